@@ -1,0 +1,336 @@
+//! The duplex call: the one client-side object every call type rides on.
+//!
+//! The request body is the read end of a bounded channel; [`DuplexCall::send`] writes to the other end and
+//! waits while the transport is not reading. The HTTP request starts lazily, exactly once, on the first
+//! send, close-send or receive. Receivers wait for the response head. The first failure of any kind
+//! (transport, protocol, deadline, cancellation) is kept and returned by every later operation. Dropping
+//! the call aborts the HTTP stream so the server sees the cancellation.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::Frame;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tower::ServiceExt as _;
+
+use crate::body::Body;
+use crate::client::ClientConfig;
+use crate::envelope::{Envelope, EnvelopeReader};
+use crate::method::{MethodSpec, StreamType};
+use crate::{Code, Error};
+
+/// How many framed messages may wait in the request pipe before `send` waits for the transport.
+const PIPE_CAPACITY: usize = 4;
+
+/// The head of the response, once it arrived.
+#[derive(Debug)]
+pub(crate) struct ResponseHead {
+    pub status: http::StatusCode,
+    pub headers: http::HeaderMap,
+}
+
+/// One in-flight client call (see the module docs).
+pub(crate) struct DuplexCall {
+    config: Arc<ClientConfig>,
+    spec: &'static MethodSpec,
+    /// The prepared request head, until the request starts.
+    head: Option<http::request::Parts>,
+    deadline: Option<Instant>,
+    /// Fires to abort the request body (and with it the HTTP stream).
+    abort: CancellationToken,
+    sender: Option<mpsc::Sender<Bytes>>,
+    pending: Option<oneshot::Receiver<Result<http::Response<Body>, Error>>>,
+    task: Option<JoinHandle<()>>,
+    response: Option<ResponseHead>,
+    body: Option<EnvelopeReader>,
+    error: Option<Error>,
+    started: bool,
+}
+
+impl DuplexCall {
+    /// A call that has not started; `head` is the request to send (method, URI, headers).
+    pub fn new(
+        config: Arc<ClientConfig>,
+        spec: &'static MethodSpec,
+        head: Result<http::request::Parts, Error>,
+        deadline: Option<Instant>,
+    ) -> Self {
+        let (head, error) = match head {
+            Ok(head) => (Some(head), None),
+            Err(e) => (None, Some(e)),
+        };
+        let mut call = Self {
+            config,
+            spec,
+            head,
+            deadline,
+            abort: CancellationToken::new(),
+            sender: None,
+            pending: None,
+            task: None,
+            response: None,
+            body: None,
+            error,
+            started: false,
+        };
+        if call.error.is_none()
+            && spec.stream_type == StreamType::BidiStream
+            && call.config.http_version == crate::client::HttpVersion::Http1
+        {
+            call.error = Some(bidi_needs_http2());
+        }
+        call
+    }
+
+    /// Starts the request with a body built from the pipe, if not started yet.
+    fn start_piped(&mut self) {
+        if self.started {
+            return;
+        }
+        let (tx, rx) = mpsc::channel(PIPE_CAPACITY);
+        self.sender = Some(tx);
+        let body = PipeBody {
+            rx,
+            aborted: Box::pin(self.abort.clone().cancelled_owned()),
+        };
+        self.start(Body::new(body));
+    }
+
+    /// Starts the request with a complete body (unary and server-streaming calls, GET).
+    pub fn start_with_body(&mut self, body: Body) {
+        if !self.started {
+            self.start(body);
+        }
+    }
+
+    fn start(&mut self, body: Body) {
+        self.started = true;
+        if self.error.is_some() {
+            return;
+        }
+        if let Some(deadline) = self.deadline
+            && deadline <= Instant::now()
+        {
+            self.fail(deadline_error());
+            return;
+        }
+        let Some(head) = self.head.take() else {
+            return;
+        };
+        let request = http::Request::from_parts(head, body);
+        let transport = self.config.transport.clone();
+        let (tx, rx) = oneshot::channel();
+        self.pending = Some(rx);
+        self.task = Some(tokio::spawn(async move {
+            let _ = tx.send(transport.oneshot(request).await);
+        }));
+    }
+
+    /// Records the first failure and aborts the HTTP stream. Returns the stored error.
+    pub fn fail(&mut self, error: Error) -> Error {
+        if self.error.is_none() {
+            self.error = Some(error);
+        }
+        self.abort_transport();
+        self.error
+            .clone()
+            .unwrap_or_else(|| Error::internal("call failed"))
+    }
+
+    fn abort_transport(&mut self) {
+        self.abort.cancel();
+        self.sender = None;
+        self.body = None;
+        self.pending = None;
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// The stored error, if the call has failed.
+    pub fn error(&self) -> Option<&Error> {
+        self.error.as_ref()
+    }
+
+    fn check(&self) -> Result<(), Error> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Sends one framed message, waiting while the transport is not reading.
+    pub async fn send(&mut self, framed: Bytes) -> Result<(), Error> {
+        self.check()?;
+        self.start_piped();
+        self.check()?;
+        let Some(sender) = self.sender.clone() else {
+            return Err(Error::new(
+                Code::FailedPrecondition,
+                "cannot send after the request stream was closed",
+            ));
+        };
+        let deadline = self.deadline;
+        match with_deadline(deadline, async { Ok(sender.send(framed).await) }).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_closed)) => {
+                // The transport stopped reading: the server ended the call or the connection failed.
+                self.sender = None;
+                Err(self.error.clone().unwrap_or_else(|| {
+                    Error::new(
+                        Code::Unknown,
+                        "the server stopped reading the request stream; receive the response to see why",
+                    )
+                }))
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    /// Ends the request stream (the server then sees end-of-stream).
+    pub fn close_send(&mut self) -> Result<(), Error> {
+        self.check()?;
+        self.start_piped();
+        self.sender = None;
+        self.check()
+    }
+
+    /// Waits for the response head.
+    pub async fn response_head(&mut self) -> Result<&ResponseHead, Error> {
+        self.check()?;
+        if self.response.is_none() {
+            self.start_piped();
+            self.check()?;
+            let Some(pending) = self.pending.take() else {
+                return Err(self.fail(Error::internal("call has no response pending")));
+            };
+            let result = with_deadline(self.deadline, async {
+                pending
+                    .await
+                    .unwrap_or_else(|_| Err(Error::new(Code::Canceled, "call was cancelled")))
+            })
+            .await;
+            let response = match result {
+                Ok(response) => response,
+                Err(e) => return Err(self.fail(e)),
+            };
+            let (parts, body) = response.into_parts();
+            if self.spec.stream_type == StreamType::BidiStream
+                && parts.version < http::Version::HTTP_2
+            {
+                return Err(self.fail(bidi_needs_http2()));
+            }
+            self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));
+            self.response = Some(ResponseHead {
+                status: parts.status,
+                headers: parts.headers,
+            });
+        }
+        self.response
+            .as_ref()
+            .ok_or_else(|| Error::internal("response head missing"))
+    }
+
+    /// The next framed message of the response body; `Ok(None)` at a clean end.
+    pub async fn receive_envelope(&mut self) -> Result<Option<Envelope>, Error> {
+        self.response_head().await?;
+        let deadline = self.deadline;
+        let Some(body) = self.body.as_mut() else {
+            return Err(self.fail(Error::internal("response body already consumed")));
+        };
+        let result = with_deadline(deadline, body.next()).await;
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// The whole response body, unframed, bounded by `max` bytes (0: no limit).
+    pub async fn read_body(&mut self, max: usize) -> Result<Bytes, Error> {
+        self.response_head().await?;
+        let deadline = self.deadline;
+        let Some(body) = self.body.as_mut() else {
+            return Err(self.fail(Error::internal("response body already consumed")));
+        };
+        let result = with_deadline(deadline, body.read_to_end(max)).await;
+        result.map_err(|e| self.fail(e))
+    }
+
+    /// Cancels the call: the HTTP stream is aborted and later operations report `canceled`.
+    pub fn cancel(&mut self) {
+        self.fail(Error::new(
+            Code::Canceled,
+            "call was cancelled by the client",
+        ));
+    }
+
+    /// Marks the call finished without error, releasing the transport.
+    pub fn finish(&mut self) {
+        self.sender = None;
+        self.body = None;
+    }
+}
+
+impl Drop for DuplexCall {
+    fn drop(&mut self) {
+        // A call that finished normally has nothing left to abort; one dropped mid-way resets the stream.
+        self.abort.cancel();
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+fn bidi_needs_http2() -> Error {
+    Error::new(
+        Code::Unimplemented,
+        "bidi streams require HTTP/2, but this call uses HTTP/1.1",
+    )
+}
+
+pub(crate) fn deadline_error() -> Error {
+    Error::new(
+        Code::DeadlineExceeded,
+        "the call's deadline passed before it completed",
+    )
+}
+
+/// Runs `future` until `deadline` (if any); past it, `deadline_exceeded`.
+async fn with_deadline<T>(
+    deadline: Option<Instant>,
+    future: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match deadline {
+        None => future.await,
+        Some(deadline) => tokio::time::timeout_at(deadline, future)
+            .await
+            .unwrap_or_else(|_| Err(deadline_error())),
+    }
+}
+
+/// The request body fed by the pipe; yields an error (resetting the stream) if the call is aborted.
+struct PipeBody {
+    rx: mpsc::Receiver<Bytes>,
+    aborted: Pin<Box<WaitForCancellationFutureOwned>>,
+}
+
+impl http_body::Body for PipeBody {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        if self.aborted.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Error::new(Code::Canceled, "call was cancelled"))));
+        }
+        self.rx
+            .poll_recv(cx)
+            .map(|item| item.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+use std::future::Future as _;

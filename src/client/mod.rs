@@ -1,0 +1,450 @@
+//! The client half: configuration, the typed call entry points, and the duplex call they share.
+
+mod calls;
+mod duplex;
+mod receive;
+mod transport;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use tokio::time::Instant;
+
+pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
+pub use transport::{HttpVersion, Transport, boxed_transport};
+
+use crate::body::Body;
+use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
+use crate::compression::{Compression, CompressionRegistry};
+use crate::method::{Idempotency, MethodSpec, StreamType};
+use crate::protocol::{ProtocolKind, connect};
+use crate::wire::{MessageReader, MessageWriter};
+use crate::{Code, Error, Metadata, Request, Response};
+use duplex::DuplexCall;
+
+/// Headers and timeout for a streaming call.
+#[derive(Clone, Debug, Default)]
+pub struct CallOptions {
+    /// Request headers.
+    pub headers: Metadata,
+    /// The call's timeout; overrides the client's default.
+    pub timeout: Option<Duration>,
+}
+
+impl CallOptions {
+    /// Empty options.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a request header. Invalid names or values are an `internal` error.
+    pub fn with_header(mut self, key: &str, value: &str) -> Result<Self, Error> {
+        self.headers.append(key, value)?;
+        Ok(self)
+    }
+
+    /// Sets the timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+}
+
+/// Everything a client was configured with; shared by its calls.
+pub(crate) struct ClientConfig {
+    base: String,
+    pub transport: Transport,
+    pub protocol: ProtocolKind,
+    pub http_version: HttpVersion,
+    pub codec: Arc<dyn Codec>,
+    pub send_compression: Option<Arc<dyn Compression>>,
+    pub compression: CompressionRegistry,
+    pub compress_min_bytes: usize,
+    pub read_max_bytes: usize,
+    pub send_max_bytes: usize,
+    pub use_get: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl ClientConfig {
+    fn writer(&self) -> MessageWriter {
+        MessageWriter {
+            codec: self.codec.clone(),
+            compression: self.send_compression.clone(),
+            compress_min_bytes: self.compress_min_bytes,
+            send_max_bytes: self.send_max_bytes,
+        }
+    }
+
+    pub(crate) fn reader(&self, compression: Option<Arc<dyn Compression>>) -> MessageReader {
+        MessageReader {
+            codec: self.codec.clone(),
+            compression,
+            read_max_bytes: self.read_max_bytes,
+        }
+    }
+
+    /// The request head for a POST to `spec` (GET heads are derived from it).
+    fn request_head(
+        &self,
+        spec: &MethodSpec,
+        headers: &Metadata,
+        deadline: Option<Duration>,
+        compressed_unary: bool,
+    ) -> Result<http::request::Parts, Error> {
+        let uri: http::Uri = format!("{}{}", self.base, spec.path)
+            .parse()
+            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))?;
+        let mut request = http::Request::post(uri).body(()).map_err(|e| {
+            Error::with_source(Code::InvalidArgument, "cannot build the request", e)
+        })?;
+        if self.http_version == HttpVersion::Http2 {
+            *request.version_mut() = http::Version::HTTP_2;
+        }
+        let map = request.headers_mut();
+        for (name, value) in headers.as_header_map() {
+            map.append(name.clone(), value.clone());
+        }
+        let codec = self.codec.name();
+        let unary = spec.stream_type == StreamType::Unary;
+        let accept = self.compression.accept_value();
+        if unary {
+            insert(
+                map,
+                CONTENT_TYPE.as_str(),
+                &connect::unary_content_type(codec),
+            );
+            insert(map, ACCEPT_ENCODING.as_str(), &accept);
+            if compressed_unary && let Some(c) = &self.send_compression {
+                insert(map, CONTENT_ENCODING.as_str(), c.name());
+            }
+        } else {
+            insert(
+                map,
+                CONTENT_TYPE.as_str(),
+                &connect::stream_content_type(codec),
+            );
+            insert(map, connect::STREAM_ACCEPT_ENCODING_HEADER, &accept);
+            if let Some(c) = &self.send_compression {
+                insert(map, connect::STREAM_ENCODING_HEADER, c.name());
+            }
+        }
+        insert(map, connect::PROTOCOL_VERSION_HEADER, "1");
+        if let Some(timeout) = deadline {
+            insert(
+                map,
+                connect::TIMEOUT_HEADER,
+                &connect::format_timeout(timeout),
+            );
+        }
+        if !map.contains_key(USER_AGENT) {
+            map.insert(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("trident/", env!("CARGO_PKG_VERSION"))),
+            );
+        }
+        Ok(request.into_parts().0)
+    }
+}
+
+fn insert(map: &mut http::HeaderMap, name: &'static str, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        map.insert(name, value);
+    }
+}
+
+/// An RPC client bound to one base URL. Cheap to clone; clones share connections.
+#[derive(Clone)]
+pub struct Client {
+    config: Arc<ClientConfig>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.config.base)
+            .field("protocol", &self.config.protocol)
+            .field("http_version", &self.config.http_version)
+            .field("codec", &self.config.codec.name())
+            .finish()
+    }
+}
+
+impl Client {
+    /// Starts configuring a client for `base_url` (such as `http://127.0.0.1:8080`, optionally with a path
+    /// prefix).
+    pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(base_url.into())
+    }
+
+    fn call_deadline(&self, timeout: Option<Duration>) -> (Option<Duration>, Option<Instant>) {
+        let timeout = timeout.or(self.config.timeout);
+        (timeout, timeout.map(|t| Instant::now() + t))
+    }
+
+    /// Calls a unary method.
+    pub async fn unary<Req: Message, Res: Message>(
+        &self,
+        spec: &'static MethodSpec,
+        request: Request<Req>,
+    ) -> Result<Response<Res>, Error> {
+        let config = &self.config;
+        let (timeout, deadline) = self.call_deadline(request.timeout());
+        let writer = config.writer();
+        let encoded = writer.encode(request.message())?;
+        let (payload, compressed) = writer.compress(encoded)?;
+        let use_get = config.use_get && spec.idempotency == Idempotency::NoSideEffects;
+        let head = config
+            .request_head(spec, request.metadata(), timeout, compressed && !use_get)
+            .and_then(|head| {
+                if use_get {
+                    get_head(config, head, &payload, compressed)
+                } else {
+                    Ok(head)
+                }
+            });
+        let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
+        call.start_with_body(if use_get {
+            Body::empty()
+        } else {
+            Body::full(payload)
+        });
+        receive::unary(config, &mut call).await
+    }
+
+    /// Calls a server-streaming method; returns once the response headers arrived.
+    pub async fn server_stream<Req: Message, Res: Message>(
+        &self,
+        spec: &'static MethodSpec,
+        request: Request<Req>,
+    ) -> Result<ServerStreamCall<Res>, Error> {
+        let (timeout, deadline) = self.call_deadline(request.timeout());
+        let framed = self.config.writer().envelope(request.message(), 0);
+        let head = self
+            .config
+            .request_head(spec, request.metadata(), timeout, false);
+        let mut call = DuplexCall::new(self.config.clone(), spec, head, deadline);
+        match framed {
+            Ok(framed) => call.start_with_body(Body::full(framed)),
+            Err(e) => return Err(call.fail(e)),
+        }
+        ServerStreamCall::start(self.config.clone(), call).await
+    }
+
+    /// Opens a client-streaming call. Nothing is sent until the first `send` or the close.
+    pub fn client_stream<Req: Message, Res: Message>(
+        &self,
+        spec: &'static MethodSpec,
+        options: CallOptions,
+    ) -> ClientStreamCall<Req, Res> {
+        let call = self.duplex(spec, options);
+        ClientStreamCall::new(self.config.clone(), self.config.writer(), call)
+    }
+
+    /// Opens a bidi-streaming call (HTTP/2 only). Nothing is sent until the first `send`, close or receive.
+    pub fn bidi_stream<Req: Message, Res: Message>(
+        &self,
+        spec: &'static MethodSpec,
+        options: CallOptions,
+    ) -> BidiStreamCall<Req, Res> {
+        let call = self.duplex(spec, options);
+        BidiStreamCall::new(self.config.clone(), self.config.writer(), call)
+    }
+
+    fn duplex(&self, spec: &'static MethodSpec, options: CallOptions) -> DuplexCall {
+        let (timeout, deadline) = self.call_deadline(options.timeout);
+        let head = self
+            .config
+            .request_head(spec, &options.headers, timeout, false);
+        DuplexCall::new(self.config.clone(), spec, head, deadline)
+    }
+}
+
+/// Rewrites a unary POST head into a Connect GET with the message in the query.
+fn get_head(
+    config: &ClientConfig,
+    mut head: http::request::Parts,
+    payload: &[u8],
+    compressed: bool,
+) -> Result<http::request::Parts, Error> {
+    let compression = if compressed {
+        config.send_compression.as_ref().map(|c| c.name())
+    } else {
+        None
+    };
+    let query = connect::build_get_query(
+        config.codec.name(),
+        payload,
+        config.codec.is_text(),
+        compression,
+    );
+    let uri = format!("{}?{}", head.uri.path(), query);
+    let mut parts = head.uri.clone().into_parts();
+    parts.path_and_query = Some(
+        uri.parse()
+            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid GET query", e))?,
+    );
+    head.uri = http::Uri::from_parts(parts)
+        .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid GET URI", e))?;
+    head.method = http::Method::GET;
+    head.headers.remove(CONTENT_TYPE);
+    head.headers.remove(CONTENT_ENCODING);
+    Ok(head)
+}
+
+/// Configures a [`Client`].
+pub struct ClientBuilder {
+    base: String,
+    transport: Option<Transport>,
+    protocol: ProtocolKind,
+    http_version: HttpVersion,
+    codec: Arc<dyn Codec>,
+    send_compression: Option<String>,
+    compression: CompressionRegistry,
+    compress_min_bytes: usize,
+    read_max_bytes: usize,
+    send_max_bytes: usize,
+    use_get: bool,
+    timeout: Option<Duration>,
+}
+
+impl ClientBuilder {
+    fn new(base: String) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            transport: None,
+            protocol: ProtocolKind::Connect,
+            http_version: HttpVersion::Http1,
+            codec: Arc::new(ProtoCodec),
+            send_compression: None,
+            compression: CompressionRegistry::new(),
+            compress_min_bytes: crate::server::DEFAULT_COMPRESS_MIN_BYTES,
+            read_max_bytes: crate::server::DEFAULT_READ_MAX_BYTES,
+            send_max_bytes: 0,
+            use_get: false,
+            timeout: None,
+        }
+    }
+
+    /// The HTTP version for the default transport (HTTP/1.1 unless set). Bidi calls need HTTP/2.
+    pub fn http_version(mut self, version: HttpVersion) -> Self {
+        self.http_version = version;
+        self
+    }
+
+    /// The protocol (Connect unless set).
+    pub fn protocol(mut self, protocol: ProtocolKind) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Uses canonical proto3 JSON instead of binary protobuf.
+    pub fn json(self) -> Self {
+        self.codec(Arc::new(JsonCodec))
+    }
+
+    /// Uses the given codec.
+    pub fn codec(mut self, codec: Arc<dyn Codec>) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Compresses requests with the named algorithm (which must be in the compression registry).
+    pub fn send_compression(mut self, name: &str) -> Self {
+        self.send_compression = Some(name.to_string());
+        self
+    }
+
+    /// The algorithms this client accepts and can send (default: gzip).
+    pub fn compression(mut self, registry: CompressionRegistry) -> Self {
+        self.compression = registry;
+        self
+    }
+
+    /// Messages smaller than this are sent uncompressed (default 1 KiB).
+    pub fn compress_min_bytes(mut self, min: usize) -> Self {
+        self.compress_min_bytes = min;
+        self
+    }
+
+    /// Limits the uncompressed size of received messages (0: none). Default 4 MiB.
+    pub fn read_max_bytes(mut self, max: usize) -> Self {
+        self.read_max_bytes = max;
+        self
+    }
+
+    /// Limits the uncompressed size of sent messages (0: none, the default).
+    pub fn send_max_bytes(mut self, max: usize) -> Self {
+        self.send_max_bytes = max;
+        self
+    }
+
+    /// Sends unary calls to methods marked `NO_SIDE_EFFECTS` as HTTP GET (Connect only).
+    pub fn use_get(mut self, enabled: bool) -> Self {
+        self.use_get = enabled;
+        self
+    }
+
+    /// A default timeout for every call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Uses a custom transport (an in-memory one in tests, a tower stack with middleware, ...).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Builds the client. Fails if the base URL or the send compression is invalid, or the protocol is not
+    /// supported yet.
+    pub fn build(self) -> Result<Client, Error> {
+        let uri: http::Uri = self.base.parse().map_err(|e| {
+            Error::with_source(
+                Code::InvalidArgument,
+                format!("invalid base URL {:?}", self.base),
+                e,
+            )
+        })?;
+        if uri.scheme().is_none() || uri.authority().is_none() {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                format!("base URL {:?} needs a scheme and a host", self.base),
+            ));
+        }
+        if self.protocol != ProtocolKind::Connect {
+            return Err(Error::new(
+                Code::Unimplemented,
+                format!(
+                    "the {} protocol is not supported by this client yet",
+                    self.protocol
+                ),
+            ));
+        }
+        let send_compression = match &self.send_compression {
+            None => None,
+            Some(name) => self.compression.resolve(Some(name))?,
+        };
+        let transport = self
+            .transport
+            .unwrap_or_else(|| transport::http_transport(self.http_version));
+        Ok(Client {
+            config: Arc::new(ClientConfig {
+                base: self.base,
+                transport,
+                protocol: self.protocol,
+                http_version: self.http_version,
+                codec: self.codec,
+                send_compression,
+                compression: self.compression,
+                compress_min_bytes: self.compress_min_bytes,
+                read_max_bytes: self.read_max_bytes,
+                send_max_bytes: self.send_max_bytes,
+                use_get: self.use_get,
+                timeout: self.timeout,
+            }),
+        })
+    }
+}

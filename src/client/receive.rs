@@ -1,0 +1,246 @@
+//! Reading responses on the client: unary bodies and message streams, and what a Connect server's reply
+//! must look like to be accepted.
+
+use std::sync::Arc;
+
+use http::header::{CONTENT_ENCODING, CONTENT_TYPE};
+
+use crate::client::ClientConfig;
+use crate::client::duplex::DuplexCall;
+use crate::codec::Message;
+use crate::compression::Compression;
+use crate::envelope::FLAG_END_STREAM;
+use crate::protocol::connect;
+use crate::wire::MessageReader;
+use crate::{Code, Error, Metadata, Response};
+
+/// Largest error body a client reads from a failed unary response.
+const ERROR_BODY_MAX: usize = 64 * 1024;
+
+fn header<'a>(
+    headers: &'a http::HeaderMap,
+    name: impl http::header::AsHeaderName,
+) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Resolves the response's compression; a name the client never offered is a protocol error.
+fn response_compression(
+    config: &ClientConfig,
+    name: Option<&str>,
+) -> Result<Option<Arc<dyn Compression>>, Error> {
+    config.compression.resolve(name).map_err(|e| {
+        Error::new(
+            Code::Internal,
+            format!(
+                "server used an encoding the client does not accept: {}",
+                e.message()
+            ),
+        )
+    })
+}
+
+fn status_error(status: http::StatusCode) -> Error {
+    Error::new(
+        Code::from_http_status(status.as_u16()),
+        format!("HTTP status {status}"),
+    )
+}
+
+/// Receives a Connect unary response: one unframed message, or an error as JSON.
+pub(crate) async fn unary<Res: Message>(
+    config: &ClientConfig,
+    call: &mut DuplexCall,
+) -> Result<Response<Res>, Error> {
+    let head = call.response_head().await?;
+    let status = head.status;
+    let (headers, trailers) = connect::split_unary_trailers(&head.headers);
+    let content_type = header(&head.headers, CONTENT_TYPE).map(str::to_string);
+    let encoding = header(&head.headers, CONTENT_ENCODING).map(str::to_string);
+    if status != http::StatusCode::OK {
+        let body = call.read_body(ERROR_BODY_MAX).await.unwrap_or_default();
+        let is_json = content_type
+            .as_deref()
+            .is_some_and(|ct| ct.starts_with("application/json"));
+        let compression = response_compression(config, encoding.as_deref())
+            .ok()
+            .flatten();
+        let body = match compression {
+            Some(c) => {
+                let mut out = bytes::BytesMut::new();
+                c.decompress(&body, ERROR_BODY_MAX, &mut out)
+                    .map(|_| out.freeze())
+                    .unwrap_or_default()
+            }
+            None => body,
+        };
+        let mut error = is_json
+            .then(|| connect::parse_error_json(&body, status.as_u16()))
+            .flatten()
+            .unwrap_or_else(|| status_error(status));
+        *error.metadata_mut() = headers;
+        *error.trailers_mut() = trailers;
+        return Err(call.fail(error));
+    }
+    let expected = connect::unary_content_type(config.codec.name());
+    let matches = content_type
+        .as_deref()
+        .and_then(connect::parse_content_type)
+        .is_some_and(|ct| !ct.streaming && ct.codec == config.codec.name());
+    if !matches {
+        let error = Error::new(
+            Code::Internal,
+            format!("invalid content-type {content_type:?}; expecting {expected:?}"),
+        );
+        return Err(call.fail(error.with_metadata(headers)));
+    }
+    let compression = match response_compression(config, encoding.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return Err(call.fail(e)),
+    };
+    let body = call.read_body(config.read_max_bytes).await?;
+    let message = config
+        .reader(compression)
+        .decode_unary(body)
+        .map_err(|e| call.fail(e))?;
+    call.finish();
+    Ok(Response::from_parts(message, headers, trailers))
+}
+
+/// Receives a Connect streaming response: headers, messages, then the end-stream message.
+#[derive(Default)]
+pub(crate) struct StreamReceiver {
+    reader: Option<MessageReader>,
+    headers: Option<Metadata>,
+    trailers: Option<Metadata>,
+    ended: bool,
+}
+
+impl StreamReceiver {
+    /// Waits for and validates the response head.
+    pub async fn headers(
+        &mut self,
+        config: &ClientConfig,
+        call: &mut DuplexCall,
+    ) -> Result<&Metadata, Error> {
+        if self.headers.is_none() {
+            let head = call.response_head().await?;
+            let status = head.status;
+            let headers = Metadata::from_header_map(head.headers.clone());
+            if status != http::StatusCode::OK {
+                let error = status_error(status).with_metadata(headers);
+                return Err(call.fail(error));
+            }
+            let content_type = header(&head.headers, CONTENT_TYPE);
+            let matches = content_type
+                .and_then(connect::parse_content_type)
+                .is_some_and(|ct| ct.streaming && ct.codec == config.codec.name());
+            if !matches {
+                let error = Error::new(
+                    Code::Internal,
+                    format!(
+                        "invalid content-type {content_type:?}; expecting {:?}",
+                        connect::stream_content_type(config.codec.name())
+                    ),
+                );
+                return Err(call.fail(error.with_metadata(headers)));
+            }
+            let encoding = header(&head.headers, connect::STREAM_ENCODING_HEADER);
+            let compression = match response_compression(config, encoding) {
+                Ok(c) => c,
+                Err(e) => return Err(call.fail(e.with_metadata(headers))),
+            };
+            self.reader = Some(config.reader(compression));
+            self.headers = Some(headers);
+        }
+        Ok(self.headers.get_or_insert_with(Metadata::new))
+    }
+
+    /// The next message; `Ok(None)` after a successful end-stream message.
+    pub async fn next<T: Message>(
+        &mut self,
+        config: &ClientConfig,
+        call: &mut DuplexCall,
+    ) -> Result<Option<T>, Error> {
+        if self.ended {
+            return match call.error() {
+                Some(e) => Err(e.clone()),
+                None => Ok(None),
+            };
+        }
+        self.headers(config, call).await?;
+        let Some(envelope) = call.receive_envelope().await? else {
+            self.ended = true;
+            let error = Error::new(
+                Code::Internal,
+                "the stream ended without an end-stream message",
+            );
+            return Err(call.fail(self.with_headers(error)));
+        };
+        if envelope.flags & FLAG_END_STREAM != 0 {
+            self.ended = true;
+            let payload = if envelope.is_compressed() {
+                let reader = self.reader.as_ref().and_then(|r| r.compression.clone());
+                let Some(c) = reader else {
+                    let error = Error::new(
+                        Code::Internal,
+                        "compressed end-stream message without a negotiated encoding",
+                    );
+                    return Err(call.fail(self.with_headers(error)));
+                };
+                let mut out = bytes::BytesMut::new();
+                if let Err(e) = c.decompress(&envelope.data, config.read_max_bytes, &mut out) {
+                    return Err(call.fail(self.with_headers(e)));
+                }
+                out.freeze()
+            } else {
+                envelope.data
+            };
+            let (trailers, error) = match connect::parse_end_stream(&payload) {
+                Ok(parsed) => parsed,
+                Err(e) => return Err(call.fail(self.with_headers(e))),
+            };
+            self.trailers = Some(trailers);
+            if let Some(error) = error {
+                return Err(call.fail(self.with_headers(error)));
+            }
+            // Anything after the end-stream message is a protocol violation.
+            match call.receive_envelope().await {
+                Ok(None) => {}
+                Ok(Some(_)) => {
+                    let error = Error::new(Code::Internal, "data after the end-stream message");
+                    return Err(call.fail(self.with_headers(error)));
+                }
+                Err(e) => return Err(e),
+            }
+            call.finish();
+            return Ok(None);
+        }
+        let Some(reader) = &self.reader else {
+            return Err(call.fail(Error::internal("stream read before its headers")));
+        };
+        reader
+            .decode_envelope(envelope)
+            .map(Some)
+            .map_err(|e| call.fail(e))
+    }
+
+    fn with_headers(&self, mut error: Error) -> Error {
+        if error.metadata().is_empty()
+            && let Some(headers) = &self.headers
+        {
+            *error.metadata_mut() = headers.clone();
+        }
+        error
+    }
+
+    /// The response headers, once received.
+    pub fn headers_now(&self) -> Option<&Metadata> {
+        self.headers.as_ref()
+    }
+
+    /// The trailers, once the end-stream message arrived.
+    pub fn trailers(&self) -> Option<&Metadata> {
+        self.trailers.as_ref()
+    }
+}

@@ -1,0 +1,119 @@
+//! Client transports: anything that turns an HTTP request into a response, as a tower `Service`.
+//! The default is a pooled hyper client over HTTP/1.1 or cleartext HTTP/2.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::ServiceExt as _;
+use tower::util::BoxCloneSyncService;
+
+use crate::body::Body;
+use crate::{Code, Error};
+
+/// A boxed, cloneable transport.
+pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Error>;
+
+/// The HTTP version a client uses on cleartext connections.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum HttpVersion {
+    /// HTTP/1.1. Bidi streams are not possible.
+    #[default]
+    Http1,
+    /// HTTP/2 with prior knowledge (h2c).
+    Http2,
+}
+
+/// Builds the default pooled transport.
+pub(crate) fn http_transport(version: HttpVersion) -> Transport {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    let mut builder = HyperClient::builder(TokioExecutor::new());
+    if version == HttpVersion::Http2 {
+        builder.http2_only(true);
+    }
+    let client: HyperClient<HttpConnector, Body> = builder.build(connector);
+    BoxCloneSyncService::new(HyperTransport { client })
+}
+
+/// Wraps any tower service that speaks `http` with compatible bodies into a [`Transport`].
+pub fn boxed_transport<S, B>(service: S) -> Transport
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    BoxCloneSyncService::new(
+        service
+            .map_response(|response: http::Response<B>| response.map(Body::new))
+            .map_err(transport_error),
+    )
+}
+
+#[derive(Clone)]
+struct HyperTransport {
+    client: HyperClient<HttpConnector, Body>,
+}
+
+impl tower::Service<http::Request<Body>> for HyperTransport {
+    type Response = http::Response<Body>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let future = self.client.request(request);
+        Box::pin(async move {
+            future
+                .await
+                .map(|response| response.map(Body::new))
+                .map_err(transport_error)
+        })
+    }
+}
+
+/// Maps a transport failure to an error: `unavailable`, unless it is already a Trident error.
+fn transport_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+    let error = error.into();
+    match error.downcast::<Error>() {
+        Ok(error) => *error,
+        Err(other) => {
+            // hyper-util wraps the real cause; show the whole chain.
+            let mut text = other.to_string();
+            let mut source = other.source();
+            while let Some(s) = source {
+                text.push_str(": ");
+                text.push_str(&s.to_string());
+                source = s.source();
+            }
+            if let Some(inner) = find_trident_error(other.as_ref()) {
+                return inner;
+            }
+            Error::with_source(Code::Unavailable, text, other)
+        }
+    }
+}
+
+/// A Trident error hidden in a transport error's source chain (a request body that failed).
+fn find_trident_error(error: &(dyn std::error::Error + 'static)) -> Option<Error> {
+    let mut current = error.source();
+    while let Some(e) = current {
+        if let Some(found) = e.downcast_ref::<Error>() {
+            return Some(found.clone());
+        }
+        current = e.source();
+    }
+    None
+}

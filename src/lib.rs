@@ -1,0 +1,59 @@
+//! Trident: one Rust RPC server and client for the Connect, gRPC and gRPC-Web protocols.
+//!
+//! Services are described in `.proto` files; `trident-build` generates prost messages, a server trait and
+//! a typed client for each service. The server is a [`tower::Service`] (see [`Router`]) that serves every
+//! protocol on one port over HTTP/1.1 and HTTP/2; the client ([`Client`]) rides on one duplex call for all
+//! four stream types.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! let router = trident::Router::new(); // .add(greet_service_routes(MyGreeter))
+//! trident::serve(listener, router).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod body;
+pub mod client;
+mod code;
+mod codec;
+pub mod compression;
+mod context;
+mod envelope;
+mod error;
+mod metadata;
+mod method;
+pub mod protocol;
+mod request;
+pub mod server;
+mod wire;
+
+pub use body::Body;
+pub use client::{
+    BidiStreamCall, CallOptions, Client, ClientBuilder, ClientStreamCall, HttpVersion,
+    ServerStreamCall,
+};
+pub use code::Code;
+pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
+pub use compression::{Compression, CompressionRegistry, Gzip};
+pub use context::CallContext;
+pub use error::{Error, ErrorDetail};
+pub use metadata::Metadata;
+pub use method::{Idempotency, MethodSpec, StreamType};
+pub use protocol::ProtocolKind;
+pub use request::{IntoRequest, Request, Response};
+pub use server::{ResponseStream, Router, ServiceRoutes, Streaming, serve, serve_with_shutdown};
+
+/// The one path generated code uses to reach the runtime. Not part of the public API.
+#[doc(hidden)]
+pub mod codegen {
+    pub use crate::{
+        BidiStreamCall, CallOptions, Client, ClientStreamCall, Code, Error, Idempotency,
+        IntoRequest, MethodSpec, Request, Response, ResponseStream, ServerStreamCall,
+        ServiceRoutes, StreamType, Streaming,
+    };
+    pub use prost;
+    pub use prost_reflect;
+    pub use std::future::Future;
+    pub use std::sync::Arc;
+}

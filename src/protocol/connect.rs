@@ -1,0 +1,431 @@
+//! The Connect protocol's wire details: content types, headers, timeouts, GET queries, error JSON and the
+//! end-stream message.
+
+use base64::Engine as _;
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorDetail;
+use crate::metadata::decode_base64;
+use crate::{Code, Error, Metadata};
+
+/// Header naming the protocol version; clients send `1`.
+pub(crate) const PROTOCOL_VERSION_HEADER: &str = "connect-protocol-version";
+/// Header carrying the timeout in milliseconds.
+pub(crate) const TIMEOUT_HEADER: &str = "connect-timeout-ms";
+/// Streaming request/response compression.
+pub(crate) const STREAM_ENCODING_HEADER: &str = "connect-content-encoding";
+/// Streaming accepted compressions.
+pub(crate) const STREAM_ACCEPT_ENCODING_HEADER: &str = "connect-accept-encoding";
+/// Prefix of unary trailers sent as headers.
+pub(crate) const TRAILER_PREFIX: &str = "trailer-";
+
+/// Content type of a unary request or response with codec `codec`.
+pub(crate) fn unary_content_type(codec: &str) -> String {
+    format!("application/{codec}")
+}
+
+/// Content type of a streaming request or response with codec `codec`.
+pub(crate) fn stream_content_type(codec: &str) -> String {
+    format!("application/connect+{codec}")
+}
+
+/// What a Connect content type says: streaming or not, and the codec name.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ContentType<'a> {
+    pub streaming: bool,
+    pub codec: &'a str,
+}
+
+/// Parses `application/X` or `application/connect+X`, ignoring parameters (`; charset=utf-8`).
+pub(crate) fn parse_content_type(value: &str) -> Option<ContentType<'_>> {
+    let essence = value.split(';').next()?.trim();
+    let sub = essence
+        .strip_prefix("application/")
+        .or_else(|| essence.strip_prefix("APPLICATION/"))?;
+    if let Some(codec) = sub.strip_prefix("connect+") {
+        return (!codec.is_empty()).then_some(ContentType {
+            streaming: true,
+            codec,
+        });
+    }
+    if sub.is_empty() || sub.starts_with("grpc") || sub.contains('+') {
+        return None;
+    }
+    Some(ContentType {
+        streaming: false,
+        codec: sub,
+    })
+}
+
+/// Parses `Connect-Timeout-Ms`: at most 10 ASCII digits.
+pub(crate) fn parse_timeout(value: &str) -> Result<std::time::Duration, Error> {
+    if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Error::new(
+            Code::InvalidArgument,
+            format!("invalid {TIMEOUT_HEADER} {value:?}: expected at most 10 digits"),
+        ));
+    }
+    let ms: u64 = value.parse().map_err(|_| {
+        Error::new(
+            Code::InvalidArgument,
+            format!("invalid {TIMEOUT_HEADER} {value:?}"),
+        )
+    })?;
+    Ok(std::time::Duration::from_millis(ms))
+}
+
+/// Formats a timeout for `Connect-Timeout-Ms`, rounding up and clamping to 10 digits.
+pub(crate) fn format_timeout(timeout: std::time::Duration) -> String {
+    let ms = timeout.as_nanos().div_ceil(1_000_000).min(9_999_999_999);
+    ms.to_string()
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct WireError {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    details: Vec<WireDetail>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireDetail {
+    #[serde(rename = "type")]
+    type_name: String,
+    value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    debug: Option<serde_json::Value>,
+}
+
+#[derive(Serialize, Deserialize, Default)]
+struct EndStream {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error: Option<WireError>,
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    metadata: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+fn to_wire(error: &Error) -> WireError {
+    WireError {
+        code: Some(error.code().as_str().to_string()),
+        message: (!error.message().is_empty()).then(|| error.message().to_string()),
+        details: error
+            .details()
+            .iter()
+            .map(|d| WireDetail {
+                type_name: d.type_name().to_string(),
+                value: base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.value()),
+                debug: None,
+            })
+            .collect(),
+    }
+}
+
+/// Builds an error from its wire form; `fallback` is the code when the body names none (or an unknown one).
+fn from_wire(wire: WireError, fallback: Code) -> Result<Error, Error> {
+    let code = wire
+        .code
+        .as_deref()
+        .and_then(Code::from_name)
+        .unwrap_or(fallback);
+    let mut error = Error::new(code, wire.message.unwrap_or_default());
+    for detail in wire.details {
+        let value = decode_base64(detail.value.as_bytes()).ok_or_else(|| {
+            Error::internal(format!(
+                "error detail {} has invalid base64 value",
+                detail.type_name
+            ))
+        })?;
+        let mut parsed = ErrorDetail::new(detail.type_name, value);
+        if let Some(debug) = detail.debug {
+            parsed = parsed.with_debug(debug);
+        }
+        error.add_detail(parsed);
+    }
+    Ok(error)
+}
+
+/// The JSON body of a unary error response.
+pub(crate) fn error_json(error: &Error) -> Bytes {
+    // Serializing plain strings and vectors cannot fail.
+    Bytes::from(serde_json::to_vec(&to_wire(error)).unwrap_or_default())
+}
+
+/// Parses a unary error body; `None` when it is not a Connect error JSON object.
+pub(crate) fn parse_error_json(body: &[u8], status: u16) -> Option<Error> {
+    let wire: WireError = serde_json::from_slice(body).ok()?;
+    let fallback = Code::from_http_status(status);
+    from_wire(wire, fallback).ok()
+}
+
+/// The payload of the end-stream message: trailers, and the error if the stream failed.
+pub(crate) fn end_stream_json(error: Option<&Error>, trailers: &Metadata) -> Bytes {
+    let mut metadata = std::collections::BTreeMap::<String, Vec<String>>::new();
+    let mut add = |md: &Metadata| {
+        for (k, v) in md.iter() {
+            metadata
+                .entry(k.to_string())
+                .or_default()
+                .push(v.to_string());
+        }
+    };
+    add(trailers);
+    if let Some(e) = error {
+        add(e.trailers());
+    }
+    let end = EndStream {
+        error: error.map(to_wire),
+        metadata,
+    };
+    Bytes::from(serde_json::to_vec(&end).unwrap_or_default())
+}
+
+/// Parses an end-stream message into trailers and the stream's error, if any.
+pub(crate) fn parse_end_stream(payload: &[u8]) -> Result<(Metadata, Option<Error>), Error> {
+    let end: EndStream = serde_json::from_slice(payload).map_err(|e| {
+        Error::with_source(
+            Code::Internal,
+            format!("invalid end-stream message: {e}"),
+            e,
+        )
+    })?;
+    let mut trailers = Metadata::new();
+    for (key, values) in end.metadata {
+        for value in values {
+            trailers.append(&key, &value).map_err(|_| {
+                Error::internal(format!("invalid trailer {key:?} in end-stream message"))
+            })?;
+        }
+    }
+    let error = match end.error {
+        None => None,
+        Some(wire) => {
+            let mut error = from_wire(wire, Code::Unknown)?;
+            *error.trailers_mut() = trailers.clone();
+            Some(error)
+        }
+    };
+    Ok((trailers, error))
+}
+
+/// A GET request's query parameters.
+#[derive(Debug, Default)]
+pub(crate) struct GetQuery {
+    pub message: Vec<u8>,
+    pub encoding: Option<String>,
+    pub compression: Option<String>,
+}
+
+/// Parses a Connect GET query: `connect=v1`, `encoding`, `message`, optional `base64=1` and `compression`.
+pub(crate) fn parse_get_query(query: &str) -> Result<GetQuery, Error> {
+    let mut out = GetQuery::default();
+    let mut message: Option<String> = None;
+    let mut base64 = false;
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let value = percent_decode(value)?;
+        match key {
+            "message" => message = Some(value),
+            "encoding" => out.encoding = Some(value),
+            "compression" => out.compression = Some(value),
+            "base64" => base64 = value == "1",
+            _ => {}
+        }
+    }
+    let message = message.unwrap_or_default();
+    out.message = if base64 {
+        decode_base64(message.as_bytes()).ok_or_else(|| {
+            Error::new(
+                Code::InvalidArgument,
+                "GET message parameter is not valid base64",
+            )
+        })?
+    } else {
+        message.into_bytes()
+    };
+    if out.encoding.is_none() {
+        return Err(Error::new(
+            Code::InvalidArgument,
+            "GET request is missing the encoding parameter",
+        ));
+    }
+    Ok(out)
+}
+
+/// Builds a GET query for a message already encoded (and possibly compressed).
+pub(crate) fn build_get_query(
+    codec: &str,
+    message: &[u8],
+    text: bool,
+    compression: Option<&str>,
+) -> String {
+    let mut query = String::from("connect=v1&encoding=");
+    query.push_str(codec);
+    if let Some(name) = compression {
+        query.push_str("&compression=");
+        query.push_str(name);
+    }
+    match std::str::from_utf8(message) {
+        Ok(text_form) if text && compression.is_none() => {
+            query.push_str("&message=");
+            percent_encode_into(text_form.as_bytes(), &mut query);
+        }
+        _ => {
+            query.push_str("&base64=1&message=");
+            query.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(message));
+        }
+    }
+    query
+}
+
+fn percent_encode_into(input: &[u8], out: &mut String) {
+    for &b in input {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
+fn percent_decode(input: &str) -> Result<String, Error> {
+    let bytes = input.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| {
+                        Error::new(Code::InvalidArgument, "invalid percent-encoding in query")
+                    })?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| Error::new(Code::InvalidArgument, "query parameter is not valid UTF-8"))
+}
+
+/// Splits unary response headers into headers and `trailer-` prefixed trailers.
+pub(crate) fn split_unary_trailers(headers: &http::HeaderMap) -> (Metadata, Metadata) {
+    let mut head = Metadata::new();
+    let mut trailers = Metadata::new();
+    for (name, value) in headers {
+        match name.as_str().strip_prefix(TRAILER_PREFIX) {
+            Some(key) => {
+                if let Ok(key) = http::HeaderName::from_bytes(key.as_bytes()) {
+                    trailers.as_header_map_mut().append(key, value.clone());
+                }
+            }
+            None => {
+                head.as_header_map_mut().append(name.clone(), value.clone());
+            }
+        }
+    }
+    (head, trailers)
+}
+
+/// Appends `trailers` to `headers` with the `trailer-` prefix (unary responses).
+pub(crate) fn append_unary_trailers(headers: &mut http::HeaderMap, trailers: &Metadata) {
+    for (name, value) in trailers.as_header_map() {
+        if let Ok(key) =
+            http::HeaderName::from_bytes(format!("{TRAILER_PREFIX}{}", name.as_str()).as_bytes())
+        {
+            headers.append(key, value.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            parse_content_type("application/json; charset=utf-8"),
+            Some(ContentType {
+                streaming: false,
+                codec: "json"
+            })
+        );
+        assert_eq!(
+            parse_content_type("application/connect+proto"),
+            Some(ContentType {
+                streaming: true,
+                codec: "proto"
+            })
+        );
+        assert_eq!(parse_content_type("application/grpc"), None);
+        assert_eq!(parse_content_type("text/plain"), None);
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("1500").unwrap().as_millis(), 1500);
+        assert!(parse_timeout("12345678901").is_err());
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("").is_err());
+        assert_eq!(format_timeout(std::time::Duration::from_micros(1)), "1");
+    }
+
+    #[test]
+    fn error_json_round_trips() {
+        let err = Error::new(Code::NotFound, "nope").with_detail(&prost_types::Duration {
+            seconds: 1,
+            nanos: 0,
+        });
+        let json = error_json(&err);
+        let text = std::str::from_utf8(&json).unwrap();
+        assert!(text.contains(r#""code":"not_found""#), "{text}");
+        assert!(!text.contains('='), "base64 must be unpadded: {text}");
+        let back = parse_error_json(&json, 404).unwrap();
+        assert_eq!(back.code(), Code::NotFound);
+        assert_eq!(back.details(), err.details());
+        // Unknown code falls back to the HTTP status mapping.
+        let back = parse_error_json(br#"{"code":"bogus","message":"m"}"#, 503).unwrap();
+        assert_eq!(back.code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn end_stream_round_trips() {
+        let mut trailers = Metadata::new();
+        trailers.append("x-t", "1").unwrap();
+        trailers.append("x-t", "2").unwrap();
+        let err = Error::new(Code::Internal, "boom");
+        let json = end_stream_json(Some(&err), &trailers);
+        let (md, error) = parse_end_stream(&json).unwrap();
+        assert_eq!(md.get_all("x-t"), vec!["1", "2"]);
+        assert_eq!(error.unwrap().code(), Code::Internal);
+        let (_, error) = parse_end_stream(b"{}").unwrap();
+        assert!(error.is_none());
+    }
+
+    #[test]
+    fn get_queries_round_trip() {
+        let q = build_get_query("json", br#"{"a":"b c"}"#, true, None);
+        let parsed = parse_get_query(&q).unwrap();
+        assert_eq!(parsed.message, br#"{"a":"b c"}"#);
+        assert_eq!(parsed.encoding.as_deref(), Some("json"));
+        let q = build_get_query("proto", &[0, 255, 10], false, Some("gzip"));
+        let parsed = parse_get_query(&q).unwrap();
+        assert_eq!(parsed.message, vec![0, 255, 10]);
+        assert_eq!(parsed.compression.as_deref(), Some("gzip"));
+    }
+}

@@ -1,0 +1,194 @@
+//! Request and response wrappers: a message plus headers, trailers, timeout and call context.
+
+use std::time::Duration;
+
+use crate::{CallContext, Metadata};
+
+/// A request: the message (or incoming stream) plus request headers.
+///
+/// On the client, set headers with [`Request::metadata_mut`] and a timeout with [`Request::with_timeout`].
+/// On the server, [`Request::context`] tells the deadline, cancellation and peer.
+#[derive(Debug)]
+pub struct Request<T> {
+    message: T,
+    metadata: Metadata,
+    timeout: Option<Duration>,
+    context: CallContext,
+}
+
+impl<T> Request<T> {
+    /// A request with no headers.
+    pub fn new(message: T) -> Self {
+        Self {
+            message,
+            metadata: Metadata::new(),
+            timeout: None,
+            context: CallContext::default(),
+        }
+    }
+
+    pub(crate) fn from_parts(message: T, metadata: Metadata, context: CallContext) -> Self {
+        Self {
+            message,
+            metadata,
+            timeout: None,
+            context,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, mutably.
+    pub fn message_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Unwraps the message.
+    pub fn into_message(self) -> T {
+        self.message
+    }
+
+    /// Request headers.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// Request headers, mutably.
+    pub fn metadata_mut(&mut self) -> &mut Metadata {
+        &mut self.metadata
+    }
+
+    /// Adds a request header (builder style). Invalid names or values are an `internal` error.
+    pub fn with_header(mut self, key: &str, value: &str) -> Result<Self, crate::Error> {
+        self.metadata.append(key, value)?;
+        Ok(self)
+    }
+
+    /// Sets the call's timeout (client side): the server is told, and the client gives up after it.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The timeout set with [`Request::with_timeout`].
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The call context (server side; empty on the client).
+    pub fn context(&self) -> &CallContext {
+        &self.context
+    }
+
+    /// Splits into headers, message and context.
+    pub fn into_parts(self) -> (Metadata, T, CallContext) {
+        (self.metadata, self.message, self.context)
+    }
+
+    /// Replaces the message, keeping headers, timeout and context.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
+        Request {
+            message: f(self.message),
+            metadata: self.metadata,
+            timeout: self.timeout,
+            context: self.context,
+        }
+    }
+}
+
+/// Converts a message or a [`Request`] into a request, so clients accept either.
+pub trait IntoRequest<T> {
+    /// Wraps or passes through.
+    fn into_request(self) -> Request<T>;
+}
+
+impl<T> IntoRequest<T> for T {
+    fn into_request(self) -> Request<T> {
+        Request::new(self)
+    }
+}
+
+impl<T> IntoRequest<T> for Request<T> {
+    fn into_request(self) -> Request<T> {
+        self
+    }
+}
+
+/// A response: the message (or outgoing stream) plus response headers and trailers.
+#[derive(Debug)]
+pub struct Response<T> {
+    message: T,
+    headers: Metadata,
+    trailers: Metadata,
+}
+
+impl<T> Response<T> {
+    /// A response with no headers or trailers.
+    pub fn new(message: T) -> Self {
+        Self {
+            message,
+            headers: Metadata::new(),
+            trailers: Metadata::new(),
+        }
+    }
+
+    pub(crate) fn from_parts(message: T, headers: Metadata, trailers: Metadata) -> Self {
+        Self {
+            message,
+            headers,
+            trailers,
+        }
+    }
+
+    /// The message.
+    pub fn message(&self) -> &T {
+        &self.message
+    }
+
+    /// The message, mutably.
+    pub fn message_mut(&mut self) -> &mut T {
+        &mut self.message
+    }
+
+    /// Unwraps the message.
+    pub fn into_message(self) -> T {
+        self.message
+    }
+
+    /// Response headers.
+    pub fn headers(&self) -> &Metadata {
+        &self.headers
+    }
+
+    /// Response headers, mutably.
+    pub fn headers_mut(&mut self) -> &mut Metadata {
+        &mut self.headers
+    }
+
+    /// Response trailers.
+    pub fn trailers(&self) -> &Metadata {
+        &self.trailers
+    }
+
+    /// Response trailers, mutably.
+    pub fn trailers_mut(&mut self) -> &mut Metadata {
+        &mut self.trailers
+    }
+
+    /// Splits into headers, message and trailers.
+    pub fn into_parts(self) -> (Metadata, T, Metadata) {
+        (self.headers, self.message, self.trailers)
+    }
+
+    /// Replaces the message, keeping headers and trailers.
+    pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Response<U> {
+        Response {
+            message: f(self.message),
+            headers: self.headers,
+            trailers: self.trailers,
+        }
+    }
+}

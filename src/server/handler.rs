@@ -1,0 +1,231 @@
+//! Typed handlers: adapters from user functions of each stream type to one type-erased handler.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use futures_util::StreamExt as _;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::Body;
+use crate::codec::Message;
+use crate::compression::Compression;
+use crate::envelope::EnvelopeReader;
+use crate::server::respond;
+use crate::server::streaming::Streaming;
+use crate::wire::{MessageReader, MessageWriter};
+use crate::{CallContext, Code, Error, Metadata, Request, Response};
+
+/// A stream of response messages, returned by server-streaming and bidi handlers.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Error>> + Send + 'static>>;
+
+/// Encoded (not yet compressed) outgoing messages.
+pub(crate) type EncodedStream =
+    Pin<Box<dyn Stream<Item = Result<BytesMut, Error>> + Send + 'static>>;
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// A type-erased handler: takes a prepared call, yields the HTTP response.
+pub(crate) type Handler = Arc<dyn Fn(ServerCall) -> BoxFuture<http::Response<Body>> + Send + Sync>;
+
+/// Everything the router learned about a call before handing it to its handler.
+pub(crate) struct ServerCall {
+    /// Connect's unary framing: an unframed body, and errors as JSON with an HTTP status.
+    pub connect_unary: bool,
+    /// A Connect GET request's message, taken from the query.
+    pub get_message: Option<Bytes>,
+    pub body: Body,
+    pub request_headers: Metadata,
+    pub reader: MessageReader,
+    pub writer: MessageWriter,
+    /// The request's encoding, for unframed bodies.
+    pub request_compression: Option<Arc<dyn Compression>>,
+    /// Encodings this server accepts, advertised in the response.
+    pub accept_encoding: String,
+    pub deadline: Option<Instant>,
+    pub context: CallContext,
+    pub cancel: CancellationToken,
+}
+
+impl ServerCall {
+    /// Reads the single request message of a unary or server-streaming call.
+    async fn read_single<T: Message>(&mut self) -> Result<T, Error> {
+        if let Some(message) = self.get_message.take() {
+            let compression = self.request_compression.clone();
+            return self.reader.decode_payload(message, compression.as_deref());
+        }
+        let body = std::mem::take(&mut self.body);
+        if self.connect_unary {
+            let mut envelopes = EnvelopeReader::new(body, 0);
+            let raw = envelopes.read_to_end(self.reader.read_max_bytes).await?;
+            let compression = self.request_compression.clone();
+            return self.reader.decode_payload(raw, compression.as_deref());
+        }
+        let mut envelopes = EnvelopeReader::new(body, self.reader.read_max_bytes);
+        let first = envelopes.next().await?.ok_or_else(|| {
+            Error::new(
+                Code::InvalidArgument,
+                "request stream ended without a message",
+            )
+        })?;
+        let message = self.reader.decode_envelope(first)?;
+        if envelopes.next().await?.is_some() {
+            return Err(Error::new(
+                Code::InvalidArgument,
+                "request stream has more than one message, but the method takes one",
+            ));
+        }
+        Ok(message)
+    }
+
+    /// Turns the request body into a message stream.
+    fn streaming<T: Message>(&mut self) -> Streaming<T> {
+        let body = std::mem::take(&mut self.body);
+        Streaming::new(
+            EnvelopeReader::new(body, self.reader.read_max_bytes),
+            self.reader.clone(),
+        )
+    }
+
+    fn request<T>(&self, message: T) -> Request<T> {
+        Request::from_parts(message, self.request_headers.clone(), self.context.clone())
+    }
+}
+
+/// Runs `future` until the call's deadline; past it, the result is `deadline_exceeded`.
+async fn within_deadline<T>(
+    deadline: Option<Instant>,
+    future: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match deadline {
+        None => future.await,
+        Some(deadline) => tokio::time::timeout_at(deadline, future)
+            .await
+            .unwrap_or_else(|_| Err(deadline_error())),
+    }
+}
+
+pub(crate) fn deadline_error() -> Error {
+    Error::new(Code::DeadlineExceeded, "the call's deadline passed")
+}
+
+fn encode_stream<T: Message>(writer: &MessageWriter, stream: ResponseStream<T>) -> EncodedStream {
+    let writer = writer.clone();
+    Box::pin(stream.map(move |item| item.and_then(|m| writer.encode(&m))))
+}
+
+/// A handler for a unary method.
+pub(crate) fn unary<Req, Res, F, Fut>(f: F) -> Handler
+where
+    Req: Message,
+    Res: Message,
+    F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |mut call: ServerCall| {
+        let f = f.clone();
+        Box::pin(async move {
+            let _cancel_on_exit = call.cancel.clone().drop_guard();
+            let deadline = call.deadline;
+            let result = within_deadline(deadline, async {
+                let message = call.read_single::<Req>().await?;
+                let response = f(call.request(message)).await?;
+                let (headers, message, trailers) = response.into_parts();
+                let encoded = call.writer.encode(&message)?;
+                Ok(Response::from_parts(encoded, headers, trailers))
+            })
+            .await;
+            if call.connect_unary {
+                respond::unary(&call, result)
+            } else {
+                let result = result.map(|r| r.map(|m| single(m)));
+                respond::stream(call, result)
+            }
+        })
+    })
+}
+
+/// A handler for a server-streaming method.
+pub(crate) fn server_stream<Req, Res, F, Fut>(f: F) -> Handler
+where
+    Req: Message,
+    Res: Message,
+    F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |mut call: ServerCall| {
+        let f = f.clone();
+        Box::pin(async move {
+            // Until the body takes over, dropping this future (the caller left) cancels the call.
+            let guard = call.cancel.clone().drop_guard();
+            let result = within_deadline(call.deadline, async {
+                let message = call.read_single::<Req>().await?;
+                f(call.request(message)).await
+            })
+            .await;
+            guard.disarm();
+            let writer = call.writer.clone();
+            respond::stream(call, result.map(|r| r.map(|s| encode_stream(&writer, s))))
+        })
+    })
+}
+
+/// A handler for a client-streaming method.
+pub(crate) fn client_stream<Req, Res, F, Fut>(f: F) -> Handler
+where
+    Req: Message,
+    Res: Message,
+    F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |mut call: ServerCall| {
+        let f = f.clone();
+        Box::pin(async move {
+            let guard = call.cancel.clone().drop_guard();
+            let streaming = call.streaming::<Req>();
+            let request = call.request(streaming);
+            let result = within_deadline(call.deadline, async {
+                let response = f(request).await?;
+                let (headers, message, trailers) = response.into_parts();
+                let encoded = call.writer.encode(&message)?;
+                Ok(Response::from_parts(single(encoded), headers, trailers))
+            })
+            .await;
+            guard.disarm();
+            respond::stream(call, result)
+        })
+    })
+}
+
+/// A handler for a bidi-streaming method.
+pub(crate) fn bidi_stream<Req, Res, F, Fut>(f: F) -> Handler
+where
+    Req: Message,
+    Res: Message,
+    F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
+{
+    let f = Arc::new(f);
+    Arc::new(move |mut call: ServerCall| {
+        let f = f.clone();
+        Box::pin(async move {
+            let guard = call.cancel.clone().drop_guard();
+            let streaming = call.streaming::<Req>();
+            let request = call.request(streaming);
+            let result = within_deadline(call.deadline, f(request)).await;
+            guard.disarm();
+            let writer = call.writer.clone();
+            respond::stream(call, result.map(|r| r.map(|s| encode_stream(&writer, s))))
+        })
+    })
+}
+
+fn single(message: BytesMut) -> EncodedStream {
+    Box::pin(futures_util::stream::once(async move { Ok(message) }))
+}

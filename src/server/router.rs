@@ -1,0 +1,392 @@
+//! The server's entry point: a `tower::Service` that routes `/{package.Service}/{Method}` to handlers,
+//! after working out protocol, codec, compression and deadline from the request.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use tokio_util::sync::CancellationToken;
+
+use crate::body::Body;
+use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
+use crate::compression::CompressionRegistry;
+use crate::method::{Idempotency, MethodSpec, StreamType};
+use crate::protocol::{ProtocolKind, connect};
+use crate::server::handler::{self, Handler, ResponseStream, ServerCall};
+use crate::server::respond;
+use crate::server::streaming::Streaming;
+use crate::wire::{MessageReader, MessageWriter};
+use crate::{CallContext, Error, Metadata, Request, Response};
+
+/// Default limit on a received message's uncompressed size: 4 MiB.
+pub const DEFAULT_READ_MAX_BYTES: usize = 4 * 1024 * 1024;
+
+/// Default size below which messages are sent uncompressed.
+pub const DEFAULT_COMPRESS_MIN_BYTES: usize = 1024;
+
+/// The handlers of one service, built by generated `*_routes` functions (or by hand).
+pub struct ServiceRoutes {
+    service: &'static str,
+    routes: Vec<Route>,
+}
+
+#[derive(Clone)]
+struct Route {
+    spec: &'static MethodSpec,
+    handler: Handler,
+}
+
+impl ServiceRoutes {
+    /// An empty set of routes for the fully-qualified service name.
+    pub fn new(service: &'static str) -> Self {
+        Self {
+            service,
+            routes: Vec::new(),
+        }
+    }
+
+    /// The service name.
+    pub fn service(&self) -> &'static str {
+        self.service
+    }
+
+    fn push(mut self, spec: &'static MethodSpec, handler: Handler) -> Self {
+        self.routes.push(Route { spec, handler });
+        self
+    }
+
+    /// Adds a unary method.
+    pub fn unary<Req, Res, F, Fut>(self, spec: &'static MethodSpec, handler: F) -> Self
+    where
+        Req: Message,
+        Res: Message,
+        F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
+    {
+        self.push(spec, handler::unary(handler))
+    }
+
+    /// Adds a server-streaming method.
+    pub fn server_stream<Req, Res, F, Fut>(self, spec: &'static MethodSpec, handler: F) -> Self
+    where
+        Req: Message,
+        Res: Message,
+        F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
+    {
+        self.push(spec, handler::server_stream(handler))
+    }
+
+    /// Adds a client-streaming method.
+    pub fn client_stream<Req, Res, F, Fut>(self, spec: &'static MethodSpec, handler: F) -> Self
+    where
+        Req: Message,
+        Res: Message,
+        F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
+    {
+        self.push(spec, handler::client_stream(handler))
+    }
+
+    /// Adds a bidi-streaming method.
+    pub fn bidi_stream<Req, Res, F, Fut>(self, spec: &'static MethodSpec, handler: F) -> Self
+    where
+        Req: Message,
+        Res: Message,
+        F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
+    {
+        self.push(spec, handler::bidi_stream(handler))
+    }
+}
+
+/// Routes requests to services. Cheap to clone; mount it in hyper, axum or any tower stack.
+#[derive(Clone)]
+pub struct Router {
+    inner: Arc<Inner>,
+}
+
+#[derive(Clone)]
+struct Inner {
+    routes: HashMap<&'static str, Route>,
+    codecs: Vec<Arc<dyn Codec>>,
+    compression: CompressionRegistry,
+    read_max_bytes: usize,
+    send_max_bytes: usize,
+    compress_min_bytes: usize,
+}
+
+impl Default for Router {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Router {
+    /// A router with no services, the proto and JSON codecs, gzip, and a 4 MiB receive limit.
+    pub fn new() -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                routes: HashMap::new(),
+                codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
+                compression: CompressionRegistry::new(),
+                read_max_bytes: DEFAULT_READ_MAX_BYTES,
+                send_max_bytes: 0,
+                compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
+            }),
+        }
+    }
+
+    fn edit(mut self, f: impl FnOnce(&mut Inner)) -> Self {
+        f(Arc::make_mut(&mut self.inner));
+        self
+    }
+
+    /// Adds a service's routes.
+    pub fn add(self, routes: ServiceRoutes) -> Self {
+        self.edit(|inner| {
+            for route in routes.routes {
+                inner.routes.insert(route.spec.path, route);
+            }
+        })
+    }
+
+    /// Limits the uncompressed size of received messages (0: no limit). Default 4 MiB.
+    pub fn read_max_bytes(self, max: usize) -> Self {
+        self.edit(|inner| inner.read_max_bytes = max)
+    }
+
+    /// Limits the uncompressed size of sent messages (0: no limit, the default).
+    pub fn send_max_bytes(self, max: usize) -> Self {
+        self.edit(|inner| inner.send_max_bytes = max)
+    }
+
+    /// Sets the supported compressions (default: gzip).
+    pub fn compression(self, registry: CompressionRegistry) -> Self {
+        self.edit(|inner| inner.compression = registry)
+    }
+
+    /// Messages smaller than this are sent uncompressed (default 1 KiB).
+    pub fn compress_min_bytes(self, min: usize) -> Self {
+        self.edit(|inner| inner.compress_min_bytes = min)
+    }
+
+    /// Adds (or replaces) a codec, selected by the content type's suffix.
+    pub fn codec(self, codec: Arc<dyn Codec>) -> Self {
+        self.edit(|inner| {
+            inner.codecs.retain(|c| c.name() != codec.name());
+            inner.codecs.push(codec);
+        })
+    }
+
+    /// Handles one HTTP request.
+    pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
+        let inner = self.inner.clone();
+        inner.dispatch(request).await
+    }
+}
+
+impl Inner {
+    fn codec(&self, name: &str) -> Option<Arc<dyn Codec>> {
+        self.codecs.iter().find(|c| c.name() == name).cloned()
+    }
+
+    async fn dispatch(self: Arc<Self>, request: http::Request<Body>) -> http::Response<Body> {
+        let (parts, body) = request.into_parts();
+        let Some(route) = self.routes.get(parts.uri.path()).cloned() else {
+            return respond::plain_status(StatusCode::NOT_FOUND);
+        };
+        match self.prepare(&route, parts, body) {
+            Ok(call) => (route.handler)(call).await,
+            Err(response) => *response,
+        }
+    }
+
+    /// Works out protocol, codec, compression and deadline; on failure, the response to send instead.
+    fn prepare(
+        &self,
+        route: &Route,
+        parts: http::request::Parts,
+        body: Body,
+    ) -> Result<ServerCall, Box<http::Response<Body>>> {
+        let spec = route.spec;
+        let headers = &parts.headers;
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let unary_method = spec.stream_type == StreamType::Unary;
+
+        let (codec_name, connect_unary, get_query) = match parts.method {
+            Method::POST => {
+                let Some(content_type) =
+                    header("content-type").and_then(connect::parse_content_type)
+                else {
+                    return Err(unsupported_media_type());
+                };
+                if content_type.streaming == unary_method {
+                    return Err(unsupported_media_type());
+                }
+                (
+                    content_type.codec.to_ascii_lowercase(),
+                    !content_type.streaming,
+                    None,
+                )
+            }
+            Method::GET if unary_method && spec.idempotency == Idempotency::NoSideEffects => {
+                let query = parts.uri.query().unwrap_or("");
+                match connect::parse_get_query(query) {
+                    Ok(q) => (q.encoding.clone().unwrap_or_default(), true, Some(q)),
+                    Err(e) => return Err(Box::new(respond::connect_unary_error(&e))),
+                }
+            }
+            _ => {
+                let mut response = respond::plain_status(StatusCode::METHOD_NOT_ALLOWED);
+                let allow = if unary_method && spec.idempotency == Idempotency::NoSideEffects {
+                    "GET, POST"
+                } else {
+                    "POST"
+                };
+                response
+                    .headers_mut()
+                    .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
+                return Err(Box::new(response));
+            }
+        };
+        let Some(codec) = self.codec(&codec_name) else {
+            return Err(unsupported_media_type());
+        };
+
+        // From here on, failures are protocol errors in the call's own format.
+        let fail = |error: Error| -> Box<http::Response<Body>> {
+            if connect_unary {
+                Box::new(respond::connect_unary_error(&error))
+            } else {
+                let call = self.bare_call(spec, codec.clone(), &parts);
+                Box::new(respond::stream(call, Err(error)))
+            }
+        };
+
+        let (encoding, accept) = if connect_unary {
+            let encoding = match &get_query {
+                Some(q) => q.compression.as_deref(),
+                None => header("content-encoding"),
+            };
+            (encoding, header("accept-encoding"))
+        } else {
+            (
+                header(connect::STREAM_ENCODING_HEADER),
+                header(connect::STREAM_ACCEPT_ENCODING_HEADER),
+            )
+        };
+        let request_compression = self.compression.resolve(encoding).map_err(&fail)?;
+        let response_compression = request_compression
+            .clone()
+            .or_else(|| self.compression.negotiate(accept));
+
+        let deadline = match header(connect::TIMEOUT_HEADER) {
+            None => None,
+            Some(value) => {
+                let timeout = connect::parse_timeout(value).map_err(&fail)?;
+                Some(tokio::time::Instant::now() + timeout)
+            }
+        };
+
+        let cancel = CancellationToken::new();
+        let peer = parts.extensions.get::<std::net::SocketAddr>().copied();
+        let context = CallContext::new(
+            spec,
+            ProtocolKind::Connect,
+            deadline,
+            peer,
+            parts.version,
+            cancel.clone(),
+        );
+        Ok(ServerCall {
+            connect_unary,
+            get_message: get_query.map(|q| Bytes::from(q.message)),
+            body,
+            request_headers: Metadata::from_header_map(parts.headers),
+            reader: MessageReader {
+                codec: codec.clone(),
+                compression: request_compression.clone(),
+                read_max_bytes: self.read_max_bytes,
+            },
+            writer: MessageWriter {
+                codec,
+                compression: response_compression,
+                compress_min_bytes: self.compress_min_bytes,
+                send_max_bytes: self.send_max_bytes,
+            },
+            request_compression,
+            accept_encoding: self.compression.accept_value(),
+            deadline,
+            context,
+            cancel,
+        })
+    }
+
+    /// A call with nothing negotiated yet, for reporting errors found while preparing one.
+    fn bare_call(
+        &self,
+        spec: &'static MethodSpec,
+        codec: Arc<dyn Codec>,
+        parts: &http::request::Parts,
+    ) -> ServerCall {
+        let cancel = CancellationToken::new();
+        ServerCall {
+            connect_unary: false,
+            get_message: None,
+            body: Body::empty(),
+            request_headers: Metadata::new(),
+            reader: MessageReader {
+                codec: codec.clone(),
+                compression: None,
+                read_max_bytes: self.read_max_bytes,
+            },
+            writer: MessageWriter {
+                codec,
+                compression: None,
+                compress_min_bytes: self.compress_min_bytes,
+                send_max_bytes: self.send_max_bytes,
+            },
+            request_compression: None,
+            accept_encoding: self.compression.accept_value(),
+            deadline: None,
+            context: CallContext::new(
+                spec,
+                ProtocolKind::Connect,
+                None,
+                None,
+                parts.version,
+                cancel.clone(),
+            ),
+            cancel,
+        }
+    }
+}
+
+fn unsupported_media_type() -> Box<http::Response<Body>> {
+    Box::new(respond::plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))
+}
+
+impl<B> tower::Service<http::Request<B>> for Router
+where
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let inner = self.inner.clone();
+        Box::pin(async move { Ok(inner.dispatch(request.map(Body::new)).await) })
+    }
+}
