@@ -17,10 +17,7 @@ use crate::{Code, Error, Metadata, Response};
 /// Largest error body a client reads from a failed unary response.
 const ERROR_BODY_MAX: usize = 64 * 1024;
 
-fn header<'a>(
-    headers: &'a http::HeaderMap,
-    name: impl http::header::AsHeaderName,
-) -> Option<&'a str> {
+fn header(headers: &http::HeaderMap, name: impl http::header::AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -142,7 +142,7 @@ where
             if call.connect_unary {
                 respond::unary(&call, result)
             } else {
-                let result = result.map(|r| r.map(|m| single(m)));
+                let result = result.map(|r| r.map(single));
                 respond::stream(call, result)
             }
         })

@@ -148,6 +148,7 @@ impl Router {
     }
 
     /// Adds a service's routes.
+    #[allow(clippy::should_implement_trait)] // `Router::new().add(..)` reads best; it is no `+`.
     pub fn add(self, routes: ServiceRoutes) -> Self {
         self.edit(|inner| {
             for route in routes.routes {
@@ -198,13 +199,17 @@ impl Inner {
 
     async fn dispatch(self: Arc<Self>, request: http::Request<Body>) -> http::Response<Body> {
         let (parts, body) = request.into_parts();
-        let Some(route) = self.routes.get(parts.uri.path()).cloned() else {
-            return respond::plain_status(StatusCode::NOT_FOUND);
+        let version = parts.version;
+        let mut response = match self.routes.get(parts.uri.path()).cloned() {
+            None => respond::plain_status(StatusCode::NOT_FOUND),
+            Some(route) => match self.prepare(&route, parts, body) {
+                Ok(call) => (route.handler)(call).await,
+                Err(response) => *response,
+            },
         };
-        match self.prepare(&route, parts, body) {
-            Ok(call) => (route.handler)(call).await,
-            Err(response) => *response,
-        }
+        // hyper sets the version itself; in-memory transports see the request's.
+        *response.version_mut() = version;
+        response
     }
 
     /// Works out protocol, codec, compression and deadline; on failure, the response to send instead.
