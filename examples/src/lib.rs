@@ -15,7 +15,10 @@ use trident::{Code, Error, Request, Response, ResponseStream, Streaming};
 pub struct Greeter;
 
 impl GreetService for Greeter {
-    async fn greet(&self, request: Request<GreetRequest>) -> Result<Response<GreetResponse>, Error> {
+    async fn greet(
+        &self,
+        request: Request<GreetRequest>,
+    ) -> Result<Response<GreetResponse>, Error> {
         let name = &request.message().name;
         if name.is_empty() {
             return Err(Error::new(Code::InvalidArgument, "name must not be empty"));
@@ -40,7 +43,10 @@ impl GreetService for Greeter {
         Ok(Response::new(Box::pin(numbers) as ResponseStream<_>))
     }
 
-    async fn sum(&self, request: Request<Streaming<SumRequest>>) -> Result<Response<SumResponse>, Error> {
+    async fn sum(
+        &self,
+        request: Request<Streaming<SumRequest>>,
+    ) -> Result<Response<SumResponse>, Error> {
         let mut numbers = request.into_message();
         let (mut total, mut count) = (0i64, 0u32);
         while let Some(next) = numbers.message().await? {

@@ -26,7 +26,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let client = GreetServiceClient::new(builder.build()?);
             let label = format!(
                 "{} {}",
-                if version == HttpVersion::Http1 { "HTTP/1.1" } else { "HTTP/2  " },
+                if version == HttpVersion::Http1 {
+                    "HTTP/1.1"
+                } else {
+                    "HTTP/2  "
+                },
                 if json { "json " } else { "proto" }
             );
             run(&client, &label, version).await?;
@@ -40,12 +44,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .use_get(true)
             .build()?,
     );
-    let response = client
-        .greet(GreetRequest {
-            name: "GET".into(),
-        })
-        .await?;
-    println!("[GET   json ] unary   greet          -> {:?}", response.message().greeting);
+    let response = client.greet(GreetRequest { name: "GET".into() }).await?;
+    println!(
+        "[GET   json ] unary   greet          -> {:?}",
+        response.message().greeting
+    );
 
     // Errors carry codes.
     let error = client
@@ -54,7 +57,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .expect_err("an empty name is rejected");
     assert_eq!(error.code(), Code::InvalidArgument);
     println!("[GET   json ] unary   greet(\"\")      -> error {error}");
-    println!("demo finished: every stream type worked over HTTP/1.1 and HTTP/2 with proto and JSON");
+    println!(
+        "demo finished: every stream type worked over HTTP/1.1 and HTTP/2 with proto and JSON"
+    );
     Ok(())
 }
 

@@ -12,7 +12,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
-    println!("serving trident.demo.v1.GreetService on http://{}", listener.local_addr()?);
+    println!(
+        "serving trident.demo.v1.GreetService on http://{}",
+        listener.local_addr()?
+    );
     let router = Router::new().add(greet_service_routes(Greeter));
     trident::serve(listener, router).await?;
     Ok(())
