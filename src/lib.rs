@@ -19,6 +19,7 @@ mod code;
 mod codec;
 pub mod compression;
 mod context;
+mod deadline;
 mod envelope;
 mod error;
 mod metadata;

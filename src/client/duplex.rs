@@ -20,6 +20,7 @@ use tower::ServiceExt as _;
 
 use crate::body::Body;
 use crate::client::ClientConfig;
+use crate::deadline;
 use crate::envelope::{Envelope, EnvelopeReader};
 use crate::method::{MethodSpec, StreamType};
 use crate::{Code, Error};
@@ -116,7 +117,7 @@ impl DuplexCall {
         if let Some(deadline) = self.deadline
             && deadline <= Instant::now()
         {
-            self.fail(deadline_error());
+            self.fail(deadline::exceeded());
             return;
         }
         let Some(head) = self.head.take() else {
@@ -176,7 +177,7 @@ impl DuplexCall {
             ));
         };
         let deadline = self.deadline;
-        match with_deadline(deadline, async { Ok(sender.send(framed).await) }).await {
+        match deadline::within(deadline, async { Ok(sender.send(framed).await) }).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_closed)) => {
                 // The transport stopped reading: the server ended the call or the connection failed.
@@ -209,7 +210,7 @@ impl DuplexCall {
             let Some(pending) = self.pending.take() else {
                 return Err(self.fail(Error::internal("call has no response pending")));
             };
-            let result = with_deadline(self.deadline, async {
+            let result = deadline::within(self.deadline, async {
                 pending
                     .await
                     .unwrap_or_else(|_| Err(Error::new(Code::Canceled, "call was cancelled")))
@@ -243,7 +244,7 @@ impl DuplexCall {
         let Some(body) = self.body.as_mut() else {
             return Err(self.fail(Error::internal("response body already consumed")));
         };
-        let result = with_deadline(deadline, body.next()).await;
+        let result = deadline::within(deadline, body.next()).await;
         result.map_err(|e| self.fail(e))
     }
 
@@ -254,7 +255,7 @@ impl DuplexCall {
         let Some(body) = self.body.as_mut() else {
             return Err(self.fail(Error::internal("response body already consumed")));
         };
-        let result = with_deadline(deadline, body.read_to_end(max)).await;
+        let result = deadline::within(deadline, body.read_to_end(max)).await;
         result.map_err(|e| self.fail(e))
     }
 
@@ -288,26 +289,6 @@ fn bidi_needs_http2() -> Error {
         Code::Unimplemented,
         "bidi streams require HTTP/2, but this call uses HTTP/1.1",
     )
-}
-
-pub(crate) fn deadline_error() -> Error {
-    Error::new(
-        Code::DeadlineExceeded,
-        "the call's deadline passed before it completed",
-    )
-}
-
-/// Runs `future` until `deadline` (if any); past it, `deadline_exceeded`.
-async fn with_deadline<T>(
-    deadline: Option<Instant>,
-    future: impl std::future::Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match deadline {
-        None => future.await,
-        Some(deadline) => tokio::time::timeout_at(deadline, future)
-            .await
-            .unwrap_or_else(|_| Err(deadline_error())),
-    }
 }
 
 /// The request body fed by the pipe; yields an error (resetting the stream) if the call is aborted.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::body::Body;
 use crate::codec::Message;
 use crate::compression::Compression;
+use crate::deadline;
 use crate::envelope::EnvelopeReader;
 use crate::server::respond;
 use crate::server::streaming::Streaming;
@@ -95,23 +96,6 @@ impl ServerCall {
     }
 }
 
-/// Runs `future` until the call's deadline; past it, the result is `deadline_exceeded`.
-async fn within_deadline<T>(
-    deadline: Option<Instant>,
-    future: impl Future<Output = Result<T, Error>>,
-) -> Result<T, Error> {
-    match deadline {
-        None => future.await,
-        Some(deadline) => tokio::time::timeout_at(deadline, future)
-            .await
-            .unwrap_or_else(|_| Err(deadline_error())),
-    }
-}
-
-pub(crate) fn deadline_error() -> Error {
-    Error::new(Code::DeadlineExceeded, "the call's deadline passed")
-}
-
 fn encode_stream<T: Message>(writer: &MessageWriter, stream: ResponseStream<T>) -> EncodedStream {
     let writer = writer.clone();
     Box::pin(stream.map(move |item| item.and_then(|m| writer.encode(&m))))
@@ -131,7 +115,7 @@ where
         Box::pin(async move {
             let _cancel_on_exit = call.cancel.clone().drop_guard();
             let deadline = call.deadline;
-            let result = within_deadline(deadline, async {
+            let result = deadline::within(deadline, async {
                 let message = call.read_single::<Req>().await?;
                 let response = f(call.request(message)).await?;
                 let (headers, message, trailers) = response.into_parts();
@@ -163,7 +147,7 @@ where
         Box::pin(async move {
             // Until the body takes over, dropping this future (the caller left) cancels the call.
             let guard = call.cancel.clone().drop_guard();
-            let result = within_deadline(call.deadline, async {
+            let result = deadline::within(call.deadline, async {
                 let message = call.read_single::<Req>().await?;
                 f(call.request(message)).await
             })
@@ -190,7 +174,7 @@ where
             let guard = call.cancel.clone().drop_guard();
             let streaming = call.streaming::<Req>();
             let request = call.request(streaming);
-            let result = within_deadline(call.deadline, async {
+            let result = deadline::within(call.deadline, async {
                 let response = f(request).await?;
                 let (headers, message, trailers) = response.into_parts();
                 let encoded = call.writer.encode(&message)?;
@@ -218,7 +202,7 @@ where
             let guard = call.cancel.clone().drop_guard();
             let streaming = call.streaming::<Req>();
             let request = call.request(streaming);
-            let result = within_deadline(call.deadline, f(request)).await;
+            let result = deadline::within(call.deadline, f(request)).await;
             guard.disarm();
             let writer = call.writer.clone();
             respond::stream(call, result.map(|r| r.map(|s| encode_stream(&writer, s))))

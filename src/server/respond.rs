@@ -10,9 +10,10 @@ use http_body::Frame;
 use tokio_util::sync::DropGuard;
 
 use crate::body::Body;
+use crate::deadline;
 use crate::envelope::FLAG_END_STREAM;
 use crate::protocol::connect;
-use crate::server::handler::{EncodedStream, ServerCall, deadline_error};
+use crate::server::handler::{EncodedStream, ServerCall};
 use crate::wire::MessageWriter;
 use crate::{Error, Metadata, Response};
 
@@ -160,7 +161,7 @@ impl Stream for ResponseBody {
         if let Some(deadline) = &mut this.deadline
             && deadline.as_mut().poll(cx).is_ready()
         {
-            return this.end(Some(deadline_error()));
+            return this.end(Some(deadline::exceeded()));
         }
         let Some(messages) = &mut this.messages else {
             return this.end(None);
