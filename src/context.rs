@@ -25,6 +25,8 @@ struct Inner {
     deadline: Option<Instant>,
     peer_addr: Option<SocketAddr>,
     http_version: http::Version,
+    http_method: http::Method,
+    uri: http::Uri,
     cancel: CancellationToken,
 }
 
@@ -34,7 +36,7 @@ impl CallContext {
         protocol: ProtocolKind,
         deadline: Option<Instant>,
         peer_addr: Option<SocketAddr>,
-        http_version: http::Version,
+        request: &http::request::Parts,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -43,7 +45,9 @@ impl CallContext {
                 protocol,
                 deadline,
                 peer_addr,
-                http_version,
+                http_version: request.version,
+                http_method: request.method.clone(),
+                uri: request.uri.clone(),
                 cancel,
             })),
         }
@@ -78,6 +82,16 @@ impl CallContext {
     /// The HTTP version of the request.
     pub fn http_version(&self) -> Option<http::Version> {
         self.inner.as_ref().map(|i| i.http_version)
+    }
+
+    /// The HTTP method of the request (`POST`, or `GET` for Connect GET calls).
+    pub fn http_method(&self) -> Option<&http::Method> {
+        self.inner.as_ref().map(|i| &i.http_method)
+    }
+
+    /// The request's URI (path and, for Connect GET calls, the query).
+    pub fn uri(&self) -> Option<&http::Uri> {
+        self.inner.as_ref().map(|i| &i.uri)
     }
 
     /// Whether the caller went away, the deadline passed or the response finished.

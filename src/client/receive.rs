@@ -80,13 +80,20 @@ pub(crate) async fn unary<Res: Message>(
         return Err(call.fail(error));
     }
     let expected = connect::unary_content_type(config.codec.name());
-    let matches = content_type
+    let parsed = content_type
         .as_deref()
-        .and_then(connect::parse_content_type)
-        .is_some_and(|ct| !ct.streaming && ct.codec == config.codec.name());
-    if !matches {
+        .and_then(connect::parse_content_type);
+    if !parsed
+        .as_ref()
+        .is_some_and(|ct| !ct.streaming && ct.codec == config.codec.name())
+    {
+        // A Connect reply in another codec is a protocol error; anything else is not Connect at all.
+        let code = match parsed {
+            Some(ct) if !ct.streaming => Code::Internal,
+            _ => Code::Unknown,
+        };
         let error = Error::new(
-            Code::Internal,
+            code,
             format!("invalid content-type {content_type:?}; expecting {expected:?}"),
         );
         return Err(call.fail(error.with_metadata(headers)));

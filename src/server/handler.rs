@@ -68,14 +68,14 @@ impl ServerCall {
         let mut envelopes = EnvelopeReader::new(body, self.reader.read_max_bytes);
         let first = envelopes.next().await?.ok_or_else(|| {
             Error::new(
-                Code::InvalidArgument,
+                Code::Unimplemented,
                 "request stream ended without a message",
             )
         })?;
         let message = self.reader.decode_envelope(first)?;
         if envelopes.next().await?.is_some() {
             return Err(Error::new(
-                Code::InvalidArgument,
+                Code::Unimplemented,
                 "request stream has more than one message, but the method takes one",
             ));
         }

@@ -1,5 +1,6 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port.
 
+mod drain;
 mod handler;
 mod respond;
 mod router;

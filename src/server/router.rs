@@ -17,6 +17,7 @@ use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::method::{Idempotency, MethodSpec, StreamType};
 use crate::protocol::{ProtocolKind, connect};
+use crate::server::drain::DrainOnDrop;
 use crate::server::handler::{self, Handler, ResponseStream, ServerCall};
 use crate::server::respond;
 use crate::server::streaming::Streaming;
@@ -200,6 +201,11 @@ impl Inner {
     async fn dispatch(self: Arc<Self>, request: http::Request<Body>) -> http::Response<Body> {
         let (parts, body) = request.into_parts();
         let version = parts.version;
+        let body = if version < http::Version::HTTP_2 {
+            Body::new(DrainOnDrop::new(body))
+        } else {
+            body
+        };
         let mut response = match self.routes.get(parts.uri.path()).cloned() {
             None => respond::plain_status(StatusCode::NOT_FOUND),
             Some(route) => match self.prepare(&route, parts, body) {
@@ -306,7 +312,7 @@ impl Inner {
             ProtocolKind::Connect,
             deadline,
             peer,
-            parts.version,
+            &parts,
             cancel.clone(),
         );
         Ok(ServerCall {
@@ -365,7 +371,7 @@ impl Inner {
                 ProtocolKind::Connect,
                 None,
                 None,
-                parts.version,
+                parts,
                 cancel.clone(),
             ),
             cancel,
