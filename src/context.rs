@@ -4,11 +4,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustls::pki_types::CertificateDer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
+use crate::server::PeerCertificates;
 
 /// Per-call information handed to server handlers (and empty on client-side requests).
 ///
@@ -27,6 +29,7 @@ struct Inner {
     http_version: http::Version,
     http_method: http::Method,
     uri: http::Uri,
+    peer_certificates: Option<PeerCertificates>,
     cancel: CancellationToken,
 }
 
@@ -48,6 +51,8 @@ impl CallContext {
                 http_version: request.version,
                 http_method: request.method.clone(),
                 uri: request.uri.clone(),
+                // Inserted by `serve_tls` when the client presented a verified certificate.
+                peer_certificates: request.extensions.get::<PeerCertificates>().cloned(),
                 cancel,
             })),
         }
@@ -77,6 +82,26 @@ impl CallContext {
     /// The caller's address, when the server knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.inner.as_ref().and_then(|i| i.peer_addr)
+    }
+
+    /// The certificate chain the client presented over TLS and the server verified, leaf first; `None`
+    /// without TLS or when the client sent no certificate (see [`TlsConfigBuilder::client_ca_pem`]).
+    ///
+    /// [`TlsConfigBuilder::client_ca_pem`]: crate::server::TlsConfigBuilder::client_ca_pem
+    pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.inner
+            .as_ref()
+            .and_then(|i| i.peer_certificates.as_ref())
+            .map(PeerCertificates::as_slice)
+    }
+
+    /// The client's own (leaf) certificate, in DER form: the first of
+    /// [`peer_certificates`](Self::peer_certificates).
+    pub fn peer_certificate(&self) -> Option<&CertificateDer<'static>> {
+        self.inner
+            .as_ref()
+            .and_then(|i| i.peer_certificates.as_ref())
+            .and_then(PeerCertificates::leaf)
     }
 
     /// The HTTP version of the request.

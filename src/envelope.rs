@@ -190,7 +190,6 @@ impl EnvelopeReader {
     }
 
     /// HTTP trailers, once the body has ended (gRPC reads its status from them).
-    #[allow(dead_code)]
     pub fn trailers(&self) -> Option<&HeaderMap> {
         self.trailers.as_ref()
     }

@@ -27,6 +27,7 @@ mod method;
 pub mod protocol;
 mod request;
 pub mod server;
+mod tls;
 mod wire;
 
 pub use body::Body;
@@ -36,14 +37,22 @@ pub use client::{
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
-pub use compression::{Compression, CompressionRegistry, Gzip};
+pub use compression::{Brotli, Compression, CompressionRegistry, Deflate, Gzip, Snappy, Zstd};
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
-pub use server::{ResponseStream, Router, ServiceRoutes, Streaming, serve, serve_with_shutdown};
+pub use server::{
+    ResponseStream, Router, ServiceRoutes, Streaming, TlsConfig, serve, serve_tls,
+    serve_tls_with_shutdown, serve_with_shutdown,
+};
+
+/// The rustls crate Trident's TLS support is built on, for hand-made configurations
+/// ([`TlsConfig::from_rustls`], [`ClientBuilder::tls_config`]) and certificate types
+/// ([`rustls::pki_types::CertificateDer`]).
+pub use rustls;
 
 /// The one path generated code uses to reach the runtime. Not part of the public API.
 #[doc(hidden)]

@@ -1,8 +1,9 @@
 //! The client under test: turns one `ClientCompatRequest` into an RPC made with the Trident client
 //! against the reference server, and describes what happened in a `ClientCompatResponse`.
 //!
-//! Configurations the client cannot serve yet (gRPC, gRPC-Web, TLS, HTTP/3, compressions other than
-//! identity and gzip) answer with a `ClientErrorResult` that says so.
+//! Servers with TLS are called over `https://`, trusting the certificate the runner hands over (and
+//! presenting its client certificate for mutual TLS). Configurations the client cannot serve yet (HTTP/3,
+//! compressions other than identity and gzip) answer with a `ClientErrorResult` that says so.
 
 mod calls;
 
@@ -86,6 +87,7 @@ impl Plan {
 /// its connections).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct ClientKey {
+    protocol: ProtocolKind,
     host: String,
     port: u32,
     http_version: HttpVersionKey,
@@ -93,6 +95,30 @@ struct ClientKey {
     gzip: bool,
     receive_limit: u32,
     use_get: bool,
+    tls: Option<TlsKey>,
+}
+
+/// TLS settings: the server certificate to trust and, for mutual TLS, the client's own (all PEM).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct TlsKey {
+    server_cert: Vec<u8>,
+    client_cert: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+impl TlsKey {
+    fn from_request(request: &ClientCompatRequest) -> Result<Option<Self>, String> {
+        let creds = request.client_tls_creds.as_ref();
+        if request.server_tls_cert.is_empty() {
+            return match creds {
+                Some(_) => Err("TLS client credentials were given for a server without TLS".into()),
+                None => Ok(None),
+            };
+        }
+        Ok(Some(Self {
+            server_cert: request.server_tls_cert.clone(),
+            client_cert: creds.map(|c| (c.cert.clone(), c.key.clone())),
+        }))
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -104,19 +130,13 @@ enum HttpVersionKey {
 impl ClientKey {
     /// Checks that the request's configuration is one this client supports.
     fn from_request(request: &ClientCompatRequest) -> Result<Self, String> {
-        if !request.server_tls_cert.is_empty() || request.client_tls_creds.is_some() {
-            return Err("TLS is not supported by the Trident conformance client yet".into());
-        }
-        match proto::Protocol::try_from(request.protocol) {
-            Ok(proto::Protocol::Connect) => {}
-            Ok(other) => {
-                return Err(format!(
-                    "protocol {} is not supported by the Trident client yet (Connect only)",
-                    other.as_str_name()
-                ));
-            }
-            Err(_) => return Err(format!("unknown protocol {}", request.protocol)),
-        }
+        let tls = TlsKey::from_request(request)?;
+        let protocol = match proto::Protocol::try_from(request.protocol) {
+            Ok(proto::Protocol::Connect) => ProtocolKind::Connect,
+            Ok(proto::Protocol::Grpc) => ProtocolKind::Grpc,
+            Ok(proto::Protocol::GrpcWeb) => ProtocolKind::GrpcWeb,
+            _ => return Err(format!("unknown protocol {}", request.protocol)),
+        };
         let http_version = match proto::HttpVersion::try_from(request.http_version) {
             Ok(proto::HttpVersion::HttpVersion1) => HttpVersionKey::Http1,
             Ok(proto::HttpVersion::HttpVersion2) => HttpVersionKey::Http2,
@@ -144,6 +164,7 @@ impl ClientKey {
             Err(_) => return Err(format!("unknown compression {}", request.compression)),
         };
         Ok(Self {
+            protocol,
             host: request.host.clone(),
             port: request.port,
             http_version,
@@ -151,20 +172,22 @@ impl ClientKey {
             gzip,
             receive_limit: request.message_receive_limit,
             use_get: request.use_get_http_method,
+            tls,
         })
     }
 
     fn base_uri(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
         if self.host.contains(':') {
-            format!("http://[{}]:{}", self.host, self.port)
+            format!("{scheme}://[{}]:{}", self.host, self.port)
         } else {
-            format!("http://{}:{}", self.host, self.port)
+            format!("{scheme}://{}:{}", self.host, self.port)
         }
     }
 
     fn build(&self) -> Result<Client, String> {
         let mut builder = Client::builder(self.base_uri())
-            .protocol(ProtocolKind::Connect)
+            .protocol(self.protocol)
             .http_version(match self.http_version {
                 HttpVersionKey::Http1 => HttpVersion::Http1,
                 HttpVersionKey::Http2 => HttpVersion::Http2,
@@ -181,6 +204,12 @@ impl ClientKey {
         }
         if self.use_get {
             builder = builder.use_get(true);
+        }
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_root_certificates_pem(&tls.server_cert);
+            if let Some((cert, key)) = &tls.client_cert {
+                builder = builder.tls_client_identity_pem(cert, key);
+            }
         }
         builder
             .build()
@@ -311,17 +340,32 @@ mod tests {
     }
 
     #[test]
-    fn unsupported_settings_are_refused() {
-        let mut grpc = request();
-        grpc.protocol = proto::Protocol::Grpc as i32;
-        assert!(
-            ClientKey::from_request(&grpc)
-                .unwrap_err()
-                .contains("PROTOCOL_GRPC")
-        );
+    fn tls_settings_make_an_https_key() {
         let mut tls = request();
         tls.server_tls_cert = b"cert".to_vec();
-        assert!(ClientKey::from_request(&tls).unwrap_err().contains("TLS"));
+        tls.client_tls_creds = Some(proto::TlsCreds {
+            cert: b"client cert".to_vec(),
+            key: b"client key".to_vec(),
+        });
+        let key = ClientKey::from_request(&tls).unwrap();
+        assert_eq!(key.base_uri(), "https://127.0.0.1:8080");
+        let tls_key = key.tls.expect("TLS settings");
+        assert_eq!(tls_key.server_cert, b"cert");
+        assert_eq!(
+            tls_key.client_cert,
+            Some((b"client cert".to_vec(), b"client key".to_vec()))
+        );
+    }
+
+    #[test]
+    fn unsupported_settings_are_refused() {
+        let mut creds_without_tls = request();
+        creds_without_tls.client_tls_creds = Some(proto::TlsCreds::default());
+        assert!(
+            ClientKey::from_request(&creds_without_tls)
+                .unwrap_err()
+                .contains("TLS")
+        );
         let mut br = request();
         br.compression = proto::Compression::Br as i32;
         assert!(

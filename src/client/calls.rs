@@ -96,8 +96,8 @@ impl<Req: Message, Res: Message> ClientStreamCall<Req, Res> {
     }
 }
 
-/// Reads exactly one message and the end of the stream (client-streaming responses).
-async fn single_response<Res: Message>(
+/// Reads exactly one message and the end of the stream (client-streaming responses, gRPC unary).
+pub(crate) async fn single_response<Res: Message>(
     config: &ClientConfig,
     call: &mut DuplexCall,
     receiver: &mut StreamReceiver,

@@ -23,6 +23,7 @@ use crate::client::ClientConfig;
 use crate::deadline;
 use crate::envelope::{Envelope, EnvelopeReader};
 use crate::method::{MethodSpec, StreamType};
+use crate::protocol::ProtocolKind;
 use crate::{Code, Error};
 
 /// How many framed messages may wait in the request pipe before `send` waits for the transport.
@@ -135,12 +136,27 @@ impl DuplexCall {
     /// Records the first failure and aborts the HTTP stream. Returns the stored error.
     pub fn fail(&mut self, error: Error) -> Error {
         if self.error.is_none() {
-            self.error = Some(error);
+            self.error = Some(self.blame_deadline(error));
         }
         self.abort_transport();
         self.error
             .clone()
             .unwrap_or_else(|| Error::internal("call failed"))
+    }
+
+    /// A transport failure observed once the deadline has passed is the deadline's doing: the server
+    /// (or a proxy) gave up on the call a moment before this side's timer fired.
+    fn blame_deadline(&self, error: Error) -> Error {
+        let transport_failure = matches!(
+            error.code(),
+            Code::Unavailable | Code::Canceled | Code::Internal | Code::Unknown
+        );
+        match self.deadline {
+            Some(deadline) if transport_failure && Instant::now() >= deadline => {
+                deadline::exceeded()
+            }
+            _ => error,
+        }
     }
 
     fn abort_transport(&mut self) {
@@ -221,10 +237,16 @@ impl DuplexCall {
                 Err(e) => return Err(self.fail(e)),
             };
             let (parts, body) = response.into_parts();
-            if self.spec.stream_type == StreamType::BidiStream
-                && parts.version < http::Version::HTTP_2
-            {
-                return Err(self.fail(bidi_needs_http2()));
+            if parts.version < http::Version::HTTP_2 {
+                if self.spec.stream_type == StreamType::BidiStream {
+                    return Err(self.fail(bidi_needs_http2()));
+                }
+                if self.config.protocol == ProtocolKind::Grpc {
+                    return Err(self.fail(Error::new(
+                        Code::Unimplemented,
+                        "the gRPC protocol requires HTTP/2, but the server answered over HTTP/1.1",
+                    )));
+                }
             }
             self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));
             self.response = Some(ResponseHead {
@@ -257,6 +279,11 @@ impl DuplexCall {
         };
         let result = deadline::within(deadline, body.read_to_end(max)).await;
         result.map_err(|e| self.fail(e))
+    }
+
+    /// HTTP trailers of the response, once the body has ended.
+    pub fn http_trailers(&self) -> Option<&http::HeaderMap> {
+        self.body.as_ref().and_then(|b| b.trailers())
     }
 
     /// Cancels the call: the HTTP stream is aborted and later operations report `canceled`.

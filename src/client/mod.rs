@@ -18,7 +18,7 @@ use crate::body::Body;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::{Compression, CompressionRegistry};
 use crate::method::{Idempotency, MethodSpec, StreamType};
-use crate::protocol::{ProtocolKind, connect};
+use crate::protocol::{ProtocolKind, connect, grpc};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Code, Error, Metadata, Request, Response};
 use duplex::DuplexCall;
@@ -107,36 +107,59 @@ impl ClientConfig {
             map.append(name.clone(), value.clone());
         }
         let codec = self.codec.name();
-        let unary = spec.stream_type == StreamType::Unary;
         let accept = self.compression.accept_value();
-        if unary {
-            insert(
-                map,
-                CONTENT_TYPE.as_str(),
-                &connect::unary_content_type(codec),
-            );
-            insert(map, ACCEPT_ENCODING.as_str(), &accept);
-            if compressed_unary && let Some(c) = &self.send_compression {
-                insert(map, CONTENT_ENCODING.as_str(), c.name());
+        let send_compression = self.send_compression.as_ref().map(|c| c.name());
+        match self.protocol {
+            ProtocolKind::Connect if spec.stream_type == StreamType::Unary => {
+                insert(
+                    map,
+                    CONTENT_TYPE.as_str(),
+                    &connect::unary_content_type(codec),
+                );
+                insert(map, ACCEPT_ENCODING.as_str(), &accept);
+                if compressed_unary && let Some(name) = send_compression {
+                    insert(map, CONTENT_ENCODING.as_str(), name);
+                }
             }
-        } else {
-            insert(
-                map,
-                CONTENT_TYPE.as_str(),
-                &connect::stream_content_type(codec),
-            );
-            insert(map, connect::STREAM_ACCEPT_ENCODING_HEADER, &accept);
-            if let Some(c) = &self.send_compression {
-                insert(map, connect::STREAM_ENCODING_HEADER, c.name());
+            ProtocolKind::Connect => {
+                insert(
+                    map,
+                    CONTENT_TYPE.as_str(),
+                    &connect::stream_content_type(codec),
+                );
+                insert(map, connect::STREAM_ACCEPT_ENCODING_HEADER, &accept);
+                if let Some(name) = send_compression {
+                    insert(map, connect::STREAM_ENCODING_HEADER, name);
+                }
+            }
+            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
+                let web = self.protocol == ProtocolKind::GrpcWeb;
+                insert(map, CONTENT_TYPE.as_str(), &grpc::content_type(web, codec));
+                insert(map, grpc::ACCEPT_ENCODING, &accept);
+                if let Some(name) = send_compression {
+                    insert(map, grpc::ENCODING, name);
+                }
+                if web {
+                    insert(map, "x-grpc-web", "1");
+                } else {
+                    insert(map, http::header::TE.as_str(), "trailers");
+                }
             }
         }
-        insert(map, connect::PROTOCOL_VERSION_HEADER, "1");
         if let Some(timeout) = deadline {
-            insert(
-                map,
-                connect::TIMEOUT_HEADER,
-                &connect::format_timeout(timeout),
-            );
+            match self.protocol {
+                ProtocolKind::Connect => insert(
+                    map,
+                    connect::TIMEOUT_HEADER,
+                    &connect::format_timeout(timeout),
+                ),
+                ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
+                    insert(map, grpc::TIMEOUT, &grpc::format_timeout(timeout))
+                }
+            }
+        }
+        if self.protocol == ProtocolKind::Connect {
+            insert(map, connect::PROTOCOL_VERSION_HEADER, "1");
         }
         if !map.contains_key(USER_AGENT) {
             map.insert(
@@ -191,6 +214,17 @@ impl Client {
     ) -> Result<Response<Res>, Error> {
         let config = &self.config;
         let (timeout, deadline) = self.call_deadline(request.timeout());
+        if config.protocol != ProtocolKind::Connect {
+            // gRPC frames unary calls like streams: one enveloped message each way, then trailers.
+            let head = config.request_head(spec, request.metadata(), timeout, false);
+            let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
+            match config.writer().envelope(request.message(), 0) {
+                Ok(framed) => call.start_with_body(Body::full(framed)),
+                Err(e) => return Err(call.fail(e)),
+            }
+            let mut receiver = receive::StreamReceiver::default();
+            return calls::single_response(config, &mut call, &mut receiver).await;
+        }
         let writer = config.writer();
         let encoded = writer.encode(request.message())?;
         let (payload, compressed) = writer.compress(encoded)?;
@@ -307,6 +341,7 @@ pub struct ClientBuilder {
     send_max_bytes: usize,
     use_get: bool,
     timeout: Option<Duration>,
+    tls: transport::TlsSettings,
 }
 
 impl ClientBuilder {
@@ -324,6 +359,7 @@ impl ClientBuilder {
             send_max_bytes: 0,
             use_get: false,
             timeout: None,
+            tls: transport::TlsSettings::default(),
         }
     }
 
@@ -398,8 +434,41 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails if the base URL or the send compression is invalid, or the protocol is not
-    /// supported yet.
+    /// For `https://` base URLs: trusts the CA (or self-signed) certificates in `pem` instead of the
+    /// default public web roots (Mozilla's list, built in). May be called more than once to trust more.
+    /// Unusable PEM data fails [`build`](Self::build) with `invalid_argument`.
+    pub fn tls_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        let pem = pem.as_ref();
+        self.tls.roots_pem.extend_from_slice(pem);
+        if !pem.ends_with(b"\n") {
+            self.tls.roots_pem.push(b'\n');
+        }
+        self
+    }
+
+    /// For `https://` base URLs: presents this PEM certificate chain (leaf first) and private key to
+    /// servers that ask for a client certificate (mutual TLS). Unusable PEM data, or a key that does not
+    /// match, fails [`build`](Self::build) with `invalid_argument`.
+    pub fn tls_client_identity_pem(
+        mut self,
+        cert_chain_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        self.tls.identity = Some((cert_chain_pem.as_ref().to_vec(), key_pem.as_ref().to_vec()));
+        self
+    }
+
+    /// For `https://` base URLs: uses a hand-made rustls configuration (custom verifiers, resolvers,
+    /// protocol versions...) instead of [`tls_root_certificates_pem`](Self::tls_root_certificates_pem)
+    /// and [`tls_client_identity_pem`](Self::tls_client_identity_pem). Its ALPN protocols are replaced
+    /// to match the [`http_version`](Self::http_version).
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls.config = Some(config);
+        self
+    }
+
+    /// Builds the client. Fails if the base URL or the send compression is invalid, the protocol is not
+    /// supported yet, or the TLS settings are unusable (or set for an `http://` URL or a custom transport).
     pub fn build(self) -> Result<Client, Error> {
         let uri: http::Uri = self.base.parse().map_err(|e| {
             Error::with_source(
@@ -414,22 +483,22 @@ impl ClientBuilder {
                 format!("base URL {:?} needs a scheme and a host", self.base),
             ));
         }
-        if self.protocol != ProtocolKind::Connect {
+        if self.protocol == ProtocolKind::Grpc && self.http_version == HttpVersion::Http1 {
             return Err(Error::new(
                 Code::Unimplemented,
-                format!(
-                    "the {} protocol is not supported by this client yet",
-                    self.protocol
-                ),
+                "the gRPC protocol requires HTTP/2: use HttpVersion::Http2, or gRPC-Web or Connect over HTTP/1.1",
             ));
         }
         let send_compression = match &self.send_compression {
             None => None,
             Some(name) => self.compression.resolve(Some(name))?,
         };
-        let transport = self
-            .transport
-            .unwrap_or_else(|| transport::http_transport(self.http_version));
+        let transport = transport::client_transport(
+            self.transport,
+            uri.scheme_str(),
+            self.http_version,
+            self.tls,
+        )?;
         Ok(Client {
             config: Arc::new(ClientConfig {
                 base: self.base,

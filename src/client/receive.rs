@@ -10,7 +10,7 @@ use crate::client::duplex::DuplexCall;
 use crate::codec::Message;
 use crate::compression::Compression;
 use crate::envelope::FLAG_END_STREAM;
-use crate::protocol::connect;
+use crate::protocol::{ProtocolKind, connect, grpc};
 use crate::wire::MessageReader;
 use crate::{Code, Error, Metadata, Response};
 
@@ -111,12 +111,17 @@ pub(crate) async fn unary<Res: Message>(
     Ok(Response::from_parts(message, headers, trailers))
 }
 
-/// Receives a Connect streaming response: headers, messages, then the end-stream message.
+/// Receives a streaming response (Connect streams, every gRPC and gRPC-Web call): headers, messages,
+/// then the protocol's ending (end-stream message, HTTP trailers or gRPC-Web trailer frame).
 #[derive(Default)]
 pub(crate) struct StreamReceiver {
     reader: Option<MessageReader>,
     headers: Option<Metadata>,
     trailers: Option<Metadata>,
+    /// Response headers that carried a gRPC status: a trailers-only response, if no body follows.
+    header_status: Option<http::HeaderMap>,
+    /// Whether any message arrived.
+    received_message: bool,
     ended: bool,
 }
 
@@ -130,26 +135,54 @@ impl StreamReceiver {
         if self.headers.is_none() {
             let head = call.response_head().await?;
             let status = head.status;
-            let headers = Metadata::from_header_map(head.headers.clone());
+            let map = head.headers.clone();
+            let grpc = config.protocol != ProtocolKind::Connect;
+            let headers = if grpc {
+                grpc::user_metadata(&map)
+            } else {
+                Metadata::from_header_map(map.clone())
+            };
             if status != http::StatusCode::OK {
                 let error = status_error(status).with_metadata(headers);
                 return Err(call.fail(error));
             }
-            let content_type = header(&head.headers, CONTENT_TYPE);
-            let matches = content_type
-                .and_then(connect::parse_content_type)
-                .is_some_and(|ct| ct.streaming && ct.codec == config.codec.name());
-            if !matches {
+            if grpc && map.contains_key(grpc::STATUS) {
+                // Possibly trailers-only; decided at the end of the body, since a body or real
+                // trailers make the status in the headers void.
+                self.header_status = Some(map.clone());
+            }
+            let content_type = header(&map, CONTENT_TYPE);
+            let codec = config.codec.name();
+            let code = if grpc {
+                let web = config.protocol == ProtocolKind::GrpcWeb;
+                match content_type.and_then(grpc::parse_content_type) {
+                    Some(ct) if ct.web == web && ct.codec == codec => None,
+                    Some(_) => Some(Code::Internal),
+                    None => Some(Code::Unknown),
+                }
+            } else {
+                match content_type.and_then(connect::parse_content_type) {
+                    Some(ct) if ct.streaming && ct.codec == codec => None,
+                    Some(_) => Some(Code::Internal),
+                    None => Some(Code::Unknown),
+                }
+            };
+            // A trailers-only response need not name a content type.
+            if let Some(code) = code.filter(|_| self.header_status.is_none()) {
                 let error = Error::new(
-                    Code::Internal,
+                    code,
                     format!(
-                        "invalid content-type {content_type:?}; expecting {:?}",
-                        connect::stream_content_type(config.codec.name())
+                        "invalid content-type {content_type:?} for a {} {codec} response",
+                        config.protocol
                     ),
                 );
                 return Err(call.fail(error.with_metadata(headers)));
             }
-            let encoding = header(&head.headers, connect::STREAM_ENCODING_HEADER);
+            let encoding = if grpc {
+                header(&map, grpc::ENCODING)
+            } else {
+                header(&map, connect::STREAM_ENCODING_HEADER)
+            };
             let compression = match response_compression(config, encoding) {
                 Ok(c) => c,
                 Err(e) => return Err(call.fail(e.with_metadata(headers))),
@@ -160,73 +193,148 @@ impl StreamReceiver {
         Ok(self.headers.get_or_insert_with(Metadata::new))
     }
 
-    /// The next message; `Ok(None)` after a successful end-stream message.
+    /// The next message; `Ok(None)` after the stream ended successfully.
     pub async fn next<T: Message>(
         &mut self,
         config: &ClientConfig,
         call: &mut DuplexCall,
     ) -> Result<Option<T>, Error> {
+        self.headers(config, call).await?;
         if self.ended {
             return match call.error() {
                 Some(e) => Err(e.clone()),
                 None => Ok(None),
             };
         }
-        self.headers(config, call).await?;
-        let Some(envelope) = call.receive_envelope().await? else {
-            self.ended = true;
+        let envelope = call.receive_envelope().await?;
+        match (config.protocol, envelope) {
+            (ProtocolKind::Connect, None) => {
+                self.ended = true;
+                let error = Error::new(
+                    Code::Internal,
+                    "the stream ended without an end-stream message",
+                );
+                Err(call.fail(self.with_headers(error)))
+            }
+            (ProtocolKind::Connect, Some(envelope)) if envelope.flags & FLAG_END_STREAM != 0 => {
+                self.ended = true;
+                let payload = self.unwrap_payload(config, call, envelope)?;
+                let (trailers, error) = match connect::parse_end_stream(&payload) {
+                    Ok(parsed) => parsed,
+                    Err(e) => return Err(call.fail(self.with_headers(e))),
+                };
+                self.trailers = Some(trailers);
+                if let Some(error) = error {
+                    return Err(call.fail(self.with_headers(error)));
+                }
+                self.expect_end(call).await
+            }
+            (ProtocolKind::Grpc | ProtocolKind::GrpcWeb, None) => {
+                self.ended = true;
+                // Real trailers win; a status in the headers counts only for an empty body.
+                let trailers = match config.protocol {
+                    ProtocolKind::Grpc => call.http_trailers().cloned(),
+                    _ => None,
+                };
+                let trailers_only = self.header_status.take().filter(|_| !self.received_message);
+                match trailers.or(trailers_only) {
+                    Some(trailers) => {
+                        self.finish_grpc(call, &trailers)?;
+                        call.finish();
+                        Ok(None)
+                    }
+                    None => {
+                        let error = Error::new(
+                            Code::Internal,
+                            "protocol error: the stream ended without trailers",
+                        );
+                        Err(call.fail(self.with_headers(error)))
+                    }
+                }
+            }
+            (ProtocolKind::GrpcWeb, Some(envelope))
+                if envelope.flags & grpc::FLAG_TRAILERS != 0 =>
+            {
+                self.ended = true;
+                let block = self.unwrap_payload(config, call, envelope)?;
+                let trailers = match grpc::parse_web_trailers(&block) {
+                    Ok(trailers) => trailers,
+                    Err(e) => return Err(call.fail(self.with_headers(e))),
+                };
+                self.finish_grpc(call, &trailers)?;
+                self.expect_end(call).await
+            }
+            (_, Some(envelope)) => {
+                self.received_message = true;
+                let Some(reader) = &self.reader else {
+                    return Err(call.fail(Error::internal("stream read before its headers")));
+                };
+                reader
+                    .decode_envelope(envelope)
+                    .map(Some)
+                    .map_err(|e| call.fail(e))
+            }
+        }
+    }
+
+    /// The payload of a control frame (end-stream, trailers), decompressed if flagged.
+    fn unwrap_payload(
+        &self,
+        config: &ClientConfig,
+        call: &mut DuplexCall,
+        envelope: crate::envelope::Envelope,
+    ) -> Result<bytes::Bytes, Error> {
+        if !envelope.is_compressed() {
+            return Ok(envelope.data);
+        }
+        let Some(c) = self.reader.as_ref().and_then(|r| r.compression.clone()) else {
             let error = Error::new(
                 Code::Internal,
-                "the stream ended without an end-stream message",
+                "compressed control frame without a negotiated encoding",
             );
             return Err(call.fail(self.with_headers(error)));
         };
-        if envelope.flags & FLAG_END_STREAM != 0 {
-            self.ended = true;
-            let payload = if envelope.is_compressed() {
-                let reader = self.reader.as_ref().and_then(|r| r.compression.clone());
-                let Some(c) = reader else {
-                    let error = Error::new(
-                        Code::Internal,
-                        "compressed end-stream message without a negotiated encoding",
-                    );
-                    return Err(call.fail(self.with_headers(error)));
-                };
-                let mut out = bytes::BytesMut::new();
-                if let Err(e) = c.decompress(&envelope.data, config.read_max_bytes, &mut out) {
-                    return Err(call.fail(self.with_headers(e)));
-                }
-                out.freeze()
-            } else {
-                envelope.data
-            };
-            let (trailers, error) = match connect::parse_end_stream(&payload) {
-                Ok(parsed) => parsed,
-                Err(e) => return Err(call.fail(self.with_headers(e))),
-            };
-            self.trailers = Some(trailers);
-            if let Some(error) = error {
-                return Err(call.fail(self.with_headers(error)));
-            }
-            // Anything after the end-stream message is a protocol violation.
-            match call.receive_envelope().await {
-                Ok(None) => {}
-                Ok(Some(_)) => {
-                    let error = Error::new(Code::Internal, "data after the end-stream message");
-                    return Err(call.fail(self.with_headers(error)));
-                }
-                Err(e) => return Err(e),
-            }
-            call.finish();
-            return Ok(None);
+        let mut out = bytes::BytesMut::new();
+        match c.decompress(&envelope.data, config.read_max_bytes, &mut out) {
+            Ok(()) => Ok(out.freeze()),
+            Err(e) => Err(call.fail(self.with_headers(e))),
         }
-        let Some(reader) = &self.reader else {
-            return Err(call.fail(Error::internal("stream read before its headers")));
-        };
-        reader
-            .decode_envelope(envelope)
-            .map(Some)
-            .map_err(|e| call.fail(e))
+    }
+
+    /// Applies gRPC status trailers: success ends the stream, an error is returned.
+    fn finish_grpc(
+        &mut self,
+        call: &mut DuplexCall,
+        trailers: &http::HeaderMap,
+    ) -> Result<(), Error> {
+        let user = grpc::user_metadata(trailers);
+        self.trailers = Some(user.clone());
+        match grpc::parse_status(trailers) {
+            Ok(None) => Ok(()),
+            Ok(Some(mut error)) => {
+                *error.trailers_mut() = user;
+                Err(call.fail(self.with_headers(error)))
+            }
+            Err(error) => Err(call.fail(self.with_headers(error))),
+        }
+    }
+
+    /// After the protocol's last frame, the body must end.
+    async fn expect_end<T>(&mut self, call: &mut DuplexCall) -> Result<Option<T>, Error> {
+        match call.receive_envelope().await {
+            Ok(None) => {
+                call.finish();
+                Ok(None)
+            }
+            Ok(Some(_)) => {
+                let error = Error::new(
+                    Code::Internal,
+                    "protocol error: data after the end of the stream",
+                );
+                Err(call.fail(self.with_headers(error)))
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn with_headers(&self, mut error: Error) -> Error {

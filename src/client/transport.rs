@@ -1,29 +1,36 @@
 //! Client transports: anything that turns an HTTP request into a response, as a tower `Service`.
-//! The default is a pooled hyper client over HTTP/1.1 or cleartext HTTP/2.
+//! The default is a pooled hyper client over HTTP/1.1 or cleartext HTTP/2, or over TLS (rustls) for
+//! `https://` base URLs.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::TokioExecutor;
 use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
+use crate::tls::{
+    ALPN_H2, ALPN_HTTP1, certificates_from_pem, config_error, default_roots, private_key_from_pem,
+    provider, root_store_from_pem,
+};
 use crate::{Code, Error};
 
 /// A boxed, cloneable transport.
 pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Error>;
 
-/// The HTTP version a client uses on cleartext connections.
+/// The HTTP version a client uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum HttpVersion {
-    /// HTTP/1.1. Bidi streams are not possible.
+    /// HTTP/1.1 (over TLS, ALPN offers `http/1.1` only). Bidi streams are not possible.
     #[default]
     Http1,
-    /// HTTP/2 with prior knowledge (h2c).
+    /// HTTP/2: with prior knowledge (h2c) on cleartext connections; over TLS, ALPN offers `h2` only.
     Http2,
 }
 
@@ -37,6 +44,105 @@ pub(crate) fn http_transport(version: HttpVersion) -> Transport {
     }
     let client: HyperClient<HttpConnector, Body> = builder.build(connector);
     BoxCloneSyncService::new(HyperTransport { client })
+}
+
+/// TLS settings a [`ClientBuilder`](crate::ClientBuilder) collects for `https://` base URLs.
+#[derive(Clone, Default)]
+pub(crate) struct TlsSettings {
+    /// PEM trust anchors replacing the default (public web) roots; empty: the defaults.
+    pub roots_pem: Vec<u8>,
+    /// PEM certificate chain and private key to present to servers that ask (mutual TLS).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// A hand-made rustls configuration replacing all of the above.
+    pub config: Option<rustls::ClientConfig>,
+}
+
+impl TlsSettings {
+    fn is_set(&self) -> bool {
+        !self.roots_pem.is_empty() || self.identity.is_some() || self.config.is_some()
+    }
+
+    /// The rustls configuration, with ALPN offering exactly `version`.
+    fn client_config(self, version: HttpVersion) -> Result<rustls::ClientConfig, Error> {
+        let mut config = match self.config {
+            Some(config) => {
+                if !self.roots_pem.is_empty() || self.identity.is_some() {
+                    return Err(config_error(
+                        "tls_config cannot be combined with tls_root_certificates_pem or \
+                         tls_client_identity_pem: put the roots and the identity in the rustls \
+                         configuration",
+                    ));
+                }
+                config
+            }
+            None => {
+                let roots = if self.roots_pem.is_empty() {
+                    default_roots()
+                } else {
+                    Arc::new(root_store_from_pem(
+                        &self.roots_pem,
+                        "TLS root certificates",
+                    )?)
+                };
+                let builder = rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| config_error(format!("TLS protocol versions: {e}")))?
+                    .with_root_certificates(roots);
+                match self.identity {
+                    None => builder.with_no_client_auth(),
+                    Some((chain_pem, key_pem)) => {
+                        let chain = certificates_from_pem(&chain_pem, "client certificate chain")?;
+                        let key = private_key_from_pem(&key_pem, "client private key")?;
+                        builder.with_client_auth_cert(chain, key).map_err(|e| {
+                            config_error(format!("client certificate chain and private key: {e}"))
+                        })?
+                    }
+                }
+            }
+        };
+        config.alpn_protocols = match version {
+            HttpVersion::Http1 => vec![ALPN_HTTP1.to_vec()],
+            HttpVersion::Http2 => vec![ALPN_H2.to_vec()],
+        };
+        Ok(config)
+    }
+}
+
+/// The transport a client built for `scheme` uses: `custom` if given, else the pooled hyper client,
+/// over TLS for `https`.
+pub(crate) fn client_transport(
+    custom: Option<Transport>,
+    scheme: Option<&str>,
+    version: HttpVersion,
+    tls: TlsSettings,
+) -> Result<Transport, Error> {
+    let https = scheme.is_some_and(|s| s.eq_ignore_ascii_case("https"));
+    match custom {
+        Some(_) if tls.is_set() => Err(config_error(
+            "TLS settings only apply to the built-in transport, not to a custom one",
+        )),
+        Some(custom) => Ok(custom),
+        None if https => https_transport(version, tls),
+        None if tls.is_set() => Err(config_error("TLS settings need an https:// base URL")),
+        None => Ok(http_transport(version)),
+    }
+}
+
+/// Builds the pooled transport over TLS: rustls with ALPN offering exactly `version`.
+fn https_transport(version: HttpVersion, tls: TlsSettings) -> Result<Transport, Error> {
+    let config = tls.client_config(version)?;
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    // The TLS connector wraps it: it must accept https URIs.
+    http.enforce_http(false);
+    let mut connector = HttpsConnector::from((http, Arc::new(config)));
+    connector.enforce_https();
+    let mut builder = HyperClient::builder(TokioExecutor::new());
+    if version == HttpVersion::Http2 {
+        builder.http2_only(true);
+    }
+    let client: HyperClient<HttpsConnector<HttpConnector>, Body> = builder.build(connector);
+    Ok(BoxCloneSyncService::new(HyperTransport { client }))
 }
 
 /// Wraps any tower service that speaks `http` with compatible bodies into a [`Transport`].
@@ -60,11 +166,14 @@ where
 }
 
 #[derive(Clone)]
-struct HyperTransport {
-    client: HyperClient<HttpConnector, Body>,
+struct HyperTransport<C> {
+    client: HyperClient<C, Body>,
 }
 
-impl tower::Service<http::Request<Body>> for HyperTransport {
+impl<C> tower::Service<http::Request<Body>> for HyperTransport<C>
+where
+    C: Connect + Clone + Send + Sync + 'static,
+{
     type Response = http::Response<Body>;
     type Error = Error;
     type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Error>> + Send>>;

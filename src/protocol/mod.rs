@@ -2,6 +2,7 @@
 //! how a call ends and how errors travel) lives under this module; the rest of the crate is shared.
 
 pub(crate) mod connect;
+pub(crate) mod grpc;
 
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -15,6 +15,7 @@ use crate::codec::Message;
 use crate::compression::Compression;
 use crate::deadline;
 use crate::envelope::EnvelopeReader;
+use crate::protocol::ProtocolKind;
 use crate::server::respond;
 use crate::server::streaming::Streaming;
 use crate::wire::{MessageReader, MessageWriter};
@@ -34,6 +35,9 @@ pub(crate) type Handler = Arc<dyn Fn(ServerCall) -> BoxFuture<http::Response<Bod
 
 /// Everything the router learned about a call before handing it to its handler.
 pub(crate) struct ServerCall {
+    pub protocol: ProtocolKind,
+    /// The response's content type.
+    pub content_type: String,
     /// Connect's unary framing: an unframed body, and errors as JSON with an HTTP status.
     pub connect_unary: bool,
     /// A Connect GET request's message, taken from the query.
@@ -84,7 +88,14 @@ impl ServerCall {
 
     /// Turns the request body into a message stream.
     fn streaming<T: Message>(&mut self) -> Streaming<T> {
-        let body = std::mem::take(&mut self.body);
+        let mut body = std::mem::take(&mut self.body);
+        if self
+            .context
+            .http_version()
+            .is_some_and(|v| v < http::Version::HTTP_2)
+        {
+            body = read_ahead(body, self.cancel.clone());
+        }
         Streaming::new(
             EnvelopeReader::new(body, self.reader.read_max_bytes),
             self.reader.clone(),
@@ -212,4 +223,40 @@ where
 
 fn single(message: BytesMut) -> EncodedStream {
     Box::pin(futures_util::stream::once(async move { Ok(message) }))
+}
+
+/// Reads an HTTP/1.1 request body ahead of the handler, a few frames at a time.
+///
+/// hyper's HTTP/1 server only reads the socket while someone polls the body, so a handler busy with
+/// other work would never learn that its caller went away. Reading ahead notices the failed body and
+/// cancels the call. A client that fills the small buffer while the handler reads nothing is still
+/// noticed only once the handler reads again.
+fn read_ahead(mut body: Body, cancel: CancellationToken) -> Body {
+    use http_body::Body as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => frame,
+                () = cancel.cancelled() => return,
+                () = tx.closed() => return,
+            };
+            match frame {
+                None => return,
+                Some(Err(error)) => {
+                    cancel.cancel();
+                    let _ = tx.send(Err(error)).await;
+                    return;
+                }
+                Some(Ok(frame)) => {
+                    if tx.send(Ok(frame)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Body::from_frames(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
 }

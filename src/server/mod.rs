@@ -6,8 +6,13 @@ mod respond;
 mod router;
 mod serve;
 mod streaming;
+mod tls;
 
 pub use handler::ResponseStream;
 pub use router::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES, Router, ServiceRoutes};
 pub use serve::{serve, serve_with_shutdown};
 pub use streaming::Streaming;
+pub use tls::{
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT, PeerCertificates, TlsConfig, TlsConfigBuilder, serve_tls,
+    serve_tls_with_shutdown,
+};

@@ -1,5 +1,6 @@
 //! Writing responses: headers, messages, and how each protocol ends a call or reports an error.
 
+use std::future::Future as _;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -11,8 +12,8 @@ use tokio_util::sync::DropGuard;
 
 use crate::body::Body;
 use crate::deadline;
-use crate::envelope::FLAG_END_STREAM;
-use crate::protocol::connect;
+use crate::envelope::{FLAG_COMPRESSED, FLAG_END_STREAM};
+use crate::protocol::{ProtocolKind, connect, grpc};
 use crate::server::handler::{EncodedStream, ServerCall};
 use crate::wire::MessageWriter;
 use crate::{Error, Metadata, Response};
@@ -22,39 +23,31 @@ pub(crate) fn unary(
     call: &ServerCall,
     result: Result<Response<BytesMut>, Error>,
 ) -> http::Response<Body> {
-    let codec = call.writer.codec.name();
     let result = result.and_then(|response| {
         let (headers, message, trailers) = response.into_parts();
         let (payload, compressed) = call.writer.compress(message)?;
         Ok((headers, payload, compressed, trailers))
     });
-    match result {
+    let mut response = match result {
         Ok((headers, payload, compressed, trailers)) => {
             let mut response = http::Response::new(Body::full(payload));
             let map = response.headers_mut();
             append_metadata(map, &headers);
-            set(
-                map,
-                CONTENT_TYPE.as_str(),
-                &connect::unary_content_type(codec),
-            );
+            set_header(map, CONTENT_TYPE.as_str(), &call.content_type);
             if compressed && let Some(c) = &call.writer.compression {
-                set(map, CONTENT_ENCODING.as_str(), c.name());
+                set_header(map, CONTENT_ENCODING.as_str(), c.name());
             }
-            set(map, "accept-encoding", &call.accept_encoding);
             connect::append_unary_trailers(map, &trailers);
             response
         }
-        Err(error) => {
-            let mut response = connect_unary_error(&error);
-            set(
-                response.headers_mut(),
-                "accept-encoding",
-                &call.accept_encoding,
-            );
-            response
-        }
-    }
+        Err(error) => connect_unary_error(&error),
+    };
+    set_header(
+        response.headers_mut(),
+        "accept-encoding",
+        &call.accept_encoding,
+    );
+    response
 }
 
 /// A Connect unary error response: HTTP status from the code, JSON body, metadata as headers.
@@ -65,65 +58,58 @@ pub(crate) fn connect_unary_error(error: &Error) -> http::Response<Body> {
     let map = response.headers_mut();
     append_metadata(map, error.metadata());
     connect::append_unary_trailers(map, error.trailers());
-    set(map, CONTENT_TYPE.as_str(), "application/json");
+    set_header(map, CONTENT_TYPE.as_str(), "application/json");
     response
 }
 
-/// A streaming response: headers now, then each message as it comes, then the protocol's ending.
+/// A streaming response (every gRPC call, Connect streams): headers now, then each message as it comes,
+/// then the protocol's ending. A handler that failed before answering gets the protocol's error-only form.
 pub(crate) fn stream(
     call: ServerCall,
     result: Result<Response<EncodedStream>, Error>,
 ) -> http::Response<Body> {
-    let codec = call.writer.codec.name();
     let mut response = http::Response::new(Body::empty());
     let map = response.headers_mut();
-    set(
-        map,
-        CONTENT_TYPE.as_str(),
-        &connect::stream_content_type(codec),
-    );
-    if let Some(c) = &call.writer.compression {
-        set(map, connect::STREAM_ENCODING_HEADER, c.name());
-    }
-    set(
-        map,
-        connect::STREAM_ACCEPT_ENCODING_HEADER,
-        &call.accept_encoding,
-    );
-    let guard = call.cancel.clone().drop_guard();
-    let body = match result {
+    set_header(map, CONTENT_TYPE.as_str(), &call.content_type);
+    let (encoding_header, accept_header) = match call.protocol {
+        ProtocolKind::Connect => (
+            connect::STREAM_ENCODING_HEADER,
+            connect::STREAM_ACCEPT_ENCODING_HEADER,
+        ),
+        ProtocolKind::Grpc | ProtocolKind::GrpcWeb => (grpc::ENCODING, grpc::ACCEPT_ENCODING),
+    };
+    set_header(map, accept_header, &call.accept_encoding);
+    let (headers, messages, trailers, error) = match result {
         Ok(ok) => {
             let (headers, messages, trailers) = ok.into_parts();
-            append_metadata(response.headers_mut(), &headers);
-            ResponseBody {
-                messages: Some(messages),
-                writer: call.writer,
-                deadline: call.deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
-                trailers,
-                pending_error: None,
-                done: false,
-                _guard: guard,
-            }
+            (headers, Some(messages), trailers, None)
         }
-        Err(error) => {
-            append_metadata(response.headers_mut(), error.metadata());
-            ResponseBody {
-                messages: None,
-                writer: call.writer,
-                deadline: None,
-                trailers: Metadata::new(),
-                pending_error: Some(error),
-                done: false,
-                _guard: guard,
-            }
-        }
+        Err(error) => (error.metadata().clone(), None, Metadata::new(), Some(error)),
     };
+    append_metadata(response.headers_mut(), &headers);
+    if let Some(error) = error {
+        if call.protocol != ProtocolKind::Connect {
+            // gRPC's trailers-only response: the status travels in the headers, with no body.
+            let status = grpc::status_trailers(Some(&error), &Metadata::new());
+            response.headers_mut().extend(status);
+            return response;
+        }
+        // Connect streams always answer 200; the error rides in the end-stream message.
+        let body = ResponseBody::new(call, None, Metadata::new(), Some(error));
+        *response.body_mut() = Body::from_frames(body);
+        return response;
+    }
+    if let Some(c) = &call.writer.compression {
+        set_header(response.headers_mut(), encoding_header, c.name());
+    }
+    let body = ResponseBody::new(call, messages, trailers, None);
     *response.body_mut() = Body::from_frames(body);
     response
 }
 
 /// The body of a streaming response.
 struct ResponseBody {
+    protocol: ProtocolKind,
     messages: Option<EncodedStream>,
     writer: MessageWriter,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -135,15 +121,51 @@ struct ResponseBody {
 }
 
 impl ResponseBody {
+    fn new(
+        call: ServerCall,
+        messages: Option<EncodedStream>,
+        trailers: Metadata,
+        pending_error: Option<Error>,
+    ) -> Self {
+        Self {
+            protocol: call.protocol,
+            _guard: call.cancel.clone().drop_guard(),
+            deadline: messages
+                .as_ref()
+                .and(call.deadline)
+                .map(|d| Box::pin(tokio::time::sleep_until(d))),
+            messages,
+            writer: call.writer,
+            trailers,
+            pending_error,
+            done: false,
+        }
+    }
+
+    /// The protocol's last frame: Connect's end-stream message, gRPC's trailers, gRPC-Web's trailer frame.
     fn end(&mut self, error: Option<Error>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
         self.done = true;
         self.messages = None;
-        let payload = connect::end_stream_json(error.as_ref(), &self.trailers);
-        Poll::Ready(Some(
-            self.writer
-                .envelope_raw(&payload, FLAG_END_STREAM)
-                .map(Frame::data),
-        ))
+        let frame = match self.protocol {
+            ProtocolKind::Connect => {
+                let payload = connect::end_stream_json(error.as_ref(), &self.trailers);
+                self.writer
+                    .envelope_raw(&payload, FLAG_END_STREAM)
+                    .map(Frame::data)
+            }
+            ProtocolKind::Grpc => Ok(Frame::trailers(grpc::status_trailers(
+                error.as_ref(),
+                &self.trailers,
+            ))),
+            ProtocolKind::GrpcWeb => {
+                let trailers = grpc::status_trailers(error.as_ref(), &self.trailers);
+                let block = grpc::encode_web_trailers(&trailers);
+                self.writer
+                    .envelope_raw(&block, grpc::FLAG_TRAILERS)
+                    .map(Frame::data)
+            }
+        };
+        Poll::Ready(Some(frame))
     }
 }
 
@@ -169,20 +191,13 @@ impl Stream for ResponseBody {
         match messages.as_mut().poll_next(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(None) => this.end(None),
-            Poll::Ready(Some(Err(error))) => {
-                this.trailers.extend(error.trailers().clone());
-                this.end(Some(error))
-            }
+            Poll::Ready(Some(Err(error))) => this.end(Some(error)),
             Poll::Ready(Some(Ok(encoded))) => {
                 let framed = this
                     .writer
                     .compress(encoded)
                     .and_then(|(payload, compressed)| {
-                        let flags = if compressed {
-                            crate::envelope::FLAG_COMPRESSED
-                        } else {
-                            0
-                        };
+                        let flags = if compressed { FLAG_COMPRESSED } else { 0 };
                         this.writer.envelope_raw(&payload, flags)
                     });
                 match framed {
@@ -194,9 +209,8 @@ impl Stream for ResponseBody {
     }
 }
 
-use std::future::Future as _;
-
-fn set(map: &mut http::HeaderMap, name: &'static str, value: &str) {
+/// Sets a header, skipping values that are not valid in HTTP.
+pub(crate) fn set_header(map: &mut http::HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         map.insert(name, value);
     }

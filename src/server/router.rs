@@ -16,7 +16,7 @@ use crate::body::Body;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::method::{Idempotency, MethodSpec, StreamType};
-use crate::protocol::{ProtocolKind, connect};
+use crate::protocol::{ProtocolKind, connect, grpc};
 use crate::server::drain::DrainOnDrop;
 use crate::server::handler::{self, Handler, ResponseStream, ServerCall};
 use crate::server::respond;
@@ -229,95 +229,99 @@ impl Inner {
         let headers = &parts.headers;
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let unary_method = spec.stream_type == StreamType::Unary;
+        let get_allowed = unary_method && spec.idempotency == Idempotency::NoSideEffects;
 
-        let (codec_name, connect_unary, get_query) = match parts.method {
-            Method::POST => {
-                let Some(content_type) =
-                    header("content-type").and_then(connect::parse_content_type)
-                else {
-                    return Err(unsupported_media_type());
-                };
-                if content_type.streaming == unary_method {
-                    return Err(unsupported_media_type());
-                }
-                (
-                    content_type.codec.to_ascii_lowercase(),
-                    !content_type.streaming,
-                    None,
-                )
-            }
-            Method::GET if unary_method && spec.idempotency == Idempotency::NoSideEffects => {
+        let wire = match parts.method {
+            Method::POST => Wire::from_content_type(header("content-type"), unary_method)
+                .ok_or_else(unsupported_media_type)?,
+            Method::GET if get_allowed => {
                 let query = parts.uri.query().unwrap_or("");
                 match connect::parse_get_query(query) {
-                    Ok(q) => (q.encoding.clone().unwrap_or_default(), true, Some(q)),
+                    Ok(q) => Wire {
+                        protocol: ProtocolKind::Connect,
+                        codec: q.encoding.clone().unwrap_or_default(),
+                        connect_unary: true,
+                        content_type: String::new(),
+                        get_query: Some(q),
+                    },
                     Err(e) => return Err(Box::new(respond::connect_unary_error(&e))),
                 }
             }
             _ => {
                 let mut response = respond::plain_status(StatusCode::METHOD_NOT_ALLOWED);
-                let allow = if unary_method && spec.idempotency == Idempotency::NoSideEffects {
-                    "GET, POST"
-                } else {
-                    "POST"
-                };
+                let allow = if get_allowed { "GET, POST" } else { "POST" };
                 response
                     .headers_mut()
                     .insert(http::header::ALLOW, http::HeaderValue::from_static(allow));
                 return Err(Box::new(response));
             }
         };
-        let Some(codec) = self.codec(&codec_name) else {
+        let Some(codec) = self.codec(&wire.codec) else {
             return Err(unsupported_media_type());
+        };
+        let content_type = if wire.connect_unary {
+            connect::unary_content_type(codec.name())
+        } else {
+            wire.content_type.clone()
         };
 
         // From here on, failures are protocol errors in the call's own format.
         let fail = |error: Error| -> Box<http::Response<Body>> {
-            if connect_unary {
-                Box::new(respond::connect_unary_error(&error))
+            if wire.connect_unary {
+                let mut response = respond::connect_unary_error(&error);
+                respond::set_header(
+                    response.headers_mut(),
+                    "accept-encoding",
+                    &self.compression.accept_value(),
+                );
+                Box::new(response)
             } else {
-                let call = self.bare_call(spec, codec.clone(), &parts);
+                let call =
+                    self.bare_call(spec, wire.protocol, codec.clone(), &content_type, &parts);
                 Box::new(respond::stream(call, Err(error)))
             }
         };
 
-        let (encoding, accept) = if connect_unary {
-            let encoding = match &get_query {
-                Some(q) => q.compression.as_deref(),
-                None => header("content-encoding"),
-            };
-            (encoding, header("accept-encoding"))
-        } else {
-            (
+        let (encoding, accept) = match (wire.protocol, wire.connect_unary) {
+            (ProtocolKind::Connect, true) => {
+                let encoding = match &wire.get_query {
+                    Some(q) => q.compression.as_deref(),
+                    None => header("content-encoding"),
+                };
+                (encoding, header("accept-encoding"))
+            }
+            (ProtocolKind::Connect, false) => (
                 header(connect::STREAM_ENCODING_HEADER),
                 header(connect::STREAM_ACCEPT_ENCODING_HEADER),
-            )
+            ),
+            (ProtocolKind::Grpc | ProtocolKind::GrpcWeb, _) => {
+                (header(grpc::ENCODING), header(grpc::ACCEPT_ENCODING))
+            }
         };
         let request_compression = self.compression.resolve(encoding).map_err(&fail)?;
         let response_compression = request_compression
             .clone()
             .or_else(|| self.compression.negotiate(accept));
 
-        let deadline = match header(connect::TIMEOUT_HEADER) {
-            None => None,
-            Some(value) => {
-                let timeout = connect::parse_timeout(value).map_err(&fail)?;
-                Some(tokio::time::Instant::now() + timeout)
+        let timeout = match wire.protocol {
+            ProtocolKind::Connect => header(connect::TIMEOUT_HEADER).map(connect::parse_timeout),
+            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
+                header(grpc::TIMEOUT).map(grpc::parse_timeout)
             }
+        };
+        let deadline = match timeout {
+            None => None,
+            Some(timeout) => Some(tokio::time::Instant::now() + timeout.map_err(&fail)?),
         };
 
         let cancel = CancellationToken::new();
         let peer = parts.extensions.get::<std::net::SocketAddr>().copied();
-        let context = CallContext::new(
-            spec,
-            ProtocolKind::Connect,
-            deadline,
-            peer,
-            &parts,
-            cancel.clone(),
-        );
+        let context = CallContext::new(spec, wire.protocol, deadline, peer, &parts, cancel.clone());
         Ok(ServerCall {
-            connect_unary,
-            get_message: get_query.map(|q| Bytes::from(q.message)),
+            protocol: wire.protocol,
+            connect_unary: wire.connect_unary,
+            content_type,
+            get_message: wire.get_query.map(|q| Bytes::from(q.message)),
             body,
             request_headers: Metadata::from_header_map(parts.headers),
             reader: MessageReader {
@@ -343,12 +347,16 @@ impl Inner {
     fn bare_call(
         &self,
         spec: &'static MethodSpec,
+        protocol: ProtocolKind,
         codec: Arc<dyn Codec>,
+        content_type: &str,
         parts: &http::request::Parts,
     ) -> ServerCall {
         let cancel = CancellationToken::new();
         ServerCall {
+            protocol,
             connect_unary: false,
+            content_type: content_type.to_string(),
             get_message: None,
             body: Body::empty(),
             request_headers: Metadata::new(),
@@ -366,16 +374,55 @@ impl Inner {
             request_compression: None,
             accept_encoding: self.compression.accept_value(),
             deadline: None,
-            context: CallContext::new(
-                spec,
-                ProtocolKind::Connect,
-                None,
-                None,
-                parts,
-                cancel.clone(),
-            ),
+            context: CallContext::new(spec, protocol, None, None, parts, cancel.clone()),
             cancel,
         }
+    }
+}
+
+/// What the request's method and content type say about how the call travels.
+struct Wire {
+    protocol: ProtocolKind,
+    /// The codec name from the content type (or GET's `encoding`).
+    codec: String,
+    /// Connect's unary framing (unframed body, errors as JSON with an HTTP status).
+    connect_unary: bool,
+    /// The content type to answer with (streaming framings).
+    content_type: String,
+    get_query: Option<connect::GetQuery>,
+}
+
+impl Wire {
+    /// Classifies a POST by its content type; `None` is a 415.
+    fn from_content_type(content_type: Option<&str>, unary_method: bool) -> Option<Wire> {
+        let content_type = content_type?;
+        if let Some(grpc) = grpc::parse_content_type(content_type) {
+            let essence = content_type.split(';').next().unwrap_or("").trim();
+            return Some(Wire {
+                protocol: if grpc.web {
+                    ProtocolKind::GrpcWeb
+                } else {
+                    ProtocolKind::Grpc
+                },
+                codec: grpc.codec.to_ascii_lowercase(),
+                connect_unary: false,
+                content_type: essence.to_ascii_lowercase(),
+                get_query: None,
+            });
+        }
+        let connect = connect::parse_content_type(content_type)?;
+        // Unary methods take Connect's unary framing; streaming methods take its stream framing.
+        if connect.streaming == unary_method {
+            return None;
+        }
+        let codec = connect.codec.to_ascii_lowercase();
+        Some(Wire {
+            protocol: ProtocolKind::Connect,
+            content_type: connect::stream_content_type(&codec),
+            codec,
+            connect_unary: !connect.streaming,
+            get_query: None,
+        })
     }
 }
 

@@ -15,6 +15,9 @@ use trident_conformance::proto::{
 };
 use trident_conformance::wire;
 
+/// How many RPCs run at once.
+const MAX_CONCURRENT_CALLS: usize = 48;
+
 fn main() -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -46,6 +49,10 @@ async fn run() -> io::Result<()> {
     });
 
     let cache = Arc::new(ClientCache::new());
+    // The runner sends every request at once; running thousands of calls together on two cores
+    // would make their timeouts measure queueing, not the protocol. Each call's clock starts when
+    // it gets a slot.
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONCURRENT_CALLS));
     let mut calls = JoinSet::new();
     let mut stdin = tokio::io::stdin();
     let read_result = loop {
@@ -56,7 +63,10 @@ async fn run() -> io::Result<()> {
         };
         let results = results.clone();
         let cache = Arc::clone(&cache);
+        let slots = Arc::clone(&slots);
         calls.spawn(async move {
+            // The semaphore is never closed, so acquiring only waits.
+            let _slot = slots.acquire_owned().await;
             let test_name = request.test_name.clone();
             // Run the call in its own task so that a panic still yields an answer for this test.
             let call = tokio::spawn(async move { client::run(request, &cache).await });

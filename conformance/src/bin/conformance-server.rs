@@ -1,10 +1,13 @@
 //! The Trident conformance server: reads one `ServerCompatRequest` from stdin, serves the
-//! `ConformanceService` on an ephemeral loopback port with `trident::serve`, and answers with a
-//! `ServerCompatResponse` (host and port) on stdout. Logs go to stderr only.
+//! `ConformanceService` on an ephemeral loopback port with `trident::serve` (or, when TLS is asked for,
+//! `trident::serve_tls` with the runner's certificate, requiring the runner's self-signed client
+//! certificate when it sends one), and answers with a `ServerCompatResponse` (host, port
+//! and, with TLS, the certificate clients must trust) on stdout. Logs go to stderr only.
 
 use std::io;
 use std::process::ExitCode;
 
+use trident::server::TlsConfig;
 use trident_conformance::proto::{ServerCompatRequest, ServerCompatResponse};
 use trident_conformance::{service, wire};
 
@@ -22,13 +25,13 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if request.use_tls {
-        eprintln!(
-            "conformance-server: TLS was requested, but the Trident conformance server does not \
-             support TLS yet; set supports_tls: false in the config"
-        );
-        return ExitCode::FAILURE;
-    }
+    let tls = match tls_config(&request) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("conformance-server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -39,7 +42,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(request)) {
+    match runtime.block_on(serve(request, tls)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("conformance-server: {e}");
@@ -48,21 +51,52 @@ fn main() -> ExitCode {
     }
 }
 
-async fn serve(request: ServerCompatRequest) -> io::Result<()> {
+/// The TLS configuration `request` asks for: `None` without TLS; else the runner's server certificate and
+/// key, and its client certificate as the one CA client certificates must chain to (it is self-signed).
+/// Returns the certificate to hand back too.
+fn tls_config(request: &ServerCompatRequest) -> Result<Option<(TlsConfig, Vec<u8>)>, String> {
+    if !request.use_tls {
+        return Ok(None);
+    }
+    let creds = request.server_creds.as_ref().ok_or(
+        "TLS was requested without server_creds; this server does not generate certificates",
+    )?;
+    let mut builder = TlsConfig::builder(&creds.cert, &creds.key);
+    if !request.client_tls_cert.is_empty() {
+        builder = builder.client_ca_pem(&request.client_tls_cert);
+    }
+    let config = builder
+        .build()
+        .map_err(|e| format!("cannot use the TLS credentials: {e}"))?;
+    Ok(Some((config, creds.cert.clone())))
+}
+
+async fn serve(request: ServerCompatRequest, tls: Option<(TlsConfig, Vec<u8>)>) -> io::Result<()> {
     let listener = tokio::net::TcpListener::bind((HOST, 0)).await?;
     let port = listener.local_addr()?.port();
     let router = service::router(request.message_receive_limit);
-    let server = tokio::spawn(trident::serve(listener, router));
+    let (server, pem_cert) = match tls {
+        Some((config, cert)) => (
+            tokio::spawn(trident::serve_tls(listener, router, config)),
+            cert,
+        ),
+        None => (tokio::spawn(trident::serve(listener, router)), Vec::new()),
+    };
 
     let response = ServerCompatResponse {
         host: HOST.to_string(),
         port: u32::from(port),
-        pem_cert: Vec::new(),
+        pem_cert,
     };
     wire::write_frame_blocking(&mut io::stdout().lock(), &response)?;
     eprintln!(
-        "conformance-server: serving on {HOST}:{port} (protocol {}, HTTP version {}, receive limit {})",
-        request.protocol, request.http_version, request.message_receive_limit
+        "conformance-server: serving on {HOST}:{port} (protocol {}, HTTP version {}, TLS {}, client \
+         certificates {}, receive limit {})",
+        request.protocol,
+        request.http_version,
+        request.use_tls,
+        !request.client_tls_cert.is_empty(),
+        request.message_receive_limit
     );
 
     // Serve until the runner stops the process; stdin is closed by now and that is no signal to stop.

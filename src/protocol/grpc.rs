@@ -1,0 +1,389 @@
+//! The gRPC and gRPC-Web protocols' wire details: content types, `grpc-timeout`, status trailers with
+//! percent-encoded messages and `grpc-status-details-bin`, and gRPC-Web's trailers-in-the-body frame.
+
+use base64::Engine as _;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+use crate::error::ErrorDetail;
+use crate::metadata::decode_base64;
+use crate::{Code, Error, Metadata};
+
+/// Status code trailer.
+pub(crate) const STATUS: &str = "grpc-status";
+/// Percent-encoded status message trailer.
+pub(crate) const MESSAGE: &str = "grpc-message";
+/// Binary `google.rpc.Status` trailer.
+pub(crate) const STATUS_DETAILS: &str = "grpc-status-details-bin";
+/// Timeout request header.
+pub(crate) const TIMEOUT: &str = "grpc-timeout";
+/// Message compression header.
+pub(crate) const ENCODING: &str = "grpc-encoding";
+/// Accepted compressions header.
+pub(crate) const ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+
+/// Flag of a gRPC-Web body frame that carries trailers instead of a message.
+pub(crate) const FLAG_TRAILERS: u8 = 0b1000_0000;
+
+/// `google.rpc.Status`, as carried in `grpc-status-details-bin`.
+#[derive(Clone, PartialEq, prost::Message)]
+pub(crate) struct Status {
+    /// The status code.
+    #[prost(int32, tag = "1")]
+    pub code: i32,
+    /// The developer-facing message.
+    #[prost(string, tag = "2")]
+    pub message: String,
+    /// Typed details.
+    #[prost(message, repeated, tag = "3")]
+    pub details: Vec<prost_types::Any>,
+}
+
+/// What a gRPC content type says: web or not, and the codec.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct ContentType<'a> {
+    pub web: bool,
+    pub codec: &'a str,
+}
+
+/// Parses `application/grpc[+codec]` and `application/grpc-web[+codec]` (no codec means proto).
+pub(crate) fn parse_content_type(value: &str) -> Option<ContentType<'_>> {
+    let essence = value.split(';').next()?.trim();
+    let rest = essence.strip_prefix("application/grpc")?;
+    let (web, rest) = match rest.strip_prefix("-web") {
+        Some(rest) => (true, rest),
+        None => (false, rest),
+    };
+    let codec = match rest {
+        "" => "proto",
+        _ => rest.strip_prefix('+').filter(|c| !c.is_empty())?,
+    };
+    Some(ContentType { web, codec })
+}
+
+/// The content type for `codec`.
+pub(crate) fn content_type(web: bool, codec: &str) -> String {
+    let base = if web {
+        "application/grpc-web"
+    } else {
+        "application/grpc"
+    };
+    format!("{base}+{codec}")
+}
+
+/// Parses `grpc-timeout`: 1 to 8 digits and a unit of H, M, S, m, u or n.
+pub(crate) fn parse_timeout(value: &str) -> Result<std::time::Duration, Error> {
+    let invalid = || {
+        Error::new(
+            Code::InvalidArgument,
+            format!(
+                "invalid {TIMEOUT} {value:?}: expected 1 to 8 digits and a unit of H M S m u n"
+            ),
+        )
+    };
+    if value.len() < 2 || value.len() > 9 || !value.is_ascii() {
+        return Err(invalid());
+    }
+    let (digits, unit) = value.split_at(value.len() - 1);
+    if !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let n: u64 = digits.parse().map_err(|_| invalid())?;
+    use std::time::Duration;
+    Ok(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return Err(invalid()),
+    })
+}
+
+/// Formats a timeout for `grpc-timeout` in the finest unit that fits 8 digits, rounding up.
+pub(crate) fn format_timeout(timeout: std::time::Duration) -> String {
+    const MAX: u128 = 99_999_999;
+    let nanos = timeout.as_nanos();
+    for (unit, per) in [
+        ("n", 1u128),
+        ("u", 1_000),
+        ("m", 1_000_000),
+        ("S", 1_000_000_000),
+        ("M", 60_000_000_000),
+        ("H", 3_600_000_000_000),
+    ] {
+        let value = nanos.div_ceil(per);
+        if value <= MAX {
+            return format!("{value}{unit}");
+        }
+    }
+    format!("{MAX}H")
+}
+
+/// Percent-encodes a status message: bytes outside printable ASCII, and `%`, become `%XX`.
+pub(crate) fn encode_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for &b in message.as_bytes() {
+        if (0x20..=0x7e).contains(&b) && b != b'%' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Decodes a percent-encoded status message; malformed escapes are kept as they are.
+pub(crate) fn decode_message(encoded: &str) -> String {
+    let bytes = encoded.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The trailers that end a call: user trailers, then the status (0, or the error's code, message and
+/// details).
+pub(crate) fn status_trailers(error: Option<&Error>, trailers: &Metadata) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in trailers.as_header_map() {
+        map.append(name.clone(), value.clone());
+    }
+    match error {
+        None => {
+            map.insert(STATUS, HeaderValue::from_static("0"));
+        }
+        Some(error) => {
+            for (name, value) in error.trailers().as_header_map() {
+                map.append(name.clone(), value.clone());
+            }
+            map.insert(STATUS, HeaderValue::from(error.code().as_u32()));
+            if !error.message().is_empty()
+                && let Ok(value) = HeaderValue::from_str(&encode_message(error.message()))
+            {
+                map.insert(MESSAGE, value);
+            }
+            if !error.details().is_empty() {
+                let status = Status {
+                    code: error.code().as_u32() as i32,
+                    message: error.message().to_string(),
+                    details: error.details().iter().map(ErrorDetail::to_any).collect(),
+                };
+                let encoded = base64::engine::general_purpose::STANDARD_NO_PAD
+                    .encode(prost::Message::encode_to_vec(&status));
+                if let Ok(value) = HeaderValue::from_str(&encoded) {
+                    map.insert(STATUS_DETAILS, value);
+                }
+            }
+        }
+    }
+    map
+}
+
+/// Whether a header is one of gRPC's own (not user metadata).
+pub(crate) fn is_reserved(name: &str) -> bool {
+    matches!(name, STATUS | MESSAGE | STATUS_DETAILS)
+}
+
+/// Reads the status from trailers (or a trailers-only response's headers). `Ok(None)` means success;
+/// `Err` means the status itself is missing or malformed.
+pub(crate) fn parse_status(map: &HeaderMap) -> Result<Option<Error>, Error> {
+    let Some(status) = map.get(STATUS) else {
+        return Err(Error::new(
+            Code::Internal,
+            "protocol error: the response has no grpc-status",
+        ));
+    };
+    let code = status
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok())
+        .ok_or_else(|| {
+            Error::new(
+                Code::Internal,
+                format!("protocol error: invalid grpc-status {status:?}"),
+            )
+        })?;
+    if code == 0 {
+        return Ok(None);
+    }
+    let message = map
+        .get(MESSAGE)
+        .and_then(|v| v.to_str().ok())
+        .map(decode_message)
+        .unwrap_or_default();
+    let mut error = Error::new(Code::from_u32(code).unwrap_or(Code::Unknown), message);
+    if let Some(details) = map.get(STATUS_DETAILS) {
+        let status = decode_base64(details.as_bytes())
+            .and_then(|raw| <Status as prost::Message>::decode(raw.as_slice()).ok())
+            .ok_or_else(|| {
+                Error::new(
+                    Code::Internal,
+                    "protocol error: invalid grpc-status-details-bin",
+                )
+            })?;
+        for any in &status.details {
+            error.add_detail(ErrorDetail::from_any(any));
+        }
+    }
+    Ok(Some(error))
+}
+
+/// Copies user metadata (everything but gRPC's status entries) out of a header map.
+pub(crate) fn user_metadata(map: &HeaderMap) -> Metadata {
+    let mut out = Metadata::new();
+    for (name, value) in map {
+        if !is_reserved(name.as_str()) {
+            out.as_header_map_mut().append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Encodes trailers as gRPC-Web's trailer block: lower-case `key: value` lines ending in CRLF.
+pub(crate) fn encode_web_trailers(map: &HeaderMap) -> Bytes {
+    let mut out = BytesMut::new();
+    for (name, value) in map {
+        out.put_slice(name.as_str().as_bytes());
+        out.put_slice(b": ");
+        out.put_slice(value.as_bytes());
+        out.put_slice(b"\r\n");
+    }
+    out.freeze()
+}
+
+/// Parses a gRPC-Web trailer block; keys are case-insensitive and duplicates are kept in order.
+pub(crate) fn parse_web_trailers(block: &[u8]) -> Result<HeaderMap, Error> {
+    let invalid = || Error::new(Code::Internal, "protocol error: invalid gRPC-Web trailers");
+    let text = std::str::from_utf8(block).map_err(|_| invalid())?;
+    let mut map = HeaderMap::new();
+    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (name, value) = line.split_once(':').ok_or_else(invalid)?;
+        let name = HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
+            .map_err(|_| invalid())?;
+        let value = HeaderValue::from_str(value.trim()).map_err(|_| invalid())?;
+        map.append(name, value);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn content_types() {
+        assert_eq!(
+            parse_content_type("application/grpc"),
+            Some(ContentType {
+                web: false,
+                codec: "proto"
+            })
+        );
+        assert_eq!(
+            parse_content_type("application/grpc+json; charset=utf-8"),
+            Some(ContentType {
+                web: false,
+                codec: "json"
+            })
+        );
+        assert_eq!(
+            parse_content_type("application/grpc-web+proto"),
+            Some(ContentType {
+                web: true,
+                codec: "proto"
+            })
+        );
+        assert_eq!(parse_content_type("application/grpc-web-text"), None);
+        assert_eq!(parse_content_type("application/grpc+"), None);
+        assert_eq!(parse_content_type("application/json"), None);
+    }
+
+    #[test]
+    fn timeouts() {
+        assert_eq!(parse_timeout("1S").unwrap(), Duration::from_secs(1));
+        assert_eq!(
+            parse_timeout("99999999n").unwrap(),
+            Duration::from_nanos(99_999_999)
+        );
+        assert_eq!(parse_timeout("2H").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "S", "123456789S", "1x", "-1S", "1.5S"] {
+            assert!(parse_timeout(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(format_timeout(Duration::from_nanos(1500)), "1500n");
+        assert_eq!(format_timeout(Duration::from_secs(5)), "5000000u");
+        let back = parse_timeout(&format_timeout(Duration::from_millis(123_456_789))).unwrap();
+        assert!(back >= Duration::from_millis(123_456_789));
+    }
+
+    #[test]
+    fn messages_round_trip_through_percent_encoding() {
+        let message = "line one\r\nline two: 100% ünïcödé";
+        let encoded = encode_message(message);
+        assert!(encoded.is_ascii() && !encoded.contains('\n'), "{encoded}");
+        assert_eq!(decode_message(&encoded), message);
+        assert_eq!(decode_message("bad %zz escape %"), "bad %zz escape %");
+    }
+
+    #[test]
+    fn status_trailers_round_trip() {
+        let mut trailers = Metadata::new();
+        trailers.append("x-trailer", "1").unwrap();
+        let error =
+            Error::new(Code::NotFound, "no such\nthing").with_detail(&prost_types::Duration {
+                seconds: 2,
+                nanos: 0,
+            });
+        let map = status_trailers(Some(&error), &trailers);
+        let parsed = parse_status(&map).unwrap().unwrap();
+        assert_eq!(parsed.code(), Code::NotFound);
+        assert_eq!(parsed.message(), "no such\nthing");
+        assert_eq!(parsed.details(), error.details());
+        assert_eq!(user_metadata(&map).get("x-trailer"), Some("1"));
+        assert!(
+            parse_status(&status_trailers(None, &trailers))
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            parse_status(&HeaderMap::new()).unwrap_err().code(),
+            Code::Internal
+        );
+    }
+
+    #[test]
+    fn web_trailers_round_trip() {
+        let mut map = HeaderMap::new();
+        map.insert(STATUS, HeaderValue::from_static("0"));
+        map.append("x-dup", HeaderValue::from_static("a"));
+        map.append("x-dup", HeaderValue::from_static("b"));
+        let block = encode_web_trailers(&map);
+        assert!(
+            std::str::from_utf8(&block)
+                .unwrap()
+                .contains("x-dup: a\r\n")
+        );
+        let parsed = parse_web_trailers(b"Grpc-Status: 0\r\nX-Dup: a\r\nx-dup: b\r\n").unwrap();
+        assert_eq!(parsed, map);
+    }
+}

@@ -1,0 +1,150 @@
+//! TLS pieces the server and the client share: the crypto provider, PEM parsing, root stores and ALPN
+//! names.
+//!
+//! Every rustls config Trident builds is given the `ring` provider explicitly, so the process-wide
+//! default provider is neither needed nor touched (an application may install its own).
+
+use std::sync::{Arc, OnceLock};
+
+use rustls::RootCertStore;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::{Code, Error};
+
+/// The ALPN protocol name of HTTP/2.
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+
+/// The ALPN protocol name of HTTP/1.1.
+pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// The crypto provider every Trident TLS config uses: rustls' `ring` provider.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// An `invalid_argument` error about a TLS setting.
+pub(crate) fn config_error(message: impl Into<String>) -> Error {
+    Error::new(Code::InvalidArgument, message)
+}
+
+/// Every `CERTIFICATE` block of `pem`, in order. Fails if there is none, or a block is malformed.
+pub(crate) fn certificates_from_pem(
+    pem: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, Error> {
+    let certificates = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| config_error(format!("{what}: invalid PEM: {e}")))?;
+    if certificates.is_empty() {
+        return Err(config_error(format!(
+            "{what}: no CERTIFICATE block in the PEM data"
+        )));
+    }
+    Ok(certificates)
+}
+
+/// The first private key of `pem` (PKCS#8, PKCS#1 RSA or SEC1 EC).
+pub(crate) fn private_key_from_pem(
+    pem: &[u8],
+    what: &str,
+) -> Result<PrivateKeyDer<'static>, Error> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| match e {
+        rustls::pki_types::pem::Error::NoItemsFound => config_error(format!(
+            "{what}: no PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY block in the PEM data"
+        )),
+        other => config_error(format!("{what}: invalid PEM: {other}")),
+    })
+}
+
+/// A root store holding every certificate of `pem` as a trust anchor.
+pub(crate) fn root_store_from_pem(pem: &[u8], what: &str) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::empty();
+    add_roots_from_pem(&mut roots, pem, what)?;
+    Ok(roots)
+}
+
+/// Adds every certificate of `pem` to `roots` as a trust anchor.
+pub(crate) fn add_roots_from_pem(
+    roots: &mut RootCertStore,
+    pem: &[u8],
+    what: &str,
+) -> Result<(), Error> {
+    for certificate in certificates_from_pem(pem, what)? {
+        roots
+            .add(certificate)
+            .map_err(|e| config_error(format!("{what}: unusable trust anchor: {e}")))?;
+    }
+    Ok(())
+}
+
+/// The public roots clients trust by default: Mozilla's CA list, as compiled into `webpki-roots`.
+pub(crate) fn default_roots() -> Arc<RootCertStore> {
+    static ROOTS: OnceLock<Arc<RootCertStore>> = OnceLock::new();
+    ROOTS
+        .get_or_init(|| {
+            Arc::new(RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            })
+        })
+        .clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn self_signed() -> (String, String) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params = rcgen::CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        let cert = params.self_signed(&key).expect("self-signed");
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn parses_certificates_and_keys() {
+        let (cert, key) = self_signed();
+        let chain = format!("{cert}{cert}");
+        assert_eq!(
+            certificates_from_pem(chain.as_bytes(), "chain")
+                .expect("two certificates")
+                .len(),
+            2
+        );
+        private_key_from_pem(key.as_bytes(), "key").expect("PKCS#8 key");
+        let roots = root_store_from_pem(cert.as_bytes(), "roots").expect("roots");
+        assert_eq!(roots.len(), 1);
+    }
+
+    #[test]
+    fn rejects_missing_or_malformed_pem() {
+        let (cert, key) = self_signed();
+        let error = certificates_from_pem(b"not pem at all", "server certificate").unwrap_err();
+        assert_eq!(error.code(), Code::InvalidArgument);
+        assert!(
+            error
+                .message()
+                .contains("server certificate: no CERTIFICATE"),
+            "{error}"
+        );
+        // A key is not a certificate, and a certificate is not a key.
+        assert!(certificates_from_pem(key.as_bytes(), "cert").is_err());
+        let error = private_key_from_pem(cert.as_bytes(), "server key").unwrap_err();
+        assert!(
+            error.message().contains("server key: no PRIVATE KEY"),
+            "{error}"
+        );
+        let broken = "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n";
+        let error = certificates_from_pem(broken.as_bytes(), "cert").unwrap_err();
+        assert!(error.message().contains("invalid PEM"), "{error}");
+    }
+
+    #[test]
+    fn default_roots_are_not_empty() {
+        assert!(!default_roots().is_empty());
+    }
+}
