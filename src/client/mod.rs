@@ -2,6 +2,7 @@
 
 mod calls;
 mod duplex;
+mod h2_channel;
 mod receive;
 mod transport;
 

@@ -1,6 +1,6 @@
 //! Client transports: anything that turns an HTTP request into a response, as a tower `Service`.
-//! The default is a pooled hyper client over HTTP/1.1 or cleartext HTTP/2, or over TLS (rustls) for
-//! `https://` base URLs.
+//! The defaults: for HTTP/1.1, hyper-util's pooled client; for HTTP/2, one multiplexed connection per
+//! origin (`h2_channel`); both in cleartext, or over TLS (rustls) for `https://` base URLs.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -15,6 +15,7 @@ use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
+use crate::client::h2_channel::H2Channel;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, certificates_from_pem, config_error, default_roots, private_key_from_pem,
     provider, root_store_from_pem,
@@ -38,11 +39,11 @@ pub enum HttpVersion {
 pub(crate) fn http_transport(version: HttpVersion) -> Transport {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    let mut builder = HyperClient::builder(TokioExecutor::new());
     if version == HttpVersion::Http2 {
-        builder.http2_only(true);
+        return BoxCloneSyncService::new(H2Channel::new(connector));
     }
-    let client: HyperClient<HttpConnector, Body> = builder.build(connector);
+    let client: HyperClient<HttpConnector, Body> =
+        HyperClient::builder(TokioExecutor::new()).build(connector);
     BoxCloneSyncService::new(HyperTransport { client })
 }
 
@@ -137,11 +138,11 @@ fn https_transport(version: HttpVersion, tls: TlsSettings) -> Result<Transport, 
     http.enforce_http(false);
     let mut connector = HttpsConnector::from((http, Arc::new(config)));
     connector.enforce_https();
-    let mut builder = HyperClient::builder(TokioExecutor::new());
     if version == HttpVersion::Http2 {
-        builder.http2_only(true);
+        return Ok(BoxCloneSyncService::new(H2Channel::new(connector)));
     }
-    let client: HyperClient<HttpsConnector<HttpConnector>, Body> = builder.build(connector);
+    let client: HyperClient<HttpsConnector<HttpConnector>, Body> =
+        HyperClient::builder(TokioExecutor::new()).build(connector);
     Ok(BoxCloneSyncService::new(HyperTransport { client }))
 }
 
@@ -194,7 +195,7 @@ where
 }
 
 /// Maps a transport failure to an error: `unavailable`, unless it is already a Trident error.
-fn transport_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
+pub(crate) fn transport_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     let error = error.into();
     match error.downcast::<Error>() {
         Ok(error) => *error,

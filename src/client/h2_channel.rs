@@ -1,0 +1,146 @@
+//! The HTTP/2 transport: one multiplexed connection per origin, opened on first use, reopened after
+//! it fails, and shared by every call of a client.
+//!
+//! hyper-util's pooled client races when many calls open HTTP/2 connections at once (some calls then
+//! fail with "request was canceled" without being sent). HTTP/2 needs no pool: one connection carries
+//! every call, so this keeps one per origin behind an async lock, and a request the connection refused
+//! before sending is retried once on a fresh connection.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tower::ServiceExt as _;
+
+use crate::body::Body;
+use crate::{Code, Error};
+
+type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
+
+/// A tower service sending requests over one HTTP/2 connection per origin.
+pub(crate) struct H2Channel<C> {
+    connector: C,
+    connections: Arc<tokio::sync::Mutex<HashMap<Origin, SendRequest<Body>>>>,
+}
+
+impl<C: Clone> Clone for H2Channel<C> {
+    fn clone(&self) -> Self {
+        Self {
+            connector: self.connector.clone(),
+            connections: self.connections.clone(),
+        }
+    }
+}
+
+impl<C> H2Channel<C>
+where
+    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    pub fn new(connector: C) -> Self {
+        Self {
+            connector,
+            connections: Arc::default(),
+        }
+    }
+
+    /// A sender on a live connection to the request's origin, connecting if there is none.
+    async fn sender(&self, uri: &http::Uri, fresh: bool) -> Result<SendRequest<Body>, Error> {
+        let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
+        // Holding the lock while connecting makes concurrent first calls share one connection.
+        let mut connections = self.connections.lock().await;
+        if !fresh
+            && let Some(sender) = connections.get(&origin)
+            && !sender.is_closed()
+        {
+            return Ok(sender.clone());
+        }
+        connections.remove(&origin);
+        let mut base = http::Uri::builder();
+        if let Some(scheme) = origin.0.clone() {
+            base = base.scheme(scheme);
+        }
+        if let Some(authority) = origin.1.clone() {
+            base = base.authority(authority);
+        }
+        let base = base
+            .path_and_query("/")
+            .build()
+            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))?;
+        let io = self
+            .connector
+            .clone()
+            .oneshot(base)
+            .await
+            .map_err(|e| connect_error(e.into()))?;
+        let (sender, connection) = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .adaptive_window(true)
+            .handshake(io)
+            .await
+            .map_err(|e| connect_error(e.into()))?;
+        tokio::spawn(async move {
+            // The connection ends when the peer goes away or every sender is dropped; calls in flight
+            // see the failure through their own streams.
+            let _ = connection.await;
+        });
+        connections.insert(origin, sender.clone());
+        Ok(sender)
+    }
+
+    async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, Error> {
+        let uri = request.uri().clone();
+        let mut sender = self.sender(&uri, false).await?;
+        let result = match sender.try_send_request(request).await {
+            Ok(response) => Ok(response),
+            Err(mut failed) => match failed.take_message() {
+                // The connection went away before the request left: one retry on a new one.
+                Some(request) => {
+                    let mut sender = self.sender(&uri, true).await?;
+                    sender.send_request(request).await
+                }
+                None => Err(failed.into_error()),
+            },
+        };
+        result
+            .map(|response| response.map(Body::new))
+            .map_err(super::transport::transport_error)
+    }
+}
+
+fn connect_error(error: Box<dyn std::error::Error + Send + Sync>) -> Error {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::with_source(Code::Unavailable, format!("cannot connect: {text}"), error)
+}
+
+impl<C> tower::Service<http::Request<Body>> for H2Channel<C>
+where
+    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<Body>;
+    type Error = Error;
+    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        Box::pin(self.clone().send(request))
+    }
+}
