@@ -45,7 +45,7 @@ pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
-    ResponseStream, Router, ServiceRoutes, Streaming, TlsConfig, serve, serve_tls,
+    Cors, ResponseStream, Router, ServiceRoutes, Streaming, TlsConfig, serve, serve_tls,
     serve_tls_with_shutdown, serve_with_shutdown,
 };
 

@@ -1,5 +1,6 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port.
 
+mod cors;
 mod drain;
 mod handler;
 mod respond;
@@ -8,6 +9,9 @@ mod serve;
 mod streaming;
 mod tls;
 
+pub use cors::{
+    Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
+};
 pub use handler::ResponseStream;
 pub use router::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES, Router, ServiceRoutes};
 pub use serve::{serve, serve_with_shutdown};

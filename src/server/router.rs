@@ -17,6 +17,7 @@ use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::method::{Idempotency, MethodSpec, StreamType};
 use crate::protocol::{ProtocolKind, connect, grpc};
+use crate::server::cors::Cors;
 use crate::server::drain::DrainOnDrop;
 use crate::server::handler::{self, Handler, ResponseStream, ServerCall};
 use crate::server::respond;
@@ -120,6 +121,7 @@ struct Inner {
     read_max_bytes: usize,
     send_max_bytes: usize,
     compress_min_bytes: usize,
+    cors: Option<Cors>,
 }
 
 impl Default for Router {
@@ -139,6 +141,7 @@ impl Router {
                 read_max_bytes: DEFAULT_READ_MAX_BYTES,
                 send_max_bytes: 0,
                 compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
+                cors: None,
             }),
         }
     }
@@ -186,6 +189,12 @@ impl Router {
         })
     }
 
+    /// Switches on CORS, so that browsers may call from pages of the origins `cors` allows: preflights
+    /// to this router's methods are answered, and responses carry the CORS headers. Off by default; see [`Cors`].
+    pub fn cors(self, cors: Cors) -> Self {
+        self.edit(|inner| inner.cors = Some(cors))
+    }
+
     /// Handles one HTTP request.
     pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
         let inner = self.inner.clone();
@@ -206,6 +215,16 @@ impl Inner {
         } else {
             body
         };
+        // CORS, when on: preflights to known paths are answered here; other responses get its headers.
+        let cors = self.cors.as_ref().map(|cors| cors.inspect(&parts));
+        if let Some(cors) = &cors
+            && cors.is_preflight()
+            && self.routes.contains_key(parts.uri.path())
+        {
+            let mut response = cors.preflight_response();
+            *response.version_mut() = version;
+            return response;
+        }
         let mut response = match self.routes.get(parts.uri.path()).cloned() {
             None => respond::plain_status(StatusCode::NOT_FOUND),
             Some(route) => match self.prepare(&route, parts, body) {
@@ -213,6 +232,9 @@ impl Inner {
                 Err(response) => *response,
             },
         };
+        if let Some(cors) = &cors {
+            cors.decorate(response.headers_mut());
+        }
         // hyper sets the version itself; in-memory transports see the request's.
         *response.version_mut() = version;
         response
