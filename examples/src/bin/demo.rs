@@ -1,9 +1,10 @@
-//! The demo: starts a server on a free local port, then runs a client through every stream type over
-//! HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON codecs, printing what happens.
+//! The demo: starts a server on a free local port, then runs a client through every stream type with
+//! each protocol (Connect, gRPC, gRPC-Web), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
+//! codecs and gzip, printing what happens.
 
 use std::time::Duration;
 
-use trident::{CallOptions, Client, Code, HttpVersion, Router};
+use trident::{CallOptions, Client, Code, HttpVersion, ProtocolKind, Router};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
 
@@ -15,25 +16,40 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(trident::serve(listener, router));
     println!("server listening on http://{addr}");
 
-    for version in [HttpVersion::Http1, HttpVersion::Http2] {
-        for json in [false, true] {
-            let mut builder = Client::builder(format!("http://{addr}"))
-                .http_version(version)
-                .timeout(Duration::from_secs(10));
-            if json {
-                builder = builder.json();
+    for protocol in [
+        ProtocolKind::Connect,
+        ProtocolKind::Grpc,
+        ProtocolKind::GrpcWeb,
+    ] {
+        for version in [HttpVersion::Http1, HttpVersion::Http2] {
+            if protocol == ProtocolKind::Grpc && version == HttpVersion::Http1 {
+                println!(
+                    "[grpc     HTTP/1.1      ] gRPC needs HTTP/2 (trailers); use gRPC-Web or Connect instead"
+                );
+                continue;
             }
-            let client = GreetServiceClient::new(builder.build()?);
-            let label = format!(
-                "{} {}",
-                if version == HttpVersion::Http1 {
-                    "HTTP/1.1"
-                } else {
-                    "HTTP/2  "
-                },
-                if json { "json " } else { "proto" }
-            );
-            run(&client, &label, version).await?;
+            for json in [false, true] {
+                let mut builder = Client::builder(format!("http://{addr}"))
+                    .protocol(protocol)
+                    .http_version(version)
+                    .send_compression("gzip")
+                    .timeout(Duration::from_secs(10));
+                if json {
+                    builder = builder.json();
+                }
+                let client = GreetServiceClient::new(builder.build()?);
+                let label = format!(
+                    "{:<8} {} {}",
+                    protocol.to_string(),
+                    if version == HttpVersion::Http1 {
+                        "HTTP/1.1"
+                    } else {
+                        "HTTP/2  "
+                    },
+                    if json { "json " } else { "proto" }
+                );
+                run(&client, &label, version).await?;
+            }
         }
     }
 
@@ -46,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     let response = client.greet(GreetRequest { name: "GET".into() }).await?;
     println!(
-        "[GET   json ] unary   greet          -> {:?}",
+        "[connect  GET      json ] unary   greet          -> {:?}",
         response.message().greeting
     );
 
@@ -56,9 +72,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await
         .expect_err("an empty name is rejected");
     assert_eq!(error.code(), Code::InvalidArgument);
-    println!("[GET   json ] unary   greet(\"\")      -> error {error}");
+    println!("[connect  GET      json ] unary   greet(\"\")      -> error {error}");
     println!(
-        "demo finished: every stream type worked over HTTP/1.1 and HTTP/2 with proto and JSON"
+        "demo finished: every stream type worked over Connect, gRPC and gRPC-Web, HTTP/1.1 and HTTP/2, proto and JSON"
     );
     Ok(())
 }
