@@ -121,9 +121,15 @@ impl DuplexCall {
             self.fail(deadline::exceeded());
             return;
         }
-        let Some(head) = self.head.take() else {
+        let Some(mut head) = self.head.take() else {
             return;
         };
+        if let Some(deadline) = self.deadline {
+            // Streams start on first use, possibly long after the call was opened: tell the server
+            // the time left now, not the timeout the head was prepared with.
+            let left = deadline.saturating_duration_since(Instant::now());
+            self.config.set_timeout_header(&mut head.headers, left);
+        }
         let request = http::Request::from_parts(head, body);
         let transport = self.config.transport.clone();
         let (tx, rx) = oneshot::channel();

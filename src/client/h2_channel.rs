@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tower::ServiceExt as _;
 
 use crate::body::Body;
+use crate::client::transport::transport_error;
 use crate::{Code, Error};
 
 type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
@@ -78,13 +79,13 @@ where
             .clone()
             .oneshot(base)
             .await
-            .map_err(|e| connect_error(e.into()))?;
+            .map_err(transport_error)?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
             .adaptive_window(true)
             .handshake(io)
             .await
-            .map_err(|e| connect_error(e.into()))?;
+            .map_err(transport_error)?;
         tokio::spawn(async move {
             // The connection ends when the peer goes away or every sender is dropped; calls in flight
             // see the failure through their own streams.
@@ -110,19 +111,8 @@ where
         };
         result
             .map(|response| response.map(Body::new))
-            .map_err(super::transport::transport_error)
+            .map_err(transport_error)
     }
-}
-
-fn connect_error(error: Box<dyn std::error::Error + Send + Sync>) -> Error {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    Error::with_source(Code::Unavailable, format!("cannot connect: {text}"), error)
 }
 
 impl<C> tower::Service<http::Request<Body>> for H2Channel<C>

@@ -148,16 +148,7 @@ impl ClientConfig {
             }
         }
         if let Some(timeout) = deadline {
-            match self.protocol {
-                ProtocolKind::Connect => insert(
-                    map,
-                    connect::TIMEOUT_HEADER,
-                    &connect::format_timeout(timeout),
-                ),
-                ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
-                    insert(map, grpc::TIMEOUT, &grpc::format_timeout(timeout))
-                }
-            }
+            self.set_timeout_header(map, timeout);
         }
         if self.protocol == ProtocolKind::Connect {
             insert(map, connect::PROTOCOL_VERSION_HEADER, "1");
@@ -169,6 +160,20 @@ impl ClientConfig {
             );
         }
         Ok(request.into_parts().0)
+    }
+
+    /// Sets the protocol's timeout header to `timeout`.
+    pub(crate) fn set_timeout_header(&self, map: &mut http::HeaderMap, timeout: Duration) {
+        match self.protocol {
+            ProtocolKind::Connect => insert(
+                map,
+                connect::TIMEOUT_HEADER,
+                &connect::format_timeout(timeout),
+            ),
+            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
+                insert(map, grpc::TIMEOUT, &grpc::format_timeout(timeout))
+            }
+        }
     }
 }
 
