@@ -269,7 +269,7 @@ impl Client {
             Ok(framed) => call.start_with_body(Body::full(framed)),
             Err(e) => return Err(call.fail(e)),
         }
-        ServerStreamCall::start(self.config.clone(), call).await
+        ServerStreamCall::start(self.config.clone(), self.config.writer(), call).await
     }
 
     /// Opens a client-streaming call. Nothing is sent until the first `send` or the close.
