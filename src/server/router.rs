@@ -122,7 +122,16 @@ struct Inner {
     send_max_bytes: usize,
     compress_min_bytes: usize,
     cors: Option<Cors>,
+    fallback: Option<Fallback>,
+    http2_max_concurrent_streams: Option<u32>,
 }
+
+/// Answers requests whose path is no method of this router.
+type Fallback = Arc<
+    dyn Fn(http::Request<Body>) -> Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>
+        + Send
+        + Sync,
+>;
 
 impl Default for Router {
     fn default() -> Self {
@@ -142,6 +151,8 @@ impl Router {
                 send_max_bytes: 0,
                 compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
                 cors: None,
+                fallback: None,
+                http2_max_concurrent_streams: None,
             }),
         }
     }
@@ -195,6 +206,35 @@ impl Router {
         self.edit(|inner| inner.cors = Some(cors))
     }
 
+    /// Answers requests to paths that are no method of this router (static files, health checks, ...)
+    /// with `fallback` instead of 404.
+    pub fn fallback<F, Fut>(self, fallback: F) -> Self
+    where
+        F: Fn(http::Request<Body>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = http::Response<Body>> + Send + 'static,
+    {
+        let fallback: Fallback = Arc::new(move |request| Box::pin(fallback(request)));
+        self.edit(|inner| inner.fallback = Some(fallback))
+    }
+
+    /// How many streams one HTTP/2 connection may carry at once, when served by [`serve`](crate::serve)
+    /// or [`serve_tls`](crate::serve_tls) (hyper's default is 200). Long-lived watch streams may need more.
+    pub fn http2_max_concurrent_streams(self, max: u32) -> Self {
+        self.edit(|inner| inner.http2_max_concurrent_streams = Some(max))
+    }
+
+    /// The connection builder `serve` and `serve_tls` use, with this router's HTTP/2 settings.
+    pub(crate) fn connection_builder(
+        &self,
+    ) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
+        let mut builder =
+            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
+        if let Some(max) = self.inner.http2_max_concurrent_streams {
+            builder.http2().max_concurrent_streams(max);
+        }
+        builder
+    }
+
     /// Handles one HTTP request.
     pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
         let inner = self.inner.clone();
@@ -226,7 +266,10 @@ impl Inner {
             return response;
         }
         let mut response = match self.routes.get(parts.uri.path()).cloned() {
-            None => respond::plain_status(StatusCode::NOT_FOUND),
+            None => match &self.fallback {
+                Some(fallback) => fallback(http::Request::from_parts(parts, body)).await,
+                None => respond::plain_status(StatusCode::NOT_FOUND),
+            },
             Some(route) => match self.prepare(&route, parts, body) {
                 Ok(call) => (route.handler)(call).await,
                 Err(response) => *response,

@@ -6,8 +6,7 @@ use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -28,7 +27,7 @@ pub async fn serve_with_shutdown(
     router: Router,
     signal: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let builder = router.connection_builder();
     accept_loop(listener, signal, |stream, peer, watcher| {
         let service = ConnectionService::new(&router, peer, None);
         let connection = builder

@@ -253,7 +253,7 @@ pub async fn serve_tls_with_shutdown(
     signal: impl Future<Output = ()>,
 ) -> std::io::Result<()> {
     let acceptor = TlsAcceptor::from(tls.server.clone());
-    let builders = Arc::new(Builders::new());
+    let builders = Arc::new(Builders::new(&router));
     let handshake_timeout = tls.handshake_timeout;
     accept_loop(listener, signal, |stream, peer, watcher| {
         let acceptor = acceptor.clone();
@@ -308,11 +308,11 @@ struct Builders {
 }
 
 impl Builders {
-    fn new() -> Self {
+    fn new(router: &Router) -> Self {
         Self {
-            http2: auto::Builder::new(TokioExecutor::new()).http2_only(),
-            http1: auto::Builder::new(TokioExecutor::new()).http1_only(),
-            detect: auto::Builder::new(TokioExecutor::new()),
+            http2: router.connection_builder().http2_only(),
+            http1: router.connection_builder().http1_only(),
+            detect: router.connection_builder(),
         }
     }
 }

@@ -1,0 +1,68 @@
+//! Router options beyond RPC: a fallback for paths that are no method, and the HTTP/2 stream limit
+//! applied by `serve`.
+
+use bytes::Bytes;
+use trident::Body;
+use trident_tests::{Codec, Http, TestServer, raw, send_raw, text, within};
+
+/// Paths that are no method reach the fallback; methods still reach their handlers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fallback_answers_unknown_paths() {
+    let server = TestServer::start_with(|router| {
+        router.fallback(|request: http::Request<Body>| async move {
+            let mut response = http::Response::new(Body::full(format!(
+                "fallback saw {} {}",
+                request.method(),
+                request.uri().path()
+            )));
+            *response.status_mut() = http::StatusCode::IM_A_TEAPOT;
+            response
+        })
+    })
+    .await;
+    for http in [Http::H1, Http::H2] {
+        let request = raw(http::Method::GET, server.addr, "/index.html", http)
+            .body(Bytes::new())
+            .expect("request");
+        let response = send_raw(server.addr, http, request).await;
+        assert_eq!(response.status, http::StatusCode::IM_A_TEAPOT);
+        assert_eq!(&response.body[..], b"fallback saw GET /index.html");
+        let client = server.client(Codec::Json, http);
+        let echo = within("echo", client.echo(text("still routed")))
+            .await
+            .expect("methods still work");
+        assert_eq!(echo.message().text, "still routed");
+    }
+}
+
+/// Without a fallback, unknown paths are 404.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_paths_are_404_without_fallback() {
+    let server = TestServer::start().await;
+    let request = raw(http::Method::GET, server.addr, "/nope", Http::H1)
+        .body(Bytes::new())
+        .expect("request");
+    assert_eq!(
+        send_raw(server.addr, Http::H1, request).await.status,
+        http::StatusCode::NOT_FOUND
+    );
+}
+
+/// A raised stream limit lets one HTTP/2 connection carry more concurrent calls than hyper's default
+/// of 200: 300 calls that each wait for cancellation must all reach their handler at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http2_stream_limit_is_applied() {
+    let server = TestServer::start_with(|router| router.http2_max_concurrent_streams(400)).await;
+    let client = server.client(Codec::Proto, Http::H2);
+    let mut calls = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let client = client.clone();
+        calls.spawn(async move { client.wait(text(&format!("call {i}"))).await });
+    }
+    server
+        .state()
+        .hang_started
+        .wait_for(300, "300 handlers running at once on one connection")
+        .await;
+    calls.abort_all();
+}
