@@ -1,0 +1,112 @@
+//! Serves `trident.watch.v1.KvService` over HTTP/1.1 and h2c on one port, optionally beside a directory of
+//! static files (the web page).
+//!
+//! ```text
+//! watch-server [ADDR] [--static DIR] [--history EVENTS] [--buffer EVENTS] [--max-streams N] [--cors]
+//! ```
+//!
+//! `ADDR` defaults to `127.0.0.1:8080` (port 0 picks a free port). Once listening it prints one line,
+//! `listening on http://ADDR`, with the actual address, to standard output.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use trident::{Cors, Router};
+use trident_watch::store::{Store, StoreConfig};
+use trident_watch::web::{ServeOptions, StaticFiles};
+
+const USAGE: &str = "\
+usage: watch-server [ADDR] [options]
+
+  ADDR                 address to listen on (default 127.0.0.1:8080; port 0 picks one)
+  --static DIR         serve the files under DIR for GET requests outside the service's paths
+  --history EVENTS     events of history to keep (default 10000)
+  --buffer EVENTS      events a watcher may have waiting before it is cut off (default 1024)
+  --max-streams N      HTTP/2 concurrent streams per connection (default 10000)
+  --cors               allow calls from pages of any origin (development)
+";
+
+struct Args {
+    addr: String,
+    static_dir: Option<String>,
+    config: StoreConfig,
+    max_streams: u32,
+    cors: bool,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: "127.0.0.1:8080".into(),
+        static_dir: None,
+        config: StoreConfig::default(),
+        max_streams: trident_watch::web::DEFAULT_MAX_CONCURRENT_STREAMS,
+        cors: false,
+    };
+    let mut iter = std::env::args().skip(1);
+    while let Some(arg) = iter.next() {
+        let mut value = |name: &str| iter.next().ok_or(format!("{name} needs a value"));
+        match arg.as_str() {
+            "--static" => args.static_dir = Some(value("--static")?),
+            "--history" => args.config.history_limit = number(&value("--history")?)?,
+            "--buffer" => args.config.watcher_buffer = number(&value("--buffer")?)?,
+            "--max-streams" => args.max_streams = number(&value("--max-streams")?)?,
+            "--cors" => args.cors = true,
+            "-h" | "--help" => return Err(String::new()),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            addr => args.addr = addr.to_owned(),
+        }
+    }
+    Ok(args)
+}
+
+fn number<T: std::str::FromStr>(text: &str) -> Result<T, String> {
+    text.parse().map_err(|_| format!("not a number: {text}"))
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("watch-server: {message}");
+            }
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let static_files = match args.static_dir.as_deref().map(StaticFiles::new).transpose() {
+        Ok(files) => files,
+        Err(error) => {
+            eprintln!("watch-server: --static: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let store = Store::new(args.config);
+    let mut router = Router::new().add(trident_watch::routes(store));
+    if args.cors {
+        router = router.cors(Cors::permissive());
+    }
+    let listener = match tokio::net::TcpListener::bind(&args.addr).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("watch-server: cannot listen on {}: {error}", args.addr);
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Ok(addr) = listener.local_addr() {
+        println!("listening on http://{addr}");
+        let _ = std::io::stdout().flush();
+    }
+    let options = ServeOptions {
+        static_files,
+        max_concurrent_streams: args.max_streams,
+    };
+    match trident_watch::web::serve(listener, router, options).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("watch-server: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

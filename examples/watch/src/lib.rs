@@ -1,0 +1,53 @@
+//! A watchable key-value store served with Trident: the ways a server pushes changes to its clients.
+//!
+//! `trident.watch.v1.KvService` (see `proto/trident/watch/v1/watch.proto`) is a revisioned in-memory
+//! key-value store ([`store`]) with:
+//!
+//! - unary `Put`, `Delete`, `Compact`, and `Range`, which is marked `NO_SIDE_EFFECTS` so Connect clients
+//!   (and `curl`) may fetch it with HTTP GET, and caches may keep it;
+//! - **watch streams** (`Watch`, server streaming, as Kubernetes watches resources): a key or prefix, an
+//!   optional start revision whose history is replayed before live changes follow, optional previous
+//!   values and progress notifications; it ends with `out_of_range` and a
+//!   [`CompactedDetail`](proto::CompactedDetail) if the start revision was compacted;
+//! - **multiplexed watches** (`WatchStream`, bidi over HTTP/2, as etcd v3 does): many watches created and
+//!   cancelled by id on one stream;
+//! - **long polling** (`LongPoll`, unary, as etcd v2's `?wait=true` and Soul's config sync): the call is
+//!   held until something under the given prefixes changes after a revision, or until a timeout of at
+//!   most 60 s, and answers with what changed; plain `curl` over HTTP/1.1 can do it.
+//!
+//! Memory is bounded: the history keeps a fixed number of events, and every watcher a fixed-size buffer;
+//! a watcher whose client does not keep up is ended with `resource_exhausted` and a
+//! [`FellBehindDetail`](proto::FellBehindDetail) that says where to resume. Handlers stop as soon as their
+//! caller goes away, freeing their watchers ([`store::StoreStats::watchers`] shows it).
+//!
+//! ```no_run
+//! # async fn run() -> std::io::Result<()> {
+//! use trident_watch::store::{Store, StoreConfig};
+//!
+//! let store = Store::new(StoreConfig::default());
+//! let router = trident::Router::new().add(trident_watch::routes(store));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! trident::serve(listener, router).await
+//! # }
+//! ```
+//!
+//! The `watch-server` binary serves it (plus, with `--static DIR`, the files of a web page: see
+//! [`web`]); `watch-cli` is a client for every method.
+
+pub mod service;
+pub mod store;
+pub mod web;
+
+/// Generated code for `trident.watch.v1`: messages, the `KvService` trait, routes and client.
+#[allow(missing_docs)]
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/trident.watch.v1.rs"));
+}
+
+pub use service::KvServer;
+pub use store::{Store, StoreConfig};
+
+/// The routes of `trident.watch.v1.KvService` over `store`, to add to a [`trident::Router`].
+pub fn routes(store: Store) -> trident::ServiceRoutes {
+    proto::kv_service_routes(KvServer::new(store))
+}

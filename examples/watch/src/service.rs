@@ -1,0 +1,767 @@
+//! `KvService` over a [`Store`]: unary reads and writes, watch streams, multiplexed watches, long polls.
+//!
+//! Every long-running handler selects on `request.context().cancelled()`, so it stops (and drops its
+//! watchers) as soon as the caller goes away or the deadline passes. The streaming handlers produce their
+//! responses lazily, only when the transport asks for the next message: a client that stops reading stops
+//! the handler from draining its watchers, whose buffers then fill up until the store cuts them off
+//! ([`StoreError::FellBehind`]), which keeps memory bounded.
+//!
+//! Errors:
+//!
+//! | situation | `Watch` / `LongPoll` | `WatchStream` |
+//! |---|---|---|
+//! | start revision compacted | `out_of_range` + [`CompactedDetail`] | `canceled`, `CANCEL_REASON_COMPACTED`, `compact_revision` |
+//! | watcher fell behind | `resource_exhausted` + [`FellBehindDetail`] | `canceled`, `CANCEL_REASON_FELL_BEHIND`, `resume_revision` |
+//! | bad request | `invalid_argument` | `canceled`, `CANCEL_REASON_INVALID` (bad create) |
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use trident::{CallContext, Code, Error, Request, Response, ResponseStream, Streaming};
+
+use crate::proto::watch_stream_request::Request as StreamRequest;
+use crate::proto::*;
+use crate::store::{Batch, KeySelector, Store, StoreError, WatchGroup, WatchOptions, Watcher};
+
+/// At most this many events go into one watch response (more only when one change alone has more).
+pub const MAX_EVENTS_PER_RESPONSE: usize = 500;
+/// At most this many events go into one long-poll answer (more only when one change alone has more).
+pub const MAX_LONG_POLL_EVENTS: usize = 1_000;
+/// The long-poll timeout when the request sets none.
+pub const DEFAULT_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(30);
+/// The longest a long poll is held, whatever the request asks.
+pub const MAX_LONG_POLL_TIMEOUT: Duration = Duration::from_secs(60);
+/// The shortest interval between progress notifications.
+pub const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
+/// The `Cache-Control` of `Range` answers to Connect GET requests: caches may keep them for a second.
+pub const RANGE_CACHE_CONTROL: &str = "public, max-age=1";
+/// At most this many watches on one `WatchStream`.
+pub const MAX_WATCHES_PER_STREAM: usize = 10_000;
+
+/// The `KvService` implementation.
+#[derive(Clone, Debug)]
+pub struct KvServer {
+    store: Store,
+}
+
+impl KvServer {
+    /// Serves `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// The store served.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// The RPC error for a store error: `out_of_range` with a [`CompactedDetail`], `resource_exhausted` with
+/// a [`FellBehindDetail`], or `invalid_argument`.
+pub fn store_error(error: StoreError) -> Error {
+    let message = error.to_string();
+    match error {
+        StoreError::Compacted {
+            compact_revision,
+            requested_revision,
+            current_revision,
+        } => Error::new(Code::OutOfRange, message).with_detail(&CompactedDetail {
+            compact_revision,
+            requested_revision,
+            current_revision,
+        }),
+        StoreError::FellBehind {
+            resume_revision,
+            buffer_capacity,
+        } => Error::new(Code::ResourceExhausted, message).with_detail(&FellBehindDetail {
+            resume_revision,
+            buffer_capacity: u32::try_from(buffer_capacity).unwrap_or(u32::MAX),
+        }),
+        StoreError::InvalidArgument(_) => Error::new(Code::InvalidArgument, message),
+    }
+}
+
+fn invalid(message: impl Into<String>) -> Error {
+    Error::new(Code::InvalidArgument, message)
+}
+
+/// An event as sent: the previous value only if asked for.
+fn wire_event(event: &Event, prev_kv: bool) -> Event {
+    Event {
+        r#type: event.r#type,
+        kv: event.kv.clone(),
+        prev_kv: if prev_kv { event.prev_kv.clone() } else { None },
+    }
+}
+
+fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse {
+    WatchResponse {
+        watch_id,
+        revision: batch.revision,
+        events: batch
+            .events
+            .iter()
+            .map(|e| wire_event(e, prev_kv))
+            .collect(),
+        ..Default::default()
+    }
+}
+
+fn progress_response(watch_id: i64, revision: i64) -> WatchResponse {
+    WatchResponse {
+        watch_id,
+        revision,
+        progress: true,
+        ..Default::default()
+    }
+}
+
+fn selector(key: String, prefix: bool) -> KeySelector {
+    if prefix {
+        KeySelector::Prefix(key)
+    } else {
+        KeySelector::Key(key)
+    }
+}
+
+fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
+    if request.start_revision < 0 {
+        return Err(invalid("start_revision must not be negative"));
+    }
+    if request.key.is_empty() && !request.prefix {
+        return Err(invalid(
+            "key must not be empty (set prefix to watch every key)",
+        ));
+    }
+    Ok(WatchOptions {
+        selectors: vec![selector(request.key.clone(), request.prefix)],
+        start_revision: request.start_revision,
+    })
+}
+
+fn progress_interval(request: &WatchRequest) -> Option<Duration> {
+    (request.progress_interval_ms > 0).then(|| {
+        Duration::from_millis(request.progress_interval_ms.into()).max(MIN_PROGRESS_INTERVAL)
+    })
+}
+
+/// How long a long poll may wait: the requested timeout (default 30 s, at most 60 s), and short of the
+/// call's deadline by a tenth of the time left (at most 1 s), so that the answer arrives before the
+/// client gives up.
+fn long_poll_wait(timeout_ms: u32, remaining: Option<Duration>) -> Duration {
+    let timeout = match timeout_ms {
+        0 => DEFAULT_LONG_POLL_TIMEOUT,
+        ms => Duration::from_millis(ms.into()).min(MAX_LONG_POLL_TIMEOUT),
+    };
+    match remaining {
+        Some(remaining) => {
+            let margin = (remaining / 10).min(Duration::from_secs(1));
+            timeout.min(remaining.saturating_sub(margin))
+        }
+        None => timeout,
+    }
+}
+
+/// How a stream whose call was cancelled ends: with `deadline_exceeded` if the deadline passed (the
+/// runtime reports it too; this makes sure), or quietly when the caller went away (nobody reads it).
+fn ended(context: &CallContext) -> Option<Error> {
+    context
+        .remaining()
+        .is_some_and(|left| left.is_zero())
+        .then(|| Error::new(Code::DeadlineExceeded, "the call's deadline passed"))
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl KvService for KvServer {
+    async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Error> {
+        let request = request.into_message();
+        let outcome = self
+            .store
+            .put(&request.key, &request.value)
+            .map_err(store_error)?;
+        Ok(Response::new(PutResponse {
+            revision: outcome.revision,
+            prev_kv: outcome.prev_kv.filter(|_| request.prev_kv),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<DeleteRequest>,
+    ) -> Result<Response<DeleteResponse>, Error> {
+        let request = request.into_message();
+        if request.key.is_empty() && !request.prefix {
+            return Err(invalid(
+                "key must not be empty (set prefix to delete every key)",
+            ));
+        }
+        let outcome = self.store.delete(&request.key, request.prefix);
+        Ok(Response::new(DeleteResponse {
+            revision: outcome.revision,
+            deleted: outcome.deleted.len() as i64,
+            prev_kvs: if request.prev_kv {
+                outcome.deleted
+            } else {
+                Vec::new()
+            },
+        }))
+    }
+
+    async fn range(
+        &self,
+        request: Request<RangeRequest>,
+    ) -> Result<Response<RangeResponse>, Error> {
+        let is_get = request.context().http_method() == Some(&http::Method::GET);
+        let request = request.into_message();
+        let limit =
+            usize::try_from(request.limit).map_err(|_| invalid("limit must not be negative"))?;
+        let mut outcome = self.store.range(&request.key, request.prefix, limit);
+        if request.keys_only {
+            for kv in &mut outcome.kvs {
+                kv.value.clear();
+            }
+        }
+        let revision = outcome.revision;
+        let mut response = Response::new(RangeResponse {
+            revision,
+            more: outcome.count > outcome.kvs.len(),
+            count: outcome.count as i64,
+            kvs: outcome.kvs,
+        });
+        if is_get {
+            // A Connect GET may be kept by HTTP caches: briefly, and tagged with the revision it shows.
+            let headers = response.headers_mut();
+            headers.append("cache-control", RANGE_CACHE_CONTROL)?;
+            headers.append("etag", &format!("\"{revision}\""))?;
+        }
+        Ok(response)
+    }
+
+    async fn compact(
+        &self,
+        request: Request<CompactRequest>,
+    ) -> Result<Response<CompactResponse>, Error> {
+        let (compact_revision, revision) = self
+            .store
+            .compact(request.message().revision)
+            .map_err(store_error)?;
+        Ok(Response::new(CompactResponse {
+            compact_revision,
+            revision,
+        }))
+    }
+
+    async fn watch(
+        &self,
+        request: Request<WatchRequest>,
+    ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
+        let context = request.context().clone();
+        let request = request.into_message();
+        let watcher = self
+            .store
+            .watch(watch_options(&request)?)
+            .map_err(store_error)?;
+        let created = WatchResponse {
+            revision: watcher.created_revision(),
+            created: true,
+            ..Default::default()
+        };
+        let state = SingleWatch {
+            watcher,
+            context,
+            prev_kv: request.prev_kv,
+            interval: progress_interval(&request),
+            due: None,
+            pending: Some(created),
+            done: false,
+        };
+        let stream = futures_util::stream::unfold(state, |mut state| async move {
+            let item = state.next_response().await?;
+            Some((item, state))
+        });
+        Ok(Response::new(Box::pin(stream) as ResponseStream<_>))
+    }
+
+    async fn watch_stream(
+        &self,
+        request: Request<Streaming<WatchStreamRequest>>,
+    ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
+        let context = request.context().clone();
+        let state = MultiWatch {
+            requests: request.into_message(),
+            context,
+            store: self.store.clone(),
+            group: WatchGroup::new(),
+            watches: HashMap::new(),
+            timers: BTreeSet::new(),
+            outbox: VecDeque::new(),
+            next_id: 1,
+            done: false,
+        };
+        let stream = futures_util::stream::unfold(state, |mut state| async move {
+            let item = state.next_response().await?;
+            Some((item, state))
+        });
+        Ok(Response::new(Box::pin(stream) as ResponseStream<_>))
+    }
+
+    async fn long_poll(
+        &self,
+        request: Request<LongPollRequest>,
+    ) -> Result<Response<LongPollResponse>, Error> {
+        let context = request.context().clone();
+        let request = request.into_message();
+        if request.after_revision < 0 {
+            return Err(invalid("after_revision must not be negative"));
+        }
+        let wait = long_poll_wait(request.timeout_ms, context.remaining());
+        let mut prefixes: Vec<String> = Vec::new();
+        for prefix in &request.prefixes {
+            if !prefixes.contains(prefix) {
+                prefixes.push(prefix.clone());
+            }
+        }
+        let selectors = if prefixes.is_empty() {
+            vec![KeySelector::Prefix(String::new())]
+        } else {
+            prefixes.iter().cloned().map(KeySelector::Prefix).collect()
+        };
+        let start_revision = match request.after_revision {
+            0 => 0,
+            after => after + 1,
+        };
+        let mut watcher = self
+            .store
+            .watch(WatchOptions {
+                selectors,
+                start_revision,
+            })
+            .map_err(store_error)?;
+        let baseline = request.after_revision.max(watcher.created_revision());
+        let first = tokio::select! {
+            biased;
+            () = context.cancelled() => {
+                return Err(Error::new(Code::Canceled, "the caller went away"));
+            }
+            first = watcher.next(MAX_LONG_POLL_EVENTS) => first.map_err(store_error)?,
+            () = tokio::time::sleep(wait) => {
+                let revision = watcher.progress_revision().unwrap_or(baseline).max(baseline);
+                return Ok(Response::new(LongPollResponse {
+                    revision,
+                    timed_out: true,
+                    ..Default::default()
+                }));
+            }
+        };
+        // Something changed: gather what else is already there, then answer at once.
+        let mut revision = first.revision;
+        let mut events: Vec<Event> = first
+            .events
+            .iter()
+            .map(|e| wire_event(e, request.prev_kv))
+            .collect();
+        let mut more = false;
+        loop {
+            let room = MAX_LONG_POLL_EVENTS.saturating_sub(events.len());
+            match watcher.try_next(room) {
+                Some(Ok(batch)) => {
+                    if room == 0 {
+                        more = true;
+                        break;
+                    }
+                    revision = batch.revision;
+                    events.extend(batch.events.iter().map(|e| wire_event(e, request.prev_kv)));
+                }
+                // Compacted or fell behind while gathering: answer with what there is.
+                Some(Err(_)) => {
+                    more = true;
+                    break;
+                }
+                None if watcher.is_live() => break,
+                None => {}
+            }
+        }
+        if !more && let Some(progress) = watcher.progress_revision() {
+            revision = revision.max(progress);
+        }
+        let changed_prefixes = prefixes
+            .into_iter()
+            .filter(|p| {
+                events.iter().any(|e| {
+                    e.kv.as_ref()
+                        .is_some_and(|kv| kv.key.starts_with(p.as_str()))
+                })
+            })
+            .collect();
+        Ok(Response::new(LongPollResponse {
+            revision,
+            timed_out: false,
+            changed_prefixes,
+            events,
+            more,
+        }))
+    }
+}
+
+/// The state of one `Watch` call's response stream.
+struct SingleWatch {
+    watcher: Watcher,
+    context: CallContext,
+    prev_kv: bool,
+    interval: Option<Duration>,
+    /// When the next progress notification is due.
+    due: Option<Instant>,
+    /// A response to send before anything else (the `created` confirmation).
+    pending: Option<WatchResponse>,
+    done: bool,
+}
+
+impl SingleWatch {
+    /// The next response; `None` ends the stream.
+    async fn next_response(&mut self) -> Option<Result<WatchResponse, Error>> {
+        if self.done {
+            return None;
+        }
+        if let Some(response) = self.pending.take() {
+            self.rearm();
+            return Some(Ok(response));
+        }
+        loop {
+            tokio::select! {
+                biased;
+                () = self.context.cancelled() => {
+                    // The caller went away or the deadline passed: stop, freeing the watcher.
+                    self.done = true;
+                    return ended(&self.context).map(Err);
+                }
+                next = self.watcher.next(MAX_EVENTS_PER_RESPONSE) => {
+                    self.rearm();
+                    return Some(match next {
+                        Ok(batch) => Ok(events_response(0, &batch, self.prev_kv)),
+                        Err(error) => {
+                            self.done = true;
+                            Err(store_error(error))
+                        }
+                    });
+                }
+                () = sleep_until_opt(self.due) => {
+                    self.rearm();
+                    if let Some(revision) = self.watcher.progress_revision() {
+                        return Some(Ok(progress_response(0, revision)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn rearm(&mut self) {
+        self.due = self.interval.map(|i| Instant::now() + i);
+    }
+}
+
+/// One watch on a `WatchStream`.
+struct StreamWatch {
+    watcher: Watcher,
+    prev_kv: bool,
+    interval: Option<Duration>,
+    due: Option<Instant>,
+}
+
+/// The state of one `WatchStream` call.
+struct MultiWatch {
+    requests: Streaming<WatchStreamRequest>,
+    context: CallContext,
+    store: Store,
+    group: Arc<WatchGroup>,
+    watches: HashMap<i64, StreamWatch>,
+    /// Progress notifications due, by time.
+    timers: BTreeSet<(Instant, i64)>,
+    /// Responses decided on but not yet sent.
+    outbox: VecDeque<Result<WatchResponse, Error>>,
+    next_id: i64,
+    done: bool,
+}
+
+impl MultiWatch {
+    /// The next response; `None` ends the stream.
+    async fn next_response(&mut self) -> Option<Result<WatchResponse, Error>> {
+        loop {
+            if let Some(response) = self.outbox.pop_front() {
+                if response.is_err() {
+                    self.done = true;
+                    self.outbox.clear();
+                }
+                return Some(response);
+            }
+            if self.done {
+                return None;
+            }
+            let next_due = self.timers.first().map(|(due, _)| *due);
+            tokio::select! {
+                biased;
+                () = self.context.cancelled() => {
+                    // The caller went away or the deadline passed: stop, freeing every watcher.
+                    self.done = true;
+                    self.outbox.clear();
+                    self.outbox.extend(ended(&self.context).map(Err));
+                }
+                request = self.requests.message() => match request {
+                    Ok(Some(request)) => self.handle_request(request),
+                    // The client closed its side: the stream ends.
+                    Ok(None) => self.done = true,
+                    Err(error) => self.outbox.push_back(Err(error)),
+                },
+                tag = self.group.ready() => self.handle_ready(tag as i64),
+                () = sleep_until_opt(next_due), if next_due.is_some() => self.handle_timers(),
+            }
+        }
+    }
+
+    fn send(&mut self, response: WatchResponse) {
+        let id = response.watch_id;
+        if let Some(watch) = self.watches.get_mut(&id) {
+            if let Some(due) = watch.due.take() {
+                self.timers.remove(&(due, id));
+            }
+            if let Some(interval) = watch.interval {
+                let due = Instant::now() + interval;
+                watch.due = Some(due);
+                self.timers.insert((due, id));
+            }
+        }
+        self.outbox.push_back(Ok(response));
+    }
+
+    fn cancel(&mut self, watch_id: i64, reason: CancelReason, message: String) -> WatchResponse {
+        if let Some(watch) = self.watches.remove(&watch_id)
+            && let Some(due) = watch.due
+        {
+            self.timers.remove(&(due, watch_id));
+        }
+        WatchResponse {
+            watch_id,
+            revision: self.store.revision(),
+            canceled: true,
+            cancel_reason: reason as i32,
+            cancel_message: message,
+            ..Default::default()
+        }
+    }
+
+    fn handle_request(&mut self, request: WatchStreamRequest) {
+        match request.request {
+            Some(StreamRequest::Create(create)) => self.create(create),
+            Some(StreamRequest::Cancel(cancel)) => {
+                let id = cancel.watch_id;
+                let response = if self.watches.contains_key(&id) {
+                    self.cancel(
+                        id,
+                        CancelReason::Requested,
+                        "cancelled by the client".into(),
+                    )
+                } else {
+                    self.cancel(
+                        id,
+                        CancelReason::Invalid,
+                        format!("no watch {id} on this stream"),
+                    )
+                };
+                self.outbox.push_back(Ok(response));
+            }
+            Some(StreamRequest::Progress(_)) => {
+                let mut ids: Vec<i64> = self.watches.keys().copied().collect();
+                ids.sort_unstable();
+                for id in ids {
+                    if let Some(revision) = self.watches[&id].watcher.progress_revision() {
+                        self.send(progress_response(id, revision));
+                    }
+                }
+            }
+            None => self.outbox.push_back(Err(invalid(
+                "a WatchStream request must be create, cancel or progress",
+            ))),
+        }
+    }
+
+    fn create(&mut self, create: WatchRequest) {
+        let requested = create.watch_id;
+        let invalid_create = |this: &mut Self, message: String| {
+            let response = WatchResponse {
+                watch_id: requested,
+                revision: this.store.revision(),
+                canceled: true,
+                cancel_reason: CancelReason::Invalid as i32,
+                cancel_message: message,
+                ..Default::default()
+            };
+            this.outbox.push_back(Ok(response));
+        };
+        if requested < 0 {
+            return invalid_create(self, "watch_id must not be negative".into());
+        }
+        if self.watches.contains_key(&requested) {
+            return invalid_create(self, format!("watch {requested} already exists"));
+        }
+        if self.watches.len() >= MAX_WATCHES_PER_STREAM {
+            return invalid_create(
+                self,
+                format!("at most {MAX_WATCHES_PER_STREAM} watches per stream"),
+            );
+        }
+        let options = match watch_options(&create) {
+            Ok(options) => options,
+            Err(error) => return invalid_create(self, error.message().to_owned()),
+        };
+        let id = if requested == 0 {
+            while self.watches.contains_key(&self.next_id) {
+                self.next_id += 1;
+            }
+            self.next_id
+        } else {
+            requested
+        };
+        let watcher = match self.store.watch_in(&self.group, id as u64, options) {
+            Ok(watcher) => watcher,
+            Err(StoreError::Compacted {
+                compact_revision,
+                requested_revision,
+                current_revision,
+            }) => {
+                let error = StoreError::Compacted {
+                    compact_revision,
+                    requested_revision,
+                    current_revision,
+                };
+                let mut response = self.cancel(id, CancelReason::Compacted, error.to_string());
+                response.compact_revision = compact_revision;
+                self.outbox.push_back(Ok(response));
+                return;
+            }
+            Err(error) => return invalid_create(self, error.to_string()),
+        };
+        let created = WatchResponse {
+            watch_id: id,
+            revision: watcher.created_revision(),
+            created: true,
+            ..Default::default()
+        };
+        self.watches.insert(
+            id,
+            StreamWatch {
+                watcher,
+                prev_kv: create.prev_kv,
+                interval: progress_interval(&create),
+                due: None,
+            },
+        );
+        self.send(created);
+    }
+
+    fn handle_ready(&mut self, id: i64) {
+        let Some(watch) = self.watches.get_mut(&id) else {
+            return; // A watch cancelled since it was reported.
+        };
+        match watch.watcher.try_next(MAX_EVENTS_PER_RESPONSE) {
+            None => {}
+            Some(Ok(batch)) => {
+                let response = events_response(id, &batch, watch.prev_kv);
+                self.send(response);
+            }
+            Some(Err(error)) => {
+                let message = error.to_string();
+                let response = match error {
+                    StoreError::Compacted {
+                        compact_revision, ..
+                    } => {
+                        let mut r = self.cancel(id, CancelReason::Compacted, message);
+                        r.compact_revision = compact_revision;
+                        r
+                    }
+                    StoreError::FellBehind {
+                        resume_revision, ..
+                    } => {
+                        let mut r = self.cancel(id, CancelReason::FellBehind, message);
+                        r.resume_revision = resume_revision;
+                        r
+                    }
+                    StoreError::InvalidArgument(_) => {
+                        self.cancel(id, CancelReason::Invalid, message)
+                    }
+                };
+                self.outbox.push_back(Ok(response));
+            }
+        }
+    }
+
+    fn handle_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(&(due, id)) = self.timers.first() {
+            if due > now {
+                break;
+            }
+            self.timers.remove(&(due, id));
+            let Some(watch) = self.watches.get_mut(&id) else {
+                continue;
+            };
+            watch.due = None;
+            match watch.watcher.progress_revision() {
+                Some(revision) => self.send(progress_response(id, revision)),
+                None => {
+                    // Events are waiting; they will be sent (and re-arm the timer) instead.
+                    if let Some(interval) = watch.interval {
+                        let due = now + interval;
+                        watch.due = Some(due);
+                        self.timers.insert((due, id));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_poll_wait_honours_timeout_and_deadline() {
+        assert_eq!(long_poll_wait(0, None), DEFAULT_LONG_POLL_TIMEOUT);
+        assert_eq!(long_poll_wait(500, None), Duration::from_millis(500));
+        assert_eq!(long_poll_wait(600_000, None), MAX_LONG_POLL_TIMEOUT);
+        assert_eq!(
+            long_poll_wait(5_000, Some(Duration::from_secs(1))),
+            Duration::from_millis(900)
+        );
+        assert_eq!(
+            long_poll_wait(60_000, Some(Duration::from_secs(50))),
+            Duration::from_secs(49)
+        );
+    }
+
+    #[test]
+    fn store_errors_carry_details() {
+        let error = store_error(StoreError::Compacted {
+            compact_revision: 7,
+            requested_revision: 3,
+            current_revision: 9,
+        });
+        assert_eq!(error.code(), Code::OutOfRange);
+        let detail: CompactedDetail = error.details()[0].decode().unwrap();
+        assert_eq!(detail.compact_revision, 7);
+        let error = store_error(StoreError::FellBehind {
+            resume_revision: 4,
+            buffer_capacity: 16,
+        });
+        assert_eq!(error.code(), Code::ResourceExhausted);
+        let detail: FellBehindDetail = error.details()[0].decode().unwrap();
+        assert_eq!((detail.resume_revision, detail.buffer_capacity), (4, 16));
+    }
+}

@@ -1,0 +1,987 @@
+//! A revisioned in-memory key-value store with a bounded, compactable history and bounded watchers.
+//!
+//! # Revisions and history
+//!
+//! Every change (a put, or a delete that removed at least one key) gets the next revision, starting at 1;
+//! all events of one change share it. The store keeps the most recent events, at most
+//! [`StoreConfig::history_limit`] of them, always dropping whole changes. The *compact revision* is the
+//! oldest revision whose events are still kept: a watcher may start at any revision at or above it, and one
+//! that asks for an older revision fails with [`StoreError::Compacted`]. [`Store::compact`] raises the compact
+//! revision by hand; trimming the history to its limit raises it as a matter of course.
+//!
+//! # Watchers
+//!
+//! [`Store::watch`] hands out a [`Watcher`]. A watcher with a start revision first *catches up*: it reads
+//! the history from that revision in bounded chunks, without holding any buffer of its own, and joins the
+//! live watchers when it has reached the present, under the same lock that commits changes, so nothing is
+//! missed or seen twice. A live watcher gets each matching change pushed into its own buffer of at most
+//! [`StoreConfig::watcher_buffer`] events (one change is always accepted into an empty buffer, however
+//! large). When a change would overflow the buffer, the watcher *falls behind*: it is taken off the live
+//! list at once (so it costs nothing more), the events already buffered are still delivered, and then
+//! [`Watcher::next`] fails with [`StoreError::FellBehind`] naming the revision to resume from. Memory per
+//! watcher is therefore bounded by its buffer, whatever the client does.
+//!
+//! Events are shared (`Arc`) between the history and every buffer, so a buffered event costs a pointer.
+//!
+//! Dropping a [`Watcher`] unregisters it; [`Store::stats`] counts the watchers alive, which shows that a
+//! watch whose client went away has been freed.
+//!
+//! # Waking consumers
+//!
+//! Watchers are woken through a [`WatchGroup`]: one group serves one consumer task, however many watchers
+//! it drives (the multiplexed `WatchStream` puts all of a stream's watches in one group and learns which of
+//! them has something by [`WatchGroup::ready`]). A lone watcher made by [`Store::watch`] has a group of its
+//! own, and [`Watcher::next`] waits on it.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::fmt;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use tokio::sync::Notify;
+
+use crate::proto::{Event, EventType, KeyValue};
+
+/// How many history events a catching-up watcher scans per lock acquisition, so that replaying a long
+/// history never holds the store's lock for long.
+const CATCH_UP_SCAN: usize = 4096;
+
+/// Limits of a [`Store`].
+#[derive(Clone, Copy, Debug)]
+pub struct StoreConfig {
+    /// How many events the history keeps at most (whole changes are dropped, oldest first). Default 10,000.
+    pub history_limit: usize,
+    /// How many events a live watcher may have waiting before it is cut off as fallen behind. Default 1,024.
+    pub watcher_buffer: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            history_limit: 10_000,
+            watcher_buffer: 1_024,
+        }
+    }
+}
+
+/// Why a store operation or a watcher failed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreError {
+    /// The history the caller asked for has been compacted away.
+    Compacted {
+        /// The oldest revision whose events are still kept.
+        compact_revision: i64,
+        /// The revision the caller wanted to start from.
+        requested_revision: i64,
+        /// The store's current revision.
+        current_revision: i64,
+    },
+    /// A watcher's buffer overflowed because its consumer did not keep up; it has been cut off.
+    FellBehind {
+        /// Every matching event before this revision was delivered; watch again from here.
+        resume_revision: i64,
+        /// The buffer's size in events.
+        buffer_capacity: usize,
+    },
+    /// The request made no sense (an empty key, a negative revision, ...).
+    InvalidArgument(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Compacted {
+                compact_revision,
+                requested_revision,
+                current_revision,
+            } => write!(
+                f,
+                "revision {requested_revision} has been compacted: the oldest revision available is \
+                 {compact_revision} (current revision {current_revision}); read the current state and \
+                 continue from its revision"
+            ),
+            Self::FellBehind {
+                resume_revision,
+                buffer_capacity,
+            } => write!(
+                f,
+                "the watcher fell behind: more than {buffer_capacity} events were waiting to be sent; \
+                 watch again from revision {resume_revision}"
+            ),
+            Self::InvalidArgument(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+/// Which keys a watcher follows.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySelector {
+    /// Exactly this key.
+    Key(String),
+    /// Every key starting with this prefix (the empty prefix: every key).
+    Prefix(String),
+}
+
+impl KeySelector {
+    /// Whether `key` is selected.
+    pub fn matches(&self, key: &str) -> bool {
+        match self {
+            Self::Key(k) => k == key,
+            Self::Prefix(p) => key.starts_with(p.as_str()),
+        }
+    }
+}
+
+/// What a new watcher follows and from where.
+#[derive(Clone, Debug, Default)]
+pub struct WatchOptions {
+    /// The keys to follow: an event is delivered if any selector matches its key (none: nothing matches).
+    pub selectors: Vec<KeySelector>,
+    /// Replay the history from this revision (inclusive) before following live changes; 0 follows only
+    /// changes after the watcher is created.
+    pub start_revision: i64,
+}
+
+/// A group of events handed out by a watcher: whole changes, in revision order.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// The revision of the last event.
+    pub revision: i64,
+    /// The events (each carries its previous value, if any; callers strip it when not asked for).
+    pub events: Vec<Arc<Event>>,
+}
+
+/// The result of [`Store::put`].
+#[derive(Clone, Debug)]
+pub struct PutOutcome {
+    /// The revision of the change.
+    pub revision: i64,
+    /// The key's previous value, if it existed.
+    pub prev_kv: Option<KeyValue>,
+}
+
+/// The result of [`Store::delete`].
+#[derive(Clone, Debug)]
+pub struct DeleteOutcome {
+    /// The revision of the change, or the current revision if nothing was deleted.
+    pub revision: i64,
+    /// The deleted keys with their last values, in key order.
+    pub deleted: Vec<KeyValue>,
+}
+
+/// The result of [`Store::range`].
+#[derive(Clone, Debug)]
+pub struct RangeOutcome {
+    /// The revision the read reflects.
+    pub revision: i64,
+    /// The keys found, in key order (at most `limit`).
+    pub kvs: Vec<KeyValue>,
+    /// How many keys matched in all.
+    pub count: usize,
+}
+
+/// A snapshot of the store's counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreStats {
+    /// The current revision (0 before the first change).
+    pub revision: i64,
+    /// The oldest revision whose events are kept.
+    pub compact_revision: i64,
+    /// How many keys the store holds.
+    pub keys: usize,
+    /// How many events the history holds.
+    pub history_events: usize,
+    /// How many [`Watcher`]s exist (dropping one frees it).
+    pub watchers: usize,
+    /// How many watchers receive live changes (the rest are catching up or have ended).
+    pub live_watchers: usize,
+    /// How many watchers have been cut off for falling behind, since the store was made.
+    pub watchers_fell_behind: u64,
+    /// How many events are waiting in live watchers' buffers, in all.
+    pub buffered_events: usize,
+}
+
+/// The store. Cheap to clone; clones share the data.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    state: Mutex<State>,
+    config: StoreConfig,
+    next_watcher_id: AtomicU64,
+    watchers: AtomicUsize,
+    fell_behind: AtomicU64,
+}
+
+struct State {
+    revision: i64,
+    compact_revision: i64,
+    data: BTreeMap<String, KeyValue>,
+    /// Events in revision order; each event's revision is its `kv.mod_revision`.
+    history: VecDeque<Arc<Event>>,
+    /// Watchers receiving live changes, by watcher id.
+    live: HashMap<u64, Arc<Shared>>,
+}
+
+/// The part of a watcher the store pushes into.
+struct Shared {
+    selectors: Vec<KeySelector>,
+    /// Live changes below this revision are not delivered (a watcher may start in the future).
+    start_revision: i64,
+    queue: Mutex<Queue>,
+    group: Arc<WatchGroup>,
+    tag: u64,
+    /// Whether this watcher's tag is on its group's ready list.
+    flagged: AtomicBool,
+}
+
+struct Queue {
+    mode: Mode,
+    batches: VecDeque<Batch>,
+    events: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    /// Reading the history; the next revision to read.
+    CatchingUp { next_revision: i64 },
+    /// On the live list.
+    Live,
+    /// Cut off; the buffered batches are still delivered, then the error.
+    FellBehind { resume_revision: i64 },
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // No code panics while holding these locks; recover the data rather than propagate a poison.
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn event_revision(event: &Event) -> i64 {
+    event.kv.as_ref().map_or(0, |kv| kv.mod_revision)
+}
+
+fn event_key(event: &Event) -> &str {
+    event.kv.as_ref().map_or("", |kv| kv.key.as_str())
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new(StoreConfig::default())
+    }
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("config", &self.inner.config)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+impl Store {
+    /// An empty store at revision 0.
+    pub fn new(config: StoreConfig) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    revision: 0,
+                    compact_revision: 1,
+                    data: BTreeMap::new(),
+                    history: VecDeque::new(),
+                    live: HashMap::new(),
+                }),
+                config: StoreConfig {
+                    watcher_buffer: config.watcher_buffer.max(1),
+                    ..config
+                },
+                next_watcher_id: AtomicU64::new(1),
+                watchers: AtomicUsize::new(0),
+                fell_behind: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The limits this store was made with.
+    pub fn config(&self) -> StoreConfig {
+        self.inner.config
+    }
+
+    /// The current revision.
+    pub fn revision(&self) -> i64 {
+        lock(&self.inner.state).revision
+    }
+
+    /// The store's counters.
+    pub fn stats(&self) -> StoreStats {
+        let state = lock(&self.inner.state);
+        StoreStats {
+            revision: state.revision,
+            compact_revision: state.compact_revision,
+            keys: state.data.len(),
+            history_events: state.history.len(),
+            watchers: self.inner.watchers.load(Ordering::SeqCst),
+            live_watchers: state.live.len(),
+            watchers_fell_behind: self.inner.fell_behind.load(Ordering::SeqCst),
+            buffered_events: state.live.values().map(|s| lock(&s.queue).events).sum(),
+        }
+    }
+
+    /// Sets `key` to `value` as a new change.
+    pub fn put(&self, key: &str, value: &str) -> Result<PutOutcome, StoreError> {
+        if key.is_empty() {
+            return Err(StoreError::InvalidArgument(
+                "the key must not be empty".into(),
+            ));
+        }
+        let mut state = lock(&self.inner.state);
+        let revision = state.revision + 1;
+        let prev = state.data.get(key).cloned();
+        let kv = KeyValue {
+            key: key.to_owned(),
+            value: value.to_owned(),
+            create_revision: prev.as_ref().map_or(revision, |p| p.create_revision),
+            mod_revision: revision,
+            version: prev.as_ref().map_or(1, |p| p.version + 1),
+        };
+        state.data.insert(key.to_owned(), kv.clone());
+        let event = Event {
+            r#type: EventType::Put as i32,
+            kv: Some(kv),
+            prev_kv: prev.clone(),
+        };
+        self.commit(&mut state, revision, vec![Arc::new(event)]);
+        Ok(PutOutcome {
+            revision,
+            prev_kv: prev,
+        })
+    }
+
+    /// Deletes `key`, or every key starting with it if `prefix`, as one change. Deleting nothing makes no
+    /// change.
+    pub fn delete(&self, key: &str, prefix: bool) -> DeleteOutcome {
+        let mut state = lock(&self.inner.state);
+        let keys: Vec<String> = if prefix {
+            state
+                .data
+                .range::<str, _>((Bound::Included(key), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(key))
+                .map(|(k, _)| k.clone())
+                .collect()
+        } else {
+            state
+                .data
+                .get_key_value(key)
+                .map(|(k, _)| k.clone())
+                .into_iter()
+                .collect()
+        };
+        if keys.is_empty() {
+            return DeleteOutcome {
+                revision: state.revision,
+                deleted: Vec::new(),
+            };
+        }
+        let revision = state.revision + 1;
+        let mut deleted = Vec::with_capacity(keys.len());
+        let mut events = Vec::with_capacity(keys.len());
+        for key in keys {
+            let Some(prev) = state.data.remove(&key) else {
+                continue;
+            };
+            events.push(Arc::new(Event {
+                r#type: EventType::Delete as i32,
+                kv: Some(KeyValue {
+                    key,
+                    value: String::new(),
+                    create_revision: 0,
+                    mod_revision: revision,
+                    version: 0,
+                }),
+                prev_kv: Some(prev.clone()),
+            }));
+            deleted.push(prev);
+        }
+        self.commit(&mut state, revision, events);
+        DeleteOutcome { revision, deleted }
+    }
+
+    /// Reads `key`, or every key starting with it if `prefix`, in key order; at most `limit` keys
+    /// (0: all).
+    pub fn range(&self, key: &str, prefix: bool, limit: usize) -> RangeOutcome {
+        let state = lock(&self.inner.state);
+        let limit = if limit == 0 { usize::MAX } else { limit };
+        let mut kvs = Vec::new();
+        let mut count = 0;
+        if prefix {
+            for (_, kv) in state
+                .data
+                .range::<str, _>((Bound::Included(key), Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(key))
+            {
+                count += 1;
+                if kvs.len() < limit {
+                    kvs.push(kv.clone());
+                }
+            }
+        } else if let Some(kv) = state.data.get(key) {
+            count = 1;
+            kvs.push(kv.clone());
+        }
+        RangeOutcome {
+            revision: state.revision,
+            kvs,
+            count,
+        }
+    }
+
+    /// Drops the events of revisions below `revision` (0: below the current revision). Compacting below
+    /// the compact revision changes nothing. Answers the compact revision and the current revision.
+    pub fn compact(&self, revision: i64) -> Result<(i64, i64), StoreError> {
+        let mut state = lock(&self.inner.state);
+        let target = if revision == 0 {
+            state.revision
+        } else {
+            revision
+        };
+        if target < 0 || target > state.revision {
+            return Err(StoreError::InvalidArgument(format!(
+                "cannot compact at revision {target}: the current revision is {}",
+                state.revision
+            )));
+        }
+        if target > state.compact_revision {
+            while state
+                .history
+                .front()
+                .is_some_and(|e| event_revision(e) < target)
+            {
+                state.history.pop_front();
+            }
+            state.compact_revision = target;
+        }
+        Ok((state.compact_revision, state.revision))
+    }
+
+    /// A watcher with a wake-up group of its own; read it with [`Watcher::next`].
+    pub fn watch(&self, options: WatchOptions) -> Result<Watcher, StoreError> {
+        self.watch_in(&WatchGroup::new(), 0, options)
+    }
+
+    /// A watcher woken through `group`, which reports it ready under `tag` (see [`WatchGroup::ready`]).
+    pub fn watch_in(
+        &self,
+        group: &Arc<WatchGroup>,
+        tag: u64,
+        options: WatchOptions,
+    ) -> Result<Watcher, StoreError> {
+        if options.start_revision < 0 {
+            return Err(StoreError::InvalidArgument(format!(
+                "the start revision must not be negative (got {})",
+                options.start_revision
+            )));
+        }
+        let mut state = lock(&self.inner.state);
+        if options.start_revision > 0 && options.start_revision < state.compact_revision {
+            return Err(StoreError::Compacted {
+                compact_revision: state.compact_revision,
+                requested_revision: options.start_revision,
+                current_revision: state.revision,
+            });
+        }
+        let id = self.inner.next_watcher_id.fetch_add(1, Ordering::Relaxed);
+        let mode = if options.start_revision == 0 {
+            Mode::Live
+        } else {
+            Mode::CatchingUp {
+                next_revision: options.start_revision,
+            }
+        };
+        let shared = Arc::new(Shared {
+            selectors: options.selectors,
+            start_revision: options.start_revision,
+            queue: Mutex::new(Queue {
+                mode,
+                batches: VecDeque::new(),
+                events: 0,
+            }),
+            group: group.clone(),
+            tag,
+            flagged: AtomicBool::new(false),
+        });
+        match mode {
+            Mode::Live => {
+                state.live.insert(id, shared.clone());
+            }
+            // Catching up is driven by the consumer; get it going.
+            _ => shared.signal(),
+        }
+        self.inner.watchers.fetch_add(1, Ordering::SeqCst);
+        Ok(Watcher {
+            store: self.clone(),
+            shared,
+            id,
+            created_revision: state.revision,
+        })
+    }
+
+    /// Records a change: history, trimming, and delivery to live watchers.
+    fn commit(&self, state: &mut State, revision: i64, events: Vec<Arc<Event>>) {
+        state.revision = revision;
+        state.history.extend(events.iter().cloned());
+        let limit = self.inner.config.history_limit;
+        while state.history.len() > limit {
+            let Some(dropped) = state.history.pop_front() else {
+                break;
+            };
+            let dropped = event_revision(&dropped);
+            while state
+                .history
+                .front()
+                .is_some_and(|e| event_revision(e) == dropped)
+            {
+                state.history.pop_front();
+            }
+            state.compact_revision = state.compact_revision.max(dropped + 1);
+        }
+        let capacity = self.inner.config.watcher_buffer;
+        let mut cut = Vec::new();
+        for (&id, shared) in &state.live {
+            if revision < shared.start_revision {
+                continue;
+            }
+            let matching: Vec<Arc<Event>> = events
+                .iter()
+                .filter(|e| shared.matches(event_key(e)))
+                .cloned()
+                .collect();
+            if matching.is_empty() {
+                continue;
+            }
+            let mut queue = lock(&shared.queue);
+            if queue.events > 0 && queue.events + matching.len() > capacity {
+                queue.mode = Mode::FellBehind {
+                    resume_revision: revision,
+                };
+                cut.push(id);
+            } else {
+                queue.events += matching.len();
+                queue.batches.push_back(Batch {
+                    revision,
+                    events: matching,
+                });
+            }
+            drop(queue);
+            shared.signal();
+        }
+        for id in cut {
+            state.live.remove(&id);
+            self.inner.fell_behind.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Shared {
+    fn matches(&self, key: &str) -> bool {
+        self.selectors.iter().any(|s| s.matches(key))
+    }
+
+    /// Puts this watcher on its group's ready list, unless it is there already.
+    fn signal(self: &Arc<Self>) {
+        if !self.flagged.swap(true, Ordering::AcqRel) {
+            lock(&self.group.ready).push_back((self.tag, self.clone()));
+            self.group.notify.notify_one();
+        }
+    }
+}
+
+/// Wakes the one task that consumes a set of watchers, and tells it which of them may have something.
+pub struct WatchGroup {
+    ready: Mutex<VecDeque<(u64, Arc<Shared>)>>,
+    notify: Notify,
+}
+
+impl fmt::Debug for WatchGroup {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WatchGroup")
+            .field("ready", &lock(&self.ready).len())
+            .finish()
+    }
+}
+
+impl WatchGroup {
+    /// An empty group.
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self {
+            ready: Mutex::new(VecDeque::new()),
+            notify: Notify::new(),
+        })
+    }
+
+    /// Waits until a watcher of this group may have something, and answers its tag; call
+    /// [`Watcher::try_next`] on it. Spurious reports are possible (the watcher then has nothing), lost ones
+    /// are not. Cancel-safe.
+    pub async fn ready(&self) -> u64 {
+        loop {
+            if let Some((tag, shared)) = lock(&self.ready).pop_front() {
+                shared.flagged.store(false, Ordering::Release);
+                return tag;
+            }
+            self.notify.notified().await;
+        }
+    }
+}
+
+/// A subscription to changes; see the [module documentation](self). Dropping it unregisters it.
+pub struct Watcher {
+    store: Store,
+    shared: Arc<Shared>,
+    id: u64,
+    created_revision: i64,
+}
+
+impl fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Watcher")
+            .field("id", &self.id)
+            .field("tag", &self.shared.tag)
+            .field("mode", &lock(&self.shared.queue).mode)
+            .finish()
+    }
+}
+
+impl Watcher {
+    /// The store's revision when this watcher was created. Without a start revision, it reports the
+    /// changes after this one.
+    pub fn created_revision(&self) -> i64 {
+        self.created_revision
+    }
+
+    /// The tag its group reports it under.
+    pub fn tag(&self) -> u64 {
+        self.shared.tag
+    }
+
+    /// Whether it follows live changes (it has caught up with the history, and has not fallen behind).
+    pub fn is_live(&self) -> bool {
+        lock(&self.shared.queue).mode == Mode::Live
+    }
+
+    /// Waits for the next events: whole changes, about `max_events` at most (one change is never split).
+    /// Fails when the history it needs was compacted or it fell behind; after that it only fails.
+    /// Cancel-safe.
+    ///
+    /// Only for watchers made by [`Store::watch`], whose group is their own.
+    pub async fn next(&mut self, max_events: usize) -> Result<Batch, StoreError> {
+        loop {
+            if let Some(result) = self.try_next(max_events) {
+                return result;
+            }
+            self.shared.group.ready().await;
+        }
+    }
+
+    /// The next events, if there are any now; see [`Watcher::next`]. While catching up, one call reads a
+    /// bounded part of the history and may find nothing there (`None`) yet have more to read: the watcher
+    /// then reports itself ready to its group again.
+    pub fn try_next(&mut self, max_events: usize) -> Option<Result<Batch, StoreError>> {
+        let max_events = max_events.max(1);
+        {
+            let mut queue = lock(&self.shared.queue);
+            if !matches!(queue.mode, Mode::CatchingUp { .. }) {
+                let result = match queue.pop(max_events) {
+                    Some(batch) => Some(Ok(batch)),
+                    None => match queue.mode {
+                        Mode::FellBehind { resume_revision } => Some(Err(StoreError::FellBehind {
+                            resume_revision,
+                            buffer_capacity: self.store.inner.config.watcher_buffer,
+                        })),
+                        _ => None,
+                    },
+                };
+                // More to hand out: further batches, or the error that follows them.
+                let more = matches!(result, Some(Ok(_)))
+                    && (!queue.batches.is_empty() || matches!(queue.mode, Mode::FellBehind { .. }));
+                drop(queue);
+                if more {
+                    self.shared.signal();
+                }
+                return result;
+            }
+        }
+        self.catch_up(max_events)
+    }
+
+    /// Reads the next part of the history; joins the live watchers on reaching the end.
+    fn catch_up(&mut self, max_events: usize) -> Option<Result<Batch, StoreError>> {
+        let mut state = lock(&self.store.inner.state);
+        let mut queue = lock(&self.shared.queue);
+        let Mode::CatchingUp { next_revision } = queue.mode else {
+            // Only this (exclusively borrowed) watcher leaves the catching-up mode.
+            return None;
+        };
+        if next_revision < state.compact_revision {
+            return Some(Err(StoreError::Compacted {
+                compact_revision: state.compact_revision,
+                requested_revision: next_revision,
+                current_revision: state.revision,
+            }));
+        }
+        let history = &state.history;
+        let mut index = history.partition_point(|e| event_revision(e) < next_revision);
+        let mut events = Vec::new();
+        let mut scanned = 0;
+        let mut last_revision = next_revision - 1;
+        while let Some(event) = history.get(index) {
+            let revision = event_revision(event);
+            if revision != last_revision && (events.len() >= max_events || scanned >= CATCH_UP_SCAN)
+            {
+                break;
+            }
+            if self.shared.matches(event_key(event)) {
+                events.push(event.clone());
+            }
+            scanned += 1;
+            last_revision = revision;
+            index += 1;
+        }
+        let batch_revision = events.last().map(|e| event_revision(e));
+        if index >= history.len() {
+            queue.mode = Mode::Live;
+            drop(queue);
+            state.live.insert(self.id, self.shared.clone());
+        } else {
+            queue.mode = Mode::CatchingUp {
+                next_revision: last_revision + 1,
+            };
+            drop(queue);
+            self.shared.signal();
+        }
+        batch_revision.map(|revision| Ok(Batch { revision, events }))
+    }
+
+    /// The revision up to which every matching change has been handed out, if nothing is waiting: what
+    /// a progress notification may report. `None` while events are buffered or after the watcher ended.
+    pub fn progress_revision(&self) -> Option<i64> {
+        let state = lock(&self.store.inner.state);
+        let queue = lock(&self.shared.queue);
+        match queue.mode {
+            Mode::Live if queue.batches.is_empty() => Some(state.revision),
+            Mode::CatchingUp { next_revision } => Some(next_revision - 1),
+            _ => None,
+        }
+    }
+}
+
+impl Queue {
+    /// Takes whole batches, about `max_events` events at most (at least one batch).
+    fn pop(&mut self, max_events: usize) -> Option<Batch> {
+        let mut batch = self.batches.pop_front()?;
+        while self
+            .batches
+            .front()
+            .is_some_and(|next| batch.events.len() + next.events.len() <= max_events)
+        {
+            let next = self.batches.pop_front()?;
+            batch.revision = next.revision;
+            batch.events.extend(next.events);
+        }
+        self.events -= batch.events.len();
+        Some(batch)
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        lock(&self.store.inner.state).live.remove(&self.id);
+        self.store.inner.watchers.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all() -> Vec<KeySelector> {
+        vec![KeySelector::Prefix(String::new())]
+    }
+
+    fn keys(batch: &Batch) -> Vec<&str> {
+        batch.events.iter().map(|e| event_key(e)).collect()
+    }
+
+    #[test]
+    fn revisions_count_changes() {
+        let store = Store::default();
+        assert_eq!(store.put("a", "1").unwrap().revision, 1);
+        assert_eq!(store.put("a", "2").unwrap().prev_kv.unwrap().value, "1");
+        assert_eq!(store.delete("missing", false).revision, 2);
+        store.put("b/1", "x").unwrap();
+        store.put("b/2", "y").unwrap();
+        let deleted = store.delete("b/", true);
+        assert_eq!((deleted.revision, deleted.deleted.len()), (5, 2));
+        let range = store.range("", true, 0);
+        assert_eq!((range.revision, range.count), (5, 1));
+        let kv = &range.kvs[0];
+        assert_eq!((kv.create_revision, kv.mod_revision, kv.version), (1, 2, 2));
+    }
+
+    #[test]
+    fn replay_then_live_without_gaps() {
+        let store = Store::default();
+        for i in 0..10 {
+            store.put(&format!("k{i}"), "v").unwrap();
+        }
+        let mut watcher = store
+            .watch(WatchOptions {
+                selectors: all(),
+                start_revision: 4,
+            })
+            .unwrap();
+        let batch = watcher.try_next(3).unwrap().unwrap();
+        assert_eq!(keys(&batch), ["k3", "k4", "k5"]);
+        store.put("k10", "v").unwrap();
+        let mut seen = Vec::new();
+        while let Some(result) = watcher.try_next(100) {
+            seen.extend(keys(&result.unwrap()).iter().map(|s| s.to_string()));
+        }
+        assert_eq!(seen, ["k6", "k7", "k8", "k9", "k10"]);
+        assert!(watcher.is_live());
+        store.put("k11", "v").unwrap();
+        assert_eq!(keys(&watcher.try_next(100).unwrap().unwrap()), ["k11"]);
+        assert_eq!(watcher.progress_revision(), Some(12));
+    }
+
+    #[test]
+    fn history_limit_moves_the_compact_revision() {
+        let store = Store::new(StoreConfig {
+            history_limit: 3,
+            watcher_buffer: 8,
+        });
+        for i in 0..5 {
+            store.put(&format!("k{i}"), "v").unwrap();
+        }
+        let stats = store.stats();
+        assert_eq!((stats.history_events, stats.compact_revision), (3, 3));
+        let error = store
+            .watch(WatchOptions {
+                selectors: all(),
+                start_revision: 2,
+            })
+            .unwrap_err();
+        assert_eq!(
+            error,
+            StoreError::Compacted {
+                compact_revision: 3,
+                requested_revision: 2,
+                current_revision: 5
+            }
+        );
+        assert_eq!(store.compact(5).unwrap(), (5, 5));
+        assert_eq!(store.stats().history_events, 1);
+        assert!(store.compact(6).is_err());
+    }
+
+    #[test]
+    fn slow_watcher_is_cut_off_after_its_buffer() {
+        let store = Store::new(StoreConfig {
+            history_limit: 100,
+            watcher_buffer: 4,
+        });
+        let mut watcher = store
+            .watch(WatchOptions {
+                selectors: all(),
+                start_revision: 0,
+            })
+            .unwrap();
+        for i in 0..10 {
+            store.put(&format!("k{i}"), "v").unwrap();
+        }
+        let stats = store.stats();
+        assert_eq!((stats.live_watchers, stats.watchers_fell_behind), (0, 1));
+        let batch = watcher.try_next(100).unwrap().unwrap();
+        assert_eq!(keys(&batch), ["k0", "k1", "k2", "k3"]);
+        assert_eq!(
+            watcher.try_next(100).unwrap().unwrap_err(),
+            StoreError::FellBehind {
+                resume_revision: 5,
+                buffer_capacity: 4
+            }
+        );
+        assert_eq!(store.stats().watchers, 1);
+        drop(watcher);
+        assert_eq!(store.stats().watchers, 0);
+    }
+
+    #[tokio::test]
+    async fn a_group_reports_each_watcher_until_it_has_handed_out_everything() {
+        let store = Store::new(StoreConfig {
+            history_limit: 100,
+            watcher_buffer: 2,
+        });
+        store.put("old", "v").unwrap();
+        let group = WatchGroup::new();
+        let options = |start_revision| WatchOptions {
+            selectors: all(),
+            start_revision,
+        };
+        let mut live = store.watch_in(&group, 1, options(0)).unwrap();
+        let mut replaying = store.watch_in(&group, 2, options(1)).unwrap();
+        let ready = || tokio::time::timeout(std::time::Duration::from_secs(5), group.ready());
+        assert_eq!(ready().await.unwrap(), 2, "catching up starts by itself");
+        assert_eq!(keys(&replaying.try_next(10).unwrap().unwrap()), ["old"]);
+        assert!(replaying.is_live());
+        for key in ["a", "b", "c"] {
+            store.put(key, "v").unwrap();
+        }
+        // Both buffers hold 2 events, so both watchers fall behind at "c" (revision 4).
+        let mut handed_out = HashMap::<u64, Vec<String>>::new();
+        let mut errors = HashMap::new();
+        while errors.len() < 2 {
+            let tag = ready().await.expect("a ready watcher");
+            let watcher = if tag == 1 { &mut live } else { &mut replaying };
+            match watcher.try_next(1) {
+                Some(Ok(batch)) => handed_out
+                    .entry(tag)
+                    .or_default()
+                    .extend(keys(&batch).iter().map(|k| k.to_string())),
+                Some(Err(error)) => {
+                    errors.insert(tag, error);
+                }
+                None => {}
+            }
+        }
+        assert_eq!(handed_out[&1], ["a", "b"]);
+        assert_eq!(handed_out[&2], ["a", "b"]);
+        assert!(matches!(
+            errors[&1],
+            StoreError::FellBehind {
+                resume_revision: 4,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn selectors_filter_events() {
+        let store = Store::default();
+        let mut watcher = store
+            .watch(WatchOptions {
+                selectors: vec![
+                    KeySelector::Key("a".into()),
+                    KeySelector::Prefix("b/".into()),
+                ],
+                start_revision: 0,
+            })
+            .unwrap();
+        for key in ["a", "ab", "b", "b/1", "c"] {
+            store.put(key, "v").unwrap();
+        }
+        assert_eq!(keys(&watcher.try_next(100).unwrap().unwrap()), ["a", "b/1"]);
+    }
+}

@@ -1,0 +1,191 @@
+//! Serving the service beside static files (a web page), as `watch-server --static DIR` does.
+//!
+//! [`serve`] is [`trident::serve`] with the router's fallback answering from a directory with
+//! [`StaticFiles`]: every RPC (Connect GETs of `Range` included, and CORS preflights) goes to its
+//! method, every other path to the files.
+//!
+//! [`StaticFiles`] is deliberately small and strict: it serves regular files under its root only. Paths
+//! are percent-decoded once and split on `/`; a segment that is empty, `.` or `..`, or holds `\` or NUL,
+//! is refused, and the file's canonical path must still lie inside the canonical root (no escaping
+//! through symbolic links). A path ending in `/` serves that directory's `index.html`.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use http::{Method, StatusCode, header};
+use tokio::net::TcpListener;
+use trident::{Body, Router};
+
+
+/// The HTTP/2 limit on concurrent streams per connection that [`serve`] sets by default (hyper's own
+/// default is 200), so that many watches can share a few connections.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 10_000;
+
+/// Files served from a directory; see the [module documentation](self).
+#[derive(Clone, Debug)]
+pub struct StaticFiles {
+    root: PathBuf,
+}
+
+impl StaticFiles {
+    /// Serves the files under `root`, which must be a directory.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Self> {
+        let root = std::fs::canonicalize(root)?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(Self { root })
+    }
+
+    /// The directory served (canonical).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file a request path names, if it is a safe path to a regular file under the root.
+    pub fn resolve(&self, path: &str) -> Option<PathBuf> {
+        let decoded = percent_decode(path.strip_prefix('/')?)?;
+        let mut file = self.root.clone();
+        let mut segments: Vec<&str> = decoded.split('/').collect();
+        if segments.last() == Some(&"") {
+            segments.pop();
+            segments.push("index.html");
+        }
+        for segment in segments {
+            if segment.is_empty()
+                || segment == "."
+                || segment == ".."
+                || segment.contains(['\\', '\0'])
+            {
+                return None;
+            }
+            file.push(segment);
+        }
+        let file = std::fs::canonicalize(file).ok()?;
+        (file.starts_with(&self.root) && file.is_file()).then_some(file)
+    }
+
+    /// Answers a `GET` or `HEAD` for `path`: the file with its content type, or 404.
+    pub async fn respond(&self, method: &Method, path: &str) -> http::Response<Body> {
+        if method != Method::GET && method != Method::HEAD {
+            return status(StatusCode::METHOD_NOT_ALLOWED);
+        }
+        let Some(file) = self.resolve(path) else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let Ok(contents) = tokio::fs::read(&file).await else {
+            return status(StatusCode::NOT_FOUND);
+        };
+        let length = contents.len();
+        let body = if method == Method::HEAD {
+            Body::empty()
+        } else {
+            Body::full(contents)
+        };
+        let mut response = http::Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(content_type(&file)),
+        );
+        headers.insert(header::CONTENT_LENGTH, length.into());
+        headers.insert(
+            header::CACHE_CONTROL,
+            header::HeaderValue::from_static("no-cache"),
+        );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            header::HeaderValue::from_static("nosniff"),
+        );
+        response
+    }
+}
+
+fn status(status: StatusCode) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// Decodes `%XX` escapes; `None` for a bad escape or a result that is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn content_type(file: &Path) -> &'static str {
+    match file.extension().and_then(|e| e.to_str()).unwrap_or("") {
+        "html" | "htm" => "text/html; charset=utf-8",
+        "js" | "mjs" => "text/javascript; charset=utf-8",
+        "css" => "text/css; charset=utf-8",
+        "json" | "map" => "application/json",
+        "svg" => "image/svg+xml",
+        "png" => "image/png",
+        "ico" => "image/x-icon",
+        "wasm" => "application/wasm",
+        "txt" => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+/// How [`serve`] serves.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Files to serve for `GET`s outside the service's paths (none: those go to the router, which
+    /// answers 404).
+    pub static_files: Option<StaticFiles>,
+    /// The HTTP/2 limit on concurrent streams per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            static_files: None,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+        }
+    }
+}
+
+/// Serves `router` (and the static files, if any) on `listener` until the process ends: HTTP/1.1, or
+/// h2c when a connection opens with the HTTP/2 preface. Static files answer the paths that are no
+/// method of the router (its fallback).
+pub async fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> io::Result<()> {
+    let mut router = router.http2_max_concurrent_streams(options.max_concurrent_streams);
+    if let Some(files) = options.static_files {
+        router = router.fallback(move |request: http::Request<Body>| {
+            let files = files.clone();
+            async move { files.respond(request.method(), request.uri().path()).await }
+        });
+    }
+    trident::serve(listener, router).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
+        assert_eq!(percent_decode("%2e%2E").as_deref(), Some(".."));
+        assert_eq!(percent_decode("%zz"), None);
+        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%ff"), None);
+    }
+}
