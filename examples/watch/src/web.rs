@@ -16,7 +16,6 @@ use http::{Method, StatusCode, header};
 use tokio::net::TcpListener;
 use trident::{Body, Router};
 
-
 /// The HTTP/2 limit on concurrent streams per connection that [`serve`] sets by default (hyper's own
 /// default is 200), so that many watches can share a few connections.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 10_000;
