@@ -36,6 +36,7 @@
 
 pub mod service;
 pub mod store;
+mod watcher;
 pub mod web;
 
 /// Generated code for `trident.watch.v1`: messages, the `KvService` trait, routes and client.
