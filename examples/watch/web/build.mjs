@@ -1,0 +1,25 @@
+// Bundles the page: src/main.ts and everything it imports into dist/app.js, and copies the static
+// files beside it. `node build.mjs` (or `npm run bundle`, after `npm run generate`).
+import { build } from "esbuild";
+import { cpSync, mkdirSync, rmSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = dirname(fileURLToPath(import.meta.url));
+const out = join(root, "dist");
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+for (const file of ["index.html", "style.css"]) {
+  cpSync(join(root, "static", file), join(out, file));
+}
+await build({
+  entryPoints: [join(root, "src", "main.ts")],
+  outfile: join(out, "app.js"),
+  bundle: true,
+  format: "esm",
+  target: "es2022",
+  minify: true,
+  sourcemap: true,
+  logLevel: "info",
+});

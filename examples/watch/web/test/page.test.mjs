@@ -1,0 +1,164 @@
+// End-to-end test of the page: starts watch-server serving the built bundle (dist/), opens the page in
+// headless Chromium (Debian's `chromium`, driven by playwright-core), puts keys with Connect calls from
+// here, and checks that the page shows them, once over Connect and once over gRPC-Web.
+//
+// Run by ../test.sh, which installs Chromium, builds the page and the server, and sets WATCH_SERVER.
+//   WATCH_SERVER  path of the watch-server binary (default: ../../../target/debug/watch-server)
+//   CHROMIUM      path of the browser (default: /usr/bin/chromium)
+//   SCREENSHOT    if set, a PNG of the page is written there after the Connect run
+
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const web = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const serverPath = process.env.WATCH_SERVER ?? resolve(web, "../../../target/debug/watch-server");
+const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const TIMEOUT = 10_000;
+
+/** Starts watch-server on a free loopback port; resolves with its base URL and process. */
+function startServer() {
+  return new Promise((resolveStart, reject) => {
+    const child = spawn(serverPath, ["--static", join(web, "dist"), "127.0.0.1:0"], {
+      stdio: ["ignore", "pipe", "inherit"],
+    });
+    let output = "";
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`watch-server printed no address within ${TIMEOUT} ms:\n${output}`));
+    }, TIMEOUT);
+    child.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`watch-server exited with ${code}:\n${output}`));
+    });
+    child.stdout.setEncoding("utf8");
+    child.stdout.on("data", (chunk) => {
+      output += chunk;
+      const found = output.match(/http:\/\/127\.0\.0\.1:\d+/);
+      if (found) {
+        clearTimeout(timer);
+        resolveStart({ url: found[0], child });
+      }
+    });
+  });
+}
+
+/** A Connect unary call with the JSON codec, the way any HTTP client can make one. */
+async function call(base, method, body) {
+  const response = await fetch(`${base}/trident.watch.v1.KvService/${method}`, {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const text = await response.text();
+  assert.equal(response.status, 200, `${method}: ${text}`);
+  return JSON.parse(text);
+}
+
+describe("watch page", () => {
+  let server;
+  let context;
+  let userDataDir;
+
+  before(async () => {
+    server = await startServer();
+    userDataDir = mkdtempSync(join(tmpdir(), "trident-watch-chromium-"));
+    // A persistent context is how playwright takes a fresh --user-data-dir of our choosing.
+    context = await chromium.launchPersistentContext(userDataDir, {
+      executablePath: chromiumPath,
+      headless: true,
+      viewport: { width: 1200, height: 760 },
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
+    });
+  });
+
+  after(async () => {
+    await context?.close();
+    if (server) {
+      server.child.removeAllListeners("exit");
+      server.child.kill();
+    }
+    if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
+  });
+
+  for (const protocol of ["connect", "grpc-web"]) {
+    test(`shows live events over ${protocol}`, async () => {
+      const page = await context.newPage();
+      const failures = [];
+      page.on("pageerror", (error) => failures.push(error.message));
+      page.on("requestfailed", (request) => {
+        // Aborted watches (the page switching protocols) are expected; nothing else is.
+        if (!request.failure()?.errorText.includes("ERR_ABORTED")) failures.push(request.url());
+      });
+      try {
+        const prefix = `e2e-${protocol}/`;
+        // A key that exists before the page loads: the page lists it (Range), then watches.
+        await call(server.url, "Put", { key: `${prefix}before`, value: "listed" });
+
+        // Open the page with the other protocol, then flip the switch: the page restarts its watch.
+        const other = protocol === "connect" ? "grpc-web" : "connect";
+        await page.goto(`${server.url}/?protocol=${other}&prefix=${encodeURIComponent(prefix)}`);
+        const live = (p) => page.locator(`#status[data-state="live"][data-protocol="${p}"]`);
+        await live(other).waitFor({ timeout: TIMEOUT });
+        await page.locator(`#protocol input[value="${protocol}"]`).check({ force: true });
+        await live(protocol).waitFor({ timeout: TIMEOUT });
+        assert.equal(await page.locator(`#keys tr[data-key="${prefix}before"] .value`).textContent(), "listed");
+
+        // Live changes: puts (one an update), a key outside the prefix, and a delete.
+        const first = await call(server.url, "Put", { key: `${prefix}a`, value: "one" });
+        await call(server.url, "Put", { key: "elsewhere", value: "not shown" });
+        await call(server.url, "Put", { key: `${prefix}b`, value: "two" });
+        await call(server.url, "Put", { key: `${prefix}a`, value: "three" });
+        await call(server.url, "Delete", { key: `${prefix}before` });
+
+        const row = (key) => page.locator(`#keys tr[data-key="${key}"]`);
+        await row(`${prefix}a`).locator(".value", { hasText: "three" }).waitFor({ timeout: TIMEOUT });
+        await row(`${prefix}before`).waitFor({ state: "detached", timeout: TIMEOUT });
+        assert.equal(await row(`${prefix}b`).locator(".value").textContent(), "two");
+        assert.equal(await row(`${prefix}a`).locator("td.num").first().textContent(), "2"); // version
+
+        const events = page.locator(`#events li[data-protocol="${protocol}"]`);
+        await assert.doesNotReject(events.nth(3).waitFor({ timeout: TIMEOUT }));
+        const seen = await events.evaluateAll((items) =>
+          items.map((li) => `${li.dataset.type} ${li.dataset.key}`).reverse(),
+        );
+        assert.deepEqual(seen, [`put ${prefix}a`, `put ${prefix}b`, `put ${prefix}a`, `delete ${prefix}before`]);
+        const firstRevision = await events.last().locator(".rev").textContent();
+        assert.equal(firstRevision, `#${first.revision}`);
+
+        // A put from the page itself comes back through the watch.
+        await page.fill("#put-key", `${prefix}from-page`);
+        await page.fill("#put-value", "typed");
+        await page.click('#put-form button[type="submit"]');
+        await row(`${prefix}from-page`).locator(".value", { hasText: "typed" }).waitFor({ timeout: TIMEOUT });
+        const read = await call(server.url, "Range", { key: `${prefix}from-page` });
+        assert.equal(read.kvs[0].value, "typed");
+
+        if (process.env.SCREENSHOT && protocol === "connect") {
+          await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+        }
+        assert.deepEqual(failures, []);
+      } finally {
+        await page.close();
+      }
+    });
+  }
+});
