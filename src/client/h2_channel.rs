@@ -82,7 +82,6 @@ where
             .map_err(transport_error)?;
         let (sender, connection) = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
-            .adaptive_window(true)
             .handshake(io)
             .await
             .map_err(transport_error)?;
