@@ -102,8 +102,10 @@ impl ServerCall {
         )
     }
 
-    fn request<T>(&self, message: T) -> Request<T> {
-        Request::from_parts(message, self.request_headers.clone(), self.context.clone())
+    /// The handler's request; the headers move into it (each call builds exactly one).
+    fn request<T>(&mut self, message: T) -> Request<T> {
+        let headers = std::mem::take(&mut self.request_headers);
+        Request::from_parts(message, headers, self.context.clone())
     }
 }
 
