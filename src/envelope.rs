@@ -43,8 +43,14 @@ pub(crate) fn write_envelope(flags: u8, payload: &[u8], out: &mut BytesMut) -> R
 }
 
 /// Incremental parser: feed it bytes in any chunking, take whole envelopes out.
+///
+/// Envelopes that lie whole inside one received chunk are handed out as slices of it, without a copy;
+/// only envelopes split across chunks are gathered in a buffer.
 #[derive(Debug, Default)]
 pub(crate) struct EnvelopeDecoder {
+    /// The unread rest of the latest chunk, while nothing is buffered.
+    chunk: Bytes,
+    /// Bytes of an envelope that spans chunks.
     buf: BytesMut,
     /// Largest payload accepted before reading it (0: no limit).
     max_len: usize,
@@ -53,32 +59,42 @@ pub(crate) struct EnvelopeDecoder {
 impl EnvelopeDecoder {
     pub fn new(max_len: usize) -> Self {
         Self {
+            chunk: Bytes::new(),
             buf: BytesMut::new(),
             max_len,
         }
     }
 
     /// Adds received bytes.
-    pub fn push(&mut self, chunk: &[u8]) {
-        self.buf.extend_from_slice(chunk);
+    pub fn push(&mut self, chunk: Bytes) {
+        if self.chunk.is_empty() && self.buf.is_empty() {
+            self.chunk = chunk;
+            return;
+        }
+        if !self.chunk.is_empty() {
+            self.buf.extend_from_slice(&self.chunk);
+            self.chunk.clear();
+        }
+        self.buf.extend_from_slice(&chunk);
     }
 
-    /// Takes the next whole envelope, if one is buffered.
+    /// Takes the next whole envelope, if one has arrived.
     pub fn next(&mut self) -> Result<Option<Envelope>, Error> {
-        if self.buf.len() < HEADER_LEN {
+        if !self.chunk.is_empty() {
+            if let Some((flags, len)) = self.header(&self.chunk)?
+                && self.chunk.len() >= HEADER_LEN + len
+            {
+                self.chunk.advance(HEADER_LEN);
+                let data = self.chunk.split_to(len);
+                return Ok(Some(Envelope { flags, data }));
+            }
+            // Only part of an envelope: gather it and what follows in the buffer.
+            self.buf.extend_from_slice(&self.chunk);
+            self.chunk.clear();
+        }
+        let Some((flags, len)) = self.header(&self.buf)? else {
             return Ok(None);
-        }
-        let flags = self.buf[0];
-        let len = u32::from_be_bytes([self.buf[1], self.buf[2], self.buf[3], self.buf[4]]) as usize;
-        if self.max_len > 0 && len > self.max_len {
-            return Err(Error::new(
-                Code::ResourceExhausted,
-                format!(
-                    "message size {len} is larger than the configured maximum {}",
-                    self.max_len
-                ),
-            ));
-        }
+        };
         if self.buf.len() < HEADER_LEN + len {
             self.buf.reserve(HEADER_LEN + len - self.buf.len());
             return Ok(None);
@@ -88,9 +104,27 @@ impl EnvelopeDecoder {
         Ok(Some(Envelope { flags, data }))
     }
 
+    /// The flags and payload length at the start of `bytes`, once its prefix has arrived.
+    fn header(&self, bytes: &[u8]) -> Result<Option<(u8, usize)>, Error> {
+        let Some(prefix) = bytes.get(..HEADER_LEN) else {
+            return Ok(None);
+        };
+        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
+        if self.max_len > 0 && len > self.max_len {
+            return Err(Error::new(
+                Code::ResourceExhausted,
+                format!(
+                    "message size {len} is larger than the configured maximum {}",
+                    self.max_len
+                ),
+            ));
+        }
+        Ok(Some((prefix[0], len)))
+    }
+
     /// Bytes received but not yet returned as an envelope.
     pub fn pending(&self) -> usize {
-        self.buf.len()
+        self.chunk.len() + self.buf.len()
     }
 }
 
@@ -139,7 +173,7 @@ impl EnvelopeReader {
                     return Poll::Ready(Err(e));
                 }
                 Some(Ok(frame)) => match frame.into_data() {
-                    Ok(data) => self.decoder.push(&data),
+                    Ok(data) => self.decoder.push(data),
                     Err(frame) => {
                         if let Ok(trailers) = frame.into_trailers() {
                             match &mut self.trailers {
@@ -213,7 +247,7 @@ mod tests {
         let mut decoder = EnvelopeDecoder::new(0);
         let mut got = Vec::new();
         for b in &wire {
-            decoder.push(&[*b]);
+            decoder.push(Bytes::copy_from_slice(&[*b]));
             while let Some(env) = decoder.next().unwrap() {
                 got.push(env);
             }
@@ -223,18 +257,45 @@ mod tests {
         assert_eq!(got[1].flags, FLAG_END_STREAM);
         // Feed everything at once.
         let mut decoder = EnvelopeDecoder::new(0);
-        decoder.push(&wire);
+        decoder.push(Bytes::from(wire.clone()));
         assert_eq!(decoder.next().unwrap().unwrap(), got[0]);
         assert_eq!(decoder.next().unwrap().unwrap(), got[1]);
         assert_eq!(decoder.next().unwrap(), None);
     }
 
     #[test]
+    fn whole_envelopes_are_slices_of_their_chunk() {
+        let mut wire = framed(0, b"one");
+        wire.extend(framed(0, b"two"));
+        wire.extend(framed(FLAG_COMPRESSED, b"three"));
+        // The chunk ends two bytes into the third payload; the rest comes in a second chunk.
+        let split = wire.len() - 3;
+        let first = Bytes::from(wire[..split].to_vec());
+        let first_start = first.as_ptr() as usize;
+        let mut decoder = EnvelopeDecoder::new(0);
+        decoder.push(first);
+        let one = decoder.next().unwrap().unwrap();
+        assert_eq!(&one.data[..], b"one");
+        assert_eq!(one.data.as_ptr() as usize, first_start + HEADER_LEN);
+        assert_eq!(&decoder.next().unwrap().unwrap().data[..], b"two");
+        assert_eq!(decoder.next().unwrap(), None);
+        assert_eq!(decoder.pending(), HEADER_LEN + 2);
+        decoder.push(Bytes::from(wire[split..].to_vec()));
+        let three = decoder.next().unwrap().unwrap();
+        assert_eq!(
+            (three.flags, &three.data[..]),
+            (FLAG_COMPRESSED, &b"three"[..])
+        );
+        assert_eq!(decoder.next().unwrap(), None);
+        assert_eq!(decoder.pending(), 0);
+    }
+
+    #[test]
     fn oversize_frames_are_rejected_before_buffering() {
         let mut decoder = EnvelopeDecoder::new(4);
-        decoder.push(&[0, 0, 0, 0, 4, 1, 2, 3, 4]);
+        decoder.push(Bytes::from_static(&[0, 0, 0, 0, 4, 1, 2, 3, 4]));
         assert!(decoder.next().unwrap().is_some());
-        decoder.push(&[0, 0xff, 0xff, 0xff, 0xff]);
+        decoder.push(Bytes::from_static(&[0, 0xff, 0xff, 0xff, 0xff]));
         assert_eq!(decoder.next().unwrap_err().code(), Code::ResourceExhausted);
     }
 
