@@ -5,11 +5,11 @@
 
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut as _, Bytes, BytesMut};
 
-use crate::codec::{Codec, Message};
+use crate::codec::{Codec, Message, MessageView};
 use crate::compression::{Compression, decompress_bounded};
-use crate::envelope::{Envelope, FLAG_COMPRESSED, write_envelope};
+use crate::envelope::{Envelope, FLAG_COMPRESSED, HEADER_LEN, write_envelope};
 use crate::{Code, Error};
 
 /// Encodes outgoing messages.
@@ -26,19 +26,28 @@ pub(crate) struct MessageWriter {
 impl MessageWriter {
     /// Encodes a message with the codec and checks the send limit; returns the uncompressed bytes.
     pub fn encode<T: Message>(&self, message: &T) -> Result<BytesMut, Error> {
+        self.encode_view(message)
+    }
+
+    fn encode_view(&self, message: &dyn MessageView) -> Result<BytesMut, Error> {
         let mut buf = BytesMut::new();
         self.codec.encode(message, &mut buf)?;
-        if self.send_max_bytes > 0 && buf.len() > self.send_max_bytes {
+        self.check_send_limit(buf.len())?;
+        Ok(buf)
+    }
+
+    /// Fails when a message of `len` bytes (uncompressed) is over the send limit; returns `len`.
+    fn check_send_limit(&self, len: usize) -> Result<usize, Error> {
+        if self.send_max_bytes > 0 && len > self.send_max_bytes {
             return Err(Error::new(
                 Code::ResourceExhausted,
                 format!(
-                    "message size {} exceeds the send limit {}",
-                    buf.len(),
+                    "message size {len} exceeds the send limit {}",
                     self.send_max_bytes
                 ),
             ));
         }
-        Ok(buf)
+        Ok(len)
     }
 
     /// Compresses an encoded message when worthwhile; returns the bytes and whether they are compressed.
@@ -55,22 +64,59 @@ impl MessageWriter {
 
     /// Encodes, maybe compresses, and frames one message (with extra `flags`).
     pub fn envelope<T: Message>(&self, message: &T, flags: u8) -> Result<Bytes, Error> {
-        let (payload, compressed) = self.compress(self.encode(message)?)?;
-        let flags = if compressed {
-            flags | FLAG_COMPRESSED
-        } else {
-            flags
-        };
-        let mut out = BytesMut::with_capacity(payload.len() + 5);
-        write_envelope(flags, &payload, &mut out)?;
+        let mut out = BytesMut::new();
+        self.write_message(message, flags, &mut out)?;
         Ok(out.freeze())
     }
 
-    /// Frames an already-built payload (end-stream JSON, gRPC-Web trailers), compressing it when asked.
-    pub fn envelope_raw(&self, payload: &[u8], flags: u8) -> Result<Bytes, Error> {
-        let mut out = BytesMut::with_capacity(payload.len() + 5);
-        write_envelope(flags, payload, &mut out)?;
-        Ok(out.freeze())
+    /// Encodes, maybe compresses, and frames one message into a buffer of its own.
+    pub fn frame<T: Message>(&self, message: &T) -> Result<BytesMut, Error> {
+        let mut out = BytesMut::new();
+        self.write_message(message, 0, &mut out)?;
+        Ok(out)
+    }
+
+    /// Encodes, maybe compresses, and frames one message (with extra `flags`), appending it to `out`.
+    ///
+    /// Without compression the message is encoded in place behind its prefix, so streams can gather many
+    /// messages in one buffer without a copy each. On error `out` is left as it was.
+    pub fn write_message(
+        &self,
+        message: &dyn MessageView,
+        flags: u8,
+        out: &mut BytesMut,
+    ) -> Result<(), Error> {
+        if self.compression.is_some() {
+            let encoded = self.encode_view(message)?;
+            let (payload, compressed) = self.compress(encoded)?;
+            let flags = if compressed {
+                flags | FLAG_COMPRESSED
+            } else {
+                flags
+            };
+            return write_envelope(flags, &payload, out);
+        }
+        let start = out.len();
+        out.put_bytes(0, HEADER_LEN);
+        let result = self
+            .codec
+            .encode(message, out)
+            .and_then(|()| self.check_send_limit(out.len() - start - HEADER_LEN))
+            .and_then(|len| {
+                u32::try_from(len)
+                    .map_err(|_| Error::new(Code::ResourceExhausted, "message larger than 4 GiB"))
+            });
+        match result {
+            Ok(len) => {
+                out[start] = flags;
+                out[start + 1..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
+                Ok(())
+            }
+            Err(error) => {
+                out.truncate(start);
+                Err(error)
+            }
+        }
     }
 }
 

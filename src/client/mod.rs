@@ -112,22 +112,14 @@ impl ClientConfig {
         let send_compression = self.send_compression.as_ref().map(|c| c.name());
         match self.protocol {
             ProtocolKind::Connect if spec.stream_type == StreamType::Unary => {
-                insert(
-                    map,
-                    CONTENT_TYPE.as_str(),
-                    &connect::unary_content_type(codec),
-                );
-                insert(map, ACCEPT_ENCODING.as_str(), &accept);
+                insert(map, CONTENT_TYPE, &connect::unary_content_type(codec));
+                insert(map, ACCEPT_ENCODING, &accept);
                 if compressed_unary && let Some(name) = send_compression {
-                    insert(map, CONTENT_ENCODING.as_str(), name);
+                    insert(map, CONTENT_ENCODING, name);
                 }
             }
             ProtocolKind::Connect => {
-                insert(
-                    map,
-                    CONTENT_TYPE.as_str(),
-                    &connect::stream_content_type(codec),
-                );
+                insert(map, CONTENT_TYPE, &connect::stream_content_type(codec));
                 insert(map, connect::STREAM_ACCEPT_ENCODING_HEADER, &accept);
                 if let Some(name) = send_compression {
                     insert(map, connect::STREAM_ENCODING_HEADER, name);
@@ -135,15 +127,15 @@ impl ClientConfig {
             }
             ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
                 let web = self.protocol == ProtocolKind::GrpcWeb;
-                insert(map, CONTENT_TYPE.as_str(), &grpc::content_type(web, codec));
+                insert(map, CONTENT_TYPE, &grpc::content_type(web, codec));
                 insert(map, grpc::ACCEPT_ENCODING, &accept);
                 if let Some(name) = send_compression {
                     insert(map, grpc::ENCODING, name);
                 }
                 if web {
-                    insert(map, "x-grpc-web", "1");
+                    insert(map, http::HeaderName::from_static("x-grpc-web"), "1");
                 } else {
-                    insert(map, http::header::TE.as_str(), "trailers");
+                    insert(map, http::header::TE, "trailers");
                 }
             }
         }
@@ -177,7 +169,7 @@ impl ClientConfig {
     }
 }
 
-fn insert(map: &mut http::HeaderMap, name: &'static str, value: &str) {
+fn insert(map: &mut http::HeaderMap, name: http::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         map.insert(name, value);
     }

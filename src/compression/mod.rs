@@ -84,6 +84,8 @@ pub fn read_bounded(
 #[derive(Clone)]
 pub struct CompressionRegistry {
     entries: Vec<Arc<dyn Compression>>,
+    /// [`Self::accept_value`] as a header value, kept up to date so each call can reuse it.
+    accept_header: http::HeaderValue,
 }
 
 impl CompressionRegistry {
@@ -101,6 +103,7 @@ impl CompressionRegistry {
     pub fn empty() -> Self {
         Self {
             entries: Vec::new(),
+            accept_header: http::HeaderValue::from_static("identity"),
         }
     }
 
@@ -120,6 +123,9 @@ impl CompressionRegistry {
             Some(slot) => *slot = compression,
             None => self.entries.push(compression),
         }
+        // A user's algorithm whose name cannot appear in a header leaves just `identity` advertised.
+        self.accept_header = http::HeaderValue::from_str(&self.accept_value())
+            .unwrap_or_else(|_| http::HeaderValue::from_static("identity"));
     }
 
     /// Looks an algorithm up by name.
@@ -149,6 +155,11 @@ impl CompressionRegistry {
         let mut names: Vec<&str> = self.entries.iter().map(|c| c.name()).collect();
         names.push("identity");
         names.join(",")
+    }
+
+    /// [`Self::accept_value`] as a header value (cheap to clone).
+    pub(crate) fn accept_header(&self) -> http::HeaderValue {
+        self.accept_header.clone()
     }
 
     /// Picks the first encoding in a peer's accept list that this side also supports.

@@ -10,13 +10,17 @@ use crate::metadata::decode_base64;
 use crate::{Code, Error, Metadata};
 
 /// Header naming the protocol version; clients send `1`.
-pub(crate) const PROTOCOL_VERSION_HEADER: &str = "connect-protocol-version";
+pub(crate) const PROTOCOL_VERSION_HEADER: http::HeaderName =
+    http::HeaderName::from_static("connect-protocol-version");
 /// Header carrying the timeout in milliseconds.
-pub(crate) const TIMEOUT_HEADER: &str = "connect-timeout-ms";
+pub(crate) const TIMEOUT_HEADER: http::HeaderName =
+    http::HeaderName::from_static("connect-timeout-ms");
 /// Streaming request/response compression.
-pub(crate) const STREAM_ENCODING_HEADER: &str = "connect-content-encoding";
+pub(crate) const STREAM_ENCODING_HEADER: http::HeaderName =
+    http::HeaderName::from_static("connect-content-encoding");
 /// Streaming accepted compressions.
-pub(crate) const STREAM_ACCEPT_ENCODING_HEADER: &str = "connect-accept-encoding";
+pub(crate) const STREAM_ACCEPT_ENCODING_HEADER: http::HeaderName =
+    http::HeaderName::from_static("connect-accept-encoding");
 /// Prefix of unary trailers sent as headers.
 pub(crate) const TRAILER_PREFIX: &str = "trailer-";
 

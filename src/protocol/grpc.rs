@@ -10,17 +10,19 @@ use crate::metadata::decode_base64;
 use crate::{Code, Error, Metadata};
 
 /// Status code trailer.
-pub(crate) const STATUS: &str = "grpc-status";
+pub(crate) const STATUS: http::HeaderName = http::HeaderName::from_static("grpc-status");
 /// Percent-encoded status message trailer.
-pub(crate) const MESSAGE: &str = "grpc-message";
+pub(crate) const MESSAGE: http::HeaderName = http::HeaderName::from_static("grpc-message");
 /// Binary `google.rpc.Status` trailer.
-pub(crate) const STATUS_DETAILS: &str = "grpc-status-details-bin";
+pub(crate) const STATUS_DETAILS: http::HeaderName =
+    http::HeaderName::from_static("grpc-status-details-bin");
 /// Timeout request header.
-pub(crate) const TIMEOUT: &str = "grpc-timeout";
+pub(crate) const TIMEOUT: http::HeaderName = http::HeaderName::from_static("grpc-timeout");
 /// Message compression header.
-pub(crate) const ENCODING: &str = "grpc-encoding";
+pub(crate) const ENCODING: http::HeaderName = http::HeaderName::from_static("grpc-encoding");
 /// Accepted compressions header.
-pub(crate) const ACCEPT_ENCODING: &str = "grpc-accept-encoding";
+pub(crate) const ACCEPT_ENCODING: http::HeaderName =
+    http::HeaderName::from_static("grpc-accept-encoding");
 
 /// Flag of a gRPC-Web body frame that carries trailers instead of a message.
 pub(crate) const FLAG_TRAILERS: u8 = 0b1000_0000;
@@ -198,7 +200,9 @@ pub(crate) fn status_trailers(error: Option<&Error>, trailers: &Metadata) -> Hea
 
 /// Whether a header is one of gRPC's own (not user metadata).
 pub(crate) fn is_reserved(name: &str) -> bool {
-    matches!(name, STATUS | MESSAGE | STATUS_DETAILS)
+    [STATUS, MESSAGE, STATUS_DETAILS]
+        .iter()
+        .any(|reserved| reserved.as_str() == name)
 }
 
 /// Reads the status from trailers (or a trailers-only response's headers). `Ok(None)` means success;

@@ -3,10 +3,10 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
-use futures_util::StreamExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -24,9 +24,63 @@ use crate::{CallContext, Code, Error, Metadata, Request, Response};
 /// A stream of response messages, returned by server-streaming and bidi handlers.
 pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Error>> + Send + 'static>>;
 
-/// Encoded (not yet compressed) outgoing messages.
-pub(crate) type EncodedStream =
-    Pin<Box<dyn Stream<Item = Result<BytesMut, Error>> + Send + 'static>>;
+/// A call's outgoing messages, each written framed into the response body's buffer when it is ready.
+pub(crate) trait MessageSource: Send {
+    /// Appends the next message, encoded and framed by `writer`, to `out`; `None` once there are no more.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        writer: &MessageWriter,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Result<(), Error>>>;
+}
+
+/// The type-erased outgoing messages of one call.
+pub(crate) type Outgoing = Pin<Box<dyn MessageSource>>;
+
+/// A handler's typed response stream as a [`MessageSource`].
+struct TypedSource<T> {
+    stream: ResponseStream<T>,
+}
+
+impl<T: Message> MessageSource for TypedSource<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        writer: &MessageWriter,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Result<(), Error>>> {
+        let next = ready!(self.stream.as_mut().poll_next(cx));
+        Poll::Ready(
+            next.map(|item| item.and_then(|message| writer.write_message(&message, 0, out))),
+        )
+    }
+}
+
+/// One message framed ahead of time (unary and client-streaming responses, encoded before the headers
+/// go out so that an encoding error can still become the call's status).
+struct SingleSource {
+    framed: Option<BytesMut>,
+}
+
+impl MessageSource for SingleSource {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _writer: &MessageWriter,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Result<(), Error>>> {
+        let next = self.framed.take().map(|framed| {
+            if out.is_empty() {
+                *out = framed;
+            } else {
+                out.extend_from_slice(&framed);
+            }
+            Ok(())
+        });
+        Poll::Ready(next)
+    }
+}
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -37,7 +91,7 @@ pub(crate) type Handler = Arc<dyn Fn(ServerCall) -> BoxFuture<http::Response<Bod
 pub(crate) struct ServerCall {
     pub protocol: ProtocolKind,
     /// The response's content type.
-    pub content_type: String,
+    pub content_type: http::HeaderValue,
     /// Connect's unary framing: an unframed body, and errors as JSON with an HTTP status.
     pub connect_unary: bool,
     /// A Connect GET request's message, taken from the query.
@@ -49,7 +103,7 @@ pub(crate) struct ServerCall {
     /// The request's encoding, for unframed bodies.
     pub request_compression: Option<Arc<dyn Compression>>,
     /// Encodings this server accepts, advertised in the response.
-    pub accept_encoding: String,
+    pub accept_encoding: http::HeaderValue,
     pub deadline: Option<Instant>,
     pub context: CallContext,
     pub cancel: CancellationToken,
@@ -109,9 +163,8 @@ impl ServerCall {
     }
 }
 
-fn encode_stream<T: Message>(writer: &MessageWriter, stream: ResponseStream<T>) -> EncodedStream {
-    let writer = writer.clone();
-    Box::pin(stream.map(move |item| item.and_then(|m| writer.encode(&m))))
+fn typed_source<T: Message>(stream: ResponseStream<T>) -> Outgoing {
+    Box::pin(TypedSource { stream })
 }
 
 /// A handler for a unary method.
@@ -132,7 +185,11 @@ where
                 let message = call.read_single::<Req>().await?;
                 let response = f(call.request(message)).await?;
                 let (headers, message, trailers) = response.into_parts();
-                let encoded = call.writer.encode(&message)?;
+                let encoded = if call.connect_unary {
+                    call.writer.encode(&message)?
+                } else {
+                    call.writer.frame(&message)?
+                };
                 Ok(Response::from_parts(encoded, headers, trailers))
             })
             .await;
@@ -166,8 +223,7 @@ where
             })
             .await;
             guard.disarm();
-            let writer = call.writer.clone();
-            respond::stream(call, result.map(|r| r.map(|s| encode_stream(&writer, s))))
+            respond::stream(call, result.map(|r| r.map(typed_source)))
         })
     })
 }
@@ -190,8 +246,8 @@ where
             let result = deadline::within(call.deadline, async {
                 let response = f(request).await?;
                 let (headers, message, trailers) = response.into_parts();
-                let encoded = call.writer.encode(&message)?;
-                Ok(Response::from_parts(single(encoded), headers, trailers))
+                let framed = call.writer.frame(&message)?;
+                Ok(Response::from_parts(single(framed), headers, trailers))
             })
             .await;
             guard.disarm();
@@ -217,14 +273,15 @@ where
             let request = call.request(streaming);
             let result = deadline::within(call.deadline, f(request)).await;
             guard.disarm();
-            let writer = call.writer.clone();
-            respond::stream(call, result.map(|r| r.map(|s| encode_stream(&writer, s))))
+            respond::stream(call, result.map(|r| r.map(typed_source)))
         })
     })
 }
 
-fn single(message: BytesMut) -> EncodedStream {
-    Box::pin(futures_util::stream::once(async move { Ok(message) }))
+fn single(framed: BytesMut) -> Outgoing {
+    Box::pin(SingleSource {
+        framed: Some(framed),
+    })
 }
 
 /// Reads an HTTP/1.1 request body ahead of the handler, a few frames at a time.

@@ -292,13 +292,15 @@ impl Inner {
     ) -> Result<ServerCall, Box<http::Response<Body>>> {
         let spec = route.spec;
         let headers = &parts.headers;
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let header = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         let unary_method = spec.stream_type == StreamType::Unary;
         let get_allowed = unary_method && spec.idempotency == Idempotency::NoSideEffects;
 
         let wire = match parts.method {
-            Method::POST => Wire::from_content_type(header("content-type"), unary_method)
-                .ok_or_else(unsupported_media_type)?,
+            Method::POST => {
+                Wire::from_content_type(headers.get(http::header::CONTENT_TYPE), unary_method)
+                    .ok_or_else(unsupported_media_type)?
+            }
             Method::GET if get_allowed => {
                 let query = parts.uri.query().unwrap_or("");
                 match connect::parse_get_query(query) {
@@ -306,7 +308,7 @@ impl Inner {
                         protocol: ProtocolKind::Connect,
                         codec: q.encoding.clone().unwrap_or_default(),
                         connect_unary: true,
-                        content_type: String::new(),
+                        content_type: http::HeaderValue::from_static(""),
                         get_query: Some(q),
                     },
                     Err(e) => return Err(Box::new(respond::connect_unary_error(&e))),
@@ -325,7 +327,7 @@ impl Inner {
             return Err(unsupported_media_type());
         };
         let content_type = if wire.connect_unary {
-            connect::unary_content_type(codec.name())
+            header_value(&connect::unary_content_type(codec.name()))
         } else {
             wire.content_type.clone()
         };
@@ -334,10 +336,9 @@ impl Inner {
         let fail = |error: Error| -> Box<http::Response<Body>> {
             if wire.connect_unary {
                 let mut response = respond::connect_unary_error(&error);
-                respond::set_header(
-                    response.headers_mut(),
-                    "accept-encoding",
-                    &self.compression.accept_value(),
+                response.headers_mut().insert(
+                    http::header::ACCEPT_ENCODING,
+                    self.compression.accept_header(),
                 );
                 Box::new(response)
             } else {
@@ -351,9 +352,9 @@ impl Inner {
             (ProtocolKind::Connect, true) => {
                 let encoding = match &wire.get_query {
                     Some(q) => q.compression.as_deref(),
-                    None => header("content-encoding"),
+                    None => header(http::header::CONTENT_ENCODING),
                 };
-                (encoding, header("accept-encoding"))
+                (encoding, header(http::header::ACCEPT_ENCODING))
             }
             (ProtocolKind::Connect, false) => (
                 header(connect::STREAM_ENCODING_HEADER),
@@ -401,7 +402,7 @@ impl Inner {
                 send_max_bytes: self.send_max_bytes,
             },
             request_compression,
-            accept_encoding: self.compression.accept_value(),
+            accept_encoding: self.compression.accept_header(),
             deadline,
             context,
             cancel,
@@ -414,14 +415,14 @@ impl Inner {
         spec: &'static MethodSpec,
         protocol: ProtocolKind,
         codec: Arc<dyn Codec>,
-        content_type: &str,
+        content_type: &http::HeaderValue,
         parts: &http::request::Parts,
     ) -> ServerCall {
         let cancel = CancellationToken::new();
         ServerCall {
             protocol,
             connect_unary: false,
-            content_type: content_type.to_string(),
+            content_type: content_type.clone(),
             get_message: None,
             body: Body::empty(),
             request_headers: Metadata::new(),
@@ -437,7 +438,7 @@ impl Inner {
                 send_max_bytes: self.send_max_bytes,
             },
             request_compression: None,
-            accept_encoding: self.compression.accept_value(),
+            accept_encoding: self.compression.accept_header(),
             deadline: None,
             context: CallContext::new(spec, protocol, None, None, parts, cancel.clone()),
             cancel,
@@ -453,16 +454,26 @@ struct Wire {
     /// Connect's unary framing (unframed body, errors as JSON with an HTTP status).
     connect_unary: bool,
     /// The content type to answer with (streaming framings).
-    content_type: String,
+    content_type: http::HeaderValue,
     get_query: Option<connect::GetQuery>,
 }
 
 impl Wire {
     /// Classifies a POST by its content type; `None` is a 415.
-    fn from_content_type(content_type: Option<&str>, unary_method: bool) -> Option<Wire> {
-        let content_type = content_type?;
+    fn from_content_type(value: Option<&http::HeaderValue>, unary_method: bool) -> Option<Wire> {
+        let value = value?;
+        let content_type = value.to_str().ok()?;
         if let Some(grpc) = grpc::parse_content_type(content_type) {
             let essence = content_type.split(';').next().unwrap_or("").trim();
+            // The response names the request's content type without parameters, in lower case; most
+            // requests already send exactly that, and then their header value is reused as is.
+            let content_type = if essence.len() == content_type.len()
+                && !essence.bytes().any(|b| b.is_ascii_uppercase())
+            {
+                value.clone()
+            } else {
+                header_value(&essence.to_ascii_lowercase())
+            };
             return Some(Wire {
                 protocol: if grpc.web {
                     ProtocolKind::GrpcWeb
@@ -471,7 +482,7 @@ impl Wire {
                 },
                 codec: grpc.codec.to_ascii_lowercase(),
                 connect_unary: false,
-                content_type: essence.to_ascii_lowercase(),
+                content_type,
                 get_query: None,
             });
         }
@@ -483,12 +494,17 @@ impl Wire {
         let codec = connect.codec.to_ascii_lowercase();
         Some(Wire {
             protocol: ProtocolKind::Connect,
-            content_type: connect::stream_content_type(&codec),
+            content_type: header_value(&connect::stream_content_type(&codec)),
             codec,
             connect_unary: !connect.streaming,
             get_query: None,
         })
     }
+}
+
+/// A header value built from text that came from a parsed header (so it is always valid).
+fn header_value(text: &str) -> http::HeaderValue {
+    http::HeaderValue::from_str(text).unwrap_or_else(|_| http::HeaderValue::from_static(""))
 }
 
 fn unsupported_media_type() -> Box<http::Response<Body>> {
