@@ -1,6 +1,6 @@
 //! Codecs turn messages into bytes and back: protobuf binary (prost) and canonical proto3 JSON.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use prost_reflect::{DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage};
 
 use crate::{Code, Error};
@@ -17,8 +17,9 @@ impl<T> Message for T where T: prost::Message + ReflectMessage + Default + Send 
 pub trait MessageView: Send + Sync {
     /// Appends the protobuf binary encoding.
     fn encode_proto(&self, buf: &mut BytesMut);
-    /// Merges a protobuf binary encoding into this message.
-    fn merge_proto(&mut self, data: &[u8]) -> Result<(), prost::DecodeError>;
+    /// Merges a protobuf binary encoding into this message. `bytes::Bytes` fields take slices of `data`
+    /// without copying.
+    fn merge_proto(&mut self, data: Bytes) -> Result<(), prost::DecodeError>;
     /// The message's descriptor.
     fn message_descriptor(&self) -> MessageDescriptor;
     /// A reflective copy of the message.
@@ -32,7 +33,7 @@ impl<T: Message> MessageView for T {
         let _ = prost::Message::encode(self, buf);
     }
 
-    fn merge_proto(&mut self, data: &[u8]) -> Result<(), prost::DecodeError> {
+    fn merge_proto(&mut self, data: Bytes) -> Result<(), prost::DecodeError> {
         prost::Message::merge(self, data)
     }
 
@@ -52,7 +53,7 @@ pub trait Codec: Send + Sync + 'static {
     /// Appends the encoding of `message` to `buf`.
     fn encode(&self, message: &dyn MessageView, buf: &mut BytesMut) -> Result<(), Error>;
     /// Decodes `data` into `message` (which starts out as the default value).
-    fn decode(&self, data: &[u8], message: &mut dyn MessageView) -> Result<(), Error>;
+    fn decode(&self, data: Bytes, message: &mut dyn MessageView) -> Result<(), Error>;
     /// Whether the encoding is text that needs no base64 in URLs (Connect GET).
     fn is_text(&self) -> bool {
         false
@@ -73,7 +74,7 @@ impl Codec for ProtoCodec {
         Ok(())
     }
 
-    fn decode(&self, data: &[u8], message: &mut dyn MessageView) -> Result<(), Error> {
+    fn decode(&self, data: Bytes, message: &mut dyn MessageView) -> Result<(), Error> {
         message.merge_proto(data).map_err(|e| {
             Error::with_source(
                 Code::InvalidArgument,
@@ -105,7 +106,7 @@ impl Codec for JsonCodec {
             .map_err(|e| Error::with_source(Code::Internal, format!("cannot encode JSON: {e}"), e))
     }
 
-    fn decode(&self, data: &[u8], message: &mut dyn MessageView) -> Result<(), Error> {
+    fn decode(&self, data: Bytes, message: &mut dyn MessageView) -> Result<(), Error> {
         let invalid = |e: serde_json::Error| {
             Error::with_source(
                 Code::InvalidArgument,
@@ -114,7 +115,7 @@ impl Codec for JsonCodec {
             )
         };
         let options = DeserializeOptions::new().deny_unknown_fields(false);
-        let mut deserializer = serde_json::Deserializer::from_slice(data);
+        let mut deserializer = serde_json::Deserializer::from_slice(&data);
         let dynamic = DynamicMessage::deserialize_with_options(
             message.message_descriptor(),
             &mut deserializer,
@@ -123,7 +124,7 @@ impl Codec for JsonCodec {
         .map_err(invalid)?;
         deserializer.end().map_err(invalid)?;
         let bytes = prost::Message::encode_to_vec(&dynamic);
-        message.merge_proto(&bytes).map_err(|e| {
+        message.merge_proto(Bytes::from(bytes)).map_err(|e| {
             Error::with_source(
                 Code::Internal,
                 format!("cannot convert JSON message: {e}"),
@@ -146,7 +147,7 @@ fn encode_message(codec: &dyn Codec, message: &dyn MessageView) -> Result<BytesM
 }
 
 /// Decodes a message of type `T` with `codec`.
-pub(crate) fn decode_message<T: Message>(codec: &dyn Codec, data: &[u8]) -> Result<T, Error> {
+pub(crate) fn decode_message<T: Message>(codec: &dyn Codec, data: Bytes) -> Result<T, Error> {
     let mut message = T::default();
     codec.decode(data, &mut message)?;
     Ok(message)
@@ -164,16 +165,18 @@ mod tests {
         };
         let buf = encode_message(&JsonCodec, &value).unwrap();
         assert_eq!(&buf[..], br#""1.500s""#);
-        let back: prost_types::Duration = decode_message(&JsonCodec, &buf).unwrap();
+        let back: prost_types::Duration = decode_message(&JsonCodec, buf.freeze()).unwrap();
         assert_eq!(back, value);
     }
 
     #[test]
     fn json_rejects_garbage_with_invalid_argument() {
-        let err = decode_message::<prost_types::Duration>(&JsonCodec, b"{not json").unwrap_err();
-        assert_eq!(err.code(), Code::InvalidArgument);
         let err =
-            decode_message::<prost_types::Duration>(&JsonCodec, br#""1s" trailing"#).unwrap_err();
+            decode_message::<prost_types::Duration>(&JsonCodec, Bytes::from_static(b"{not json"))
+                .unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument);
+        let trailing = Bytes::from_static(br#""1s" trailing"#);
+        let err = decode_message::<prost_types::Duration>(&JsonCodec, trailing).unwrap_err();
         assert_eq!(err.code(), Code::InvalidArgument);
     }
 
@@ -184,8 +187,14 @@ mod tests {
             nanos: 7,
         };
         let buf = encode_message(&ProtoCodec, &value).unwrap();
-        let back: prost_types::Timestamp = decode_message(&ProtoCodec, &buf).unwrap();
+        let back: prost_types::Timestamp = decode_message(&ProtoCodec, buf.freeze()).unwrap();
         assert_eq!(back, value);
-        assert!(decode_message::<prost_types::Timestamp>(&ProtoCodec, &[0xff, 0xff]).is_err());
+        assert!(
+            decode_message::<prost_types::Timestamp>(
+                &ProtoCodec,
+                Bytes::from_static(&[0xff, 0xff])
+            )
+            .is_err()
+        );
     }
 }

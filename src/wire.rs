@@ -155,7 +155,7 @@ impl MessageReader {
         compression: Option<&dyn Compression>,
     ) -> Result<T, Error> {
         let data = decompress_bounded(compression, data, self.read_max_bytes)?;
-        crate::codec::decode_message(self.codec.as_ref(), &data)
+        crate::codec::decode_message(self.codec.as_ref(), data)
     }
 
     /// Decodes an unframed payload with this reader's negotiated compression.
