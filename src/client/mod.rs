@@ -15,6 +15,9 @@ use tokio::time::Instant;
 pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
 pub use transport::{HttpVersion, Transport, boxed_transport};
 
+/// HTTP/2 flow-control settings, shared with the server's `Router`.
+pub(crate) use h2_channel::Http2Settings;
+
 use crate::body::Body;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::{Compression, CompressionRegistry};
@@ -340,6 +343,7 @@ pub struct ClientBuilder {
     use_get: bool,
     timeout: Option<Duration>,
     tls: transport::TlsSettings,
+    http2: Http2Settings,
 }
 
 impl ClientBuilder {
@@ -358,6 +362,7 @@ impl ClientBuilder {
             use_get: false,
             timeout: None,
             tls: transport::TlsSettings::default(),
+            http2: Http2Settings::default(),
         }
     }
 
@@ -465,6 +470,47 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP/2 only: the initial flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE), how
+    /// many bytes of one response the server may send before this client reads them. Default 2 MiB.
+    /// Raise it for large messages over high-latency links; lower it to bound the memory that many
+    /// concurrent streams may buffer. HTTP/2 allows 0 to 2^31-1: 0 (which would stall every response)
+    /// is taken as 1 and larger values as 2^31-1.
+    ///
+    /// Like the other `http2_*` options, it applies to the built-in HTTP/2 transport
+    /// ([`HttpVersion::Http2`]); HTTP/1.1 and a custom [`transport`](Self::transport) ignore it.
+    pub fn http2_initial_stream_window_size(mut self, size: u32) -> Self {
+        self.http2.set_stream_window(size);
+        self
+    }
+
+    /// HTTP/2 only: the flow-control window of the whole connection, shared by all its streams.
+    /// Default 5 MiB. Raise it with the stream window when many streams carry large messages at once.
+    /// HTTP/2 allows 65,535 (where it starts; SETTINGS cannot lower it) to 2^31-1; values outside are
+    /// taken as the nearest bound.
+    pub fn http2_initial_connection_window_size(mut self, size: u32) -> Self {
+        self.http2.set_connection_window(size);
+        self
+    }
+
+    /// HTTP/2 only: the largest frame payload this client accepts (SETTINGS_MAX_FRAME_SIZE); what it
+    /// sends is bounded by the server's own setting. Default 16 KiB, the protocol's minimum. Larger
+    /// frames save a little per-frame work on large messages. HTTP/2 allows 16,384 to 16,777,215; values
+    /// outside are taken as the nearest bound.
+    pub fn http2_max_frame_size(mut self, size: u32) -> Self {
+        self.http2.set_max_frame_size(size);
+        self
+    }
+
+    /// HTTP/2 only: hyper's adaptive flow control, which starts both windows at 64 KiB and grows them
+    /// with the measured bandwidth-delay product; when on, the window sizes set above are not used.
+    /// Off by default: with hundreds of busy streams on one connection, the small starting window lets
+    /// h2 mistake their unread DATA frames for a flood and close the connection. Worth trying for a few
+    /// large transfers over links whose latency is unknown.
+    pub fn http2_adaptive_window(mut self, enabled: bool) -> Self {
+        self.http2.adaptive_window = Some(enabled);
+        self
+    }
+
     /// Builds the client. Fails if the base URL or the send compression is invalid, the protocol is not
     /// supported yet, or the TLS settings are unusable (or set for an `http://` URL or a custom transport).
     pub fn build(self) -> Result<Client, Error> {
@@ -496,6 +542,7 @@ impl ClientBuilder {
             uri.scheme_str(),
             self.http_version,
             self.tls,
+            self.http2,
         )?;
         Ok(Client {
             config: Arc::new(ClientConfig {

@@ -15,7 +15,7 @@ use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
-use crate::client::h2_channel::H2Channel;
+use crate::client::h2_channel::{H2Channel, Http2Settings};
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, certificates_from_pem, config_error, default_roots, private_key_from_pem,
     provider, root_store_from_pem,
@@ -35,12 +35,12 @@ pub enum HttpVersion {
     Http2,
 }
 
-/// Builds the default pooled transport.
-pub(crate) fn http_transport(version: HttpVersion) -> Transport {
+/// Builds the default cleartext transport; `http2` configures the HTTP/2 one (HTTP/1.1 ignores it).
+pub(crate) fn http_transport(version: HttpVersion, http2: Http2Settings) -> Transport {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
     if version == HttpVersion::Http2 {
-        return BoxCloneSyncService::new(H2Channel::new(connector));
+        return BoxCloneSyncService::new(H2Channel::new(connector, http2));
     }
     let client: HyperClient<HttpConnector, Body> =
         HyperClient::builder(TokioExecutor::new()).build(connector);
@@ -109,13 +109,14 @@ impl TlsSettings {
     }
 }
 
-/// The transport a client built for `scheme` uses: `custom` if given, else the pooled hyper client,
-/// over TLS for `https`.
+/// The transport a client built for `scheme` uses: `custom` if given, else the built-in one for
+/// `version` (pooled HTTP/1.1, or the HTTP/2 channel configured by `http2`), over TLS for `https`.
 pub(crate) fn client_transport(
     custom: Option<Transport>,
     scheme: Option<&str>,
     version: HttpVersion,
     tls: TlsSettings,
+    http2: Http2Settings,
 ) -> Result<Transport, Error> {
     let https = scheme.is_some_and(|s| s.eq_ignore_ascii_case("https"));
     match custom {
@@ -123,14 +124,18 @@ pub(crate) fn client_transport(
             "TLS settings only apply to the built-in transport, not to a custom one",
         )),
         Some(custom) => Ok(custom),
-        None if https => https_transport(version, tls),
+        None if https => https_transport(version, tls, http2),
         None if tls.is_set() => Err(config_error("TLS settings need an https:// base URL")),
-        None => Ok(http_transport(version)),
+        None => Ok(http_transport(version, http2)),
     }
 }
 
 /// Builds the pooled transport over TLS: rustls with ALPN offering exactly `version`.
-fn https_transport(version: HttpVersion, tls: TlsSettings) -> Result<Transport, Error> {
+fn https_transport(
+    version: HttpVersion,
+    tls: TlsSettings,
+    http2: Http2Settings,
+) -> Result<Transport, Error> {
     let config = tls.client_config(version)?;
     let mut http = HttpConnector::new();
     http.set_nodelay(true);
@@ -139,7 +144,7 @@ fn https_transport(version: HttpVersion, tls: TlsSettings) -> Result<Transport, 
     let mut connector = HttpsConnector::from((http, Arc::new(config)));
     connector.enforce_https();
     if version == HttpVersion::Http2 {
-        return Ok(BoxCloneSyncService::new(H2Channel::new(connector)));
+        return Ok(BoxCloneSyncService::new(H2Channel::new(connector, http2)));
     }
     let client: HyperClient<HttpsConnector<HttpConnector>, Body> =
         HyperClient::builder(TokioExecutor::new()).build(connector);

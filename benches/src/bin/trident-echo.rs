@@ -55,8 +55,12 @@ fn main() -> std::io::Result<()> {
             .add(echo_service_routes(Echo))
             .read_max_bytes(settings::MAX_MESSAGE)
             .send_max_bytes(settings::MAX_MESSAGE)
-            .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS);
-        // The HTTP/2 windows and frame size are hyper's defaults, the ones `settings` names; TCP_NODELAY
+            .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+            .http2_initial_stream_window_size(settings::STREAM_WINDOW)
+            .http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
+            .http2_max_frame_size(settings::MAX_FRAME_SIZE);
+        // The HTTP/2 windows, frame size and stream limit are set explicitly, as on the tonic and
+        // raw-hyper peers, so that a change of hyper's defaults cannot skew the comparison; TCP_NODELAY
         // is set per connection by `serve`.
         trident::serve(listener, router).await
     })
