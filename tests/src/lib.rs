@@ -456,8 +456,8 @@ impl Codec {
         use trident::Codec as _;
         let mut message = M::default();
         match self {
-            Codec::Proto => trident::ProtoCodec.decode(data, &mut message),
-            Codec::Json => trident::JsonCodec.decode(data, &mut message),
+            Codec::Proto => trident::ProtoCodec.decode(Bytes::copy_from_slice(data), &mut message),
+            Codec::Json => trident::JsonCodec.decode(Bytes::copy_from_slice(data), &mut message),
         }
         .expect("response decodes");
         message

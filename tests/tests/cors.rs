@@ -286,7 +286,7 @@ async fn grpc_web_responses_carry_cors_headers() {
         assert_eq!(envelopes.len(), 3, "two messages and the trailers");
         let mut first = EchoResponse::default();
         ProtoCodec
-            .decode(&envelopes[0].1, &mut first)
+            .decode(envelopes[0].1.clone(), &mut first)
             .expect("a message");
         assert_eq!(first.text, "web");
         assert_eq!(envelopes[2].0, 0x80, "a trailers frame");
