@@ -1,5 +1,6 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port.
 
+mod coalesce;
 mod cors;
 mod drain;
 mod handler;

@@ -12,6 +12,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::body::Body;
 use crate::server::Router;
+use crate::server::coalesce::Coalesce;
 use crate::server::tls::PeerCertificates;
 
 /// Serves `router` on `listener` until the process ends. Each connection speaks HTTP/1.1, or HTTP/2 when
@@ -31,7 +32,7 @@ pub async fn serve_with_shutdown(
     accept_loop(listener, signal, |stream, peer, watcher| {
         let service = ConnectionService::new(&router, peer, None);
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(TokioIo::new(Coalesce::new(stream)), service)
             .into_owned();
         let connection = watcher.watch(connection);
         tokio::spawn(async move {

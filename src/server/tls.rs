@@ -43,6 +43,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::Error;
 use crate::server::Router;
+use crate::server::coalesce::Coalesce;
 use crate::server::serve::{ConnectionService, accept_loop};
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, add_roots_from_pem, certificates_from_pem, config_error,
@@ -273,7 +274,7 @@ pub async fn serve_tls_with_shutdown(
                 .map(|chain| PeerCertificates::new(chain.to_vec()));
             let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
             let service = ConnectionService::new(&router, peer, certificates);
-            let io = TokioIo::new(stream);
+            let io = TokioIo::new(Coalesce::new(stream));
             // Connection errors (the peer vanished, protocol violations) end that connection only.
             match alpn.as_deref() {
                 Some(ALPN_H2) => {
