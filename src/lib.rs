@@ -15,6 +15,7 @@
 
 pub mod body;
 pub mod client;
+mod coalesce;
 mod code;
 mod codec;
 pub mod compression;

@@ -23,6 +23,7 @@ use tower::ServiceExt as _;
 
 use crate::body::Body;
 use crate::client::transport::transport_error;
+use crate::coalesce::Coalesce;
 use crate::{Code, Error};
 
 type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
@@ -154,7 +155,10 @@ where
         let mut builder = http2::Builder::new(TokioExecutor::new());
         builder.timer(TokioTimer::new());
         self.settings.apply_to_client(&mut builder);
-        let (sender, connection) = builder.handshake(io).await.map_err(transport_error)?;
+        let (sender, connection) = builder
+            .handshake(Coalesce::new(io))
+            .await
+            .map_err(transport_error)?;
         tokio::spawn(async move {
             // The connection ends when the peer goes away or every sender is dropped; calls in flight
             // see the failure through their own streams.

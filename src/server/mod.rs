@@ -1,6 +1,5 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port.
 
-mod coalesce;
 mod cors;
 mod drain;
 mod handler;

@@ -11,8 +11,8 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::body::Body;
+use crate::coalesce::Coalesce;
 use crate::server::Router;
-use crate::server::coalesce::Coalesce;
 use crate::server::tls::PeerCertificates;
 
 /// Serves `router` on `listener` until the process ends. Each connection speaks HTTP/1.1, or HTTP/2 when

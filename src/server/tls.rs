@@ -42,8 +42,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::Error;
+use crate::coalesce::Coalesce;
 use crate::server::Router;
-use crate::server::coalesce::Coalesce;
 use crate::server::serve::{ConnectionService, accept_loop};
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, add_roots_from_pem, certificates_from_pem, config_error,
