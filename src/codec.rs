@@ -28,9 +28,9 @@ pub trait MessageView: Send + Sync {
 
 impl<T: Message> MessageView for T {
     fn encode_proto(&self, buf: &mut BytesMut) {
+        // Size once, reserve once, then write (prost's `encode` would size the message again).
         buf.reserve(self.encoded_len());
-        // Encoding into a BytesMut that has reserved enough capacity cannot fail.
-        let _ = prost::Message::encode(self, buf);
+        self.encode_raw(buf);
     }
 
     fn merge_proto(&mut self, data: Bytes) -> Result<(), prost::DecodeError> {

@@ -111,6 +111,9 @@ pub(crate) fn stream(
 /// per message costs when a handler produces messages faster than the connection takes them.
 const BATCH_BYTES: usize = 32 * 1024;
 
+/// Room reserved past [`BATCH_BYTES`], so that the message that fills a batch rarely makes it grow.
+const BATCH_HEADROOM: usize = 4 * 1024;
+
 /// The body of a streaming response.
 struct ResponseBody {
     protocol: ProtocolKind,
@@ -159,6 +162,7 @@ impl ResponseBody {
             Some(messages) => messages,
             None => return Some(None),
         };
+        let mut written = 0;
         while self.batch.len() < BATCH_BYTES {
             match messages
                 .as_mut()
@@ -171,7 +175,14 @@ impl ResponseBody {
                     }
                     return None;
                 }
-                Poll::Ready(Some(Ok(()))) => {}
+                Poll::Ready(Some(Ok(()))) => {
+                    // Once two messages were ready at once, more are likely: make room for a whole batch
+                    // in one step rather than growing (and copying) the buffer as it fills.
+                    written += 1;
+                    if written == 2 && self.batch.capacity() - self.batch.len() < BATCH_HEADROOM {
+                        self.batch.reserve(BATCH_BYTES + BATCH_HEADROOM);
+                    }
+                }
                 Poll::Ready(Some(Err(error))) => return Some(Some(error)),
                 Poll::Ready(None) => return Some(None),
             }
