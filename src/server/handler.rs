@@ -96,6 +96,8 @@ pub(crate) struct ServerCall {
     pub connect_unary: bool,
     /// A Connect GET request's message, taken from the query.
     pub get_message: Option<Bytes>,
+    /// A Connect GET request's `If-None-Match`, for answering 304 Not Modified.
+    pub if_none_match: Option<http::HeaderValue>,
     pub body: Body,
     pub request_headers: Metadata,
     pub reader: MessageReader,

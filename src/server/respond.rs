@@ -38,6 +38,12 @@ pub(crate) fn unary(
                 set_header(map, CONTENT_ENCODING, c.name());
             }
             connect::append_unary_trailers(map, &trailers);
+            if let Some(if_none_match) = &call.if_none_match
+                && let Some(etag) = map.get(http::header::ETAG)
+                && etag_matches(if_none_match, etag)
+            {
+                not_modified(&mut response);
+            }
             response
         }
         Err(error) => connect_unary_error(&error),
@@ -46,6 +52,53 @@ pub(crate) fn unary(
         .headers_mut()
         .insert(http::header::ACCEPT_ENCODING, call.accept_encoding.clone());
     response
+}
+
+/// Whether a GET's `If-None-Match` list names `etag` (or is `*`), comparing weakly as RFC 9110 asks.
+fn etag_matches(if_none_match: &HeaderValue, etag: &HeaderValue) -> bool {
+    let list = if_none_match.as_bytes();
+    if list.trim_ascii() == b"*" {
+        return true;
+    }
+    let Some((wanted, _)) = next_etag(etag.as_bytes()) else {
+        return false;
+    };
+    let mut rest = list;
+    while let Some((candidate, after)) = next_etag(rest) {
+        if candidate == wanted {
+            return true;
+        }
+        rest = after;
+    }
+    false
+}
+
+/// The opaque part (quotes included, `W/` dropped) of the first entity tag in `list`, and what follows it.
+/// Entity tags may contain commas, so the list is scanned quote to quote rather than split.
+fn next_etag(list: &[u8]) -> Option<(&[u8], &[u8])> {
+    let start = list
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t' | b','))?;
+    let mut tag = &list[start..];
+    if let Some(strong) = tag.strip_prefix(b"W/") {
+        tag = strong;
+    }
+    if tag.first() != Some(&b'"') {
+        return None;
+    }
+    let end = tag[1..].iter().position(|&b| b == b'"')? + 2;
+    Some((&tag[..end], &tag[end..]))
+}
+
+/// Turns a successful GET response whose entity tag the caller already has into 304 Not Modified: the
+/// same headers (ETag, Cache-Control, metadata), no body.
+fn not_modified(response: &mut http::Response<Body>) {
+    *response.status_mut() = http::StatusCode::NOT_MODIFIED;
+    *response.body_mut() = Body::empty();
+    let map = response.headers_mut();
+    map.remove(CONTENT_TYPE);
+    map.remove(CONTENT_ENCODING);
+    map.remove(http::header::CONTENT_LENGTH);
 }
 
 /// A Connect unary error response: HTTP status from the code, JSON body, metadata as headers.
@@ -271,4 +324,32 @@ pub(crate) fn plain_status(status: http::StatusCode) -> http::Response<Body> {
     let mut response = http::Response::new(Body::empty());
     *response.status_mut() = status;
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(if_none_match: &str, etag: &str) -> bool {
+        etag_matches(
+            &HeaderValue::from_str(if_none_match).unwrap(),
+            &HeaderValue::from_str(etag).unwrap(),
+        )
+    }
+
+    #[test]
+    fn if_none_match_compares_entity_tags_weakly() {
+        assert!(matches("\"7\"", "\"7\""));
+        assert!(matches("W/\"7\"", "\"7\""));
+        assert!(matches("\"7\"", "W/\"7\""));
+        assert!(matches("\"1\", \"7\"", "\"7\""));
+        assert!(matches("*", "\"anything\""));
+        // Commas may sit inside a tag; the list is scanned quote to quote.
+        assert!(matches("\"a,b\", \"c\"", "\"a,b\""));
+        assert!(!matches("\"a,b\"", "\"a\""));
+        assert!(!matches("\"8\"", "\"7\""));
+        assert!(!matches("7", "\"7\""));
+        assert!(!matches("\"7\"", "7"));
+        assert!(!matches("\"unterminated", "\"unterminated\""));
+    }
 }

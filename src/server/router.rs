@@ -443,6 +443,10 @@ impl Inner {
             protocol: wire.protocol,
             connect_unary: wire.connect_unary,
             content_type,
+            if_none_match: wire
+                .get_query
+                .as_ref()
+                .and_then(|_| parts.headers.get(http::header::IF_NONE_MATCH).cloned()),
             get_message: wire.get_query.map(|q| Bytes::from(q.message)),
             body,
             request_headers: Metadata::from_header_map(parts.headers),
@@ -480,6 +484,7 @@ impl Inner {
             connect_unary: false,
             content_type: content_type.clone(),
             get_message: None,
+            if_none_match: None,
             body: Body::empty(),
             request_headers: Metadata::new(),
             reader: MessageReader {

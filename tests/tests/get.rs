@@ -259,3 +259,62 @@ async fn bad_get_queries() {
         .await
         .expect("server still serves");
 }
+
+/// A GET whose `If-None-Match` names the entity tag the handler answers with gets 304 Not Modified with
+/// the tag and no body; another tag, or a POST, gets the full answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_with_matching_if_none_match_is_304() {
+    let server = TestServer::start().await;
+    let request = EchoRequest {
+        text: "cached".into(),
+        response_headers: vec![
+            header("etag", "\"rev-7\""),
+            header("cache-control", "max-age=1"),
+        ],
+        ..Default::default()
+    };
+    let json = Codec::Json.encode(&request);
+    let path = format!(
+        "{ECHO_PATH}?connect=v1&encoding=json&message={}",
+        percent_encode(&json)
+    );
+    for http in [Http::H1, Http::H2] {
+        let get = |if_none_match: Option<&str>| {
+            let mut builder = raw(http::Method::GET, server.addr, &path, http);
+            if let Some(tags) = if_none_match {
+                builder = builder.header("if-none-match", tags);
+            }
+            builder.body(Bytes::new()).expect("valid request")
+        };
+        let fresh = send_raw(server.addr, http, get(None)).await;
+        assert_eq!(fresh.status, http::StatusCode::OK, "{fresh:?}");
+        assert_eq!(fresh.header("etag"), Some("\"rev-7\""));
+
+        for tags in ["\"rev-7\"", "\"rev-6\", W/\"rev-7\"", "*"] {
+            let cached = send_raw(server.addr, http, get(Some(tags))).await;
+            assert_eq!(
+                cached.status,
+                http::StatusCode::NOT_MODIFIED,
+                "{tags}: {cached:?}"
+            );
+            assert!(cached.body.is_empty());
+            assert_eq!(cached.header("etag"), Some("\"rev-7\""));
+            assert_eq!(cached.header("cache-control"), Some("max-age=1"));
+            assert_eq!(cached.header("content-type"), None);
+        }
+
+        let stale = send_raw(server.addr, http, get(Some("\"rev-6\""))).await;
+        assert_eq!(stale.status, http::StatusCode::OK);
+        let echo: trident_tests::EchoResponse = Codec::Json.decode(&stale.body);
+        assert_eq!(echo.text, "cached");
+
+        // Only GET is conditional: a POST with the same tag gets the answer.
+        let post = raw(http::Method::POST, server.addr, ECHO_PATH, http)
+            .header("content-type", "application/json")
+            .header("if-none-match", "\"rev-7\"")
+            .body(Bytes::from(json.clone()))
+            .expect("valid request");
+        let posted = send_raw(server.addr, http, post).await;
+        assert_eq!(posted.status, http::StatusCode::OK, "{posted:?}");
+    }
+}
