@@ -1,0 +1,134 @@
+//! The driver's command line (which peers, scenarios, runs and cores) and the settings it reports.
+
+use crate::peers::Peer;
+
+pub const SCENARIOS: [&str; 8] = [
+    "unary64",
+    "unary1k",
+    "latency",
+    "stream",
+    "bidi",
+    "large",
+    "idle",
+    "protocols",
+];
+
+/// What to run, from the command line.
+pub struct Options {
+    pub runs: usize,
+    pub seconds: f64,
+    pub warmup: f64,
+    pub peers: Vec<Peer>,
+    pub scenarios: Vec<String>,
+    pub server_cpu: String,
+    pub load_cpu: String,
+    pub workers: usize,
+    pub save: bool,
+    pub args: Vec<String>,
+}
+
+impl Options {
+    pub fn parse() -> Result<Options, String> {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        let mut o = Options {
+            runs: 5,
+            seconds: 5.0,
+            warmup: 2.0,
+            peers: Peer::ALL.to_vec(),
+            scenarios: SCENARIOS.iter().map(|s| s.to_string()).collect(),
+            server_cpu: "0".into(),
+            load_cpu: "1".into(),
+            workers: 1,
+            save: false,
+            args: args.clone(),
+        };
+        let mut it = args.into_iter();
+        while let Some(arg) = it.next() {
+            let mut value = || it.next().ok_or(format!("{arg} needs a value"));
+            match arg.as_str() {
+                "--quick" => {
+                    o.seconds = 1.0;
+                    o.warmup = 1.0;
+                }
+                "--runs" => o.runs = value()?.parse().map_err(|e| format!("--runs: {e}"))?,
+                "--seconds" => {
+                    o.seconds = value()?.parse().map_err(|e| format!("--seconds: {e}"))?
+                }
+                "--warmup" => o.warmup = value()?.parse().map_err(|e| format!("--warmup: {e}"))?,
+                "--peers" => {
+                    o.peers = value()?
+                        .split(',')
+                        .map(|p| Peer::from_name(p).ok_or(format!("unknown peer {p}")))
+                        .collect::<Result<_, _>>()?;
+                }
+                "--scenarios" => {
+                    o.scenarios = value()?.split(',').map(String::from).collect();
+                    if let Some(bad) = o
+                        .scenarios
+                        .iter()
+                        .find(|s| !SCENARIOS.contains(&s.as_str()))
+                    {
+                        return Err(format!(
+                            "unknown scenario {bad}; known: {}",
+                            SCENARIOS.join(",")
+                        ));
+                    }
+                }
+                "--server-cpu" => o.server_cpu = value()?,
+                "--load-cpu" => o.load_cpu = value()?,
+                "--workers" => {
+                    o.workers = value()?.parse().map_err(|e| format!("--workers: {e}"))?
+                }
+                "--save" => o.save = true,
+                "-h" | "--help" => {
+                    return Err(format!(
+                        "usage: benches/run [--quick] [--runs N] [--seconds S] [--warmup S] \
+                         [--peers {}] [--scenarios {}] [--server-cpu N] [--load-cpu N] [--workers N] [--save]",
+                        Peer::ALL.map(Peer::name).join(","),
+                        SCENARIOS.join(",")
+                    ));
+                }
+                other => return Err(format!("unknown argument {other}")),
+            }
+        }
+        if o.runs < 1 {
+            return Err("--runs must be at least 1".into());
+        }
+        Ok(o)
+    }
+
+    /// Whether `scenario` was asked for.
+    pub fn wants(&self, scenario: &str) -> bool {
+        self.scenarios.iter().any(|s| s == scenario)
+    }
+}
+
+/// The report's "Peers and settings" lines that describe how every peer was run.
+pub fn settings_section(options: &Options) -> Vec<String> {
+    use trident_benches::settings::*;
+    vec![
+        format!(
+            "server pinned to CPU {} and the load generator (h2load, or the driver's h2 client) to CPU {} with `taskset`",
+            options.server_cpu, options.load_cpu
+        ),
+        format!(
+            "server runtime workers: {} (Tokio multi-thread runtime with that many workers; `GOMAXPROCS` for Go); system allocator for the Rust peers, Go's own for Go",
+            options.workers
+        ),
+        format!(
+            "HTTP/2 (h2c, prior knowledge): initial stream window {STREAM_WINDOW} B, connection window {CONNECTION_WINDOW} B, max concurrent streams {MAX_CONCURRENT_STREAMS}, max frame {MAX_FRAME_SIZE} B, no adaptive window (hyper's defaults), set explicitly on every peer (`Router::http2_*` on Trident)"
+        ),
+        "TCP_NODELAY on every accepted connection (Trident, tonic, connect-rust and raw hyper set it; Go sets it by default)".into(),
+        "no compression: requests carry no `grpc-encoding`/`Content-Encoding`, and no server compresses unasked".into(),
+        format!("message limits raised to {} MiB on every peer for the 4 MiB scenario", MAX_MESSAGE >> 20),
+        "h2load: one thread, client windows 2^30, pre-encoded request bodies (the same bytes for every peer); unary and streaming scenarios use gRPC, which every peer speaks".into(),
+        format!(
+            "each figure: {:.0} s warm-up, then {} runs of {:.0} s; median **bold** with (min–max); a fresh server process per peer and scenario",
+            options.warmup, options.runs, options.seconds
+        ),
+        "server CPU: utime+stime from `/proc/<pid>/stat` before and after each run; † marks runs where the server used under 90% of its core (not saturated, or starved by other work: read CPU-µs per call there); ‡ marks figures where other processes used more than a quarter of a core during a run (busy time from `/proc/stat` less the server's and the load generator's)".into(),
+        "latency: h2load `--rps` (fixed rate per connection, 64 streams each) at 50% and 80% of each peer's own unary 64 B peak from this run, percentiles from h2load's per-request log".into(),
+        "idle streams: the driver opens 50 connections (one warm-up call each), reads the server's VmRSS, opens 200 held `Stream` calls per connection, waits for each one's first message, reads VmRSS again".into(),
+        "ratios are Trident's median divided by the peer's: above 1 is better for ↑ rows, below 1 is better for ↓ rows".into(),
+    ]
+}
