@@ -1,0 +1,386 @@
+//! The test service every test serves: [`TestService`], driven by its requests, and the counters it
+//! records in [`State`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use tokio::sync::watch;
+use trident::{CallContext, Code, Error, Metadata, Request, Response, ResponseStream, Streaming};
+
+use crate::{EchoRequest, EchoResponse, EchoService, ErrorSpec, FailureInfo, Header, within};
+
+// ---------------------------------------------------------------------------------------------------
+// Counters
+
+/// A counter a test can wait on, shared between a handler and the test.
+#[derive(Debug)]
+pub struct Counter(watch::Sender<u64>);
+
+impl Default for Counter {
+    fn default() -> Self {
+        Self(watch::Sender::new(0))
+    }
+}
+
+impl Counter {
+    /// Adds one.
+    pub fn increment(&self) {
+        self.0.send_modify(|v| *v += 1);
+    }
+
+    /// The current value.
+    pub fn get(&self) -> u64 {
+        *self.0.borrow()
+    }
+
+    /// Waits until the value is at least `n` (failing the test after [`STEP_LIMIT`](crate::STEP_LIMIT)).
+    pub async fn wait_for(&self, n: u64, what: &str) {
+        let mut rx = self.0.subscribe();
+        within(what, rx.wait_for(|v| *v >= n))
+            .await
+            .expect("counter sender lives as long as the service");
+    }
+}
+
+/// What the test service records; shared by every clone of one [`TestService`].
+#[derive(Debug, Default)]
+pub struct State {
+    /// Handler invocations, of any method.
+    pub calls: Counter,
+    /// Handlers that started waiting for cancellation (`Wait`, `WaitStream`, or a `hang` message).
+    pub hang_started: Counter,
+    /// Calls whose `CallContext::cancelled()` fired while a handler was waiting for it.
+    pub cancelled: Counter,
+    /// Handlers that were still running when `cancelled()` fired, and returned afterwards.
+    pub handler_saw_cancel: Counter,
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The test service
+
+/// The `trident.test.v1.EchoService` implementation every test serves.
+///
+/// Handlers are driven by the request: `delay_ms` delays each response, `error` fails the call (with
+/// details, headers and trailers), `echo_headers` and `echo_context` report what the handler saw, `hang`
+/// waits for cancellation. Counters in [`State`] let tests observe the server side.
+#[derive(Clone, Debug, Default)]
+pub struct TestService {
+    state: Arc<State>,
+}
+
+impl TestService {
+    /// A fresh service with zeroed counters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The counters.
+    pub fn state(&self) -> &State {
+        &self.state
+    }
+
+    /// Records that a handler waits for cancellation, and spawns a watcher that records when the call's
+    /// `cancelled()` fires, even if the handler's future is dropped first.
+    fn watch_cancellation(&self, context: &CallContext) {
+        self.state.hang_started.increment();
+        let context = context.clone();
+        let state = self.state.clone();
+        tokio::spawn(async move {
+            context.cancelled().await;
+            state.cancelled.increment();
+        });
+    }
+
+    /// Waits for the call to be cancelled; returns the error a handler then reports.
+    async fn hang(&self, context: &CallContext) -> Error {
+        self.watch_cancellation(context);
+        context.cancelled().await;
+        self.state.handler_saw_cancel.increment();
+        Error::new(Code::Canceled, "the handler saw the call cancelled")
+    }
+}
+
+/// Builds the error an [`ErrorSpec`] describes.
+pub fn build_error(spec: &ErrorSpec) -> Error {
+    let code = Code::from_u32(spec.code).unwrap_or(Code::Unknown);
+    let mut error = Error::new(code, spec.message.clone());
+    if spec.with_failure_info {
+        error = error.with_detail(&FailureInfo {
+            reason: spec.message.clone(),
+            attempt: 3,
+        });
+    }
+    if let Some(delay) = &spec.retry_delay {
+        error = error.with_detail(delay);
+    }
+    for h in &spec.headers {
+        error
+            .metadata_mut()
+            .append(&h.name, &h.value)
+            .expect("valid error header");
+    }
+    for t in &spec.trailers {
+        error
+            .trailers_mut()
+            .append(&t.name, &t.value)
+            .expect("valid error trailer");
+    }
+    error
+}
+
+/// The echo of `request`: its text and payload, plus what it asked to be reported.
+fn echo_of(
+    request: &EchoRequest,
+    headers: &Metadata,
+    context: &CallContext,
+    index: u32,
+) -> EchoResponse {
+    let mut echoed = Vec::new();
+    for name in &request.echo_headers {
+        for value in headers.get_all(name) {
+            echoed.push(Header {
+                name: name.clone(),
+                value: value.to_string(),
+            });
+        }
+    }
+    let (remaining_ms, http_version, http_method) = if request.echo_context {
+        (
+            context
+                .remaining()
+                .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            context
+                .http_version()
+                .map(|v| format!("{v:?}"))
+                .unwrap_or_default(),
+            context
+                .http_method()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+        )
+    } else {
+        (None, String::new(), String::new())
+    };
+    EchoResponse {
+        text: request.text.clone(),
+        payload: request.payload.clone(),
+        index,
+        headers: echoed,
+        remaining_ms,
+        received: 0,
+        http_version,
+        http_method,
+    }
+}
+
+/// Attaches the response headers and trailers `request` asks for.
+fn decorate<T>(mut response: Response<T>, request: &EchoRequest) -> Response<T> {
+    for h in &request.response_headers {
+        response
+            .headers_mut()
+            .append(&h.name, &h.value)
+            .expect("valid response header");
+    }
+    for t in &request.response_trailers {
+        response
+            .trailers_mut()
+            .append(&t.name, &t.value)
+            .expect("valid response trailer");
+    }
+    response
+}
+
+/// Sleeps `ms` milliseconds, or less if the call is cancelled first (then fails with `canceled`).
+async fn delay(ms: u32, context: &CallContext) -> Result<(), Error> {
+    if ms == 0 {
+        return Ok(());
+    }
+    tokio::select! {
+        () = tokio::time::sleep(Duration::from_millis(u64::from(ms))) => Ok(()),
+        () = context.cancelled() => Err(Error::new(Code::Canceled, "cancelled while delaying")),
+    }
+}
+
+impl TestService {
+    async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Error> {
+        self.state.calls.increment();
+        let (headers, message, context) = request.into_parts();
+        delay(message.delay_ms, &context).await?;
+        if let Some(spec) = &message.error {
+            return Err(build_error(spec));
+        }
+        let response = Response::new(echo_of(&message, &headers, &context, 0));
+        Ok(decorate(response, &message))
+    }
+}
+
+impl EchoService for TestService {
+    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Error> {
+        self.unary(request).await
+    }
+
+    async fn echo_post(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<EchoResponse>, Error> {
+        self.unary(request).await
+    }
+
+    async fn repeat(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
+        self.state.calls.increment();
+        let (headers, message, context) = request.into_parts();
+        if let Some(spec) = &message.error
+            && spec.after_messages == 0
+        {
+            return Err(build_error(spec));
+        }
+        let first = echo_of(&message, &headers, &context, 0);
+        let decorations = message.clone();
+        // With an error spec, `after_messages` messages are sent, then the error; else `repeat` messages.
+        let stream = futures_util::stream::unfold((0u32, false), move |(index, done)| {
+            let message = message.clone();
+            let mut out = first.clone();
+            let context = context.clone();
+            async move {
+                if done {
+                    return None;
+                }
+                match &message.error {
+                    Some(spec) if index >= spec.after_messages => {
+                        return Some((Err(build_error(spec)), (index, true)));
+                    }
+                    None if index >= message.repeat => return None,
+                    _ => {}
+                }
+                if let Err(e) = delay(message.delay_ms, &context).await {
+                    return Some((Err(e), (index, true)));
+                }
+                out.index = index;
+                Some((Ok(out), (index + 1, false)))
+            }
+        });
+        let stream: ResponseStream<EchoResponse> = Box::pin(stream);
+        Ok(decorate(Response::new(stream), &decorations))
+    }
+
+    async fn collect(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<EchoResponse>, Error> {
+        self.state.calls.increment();
+        let (headers, mut messages, context) = request.into_parts();
+        let mut first: Option<EchoRequest> = None;
+        let mut texts = Vec::new();
+        let mut received = 0u32;
+        while let Some(message) = messages.message().await? {
+            received += 1;
+            if let Some(spec) = &message.error
+                && received > spec.after_messages
+            {
+                return Err(build_error(spec));
+            }
+            if message.hang {
+                return Err(self.hang(&context).await);
+            }
+            texts.push(message.text.clone());
+            if first.is_none() {
+                first = Some(message);
+            }
+        }
+        let first = first.unwrap_or_default();
+        let mut response = echo_of(&first, &headers, &context, 0);
+        response.text = texts.join(",");
+        response.received = received;
+        Ok(decorate(Response::new(response), &first))
+    }
+
+    async fn chat(
+        &self,
+        request: Request<Streaming<EchoRequest>>,
+    ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
+        self.state.calls.increment();
+        let (headers, mut messages, context) = request.into_parts();
+        // The first message is read before answering, so that its error spec can fail the call before
+        // the response headers (which then carry the error's headers).
+        let Some(first) = messages.message().await? else {
+            return Ok(Response::new(Box::pin(futures_util::stream::empty())));
+        };
+        if let Some(spec) = &first.error
+            && spec.after_messages == 0
+        {
+            return Err(build_error(spec));
+        }
+        let service = self.clone();
+        let response_for = first.clone();
+        let stream = futures_util::stream::unfold(
+            (Some(first), messages, 0u32, false),
+            move |(pending, mut messages, index, ended)| {
+                let service = service.clone();
+                let headers = headers.clone();
+                let context = context.clone();
+                async move {
+                    if ended {
+                        return None;
+                    }
+                    let next = match pending {
+                        Some(m) => Some(m),
+                        None => match messages.message().await {
+                            Ok(m) => m,
+                            Err(e) => return Some((Err(e), (None, messages, index, true))),
+                        },
+                    };
+                    let message = next?;
+                    let received = index + 1;
+                    if let Some(spec) = &message.error
+                        && received > spec.after_messages
+                    {
+                        return Some((Err(build_error(spec)), (None, messages, received, true)));
+                    }
+                    if message.hang {
+                        let error = service.hang(&context).await;
+                        return Some((Err(error), (None, messages, received, true)));
+                    }
+                    if let Err(e) = delay(message.delay_ms, &context).await {
+                        return Some((Err(e), (None, messages, received, true)));
+                    }
+                    let mut out = echo_of(&message, &headers, &context, index);
+                    out.received = received;
+                    Some((Ok(out), (None, messages, received, false)))
+                }
+            },
+        );
+        let stream: ResponseStream<EchoResponse> = Box::pin(stream);
+        Ok(decorate(Response::new(stream), &response_for))
+    }
+
+    async fn wait(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Error> {
+        self.state.calls.increment();
+        Err(self.hang(request.context()).await)
+    }
+
+    async fn wait_stream(
+        &self,
+        request: Request<EchoRequest>,
+    ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
+        self.state.calls.increment();
+        let (headers, message, context) = request.into_parts();
+        self.watch_cancellation(&context);
+        let first = echo_of(&message, &headers, &context, 0);
+        let state = self.state.clone();
+        let rest = futures_util::stream::once(async move {
+            context.cancelled().await;
+            state.handler_saw_cancel.increment();
+            Err(Error::new(
+                Code::Canceled,
+                "the handler saw the call cancelled",
+            ))
+        });
+        let stream: ResponseStream<EchoResponse> =
+            Box::pin(futures_util::stream::once(async move { Ok(first) }).chain(rest));
+        Ok(Response::new(stream))
+    }
+}
