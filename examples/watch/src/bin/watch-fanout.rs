@@ -1,5 +1,7 @@
 //! Fan-out benchmark: many concurrent watchers over a few HTTP/2 connections, one writer. Watchers are
 //! `Watch` calls (one HTTP/2 stream each) or watches multiplexed on one `WatchStream` per connection.
+//! Each connection is a Trident client of its own (`ClientBuilder` with HTTP/2, the built-in transport
+//! and its default flow-control windows).
 //!
 //! ```text
 //! cargo run --release -p trident-watch --bin watch-fanout -- [OPTIONS]    (--help lists them)
@@ -25,7 +27,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use trident::client::boxed_transport;
 use trident::{CallOptions, Client, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::{
@@ -47,7 +48,6 @@ struct Options {
     protocol: ProtocolKind,
     server: Option<String>,
     server_pid: Option<u32>,
-    builtin_transport: bool,
     /// The modes to run, in order: false for `Watch` calls, true for `WatchStream`.
     modes: Vec<bool>,
 }
@@ -64,7 +64,8 @@ usage: watch-fanout [options]
                        connection), or both (default; each against a fresh server)
   --server URL         use a running server (watch-server --max-streams N) instead of a child
   --server-pid PID     its pid, to read its memory and CPU time
-  --builtin-transport  Trident's built-in HTTP/2 transport for the clients
+
+Each connection is a Trident client of its own, on its built-in HTTP/2 transport.
 ";
 
 fn usage() -> ! {
@@ -81,7 +82,6 @@ fn parse_options() -> Options {
         protocol: ProtocolKind::Connect,
         server: None,
         server_pid: None,
-        builtin_transport: false,
         modes: vec![false, true],
     };
     let mut args = std::env::args().skip(1);
@@ -105,7 +105,6 @@ fn parse_options() -> Options {
             }
             "--server" => options.server = Some(value()),
             "--server-pid" => options.server_pid = Some(number(value())),
-            "--builtin-transport" => options.builtin_transport = true,
             "-h" | "--help" => {
                 print!("{USAGE}");
                 std::process::exit(0)
@@ -238,35 +237,21 @@ fn mib(bytes: u64) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)
 }
 
-/// A client on an HTTP/2 connection of its own.
+/// A client on an HTTP/2 connection of its own: Trident's built-in transport, which keeps one
+/// connection per client and origin.
 ///
-/// By default the connection is hyper-util's HTTP/2 client with hyper's fixed flow-control windows (5 MiB
-/// per connection) rather than Trident's built-in HTTP/2 transport, which uses hyper's adaptive window.
-/// That starts the connection window at 64 KiB, and h2 (0.4.20) allows unread small DATA frames only up
-/// to a budget of half the connection window: with more than about 130 watch responses waiting on one
-/// connection, as happens whenever a put reaches a thousand watchers on it at once, the client's own h2
-/// ends the connection (GOAWAY `ENHANCE_YOUR_CALM`, "too_many_data_frames"). `--builtin-transport` uses
-/// Trident's transport anyway.
-async fn client(
-    url: &str,
-    protocol: ProtocolKind,
-    builtin: bool,
-) -> Result<KvServiceClient, BoxError> {
-    let mut builder = Client::builder(url)
+/// Its default windows (2 MiB per stream, 5 MiB per connection) are enough for 1,250 watches on one
+/// connection, so none are set here. With a `Watch` call each, every event is a small DATA frame of its
+/// own (about 60 bytes), and h2 tolerates unread small frames up to a budget of half the connection
+/// window: about 13,000 of them, the events of ten puts for every watch on the connection. With one
+/// `WatchStream`, a put's 1,250 events (about 75 KB) fill under a twentieth of the stream window.
+async fn client(url: &str, protocol: ProtocolKind) -> Result<KvServiceClient, BoxError> {
+    let builder = Client::builder(url)
         .http_version(HttpVersion::Http2)
         .protocol(protocol);
-    if !builtin {
-        let mut connector = hyper_util::client::legacy::connect::HttpConnector::new();
-        connector.set_nodelay(true);
-        let hyper_client: hyper_util::client::legacy::Client<_, trident::Body> =
-            hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
-                .http2_only(true)
-                .build(connector);
-        builder = builder.transport(boxed_transport(hyper_client));
-    }
     let client = KvServiceClient::new(builder.build()?);
-    // One call first: the connection is then open, and every later call shares it (hyper-util's pool
-    // would open several if many calls started at once on a new client).
+    // One call first, so the connection is open (and the server known to answer) before the watchers
+    // start; every later call shares it.
     client
         .range(RangeRequest {
             key: "fanout-setup".into(),
@@ -412,7 +397,7 @@ async fn run_mode(options: &Options, multiplexed: bool) -> Result<(), BoxError> 
     );
 
     // The writer has a connection of its own. One put first, so the server has done its lazy set-up.
-    let writer = client(&url, options.protocol, options.builtin_transport).await?;
+    let writer = client(&url, options.protocol).await?;
     writer
         .put(PutRequest {
             key: "fanout-setup".into(),
@@ -426,7 +411,7 @@ async fn run_mode(options: &Options, multiplexed: bool) -> Result<(), BoxError> 
     // The watchers, spread round-robin over the connections.
     let mut connections = Vec::with_capacity(options.connections);
     for _ in 0..options.connections {
-        connections.push(client(&url, options.protocol, options.builtin_transport).await?);
+        connections.push(client(&url, options.protocol).await?);
     }
     let created = Arc::new(AtomicUsize::new(0));
     let expected = WARM_UP_PUTS + options.puts;
