@@ -3,8 +3,8 @@
 //! hyper's HTTP/2 connection task writes whatever frames are queued each time it runs. Each finished call
 //! (or each message of a busy stream) wakes it, and Tokio tends to run it right away, so under load every
 //! response leaves in a `writev` of its own. Those syscalls, not the RPC work, are most of a small call's
-//! CPU. The server wraps every accepted connection, the HTTP/2 client every connection it opens; the
-//! wrapper speaks both Tokio's and hyper's I/O traits.
+//! CPU. The server wraps every accepted connection, the HTTP/2 client every connection it opens (through
+//! hyper-util's `TokioIo`, which converts between hyper's I/O traits and Tokio's).
 //!
 //! [`Coalesce`] makes the first write of each flush cycle step aside once: it wakes its own task and
 //! reports `Pending`. A task that wakes itself goes to the back of Tokio's run queue, so every call that
@@ -45,59 +45,6 @@ impl<S> Coalesce<S> {
         *yielded = true;
         cx.waker().wake_by_ref();
         true
-    }
-}
-
-impl<S: hyper::rt::Read> hyper::rt::Read for Coalesce<S> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: hyper::rt::ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        self.project().inner.poll_read(cx, buf)
-    }
-}
-
-impl<S: hyper::rt::Write> hyper::rt::Write for Coalesce<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        if Self::step_aside(this.yielded, cx) {
-            return Poll::Pending;
-        }
-        this.inner.poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.project();
-        if Self::step_aside(this.yielded, cx) {
-            return Poll::Pending;
-        }
-        this.inner.poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let this = self.project();
-        let result = this.inner.poll_flush(cx);
-        if result.is_ready() {
-            *this.yielded = false;
-        }
-        result
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_shutdown(cx)
     }
 }
 

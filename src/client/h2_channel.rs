@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::client::conn::http2::{self, SendRequest};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
 use crate::body::Body;
@@ -156,7 +156,7 @@ where
         builder.timer(TokioTimer::new());
         self.settings.apply_to_client(&mut builder);
         let (sender, connection) = builder
-            .handshake(Coalesce::new(io))
+            .handshake(TokioIo::new(Coalesce::new(TokioIo::new(io))))
             .await
             .map_err(transport_error)?;
         tokio::spawn(async move {
