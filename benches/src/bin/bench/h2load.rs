@@ -67,6 +67,19 @@ pub struct Load {
     pub log_file: Option<PathBuf>,
 }
 
+impl Load {
+    /// As hard as the peer can take: `connections` × `streams` concurrent calls for `seconds`.
+    pub fn saturating(connections: u32, streams: u32, seconds: f64) -> Load {
+        Load {
+            connections,
+            streams,
+            seconds,
+            rate_per_connection: None,
+            log_file: None,
+        }
+    }
+}
+
 /// h2load's summary of a run.
 #[derive(Debug)]
 pub struct Summary {

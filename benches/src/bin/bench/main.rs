@@ -237,13 +237,7 @@ impl Bench {
             Ok(spec) => spec,
             Err(e) => return self.notes.push(format!("cannot write a request body: {e}")),
         };
-        let load = Load {
-            connections: 16,
-            streams: 16,
-            seconds: self.options.seconds,
-            rate_per_connection: None,
-            log_file: None,
-        };
+        let load = Load::saturating(16, 16, self.options.seconds);
         let peers = self.options.peers.clone();
         let is_64 = size == 64;
         self.each_peer(&peers, &mut rows, |bench, peer, server| {
@@ -292,13 +286,7 @@ impl Bench {
                 let peak = match bench.peaks.iter().find(|(p, _)| *p == peer) {
                     Some((_, peak)) => *peak,
                     None => {
-                        let load = Load {
-                            connections: 16,
-                            streams: 16,
-                            seconds: bench.options.seconds,
-                            rate_per_connection: None,
-                            log_file: None,
-                        };
+                        let load = Load::saturating(16, 16, bench.options.seconds);
                         let peak =
                             h2load::run(&bench.options.load_cpu, &bench.base(), &spec, &load)?
                                 .req_per_s;
@@ -346,13 +334,7 @@ impl Bench {
             Row::new(&scenario, "messages/s", true),
             Row::new(&scenario, "server CPU-µs/message", false),
         ];
-        let load = Load {
-            connections: 4,
-            streams: 4,
-            seconds: self.options.seconds,
-            rate_per_connection: None,
-            log_file: None,
-        };
+        let load = Load::saturating(4, 4, self.options.seconds);
         let peers = self.options.peers.clone();
         self.each_peer(&peers, &mut rows, |bench, _peer, server| {
             let samples = bench.h2load_runs(server, &spec, &load, f64::from(count))?;
@@ -382,13 +364,7 @@ impl Bench {
             Row::new(scenario, "MB/s echoed", true),
             Row::new(scenario, "server CPU-ms/call", false),
         ];
-        let load = Load {
-            connections: 2,
-            streams: 2,
-            seconds: self.options.seconds,
-            rate_per_connection: None,
-            log_file: None,
-        };
+        let load = Load::saturating(2, 2, self.options.seconds);
         let peers = self.options.peers.clone();
         self.each_peer(&peers, &mut rows, |bench, _peer, server| {
             bench.check(Protocol::Grpc, &message)?;
@@ -539,13 +515,7 @@ impl Bench {
                 Ok(spec) => spec,
                 Err(e) => return self.notes.push(format!("cannot write a request body: {e}")),
             };
-            let load = Load {
-                connections: 16,
-                streams: 16,
-                seconds: self.options.seconds,
-                rate_per_connection: None,
-                log_file: None,
-            };
+            let load = Load::saturating(16, 16, self.options.seconds);
             let peers: Vec<Peer> = self
                 .options
                 .peers
