@@ -18,12 +18,12 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper::client::conn::http2::{self, SendRequest};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tower::ServiceExt as _;
 
 use crate::body::Body;
 use crate::client::transport::transport_error;
-use crate::coalesce::Coalesce;
+use crate::coalesce::{Coalesce, Turns};
 use crate::{Code, Error};
 
 type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
@@ -77,7 +77,7 @@ impl Http2Settings {
 
     /// Applies these settings to the client's connection builder, with the client's defaults for
     /// what is unset.
-    fn apply_to_client(&self, builder: &mut http2::Builder<TokioExecutor>) {
+    fn apply_to_client(&self, builder: &mut http2::Builder<ConnectionExecutor>) {
         builder
             .initial_stream_window_size(self.stream_window.unwrap_or(CLIENT_STREAM_WINDOW))
             .initial_connection_window_size(
@@ -88,6 +88,21 @@ impl Http2Settings {
         if self.adaptive_window == Some(true) {
             builder.adaptive_window(true);
         }
+    }
+}
+
+/// Spawns the tasks hyper starts for one connection (the connection itself, request-body pipes) on
+/// Tokio, counting their runs for the connection's [`Coalesce`].
+#[derive(Clone)]
+struct ConnectionExecutor(Turns);
+
+impl<F> hyper::rt::Executor<F> for ConnectionExecutor
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(self.0.track(future));
     }
 }
 
@@ -152,11 +167,12 @@ where
             .oneshot(base)
             .await
             .map_err(transport_error)?;
-        let mut builder = http2::Builder::new(TokioExecutor::new());
+        let (io, turns) = Coalesce::new(TokioIo::new(io));
+        let mut builder = http2::Builder::new(ConnectionExecutor(turns));
         builder.timer(TokioTimer::new());
         self.settings.apply_to_client(&mut builder);
         let (sender, connection) = builder
-            .handshake(TokioIo::new(Coalesce::new(TokioIo::new(io))))
+            .handshake(TokioIo::new(io))
             .await
             .map_err(transport_error)?;
         tokio::spawn(async move {

@@ -31,14 +31,15 @@ pub async fn serve_with_shutdown(
     let builder = router.connection_builder();
     accept_loop(listener, signal, |stream, peer, watcher| {
         let service = ConnectionService::new(&router, peer, None);
+        let (io, turns) = Coalesce::new(stream);
         let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(Coalesce::new(stream)), service)
+            .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();
         let connection = watcher.watch(connection);
-        tokio::spawn(async move {
+        tokio::spawn(turns.track(async move {
             // Connection errors (the peer vanished, protocol violations) end that connection only.
             let _ = connection.await;
-        });
+        }));
     })
     .await
 }

@@ -274,25 +274,31 @@ pub async fn serve_tls_with_shutdown(
                 .map(|chain| PeerCertificates::new(chain.to_vec()));
             let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
             let service = ConnectionService::new(&router, peer, certificates);
-            let io = TokioIo::new(Coalesce::new(stream));
+            let (io, turns) = Coalesce::new(stream);
+            let io = TokioIo::new(io);
             // Connection errors (the peer vanished, protocol violations) end that connection only.
-            match alpn.as_deref() {
-                Some(ALPN_H2) => {
-                    let _ = watcher
-                        .watch(builders.http2.serve_connection(io, service))
-                        .await;
-                }
-                Some(ALPN_HTTP1) => {
-                    let _ = watcher
-                        .watch(builders.http1.serve_connection(io, service))
-                        .await;
-                }
-                _ => {
-                    let _ = watcher
-                        .watch(builders.detect.serve_connection_with_upgrades(io, service))
-                        .await;
-                }
-            }
+            // The connection is polled exactly when this task is, so its runs are this task's.
+            turns
+                .track(async move {
+                    match alpn.as_deref() {
+                        Some(ALPN_H2) => {
+                            let _ = watcher
+                                .watch(builders.http2.serve_connection(io, service))
+                                .await;
+                        }
+                        Some(ALPN_HTTP1) => {
+                            let _ = watcher
+                                .watch(builders.http1.serve_connection(io, service))
+                                .await;
+                        }
+                        _ => {
+                            let _ = watcher
+                                .watch(builders.detect.serve_connection_with_upgrades(io, service))
+                                .await;
+                        }
+                    }
+                })
+                .await;
         });
     })
     .await
