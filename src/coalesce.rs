@@ -1,17 +1,21 @@
-//! Fewer, larger socket writes: a connection wrapper that gathers what a connection writes while other calls
-//! are still finishing, and sends it in one syscall.
+//! Fewer, larger socket writes: a connection wrapper that gathers what an HTTP/2 connection writes while
+//! other calls are still finishing, and sends it in one syscall.
 //!
 //! hyper's HTTP/2 connection task writes whatever frames are queued each time it runs, and h2 flushes the
 //! socket once for every DATA frame of 256 bytes or more. Under load, each response would leave in a
-//! `writev` of its own, and those syscalls, not the RPC work, are most of a small call's CPU.
+//! `writev` of its own, and those syscalls, not the RPC work, are most of a small call's CPU. (HTTP/1
+//! carries one call at a time and may hand its connection to an upgrade, so it is written through: the
+//! server tells the two apart by the first bytes it reads.)
 //!
 //! [`Coalesce`] copies small writes into a buffer. The first flush of a batch reports success without
 //! writing anything and wakes the connection's task. A task that wakes itself goes to the back of Tokio's
 //! run queue, so every call that was already ready runs first and queues its frames; the next run of the
 //! connection task then writes the batch, with whatever that run added, in one syscall. Flushes during the
 //! run that deferred the batch are deferred too, which is what lets many frames share a syscall. To tell
-//! runs apart, [`Turns`] counts the polls of the connection's task: the server wraps each connection's
-//! future in it, the HTTP/2 client every future hyper spawns for a connection.
+//! runs apart, [`Turns`] numbers the polls of the connection's task (the server wraps each connection's
+//! future in it, the HTTP/2 client every future hyper spawns for a connection) and marks the one in
+//! progress on its thread. Outside those polls (an upgraded connection handed to another task, say) the
+//! wrapper holds nothing back.
 //!
 //! Deferring is safe because the task has woken itself, so it runs again, and hyper flushes on every run
 //! (h2's connection at the end of each poll, HTTP/1's dispatcher in its poll loop); shutdown writes the
@@ -19,6 +23,7 @@
 //! [`COPY_LIMIT`] bytes or more are not copied: they leave at once, with the batch in front of them in the
 //! same vectored write.
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
@@ -39,13 +44,18 @@ const KEEP_CAPACITY: usize = 16 * 1024;
 /// At most this many slices (the batch and the caller's) go into one vectored write.
 const MAX_SLICES: usize = 8;
 
-/// Counts the runs (polls) of the task that drives a connection, so its [`Coalesce`] can tell one run
-/// from the next.
+thread_local! {
+    /// The connection run being polled on this thread, if any: its [`Turns`] (by address) and number.
+    static RUN: Cell<(usize, u64)> = const { Cell::new((0, 0)) };
+}
+
+/// Numbers the runs (polls) of the task that drives a connection, so that its [`Coalesce`] can tell one
+/// run from the next, and can tell that it is being driven by that task at all.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Turns(Arc<AtomicU64>);
 
 impl Turns {
-    /// Wraps `future` so that every poll of it counts as a new run.
+    /// Wraps `future` so that every poll of it is a new run.
     pub(crate) fn track<F: Future>(&self, future: F) -> Tracked<F> {
         Tracked {
             future,
@@ -53,13 +63,34 @@ impl Turns {
         }
     }
 
-    fn current(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+    /// Starts a new run on this thread, until the guard drops.
+    fn enter(&self) -> RunGuard {
+        let run = self.0.fetch_add(1, Ordering::Relaxed) + 1;
+        RunGuard(RUN.with(|cell| cell.replace((self.id(), run))))
+    }
+
+    /// The run polling right now, if the caller is inside one of this connection's runs.
+    fn current(&self) -> Option<u64> {
+        let (id, run) = RUN.with(Cell::get);
+        (id == self.id()).then_some(run)
+    }
+
+    fn id(&self) -> usize {
+        Arc::as_ptr(&self.0) as usize
+    }
+}
+
+/// Restores the run that was current before [`Turns::enter`] (also when the poll panics).
+struct RunGuard((usize, u64));
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        RUN.with(|cell| cell.set(self.0));
     }
 }
 
 pin_project! {
-    /// A future whose polls [`Turns`] counts.
+    /// A future each of whose polls is a run of its [`Turns`].
     pub(crate) struct Tracked<F> {
         #[pin]
         future: F,
@@ -72,16 +103,32 @@ impl<F: Future> Future for Tracked<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.project();
-        this.turns.0.fetch_add(1, Ordering::Relaxed);
+        let _run = this.turns.enter();
         this.future.poll(cx)
     }
 }
+
+/// What the connection speaks, as far as gathering is concerned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Protocol {
+    /// Not known yet: this many bytes read so far match the start of the HTTP/2 preface.
+    Sniffing(usize),
+    /// HTTP/2: many calls share the connection, so their writes are gathered.
+    Http2,
+    /// HTTP/1 (one call at a time, and the connection may be handed to an upgrade): written through.
+    Other,
+}
+
+/// "PRI" opens the HTTP/2 preface and no HTTP/1 method (PRI itself is reserved for this; PROPFIND and
+/// PROPPATCH part at the third byte).
+const PREFACE_START: &[u8] = b"PRI";
 
 pin_project! {
     /// An I/O stream that gathers small writes and sends them one run of its task later, in one syscall.
     pub(crate) struct Coalesce<S> {
         #[pin]
         inner: S,
+        protocol: Protocol,
         // Bytes accepted from the caller and not yet written.
         batch: BytesMut,
         turns: Turns,
@@ -91,12 +138,24 @@ pin_project! {
 }
 
 impl<S> Coalesce<S> {
-    /// Wraps `inner`. The future that drives the connection must be polled through the returned
-    /// [`Turns`] ([`Turns::track`]); otherwise a deferred flush would never be told that a new run began.
-    pub(crate) fn new(inner: S) -> (Self, Turns) {
+    /// Wraps an accepted connection: writes are gathered once the first bytes read show the HTTP/2
+    /// preface, and only while the returned [`Turns`] is running (inside a poll of a future it
+    /// [tracks](Turns::track)); otherwise the stream writes through at once.
+    pub(crate) fn server(inner: S) -> (Self, Turns) {
+        Self::new(inner, Protocol::Sniffing(0))
+    }
+
+    /// Wraps a connection this side opened to speak HTTP/2; writes are gathered while the returned
+    /// [`Turns`] is running.
+    pub(crate) fn http2(inner: S) -> (Self, Turns) {
+        Self::new(inner, Protocol::Http2)
+    }
+
+    fn new(inner: S, protocol: Protocol) -> (Self, Turns) {
         let turns = Turns::default();
         let io = Self {
             inner,
+            protocol,
             batch: BytesMut::new(),
             turns: turns.clone(),
             deferred_in: None,
@@ -111,8 +170,30 @@ impl<S: AsyncRead> AsyncRead for Coalesce<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        self.project().inner.poll_read(cx, buf)
+        let this = self.project();
+        let Protocol::Sniffing(matched) = *this.protocol else {
+            return this.inner.poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        ready!(this.inner.poll_read(cx, buf))?;
+        *this.protocol = sniff(matched, &buf.filled()[before..]);
+        Poll::Ready(Ok(()))
     }
+}
+
+/// Advances the preface check by the bytes just read, `matched` of which matched before.
+fn sniff(matched: usize, read: &[u8]) -> Protocol {
+    let mut matched = matched;
+    for &byte in read {
+        if byte != PREFACE_START[matched] {
+            return Protocol::Other;
+        }
+        matched += 1;
+        if matched == PREFACE_START.len() {
+            return Protocol::Http2;
+        }
+    }
+    Protocol::Sniffing(matched)
 }
 
 impl<S: AsyncWrite> AsyncWrite for Coalesce<S> {
@@ -131,7 +212,11 @@ impl<S: AsyncWrite> AsyncWrite for Coalesce<S> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         let len: usize = bufs.iter().map(|buf| buf.len()).sum();
-        if len < COPY_LIMIT && this.batch.len() + len <= BATCH_LIMIT {
+        if len < COPY_LIMIT
+            && this.batch.len() + len <= BATCH_LIMIT
+            && *this.protocol == Protocol::Http2
+            && this.turns.current().is_some()
+        {
             // A new batch starts with room for several frames; a growing one grows as a Vec does.
             this.batch.reserve(if this.batch.is_empty() {
                 COPY_LIMIT
@@ -157,17 +242,17 @@ impl<S: AsyncWrite> AsyncWrite for Coalesce<S> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let mut this = self.project();
         if !this.batch.is_empty() {
-            let turn = this.turns.current();
-            match *this.deferred_in {
-                None => {
+            match (this.turns.current(), *this.deferred_in) {
+                (Some(run), None) => {
                     // Let the calls that are ready add to the batch; a later run writes it.
-                    *this.deferred_in = Some(turn);
+                    *this.deferred_in = Some(run);
                     cx.waker().wake_by_ref();
                     return Poll::Ready(Ok(()));
                 }
                 // Still the run that deferred (and woke itself): keep gathering.
-                Some(deferred) if deferred == turn => return Poll::Ready(Ok(())),
-                Some(_) => ready!(drain(this.inner.as_mut(), this.batch, cx))?,
+                (Some(run), Some(deferred)) if deferred == run => return Poll::Ready(Ok(())),
+                // A later run, or a poller that is no run of this connection: write.
+                _ => ready!(drain(this.inner.as_mut(), this.batch, cx))?,
             }
         }
         *this.deferred_in = None;
@@ -254,12 +339,25 @@ mod tests {
         }
     }
 
-    /// A socket that records each write call (each would be one syscall).
+    /// A socket that records each write call (each would be one syscall), and reads `incoming` at once.
     #[derive(Default)]
     struct Recorder {
         writes: Arc<Mutex<Vec<Vec<u8>>>>,
         flushes: usize,
         shut: bool,
+        incoming: Vec<u8>,
+    }
+
+    impl AsyncRead for Recorder {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+            buf: &mut ReadBuf<'_>,
+        ) -> Poll<io::Result<()>> {
+            let incoming = std::mem::take(&mut self.incoming);
+            buf.put_slice(&incoming);
+            Poll::Ready(Ok(()))
+        }
     }
 
     impl AsyncWrite for Recorder {
@@ -300,21 +398,17 @@ mod tests {
         (wakes, waker)
     }
 
-    fn next_turn(turns: &Turns) {
-        turns.0.fetch_add(1, Ordering::Relaxed);
-    }
-
     #[test]
     fn flushes_in_one_run_are_gathered_into_one_write_in_the_next() {
         let (wakes, waker) = context();
         let mut cx = Context::from_waker(&waker);
         let recorder = Recorder::default();
         let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::new(recorder);
+        let (mut io, turns) = Coalesce::http2(recorder);
         let mut io = Pin::new(&mut io);
 
         // One run: three frames, each followed by a flush, as h2 does for frames it does not copy.
-        next_turn(&turns);
+        let run = turns.enter();
         for frame in [&b"one"[..], b"two", b"three"] {
             assert!(
                 matches!(io.as_mut().poll_write(&mut cx, frame), Poll::Ready(Ok(n)) if n == frame.len())
@@ -326,7 +420,8 @@ mod tests {
         assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
 
         // The next run adds a frame; its flush writes everything in one call.
-        next_turn(&turns);
+        drop(run);
+        let _run = turns.enter();
         let bufs = [IoSlice::new(b"fo"), IoSlice::new(b"ur")];
         assert!(matches!(
             io.as_mut().poll_write_vectored(&mut cx, &bufs),
@@ -348,9 +443,9 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let recorder = Recorder::default();
         let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::new(recorder);
+        let (mut io, turns) = Coalesce::http2(recorder);
         let mut io = Pin::new(&mut io);
-        next_turn(&turns);
+        let _run = turns.enter();
 
         assert!(io.as_mut().poll_write(&mut cx, b"header").is_ready());
         let large = vec![7u8; COPY_LIMIT];
@@ -370,8 +465,9 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let recorder = Recorder::default();
         let writes = recorder.writes.clone();
-        let (mut io, _turns) = Coalesce::new(recorder);
+        let (mut io, turns) = Coalesce::http2(recorder);
         let mut io = Pin::new(&mut io);
+        let _run = turns.enter();
 
         let chunk = vec![1u8; COPY_LIMIT - 1];
         let mut accepted = 0;
@@ -391,8 +487,9 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let recorder = Recorder::default();
         let writes = recorder.writes.clone();
-        let (mut io, _turns) = Coalesce::new(recorder);
+        let (mut io, turns) = Coalesce::http2(recorder);
         let mut io = Pin::new(&mut io);
+        let _run = turns.enter();
 
         assert!(io.as_mut().poll_write(&mut cx, b"goodbye").is_ready());
         assert!(io.as_mut().poll_flush(&mut cx).is_ready());
@@ -402,20 +499,95 @@ mod tests {
         assert!(io.inner.shut);
     }
 
+    #[test]
+    fn outside_its_runs_the_stream_writes_through() {
+        let (wakes, waker) = context();
+        let mut cx = Context::from_waker(&waker);
+        let recorder = Recorder::default();
+        let writes = recorder.writes.clone();
+        let (mut io, turns) = Coalesce::http2(recorder);
+        let mut io = Pin::new(&mut io);
+
+        // A batch left by the connection's last run...
+        let run = turns.enter();
+        assert!(io.as_mut().poll_write(&mut cx, b"left ").is_ready());
+        assert!(io.as_mut().poll_flush(&mut cx).is_ready());
+        drop(run);
+        // ...and another connection's run on this thread: neither defers nor holds anything back.
+        let (_, other) = Coalesce::http2(Recorder::default());
+        let _other_run = other.enter();
+        assert!(io.as_mut().poll_write(&mut cx, b"over").is_ready());
+        assert_eq!(*writes.lock().unwrap(), vec![b"left over".to_vec()]);
+        assert!(io.as_mut().poll_flush(&mut cx).is_ready());
+        assert_eq!(io.inner.flushes, 1);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn the_preface_is_recognised_from_its_first_bytes() {
+        assert_eq!(
+            sniff(0, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Protocol::Http2
+        );
+        assert_eq!(sniff(0, b""), Protocol::Sniffing(0));
+        assert_eq!(sniff(0, b"P"), Protocol::Sniffing(1));
+        assert_eq!(sniff(1, b"RI *"), Protocol::Http2);
+        for http1 in [
+            &b"GET / HTTP/1.1"[..],
+            b"POST",
+            b"PROPFIND",
+            b"PUT",
+            b"\r\n",
+        ] {
+            assert_eq!(sniff(0, http1), Protocol::Other, "{http1:?}");
+        }
+    }
+
+    #[test]
+    fn a_server_connection_gathers_only_after_the_http2_preface() {
+        let (_, waker) = context();
+        let mut cx = Context::from_waker(&waker);
+        for (incoming, gathers) in [
+            (&b"GET / HTTP/1.1\r\n"[..], false),
+            (b"PRI * HTTP/2.0", true),
+        ] {
+            let recorder = Recorder {
+                incoming: incoming.to_vec(),
+                ..Recorder::default()
+            };
+            let writes = recorder.writes.clone();
+            let (mut io, turns) = Coalesce::server(recorder);
+            let mut io = Pin::new(&mut io);
+            let _run = turns.enter();
+
+            // Nothing read yet: written through.
+            assert!(io.as_mut().poll_write(&mut cx, b"early").is_ready());
+            assert_eq!(writes.lock().unwrap().len(), 1);
+
+            let mut space = [0u8; 32];
+            let mut buf = ReadBuf::new(&mut space);
+            assert!(io.as_mut().poll_read(&mut cx, &mut buf).is_ready());
+            assert_eq!(buf.filled(), incoming);
+            assert!(io.as_mut().poll_write(&mut cx, b"later").is_ready());
+            assert_eq!(writes.lock().unwrap().len(), if gathers { 1 } else { 2 });
+        }
+    }
+
     #[tokio::test]
-    async fn tracked_futures_count_their_polls() {
+    async fn each_poll_of_a_tracked_future_is_a_new_run() {
         let turns = Turns::default();
-        let mut polls = 0;
+        let mut runs = Vec::new();
         let future = std::future::poll_fn(|cx| {
-            polls += 1;
-            if polls < 3 {
+            runs.push(turns.current());
+            if runs.len() < 3 {
                 cx.waker().wake_by_ref();
                 Poll::Pending
             } else {
                 Poll::Ready(())
             }
         });
-        turns.track(future).await;
-        assert_eq!(turns.current(), 3);
+        turns.clone().track(future).await;
+        assert_eq!(runs, [Some(1), Some(2), Some(3)]);
+        assert_eq!(turns.current(), None, "no run once the poll returns");
     }
 }

@@ -9,7 +9,7 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 
 use crate::codec::{Codec, Message, MessageView};
 use crate::compression::{Compression, decompress_bounded};
-use crate::envelope::{Envelope, FLAG_COMPRESSED, HEADER_LEN, write_envelope};
+use crate::envelope::{Envelope, FLAG_COMPRESSED, HEADER_LEN};
 use crate::{Code, Error};
 
 /// Encodes outgoing messages.
@@ -78,37 +78,29 @@ impl MessageWriter {
 
     /// Encodes, maybe compresses, and frames one message (with extra `flags`), appending it to `out`.
     ///
-    /// Without compression the message is encoded in place behind its prefix, so streams can gather many
-    /// messages in one buffer without a copy each. On error `out` is left as it was.
+    /// The payload goes straight behind its prefix (encoded in place, or compressed from a scratch
+    /// encoding), so streams can gather many messages in one buffer without a copy each. On error `out`
+    /// is left as it was.
     pub fn write_message(
         &self,
         message: &dyn MessageView,
         flags: u8,
         out: &mut BytesMut,
     ) -> Result<(), Error> {
-        if self.compression.is_some() {
-            let encoded = self.encode_view(message)?;
-            let (payload, compressed) = self.compress(encoded)?;
-            let flags = if compressed {
-                flags | FLAG_COMPRESSED
-            } else {
-                flags
-            };
-            return write_envelope(flags, &payload, out);
-        }
         let start = out.len();
         out.put_bytes(0, HEADER_LEN);
-        let result = self
-            .codec
-            .encode(message, out)
-            .and_then(|()| self.check_send_limit(out.len() - start - HEADER_LEN))
-            .and_then(|len| {
-                u32::try_from(len)
-                    .map_err(|_| Error::new(Code::ResourceExhausted, "message larger than 4 GiB"))
-            });
+        let result = self.write_payload(message, out).and_then(|compressed| {
+            let len = u32::try_from(out.len() - start - HEADER_LEN)
+                .map_err(|_| Error::new(Code::ResourceExhausted, "message larger than 4 GiB"))?;
+            Ok((compressed, len))
+        });
         match result {
-            Ok(len) => {
-                out[start] = flags;
+            Ok((compressed, len)) => {
+                out[start] = if compressed {
+                    flags | FLAG_COMPRESSED
+                } else {
+                    flags
+                };
                 out[start + 1..start + HEADER_LEN].copy_from_slice(&len.to_be_bytes());
                 Ok(())
             }
@@ -117,6 +109,24 @@ impl MessageWriter {
                 Err(error)
             }
         }
+    }
+
+    /// Appends one message's payload to `out`: encoded in place, or, when compression applies, encoded
+    /// aside and compressed onto `out`. Returns whether the payload is compressed.
+    fn write_payload(&self, message: &dyn MessageView, out: &mut BytesMut) -> Result<bool, Error> {
+        let Some(compression) = &self.compression else {
+            let before = out.len();
+            self.codec.encode(message, out)?;
+            self.check_send_limit(out.len() - before)?;
+            return Ok(false);
+        };
+        let encoded = self.encode_view(message)?;
+        if encoded.len() < self.compress_min_bytes {
+            out.extend_from_slice(&encoded);
+            return Ok(false);
+        }
+        compression.compress(&encoded, out)?;
+        Ok(true)
     }
 }
 
@@ -161,5 +171,84 @@ impl MessageReader {
     /// Decodes an unframed payload with this reader's negotiated compression.
     pub fn decode_unary<T: Message>(&self, data: Bytes) -> Result<T, Error> {
         self.decode_payload(data, self.compression.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::ProtoCodec;
+    use crate::compression::Gzip;
+
+    fn writer(compression: Option<Arc<dyn Compression>>, min: usize, max: usize) -> MessageWriter {
+        MessageWriter {
+            codec: Arc::new(ProtoCodec),
+            compression,
+            compress_min_bytes: min,
+            send_max_bytes: max,
+        }
+    }
+
+    /// Splits one framed message into its flags and payload, checking the length prefix.
+    fn unframe(frame: &[u8]) -> (u8, &[u8]) {
+        let len = u32::from_be_bytes(frame[1..HEADER_LEN].try_into().unwrap()) as usize;
+        assert_eq!(
+            frame.len(),
+            HEADER_LEN + len,
+            "prefix names the payload's length"
+        );
+        (frame[0], &frame[HEADER_LEN..])
+    }
+
+    #[test]
+    fn compressed_messages_are_appended_flagged_and_decode_back() {
+        let writer = writer(Some(Arc::new(Gzip)), 0, 0);
+        let message = "hello, trident ".repeat(100);
+        let mut out = BytesMut::from(&b"earlier"[..]);
+        writer.write_message(&message, 0x80, &mut out).unwrap();
+
+        assert_eq!(&out[..7], b"earlier");
+        let (flags, payload) = unframe(&out[7..]);
+        assert_eq!(flags, 0x80 | FLAG_COMPRESSED);
+        assert!(payload.len() < message.len());
+        let reader = MessageReader {
+            codec: Arc::new(ProtoCodec),
+            compression: Some(Arc::new(Gzip)),
+            read_max_bytes: 0,
+        };
+        let back: String = reader
+            .decode_payload(Bytes::copy_from_slice(payload), Some(&Gzip))
+            .unwrap();
+        assert_eq!(back, message);
+    }
+
+    #[test]
+    fn messages_below_the_threshold_stay_uncompressed() {
+        let compressing = writer(Some(Arc::new(Gzip)), 1024, 0);
+        let plain = writer(None, 0, 0);
+        let message = "short".to_owned();
+        let mut compressed_out = BytesMut::new();
+        let mut plain_out = BytesMut::new();
+        compressing
+            .write_message(&message, 0, &mut compressed_out)
+            .unwrap();
+        plain.write_message(&message, 0, &mut plain_out).unwrap();
+
+        assert_eq!(compressed_out, plain_out);
+        let (flags, payload) = unframe(&plain_out);
+        assert_eq!(flags, 0);
+        assert_eq!(payload, plain.encode(&message).unwrap().as_ref());
+    }
+
+    #[test]
+    fn a_message_over_the_send_limit_leaves_the_buffer_as_it_was() {
+        let message = "x".repeat(64);
+        for compression in [None, Some(Arc::new(Gzip) as Arc<dyn Compression>)] {
+            let writer = writer(compression, 0, 10);
+            let mut out = BytesMut::from(&b"kept"[..]);
+            let error = writer.write_message(&message, 0, &mut out).unwrap_err();
+            assert_eq!(error.code(), Code::ResourceExhausted);
+            assert_eq!(&out[..], b"kept");
+        }
     }
 }

@@ -167,7 +167,7 @@ where
             .oneshot(base)
             .await
             .map_err(transport_error)?;
-        let (io, turns) = Coalesce::new(TokioIo::new(io));
+        let (io, turns) = Coalesce::http2(TokioIo::new(io));
         let mut builder = http2::Builder::new(ConnectionExecutor(turns));
         builder.timer(TokioTimer::new());
         self.settings.apply_to_client(&mut builder);

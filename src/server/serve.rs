@@ -31,7 +31,7 @@ pub async fn serve_with_shutdown(
     let builder = router.connection_builder();
     accept_loop(listener, signal, |stream, peer, watcher| {
         let service = ConnectionService::new(&router, peer, None);
-        let (io, turns) = Coalesce::new(stream);
+        let (io, turns) = Coalesce::server(stream);
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();

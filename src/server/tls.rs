@@ -274,7 +274,7 @@ pub async fn serve_tls_with_shutdown(
                 .map(|chain| PeerCertificates::new(chain.to_vec()));
             let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
             let service = ConnectionService::new(&router, peer, certificates);
-            let (io, turns) = Coalesce::new(stream);
+            let (io, turns) = Coalesce::server(stream);
             let io = TokioIo::new(io);
             // Connection errors (the peer vanished, protocol violations) end that connection only.
             // The connection is polled exactly when this task is, so its runs are this task's.
