@@ -339,10 +339,13 @@ mod tests {
         }
     }
 
+    /// Each write call a [`Recorder`] saw, in order.
+    type Writes = Arc<Mutex<Vec<Vec<u8>>>>;
+
     /// A socket that records each write call (each would be one syscall), and reads `incoming` at once.
     #[derive(Default)]
     struct Recorder {
-        writes: Arc<Mutex<Vec<Vec<u8>>>>,
+        writes: Writes,
         flushes: usize,
         shut: bool,
         incoming: Vec<u8>,
@@ -392,6 +395,14 @@ mod tests {
         }
     }
 
+    /// An HTTP/2 stream over a fresh [`Recorder`], with its turns and the recorder's list of writes.
+    fn http2_over_recorder() -> (Coalesce<Recorder>, Turns, Writes) {
+        let recorder = Recorder::default();
+        let writes = recorder.writes.clone();
+        let (io, turns) = Coalesce::http2(recorder);
+        (io, turns, writes)
+    }
+
     fn context() -> (Arc<CountWakes>, Waker) {
         let wakes = Arc::new(CountWakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
@@ -402,9 +413,7 @@ mod tests {
     fn flushes_in_one_run_are_gathered_into_one_write_in_the_next() {
         let (wakes, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let recorder = Recorder::default();
-        let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::http2(recorder);
+        let (mut io, turns, writes) = http2_over_recorder();
         let mut io = Pin::new(&mut io);
 
         // One run: three frames, each followed by a flush, as h2 does for frames it does not copy.
@@ -441,9 +450,7 @@ mod tests {
     fn large_writes_leave_at_once_behind_the_batch() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let recorder = Recorder::default();
-        let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::http2(recorder);
+        let (mut io, turns, writes) = http2_over_recorder();
         let mut io = Pin::new(&mut io);
         let _run = turns.enter();
 
@@ -463,9 +470,7 @@ mod tests {
     fn the_batch_never_passes_its_limit() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let recorder = Recorder::default();
-        let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::http2(recorder);
+        let (mut io, turns, writes) = http2_over_recorder();
         let mut io = Pin::new(&mut io);
         let _run = turns.enter();
 
@@ -485,9 +490,7 @@ mod tests {
     fn shutdown_writes_the_batch_first() {
         let (_, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let recorder = Recorder::default();
-        let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::http2(recorder);
+        let (mut io, turns, writes) = http2_over_recorder();
         let mut io = Pin::new(&mut io);
         let _run = turns.enter();
 
@@ -503,9 +506,7 @@ mod tests {
     fn outside_its_runs_the_stream_writes_through() {
         let (wakes, waker) = context();
         let mut cx = Context::from_waker(&waker);
-        let recorder = Recorder::default();
-        let writes = recorder.writes.clone();
-        let (mut io, turns) = Coalesce::http2(recorder);
+        let (mut io, turns, writes) = http2_over_recorder();
         let mut io = Pin::new(&mut io);
 
         // A batch left by the connection's last run...
