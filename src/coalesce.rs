@@ -36,7 +36,13 @@ use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Writes at least this long go straight to the socket instead of being copied into the batch.
-const COPY_LIMIT: usize = 8 * 1024;
+///
+/// A whole DATA frame at HTTP/2's default maximum frame size (16 KiB and a 9-byte header) is still
+/// copied: a streaming response then leaves in writes of up to [`BATCH_LIMIT`], four frames each, rather
+/// than a syscall per frame. Copying a frame costs less than the syscall and the receiver's wakeup it
+/// saves (server streaming of 64-byte messages took about a quarter less CPU per message than with an
+/// 8 KiB limit).
+const COPY_LIMIT: usize = 16 * 1024 + 64;
 /// A batch never grows past this many bytes; a write that would pass it sends the batch first.
 const BATCH_LIMIT: usize = 64 * 1024;
 /// An emptied batch buffer larger than this is freed, so idle connections hold little memory.
