@@ -156,7 +156,7 @@ impl StreamReceiver {
             let code = if grpc {
                 let web = config.protocol == ProtocolKind::GrpcWeb;
                 match content_type.and_then(grpc::parse_content_type) {
-                    Some(ct) if ct.web == web && ct.codec == codec => None,
+                    Some(ct) if ct.web == web && !ct.text && ct.codec == codec => None,
                     Some(_) => Some(Code::Internal),
                     None => Some(Code::Unknown),
                 }

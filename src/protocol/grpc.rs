@@ -41,26 +41,32 @@ pub(crate) struct Status {
     pub details: Vec<prost_types::Any>,
 }
 
-/// What a gRPC content type says: web or not, and the codec.
+/// What a gRPC content type says: web or not, gRPC-Web's text mode or not, and the codec.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) struct ContentType<'a> {
     pub web: bool,
+    /// `application/grpc-web-text`: the gRPC-Web body is base64 text (see `grpc_web_text`).
+    pub text: bool,
     pub codec: &'a str,
 }
 
-/// Parses `application/grpc[+codec]` and `application/grpc-web[+codec]` (no codec means proto).
+/// Parses `application/grpc[+codec]`, `application/grpc-web[+codec]` and
+/// `application/grpc-web-text[+codec]` (no codec means proto).
 pub(crate) fn parse_content_type(value: &str) -> Option<ContentType<'_>> {
     let essence = value.split(';').next()?.trim();
     let rest = essence.strip_prefix("application/grpc")?;
-    let (web, rest) = match rest.strip_prefix("-web") {
-        Some(rest) => (true, rest),
-        None => (false, rest),
+    let (web, text, rest) = if let Some(rest) = rest.strip_prefix("-web-text") {
+        (true, true, rest)
+    } else if let Some(rest) = rest.strip_prefix("-web") {
+        (true, false, rest)
+    } else {
+        (false, false, rest)
     };
     let codec = match rest {
         "" => "proto",
         _ => rest.strip_prefix('+').filter(|c| !c.is_empty())?,
     };
-    Some(ContentType { web, codec })
+    Some(ContentType { web, text, codec })
 }
 
 /// The content type for `codec`.
@@ -301,6 +307,7 @@ mod tests {
             parse_content_type("application/grpc"),
             Some(ContentType {
                 web: false,
+                text: false,
                 codec: "proto"
             })
         );
@@ -308,6 +315,7 @@ mod tests {
             parse_content_type("application/grpc+json; charset=utf-8"),
             Some(ContentType {
                 web: false,
+                text: false,
                 codec: "json"
             })
         );
@@ -315,10 +323,28 @@ mod tests {
             parse_content_type("application/grpc-web+proto"),
             Some(ContentType {
                 web: true,
+                text: false,
                 codec: "proto"
             })
         );
-        assert_eq!(parse_content_type("application/grpc-web-text"), None);
+        assert_eq!(
+            parse_content_type("application/grpc-web-text"),
+            Some(ContentType {
+                web: true,
+                text: true,
+                codec: "proto"
+            })
+        );
+        assert_eq!(
+            parse_content_type("application/grpc-web-text+json"),
+            Some(ContentType {
+                web: true,
+                text: true,
+                codec: "json"
+            })
+        );
+        assert_eq!(parse_content_type("application/grpc-web-textual"), None);
+        assert_eq!(parse_content_type("application/grpc-text"), None);
         assert_eq!(parse_content_type("application/grpc+"), None);
         assert_eq!(parse_content_type("application/json"), None);
     }

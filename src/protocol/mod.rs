@@ -3,6 +3,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod grpc;
+pub(crate) mod grpc_web_text;
 
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -12,7 +13,9 @@ pub enum ProtocolKind {
     Connect,
     /// gRPC over HTTP/2 with trailers.
     Grpc,
-    /// gRPC-Web: gRPC with trailers in the body, usable from browsers.
+    /// gRPC-Web: gRPC with trailers in the body, usable from browsers. The server also accepts its text
+    /// mode (`application/grpc-web-text`, base64 bodies, as grpc-web's JavaScript client sends by
+    /// default) and answers in kind; Trident's client speaks the binary mode.
     GrpcWeb,
 }
 

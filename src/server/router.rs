@@ -17,6 +17,7 @@ use crate::client::Http2Settings;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::method::{Idempotency, MethodSpec, StreamType};
+use crate::protocol::grpc_web_text::{self, DecodeText};
 use crate::protocol::{ProtocolKind, connect, grpc};
 use crate::server::cors::Cors;
 use crate::server::drain::DrainOnDrop;
@@ -326,10 +327,13 @@ impl Inner {
                 Some(fallback) => fallback(http::Request::from_parts(parts, body)).await,
                 None => respond::plain_status(StatusCode::NOT_FOUND),
             },
-            Some(route) => match self.prepare(&route, parts, body) {
-                Ok(call) => (route.handler)(call).await,
-                Err(response) => *response,
-            },
+            Some(route) => {
+                let response = match self.prepare(&route, parts, body) {
+                    Ok(call) => (route.handler)(call).await,
+                    Err(response) => *response,
+                };
+                grpc_web_text::encode_response(response)
+            }
         };
         if let Some(cors) = &cors {
             cors.decorate(response.headers_mut());
@@ -364,6 +368,7 @@ impl Inner {
                         protocol: ProtocolKind::Connect,
                         codec: q.encoding.clone().unwrap_or_default(),
                         connect_unary: true,
+                        text: false,
                         content_type: http::HeaderValue::from_static(""),
                         get_query: Some(q),
                     },
@@ -448,7 +453,11 @@ impl Inner {
                 .as_ref()
                 .and_then(|_| parts.headers.get(http::header::IF_NONE_MATCH).cloned()),
             get_message: wire.get_query.map(|q| Bytes::from(q.message)),
-            body,
+            body: if wire.text {
+                Body::new(DecodeText::new(body))
+            } else {
+                body
+            },
             request_headers: Metadata::from_header_map(parts.headers),
             reader: MessageReader {
                 codec: codec.clone(),
@@ -514,6 +523,8 @@ struct Wire {
     codec: String,
     /// Connect's unary framing (unframed body, errors as JSON with an HTTP status).
     connect_unary: bool,
+    /// gRPC-Web's text mode: the request body is base64 (and the response will be).
+    text: bool,
     /// The content type to answer with (streaming framings).
     content_type: http::HeaderValue,
     get_query: Option<connect::GetQuery>,
@@ -543,6 +554,7 @@ impl Wire {
                 },
                 codec: grpc.codec.to_ascii_lowercase(),
                 connect_unary: false,
+                text: grpc.text,
                 content_type,
                 get_query: None,
             });
@@ -558,6 +570,7 @@ impl Wire {
             content_type: header_value(&connect::stream_content_type(&codec)),
             codec,
             connect_unary: !connect.streaming,
+            text: false,
             get_query: None,
         })
     }

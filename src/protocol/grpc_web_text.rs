@@ -1,0 +1,267 @@
+//! gRPC-Web's text mode (`application/grpc-web-text`): the same frames as binary gRPC-Web, carried as
+//! base64 so that clients limited to text bodies (grpc-web's JavaScript client in its default mode) can
+//! read a stream as it arrives.
+//!
+//! A text body is a run of base64 chunks, each padded on its own, so `=` may appear in the middle of a
+//! body wherever a sender flushed. [`DecodeText`] turns a request body back into bytes (chunk by chunk, as
+//! it arrives); [`EncodeText`] encodes each data frame of a response as one padded chunk, so every frame
+//! the server flushes can be decoded by the client on arrival.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use base64::Engine as _;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use bytes::{Bytes, BytesMut};
+use http_body::Frame;
+
+use crate::body::Body;
+use crate::{Code, Error};
+
+/// Decodes one chunk of the standard alphabet, with or without its padding.
+const CHUNK: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
+/// The start of every text-mode content type (a `+codec` suffix may follow).
+const CONTENT_TYPE_PREFIX: &[u8] = b"application/grpc-web-text";
+
+/// Encodes the body of a call's response when its content type (the request's, as the router answers
+/// gRPC-Web calls) is text mode; other responses pass unchanged.
+pub(crate) fn encode_response(response: http::Response<Body>) -> http::Response<Body> {
+    let text = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(CONTENT_TYPE_PREFIX));
+    if text {
+        response.map(|body| Body::new(EncodeText::new(body)))
+    } else {
+        response
+    }
+}
+
+/// A request body in text mode, decoded to the binary gRPC-Web body it carries.
+pub(crate) struct DecodeText {
+    inner: Body,
+    /// Base64 characters not decoded yet: fewer than four, the start of a group the next frame completes.
+    partial: BytesMut,
+    done: bool,
+}
+
+impl DecodeText {
+    /// Decodes `inner` as it arrives.
+    pub(crate) fn new(inner: Body) -> Self {
+        Self {
+            inner,
+            partial: BytesMut::new(),
+            done: false,
+        }
+    }
+}
+
+impl http_body::Body for DecodeText {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
+                Some(Ok(frame)) => {
+                    let frame = match frame.into_data() {
+                        Ok(data) => data,
+                        // HTTP trailers carry no text; pass them on as they are.
+                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    };
+                    this.partial.extend_from_slice(&frame);
+                    let whole = this.partial.len() / 4 * 4;
+                    let text = this.partial.split_to(whole);
+                    match decode_chunks(&text) {
+                        Ok(decoded) if decoded.is_empty() => continue,
+                        Ok(decoded) => return Poll::Ready(Some(Ok(Frame::data(decoded)))),
+                        Err(error) => {
+                            this.done = true;
+                            return Poll::Ready(Some(Err(error)));
+                        }
+                    }
+                }
+                Some(Err(error)) => {
+                    this.done = true;
+                    return Poll::Ready(Some(Err(error)));
+                }
+                None => {
+                    this.done = true;
+                    if this.partial.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    // A last chunk without its padding: decode what it holds.
+                    let text = std::mem::take(&mut this.partial);
+                    return Poll::Ready(Some(decode_chunks(&text).map(Frame::data)));
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.done
+    }
+}
+
+/// Decodes base64 text made of chunks that are each padded on their own (a chunk ends at a group of
+/// four characters holding `=`, or at the end of `text`).
+fn decode_chunks(text: &[u8]) -> Result<Bytes, Error> {
+    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
+    let mut start = 0;
+    while start < text.len() {
+        let end = text[start..]
+            .chunks(4)
+            .position(|group| group.contains(&b'='))
+            .map_or(text.len(), |i| (start + (i + 1) * 4).min(text.len()));
+        CHUNK.decode_vec(&text[start..end], &mut out).map_err(|e| {
+            Error::new(
+                Code::InvalidArgument,
+                format!("invalid base64 in a grpc-web-text body: {e}"),
+            )
+        })?;
+        start = end;
+    }
+    Ok(Bytes::from(out))
+}
+
+/// A response body in text mode: each data frame of `inner` leaves as one padded base64 chunk.
+struct EncodeText {
+    inner: Body,
+}
+
+impl EncodeText {
+    /// Encodes `inner` frame by frame.
+    fn new(inner: Body) -> Self {
+        Self { inner }
+    }
+}
+
+impl http_body::Body for EncodeText {
+    type Data = Bytes;
+    type Error = Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let frame = ready!(Pin::new(&mut self.inner).poll_frame(cx));
+        Poll::Ready(frame.map(|frame| {
+            frame.map(|frame| frame.map_data(|data| Bytes::from(STANDARD.encode(&data))))
+        }))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt as _;
+
+    use super::*;
+
+    /// A body that yields `chunks` as separate data frames.
+    fn body_of(chunks: &[&str]) -> Body {
+        let frames: Vec<Result<Frame<Bytes>, Error>> = chunks
+            .iter()
+            .map(|c| Ok(Frame::data(Bytes::copy_from_slice(c.as_bytes()))))
+            .collect();
+        Body::from_frames(futures_util::stream::iter(frames))
+    }
+
+    async fn decode(chunks: &[&str]) -> Result<Vec<u8>, Error> {
+        let collected = DecodeText::new(body_of(chunks)).collect().await?;
+        Ok(collected.to_bytes().to_vec())
+    }
+
+    #[tokio::test]
+    async fn decodes_groups_split_across_frames() {
+        // "hello world" is aGVsbG8gd29ybGQ=; frames cut it inside groups.
+        assert_eq!(
+            decode(&["aGV", "sbG8gd2", "9yb", "GQ="]).await.unwrap(),
+            b"hello world"
+        );
+        assert_eq!(decode(&["aGVsbG8gd29ybGQ="]).await.unwrap(), b"hello world");
+    }
+
+    #[tokio::test]
+    async fn decodes_chunks_padded_on_their_own() {
+        // "a" + "bc" + "def", each encoded and padded separately, then run together.
+        assert_eq!(decode(&["YQ==YmM=ZGVm"]).await.unwrap(), b"abcdef".to_vec());
+        assert_eq!(
+            decode(&["YQ", "==Ym", "M=", "ZGVm"]).await.unwrap(),
+            b"abcdef".to_vec()
+        );
+    }
+
+    #[tokio::test]
+    async fn accepts_a_last_chunk_without_padding() {
+        assert_eq!(decode(&["aGVsbG8gd29ybGQ"]).await.unwrap(), b"hello world");
+    }
+
+    #[tokio::test]
+    async fn rejects_what_is_not_base64() {
+        for bad in [
+            &["aGVs*G8="][..],
+            &["YQ===="],
+            &["Y===", "YQ=="],
+            &["YQ==", "Y"],
+            &["aGVsbG8gd29ybGQ=\n"],
+        ] {
+            let error = decode(bad).await.unwrap_err();
+            assert_eq!(error.code(), Code::InvalidArgument, "{bad:?}");
+            assert!(error.message().contains("base64"), "{bad:?}: {error}");
+        }
+    }
+
+    #[tokio::test]
+    async fn encodes_each_frame_as_a_padded_chunk() {
+        let mut body = EncodeText::new(body_of(&["a", "bc", "def"]));
+        let mut chunks = Vec::new();
+        while let Some(frame) = body.frame().await {
+            chunks.push(frame.unwrap().into_data().unwrap());
+        }
+        assert_eq!(chunks, ["YQ==", "YmM=", "ZGVm"]);
+        let joined: Vec<&str> = chunks
+            .iter()
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        assert_eq!(decode(&joined).await.unwrap(), b"abcdef".to_vec());
+    }
+
+    #[test]
+    fn encodes_only_text_responses() {
+        let text = http::Response::builder()
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/grpc-web-text+proto",
+            )
+            .body(Body::full("abc"))
+            .unwrap();
+        let binary = http::Response::builder()
+            .header(http::header::CONTENT_TYPE, "application/grpc-web+proto")
+            .body(Body::full("abc"))
+            .unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let read = |response: http::Response<Body>| {
+            runtime.block_on(async { response.into_body().collect().await.unwrap().to_bytes() })
+        };
+        assert_eq!(read(encode_response(text)), "YWJj");
+        assert_eq!(read(encode_response(binary)), "abc");
+    }
+}
