@@ -1,5 +1,5 @@
-// Bundles the page: src/main.ts and everything it imports into dist/app.js, and copies the static
-// files beside it. `node build.mjs` (or `npm run bundle`, after `npm run generate`).
+// Bundles the page (src/main.ts and everything it imports into dist/app.js) and the grpc-web text-mode
+// check (src/grpc_web_text.ts into dist/grpc-web-text.js), and copies the static files beside them. `node build.mjs` (or `npm run bundle`, after `npm run generate`).
 import { build } from "esbuild";
 import { cpSync, mkdirSync, rmSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -10,12 +10,15 @@ const out = join(root, "dist");
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-for (const file of ["index.html", "style.css"]) {
+for (const file of ["index.html", "style.css", "grpc-web-text.html"]) {
   cpSync(join(root, "static", file), join(out, file));
 }
 await build({
-  entryPoints: [join(root, "src", "main.ts")],
-  outfile: join(out, "app.js"),
+  entryPoints: [
+    { in: join(root, "src", "main.ts"), out: "app" },
+    { in: join(root, "src", "grpc_web_text.ts"), out: "grpc-web-text" },
+  ],
+  outdir: out,
   bundle: true,
   format: "esm",
   target: "es2022",

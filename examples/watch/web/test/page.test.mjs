@@ -1,6 +1,7 @@
 // End-to-end test of the page: starts watch-server serving the built bundle (dist/), opens the page in
 // headless Chromium (Debian's `chromium`, driven by playwright-core), puts keys with Connect calls from
-// here, and checks that the page shows them, once over Connect and once over gRPC-Web.
+// here, and checks that the page shows them, once over Connect and once over gRPC-Web. Then the same
+// browser runs grpc-web-text.html: grpc-web's own client in its text mode (application/grpc-web-text).
 //
 // Run by ../test.sh, which installs Chromium, builds the page and the server, and sets WATCH_SERVER.
 //   WATCH_SERVER  path of the watch-server binary (default: ../../../target/debug/watch-server)
@@ -161,4 +162,46 @@ describe("watch page", () => {
       }
     });
   }
+
+  test("grpc-web's own client in text mode", async () => {
+    const page = await context.newPage();
+    const failures = [];
+    page.on("pageerror", (error) => failures.push(error.message));
+    // The content types of every call the page makes, request and response.
+    const exchanges = [];
+    page.on("response", async (response) => {
+      if (!response.url().includes("/trident.watch.v1.KvService/")) return;
+      exchanges.push({
+        method: response.url().split("/").pop(),
+        sent: (await response.request().allHeaders())["content-type"],
+        received: (await response.allHeaders())["content-type"],
+      });
+    });
+    try {
+      const prefix = "e2e-grpc-web-text/";
+      await page.goto(`${server.url}/grpc-web-text.html?prefix=${encodeURIComponent(prefix)}`);
+      const result = page.locator("#result[data-state]");
+      await result.waitFor({ timeout: TIMEOUT });
+      const text = await result.textContent();
+      assert.equal(await result.getAttribute("data-state"), "done", text);
+      const outcome = JSON.parse(text);
+      const first = Number(outcome.firstRevision);
+      assert.equal(Number(outcome.secondRevision), first + 1);
+      assert.equal(outcome.created, true);
+      assert.deepEqual(outcome.events, [`${prefix}a=one@${first}`, `${prefix}b=two@${first + 1}`]);
+      assert.equal(outcome.error?.code, 3, JSON.stringify(outcome.error)); // INVALID_ARGUMENT
+      assert.match(outcome.error.message, /key/);
+
+      // Every call went out and came back in text mode.
+      const methods = exchanges.map((e) => e.method).sort();
+      assert.deepEqual(methods, ["Put", "Put", "Put", "Watch"]);
+      for (const exchange of exchanges) {
+        assert.equal(exchange.sent, "application/grpc-web-text", JSON.stringify(exchange));
+        assert.equal(exchange.received, "application/grpc-web-text", JSON.stringify(exchange));
+      }
+      assert.deepEqual(failures, []);
+    } finally {
+      await page.close();
+    }
+  });
 });
