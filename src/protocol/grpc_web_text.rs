@@ -76,10 +76,10 @@ impl http_body::Body for DecodeText {
             }
             match ready!(Pin::new(&mut this.inner).poll_frame(cx)) {
                 Some(Ok(frame)) => {
-                    let frame = match frame.into_data() {
-                        Ok(data) => data,
-                        // HTTP trailers carry no text; pass them on as they are.
-                        Err(frame) => return Poll::Ready(Some(Ok(frame))),
+                    let Ok(frame) = frame.into_data() else {
+                        // HTTP trailers mean nothing in a gRPC-Web request (its end is the body's end)
+                        // and could not follow the data still held here: leave them out.
+                        continue;
                     };
                     this.partial.extend_from_slice(&frame);
                     let whole = this.partial.len() / 4 * 4;
@@ -210,6 +210,18 @@ mod tests {
     #[tokio::test]
     async fn accepts_a_last_chunk_without_padding() {
         assert_eq!(decode(&["aGVsbG8gd29ybGQ"]).await.unwrap(), b"hello world");
+    }
+
+    #[tokio::test]
+    async fn request_trailers_do_not_cut_the_text() {
+        let frames: Vec<Result<Frame<Bytes>, Error>> = vec![
+            Ok(Frame::data(Bytes::from_static(b"aGVsbG8gd29ybGQ"))),
+            Ok(Frame::trailers(http::HeaderMap::new())),
+        ];
+        let body = Body::from_frames(futures_util::stream::iter(frames));
+        let collected = DecodeText::new(body).collect().await.unwrap();
+        assert!(collected.trailers().is_none());
+        assert_eq!(collected.to_bytes(), "hello world");
     }
 
     #[tokio::test]
