@@ -28,6 +28,7 @@ mod method;
 pub mod protocol;
 mod request;
 pub mod server;
+#[cfg(feature = "tls")]
 mod tls;
 mod wire;
 
@@ -46,14 +47,20 @@ pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
-    Cors, ResponseStream, Router, ServiceRoutes, Streaming, TlsConfig, serve, serve_tls,
-    serve_tls_with_shutdown, serve_with_shutdown,
+    Cors, ResponseStream, Router, ServiceRoutes, Streaming, serve, serve_with_shutdown,
 };
+#[cfg(feature = "tls")]
+pub use server::{TlsConfig, serve_tls, serve_tls_with_shutdown};
 
 /// The rustls crate Trident's TLS support is built on, for hand-made configurations
 /// ([`TlsConfig::from_rustls`], [`ClientBuilder::tls_config`]) and certificate types
-/// ([`rustls::pki_types::CertificateDer`]).
+/// ([`rustls::pki_types::CertificateDer`]). Only with the `tls` feature (on by default).
+#[cfg(feature = "tls")]
 pub use rustls;
+
+/// Certificate types ([`pki_types::CertificateDer`], as [`CallContext::peer_certificates`] returns
+/// them), also without the `tls` feature; the same crate as `rustls::pki_types`.
+pub use rustls_pki_types as pki_types;
 
 /// The one path generated code uses to reach the runtime. Not part of the public API.
 #[doc(hidden)]

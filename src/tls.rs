@@ -11,7 +11,7 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::{Code, Error};
+use crate::Error;
 
 /// The ALPN protocol name of HTTP/2.
 pub(crate) const ALPN_H2: &[u8] = b"h2";
@@ -27,10 +27,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
         .clone()
 }
 
-/// An `invalid_argument` error about a TLS setting.
-pub(crate) fn config_error(message: impl Into<String>) -> Error {
-    Error::new(Code::InvalidArgument, message)
-}
+pub(crate) use crate::error::config_error;
 
 /// Every `CERTIFICATE` block of `pem`, in order. Fails if there is none, or a block is malformed.
 pub(crate) fn certificates_from_pem(
@@ -97,6 +94,7 @@ pub(crate) fn default_roots() -> Arc<RootCertStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Code;
 
     fn self_signed() -> (String, String) {
         let key = rcgen::KeyPair::generate().expect("key");

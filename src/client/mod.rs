@@ -4,6 +4,8 @@ mod calls;
 mod duplex;
 mod h2_channel;
 mod receive;
+#[cfg(feature = "tls")]
+mod tls;
 mod transport;
 
 use std::sync::Arc;
@@ -437,6 +439,7 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "tls")]
     /// For `https://` base URLs: trusts the CA (or self-signed) certificates in `pem` instead of the
     /// default public web roots (Mozilla's list, built in). May be called more than once to trust more.
     /// Unusable PEM data fails [`build`](Self::build) with `invalid_argument`.
@@ -449,6 +452,7 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "tls")]
     /// For `https://` base URLs: presents this PEM certificate chain (leaf first) and private key to
     /// servers that ask for a client certificate (mutual TLS). Unusable PEM data, or a key that does not
     /// match, fails [`build`](Self::build) with `invalid_argument`.
@@ -461,6 +465,7 @@ impl ClientBuilder {
         self
     }
 
+    #[cfg(feature = "tls")]
     /// For `https://` base URLs: uses a hand-made rustls configuration (custom verifiers, resolvers,
     /// protocol versions...) instead of [`tls_root_certificates_pem`](Self::tls_root_certificates_pem)
     /// and [`tls_client_identity_pem`](Self::tls_client_identity_pem). Its ALPN protocols are replaced

@@ -1,13 +1,11 @@
 //! Client transports: anything that turns an HTTP request into a response, as a tower `Service`.
 //! The defaults: for HTTP/1.1, hyper-util's pooled client; for HTTP/2, one multiplexed connection per
-//! origin (`h2_channel`); both in cleartext, or over TLS (rustls) for `https://` base URLs.
+//! origin (`h2_channel`); both in cleartext, or over TLS (rustls, in `tls.rs`) for `https://` base URLs.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::{Connect, HttpConnector};
 use hyper_util::rt::TokioExecutor;
@@ -16,10 +14,11 @@ use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
 use crate::client::h2_channel::{H2Channel, Http2Settings};
-use crate::tls::{
-    ALPN_H2, ALPN_HTTP1, certificates_from_pem, config_error, default_roots, private_key_from_pem,
-    provider, root_store_from_pem,
-};
+#[cfg(feature = "tls")]
+pub(crate) use crate::client::tls::TlsSettings;
+#[cfg(feature = "tls")]
+use crate::client::tls::https_transport;
+use crate::error::config_error;
 use crate::{Code, Error};
 
 /// A boxed, cloneable transport.
@@ -47,68 +46,6 @@ pub(crate) fn http_transport(version: HttpVersion, http2: Http2Settings) -> Tran
     BoxCloneSyncService::new(HyperTransport { client })
 }
 
-/// TLS settings a [`ClientBuilder`](crate::ClientBuilder) collects for `https://` base URLs.
-#[derive(Clone, Default)]
-pub(crate) struct TlsSettings {
-    /// PEM trust anchors replacing the default (public web) roots; empty: the defaults.
-    pub roots_pem: Vec<u8>,
-    /// PEM certificate chain and private key to present to servers that ask (mutual TLS).
-    pub identity: Option<(Vec<u8>, Vec<u8>)>,
-    /// A hand-made rustls configuration replacing all of the above.
-    pub config: Option<rustls::ClientConfig>,
-}
-
-impl TlsSettings {
-    fn is_set(&self) -> bool {
-        !self.roots_pem.is_empty() || self.identity.is_some() || self.config.is_some()
-    }
-
-    /// The rustls configuration, with ALPN offering exactly `version`.
-    fn client_config(self, version: HttpVersion) -> Result<rustls::ClientConfig, Error> {
-        let mut config = match self.config {
-            Some(config) => {
-                if !self.roots_pem.is_empty() || self.identity.is_some() {
-                    return Err(config_error(
-                        "tls_config cannot be combined with tls_root_certificates_pem or \
-                         tls_client_identity_pem: put the roots and the identity in the rustls \
-                         configuration",
-                    ));
-                }
-                config
-            }
-            None => {
-                let roots = if self.roots_pem.is_empty() {
-                    default_roots()
-                } else {
-                    Arc::new(root_store_from_pem(
-                        &self.roots_pem,
-                        "TLS root certificates",
-                    )?)
-                };
-                let builder = rustls::ClientConfig::builder_with_provider(provider())
-                    .with_safe_default_protocol_versions()
-                    .map_err(|e| config_error(format!("TLS protocol versions: {e}")))?
-                    .with_root_certificates(roots);
-                match self.identity {
-                    None => builder.with_no_client_auth(),
-                    Some((chain_pem, key_pem)) => {
-                        let chain = certificates_from_pem(&chain_pem, "client certificate chain")?;
-                        let key = private_key_from_pem(&key_pem, "client private key")?;
-                        builder.with_client_auth_cert(chain, key).map_err(|e| {
-                            config_error(format!("client certificate chain and private key: {e}"))
-                        })?
-                    }
-                }
-            }
-        };
-        config.alpn_protocols = match version {
-            HttpVersion::Http1 => vec![ALPN_HTTP1.to_vec()],
-            HttpVersion::Http2 => vec![ALPN_H2.to_vec()],
-        };
-        Ok(config)
-    }
-}
-
 /// The transport a client built for `scheme` uses: `custom` if given, else the built-in one for
 /// `version` (pooled HTTP/1.1, or the HTTP/2 channel configured by `http2`), over TLS for `https`.
 pub(crate) fn client_transport(
@@ -130,25 +67,26 @@ pub(crate) fn client_transport(
     }
 }
 
-/// Builds the pooled transport over TLS: rustls with ALPN offering exactly `version`.
-fn https_transport(
-    version: HttpVersion,
-    tls: TlsSettings,
-    http2: Http2Settings,
-) -> Result<Transport, Error> {
-    let config = tls.client_config(version)?;
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    // The TLS connector wraps it: it must accept https URIs.
-    http.enforce_http(false);
-    let mut connector = HttpsConnector::from((http, Arc::new(config)));
-    connector.enforce_https();
-    if version == HttpVersion::Http2 {
-        return Ok(BoxCloneSyncService::new(H2Channel::new(connector, http2)));
+/// Without the `tls` feature there are no TLS settings to collect.
+#[cfg(not(feature = "tls"))]
+#[derive(Clone, Default)]
+pub(crate) struct TlsSettings {
+    _none: (),
+}
+
+#[cfg(not(feature = "tls"))]
+impl TlsSettings {
+    fn is_set(&self) -> bool {
+        false
     }
-    let client: HyperClient<HttpsConnector<HttpConnector>, Body> =
-        HyperClient::builder(TokioExecutor::new()).build(connector);
-    Ok(BoxCloneSyncService::new(HyperTransport { client }))
+}
+
+/// Without the `tls` feature, `https://` base URLs cannot be served.
+#[cfg(not(feature = "tls"))]
+fn https_transport(_: HttpVersion, _: TlsSettings, _: Http2Settings) -> Result<Transport, Error> {
+    Err(config_error(
+        "https:// base URLs need TLS, and this build of trident has no `tls` feature",
+    ))
 }
 
 /// Wraps any tower service that speaks `http` with compatible bodies into a [`Transport`].
@@ -172,8 +110,8 @@ where
 }
 
 #[derive(Clone)]
-struct HyperTransport<C> {
-    client: HyperClient<C, Body>,
+pub(crate) struct HyperTransport<C> {
+    pub(crate) client: HyperClient<C, Body>,
 }
 
 impl<C> tower::Service<http::Request<Body>> for HyperTransport<C>
@@ -231,4 +169,51 @@ fn find_trident_error(error: &(dyn std::error::Error + 'static)) -> Option<Error
         current = e.source();
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without the `tls` feature an https:// client cannot be built, and says why.
+    #[cfg(not(feature = "tls"))]
+    #[test]
+    fn https_needs_the_tls_feature() {
+        let Err(error) = client_transport(
+            None,
+            Some("https"),
+            HttpVersion::Http2,
+            TlsSettings::default(),
+            Http2Settings::default(),
+        ) else {
+            panic!("an https transport without TLS support");
+        };
+        assert_eq!(error.code(), Code::InvalidArgument);
+        assert!(error.message().contains("`tls` feature"), "{error}");
+    }
+
+    #[test]
+    fn cleartext_and_custom_transports_build() {
+        assert!(
+            client_transport(
+                None,
+                Some("http"),
+                HttpVersion::Http1,
+                TlsSettings::default(),
+                Http2Settings::default(),
+            )
+            .is_ok()
+        );
+        let custom = http_transport(HttpVersion::Http1, Http2Settings::default());
+        assert!(
+            client_transport(
+                Some(custom),
+                Some("https"),
+                HttpVersion::Http1,
+                TlsSettings::default(),
+                Http2Settings::default(),
+            )
+            .is_ok()
+        );
+    }
 }

@@ -3,20 +3,23 @@
 mod cors;
 mod drain;
 mod handler;
+mod peer_certificates;
 mod respond;
 mod router;
 mod serve;
 mod streaming;
+#[cfg(feature = "tls")]
 mod tls;
 
 pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
 pub use handler::ResponseStream;
+pub use peer_certificates::PeerCertificates;
 pub use router::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES, Router, ServiceRoutes};
 pub use serve::{serve, serve_with_shutdown};
 pub use streaming::Streaming;
+#[cfg(feature = "tls")]
 pub use tls::{
-    DEFAULT_TLS_HANDSHAKE_TIMEOUT, PeerCertificates, TlsConfig, TlsConfigBuilder, serve_tls,
-    serve_tls_with_shutdown,
+    DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder, serve_tls, serve_tls_with_shutdown,
 };

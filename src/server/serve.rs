@@ -12,8 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 
 use crate::body::Body;
 use crate::coalesce::Coalesce;
+use crate::server::PeerCertificates;
 use crate::server::Router;
-use crate::server::tls::PeerCertificates;
 
 /// Serves `router` on `listener` until the process ends. Each connection speaks HTTP/1.1, or HTTP/2 when
 /// the client opens with the HTTP/2 preface (h2c with prior knowledge).

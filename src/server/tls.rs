@@ -36,13 +36,13 @@ use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::pki_types::CertificateDer;
 use rustls::server::WebPkiClientVerifier;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::Error;
 use crate::coalesce::Coalesce;
+use crate::server::PeerCertificates;
 use crate::server::Router;
 use crate::server::serve::{ConnectionService, accept_loop};
 use crate::tls::{
@@ -52,31 +52,6 @@ use crate::tls::{
 
 /// How long a client may take to complete the TLS handshake unless configured otherwise.
 pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// The certificates a TLS client presented and the server verified, leaf first.
-///
-/// [`serve_tls`] adds this to the extensions of every request on a connection whose client sent a
-/// certificate; [`CallContext::peer_certificates`](crate::CallContext::peer_certificates) reads it. A
-/// custom accept loop that terminates TLS itself can insert it too. Cloning is cheap.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerCertificates(Arc<[CertificateDer<'static>]>);
-
-impl PeerCertificates {
-    /// Wraps a verified certificate chain, leaf first.
-    pub fn new(chain: Vec<CertificateDer<'static>>) -> Self {
-        Self(chain.into())
-    }
-
-    /// The chain, leaf first.
-    pub fn as_slice(&self) -> &[CertificateDer<'static>] {
-        &self.0
-    }
-
-    /// The client's own (end-entity) certificate.
-    pub fn leaf(&self) -> Option<&CertificateDer<'static>> {
-        self.0.first()
-    }
-}
 
 /// What a TLS server needs: a rustls server configuration and a handshake timeout.
 ///

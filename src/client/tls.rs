@@ -1,0 +1,102 @@
+//! The client's TLS (the `tls` feature): the settings a builder collects for `https://` base URLs, and
+//! the built-in transports over rustls.
+
+use std::sync::Arc;
+
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use tower::util::BoxCloneSyncService;
+
+use crate::Error;
+use crate::body::Body;
+use crate::client::h2_channel::{H2Channel, Http2Settings};
+use crate::client::transport::{HttpVersion, HyperTransport, Transport};
+use crate::tls::{
+    ALPN_H2, ALPN_HTTP1, certificates_from_pem, config_error, default_roots, private_key_from_pem,
+    provider, root_store_from_pem,
+};
+
+/// TLS settings a [`ClientBuilder`](crate::ClientBuilder) collects for `https://` base URLs.
+#[derive(Clone, Default)]
+pub(crate) struct TlsSettings {
+    /// PEM trust anchors replacing the default (public web) roots; empty: the defaults.
+    pub roots_pem: Vec<u8>,
+    /// PEM certificate chain and private key to present to servers that ask (mutual TLS).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
+    /// A hand-made rustls configuration replacing all of the above.
+    pub config: Option<rustls::ClientConfig>,
+}
+
+impl TlsSettings {
+    pub(crate) fn is_set(&self) -> bool {
+        !self.roots_pem.is_empty() || self.identity.is_some() || self.config.is_some()
+    }
+
+    /// The rustls configuration, with ALPN offering exactly `version`.
+    fn client_config(self, version: HttpVersion) -> Result<rustls::ClientConfig, Error> {
+        let mut config = match self.config {
+            Some(config) => {
+                if !self.roots_pem.is_empty() || self.identity.is_some() {
+                    return Err(config_error(
+                        "tls_config cannot be combined with tls_root_certificates_pem or \
+                         tls_client_identity_pem: put the roots and the identity in the rustls \
+                         configuration",
+                    ));
+                }
+                config
+            }
+            None => {
+                let roots = if self.roots_pem.is_empty() {
+                    default_roots()
+                } else {
+                    Arc::new(root_store_from_pem(
+                        &self.roots_pem,
+                        "TLS root certificates",
+                    )?)
+                };
+                let builder = rustls::ClientConfig::builder_with_provider(provider())
+                    .with_safe_default_protocol_versions()
+                    .map_err(|e| config_error(format!("TLS protocol versions: {e}")))?
+                    .with_root_certificates(roots);
+                match self.identity {
+                    None => builder.with_no_client_auth(),
+                    Some((chain_pem, key_pem)) => {
+                        let chain = certificates_from_pem(&chain_pem, "client certificate chain")?;
+                        let key = private_key_from_pem(&key_pem, "client private key")?;
+                        builder.with_client_auth_cert(chain, key).map_err(|e| {
+                            config_error(format!("client certificate chain and private key: {e}"))
+                        })?
+                    }
+                }
+            }
+        };
+        config.alpn_protocols = match version {
+            HttpVersion::Http1 => vec![ALPN_HTTP1.to_vec()],
+            HttpVersion::Http2 => vec![ALPN_H2.to_vec()],
+        };
+        Ok(config)
+    }
+}
+
+/// Builds the pooled transport over TLS: rustls with ALPN offering exactly `version`.
+pub(crate) fn https_transport(
+    version: HttpVersion,
+    tls: TlsSettings,
+    http2: Http2Settings,
+) -> Result<Transport, Error> {
+    let config = tls.client_config(version)?;
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    // The TLS connector wraps it: it must accept https URIs.
+    http.enforce_http(false);
+    let mut connector = HttpsConnector::from((http, Arc::new(config)));
+    connector.enforce_https();
+    if version == HttpVersion::Http2 {
+        return Ok(BoxCloneSyncService::new(H2Channel::new(connector, http2)));
+    }
+    let client: HyperClient<HttpsConnector<HttpConnector>, Body> =
+        HyperClient::builder(TokioExecutor::new()).build(connector);
+    Ok(BoxCloneSyncService::new(HyperTransport { client }))
+}
