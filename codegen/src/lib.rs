@@ -463,13 +463,12 @@ impl Builder {
 
         let mut out = Vec::new();
         for (module, (package, files)) in packages {
-            if let Some(only) = only {
-                if !files
+            if let Some(only) = only
+                && !files
                     .iter()
                     .any(|file| only.iter().any(|name| name == file.name()))
-                {
-                    continue;
-                }
+            {
+                continue;
             }
             let Some(mut code) = modules.remove(&module) else {
                 continue;
@@ -561,10 +560,10 @@ fn dependency_closure(
     let mut needed = std::collections::BTreeSet::new();
     let mut stack: Vec<&str> = files.iter().map(|file| file.name()).collect();
     while let Some(name) = stack.pop() {
-        if needed.insert(name) {
-            if let Some(file) = by_name.get(name) {
-                stack.extend(file.dependency.iter().map(String::as_str));
-            }
+        if needed.insert(name)
+            && let Some(file) = by_name.get(name)
+        {
+            stack.extend(file.dependency.iter().map(String::as_str));
         }
     }
     fds.file
