@@ -5,6 +5,7 @@
 use std::future::Future;
 use std::time::Duration;
 
+pub mod fuzz;
 mod messages;
 mod raw_http;
 pub mod scenarios;
