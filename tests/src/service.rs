@@ -114,19 +114,26 @@ pub fn build_error(spec: &ErrorSpec) -> Error {
     if let Some(delay) = &spec.retry_delay {
         error = error.with_detail(delay);
     }
+    // Headers the request asks for that cannot be sent make the error itself the caller's mistake.
     for h in &spec.headers {
-        error
-            .metadata_mut()
-            .append(&h.name, &h.value)
-            .expect("valid error header");
+        if let Err(e) = error.metadata_mut().append(&h.name, &h.value) {
+            return invalid_header("error header", &h.name, &e);
+        }
     }
     for t in &spec.trailers {
-        error
-            .trailers_mut()
-            .append(&t.name, &t.value)
-            .expect("valid error trailer");
+        if let Err(e) = error.trailers_mut().append(&t.name, &t.value) {
+            return invalid_header("error trailer", &t.name, &e);
+        }
     }
     error
+}
+
+/// The `invalid_argument` answer to a request that asks for a header that cannot be sent.
+fn invalid_header(what: &str, name: &str, error: &Error) -> Error {
+    Error::new(
+        Code::InvalidArgument,
+        format!("cannot send {what} {name:?}: {}", error.message()),
+    )
 }
 
 /// The echo of `request`: its text and payload, plus what it asked to be reported.
@@ -174,21 +181,20 @@ fn echo_of(
     }
 }
 
-/// Attaches the response headers and trailers `request` asks for.
-fn decorate<T>(mut response: Response<T>, request: &EchoRequest) -> Response<T> {
+/// Attaches the response headers and trailers `request` asks for (`invalid_argument` if one cannot be
+/// sent).
+fn decorate<T>(mut response: Response<T>, request: &EchoRequest) -> Result<Response<T>, Error> {
     for h in &request.response_headers {
-        response
-            .headers_mut()
-            .append(&h.name, &h.value)
-            .expect("valid response header");
+        if let Err(e) = response.headers_mut().append(&h.name, &h.value) {
+            return Err(invalid_header("response header", &h.name, &e));
+        }
     }
     for t in &request.response_trailers {
-        response
-            .trailers_mut()
-            .append(&t.name, &t.value)
-            .expect("valid response trailer");
+        if let Err(e) = response.trailers_mut().append(&t.name, &t.value) {
+            return Err(invalid_header("response trailer", &t.name, &e));
+        }
     }
-    response
+    Ok(response)
 }
 
 /// Sleeps `ms` milliseconds, or less if the call is cancelled first (then fails with `canceled`).
@@ -211,7 +217,7 @@ impl TestService {
             return Err(build_error(spec));
         }
         let response = Response::new(echo_of(&message, &headers, &context, 0));
-        Ok(decorate(response, &message))
+        decorate(response, &message)
     }
 }
 
@@ -264,7 +270,7 @@ impl EchoService for TestService {
             }
         });
         let stream: ResponseStream<EchoResponse> = Box::pin(stream);
-        Ok(decorate(Response::new(stream), &decorations))
+        decorate(Response::new(stream), &decorations)
     }
 
     async fn collect(
@@ -295,7 +301,7 @@ impl EchoService for TestService {
         let mut response = echo_of(&first, &headers, &context, 0);
         response.text = texts.join(",");
         response.received = received;
-        Ok(decorate(Response::new(response), &first))
+        decorate(Response::new(response), &first)
     }
 
     async fn chat(
@@ -354,7 +360,7 @@ impl EchoService for TestService {
             },
         );
         let stream: ResponseStream<EchoResponse> = Box::pin(stream);
-        Ok(decorate(Response::new(stream), &response_for))
+        decorate(Response::new(stream), &response_for)
     }
 
     async fn wait(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Error> {
