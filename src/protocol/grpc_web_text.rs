@@ -13,10 +13,11 @@ use std::task::{Context, Poll, ready};
 use base64::Engine as _;
 use base64::engine::DecodePaddingMode;
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body::Frame;
 
 use crate::body::Body;
+use crate::protocol::grpc;
 use crate::{Code, Error};
 
 /// Decodes one chunk of the standard alphabet, with or without its padding.
@@ -25,16 +26,15 @@ const CHUNK: GeneralPurpose = GeneralPurpose::new(
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
 
-/// The start of every text-mode content type (a `+codec` suffix may follow).
-const CONTENT_TYPE_PREFIX: &[u8] = b"application/grpc-web-text";
-
 /// Encodes the body of a call's response when its content type (the request's, as the router answers
 /// gRPC-Web calls) is text mode; other responses pass unchanged.
 pub(crate) fn encode_response(response: http::Response<Body>) -> http::Response<Body> {
     let text = response
         .headers()
         .get(http::header::CONTENT_TYPE)
-        .is_some_and(|value| value.as_bytes().starts_with(CONTENT_TYPE_PREFIX));
+        .and_then(|value| value.to_str().ok())
+        .and_then(grpc::parse_content_type)
+        .is_some_and(|content_type| content_type.text);
     if text {
         response.map(|body| Body::new(EncodeText::new(body)))
     } else {
@@ -46,7 +46,7 @@ pub(crate) fn encode_response(response: http::Response<Body>) -> http::Response<
 pub(crate) struct DecodeText {
     inner: Body,
     /// Base64 characters not decoded yet: fewer than four, the start of a group the next frame completes.
-    partial: BytesMut,
+    partial: Vec<u8>,
     done: bool,
 }
 
@@ -55,9 +55,29 @@ impl DecodeText {
     pub(crate) fn new(inner: Body) -> Self {
         Self {
             inner,
-            partial: BytesMut::new(),
+            partial: Vec::with_capacity(4),
             done: false,
         }
+    }
+
+    /// Decodes the whole groups of four characters that `data` completes, straight from the frame, and
+    /// keeps the rest (fewer than four) for the next one.
+    fn decode_frame(&mut self, mut data: &[u8]) -> Result<Bytes, Error> {
+        let mut out = Vec::with_capacity((self.partial.len() + data.len()) / 4 * 3);
+        if !self.partial.is_empty() {
+            let take = (4 - self.partial.len()).min(data.len());
+            self.partial.extend_from_slice(&data[..take]);
+            data = &data[take..];
+            if self.partial.len() < 4 {
+                return Ok(Bytes::new());
+            }
+            decode_chunks(&self.partial, &mut out)?;
+            self.partial.clear();
+        }
+        let whole = data.len() / 4 * 4;
+        decode_chunks(&data[..whole], &mut out)?;
+        self.partial.extend_from_slice(&data[whole..]);
+        Ok(Bytes::from(out))
     }
 }
 
@@ -81,10 +101,7 @@ impl http_body::Body for DecodeText {
                         // and could not follow the data still held here: leave them out.
                         continue;
                     };
-                    this.partial.extend_from_slice(&frame);
-                    let whole = this.partial.len() / 4 * 4;
-                    let text = this.partial.split_to(whole);
-                    match decode_chunks(&text) {
+                    match this.decode_frame(&frame) {
                         Ok(decoded) if decoded.is_empty() => continue,
                         Ok(decoded) => return Poll::Ready(Some(Ok(Frame::data(decoded)))),
                         Err(error) => {
@@ -103,8 +120,9 @@ impl http_body::Body for DecodeText {
                         return Poll::Ready(None);
                     }
                     // A last chunk without its padding: decode what it holds.
-                    let text = std::mem::take(&mut this.partial);
-                    return Poll::Ready(Some(decode_chunks(&text).map(Frame::data)));
+                    let mut out = Vec::with_capacity(3);
+                    let decoded = decode_chunks(&this.partial, &mut out);
+                    return Poll::Ready(Some(decoded.map(|()| Frame::data(Bytes::from(out)))));
                 }
             }
         }
@@ -116,16 +134,15 @@ impl http_body::Body for DecodeText {
 }
 
 /// Decodes base64 text made of chunks that are each padded on their own (a chunk ends at a group of
-/// four characters holding `=`, or at the end of `text`).
-fn decode_chunks(text: &[u8]) -> Result<Bytes, Error> {
-    let mut out = Vec::with_capacity(text.len() / 4 * 3 + 3);
+/// four characters holding `=`, or at the end of `text`) onto `out`.
+fn decode_chunks(text: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
     let mut start = 0;
     while start < text.len() {
         let end = text[start..]
             .chunks(4)
             .position(|group| group.contains(&b'='))
             .map_or(text.len(), |i| (start + (i + 1) * 4).min(text.len()));
-        CHUNK.decode_vec(&text[start..end], &mut out).map_err(|e| {
+        CHUNK.decode_vec(&text[start..end], out).map_err(|e| {
             Error::new(
                 Code::InvalidArgument,
                 format!("invalid base64 in a grpc-web-text body: {e}"),
@@ -133,7 +150,7 @@ fn decode_chunks(text: &[u8]) -> Result<Bytes, Error> {
         })?;
         start = end;
     }
-    Ok(Bytes::from(out))
+    Ok(())
 }
 
 /// A response body in text mode: each data frame of `inner` leaves as one padded base64 chunk.
