@@ -131,10 +131,9 @@ fn request_message(u: &mut Unstructured<'_>, json: bool) -> arbitrary::Result<Ve
         ..Default::default()
     };
     Ok(if json {
-        let mut text = String::from("{\"text\":");
-        text.push_str(&serde_json::to_string(&request.text).unwrap_or_default());
-        text.push_str(&format!(",\"repeat\":{}}}", request.repeat));
-        text.into_bytes()
+        serde_json::json!({ "text": request.text, "repeat": request.repeat })
+            .to_string()
+            .into_bytes()
     } else {
         request.encode_to_vec()
     })
