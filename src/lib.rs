@@ -19,6 +19,7 @@ mod coalesce;
 mod code;
 mod codec;
 pub mod compression;
+mod config_error;
 mod context;
 mod deadline;
 mod envelope;
@@ -40,6 +41,7 @@ pub use client::{
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
 pub use compression::{Brotli, Compression, CompressionRegistry, Deflate, Gzip, Snappy, Zstd};
+pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
 pub use metadata::Metadata;

@@ -10,7 +10,7 @@ use crate::client::duplex::DuplexCall;
 use crate::codec::Message;
 use crate::compression::Compression;
 use crate::envelope::FLAG_END_STREAM;
-use crate::protocol::{ProtocolKind, connect, grpc};
+use crate::protocol::{ProtocolKind, connect, grpc, grpc_web};
 use crate::wire::MessageReader;
 use crate::{Code, Error, Metadata, Response};
 
@@ -253,11 +253,11 @@ impl StreamReceiver {
                 }
             }
             (ProtocolKind::GrpcWeb, Some(envelope))
-                if envelope.flags & grpc::FLAG_TRAILERS != 0 =>
+                if envelope.flags & grpc_web::FLAG_TRAILERS != 0 =>
             {
                 self.ended = true;
                 let block = self.unwrap_payload(config, call, envelope)?;
-                let trailers = match grpc::parse_web_trailers(&block) {
+                let trailers = match grpc_web::parse_web_trailers(&block) {
                     Ok(trailers) => trailers,
                     Err(e) => return Err(call.fail(self.with_headers(e))),
                 };

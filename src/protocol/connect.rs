@@ -3,6 +3,7 @@
 
 use base64::Engine as _;
 use bytes::Bytes;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorDetail;
@@ -230,7 +231,7 @@ pub(crate) fn parse_get_query(query: &str) -> Result<GetQuery, Error> {
     let mut base64 = false;
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = percent_decode(value)?;
+        let value = decode_query_value(value)?;
         match key {
             "message" => message = Some(value),
             "encoding" => out.encoding = Some(value),
@@ -275,7 +276,7 @@ pub(crate) fn build_get_query(
     match std::str::from_utf8(message) {
         Ok(text_form) if text && compression.is_none() => {
             query.push_str("&message=");
-            percent_encode_into(text_form.as_bytes(), &mut query);
+            query.extend(utf8_percent_encode(text_form, QUERY_ESCAPES));
         }
         _ => {
             query.push_str("&base64=1&message=");
@@ -285,44 +286,19 @@ pub(crate) fn build_get_query(
     query
 }
 
-fn percent_encode_into(input: &[u8], out: &mut String) {
-    for &b in input {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-}
+/// What a GET query escapes: everything but RFC 3986's unreserved characters.
+const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-fn percent_decode(input: &str) -> Result<String, Error> {
-    let bytes = input.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok())
-                    .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        Error::new(Code::InvalidArgument, "invalid percent-encoding in query")
-                    })?;
-                out.push(hex);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out)
+/// Decodes one query value: `+` is a space, `%XX` escapes are bytes, and the result must be UTF-8.
+fn decode_query_value(value: &str) -> Result<String, Error> {
+    let spaced = value.replace('+', " ");
+    percent_decode_str(&spaced)
+        .decode_utf8()
+        .map(|text| text.into_owned())
         .map_err(|_| Error::new(Code::InvalidArgument, "query parameter is not valid UTF-8"))
 }
 

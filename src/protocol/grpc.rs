@@ -1,9 +1,10 @@
-//! The gRPC and gRPC-Web protocols' wire details: content types, `grpc-timeout`, status trailers with
-//! percent-encoded messages and `grpc-status-details-bin`, and gRPC-Web's trailers-in-the-body frame.
+//! The gRPC protocol's wire details: content types (gRPC-Web's included, as one family), `grpc-timeout`,
+//! status trailers with percent-encoded messages and `grpc-status-details-bin`. gRPC-Web reuses all of
+//! them (see `grpc_web.rs`).
 
 use base64::Engine as _;
-use bytes::{BufMut, Bytes, BytesMut};
-use http::{HeaderMap, HeaderName, HeaderValue};
+use http::{HeaderMap, HeaderValue};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
@@ -23,9 +24,6 @@ pub(crate) const ENCODING: http::HeaderName = http::HeaderName::from_static("grp
 /// Accepted compressions header.
 pub(crate) const ACCEPT_ENCODING: http::HeaderName =
     http::HeaderName::from_static("grpc-accept-encoding");
-
-/// Flag of a gRPC-Web body frame that carries trailers instead of a message.
-pub(crate) const FLAG_TRAILERS: u8 = 0b1000_0000;
 
 /// `google.rpc.Status`, as carried in `grpc-status-details-bin`.
 #[derive(Clone, PartialEq, prost::Message)]
@@ -129,41 +127,19 @@ pub(crate) fn format_timeout(timeout: std::time::Duration) -> String {
     format!("{MAX}H")
 }
 
-/// Percent-encodes a status message: bytes outside printable ASCII, and `%`, become `%XX`.
+/// What `grpc-message` percent-encodes: everything outside printable ASCII (non-ASCII bytes always are),
+/// and `%` itself.
+const MESSAGE_ESCAPES: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Percent-encodes a status message for `grpc-message`.
 pub(crate) fn encode_message(message: &str) -> String {
-    let mut out = String::with_capacity(message.len());
-    for &b in message.as_bytes() {
-        if (0x20..=0x7e).contains(&b) && b != b'%' {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(message, MESSAGE_ESCAPES).to_string()
 }
 
-/// Decodes a percent-encoded status message; malformed escapes are kept as they are.
+/// Decodes a percent-encoded status message; malformed escapes are kept as they are, and bytes that are
+/// not UTF-8 are replaced (a message is for people; it must not fail the call).
 pub(crate) fn decode_message(encoded: &str) -> String {
-    let bytes = encoded.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let escaped = (bytes[i] == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
-        match escaped {
-            Some(byte) => {
-                out.push(byte);
-                i += 3;
-            }
-            None => {
-                out.push(bytes[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_decode_str(encoded).decode_utf8_lossy().into_owned()
 }
 
 /// The trailers that end a call: user trailers, then the status (0, or the error's code, message and
@@ -264,36 +240,6 @@ pub(crate) fn user_metadata(map: &HeaderMap) -> Metadata {
         }
     }
     out
-}
-
-/// Encodes trailers as gRPC-Web's trailer block: lower-case `key: value` lines ending in CRLF.
-pub(crate) fn encode_web_trailers(map: &HeaderMap) -> Bytes {
-    let mut out = BytesMut::new();
-    for (name, value) in map {
-        out.put_slice(name.as_str().as_bytes());
-        out.put_slice(b": ");
-        out.put_slice(value.as_bytes());
-        out.put_slice(b"\r\n");
-    }
-    out.freeze()
-}
-
-/// Parses a gRPC-Web trailer block; keys are case-insensitive and duplicates are kept in order.
-pub(crate) fn parse_web_trailers(block: &[u8]) -> Result<HeaderMap, Error> {
-    let invalid = || Error::new(Code::Internal, "protocol error: invalid gRPC-Web trailers");
-    let text = std::str::from_utf8(block).map_err(|_| invalid())?;
-    let mut map = HeaderMap::new();
-    for line in text.split("\r\n").flat_map(|l| l.split('\n')) {
-        if line.trim().is_empty() {
-            continue;
-        }
-        let (name, value) = line.split_once(':').ok_or_else(invalid)?;
-        let name = HeaderName::from_bytes(name.trim().to_ascii_lowercase().as_bytes())
-            .map_err(|_| invalid())?;
-        let value = HeaderValue::from_str(value.trim()).map_err(|_| invalid())?;
-        map.append(name, value);
-    }
-    Ok(map)
 }
 
 #[cfg(test)]
@@ -399,21 +345,5 @@ mod tests {
             parse_status(&HeaderMap::new()).unwrap_err().code(),
             Code::Internal
         );
-    }
-
-    #[test]
-    fn web_trailers_round_trip() {
-        let mut map = HeaderMap::new();
-        map.insert(STATUS, HeaderValue::from_static("0"));
-        map.append("x-dup", HeaderValue::from_static("a"));
-        map.append("x-dup", HeaderValue::from_static("b"));
-        let block = encode_web_trailers(&map);
-        assert!(
-            std::str::from_utf8(&block)
-                .unwrap()
-                .contains("x-dup: a\r\n")
-        );
-        let parsed = parse_web_trailers(b"Grpc-Status: 0\r\nX-Dup: a\r\nx-dup: b\r\n").unwrap();
-        assert_eq!(parsed, map);
     }
 }

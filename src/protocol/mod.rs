@@ -3,6 +3,7 @@
 
 pub(crate) mod connect;
 pub(crate) mod grpc;
+pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
 
 /// A wire protocol.

@@ -13,7 +13,7 @@ use tokio_util::sync::DropGuard;
 use crate::body::Body;
 use crate::deadline;
 use crate::envelope::{FLAG_END_STREAM, write_envelope};
-use crate::protocol::{ProtocolKind, connect, grpc};
+use crate::protocol::{ProtocolKind, connect, grpc, grpc_web};
 use crate::server::handler::{Outgoing, ServerCall};
 use crate::wire::MessageWriter;
 use crate::{Error, Metadata, Response};
@@ -259,8 +259,8 @@ impl ResponseBody {
             }
             ProtocolKind::GrpcWeb => {
                 let trailers = grpc::status_trailers(error.as_ref(), &self.trailers);
-                let block = grpc::encode_web_trailers(&trailers);
-                write_envelope(grpc::FLAG_TRAILERS, &block, &mut self.batch)?;
+                let block = grpc_web::encode_web_trailers(&trailers);
+                write_envelope(grpc_web::FLAG_TRAILERS, &block, &mut self.batch)?;
                 self.done = true;
             }
         }

@@ -109,22 +109,12 @@ fn status(status: StatusCode) -> http::Response<Body> {
     response
 }
 
-/// Decodes `%XX` escapes; `None` for a bad escape or a result that is not UTF-8.
+/// Decodes `%XX` escapes; `None` when the result is not UTF-8. A `%` that starts no escape stays as it is.
 fn percent_decode(text: &str) -> Option<String> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
-            out.push(u8::from_str_radix(hex, 16).ok()?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8()
+        .ok()
+        .map(|text| text.into_owned())
 }
 
 fn content_type(file: &Path) -> &'static str {
@@ -183,8 +173,8 @@ mod tests {
     fn percent_decoding() {
         assert_eq!(percent_decode("a%20b").as_deref(), Some("a b"));
         assert_eq!(percent_decode("%2e%2E").as_deref(), Some(".."));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%2"), None);
+        assert_eq!(percent_decode("%zz").as_deref(), Some("%zz"));
+        assert_eq!(percent_decode("%2").as_deref(), Some("%2"));
         assert_eq!(percent_decode("%ff"), None);
     }
 }
