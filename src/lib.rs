@@ -24,6 +24,7 @@ mod context;
 mod deadline;
 mod envelope;
 mod error;
+mod limits;
 mod metadata;
 mod method;
 pub mod protocol;
@@ -44,6 +45,7 @@ pub use compression::{Brotli, Compression, CompressionRegistry, Deflate, Gzip, S
 pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
+pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;

@@ -16,7 +16,7 @@ pub use cors::{
 };
 pub use handler::ResponseStream;
 pub use peer_certificates::PeerCertificates;
-pub use router::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES, Router, ServiceRoutes};
+pub use router::{Router, ServiceRoutes};
 pub use serve::{serve, serve_with_shutdown};
 pub use streaming::Streaming;
 #[cfg(feature = "tls")]

@@ -16,6 +16,7 @@ use crate::body::Body;
 use crate::client::Http2Settings;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
+use crate::limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 use crate::method::{Idempotency, MethodSpec, StreamType};
 use crate::protocol::grpc_web_text::{self, DecodeText};
 use crate::protocol::{ProtocolKind, connect, grpc};
@@ -26,12 +27,6 @@ use crate::server::respond;
 use crate::server::streaming::Streaming;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{CallContext, Error, Metadata, Request, Response};
-
-/// Default limit on a received message's uncompressed size: 4 MiB.
-pub const DEFAULT_READ_MAX_BYTES: usize = 4 * 1024 * 1024;
-
-/// Default size below which messages are sent uncompressed.
-pub const DEFAULT_COMPRESS_MIN_BYTES: usize = 1024;
 
 /// The handlers of one service, built by generated `*_routes` functions (or by hand).
 pub struct ServiceRoutes {
