@@ -25,21 +25,25 @@ struct Inner {
     method: &'static MethodSpec,
     protocol: ProtocolKind,
     deadline: Option<Instant>,
-    peer_addr: Option<SocketAddr>,
     http_version: http::Version,
     http_method: http::Method,
     uri: http::Uri,
-    peer_certificates: Option<PeerCertificates>,
+    extensions: http::Extensions,
     cancel: CancellationToken,
 }
 
 impl CallContext {
+    /// The context of a server call; `extensions` are the request's (the server's peer address and
+    /// certificates, and whatever middleware in front of the router added).
+    #[allow(clippy::too_many_arguments)] // One constructor, called once per call by the server.
     pub(crate) fn new(
         method: &'static MethodSpec,
         protocol: ProtocolKind,
         deadline: Option<Instant>,
-        peer_addr: Option<SocketAddr>,
-        request: &http::request::Parts,
+        http_method: http::Method,
+        uri: http::Uri,
+        http_version: http::Version,
+        extensions: http::Extensions,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -47,12 +51,10 @@ impl CallContext {
                 method,
                 protocol,
                 deadline,
-                peer_addr,
-                http_version: request.version,
-                http_method: request.method.clone(),
-                uri: request.uri.clone(),
-                // Inserted by `serve_tls` when the client presented a verified certificate.
-                peer_certificates: request.extensions.get::<PeerCertificates>().cloned(),
+                http_version,
+                http_method,
+                uri,
+                extensions,
                 cancel,
             })),
         }
@@ -81,7 +83,17 @@ impl CallContext {
 
     /// The caller's address, when the server knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.inner.as_ref().and_then(|i| i.peer_addr)
+        self.extensions()?.get::<SocketAddr>().copied()
+    }
+
+    /// The HTTP request's extensions: what the server and any tower middleware in front of the router
+    /// attached to the request (an authenticated user, a request id, ...). `None` outside a server call.
+    pub fn extensions(&self) -> Option<&http::Extensions> {
+        self.inner.as_ref().map(|i| &i.extensions)
+    }
+
+    fn peer_certificate_chain(&self) -> Option<&PeerCertificates> {
+        self.extensions()?.get::<PeerCertificates>()
     }
 
     /// The certificate chain the client presented over TLS and the server verified, leaf first; `None`
@@ -89,18 +101,14 @@ impl CallContext {
     ///
     /// [`TlsConfigBuilder::client_ca_pem`]: crate::server::TlsConfigBuilder::client_ca_pem
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
-        self.inner
-            .as_ref()
-            .and_then(|i| i.peer_certificates.as_ref())
+        self.peer_certificate_chain()
             .map(PeerCertificates::as_slice)
     }
 
     /// The client's own (leaf) certificate, in DER form: the first of
     /// [`peer_certificates`](Self::peer_certificates).
     pub fn peer_certificate(&self) -> Option<&CertificateDer<'static>> {
-        self.inner
-            .as_ref()
-            .and_then(|i| i.peer_certificates.as_ref())
+        self.peer_certificate_chain()
             .and_then(PeerCertificates::leaf)
     }
 

@@ -1,13 +1,25 @@
-//! The Connect protocol's wire details: content types, headers, timeouts, GET queries, error JSON and the
-//! end-stream message.
+//! The Connect protocol: content types, headers, timeouts, GET queries, error JSON and the end-stream
+//! message, then how the server and the client speak it.
+
+use std::borrow::Cow;
 
 use base64::Engine as _;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
+use crate::body::Body;
+use crate::envelope::{FLAG_END_STREAM, write_envelope};
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
+use crate::method::{Idempotency, MethodSpec, StreamType};
+use crate::protocol::ProtocolKind;
+use crate::protocol::conditional;
+use crate::protocol::server::{
+    Framing, Proposal, ResponseFormat, ServerProtocol, UnaryReply, append_metadata, header,
+    set_encoding,
+};
 use crate::{Code, Error, Metadata};
 
 /// Header naming the protocol version; clients send `1`.
@@ -330,6 +342,169 @@ pub(crate) fn append_unary_trailers(headers: &mut http::HeaderMap, trailers: &Me
             headers.append(key, value.clone());
         }
     }
+}
+
+// Server side.
+
+/// The Connect protocol, as the server speaks it.
+pub(crate) struct Connect;
+
+impl ServerProtocol for Connect {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Connect
+    }
+
+    /// Unary methods marked free of side effects may be called with GET.
+    fn serves_get(&self, spec: &MethodSpec) -> bool {
+        spec.stream_type == StreamType::Unary && spec.idempotency == Idempotency::NoSideEffects
+    }
+
+    fn propose<'a>(
+        &'static self,
+        request: &'a http::request::Parts,
+        spec: &MethodSpec,
+    ) -> Option<Result<Proposal<'a>, http::Response<Body>>> {
+        let timeout = header(request, TIMEOUT_HEADER).map(parse_timeout);
+        if request.method == http::Method::GET {
+            if !self.serves_get(spec) {
+                return None;
+            }
+            let query = match parse_get_query(request.uri.query().unwrap_or("")) {
+                Ok(query) => query,
+                Err(error) => return Some(Err(unary_error_response(&error))),
+            };
+            let codec = query.encoding.unwrap_or_default().to_ascii_lowercase();
+            return Some(Ok(Proposal {
+                protocol: self,
+                framing: Framing::Unframed,
+                content_type: header_value(&unary_content_type(&codec)),
+                codec: Cow::Owned(codec),
+                encoding: query.compression.map(Cow::Owned),
+                accept_encoding: header(request, http::header::ACCEPT_ENCODING),
+                timeout,
+                get_message: Some(Bytes::from(query.message)),
+            }));
+        }
+        let content_type = parse_content_type(header(request, http::header::CONTENT_TYPE)?)?;
+        // Unary methods take the unframed form, streaming methods the enveloped one; a request in the
+        // other form is not one this method can serve.
+        let unary = spec.stream_type == StreamType::Unary;
+        if content_type.streaming == unary {
+            return None;
+        }
+        let codec = content_type.codec.to_ascii_lowercase();
+        let (framing, content_type, encoding, accept) = if unary {
+            (
+                Framing::Unframed,
+                unary_content_type(&codec),
+                http::header::CONTENT_ENCODING,
+                http::header::ACCEPT_ENCODING,
+            )
+        } else {
+            (
+                Framing::Enveloped,
+                stream_content_type(&codec),
+                STREAM_ENCODING_HEADER,
+                STREAM_ACCEPT_ENCODING_HEADER,
+            )
+        };
+        Some(Ok(Proposal {
+            protocol: self,
+            framing,
+            content_type: header_value(&content_type),
+            codec: Cow::Owned(codec),
+            encoding: header(request, encoding).map(Cow::Borrowed),
+            accept_encoding: header(request, accept),
+            timeout,
+            get_message: None,
+        }))
+    }
+
+    fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
+        let (encoding, accept) = match format.framing {
+            Framing::Unframed => (
+                http::header::CONTENT_ENCODING,
+                http::header::ACCEPT_ENCODING,
+            ),
+            Framing::Enveloped => (STREAM_ENCODING_HEADER, STREAM_ACCEPT_ENCODING_HEADER),
+        };
+        headers.insert(http::header::CONTENT_TYPE, format.content_type.clone());
+        if compressed {
+            set_encoding(headers, encoding, format.writer.compression.as_ref());
+        }
+        headers.insert(accept, format.accept_encoding.clone());
+    }
+
+    /// The message is the body; trailers travel as `trailer-` headers. A GET whose `If-None-Match`
+    /// names the response's `ETag` is answered 304 Not Modified.
+    fn unary_response(&self, format: &ResponseFormat, reply: UnaryReply) -> http::Response<Body> {
+        let mut response = http::Response::new(Body::full(reply.payload));
+        let headers = response.headers_mut();
+        append_metadata(headers, &reply.headers);
+        self.response_headers(format, reply.compressed, headers);
+        append_unary_trailers(headers, &reply.trailers);
+        conditional::answer_not_modified(format.if_none_match.as_ref(), &mut response);
+        response
+    }
+
+    /// Unary calls answer with the code's HTTP status and the error as JSON; streams always answer
+    /// 200, with the error in the end-stream message.
+    fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
+        match format.framing {
+            Framing::Unframed => {
+                let mut response = unary_error_response(error);
+                response.headers_mut().insert(
+                    http::header::ACCEPT_ENCODING,
+                    format.accept_encoding.clone(),
+                );
+                response
+            }
+            Framing::Enveloped => {
+                let mut body = BytesMut::new();
+                let mut response = http::Response::new(Body::empty());
+                let headers = response.headers_mut();
+                append_metadata(headers, error.metadata());
+                self.response_headers(format, false, headers);
+                let payload = end_stream_json(Some(error), &Metadata::new());
+                match write_envelope(FLAG_END_STREAM, &payload, &mut body) {
+                    Ok(()) => *response.body_mut() = Body::full(body.freeze()),
+                    Err(_) => *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR,
+                }
+                response
+            }
+        }
+    }
+
+    fn end_stream(
+        &self,
+        error: Option<&Error>,
+        trailers: &Metadata,
+        batch: &mut BytesMut,
+    ) -> Result<Option<HeaderMap>, Error> {
+        write_envelope(FLAG_END_STREAM, &end_stream_json(error, trailers), batch)?;
+        Ok(None)
+    }
+}
+
+/// A unary error response: HTTP status from the code, the error as JSON, its headers and its trailers
+/// (as `trailer-` headers).
+fn unary_error_response(error: &Error) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::full(error_json(error)));
+    *response.status_mut() = http::StatusCode::from_u16(error.code().http_status())
+        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    append_metadata(headers, error.metadata());
+    append_unary_trailers(headers, error.trailers());
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A header value from text built out of parsed header text (so it is always valid).
+fn header_value(text: &str) -> HeaderValue {
+    HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[cfg(test)]

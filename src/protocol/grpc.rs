@@ -2,12 +2,22 @@
 //! status trailers with percent-encoded messages and `grpc-status-details-bin`. gRPC-Web reuses all of
 //! them (see `grpc_web.rs`).
 
+use std::borrow::Cow;
+
 use base64::Engine as _;
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
+use crate::body::Body;
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
+use crate::method::MethodSpec;
+use crate::protocol::ProtocolKind;
+use crate::protocol::server::{
+    Framing, Proposal, ResponseFormat, ServerProtocol, append_metadata, echo_content_type, header,
+    set_encoding,
+};
 use crate::{Code, Error, Metadata};
 
 /// Status code trailer.
@@ -240,6 +250,110 @@ pub(crate) fn user_metadata(map: &HeaderMap) -> Metadata {
         }
     }
     out
+}
+
+// Server side.
+
+/// The gRPC protocol, as the server speaks it.
+pub(crate) struct Grpc;
+
+impl ServerProtocol for Grpc {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Grpc
+    }
+
+    fn propose<'a>(
+        &'static self,
+        request: &'a http::request::Parts,
+        _spec: &MethodSpec,
+    ) -> Option<Result<Proposal<'a>, http::Response<Body>>> {
+        let (value, content_type) = post_content_type(request)?;
+        if content_type.web {
+            return None;
+        }
+        Some(Ok(proposal(self, request, value, content_type)))
+    }
+
+    fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
+        write_response_headers(format, compressed, headers);
+    }
+
+    fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
+        trailers_only(format, error)
+    }
+
+    /// The status travels in HTTP trailers after the last message.
+    fn end_stream(
+        &self,
+        error: Option<&Error>,
+        trailers: &Metadata,
+        _batch: &mut BytesMut,
+    ) -> Result<Option<HeaderMap>, Error> {
+        Ok(Some(status_trailers(error, trailers)))
+    }
+}
+
+/// A POST's content type if it is one of the gRPC family's, with the header value it came in.
+pub(crate) fn post_content_type(
+    request: &http::request::Parts,
+) -> Option<(&HeaderValue, ContentType<'_>)> {
+    if request.method != http::Method::POST {
+        return None;
+    }
+    let value = request.headers.get(http::header::CONTENT_TYPE)?;
+    let content_type = parse_content_type(value.to_str().ok()?)?;
+    Some((value, content_type))
+}
+
+/// What a gRPC or gRPC-Web request states: always enveloped, with gRPC's encoding and timeout headers;
+/// the response names the request's content type.
+pub(crate) fn proposal<'a>(
+    protocol: &'static dyn ServerProtocol,
+    request: &'a http::request::Parts,
+    value: &HeaderValue,
+    content_type: ContentType<'a>,
+) -> Proposal<'a> {
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim();
+    Proposal {
+        protocol,
+        framing: Framing::Enveloped,
+        codec: Cow::Borrowed(content_type.codec),
+        content_type: echo_content_type(value, essence),
+        encoding: header(request, ENCODING).map(Cow::Borrowed),
+        accept_encoding: header(request, ACCEPT_ENCODING),
+        timeout: header(request, TIMEOUT).map(parse_timeout),
+        get_message: None,
+    }
+}
+
+/// gRPC's response headers: the content type, `grpc-encoding` when messages may be compressed, and
+/// `grpc-accept-encoding`.
+pub(crate) fn write_response_headers(
+    format: &ResponseFormat,
+    compressed: bool,
+    headers: &mut HeaderMap,
+) {
+    headers.insert(http::header::CONTENT_TYPE, format.content_type.clone());
+    headers.insert(ACCEPT_ENCODING, format.accept_encoding.clone());
+    if compressed {
+        set_encoding(headers, ENCODING, format.writer.compression.as_ref());
+    }
+}
+
+/// A trailers-only response: the error's status (and its headers) in the response headers, no body.
+pub(crate) fn trailers_only(format: &ResponseFormat, error: &Error) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::empty());
+    let headers = response.headers_mut();
+    write_response_headers(format, false, headers);
+    append_metadata(headers, error.metadata());
+    headers.extend(status_trailers(Some(error), &Metadata::new()));
+    response
 }
 
 #[cfg(test)]

@@ -5,7 +5,14 @@
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
-use crate::{Code, Error};
+use crate::body::Body;
+use crate::envelope::write_envelope;
+use crate::method::MethodSpec;
+use crate::protocol::ProtocolKind;
+use crate::protocol::grpc;
+use crate::protocol::grpc_web_text::{DecodeText, EncodeText};
+use crate::protocol::server::{Proposal, ResponseFormat, ServerProtocol};
+use crate::{Code, Error, Metadata};
 
 /// Flag of a gRPC-Web body frame that carries trailers instead of a message.
 pub(crate) const FLAG_TRAILERS: u8 = 0b1000_0000;
@@ -38,6 +45,73 @@ pub(crate) fn parse_web_trailers(block: &[u8]) -> Result<HeaderMap, Error> {
         map.append(name, value);
     }
     Ok(map)
+}
+
+// Server side.
+
+/// The gRPC-Web protocol, as the server speaks it; `text` is its base64 mode.
+pub(crate) struct GrpcWeb {
+    pub text: bool,
+}
+
+impl ServerProtocol for GrpcWeb {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::GrpcWeb
+    }
+
+    fn propose<'a>(
+        &'static self,
+        request: &'a http::request::Parts,
+        _spec: &MethodSpec,
+    ) -> Option<Result<Proposal<'a>, http::Response<Body>>> {
+        let (value, content_type) = grpc::post_content_type(request)?;
+        if !content_type.web {
+            return None;
+        }
+        let protocol: &'static GrpcWeb = if content_type.text {
+            &GrpcWeb { text: true }
+        } else {
+            &GrpcWeb { text: false }
+        };
+        Some(Ok(grpc::proposal(protocol, request, value, content_type)))
+    }
+
+    fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
+        grpc::write_response_headers(format, compressed, headers);
+    }
+
+    /// Like gRPC, a call that fails before its first message answers trailers-only.
+    fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
+        grpc::trailers_only(format, error)
+    }
+
+    /// The status travels in the body's last frame, flagged as trailers.
+    fn end_stream(
+        &self,
+        error: Option<&Error>,
+        trailers: &Metadata,
+        batch: &mut BytesMut,
+    ) -> Result<Option<HeaderMap>, Error> {
+        let block = encode_web_trailers(&grpc::status_trailers(error, trailers));
+        write_envelope(FLAG_TRAILERS, &block, batch)?;
+        Ok(None)
+    }
+
+    fn request_body(&self, body: Body) -> Body {
+        if self.text {
+            Body::new(DecodeText::new(body))
+        } else {
+            body
+        }
+    }
+
+    fn response_body(&self, body: Body) -> Body {
+        if self.text {
+            Body::new(EncodeText::new(body))
+        } else {
+            body
+        }
+    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,6 @@ use bytes::Bytes;
 use http_body::Frame;
 
 use crate::body::Body;
-use crate::protocol::grpc;
 use crate::{Code, Error};
 
 /// Decodes one chunk of the standard alphabet, with or without its padding.
@@ -25,22 +24,6 @@ const CHUNK: GeneralPurpose = GeneralPurpose::new(
     &base64::alphabet::STANDARD,
     GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
 );
-
-/// Encodes the body of a call's response when its content type (the request's, as the router answers
-/// gRPC-Web calls) is text mode; other responses pass unchanged.
-pub(crate) fn encode_response(response: http::Response<Body>) -> http::Response<Body> {
-    let text = response
-        .headers()
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(grpc::parse_content_type)
-        .is_some_and(|content_type| content_type.text);
-    if text {
-        response.map(|body| Body::new(EncodeText::new(body)))
-    } else {
-        response
-    }
-}
 
 /// A request body in text mode, decoded to the binary gRPC-Web body it carries.
 pub(crate) struct DecodeText {
@@ -154,13 +137,13 @@ fn decode_chunks(text: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
 }
 
 /// A response body in text mode: each data frame of `inner` leaves as one padded base64 chunk.
-struct EncodeText {
+pub(crate) struct EncodeText {
     inner: Body,
 }
 
 impl EncodeText {
     /// Encodes `inner` frame by frame.
-    fn new(inner: Body) -> Self {
+    pub(crate) fn new(inner: Body) -> Self {
         Self { inner }
     }
 }
@@ -272,25 +255,12 @@ mod tests {
     }
 
     #[test]
-    fn encodes_only_text_responses() {
-        let text = http::Response::builder()
-            .header(
-                http::header::CONTENT_TYPE,
-                "application/grpc-web-text+proto",
-            )
-            .body(Body::full("abc"))
-            .unwrap();
-        let binary = http::Response::builder()
-            .header(http::header::CONTENT_TYPE, "application/grpc-web+proto")
-            .body(Body::full("abc"))
-            .unwrap();
+    fn encodes_each_frame_as_base64() {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
-        let read = |response: http::Response<Body>| {
-            runtime.block_on(async { response.into_body().collect().await.unwrap().to_bytes() })
-        };
-        assert_eq!(read(encode_response(text)), "YWJj");
-        assert_eq!(read(encode_response(binary)), "abc");
+        let encoded = Body::new(EncodeText::new(Body::full("abc")));
+        let bytes = runtime.block_on(async { encoded.collect().await.unwrap().to_bytes() });
+        assert_eq!(bytes, "YWJj");
     }
 }

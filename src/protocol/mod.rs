@@ -1,10 +1,12 @@
 //! The protocols Trident speaks. Everything that differs between them (headers, how messages are framed,
 //! how a call ends and how errors travel) lives under this module; the rest of the crate is shared.
 
+mod conditional;
 pub(crate) mod connect;
 pub(crate) mod grpc;
 pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
+pub(crate) mod server;
 
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]

@@ -1,8 +1,10 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port.
 
+mod call;
 mod cors;
 mod drain;
 mod handler;
+mod outgoing;
 mod peer_certificates;
 mod respond;
 mod router;
@@ -14,7 +16,7 @@ mod tls;
 pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
-pub use handler::ResponseStream;
+pub use outgoing::ResponseStream;
 pub use peer_certificates::PeerCertificates;
 pub use router::{Router, ServiceRoutes};
 pub use serve::{serve, serve_with_shutdown};

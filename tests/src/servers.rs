@@ -74,7 +74,9 @@ impl Http {
 
 /// A router serving `service`.
 pub fn router(service: TestService) -> Router {
-    Router::new().add(echo_service_routes(service))
+    Router::new()
+        .add(echo_service_routes(service))
+        .expect("one service")
 }
 
 /// A loopback server on `127.0.0.1:0`; stopped when dropped.

@@ -205,7 +205,9 @@ impl EchoService for WhoAmI {
 }
 
 fn who_am_i_router() -> Router {
-    Router::new().add(echo_service_routes(WhoAmI))
+    Router::new()
+        .add(echo_service_routes(WhoAmI))
+        .expect("one service")
 }
 
 async fn who_am_i(client: &EchoServiceClient) -> Result<EchoResponse, Error> {

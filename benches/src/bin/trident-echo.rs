@@ -53,6 +53,7 @@ fn main() -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let router = Router::new()
             .add(echo_service_routes(Echo))
+            .expect("one service")
             .read_max_bytes(settings::MAX_MESSAGE)
             .send_max_bytes(settings::MAX_MESSAGE)
             .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)

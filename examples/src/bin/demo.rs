@@ -12,7 +12,7 @@ use trident_examples::greet::*;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let router = Router::new().add(greet_service_routes(Greeter));
+    let router = Router::new().add(greet_service_routes(Greeter))?;
     tokio::spawn(trident::serve(listener, router));
     println!("server listening on http://{addr}");
 

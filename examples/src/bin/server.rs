@@ -16,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "serving trident.demo.v1.GreetService on http://{}",
         listener.local_addr()?
     );
-    let router = Router::new().add(greet_service_routes(Greeter));
+    let router = Router::new().add(greet_service_routes(Greeter))?;
     trident::serve(listener, router).await?;
     Ok(())
 }

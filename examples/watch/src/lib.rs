@@ -21,13 +21,14 @@
 //! caller goes away, freeing their watchers ([`store::StoreStats::watchers`] shows it).
 //!
 //! ```no_run
-//! # async fn run() -> std::io::Result<()> {
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use trident_watch::store::{Store, StoreConfig};
 //!
 //! let store = Store::new(StoreConfig::default());
-//! let router = trident::Router::new().add(trident_watch::routes(store));
+//! let router = trident::Router::new().add(trident_watch::routes(store))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! trident::serve(listener, router).await
+//! trident::serve(listener, router).await?;
+//! # Ok(())
 //! # }
 //! ```
 //!

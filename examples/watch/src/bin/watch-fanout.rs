@@ -143,8 +143,8 @@ fn serve_child() -> Result<(), BoxError> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("listening on http://{}", listener.local_addr()?);
-        let router =
-            trident::Router::new().add(trident_watch::routes(Store::new(StoreConfig::default())));
+        let store = Store::new(StoreConfig::default());
+        let router = trident::Router::new().add(trident_watch::routes(store))?;
         let options = ServeOptions {
             static_files: None,
             max_concurrent_streams: 100_000,

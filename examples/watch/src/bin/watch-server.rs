@@ -83,7 +83,13 @@ async fn main() -> ExitCode {
         }
     };
     let store = Store::new(args.config);
-    let mut router = Router::new().add(trident_watch::routes(store));
+    let mut router = match Router::new().add(trident_watch::routes(store)) {
+        Ok(router) => router,
+        Err(error) => {
+            eprintln!("watch-server: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
     if args.cors {
         router = router.cors(Cors::permissive());
     }

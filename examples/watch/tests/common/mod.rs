@@ -61,7 +61,9 @@ impl Server {
 
     async fn with_options(config: StoreConfig, options: ServeOptions) -> Self {
         let store = Store::new(config);
-        let router = Router::new().add(trident_watch::routes(store.clone()));
+        let router = Router::new()
+            .add(trident_watch::routes(store.clone()))
+            .expect("one service");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -1,0 +1,306 @@
+//! The server side of the protocol seam: what each protocol decides when it serves a call, and the one
+//! negotiation every request goes through.
+//!
+//! A protocol is a `&'static dyn ServerProtocol`, listed once in [`SERVER_PROTOCOLS`]. A trait of static
+//! objects (rather than an enum with methods) keeps everything one protocol decides in its own file:
+//! adding a protocol is one new file and one line in that list, and no `match` elsewhere grows an arm.
+//! The calls are few per RPC (claim, head, ending), so the indirection costs nothing measurable.
+//!
+//! The flow, in order:
+//! 1. [`negotiate`] checks the HTTP method, asks each protocol whether the request is its own
+//!    ([`ServerProtocol::propose`]: framing, codec name, encodings and timeout as the request states
+//!    them), then settles what every protocol settles the same way (the codec, the compressions each
+//!    way, the deadline) into one [`Negotiated`] value.
+//! 2. The handler adapters read the request with [`Negotiated::reader`] and answer through the
+//!    [`ResponseFormat`], whose protocol writes the head ([`ServerProtocol::response_headers`]), a
+//!    unary body ([`ServerProtocol::unary_response`]), the end of a stream
+//!    ([`ServerProtocol::end_stream`]) or an error ([`ServerProtocol::error_response`]).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use tokio::time::Instant;
+
+use crate::body::Body;
+use crate::codec::Codec;
+use crate::compression::{Compression, CompressionRegistry};
+use crate::method::MethodSpec;
+use crate::protocol::{ProtocolKind, connect, grpc, grpc_web};
+use crate::wire::{MessageReader, MessageWriter};
+use crate::{Error, Metadata};
+
+/// Every protocol the server speaks, asked in this order whether a request is theirs.
+pub(crate) const SERVER_PROTOCOLS: &[&dyn ServerProtocol] = &[
+    &grpc::Grpc,
+    &grpc_web::GrpcWeb { text: false },
+    &connect::Connect,
+];
+
+/// How the messages of a call travel in the HTTP bodies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// One message is the whole body, with no prefix (Connect unary calls and GETs).
+    Unframed,
+    /// Each message is an envelope: a flags byte and a 4-byte length, then the payload.
+    Enveloped,
+}
+
+/// What one protocol decides on the server.
+pub(crate) trait ServerProtocol: Send + Sync + 'static {
+    /// The protocol, as handlers and logs name it.
+    fn kind(&self) -> ProtocolKind;
+
+    /// Whether a call of `spec` may arrive as an HTTP GET.
+    fn serves_get(&self, spec: &MethodSpec) -> bool {
+        let _ = spec;
+        false
+    }
+
+    /// Reads what `request` asks for, if it is a request of this protocol: `None` when it is not (the
+    /// next protocol is asked), `Some(Err(response))` when it is, but so malformed that it is answered
+    /// at once.
+    fn propose<'a>(
+        &'static self,
+        request: &'a http::request::Parts,
+        spec: &MethodSpec,
+    ) -> Option<Result<Proposal<'a>, http::Response<Body>>>;
+
+    /// The protocol's headers of a response about to start: content type, the encoding it uses and the
+    /// encodings it accepts (`compressed`: whether the body is compressed, for protocols that say so
+    /// per response rather than per message).
+    fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap);
+
+    /// A whole unframed response (only for calls negotiated with [`Framing::Unframed`]): the message,
+    /// already encoded and maybe compressed, with its headers and trailers.
+    fn unary_response(&self, format: &ResponseFormat, reply: UnaryReply) -> http::Response<Body> {
+        let _ = reply;
+        let error = Error::internal(format!(
+            "the {} protocol sends no unframed responses",
+            self.kind()
+        ));
+        self.error_response(format, &error)
+    }
+
+    /// The response to a call that failed before its first message was sent.
+    fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body>;
+
+    /// Ends a stream after its last message: appends the protocol's final frame to `batch`, or returns
+    /// the HTTP trailers to send after it.
+    fn end_stream(
+        &self,
+        error: Option<&Error>,
+        trailers: &Metadata,
+        batch: &mut bytes::BytesMut,
+    ) -> Result<Option<HeaderMap>, Error>;
+
+    /// The request body as the call reads it (gRPC-Web's text mode decodes base64 here).
+    fn request_body(&self, body: Body) -> Body {
+        body
+    }
+
+    /// The body of a streamed response as it goes out (gRPC-Web's text mode encodes it here).
+    fn response_body(&self, body: Body) -> Body {
+        body
+    }
+}
+
+/// What a request of one protocol states about itself, before the server settles anything.
+pub(crate) struct Proposal<'a> {
+    /// The protocol that will answer (gRPC-Web's text mode answers as a protocol of its own).
+    pub protocol: &'static dyn ServerProtocol,
+    pub framing: Framing,
+    /// The codec's name (`proto`, `json`, ...), as the content type or query names it.
+    pub codec: Cow<'a, str>,
+    /// The content type to answer with.
+    pub content_type: HeaderValue,
+    /// The encoding of the request's messages, if any.
+    pub encoding: Option<Cow<'a, str>>,
+    /// The encodings the client accepts for the response.
+    pub accept_encoding: Option<&'a str>,
+    /// The timeout the request states, if it states one.
+    pub timeout: Option<Result<Duration, Error>>,
+    /// A GET request's message, taken from its query.
+    pub get_message: Option<Bytes>,
+}
+
+/// What a server offers every call: its codecs, compressions and message limits.
+#[derive(Clone)]
+pub(crate) struct Offer {
+    pub codecs: Vec<Arc<dyn Codec>>,
+    pub compression: CompressionRegistry,
+    pub read_max_bytes: usize,
+    pub send_max_bytes: usize,
+    pub compress_min_bytes: usize,
+}
+
+impl Offer {
+    fn codec(&self, name: &str) -> Option<&Arc<dyn Codec>> {
+        self.codecs
+            .iter()
+            .find(|codec| codec.name().eq_ignore_ascii_case(name))
+    }
+}
+
+/// How a call's response is written: everything about the answer that negotiation settled.
+pub(crate) struct ResponseFormat {
+    pub protocol: &'static dyn ServerProtocol,
+    pub framing: Framing,
+    /// The response's content type.
+    pub content_type: HeaderValue,
+    /// The codec, the response compression and the send limits.
+    pub writer: MessageWriter,
+    /// The encodings this server accepts, as the response advertises them.
+    pub accept_encoding: HeaderValue,
+    /// A GET request's `If-None-Match`, for answering 304 Not Modified.
+    pub if_none_match: Option<HeaderValue>,
+}
+
+/// Everything settled about a call before its handler runs.
+pub(crate) struct Negotiated {
+    /// The codec, the request's compression and the receive limit.
+    pub reader: MessageReader,
+    /// A GET request's message (the body is empty).
+    pub get_message: Option<Bytes>,
+    /// When the call must be over, from the request's timeout.
+    pub deadline: Option<Instant>,
+    pub format: ResponseFormat,
+}
+
+/// A unary response ready to go: the message (encoded, compressed when `compressed`), headers, trailers.
+pub(crate) struct UnaryReply {
+    pub headers: Metadata,
+    pub payload: Bytes,
+    pub compressed: bool,
+    pub trailers: Metadata,
+}
+
+/// Works out how `request` is served as a call of `spec`: the protocol, framing, codec, compressions
+/// and deadline. On failure, the response to send instead, in the caller's protocol when it is known.
+pub(crate) fn negotiate(
+    request: &http::request::Parts,
+    spec: &MethodSpec,
+    offer: &Offer,
+) -> Result<Negotiated, Box<http::Response<Body>>> {
+    let serves_get = SERVER_PROTOCOLS.iter().any(|p| p.serves_get(spec));
+    let verb_allowed =
+        request.method == Method::POST || (serves_get && request.method == Method::GET);
+    if !verb_allowed {
+        let mut response = plain_status(StatusCode::METHOD_NOT_ALLOWED);
+        let allow = if serves_get { "GET, POST" } else { "POST" };
+        response
+            .headers_mut()
+            .insert(http::header::ALLOW, HeaderValue::from_static(allow));
+        return Err(Box::new(response));
+    }
+    let proposal = SERVER_PROTOCOLS
+        .iter()
+        .find_map(|protocol| protocol.propose(request, spec))
+        .ok_or_else(|| plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))?
+        .map_err(Box::new)?;
+    settle(request, proposal, offer)
+}
+
+/// Settles what every protocol settles the same way: codec, compressions and deadline.
+fn settle(
+    request: &http::request::Parts,
+    proposal: Proposal<'_>,
+    offer: &Offer,
+) -> Result<Negotiated, Box<http::Response<Body>>> {
+    let Some(codec) = offer.codec(&proposal.codec) else {
+        return Err(Box::new(plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)));
+    };
+    let mut negotiated = Negotiated {
+        reader: MessageReader {
+            codec: codec.clone(),
+            compression: None,
+            read_max_bytes: offer.read_max_bytes,
+        },
+        get_message: proposal.get_message,
+        deadline: None,
+        format: ResponseFormat {
+            protocol: proposal.protocol,
+            framing: proposal.framing,
+            content_type: proposal.content_type,
+            writer: MessageWriter {
+                codec: codec.clone(),
+                compression: None,
+                compress_min_bytes: offer.compress_min_bytes,
+                send_max_bytes: offer.send_max_bytes,
+            },
+            accept_encoding: offer.compression.accept_header(),
+            if_none_match: None,
+        },
+    };
+    // From here on, failures are answered in the call's own protocol.
+    let fail = |negotiated: &Negotiated, error: Error| {
+        let format = &negotiated.format;
+        Box::new(format.protocol.error_response(format, &error))
+    };
+    let request_compression = match offer.compression.resolve(proposal.encoding.as_deref()) {
+        Ok(compression) => compression,
+        Err(error) => return Err(fail(&negotiated, error)),
+    };
+    negotiated.format.writer.compression = request_compression
+        .clone()
+        .or_else(|| offer.compression.negotiate(proposal.accept_encoding));
+    negotiated.reader.compression = request_compression;
+    negotiated.deadline = match proposal.timeout {
+        None => None,
+        Some(Ok(timeout)) => Some(Instant::now() + timeout),
+        Some(Err(error)) => return Err(fail(&negotiated, error)),
+    };
+    if request.method == Method::GET {
+        negotiated.format.if_none_match = request.headers.get(http::header::IF_NONE_MATCH).cloned();
+    }
+    Ok(negotiated)
+}
+
+/// The value of a header, if it is text.
+pub(crate) fn header(
+    request: &http::request::Parts,
+    name: impl http::header::AsHeaderName,
+) -> Option<&str> {
+    request.headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The content type to answer a request that sent `value`, whose essence is `essence`: the request's
+/// own value when it is already bare and lower case (most are), else the lower-cased essence.
+pub(crate) fn echo_content_type(value: &HeaderValue, essence: &str) -> HeaderValue {
+    let bare = essence.len() == value.len() && !essence.bytes().any(|b| b.is_ascii_uppercase());
+    if bare {
+        value.clone()
+    } else {
+        HeaderValue::from_str(&essence.to_ascii_lowercase())
+            .unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+}
+
+/// Copies metadata into response headers (or trailers), keeping duplicates in order.
+pub(crate) fn append_metadata(map: &mut HeaderMap, metadata: &Metadata) {
+    for (name, value) in metadata.as_header_map() {
+        map.append(name.clone(), value.clone());
+    }
+}
+
+/// Sets a header to the name of `compression`, when there is one.
+pub(crate) fn set_encoding(
+    map: &mut HeaderMap,
+    name: http::HeaderName,
+    compression: Option<&Arc<dyn Compression>>,
+) {
+    if let Some(compression) = compression
+        && let Ok(value) = HeaderValue::from_str(compression.name())
+    {
+        map.insert(name, value);
+    }
+}
+
+/// A plain HTTP response with an empty body (404, 405, 415, ...).
+pub(crate) fn plain_status(status: StatusCode) -> http::Response<Body> {
+    let mut response = http::Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}

@@ -1,0 +1,232 @@
+//! One negotiated call on its way through a handler: the request half the handler reads
+//! ([`Incoming`]) and the response half that answers it ([`Responder`]), which holds the core every
+//! handler adapter shares: the deadline, the cancellation, and answering through the protocol.
+
+use std::future::Future;
+
+use bytes::{Bytes, BytesMut};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::body::Body;
+use crate::codec::Message;
+use crate::deadline;
+use crate::envelope::EnvelopeReader;
+use crate::method::MethodSpec;
+use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
+use crate::server::respond::{self, Reply};
+use crate::server::streaming::Streaming;
+use crate::wire::{MessageReader, MessageWriter};
+use crate::{CallContext, Code, Error, Metadata, Request, Response};
+
+/// A negotiated call, as the router hands it to the method's handler.
+pub(crate) struct ServerCall {
+    incoming: Incoming,
+    responder: Responder,
+}
+
+impl ServerCall {
+    /// The call `request` starts for `spec`, as `negotiated`.
+    pub fn new(
+        spec: &'static MethodSpec,
+        negotiated: Negotiated,
+        request: http::request::Parts,
+        body: Body,
+    ) -> Self {
+        let Negotiated {
+            reader,
+            get_message,
+            deadline,
+            format,
+        } = negotiated;
+        let cancel = CancellationToken::new();
+        let http::request::Parts {
+            method,
+            uri,
+            version,
+            headers,
+            extensions,
+            ..
+        } = request;
+        let context = CallContext::new(
+            spec,
+            format.protocol.kind(),
+            deadline,
+            method,
+            uri,
+            version,
+            extensions,
+            cancel.clone(),
+        );
+        let incoming = Incoming {
+            body: format.protocol.request_body(body),
+            headers: Metadata::from_header_map(headers),
+            reader,
+            framing: format.framing,
+            get_message,
+            context,
+            cancel: cancel.clone(),
+        };
+        let responder = Responder {
+            format,
+            deadline,
+            cancel,
+        };
+        Self {
+            incoming,
+            responder,
+        }
+    }
+
+    /// Splits the call into what the handler reads and what answers it.
+    pub fn split(self) -> (Incoming, Responder) {
+        (self.incoming, self.responder)
+    }
+}
+
+/// The request half of a call.
+pub(crate) struct Incoming {
+    body: Body,
+    headers: Metadata,
+    reader: MessageReader,
+    framing: Framing,
+    get_message: Option<Bytes>,
+    context: CallContext,
+    cancel: CancellationToken,
+}
+
+impl Incoming {
+    /// The handler's request for a method that takes one message (unary, server-streaming).
+    pub async fn single<T: Message>(mut self) -> Result<Request<T>, Error> {
+        let message = self.read_single().await?;
+        Ok(Request::from_parts(message, self.headers, self.context))
+    }
+
+    async fn read_single<T: Message>(&mut self) -> Result<T, Error> {
+        let compression = self.reader.compression.clone();
+        if let Some(message) = self.get_message.take() {
+            return self.reader.decode_payload(message, compression.as_deref());
+        }
+        let body = std::mem::take(&mut self.body);
+        if self.framing == Framing::Unframed {
+            let mut envelopes = EnvelopeReader::new(body, 0);
+            let raw = envelopes.read_to_end(self.reader.read_max_bytes).await?;
+            return self.reader.decode_payload(raw, compression.as_deref());
+        }
+        let mut envelopes = EnvelopeReader::new(body, self.reader.read_max_bytes);
+        let first = envelopes.next().await?.ok_or_else(|| {
+            Error::new(
+                Code::Unimplemented,
+                "request stream ended without a message",
+            )
+        })?;
+        let message = self.reader.decode_envelope(first)?;
+        if envelopes.next().await?.is_some() {
+            return Err(Error::new(
+                Code::Unimplemented,
+                "request stream has more than one message, but the method takes one",
+            ));
+        }
+        Ok(message)
+    }
+
+    /// The handler's request for a method that takes a stream (client-streaming, bidi).
+    pub fn stream<T: Message>(self) -> Request<Streaming<T>> {
+        let mut body = self.body;
+        if self
+            .context
+            .http_version()
+            .is_some_and(|v| v < http::Version::HTTP_2)
+        {
+            body = read_ahead(body, self.cancel);
+        }
+        let messages = Streaming::new(
+            EnvelopeReader::new(body, self.reader.read_max_bytes),
+            self.reader,
+        );
+        Request::from_parts(messages, self.headers, self.context)
+    }
+}
+
+/// The response half of a call, and the core every handler adapter runs in.
+pub(crate) struct Responder {
+    format: ResponseFormat,
+    deadline: Option<Instant>,
+    cancel: CancellationToken,
+}
+
+impl Responder {
+    /// What encodes a single response message the way this call sends it.
+    pub fn encoder(&self) -> Encoder {
+        Encoder {
+            writer: self.format.writer.clone(),
+            framing: self.format.framing,
+        }
+    }
+
+    /// Runs the handler's `work` until the call's deadline, then answers with what it returned. If the
+    /// caller goes away meanwhile (this future is dropped), the call's context is cancelled.
+    pub async fn answer(
+        self,
+        work: impl Future<Output = Result<Response<Reply>, Error>>,
+    ) -> http::Response<Body> {
+        let cancel_on_drop = self.cancel.drop_guard();
+        let result = deadline::within(self.deadline, work).await;
+        respond::respond(self.format, self.deadline, cancel_on_drop, result)
+    }
+}
+
+/// Encodes one response message for a call: encoded alone for unframed calls (compression follows once
+/// the reply is complete), framed for enveloped ones.
+pub(crate) struct Encoder {
+    writer: MessageWriter,
+    framing: Framing,
+}
+
+impl Encoder {
+    /// The handler's response with its message encoded.
+    pub fn one<T: Message>(&self, response: Response<T>) -> Result<Response<Reply>, Error> {
+        let (headers, message, trailers) = response.into_parts();
+        let encoded: BytesMut = match self.framing {
+            Framing::Unframed => self.writer.encode(&message)?,
+            Framing::Enveloped => self.writer.frame(&message)?,
+        };
+        Ok(Response::from_parts(Reply::One(encoded), headers, trailers))
+    }
+}
+
+/// Reads an HTTP/1.1 request body ahead of the handler, a few frames at a time.
+///
+/// hyper's HTTP/1 server only reads the socket while someone polls the body, so a handler busy with
+/// other work would never learn that its caller went away. Reading ahead notices the failed body and
+/// cancels the call. A client that fills the small buffer while the handler reads nothing is still
+/// noticed only once the handler reads again.
+fn read_ahead(mut body: Body, cancel: CancellationToken) -> Body {
+    use http_body::Body as _;
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    tokio::spawn(async move {
+        loop {
+            let frame = tokio::select! {
+                frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => frame,
+                () = cancel.cancelled() => return,
+                () = tx.closed() => return,
+            };
+            match frame {
+                None => return,
+                Some(Err(error)) => {
+                    cancel.cancel();
+                    let _ = tx.send(Err(error)).await;
+                    return;
+                }
+                Some(Ok(frame)) => {
+                    if tx.send(Ok(frame)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Body::from_frames(futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    }))
+}

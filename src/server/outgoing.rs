@@ -1,0 +1,83 @@
+//! A call's outgoing messages: a handler's typed response stream, or one message framed ahead of time,
+//! both seen by the response body as one type-erased source it pulls messages from.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::BytesMut;
+use futures_core::Stream;
+
+use crate::Error;
+use crate::codec::Message;
+use crate::wire::MessageWriter;
+
+/// A stream of response messages, returned by server-streaming and bidi handlers.
+pub type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Error>> + Send + 'static>>;
+
+/// A call's outgoing messages, each written framed into the response body's buffer when it is ready.
+pub(crate) trait MessageSource: Send {
+    /// Appends the next message, encoded and framed by `writer`, to `out`; `None` once there are no more.
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        writer: &MessageWriter,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Result<(), Error>>>;
+}
+
+/// The type-erased outgoing messages of one call.
+pub(crate) type Outgoing = Pin<Box<dyn MessageSource>>;
+
+/// A handler's typed response stream as outgoing messages.
+pub(crate) fn typed<T: Message>(stream: ResponseStream<T>) -> Outgoing {
+    Box::pin(TypedSource { stream })
+}
+
+/// One message framed ahead of time (unary and client-streaming responses are encoded before the headers
+/// go out, so that an encoding error can still become the call's status) as outgoing messages.
+pub(crate) fn single(framed: BytesMut) -> Outgoing {
+    Box::pin(SingleSource {
+        framed: Some(framed),
+    })
+}
+
+struct TypedSource<T> {
+    stream: ResponseStream<T>,
+}
+
+impl<T: Message> MessageSource for TypedSource<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        writer: &MessageWriter,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Result<(), Error>>> {
+        let next = ready!(self.stream.as_mut().poll_next(cx));
+        Poll::Ready(
+            next.map(|item| item.and_then(|message| writer.write_message(&message, 0, out))),
+        )
+    }
+}
+
+struct SingleSource {
+    framed: Option<BytesMut>,
+}
+
+impl MessageSource for SingleSource {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        _writer: &MessageWriter,
+        out: &mut BytesMut,
+    ) -> Poll<Option<Result<(), Error>>> {
+        let next = self.framed.take().map(|framed| {
+            if out.is_empty() {
+                *out = framed;
+            } else {
+                out.extend_from_slice(&framed);
+            }
+            Ok(())
+        });
+        Poll::Ready(next)
+    }
+}
