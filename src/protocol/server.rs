@@ -304,3 +304,198 @@ pub(crate) fn plain_status(status: StatusCode) -> http::Response<Body> {
     *response.status_mut() = status;
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{JsonCodec, ProtoCodec};
+    use crate::method::{Idempotency, StreamType};
+
+    const UNARY: MethodSpec = MethodSpec {
+        service: "t.v1.S",
+        method: "M",
+        path: "/t.v1.S/M",
+        stream_type: StreamType::Unary,
+        idempotency: Idempotency::Unknown,
+    };
+    const GETTABLE: MethodSpec = MethodSpec {
+        idempotency: Idempotency::NoSideEffects,
+        ..UNARY
+    };
+    const BIDI: MethodSpec = MethodSpec {
+        stream_type: StreamType::BidiStream,
+        ..UNARY
+    };
+
+    fn offer() -> Offer {
+        Offer {
+            codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
+            compression: CompressionRegistry::new(),
+            read_max_bytes: 0,
+            send_max_bytes: 0,
+            compress_min_bytes: 0,
+        }
+    }
+
+    fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
+        let mut builder = http::Request::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder.body(()).unwrap().into_parts().0
+    }
+
+    fn rejected(result: Result<Negotiated, Box<http::Response<Body>>>) -> http::Response<Body> {
+        match result {
+            Ok(negotiated) => panic!(
+                "negotiated {} instead of failing",
+                negotiated.format.protocol.kind()
+            ),
+            Err(response) => *response,
+        }
+    }
+
+    #[test]
+    fn each_content_type_finds_its_protocol_and_framing() {
+        let cases = [
+            (
+                &UNARY,
+                "application/proto",
+                ProtocolKind::Connect,
+                Framing::Unframed,
+            ),
+            (
+                &BIDI,
+                "application/connect+json",
+                ProtocolKind::Connect,
+                Framing::Enveloped,
+            ),
+            (
+                &UNARY,
+                "application/grpc",
+                ProtocolKind::Grpc,
+                Framing::Enveloped,
+            ),
+            (
+                &BIDI,
+                "application/grpc-web+proto",
+                ProtocolKind::GrpcWeb,
+                Framing::Enveloped,
+            ),
+            (
+                &UNARY,
+                "application/grpc-web-text",
+                ProtocolKind::GrpcWeb,
+                Framing::Enveloped,
+            ),
+        ];
+        for (spec, content_type, kind, framing) in cases {
+            let parts = request("POST", spec.path, &[("content-type", content_type)]);
+            let negotiated = negotiate(&parts, spec, &offer()).unwrap_or_else(|_| {
+                panic!("{content_type} was refused");
+            });
+            assert_eq!(negotiated.format.protocol.kind(), kind, "{content_type}");
+            assert_eq!(negotiated.format.framing, framing, "{content_type}");
+        }
+    }
+
+    #[test]
+    fn the_response_names_the_request_content_type_in_lower_case() {
+        let parts = request(
+            "POST",
+            "/",
+            &[("content-type", "application/grpc+proto; charset=utf-8")],
+        );
+        let negotiated = negotiate(&parts, &UNARY, &offer()).ok().unwrap();
+        assert_eq!(negotiated.format.content_type, "application/grpc+proto");
+        let parts = request("POST", "/", &[("content-type", "application/JSON")]);
+        let negotiated = negotiate(&parts, &UNARY, &offer()).ok().unwrap();
+        assert_eq!(negotiated.format.content_type, "application/json");
+    }
+
+    #[test]
+    fn wrong_verbs_and_content_types_are_plain_http_errors() {
+        let put = rejected(negotiate(&request("PUT", "/", &[]), &GETTABLE, &offer()));
+        assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(put.headers()[http::header::ALLOW], "GET, POST");
+        let get = rejected(negotiate(&request("GET", "/", &[]), &UNARY, &offer()));
+        assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(get.headers()[http::header::ALLOW], "POST");
+
+        for content_type in ["text/plain", "application/connect+proto", "application/xml"] {
+            let parts = request("POST", "/", &[("content-type", content_type)]);
+            let response = rejected(negotiate(&parts, &UNARY, &offer()));
+            assert_eq!(
+                response.status(),
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "{content_type}"
+            );
+        }
+        // A unary content type on a streaming method is no request that method can serve.
+        let parts = request("POST", "/", &[("content-type", "application/proto")]);
+        let response = rejected(negotiate(&parts, &BIDI, &offer()));
+        assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    }
+
+    #[test]
+    fn bad_timeouts_and_encodings_are_answered_in_the_callers_protocol() {
+        let parts = request(
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/proto"),
+                ("connect-timeout-ms", "soon"),
+            ],
+        );
+        let response = rejected(negotiate(&parts, &UNARY, &offer()));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(response.headers()["content-type"], "application/json");
+
+        let parts = request(
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/grpc"),
+                ("grpc-encoding", "lz4"),
+            ],
+        );
+        let response = rejected(negotiate(&parts, &UNARY, &offer()));
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["grpc-status"], "12");
+        assert!(response.headers().contains_key("grpc-accept-encoding"));
+    }
+
+    #[test]
+    fn a_get_carries_its_message_codec_and_compression_in_the_query() {
+        let parts = request(
+            "GET",
+            "/t.v1.S/M?connect=v1&encoding=json&message=%7B%7D",
+            &[("if-none-match", "\"7\"")],
+        );
+        let negotiated = negotiate(&parts, &GETTABLE, &offer()).ok().unwrap();
+        assert_eq!(negotiated.format.framing, Framing::Unframed);
+        assert_eq!(negotiated.reader.codec.name(), "json");
+        assert_eq!(negotiated.get_message.as_deref(), Some(&b"{}"[..]));
+        assert_eq!(negotiated.format.if_none_match.unwrap(), "\"7\"");
+
+        let parts = request("GET", "/t.v1.S/M?connect=v1&message=x", &[]);
+        let response = rejected(negotiate(&parts, &GETTABLE, &offer()));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn compression_follows_the_request_or_what_the_client_accepts() {
+        let parts = request(
+            "POST",
+            "/",
+            &[
+                ("content-type", "application/connect+proto"),
+                ("connect-accept-encoding", "lz4, gzip"),
+            ],
+        );
+        let negotiated = negotiate(&parts, &BIDI, &offer()).ok().unwrap();
+        assert!(negotiated.reader.compression.is_none());
+        let sent = negotiated.format.writer.compression.map(|c| c.name());
+        assert_eq!(sent, Some("gzip"));
+    }
+}
