@@ -19,7 +19,8 @@ pub struct Body {
 }
 
 impl Body {
-    /// Wraps any body. Its errors become [`Code::Unavailable`] errors unless they already are Trident errors.
+    /// Wraps any body. Its errors become [`Code::Unavailable`] errors ([`Code::Canceled`] for an HTTP/2
+    /// stream reset with `CANCEL`) unless they already are Trident errors.
     pub fn new<B>(body: B) -> Self
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -100,7 +101,9 @@ fn body_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Err
     }
 }
 
-/// Whether a transport error (or anything in its source chain) says the stream was cancelled.
+/// Whether a transport error (or anything in its source chain) says the stream was cancelled: an HTTP/2
+/// stream reset (or connection shut down) with reason `CANCEL`, or hyper's own cancellation of a request
+/// whose connection went away before it was sent. Decided by error type, never by message text.
 fn is_cancellation(error: &(dyn std::error::Error + 'static)) -> bool {
     let mut current = Some(error);
     while let Some(e) = current {
@@ -109,11 +112,117 @@ fn is_cancellation(error: &(dyn std::error::Error + 'static)) -> bool {
         {
             return true;
         }
-        let text = e.to_string();
-        if text.contains("CANCEL") || text.contains("canceled") {
+        if let Some(h) = e.downcast_ref::<h2::Error>()
+            && h.reason() == Some(h2::Reason::CANCEL)
+        {
+            return true;
+        }
+        // An io::Error's `source` is its inner error's source, skipping the inner error itself.
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(std::io::Error::get_ref)
+            && is_cancellation(inner)
+        {
             return true;
         }
         current = e.source();
     }
     false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose cause is `source`, as hyper and hyper-util wrap what h2 reports.
+    #[derive(Debug)]
+    struct Wrapped(Box<dyn std::error::Error + Send + Sync>);
+
+    impl std::fmt::Display for Wrapped {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("error reading a body from connection")
+        }
+    }
+
+    impl std::error::Error for Wrapped {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(self.0.as_ref())
+        }
+    }
+
+    fn cancel() -> h2::Error {
+        h2::Error::from(h2::Reason::CANCEL)
+    }
+
+    #[test]
+    fn a_cancel_reset_is_a_cancellation_wherever_it_sits() {
+        assert!(is_cancellation(&cancel()));
+        assert!(is_cancellation(&Wrapped(Box::new(cancel()))));
+        assert!(is_cancellation(&Wrapped(Box::new(Wrapped(Box::new(
+            cancel()
+        ))))));
+        // Inside an io::Error, whose `source` skips the error it wraps.
+        assert!(is_cancellation(&std::io::Error::other(cancel())));
+        assert!(is_cancellation(&Wrapped(Box::new(std::io::Error::other(
+            cancel()
+        )))));
+    }
+
+    #[test]
+    fn other_errors_are_not_cancellations_whatever_they_say() {
+        for reason in [
+            h2::Reason::NO_ERROR,
+            h2::Reason::INTERNAL_ERROR,
+            h2::Reason::REFUSED_STREAM,
+            h2::Reason::PROTOCOL_ERROR,
+        ] {
+            let error = h2::Error::from(reason);
+            assert!(!is_cancellation(&error), "{reason:?}");
+            assert!(!is_cancellation(&Wrapped(Box::new(error))), "{reason:?}");
+        }
+        // Text that the old check matched on no longer decides anything.
+        for text in [
+            "CANCEL",
+            "the operation was canceled",
+            "stream no longer needed",
+        ] {
+            assert!(!is_cancellation(&std::io::Error::other(text)), "{text}");
+        }
+        assert!(!is_cancellation(&std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset
+        )));
+    }
+
+    /// A body whose next frame is `error`, as `Body::new` wraps it.
+    fn failing_body(error: impl std::error::Error + Send + Sync + 'static) -> Body {
+        let frames = futures_util::stream::iter([Err::<Frame<Bytes>, _>(error)]);
+        Body::new(http_body_util::StreamBody::new(frames))
+    }
+
+    #[tokio::test]
+    async fn body_errors_are_classified() {
+        let error = failing_body(Wrapped(Box::new(cancel())))
+            .frame()
+            .await
+            .expect("a frame")
+            .unwrap_err();
+        assert_eq!(error.code(), Code::Canceled, "{error}");
+
+        let error = failing_body(Wrapped(Box::new(h2::Error::from(
+            h2::Reason::INTERNAL_ERROR,
+        ))))
+        .frame()
+        .await
+        .expect("a frame")
+        .unwrap_err();
+        assert_eq!(error.code(), Code::Unavailable, "{error}");
+
+        // A Trident error passes through as it is.
+        let error = failing_body(Error::new(Code::DataLoss, "torn"))
+            .frame()
+            .await
+            .expect("a frame")
+            .unwrap_err();
+        assert_eq!(error.code(), Code::DataLoss);
+    }
 }

@@ -253,12 +253,6 @@ impl ErrorDetail {
     }
 }
 
-/// An `invalid_argument` error about a setting (TLS material, transports) found when a client or server
-/// is built.
-pub(crate) fn config_error(message: impl Into<String>) -> Error {
-    Error::new(Code::InvalidArgument, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

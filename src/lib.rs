@@ -12,6 +12,19 @@
 //! trident::serve(listener, router).await?;
 //! # Ok(()) }
 //! ```
+//!
+//! # Cargo features
+//!
+//! | Feature  | Default | What it adds |
+//! |----------|---------|--------------|
+//! | `tls`    | on      | TLS with rustls (ring provider): serving with `TlsConfig`, `https://` clients |
+//! | `br`     | on      | Brotli compression (`br`): `Brotli`, in [`CompressionRegistry::new`] |
+//! | `zstd`   | on      | Zstandard compression (`zstd`): `Zstd`; builds the zstd C library |
+//! | `snappy` | on      | Snappy compression (`snappy`, framing format): `Snappy` |
+//!
+//! With `default-features = false`, Trident speaks cleartext HTTP only and compresses with gzip and
+//! deflate (always built in, with identity). An encoding whose feature is off is unknown to
+//! [`CompressionRegistry`]: a peer sending it gets `unimplemented`, and it is never advertised.
 
 pub mod body;
 pub mod client;
@@ -41,7 +54,13 @@ pub use client::{
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
-pub use compression::{Brotli, Compression, CompressionRegistry, Deflate, Gzip, Snappy, Zstd};
+#[cfg(feature = "br")]
+pub use compression::Brotli;
+#[cfg(feature = "snappy")]
+pub use compression::Snappy;
+#[cfg(feature = "zstd")]
+pub use compression::Zstd;
+pub use compression::{Compression, CompressionRegistry, Deflate, Gzip};
 pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};

@@ -26,7 +26,7 @@ use crate::compression::{Compression, CompressionRegistry};
 use crate::method::{Idempotency, MethodSpec, StreamType};
 use crate::protocol::{ProtocolKind, connect, grpc};
 use crate::wire::{MessageReader, MessageWriter};
-use crate::{Code, Error, Metadata, Request, Response};
+use crate::{Code, ConfigError, Error, Metadata, Request, Response};
 use duplex::DuplexCall;
 
 /// Headers and timeout for a streaming call.
@@ -442,7 +442,7 @@ impl ClientBuilder {
     #[cfg(feature = "tls")]
     /// For `https://` base URLs: trusts the CA (or self-signed) certificates in `pem` instead of the
     /// default public web roots (Mozilla's list, built in). May be called more than once to trust more.
-    /// Unusable PEM data fails [`build`](Self::build) with `invalid_argument`.
+    /// Unusable PEM data fails [`build`](Self::build) with a [`ConfigError`].
     pub fn tls_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
         let pem = pem.as_ref();
         self.tls.roots_pem.extend_from_slice(pem);
@@ -455,7 +455,7 @@ impl ClientBuilder {
     #[cfg(feature = "tls")]
     /// For `https://` base URLs: presents this PEM certificate chain (leaf first) and private key to
     /// servers that ask for a client certificate (mutual TLS). Unusable PEM data, or a key that does not
-    /// match, fails [`build`](Self::build) with `invalid_argument`.
+    /// match, fails [`build`](Self::build) with a [`ConfigError`].
     pub fn tls_client_identity_pem(
         mut self,
         cert_chain_pem: impl AsRef<[u8]>,
@@ -516,31 +516,44 @@ impl ClientBuilder {
         self
     }
 
-    /// Builds the client. Fails if the base URL or the send compression is invalid, the protocol is not
-    /// supported yet, or the TLS settings are unusable (or set for an `http://` URL or a custom transport).
-    pub fn build(self) -> Result<Client, Error> {
+    /// Builds the client. Fails with a [`ConfigError`] if the base URL is invalid, the send compression
+    /// is not in the compression registry, gRPC is asked for over HTTP/1.1, or the TLS settings are
+    /// unusable (or set for an `http://` URL or a custom transport).
+    pub fn build(self) -> Result<Client, ConfigError> {
         let uri: http::Uri = self.base.parse().map_err(|e| {
-            Error::with_source(
-                Code::InvalidArgument,
-                format!("invalid base URL {:?}", self.base),
-                e,
-            )
+            ConfigError::with_source(format!("invalid base URL {:?}", self.base), e)
         })?;
         if uri.scheme().is_none() || uri.authority().is_none() {
-            return Err(Error::new(
-                Code::InvalidArgument,
-                format!("base URL {:?} needs a scheme and a host", self.base),
-            ));
+            return Err(ConfigError::new(format!(
+                "base URL {:?} needs a scheme and a host",
+                self.base
+            )));
         }
         if self.protocol == ProtocolKind::Grpc && self.http_version == HttpVersion::Http1 {
-            return Err(Error::new(
-                Code::Unimplemented,
+            return Err(ConfigError::new(
                 "the gRPC protocol requires HTTP/2: use HttpVersion::Http2, or gRPC-Web or Connect over HTTP/1.1",
             ));
         }
         let send_compression = match &self.send_compression {
             None => None,
-            Some(name) => self.compression.resolve(Some(name))?,
+            Some(name) => self.compression.resolve(Some(name)).map_err(|_| {
+                // The optional encodings, and whether this build has them.
+                let optional = [
+                    ("br", cfg!(feature = "br")),
+                    ("zstd", cfg!(feature = "zstd")),
+                    ("snappy", cfg!(feature = "snappy")),
+                ];
+                let hint = if optional.contains(&(name.trim(), false)) {
+                    format!(" (it needs trident's `{}` cargo feature)", name.trim())
+                } else {
+                    String::new()
+                };
+                ConfigError::new(format!(
+                    "send compression {name:?} is not in the client's compression registry, which \
+                     supports {}{hint}",
+                    self.compression.accept_value()
+                ))
+            })?,
         };
         let transport = transport::client_transport(
             self.transport,

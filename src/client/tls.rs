@@ -9,13 +9,13 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use tower::util::BoxCloneSyncService;
 
-use crate::Error;
+use crate::ConfigError;
 use crate::body::Body;
 use crate::client::h2_channel::{H2Channel, Http2Settings};
 use crate::client::transport::{HttpVersion, HyperTransport, Transport};
 use crate::tls::{
-    ALPN_H2, ALPN_HTTP1, certificates_from_pem, config_error, default_roots, private_key_from_pem,
-    provider, root_store_from_pem,
+    ALPN_H2, ALPN_HTTP1, certificates_from_pem, default_roots, private_key_from_pem, provider,
+    root_store_from_pem,
 };
 
 /// TLS settings a [`ClientBuilder`](crate::ClientBuilder) collects for `https://` base URLs.
@@ -35,11 +35,11 @@ impl TlsSettings {
     }
 
     /// The rustls configuration, with ALPN offering exactly `version`.
-    fn client_config(self, version: HttpVersion) -> Result<rustls::ClientConfig, Error> {
+    fn client_config(self, version: HttpVersion) -> Result<rustls::ClientConfig, ConfigError> {
         let mut config = match self.config {
             Some(config) => {
                 if !self.roots_pem.is_empty() || self.identity.is_some() {
-                    return Err(config_error(
+                    return Err(ConfigError::new(
                         "tls_config cannot be combined with tls_root_certificates_pem or \
                          tls_client_identity_pem: put the roots and the identity in the rustls \
                          configuration",
@@ -58,7 +58,9 @@ impl TlsSettings {
                 };
                 let builder = rustls::ClientConfig::builder_with_provider(provider())
                     .with_safe_default_protocol_versions()
-                    .map_err(|e| config_error(format!("TLS protocol versions: {e}")))?
+                    .map_err(|e| {
+                        ConfigError::with_source(format!("TLS protocol versions: {e}"), e)
+                    })?
                     .with_root_certificates(roots);
                 match self.identity {
                     None => builder.with_no_client_auth(),
@@ -66,7 +68,10 @@ impl TlsSettings {
                         let chain = certificates_from_pem(&chain_pem, "client certificate chain")?;
                         let key = private_key_from_pem(&key_pem, "client private key")?;
                         builder.with_client_auth_cert(chain, key).map_err(|e| {
-                            config_error(format!("client certificate chain and private key: {e}"))
+                            ConfigError::with_source(
+                                format!("client certificate chain and private key: {e}"),
+                                e,
+                            )
                         })?
                     }
                 }
@@ -85,7 +90,7 @@ pub(crate) fn https_transport(
     version: HttpVersion,
     tls: TlsSettings,
     http2: Http2Settings,
-) -> Result<Transport, Error> {
+) -> Result<Transport, ConfigError> {
     let config = tls.client_config(version)?;
     let mut http = HttpConnector::new();
     http.set_nodelay(true);

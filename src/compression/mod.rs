@@ -1,10 +1,13 @@
 //! Message compression: the `Compression` trait, the registry that negotiates encodings, and the bounded
 //! decompression every algorithm goes through.
 //!
-//! One file per algorithm: [`Gzip`] (`gzip`), [`Brotli`] (`br`), [`Zstd`] (`zstd`), [`Deflate`] (`deflate`,
-//! the zlib format) and [`Snappy`] (`snappy`, the framing format). Every decompressor streams its output
-//! through [`read_bounded`], so a message that inflates past the configured limit is stopped with
-//! `resource_exhausted` after at most `limit + 1` bytes of output, whatever its compressed size claims.
+//! One file per algorithm: [`Gzip`] (`gzip`), `Brotli` (`br`), `Zstd` (`zstd`), [`Deflate`] (`deflate`,
+//! the zlib format) and `Snappy` (`snappy`, the framing format). Gzip and deflate are always built in;
+//! the others each come with the cargo feature of their header name (`br`, `zstd`, `snappy`, all on by
+//! default). An encoding whose feature is off is unknown to the registry, like any other name it lacks.
+//! Every decompressor streams its output through [`read_bounded`], so a message that inflates past the
+//! configured limit is stopped with `resource_exhausted` after at most `limit + 1` bytes of output,
+//! whatever its compressed size claims.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -13,16 +16,22 @@ use bytes::{BufMut, BytesMut};
 
 use crate::{Code, Error};
 
+#[cfg(feature = "br")]
 mod brotli;
 mod deflate;
 mod gzip;
+#[cfg(feature = "snappy")]
 mod snappy;
+#[cfg(feature = "zstd")]
 mod zstd;
 
+#[cfg(feature = "br")]
 pub use self::brotli::Brotli;
 pub use self::deflate::Deflate;
 pub use self::gzip::Gzip;
+#[cfg(feature = "snappy")]
 pub use self::snappy::Snappy;
+#[cfg(feature = "zstd")]
 pub use self::zstd::Zstd;
 
 /// A compression algorithm, named as it appears in encoding headers (`gzip`, `br`, ...).
@@ -89,14 +98,18 @@ pub struct CompressionRegistry {
 }
 
 impl CompressionRegistry {
-    /// A registry with every built-in algorithm, in preference order: gzip, br, zstd, deflate, snappy.
+    /// A registry with every built-in algorithm, in preference order: gzip, br, zstd, deflate, snappy
+    /// (`br`, `zstd` and `snappy` only when their cargo features are on, as they are by default).
     pub fn new() -> Self {
-        Self::empty()
-            .with(Gzip)
-            .with(Brotli)
-            .with(Zstd)
-            .with(Deflate)
-            .with(Snappy)
+        let registry = Self::empty().with(Gzip);
+        #[cfg(feature = "br")]
+        let registry = registry.with(Brotli);
+        #[cfg(feature = "zstd")]
+        let registry = registry.with(Zstd);
+        let registry = registry.with(Deflate);
+        #[cfg(feature = "snappy")]
+        let registry = registry.with(Snappy);
+        registry
     }
 
     /// A registry that supports identity only.
@@ -423,10 +436,24 @@ mod tests {
         assert_eq!(err.code(), Code::ResourceExhausted);
     }
 
+    /// The names `CompressionRegistry::new` holds in this build, in preference order.
+    fn built_in() -> Vec<&'static str> {
+        [
+            ("gzip", true),
+            ("br", cfg!(feature = "br")),
+            ("zstd", cfg!(feature = "zstd")),
+            ("deflate", true),
+            ("snappy", cfg!(feature = "snappy")),
+        ]
+        .into_iter()
+        .filter_map(|(name, built)| built.then_some(name))
+        .collect()
+    }
+
     #[test]
     fn empty_payload_is_the_empty_message_in_every_encoding() {
         let registry = CompressionRegistry::new();
-        for name in ["gzip", "br", "zstd", "deflate", "snappy"] {
+        for name in built_in() {
             let c = registry.get(name).unwrap();
             let out = decompress_bounded(Some(c.as_ref()), bytes::Bytes::new(), 1).unwrap();
             assert!(out.is_empty(), "{name}");
@@ -436,6 +463,7 @@ mod tests {
         }
     }
 
+    #[cfg(all(feature = "br", feature = "zstd", feature = "snappy"))]
     #[test]
     fn negotiation_and_resolution() {
         let registry = CompressionRegistry::new();
@@ -464,6 +492,40 @@ mod tests {
         assert_eq!(err.code(), Code::Unimplemented);
     }
 
+    /// Whatever features are on, the registry holds exactly the built-in algorithms, and a name whose
+    /// feature is off is answered like any unknown encoding.
+    #[test]
+    fn registry_follows_the_features() {
+        let registry = CompressionRegistry::new();
+        let built = built_in();
+        let mut accept = built.join(",");
+        accept.push_str(",identity");
+        assert_eq!(registry.accept_value(), accept);
+        assert_eq!(registry.accept_header(), accept.as_str());
+        for name in ["gzip", "br", "zstd", "deflate", "snappy"] {
+            if built.contains(&name) {
+                assert_eq!(registry.resolve(Some(name)).unwrap().unwrap().name(), name);
+                continue;
+            }
+            let err = registry.resolve(Some(name)).err().unwrap();
+            assert_eq!(err.code(), Code::Unimplemented, "{name}");
+            assert!(err.message().contains(&accept), "{name}: {err}");
+            assert!(registry.get(name).is_none(), "{name}");
+        }
+        // Negotiation skips what this build lacks: deflate is always there.
+        assert_eq!(
+            registry.negotiate(Some("lz4, deflate")).map(|c| c.name()),
+            Some("deflate")
+        );
+        let preferred = registry
+            .negotiate(Some("snappy, zstd, br, deflate"))
+            .unwrap();
+        let expected = ["snappy", "zstd", "br", "deflate"]
+            .into_iter()
+            .find(|name| built.contains(name));
+        assert_eq!(Some(preferred.name()), expected);
+    }
+
     #[test]
     fn empty_registry_is_identity_only() {
         let registry = CompressionRegistry::empty();
@@ -472,7 +534,7 @@ mod tests {
         assert!(registry.negotiate(Some("gzip, br")).is_none());
         let err = registry.resolve(Some("gzip")).err().unwrap();
         assert_eq!(err.code(), Code::Unimplemented);
-        let registry = registry.with(Zstd);
-        assert_eq!(registry.accept_value(), "zstd,identity");
+        let registry = registry.with(Deflate);
+        assert_eq!(registry.accept_value(), "deflate,identity");
     }
 }

@@ -20,6 +20,7 @@ use http::header::{
 };
 use http::{Method, StatusCode};
 
+use crate::ConfigError;
 use crate::body::Body;
 
 /// Request headers a preflight allows by default: those Connect and gRPC-Web clients send.
@@ -98,21 +99,29 @@ enum AllowHeaders {
 /// custom response metadata (and Connect unary trailers, which travel as `Trailer-*` headers) needs
 /// [`expose_headers`](Self::expose_headers).
 ///
+/// The setters that take origins or header names check them, and fail with a [`ConfigError`] on one
+/// that cannot work:
+///
 /// ```
 /// use std::time::Duration;
 /// use trident::{Cors, Router};
 ///
+/// # fn main() -> Result<(), trident::ConfigError> {
 /// let router = Router::new() // .add(greet_service_routes(Greeter))
 ///     .cors(
 ///         Cors::new()
-///             .allow_origins(["https://app.example.com", "http://localhost:5173"])
-///             .allow_headers(["x-tenant"])          // custom request metadata
-///             .expose_headers(["x-request-id"])     // custom response metadata
+///             .allow_origins(["https://app.example.com", "http://localhost:5173"])?
+///             .allow_headers(["x-tenant"])?          // custom request metadata
+///             .expose_headers(["x-request-id"])?     // custom response metadata
 ///             .max_age(Duration::from_secs(600)),
 ///     );
 ///
 /// // During development: every origin, every request header.
 /// let dev = Router::new().cors(Cors::permissive());
+///
+/// // A path is not part of an origin.
+/// assert!(Cors::new().allow_origins(["https://app.example.com/"]).is_err());
+/// # Ok(()) }
 /// ```
 #[derive(Clone, Debug)]
 pub struct Cors {
@@ -137,8 +146,8 @@ impl Cors {
     pub fn new() -> Self {
         let mut cors = Self {
             origins: Origins::List(Vec::new()),
-            allow_headers: AllowHeaders::List(parse_names(DEFAULT_CORS_ALLOW_HEADERS)),
-            expose_headers: parse_names(DEFAULT_CORS_EXPOSE_HEADERS),
+            allow_headers: AllowHeaders::List(default_names(DEFAULT_CORS_ALLOW_HEADERS)),
+            expose_headers: default_names(DEFAULT_CORS_EXPOSE_HEADERS),
             expose_value: None,
             max_age: DEFAULT_CORS_MAX_AGE,
             credentials: false,
@@ -158,33 +167,32 @@ impl Cors {
     /// optional port, as browsers send it: `https://app.example.com`, `http://localhost:5173`. Compared
     /// ignoring ASCII case.
     ///
-    /// # Panics
-    ///
-    /// If an origin has a path (even just `/`), query or fragment, lacks a scheme, or is not a valid
-    /// header value. `null` (sent by sandboxed frames and `file:` pages) is accepted, but allowing it
-    /// allows every page that sends it.
-    pub fn allow_origins<I, S>(mut self, origins: I) -> Self
+    /// Fails with a [`ConfigError`] if an origin has a path (even just `/`), query or fragment, lacks a
+    /// scheme, or is not a valid header value. `null` (sent by sandboxed frames and `file:` pages) is
+    /// accepted, but allowing it allows every page that sends it.
+    pub fn allow_origins<I, S>(mut self, origins: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
         // Checked even when any origin is allowed, so that a bad list fails the same way everywhere.
-        let added: Vec<String> = origins
+        let added = origins
             .into_iter()
             .map(|origin| {
                 let origin = origin.as_ref();
-                assert!(
-                    is_origin(origin),
-                    "CORS origin {origin:?} is not an origin like \"https://app.example.com\" \
-                     (scheme, host and optional port; no path, not even a trailing slash)"
-                );
-                origin.to_ascii_lowercase()
+                if !is_origin(origin) {
+                    return Err(ConfigError::new(format!(
+                        "CORS origin {origin:?} is not an origin like \"https://app.example.com\" \
+                         (scheme, host and optional port; no path, not even a trailing slash)"
+                    )));
+                }
+                Ok(origin.to_ascii_lowercase())
             })
-            .collect();
+            .collect::<Result<Vec<String>, _>>()?;
         if let Origins::List(list) = &mut self.origins {
             list.extend(added);
         }
-        self
+        Ok(self)
     }
 
     /// Allows calls from every origin (then [`allow_origins`](Self::allow_origins) changes nothing). The
@@ -199,18 +207,13 @@ impl Cors {
     /// Allows these request headers too (custom metadata), beside [`DEFAULT_CORS_ALLOW_HEADERS`] and
     /// those allowed before. Case does not matter.
     ///
-    /// # Panics
-    ///
-    /// If a name is not a valid header name.
-    pub fn allow_headers<I, S>(mut self, names: I) -> Self
+    /// Fails with a [`ConfigError`] if a name is not a valid header name.
+    pub fn allow_headers<I, S>(mut self, names: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let added: Vec<HeaderName> = names
-            .into_iter()
-            .map(|name| parse_name(name.as_ref()))
-            .collect();
+        let added = parse_names(names)?;
         if let AllowHeaders::List(list) = &mut self.allow_headers {
             for name in added {
                 if !list.contains(&name) {
@@ -218,7 +221,7 @@ impl Cors {
                 }
             }
         }
-        self
+        Ok(self)
     }
 
     /// Allows every request header a preflight asks for.
@@ -231,22 +234,19 @@ impl Cors {
     /// unary calls), beside [`DEFAULT_CORS_EXPOSE_HEADERS`] and those exposed before. Case does not
     /// matter.
     ///
-    /// # Panics
-    ///
-    /// If a name is not a valid header name.
-    pub fn expose_headers<I, S>(mut self, names: I) -> Self
+    /// Fails with a [`ConfigError`] if a name is not a valid header name.
+    pub fn expose_headers<I, S>(mut self, names: I) -> Result<Self, ConfigError>
     where
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        for name in names {
-            let name = parse_name(name.as_ref());
+        for name in parse_names(names)? {
             if !self.expose_headers.contains(&name) {
                 self.expose_headers.push(name);
             }
         }
         self.expose_value = join(&self.expose_headers);
-        self
+        Ok(self)
     }
 
     /// How long browsers may cache a preflight's answer, in whole seconds (default
@@ -405,14 +405,32 @@ fn is_origin(origin: &str) -> bool {
         })
 }
 
-/// Parses a header name, panicking with a clear message on a bad one.
-fn parse_name(name: &str) -> HeaderName {
-    HeaderName::from_bytes(name.trim().as_bytes())
-        .unwrap_or_else(|_| panic!("CORS header name {name:?} is not a valid header name"))
+/// Parses header names (surrounding whitespace ignored, any case), failing on the first bad one.
+fn parse_names<I, S>(names: I) -> Result<Vec<HeaderName>, ConfigError>
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    names
+        .into_iter()
+        .map(|name| {
+            let name = name.as_ref();
+            HeaderName::from_bytes(name.trim().as_bytes()).map_err(|e| {
+                ConfigError::with_source(
+                    format!("CORS header name {name:?} is not a valid header name"),
+                    e,
+                )
+            })
+        })
+        .collect()
 }
 
-fn parse_names(names: &[&str]) -> Vec<HeaderName> {
-    names.iter().map(|name| parse_name(name)).collect()
+/// The default header lists, which are lowercase constants.
+fn default_names(names: &'static [&'static str]) -> Vec<HeaderName> {
+    names
+        .iter()
+        .map(|name| HeaderName::from_static(name))
+        .collect()
 }
 
 /// `names` joined with commas, or `None` when there are none.
@@ -458,7 +476,9 @@ mod tests {
     }
 
     fn app() -> Cors {
-        Cors::new().allow_origins(["https://App.example.com", "http://localhost:5173"])
+        Cors::new()
+            .allow_origins(["https://App.example.com", "http://localhost:5173"])
+            .expect("valid origins")
     }
 
     #[test]
@@ -509,7 +529,7 @@ mod tests {
 
     #[test]
     fn unknown_request_headers_are_left_out() {
-        let cors = app().allow_headers(["X-Tenant"]);
+        let cors = app().allow_headers(["X-Tenant"]).expect("a valid name");
         let response = cors
             .inspect(&preflight(
                 "http://localhost:5173",
@@ -583,7 +603,9 @@ mod tests {
 
     #[test]
     fn actual_response_headers() {
-        let cors = app().expose_headers(["X-Request-Id", "grpc-status"]);
+        let cors = app()
+            .expose_headers(["X-Request-Id", "grpc-status"])
+            .expect("valid names");
         let request = cors.inspect(&parts(
             Method::POST,
             &[("origin", "https://app.example.com")],
@@ -647,7 +669,8 @@ mod tests {
     fn any_origin_wins_over_lists() {
         let cors = Cors::new()
             .allow_any_origin()
-            .allow_origins(["https://a.example"]);
+            .allow_origins(["https://a.example"])
+            .expect("a valid origin");
         let mut map = HeaderMap::new();
         cors.inspect(&parts(Method::POST, &[("origin", "https://b.example")]))
             .decorate(&mut map);
@@ -695,14 +718,38 @@ mod tests {
     }
 
     #[test]
-    #[should_panic(expected = "is not an origin")]
-    fn bad_origin_panics() {
-        let _ = Cors::new().allow_origins(["https://a.example/"]);
+    fn bad_origin_is_a_config_error() {
+        let error = Cors::new()
+            .allow_origins(["https://a.example", "https://a.example/"])
+            .unwrap_err();
+        assert!(error.message().contains("is not an origin"), "{error}");
+        assert!(
+            error.message().contains("\"https://a.example/\""),
+            "{error}"
+        );
+        // Checked even when every origin is allowed.
+        assert!(Cors::permissive().allow_origins(["a.example"]).is_err());
     }
 
     #[test]
-    #[should_panic(expected = "not a valid header name")]
-    fn bad_header_name_panics() {
-        let _ = Cors::new().allow_headers(["bad header"]);
+    fn bad_header_name_is_a_config_error() {
+        for bad in ["bad header", "", "x-ten\nant", "é"] {
+            let error = Cors::new().allow_headers([bad]).unwrap_err();
+            assert!(
+                error.message().contains("not a valid header name"),
+                "{bad:?}: {error}"
+            );
+            assert!(std::error::Error::source(&error).is_some(), "{bad:?}");
+            let error = Cors::new().expose_headers(["x-ok", bad]).unwrap_err();
+            assert!(
+                error.message().contains("not a valid header name"),
+                "{bad:?}: {error}"
+            );
+        }
+        // Surrounding whitespace and case do not matter.
+        let cors = Cors::new()
+            .expose_headers([" X-Request-Id "])
+            .expect("a valid name");
+        assert!(cors.expose_headers.iter().any(|n| n == "x-request-id"));
     }
 }

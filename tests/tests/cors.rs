@@ -30,8 +30,9 @@ const BOTH: [Http; 2] = [Http::H1, Http::H2];
 fn app_cors() -> Cors {
     Cors::new()
         .allow_origins([APP])
-        .allow_headers(["x-tenant"])
-        .expose_headers(["x-request-id"])
+        .and_then(|cors| cors.allow_headers(["x-tenant"]))
+        .and_then(|cors| cors.expose_headers(["x-request-id"]))
+        .expect("a valid CORS configuration")
 }
 
 async fn serve(cors: Cors) -> TestServer {

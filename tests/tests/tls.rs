@@ -405,7 +405,7 @@ async fn hand_made_client_config() {
         .tls_root_certificates_pem(&pki.ca_pem)
         .build()
         .expect_err("a hand-made config and PEM roots do not mix");
-    assert_eq!(error.code(), Code::InvalidArgument, "{error}");
+    assert!(error.message().contains("cannot be combined"), "{error}");
 }
 
 /// Garbage instead of a ClientHello, and a client that never completes its handshake, end only their
@@ -528,12 +528,16 @@ async fn client_configuration_errors() {
         ),
     ];
     for (what, builder, needle) in cases {
-        let error = builder.build().expect_err(what);
-        assert_eq!(error.code(), Code::InvalidArgument, "{what}: {error}");
+        let error: trident::ConfigError = builder.build().expect_err(what);
         assert!(error.message().contains(needle), "{what}: {error}");
     }
     // Server-side PEM problems are reported the same way.
     let error =
         TlsConfig::from_pem(&pki.server.cert_pem, &pki.client.key_pem).expect_err("mismatch");
-    assert_eq!(error.code(), Code::InvalidArgument, "{error}");
+    assert!(
+        error
+            .message()
+            .contains("server certificate chain and private key"),
+        "{error}"
+    );
 }
