@@ -23,6 +23,7 @@ mod context;
 mod deadline;
 mod envelope;
 mod error;
+mod http2;
 mod metadata;
 mod method;
 pub mod protocol;

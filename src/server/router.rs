@@ -13,7 +13,7 @@ use http::{Method, StatusCode};
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
-use crate::client::Http2Settings;
+use crate::http2::Http2Settings;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::method::{Idempotency, MethodSpec, StreamType};
