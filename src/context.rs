@@ -51,7 +51,7 @@ impl CallContext {
                 http_version: request.version,
                 http_method: request.method.clone(),
                 uri: request.uri.clone(),
-                // Inserted by `serve_tls` when the client presented a verified certificate.
+                // Inserted by `Server` over TLS when the client presented a verified certificate.
                 peer_certificates: request.extensions.get::<PeerCertificates>().cloned(),
                 cancel,
             })),

@@ -1,10 +1,10 @@
 //! Router options beyond RPC: a fallback for paths that are no method (and may take over an HTTP/1.1
-//! connection with an upgrade), and the HTTP/2 stream limit applied by `serve`.
+//! connection with an upgrade), and the HTTP/2 stream limit a `Server` applies.
 
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use trident::Body;
+use trident::{Body, Server};
 use trident_tests::{Codec, Http, TestServer, raw, send_raw, text, within};
 
 /// Paths that are no method reach the fallback; methods still reach their handlers.
@@ -119,7 +119,10 @@ async fn unknown_paths_are_404_without_fallback() {
 /// of 200: 300 calls that each wait for cancellation must all reach their handler at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_stream_limit_is_applied() {
-    let server = TestServer::start_with(|router| router.http2_max_concurrent_streams(400)).await;
+    let server = TestServer::start_on(Server::new().http2_max_concurrent_streams(400), |router| {
+        router
+    })
+    .await;
     let client = server.client(Codec::Proto, Http::H2);
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..300 {
