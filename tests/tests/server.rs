@@ -128,6 +128,12 @@ async fn shutdown_closes_the_listener_at_once() {
     server.stopped().await;
     let result = within("the call ends", call).await.expect("call task");
     assert!(result.is_err(), "the call was cut off: {result:?}");
+    server
+        .service
+        .state()
+        .cancelled
+        .wait_for(1, "the handler's call is cancelled")
+        .await;
 }
 
 /// A unary call in flight when the signal arrives completes normally (over HTTP/1.1 and HTTP/2), and
