@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
 use crate::server::PeerCertificates;
+use crate::server::shutdown::ServerShutdown;
 
 /// Per-call information handed to server handlers (and empty on client-side requests).
 ///
@@ -127,19 +128,97 @@ impl CallContext {
         self.inner.as_ref().map(|i| &i.uri)
     }
 
-    /// Whether the caller went away, the deadline passed or the response finished.
+    /// Whether the caller went away, the deadline passed, the response finished, or the server gave up on
+    /// the call (its shutdown grace period ran out, see [`Server::grace_period`](crate::Server::grace_period)).
     pub fn is_cancelled(&self) -> bool {
-        self.inner.as_ref().is_some_and(|i| i.cancel.is_cancelled())
+        self.inner.as_ref().is_some_and(|i| {
+            i.cancel.is_cancelled() || self.server_shutdown().is_some_and(|s| s.is_cancelled())
+        })
     }
 
-    /// Resolves when the caller goes away, the deadline passes or the call is otherwise over: select on it
-    /// in long-running handlers (watches, long polls) to stop work nobody will read.
+    /// Resolves when the caller goes away, the deadline passes, the call is otherwise over, or the server
+    /// gives up on it at the end of a shutdown's grace period: select on it in long-running handlers
+    /// (watches, long polls) to stop work nobody will read.
     ///
     /// Never resolves outside a server call.
     pub async fn cancelled(&self) {
-        match &self.inner {
-            Some(inner) => inner.cancel.cancelled().await,
-            None => std::future::pending().await,
+        let Some(inner) = &self.inner else {
+            return std::future::pending().await;
+        };
+        match self.server_shutdown() {
+            Some(shutdown) => tokio::select! {
+                () = inner.cancel.cancelled() => {}
+                () = shutdown.cancelled() => {}
+            },
+            None => inner.cancel.cancelled().await,
         }
+    }
+
+    /// The token the [`Server`](crate::Server) cancels when it stops serving the call's connection.
+    fn server_shutdown(&self) -> Option<&CancellationToken> {
+        Some(&self.extensions()?.get::<ServerShutdown>()?.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::method::{Idempotency, StreamType};
+
+    const SPEC: MethodSpec = MethodSpec {
+        service: "t.v1.S",
+        method: "M",
+        path: "/t.v1.S/M",
+        stream_type: StreamType::Unary,
+        idempotency: Idempotency::Unknown,
+    };
+
+    fn context(extensions: http::Extensions, cancel: CancellationToken) -> CallContext {
+        CallContext::new(
+            &SPEC,
+            ProtocolKind::Grpc,
+            None,
+            http::Method::POST,
+            http::Uri::from_static("/t.v1.S/M"),
+            http::Version::HTTP_2,
+            extensions,
+            cancel,
+        )
+    }
+
+    #[tokio::test]
+    async fn the_servers_shutdown_cancels_the_call_as_handlers_see_it() {
+        let shutdown = CancellationToken::new();
+        let mut extensions = http::Extensions::new();
+        extensions.insert(ServerShutdown(shutdown.clone()));
+        extensions.insert(SocketAddr::from(([127, 0, 0, 1], 9)));
+        let context = context(extensions, CancellationToken::new());
+        assert!(!context.is_cancelled());
+        assert_eq!(
+            context.peer_addr(),
+            Some(SocketAddr::from(([127, 0, 0, 1], 9)))
+        );
+
+        let waiting = tokio::spawn({
+            let context = context.clone();
+            async move { context.cancelled().await }
+        });
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("cancelled() resolves")
+            .expect("task");
+        assert!(context.is_cancelled());
+    }
+
+    #[tokio::test]
+    async fn without_a_server_only_the_call_cancels() {
+        let cancel = CancellationToken::new();
+        let context = context(http::Extensions::new(), cancel.clone());
+        assert!(!context.is_cancelled() && context.peer_addr().is_none());
+        cancel.cancel();
+        context.cancelled().await;
+        assert!(context.is_cancelled());
+        assert!(!CallContext::default().is_cancelled());
     }
 }

@@ -1,15 +1,23 @@
 //! Trident: one Rust RPC server and client for the Connect, gRPC and gRPC-Web protocols.
 //!
 //! Services are described in `.proto` files; `trident-build` generates prost messages, a server trait and
-//! a typed client for each service. The server is a [`tower::Service`] (see [`Router`]) that serves every
-//! protocol on one port over HTTP/1.1 and HTTP/2; the client ([`Client`]) rides on one duplex call for all
-//! four stream types.
+//! a typed client for each service. The server side is a [`tower::Service`] (see [`Router`]) that routes
+//! every protocol, and a [`Server`] that serves it on a listener over HTTP/1.1 and HTTP/2 (TLS, limits,
+//! graceful shutdown); the client ([`Client`]) rides on one duplex call for all four stream types.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! let router = trident::Router::new(); // .add(greet_service_routes(MyGreeter))
-//! trident::serve(listener, router).await?;
+//! let (stop, stopped) = tokio::sync::oneshot::channel::<()>(); // `stop.send(())` shuts down
+//! # drop(stop);
+//! trident::Server::new()
+//!     .serve(listener, router)
+//!     .with_graceful_shutdown(async {
+//!         // Or `tokio::signal::ctrl_c()`, with Tokio's `signal` feature.
+//!         let _ = stopped.await;
+//!     })
+//!     .await?;
 //! # Ok(()) }
 //! ```
 //!
@@ -37,6 +45,7 @@ mod context;
 mod deadline;
 mod envelope;
 mod error;
+mod http2;
 mod limits;
 mod metadata;
 mod method;
@@ -69,11 +78,9 @@ pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
-pub use server::{
-    Cors, ResponseStream, Router, ServiceRoutes, Streaming, serve, serve_with_shutdown,
-};
 #[cfg(feature = "tls")]
-pub use server::{TlsConfig, serve_tls, serve_tls_with_shutdown};
+pub use server::TlsConfig;
+pub use server::{Cors, ResponseStream, Router, Server, ServiceRoutes, Streaming};
 
 /// The rustls crate Trident's TLS support is built on, for hand-made configurations
 /// ([`TlsConfig::from_rustls`], [`ClientBuilder::tls_config`]) and certificate types

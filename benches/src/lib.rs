@@ -30,7 +30,7 @@ pub mod connect_gen {
 }
 
 /// The settings every peer is configured with, written down in `benches/RESULTS.md` too. They are
-/// hyper's own HTTP/2 defaults (what `trident::serve` uses), set explicitly on the peers that differ.
+/// hyper's own HTTP/2 defaults (what `trident::Server` uses), set explicitly on the peers that differ.
 pub mod settings {
     /// HTTP/2 initial stream window (SETTINGS_INITIAL_WINDOW_SIZE), bytes.
     pub const STREAM_WINDOW: u32 = 1024 * 1024;

@@ -8,8 +8,8 @@
 //!
 //! Its flow-control windows are fixed by default (hyper's client defaults, pinned here): an adaptive
 //! window starts at 64 KiB, and h2 then treats more than about 130 unread small DATA frames on one
-//! connection as a flood and tears it down. [`Http2Settings`] carries what a `ClientBuilder` (or a
-//! `Router`, for the server side) was told instead.
+//! connection as a flood and tears it down. [`Http2Settings`] (shared with the server, in
+//! `crate::http2`) carries what a `ClientBuilder` was told instead.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -24,70 +24,32 @@ use tower::ServiceExt as _;
 use crate::body::Body;
 use crate::client::transport::transport_error;
 use crate::coalesce::{Coalesce, Turns};
+// Re-exported for `client/mod.rs`, which names the settings through this module.
+pub(crate) use crate::http2::Http2Settings;
+use crate::http2::MIN_FRAME_SIZE;
 use crate::{Code, Error};
 
 type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
-
-/// The largest flow-control window HTTP/2 allows: 2^31 - 1 bytes.
-pub(crate) const MAX_WINDOW_SIZE: u32 = (1 << 31) - 1;
-/// Every HTTP/2 window's size before SETTINGS and WINDOW_UPDATE frames change it: 65,535 bytes.
-pub(crate) const SPEC_WINDOW_SIZE: u32 = 65_535;
-/// The smallest SETTINGS_MAX_FRAME_SIZE HTTP/2 allows (and its default): 16,384 bytes.
-pub(crate) const MIN_FRAME_SIZE: u32 = 16_384;
-/// The largest SETTINGS_MAX_FRAME_SIZE HTTP/2 allows: 2^24 - 1 bytes.
-pub(crate) const MAX_FRAME_SIZE: u32 = (1 << 24) - 1;
 
 /// The client's stream window when none is set: 2 MiB (hyper's client default).
 pub(crate) const CLIENT_STREAM_WINDOW: u32 = 2 * 1024 * 1024;
 /// The client's connection window when none is set: 5 MiB (hyper's client default).
 pub(crate) const CLIENT_CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
 
-/// HTTP/2 flow-control settings of one side, as set on a `Router` or a `ClientBuilder`; `None` keeps
-/// that side's default. The setters bring values into the range HTTP/2 (and h2, which panics or
-/// misbehaves outside it) accepts, so no value a user passes can fail later on a connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Http2Settings {
-    /// SETTINGS_INITIAL_WINDOW_SIZE, in 1..=2^31-1.
-    pub stream_window: Option<u32>,
-    /// The connection's receive window, in 65,535..=2^31-1.
-    pub connection_window: Option<u32>,
-    /// SETTINGS_MAX_FRAME_SIZE, in 16,384..=16,777,215.
-    pub max_frame_size: Option<u32>,
-    /// hyper's BDP-based adaptive window; when on, the windows above are not used.
-    pub adaptive_window: Option<bool>,
-}
-
-impl Http2Settings {
-    /// Sets the stream window: 0 (which would stall every body for good) becomes 1, and values above
-    /// 2^31-1 become 2^31-1.
-    pub fn set_stream_window(&mut self, size: u32) {
-        self.stream_window = Some(size.clamp(1, MAX_WINDOW_SIZE));
-    }
-
-    /// Sets the connection window: below 65,535 (where it starts and which SETTINGS cannot lower) it
-    /// becomes 65,535, above 2^31-1 it becomes 2^31-1.
-    pub fn set_connection_window(&mut self, size: u32) {
-        self.connection_window = Some(size.clamp(SPEC_WINDOW_SIZE, MAX_WINDOW_SIZE));
-    }
-
-    /// Sets the largest frame accepted, clamped to 16,384..=16,777,215.
-    pub fn set_max_frame_size(&mut self, size: u32) {
-        self.max_frame_size = Some(size.clamp(MIN_FRAME_SIZE, MAX_FRAME_SIZE));
-    }
-
-    /// Applies these settings to the client's connection builder, with the client's defaults for
-    /// what is unset.
-    fn apply_to_client(&self, builder: &mut http2::Builder<ConnectionExecutor>) {
-        builder
-            .initial_stream_window_size(self.stream_window.unwrap_or(CLIENT_STREAM_WINDOW))
-            .initial_connection_window_size(
-                self.connection_window.unwrap_or(CLIENT_CONNECTION_WINDOW),
-            )
-            .max_frame_size(self.max_frame_size.unwrap_or(MIN_FRAME_SIZE));
-        // Last, so that it wins: hyper's adaptive window starts both windows at 65,535.
-        if self.adaptive_window == Some(true) {
-            builder.adaptive_window(true);
-        }
+/// Applies `settings` to the client's connection builder, with the client's defaults for what is
+/// unset.
+fn apply_settings(settings: &Http2Settings, builder: &mut http2::Builder<ConnectionExecutor>) {
+    builder
+        .initial_stream_window_size(settings.stream_window.unwrap_or(CLIENT_STREAM_WINDOW))
+        .initial_connection_window_size(
+            settings
+                .connection_window
+                .unwrap_or(CLIENT_CONNECTION_WINDOW),
+        )
+        .max_frame_size(settings.max_frame_size.unwrap_or(MIN_FRAME_SIZE));
+    // Last, so that it wins: hyper's adaptive window starts both windows at 65,535.
+    if settings.adaptive_window == Some(true) {
+        builder.adaptive_window(true);
     }
 }
 
@@ -170,7 +132,7 @@ where
         let (io, turns) = Coalesce::http2(TokioIo::new(io));
         let mut builder = http2::Builder::new(ConnectionExecutor(turns));
         builder.timer(TokioTimer::new());
-        self.settings.apply_to_client(&mut builder);
+        apply_settings(&self.settings, &mut builder);
         let (sender, connection) = builder
             .handshake(TokioIo::new(io))
             .await
@@ -221,35 +183,5 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         Box::pin(self.clone().send(request))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn settings_are_clamped_into_http2_ranges() {
-        let mut settings = Http2Settings::default();
-        settings.set_stream_window(0);
-        settings.set_connection_window(1);
-        settings.set_max_frame_size(0);
-        assert_eq!(settings.stream_window, Some(1));
-        assert_eq!(settings.connection_window, Some(SPEC_WINDOW_SIZE));
-        assert_eq!(settings.max_frame_size, Some(MIN_FRAME_SIZE));
-
-        settings.set_stream_window(u32::MAX);
-        settings.set_connection_window(u32::MAX);
-        settings.set_max_frame_size(u32::MAX);
-        assert_eq!(settings.stream_window, Some(MAX_WINDOW_SIZE));
-        assert_eq!(settings.connection_window, Some(MAX_WINDOW_SIZE));
-        assert_eq!(settings.max_frame_size, Some(MAX_FRAME_SIZE));
-
-        settings.set_stream_window(300_000);
-        settings.set_connection_window(3_000_000);
-        settings.set_max_frame_size(65_536);
-        assert_eq!(settings.stream_window, Some(300_000));
-        assert_eq!(settings.connection_window, Some(3_000_000));
-        assert_eq!(settings.max_frame_size, Some(65_536));
     }
 }

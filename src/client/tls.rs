@@ -11,8 +11,9 @@ use tower::util::BoxCloneSyncService;
 
 use crate::ConfigError;
 use crate::body::Body;
-use crate::client::h2_channel::{H2Channel, Http2Settings};
+use crate::client::h2_channel::H2Channel;
 use crate::client::transport::{HttpVersion, HyperTransport, Transport};
+use crate::http2::Http2Settings;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, certificates_from_pem, default_roots, private_key_from_pem, provider,
     root_store_from_pem,

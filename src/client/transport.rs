@@ -13,11 +13,12 @@ use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
-use crate::client::h2_channel::{H2Channel, Http2Settings};
+use crate::client::h2_channel::H2Channel;
 #[cfg(feature = "tls")]
 pub(crate) use crate::client::tls::TlsSettings;
 #[cfg(feature = "tls")]
 use crate::client::tls::https_transport;
+use crate::http2::Http2Settings;
 use crate::{Code, ConfigError, Error};
 
 /// A boxed, cloneable transport.

@@ -1,5 +1,7 @@
-//! The server half: a router of typed handlers that speaks every protocol on one port.
+//! The server half: a router of typed handlers that speaks every protocol on one port, and the
+//! [`Server`] that serves it on a listener.
 
+mod builder;
 mod call;
 mod cors;
 mod drain;
@@ -9,19 +11,19 @@ mod peer_certificates;
 mod respond;
 mod router;
 mod serve;
+pub(crate) mod shutdown;
 mod streaming;
 #[cfg(feature = "tls")]
 mod tls;
 
+pub use builder::{DEFAULT_GRACE_PERIOD, Server};
 pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
 pub use outgoing::ResponseStream;
 pub use peer_certificates::PeerCertificates;
 pub use router::{Router, ServiceRoutes};
-pub use serve::{serve, serve_with_shutdown};
+pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
 pub use streaming::Streaming;
 #[cfg(feature = "tls")]
-pub use tls::{
-    DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder, serve_tls, serve_tls_with_shutdown,
-};
+pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

@@ -6,7 +6,7 @@ use rustls_pki_types::CertificateDer;
 
 /// The certificates a TLS client presented and the server verified, leaf first.
 ///
-/// `serve_tls` (with the `tls` feature) adds this to the extensions of every request on a connection
+/// `Server::tls` (with the `tls` feature) adds this to the extensions of every request on a connection
 /// whose client sent a certificate; [`CallContext::peer_certificates`](crate::CallContext::peer_certificates)
 /// reads it. A custom accept loop that terminates TLS itself can insert it too, with or without the
 /// feature. Cloning is cheap.

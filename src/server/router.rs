@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http::StatusCode;
 
 use crate::body::Body;
-use crate::client::Http2Settings;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
@@ -114,8 +113,6 @@ struct Inner {
     offer: Offer,
     cors: Option<Cors>,
     fallback: Option<Fallback>,
-    http2_max_concurrent_streams: Option<u32>,
-    http2: Http2Settings,
 }
 
 /// Answers requests whose path is no method of this router.
@@ -146,8 +143,6 @@ impl Router {
                 },
                 cors: None,
                 fallback: None,
-                http2_max_concurrent_streams: None,
-                http2: Http2Settings::default(),
             }),
         }
     }
@@ -224,77 +219,6 @@ impl Router {
     {
         let fallback: Fallback = Arc::new(move |request| Box::pin(fallback(request)));
         self.edit(|inner| inner.fallback = Some(fallback))
-    }
-
-    /// How many streams one HTTP/2 connection may carry at once, when served by [`serve`](crate::serve)
-    /// or [`serve_tls`](crate::serve_tls) (hyper's default is 200). Long-lived watch streams may need more.
-    pub fn http2_max_concurrent_streams(self, max: u32) -> Self {
-        self.edit(|inner| inner.http2_max_concurrent_streams = Some(max))
-    }
-
-    /// The initial flow-control window of each HTTP/2 stream (SETTINGS_INITIAL_WINDOW_SIZE): how many
-    /// bytes of one request a client may send before the handler reads them. Unset: hyper's default,
-    /// 1 MiB. Raise it for large client-streamed or unary messages over high-latency links; lower it to
-    /// bound what many concurrent streams may buffer. HTTP/2 allows 0 to 2^31-1: 0 (which would stall
-    /// every request body) is taken as 1 and larger values as 2^31-1.
-    ///
-    /// Like the other `http2_*` options, it applies when the router is served by
-    /// [`serve`](crate::serve) or [`serve_tls`](crate::serve_tls); mounted in another server, the router
-    /// runs with that server's HTTP/2 settings.
-    pub fn http2_initial_stream_window_size(self, size: u32) -> Self {
-        self.edit(|inner| inner.http2.set_stream_window(size))
-    }
-
-    /// The flow-control window of a whole HTTP/2 connection, shared by its streams (announced with a
-    /// WINDOW_UPDATE when the connection opens). Unset: hyper's default, 1 MiB. Raise it with the
-    /// stream window when a connection carries many large uploads at once. HTTP/2 allows 65,535 (where
-    /// it starts; SETTINGS cannot lower it) to 2^31-1; values outside are taken as the nearest bound.
-    pub fn http2_initial_connection_window_size(self, size: u32) -> Self {
-        self.edit(|inner| inner.http2.set_connection_window(size))
-    }
-
-    /// The largest HTTP/2 frame payload the server accepts (SETTINGS_MAX_FRAME_SIZE); what it sends is
-    /// bounded by each client's own setting. Unset: 16 KiB, the protocol's minimum and hyper's
-    /// default. Larger frames save a little per-frame work on large messages. HTTP/2 allows 16,384 to
-    /// 16,777,215; values outside are taken as the nearest bound.
-    pub fn http2_max_frame_size(self, size: u32) -> Self {
-        self.edit(|inner| inner.http2.set_max_frame_size(size))
-    }
-
-    /// hyper's adaptive HTTP/2 flow control, which starts both windows at 64 KiB and grows them with
-    /// the measured bandwidth-delay product; when on, the window sizes set above are not used. Off
-    /// unless set (hyper's default). Worth trying when clients upload large messages over links whose
-    /// latency is unknown; fixed windows suit many small concurrent streams better.
-    pub fn http2_adaptive_window(self, enabled: bool) -> Self {
-        self.edit(|inner| inner.http2.adaptive_window = Some(enabled))
-    }
-
-    /// The connection builder `serve` and `serve_tls` use, with this router's HTTP/2 settings.
-    pub(crate) fn connection_builder(
-        &self,
-    ) -> hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor> {
-        let mut builder =
-            hyper_util::server::conn::auto::Builder::new(hyper_util::rt::TokioExecutor::new());
-        let mut http2 = builder.http2();
-        if let Some(max) = self.inner.http2_max_concurrent_streams {
-            http2.max_concurrent_streams(max);
-        }
-        // The setters clamped these into HTTP/2's ranges, so h2 cannot panic on them.
-        let settings = &self.inner.http2;
-        if let Some(size) = settings.stream_window {
-            http2.initial_stream_window_size(size);
-        }
-        if let Some(size) = settings.connection_window {
-            http2.initial_connection_window_size(size);
-        }
-        if let Some(size) = settings.max_frame_size {
-            http2.max_frame_size(size);
-        }
-        // Last, so that it wins: hyper's adaptive window starts both windows at 65,535.
-        if let Some(enabled) = settings.adaptive_window {
-            http2.adaptive_window(enabled);
-        }
-        builder
     }
 
     /// Handles one HTTP request.

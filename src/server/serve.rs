@@ -1,99 +1,412 @@
-//! Serving a router on a TCP listener: HTTP/1.1 and cleartext HTTP/2 (h2c) on the same port.
+//! Running a [`Server`]: the accept loop, one task per connection, and the graceful shutdown.
 //!
-//! The accept loop and the per-connection service are shared with the TLS server (`tls.rs`).
+//! Shutdown, once the signal given to [`Serve::with_graceful_shutdown`] fires:
+//! 1. The listener is dropped at once, so new connections are refused instead of left hanging.
+//! 2. Every open connection is told to finish: HTTP/2 connections send GOAWAY and finish the streams
+//!    they have; HTTP/1.1 connections close after the response in progress (idle ones at once); TLS
+//!    handshakes still in progress are abandoned.
+//! 3. When all of them have closed, the serve future resolves. If the grace period runs out first, the
+//!    remaining connections are dropped: their calls' response bodies with them, which cancels the
+//!    calls, and each request's [`ServerShutdown`] token is cancelled. The serve future then resolves.
+//!
+//! Dropping the serve future is an immediate, hard stop: the listener closes and every connection is
+//! dropped as in step 3.
 
 use std::convert::Infallible;
-use std::future::Future;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
-use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
 use crate::coalesce::Coalesce;
-use crate::server::PeerCertificates;
-use crate::server::Router;
+use crate::server::shutdown::ServerShutdown;
+use crate::server::{PeerCertificates, Router, Server};
 
-/// Serves `router` on `listener` until the process ends. Each connection speaks HTTP/1.1, or HTTP/2 when
-/// the client opens with the HTTP/2 preface (h2c with prior knowledge).
-pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
-    serve_with_shutdown(listener, router, std::future::pending()).await
+/// How long the accept loop pauses after an accept error that is not about one connection (out of
+/// file descriptors, say), before it tries again.
+const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(5);
+
+/// A [`Server`] serving a [`Router`] on a listener, made by [`Server::serve`]. Await it to run the
+/// server (it resolves only on shutdown); call [`with_graceful_shutdown`](Self::with_graceful_shutdown)
+/// first to be able to stop it gracefully.
+///
+/// Dropping the future stops the server at once: the listener closes, open connections are closed
+/// and their calls cancelled.
+#[must_use = "a Serve does nothing until awaited"]
+pub struct Serve {
+    server: Server,
+    listener: TcpListener,
+    router: Router,
 }
 
-/// Like [`serve`], but stops accepting when `signal` resolves, then waits for open connections to finish
-/// their calls.
-pub async fn serve_with_shutdown(
+impl Serve {
+    pub(super) fn new(server: Server, listener: TcpListener, router: Router) -> Self {
+        Self {
+            server,
+            listener,
+            router,
+        }
+    }
+
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Shuts the server down gracefully when `signal` resolves: the listener closes at once (new
+    /// connections are refused), open connections are asked to finish (HTTP/2 GOAWAY; HTTP/1.1 closes
+    /// after the response in progress), and calls still running after the
+    /// [grace period](Server::grace_period) are cancelled. The serve future resolves when every
+    /// connection has closed.
+    ///
+    /// ```no_run
+    /// # async fn demo(listener: tokio::net::TcpListener, router: trident::Router) -> std::io::Result<()> {
+    /// let (stop, stopped) = tokio::sync::oneshot::channel::<()>(); // `stop.send(())` shuts down
+    /// # drop(stop);
+    /// trident::Server::new()
+    ///     .serve(listener, router)
+    ///     .with_graceful_shutdown(async {
+    ///         // Or `tokio::signal::ctrl_c()`, with Tokio's `signal` feature.
+    ///         let _ = stopped.await;
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<F>
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        WithGracefulShutdown {
+            serve: self,
+            signal,
+        }
+    }
+}
+
+impl fmt::Debug for Serve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("server", &self.server)
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoFuture for Serve {
+    type Output = io::Result<()>;
+    type IntoFuture = ServeFuture;
+
+    fn into_future(self) -> ServeFuture {
+        ServeFuture(Box::pin(run(
+            self.server,
+            self.listener,
+            self.router,
+            std::future::pending(),
+        )))
+    }
+}
+
+/// A [`Serve`] that shuts down gracefully when its signal resolves; made by
+/// [`Serve::with_graceful_shutdown`]. Await it to run the server.
+#[must_use = "a WithGracefulShutdown does nothing until awaited"]
+pub struct WithGracefulShutdown<F> {
+    serve: Serve,
+    signal: F,
+}
+
+impl<F> WithGracefulShutdown<F> {
+    /// The address the listener is bound to.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.serve.local_addr()
+    }
+}
+
+impl<F> fmt::Debug for WithGracefulShutdown<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WithGracefulShutdown")
+            .field("serve", &self.serve)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F> IntoFuture for WithGracefulShutdown<F>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    type Output = io::Result<()>;
+    type IntoFuture = ServeFuture;
+
+    fn into_future(self) -> ServeFuture {
+        let Serve {
+            server,
+            listener,
+            router,
+        } = self.serve;
+        ServeFuture(Box::pin(run(server, listener, router, self.signal)))
+    }
+}
+
+/// The running server: what awaiting a [`Serve`] or a [`WithGracefulShutdown`] drives. It is `Send`,
+/// so it can be spawned; it resolves once the server has shut down.
+#[must_use = "futures do nothing unless polled"]
+pub struct ServeFuture(Pin<Box<dyn Future<Output = io::Result<()>> + Send>>);
+
+impl Future for ServeFuture {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for ServeFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ServeFuture").finish_non_exhaustive()
+    }
+}
+
+/// What every connection task of one serve future shares.
+struct Shared {
+    router: Router,
+    builders: Builders,
+    #[cfg(feature = "tls")]
+    tls: Option<crate::server::TlsConfig>,
+}
+
+/// Connection builders for each way a connection's HTTP version is settled.
+struct Builders {
+    /// Cleartext, or TLS without ALPN: detect the version from the first bytes.
+    detect: auto::Builder<TokioExecutor>,
+    /// ALPN chose `h2`.
+    #[cfg(feature = "tls")]
+    http2: auto::Builder<TokioExecutor>,
+    /// ALPN chose `http/1.1`.
+    #[cfg(feature = "tls")]
+    http1: auto::Builder<TokioExecutor>,
+}
+
+impl Builders {
+    fn new(server: &Server) -> Self {
+        Self {
+            detect: server.connection_builder(),
+            #[cfg(feature = "tls")]
+            http2: server.connection_builder().http2_only(),
+            #[cfg(feature = "tls")]
+            http1: server.connection_builder().http1_only(),
+        }
+    }
+}
+
+/// Accepts connections until `signal` resolves, then shuts down as the module docs describe.
+async fn run(
+    server: Server,
     listener: TcpListener,
     router: Router,
     signal: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let builder = router.connection_builder();
-    accept_loop(listener, signal, |stream, peer, watcher| {
-        let service = ConnectionService::new(&router, peer, None);
-        let (io, turns) = Coalesce::server(stream);
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(io), service)
-            .into_owned();
-        let connection = watcher.watch(connection);
-        tokio::spawn(turns.track(async move {
-            // Connection errors (the peer vanished, protocol violations) end that connection only.
-            let _ = connection.await;
-        }));
-    })
-    .await
-}
+) -> io::Result<()> {
+    let shared = Arc::new(Shared {
+        router,
+        builders: Builders::new(&server),
+        #[cfg(feature = "tls")]
+        tls: server.tls.clone(),
+    });
+    let limit = server
+        .max_connections
+        .map(|max| Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))));
+    // Cancelled when the grace period is over, or when this future is dropped: every connection
+    // closes at once.
+    let stop = CancellationToken::new();
+    let _stop_when_dropped = stop.clone().drop_guard();
+    // Each connection holds a receiver: sending asks them to finish, and `closed` resolves once they
+    // all have.
+    let (drain, _) = watch::channel(());
 
-/// Accepts connections until `signal` resolves, handing each to `on_connection` with a graceful-shutdown
-/// watcher; then tells the watched connections to finish and waits for them.
-///
-/// `on_connection` must not block: it spawns whatever the connection needs.
-pub(crate) async fn accept_loop(
-    listener: TcpListener,
-    signal: impl Future<Output = ()>,
-    mut on_connection: impl FnMut(TcpStream, SocketAddr, Watcher),
-) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
     tokio::pin!(signal);
     loop {
+        // At the connection limit, accept nothing until a connection closes: waiting clients stay in
+        // the kernel's backlog.
+        let permit = match &limit {
+            None => None,
+            Some(limit) => tokio::select! {
+                // The semaphore is never closed.
+                permit = limit.clone().acquire_owned() => permit.ok(),
+                () = &mut signal => break,
+            },
+        };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
-                // Per-connection failures (the peer reset before accept, fd exhaustion) must not stop the
-                // server; back off briefly and keep accepting.
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                // A failed accept must not stop the server. Errors about one connection (reset
+                // before it was accepted) are skipped; others (file descriptors exhausted) get a
+                // short pause, so the loop does not spin.
+                Err(error) => {
+                    if !is_connection_error(&error) {
+                        tokio::select! {
+                            () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                            () = &mut signal => break,
+                        }
+                    }
                     continue;
                 }
             },
             () = &mut signal => break,
         };
         let _ = stream.set_nodelay(true);
-        on_connection(stream, peer, graceful.watcher());
+        tokio::spawn(serve_connection(
+            shared.clone(),
+            stream,
+            peer,
+            Lifecycle {
+                drain: drain.subscribe(),
+                stop: stop.clone(),
+                _permit: permit,
+            },
+        ));
     }
-    graceful.shutdown().await;
+
+    // Refuse new connections from now on, not after the drain.
+    drop(listener);
+    let _ = drain.send(());
+    tokio::select! {
+        () = drain.closed() => {}
+        () = tokio::time::sleep(server.grace_period) => {
+            stop.cancel();
+            drain.closed().await;
+        }
+    }
     Ok(())
 }
 
-/// The router as one connection sees it: every request carries the peer's address and, over TLS with
-/// client certificates, the peer's verified certificates, as request extensions.
+/// Accept errors that concern one incoming connection only.
+fn is_connection_error(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+    )
+}
+
+/// What ties a connection task to its server's shutdown.
+struct Lifecycle {
+    /// Changes when the connection should finish; dropped when the task ends.
+    drain: watch::Receiver<()>,
+    /// Cancelled when the connection must close at once.
+    stop: CancellationToken,
+    /// The connection's slot under `max_connections`, freed when the task ends.
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// Serves one accepted connection until it closes, or until shutdown closes it.
+async fn serve_connection(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    lifecycle: Lifecycle,
+) {
+    // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
+    // closed, or was dropped).
+    let token = lifecycle.stop.child_token();
+    let _cancel_when_closed = token.clone().drop_guard();
+    let shutdown = ServerShutdown(token);
+
+    #[cfg(feature = "tls")]
+    if let Some(tls) = &shared.tls {
+        serve_tls_connection(&shared, tls, stream, peer, shutdown, lifecycle).await;
+        return;
+    }
+
+    let service = ConnectionService::new(&shared.router, peer, None, shutdown);
+    let (io, turns) = Coalesce::server(stream);
+    let connection = shared
+        .builders
+        .detect
+        .serve_connection_with_upgrades(TokioIo::new(io), service);
+    // The connection is polled exactly when this task is, so its runs are this task's.
+    turns.track(drive(connection, lifecycle)).await;
+}
+
+/// [`serve_connection`] over TLS: the handshake, then HTTP as ALPN settled.
+#[cfg(feature = "tls")]
+async fn serve_tls_connection(
+    shared: &Shared,
+    tls: &crate::server::TlsConfig,
+    stream: TcpStream,
+    peer: SocketAddr,
+    shutdown: ServerShutdown,
+    mut lifecycle: Lifecycle,
+) {
+    // A handshake still in progress when shutdown starts is abandoned: no call has begun.
+    let accepted = tokio::select! {
+        accepted = tls.accept(stream) => accepted,
+        _ = lifecycle.drain.changed() => None,
+    };
+    // A failed or slow handshake drops the TCP stream: that connection ends, nothing else.
+    let Some(accepted) = accepted else {
+        return;
+    };
+    let builder = match accepted.alpn.as_deref() {
+        Some(crate::tls::ALPN_H2) => &shared.builders.http2,
+        Some(crate::tls::ALPN_HTTP1) => &shared.builders.http1,
+        _ => &shared.builders.detect,
+    };
+    let service = ConnectionService::new(&shared.router, peer, accepted.certificates, shutdown);
+    let (io, turns) = Coalesce::server(accepted.stream);
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    turns.track(drive(connection, lifecycle)).await;
+}
+
+/// Drives `connection` to its end; when asked to drain, shuts it down gracefully; when stopped, drops
+/// it. Connection errors (the peer vanished, protocol violations) end that connection only.
+async fn drive<C: GracefulConnection>(connection: C, mut lifecycle: Lifecycle) {
+    tokio::pin!(connection);
+    tokio::select! {
+        _ = connection.as_mut() => return,
+        // An error means the serve future is gone, and `stop` is cancelled: shut down all the same.
+        _ = lifecycle.drain.changed() => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    tokio::select! {
+        _ = connection => {}
+        () = lifecycle.stop.cancelled() => {}
+    }
+}
+
+/// The router as one connection sees it: every request carries the peer's address, the connection's
+/// [`ServerShutdown`] and, over TLS with client certificates, the peer's verified certificates, as
+/// request extensions.
 #[derive(Clone)]
-pub(crate) struct ConnectionService {
+struct ConnectionService {
     router: Router,
     peer: SocketAddr,
     certificates: Option<PeerCertificates>,
+    shutdown: ServerShutdown,
 }
 
 impl ConnectionService {
-    pub(crate) fn new(
+    fn new(
         router: &Router,
         peer: SocketAddr,
         certificates: Option<PeerCertificates>,
+        shutdown: ServerShutdown,
     ) -> Self {
         Self {
             router: router.clone(),
             peer,
             certificates,
+            shutdown,
         }
     }
 }
@@ -106,10 +419,106 @@ impl hyper::service::Service<http::Request<hyper::body::Incoming>> for Connectio
     fn call(&self, mut request: http::Request<hyper::body::Incoming>) -> Self::Future {
         let extensions = request.extensions_mut();
         extensions.insert::<SocketAddr>(self.peer);
+        extensions.insert(self.shutdown.clone());
         if let Some(certificates) = &self.certificates {
             extensions.insert(certificates.clone());
         }
         // The router is always ready.
         tower::Service::call(&mut self.router.clone(), request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::sync::mpsc;
+
+    use super::*;
+
+    const LIMIT: Duration = Duration::from_secs(10);
+
+    /// A router whose fallback hands each request's shutdown token to the test; with `hold`, it
+    /// answers only once that token is cancelled.
+    fn token_router(tokens: mpsc::UnboundedSender<CancellationToken>, hold: bool) -> Router {
+        Router::new().fallback(move |request: http::Request<Body>| {
+            let token = request
+                .extensions()
+                .get::<ServerShutdown>()
+                .map(|shutdown| shutdown.0.clone());
+            let tokens = tokens.clone();
+            async move {
+                let token = token.expect("every request carries a ServerShutdown");
+                let _ = tokens.send(token.clone());
+                if hold {
+                    token.cancelled().await;
+                }
+                http::Response::new(Body::empty())
+            }
+        })
+    }
+
+    async fn send_request(addr: SocketAddr) -> TcpStream {
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /anything HTTP/1.1\r\nhost: test\r\n\r\n")
+            .await
+            .expect("write the request");
+        stream
+    }
+
+    #[tokio::test]
+    async fn grace_period_expiry_cancels_the_requests_shutdown_token() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tokens, mut received) = mpsc::unbounded_channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serve = tokio::spawn(
+            Server::new()
+                .grace_period(Duration::from_millis(50))
+                .serve(listener, token_router(tokens, true))
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .into_future(),
+        );
+        let _client = send_request(addr).await;
+        let token = tokio::time::timeout(LIMIT, received.recv())
+            .await
+            .expect("the request arrives")
+            .expect("a token");
+        assert!(!token.is_cancelled(), "cancelled before shutdown");
+        stop.send(()).expect("the server runs");
+        tokio::time::timeout(LIMIT, serve)
+            .await
+            .expect("the serve future resolves after the grace period")
+            .expect("serve task")
+            .expect("serve returns Ok");
+        assert!(token.is_cancelled(), "the grace period ran out");
+    }
+
+    #[tokio::test]
+    async fn a_closed_connection_cancels_its_shutdown_token() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let (tokens, mut received) = mpsc::unbounded_channel();
+        let serve = tokio::spawn(
+            Server::new()
+                .serve(listener, token_router(tokens, false))
+                .into_future(),
+        );
+        let mut client = send_request(addr).await;
+        let token = tokio::time::timeout(LIMIT, received.recv())
+            .await
+            .expect("the request arrives")
+            .expect("a token");
+        let mut response = [0u8; 12];
+        client.read_exact(&mut response).await.expect("a response");
+        assert_eq!(&response, b"HTTP/1.1 200");
+        assert!(!token.is_cancelled(), "the connection is still open");
+        drop(client);
+        tokio::time::timeout(LIMIT, token.cancelled())
+            .await
+            .expect("cancelled once the connection closed");
+        serve.abort();
     }
 }

@@ -1,9 +1,9 @@
 //! Serving over TLS (rustls), optionally requiring client certificates (mutual TLS).
 //!
 //! [`TlsConfig`] holds the server's certificate chain and key and, for mutual TLS, the CAs that client
-//! certificates must chain to. [`serve_tls`] accepts TLS connections and serves the router on them; ALPN
-//! offers `h2` and `http/1.1`, and each connection speaks the protocol ALPN settled on (or detects it
-//! when the client sent no ALPN). A failed or slow handshake ends that connection only.
+//! certificates must chain to. [`Server::tls`](crate::Server::tls) serves the router over TLS with it;
+//! ALPN offers `h2` and `http/1.1`, and each connection speaks the protocol ALPN settled on (or detects
+//! it when the client sent no ALPN). A failed or slow handshake ends that connection only.
 //!
 //! Handlers see the client's verified certificates through
 //! [`CallContext::peer_certificates`](crate::CallContext::peer_certificates).
@@ -18,7 +18,7 @@
 //!     .build()?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
 //! let router = trident::Router::new(); // .add(greet_service_routes(MyGreeter))
-//! tokio::spawn(trident::serve_tls(listener, router, tls));
+//! tokio::spawn(trident::Server::new().tls(tls).serve(listener, router).into_future());
 //!
 //! // A client trusting the server's CA and presenting its own certificate.
 //! let client = trident::Client::builder("https://localhost:8443")
@@ -30,21 +30,16 @@
 //! # Ok(()) }
 //! ```
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use rustls::server::WebPkiClientVerifier;
-use tokio::net::TcpListener;
+use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
 
 use crate::ConfigError;
-use crate::coalesce::Coalesce;
 use crate::server::PeerCertificates;
-use crate::server::Router;
-use crate::server::serve::{ConnectionService, accept_loop};
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, add_roots_from_pem, certificates_from_pem, private_key_from_pem, provider,
 };
@@ -206,95 +201,35 @@ impl TlsConfigBuilder {
     }
 }
 
-/// Serves `router` over TLS on `listener` until the process ends.
-///
-/// ALPN offers `h2` and `http/1.1`; each connection speaks the one the client chose (or, if the client
-/// sent no ALPN, HTTP/1.1 or HTTP/2 by its first bytes). A handshake that fails, or takes longer than the
-/// configured timeout, closes that connection and nothing else.
-pub async fn serve_tls(
-    listener: TcpListener,
-    router: Router,
-    tls: TlsConfig,
-) -> std::io::Result<()> {
-    serve_tls_with_shutdown(listener, router, tls, std::future::pending()).await
+/// A client's connection once its TLS handshake is done.
+pub(super) struct Accepted {
+    pub stream: TlsStream<TcpStream>,
+    /// The client's verified certificate chain, if it sent one.
+    pub certificates: Option<PeerCertificates>,
+    /// The protocol ALPN settled on, if any.
+    pub alpn: Option<Vec<u8>>,
 }
 
-/// Like [`serve_tls`], but stops accepting when `signal` resolves, then waits for open connections
-/// (and handshakes in progress) to finish.
-pub async fn serve_tls_with_shutdown(
-    listener: TcpListener,
-    router: Router,
-    tls: TlsConfig,
-    signal: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let acceptor = TlsAcceptor::from(tls.server.clone());
-    let builders = Arc::new(Builders::new(&router));
-    let handshake_timeout = tls.handshake_timeout;
-    accept_loop(listener, signal, |stream, peer, watcher| {
-        let acceptor = acceptor.clone();
-        let builders = builders.clone();
-        let router = router.clone();
-        tokio::spawn(async move {
-            // A failed or slow handshake drops the TCP stream: that connection ends, nothing else.
-            let stream =
-                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
-                    Ok(Ok(stream)) => stream,
-                    Ok(Err(_)) | Err(_) => return,
-                };
-            let session = stream.get_ref().1;
-            let certificates = session
-                .peer_certificates()
-                .filter(|chain| !chain.is_empty())
-                .map(|chain| PeerCertificates::new(chain.to_vec()));
-            let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
-            let service = ConnectionService::new(&router, peer, certificates);
-            let (io, turns) = Coalesce::server(stream);
-            let io = TokioIo::new(io);
-            // Connection errors (the peer vanished, protocol violations) end that connection only.
-            // The connection is polled exactly when this task is, so its runs are this task's.
-            turns
-                .track(async move {
-                    match alpn.as_deref() {
-                        Some(ALPN_H2) => {
-                            let _ = watcher
-                                .watch(builders.http2.serve_connection(io, service))
-                                .await;
-                        }
-                        Some(ALPN_HTTP1) => {
-                            let _ = watcher
-                                .watch(builders.http1.serve_connection(io, service))
-                                .await;
-                        }
-                        _ => {
-                            let _ = watcher
-                                .watch(builders.detect.serve_connection_with_upgrades(io, service))
-                                .await;
-                        }
-                    }
-                })
-                .await;
-        });
-    })
-    .await
-}
-
-/// Connection builders for each outcome of ALPN.
-struct Builders {
-    /// ALPN chose `h2`.
-    http2: auto::Builder<TokioExecutor>,
-    /// ALPN chose `http/1.1`.
-    http1: auto::Builder<TokioExecutor>,
-    /// No ALPN: detect the version from the first bytes, as on cleartext connections.
-    detect: auto::Builder<TokioExecutor>,
-}
-
-impl Builders {
-    fn new(router: &Router) -> Self {
-        Self {
-            http2: router.connection_builder().http2_only(),
-            http1: router.connection_builder().http1_only(),
-            detect: router.connection_builder(),
-        }
+impl TlsConfig {
+    /// Runs the server side of the TLS handshake on `stream`; `None` if it fails or takes longer than
+    /// the handshake timeout (the stream is then dropped, which closes the connection).
+    pub(super) async fn accept(&self, stream: TcpStream) -> Option<Accepted> {
+        let acceptor = TlsAcceptor::from(self.server.clone());
+        let stream = tokio::time::timeout(self.handshake_timeout, acceptor.accept(stream))
+            .await
+            .ok()?
+            .ok()?;
+        let session = stream.get_ref().1;
+        let certificates = session
+            .peer_certificates()
+            .filter(|chain| !chain.is_empty())
+            .map(|chain| PeerCertificates::new(chain.to_vec()));
+        let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+        Some(Accepted {
+            stream,
+            certificates,
+            alpn,
+        })
     }
 }
 

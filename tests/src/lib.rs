@@ -18,7 +18,7 @@ pub use raw_http::{
 };
 pub use servers::{
     Codec, Http, SilentServer, TestServer, build_client, configure_builder, in_memory_builder,
-    router, serve_router,
+    router, serve_router, serve_router_on,
 };
 pub use service::{Counter, State, TestService, build_error};
 

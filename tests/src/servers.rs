@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tokio::task::JoinHandle;
 use trident::client::boxed_transport;
-use trident::{Client, ClientBuilder, HttpVersion, Router};
+use trident::{Client, ClientBuilder, HttpVersion, Router, Server};
 
 use crate::{EchoServiceClient, State, TestService, echo_service_routes};
 
@@ -97,13 +97,19 @@ impl TestServer {
 
     /// Serves a fresh [`TestService`] on the router `configure` returns (to set limits, compression...).
     pub async fn start_with(configure: impl FnOnce(Router) -> Router) -> Self {
+        Self::start_on(Server::new(), configure).await
+    }
+
+    /// Serves a fresh [`TestService`] with `server` (to set connection-level options: HTTP/2 settings,
+    /// limits...) on the router `configure` returns.
+    pub async fn start_on(server: Server, configure: impl FnOnce(Router) -> Router) -> Self {
         let service = TestService::new();
         let router = configure(router(service.clone()));
-        let addr_task = serve_router(router).await;
+        let (addr, task) = serve_router_on(server, router).await;
         Self {
-            addr: addr_task.0,
+            addr,
             service,
-            task: addr_task.1,
+            task,
         }
     }
 
@@ -136,12 +142,18 @@ impl Drop for TestServer {
 
 /// Serves `router` on a fresh loopback port; returns the address and the serving task.
 pub async fn serve_router(router: Router) -> (SocketAddr, JoinHandle<()>) {
+    serve_router_on(Server::new(), router).await
+}
+
+/// Serves `router` with `server` on a fresh loopback port; returns the address and the serving task
+/// (aborting it stops the server and closes its connections).
+pub async fn serve_router_on(server: Server, router: Router) -> (SocketAddr, JoinHandle<()>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("local address");
     let task = tokio::spawn(async move {
-        let _ = trident::serve(listener, router).await;
+        let _ = server.serve(listener, router).await;
     });
     (addr, task)
 }

@@ -1,4 +1,4 @@
-//! HTTP/2 flow-control settings on both sides: what a `Router` and a `ClientBuilder` announce on the
+//! HTTP/2 flow-control settings on both sides: what a `Server` and a `ClientBuilder` announce on the
 //! wire (read frame by frame from raw sockets), that out-of-range values are clamped instead of failing,
 //! and that calls still work with the smallest windows and frames.
 
@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use trident::ClientBuilder;
+use trident::{ClientBuilder, Server};
 use trident_tests::{
     Codec, EchoRequest, Http, TestServer, build_client, configure_builder, text, within,
 };
@@ -156,12 +156,13 @@ async fn server_announces_its_windows_and_frame_size() {
     const STREAM_WINDOW: u32 = 300_000;
     const CONNECTION_WINDOW: u32 = 3_000_000;
     const FRAME: u32 = 65_536;
-    let server = TestServer::start_with(|router| {
-        router
+    let server = TestServer::start_on(
+        Server::new()
             .http2_initial_stream_window_size(STREAM_WINDOW)
             .http2_initial_connection_window_size(CONNECTION_WINDOW)
-            .http2_max_frame_size(FRAME)
-    })
+            .http2_max_frame_size(FRAME),
+        |router| router,
+    )
     .await;
     let announced = server_announcement(server.addr, CONNECTION_WINDOW).await;
     assert_eq!(
@@ -185,12 +186,13 @@ async fn server_announces_its_windows_and_frame_size() {
 async fn server_clamps_out_of_range_values() {
     const MAX_WINDOW: u32 = (1 << 31) - 1;
     for (frame, expected_frame) in [(1, 16_384), (u32::MAX, 16_777_215)] {
-        let server = TestServer::start_with(|router| {
-            router
+        let server = TestServer::start_on(
+            Server::new()
                 .http2_initial_stream_window_size(u32::MAX)
                 .http2_initial_connection_window_size(u32::MAX)
-                .http2_max_frame_size(frame)
-        })
+                .http2_max_frame_size(frame),
+            |router| router,
+        )
         .await;
         let announced = server_announcement(server.addr, MAX_WINDOW).await;
         let settings = &announced.settings;
@@ -329,14 +331,14 @@ async fn client_clamps_out_of_range_values() {
 async fn large_messages_flow_through_small_and_adaptive_windows() {
     type Setup = (
         &'static str,
-        fn(trident::Router) -> trident::Router,
+        fn(Server) -> Server,
         fn(ClientBuilder) -> ClientBuilder,
     );
     let setups: [Setup; 2] = [
         (
             "small windows",
-            |router| {
-                router
+            |server| {
+                server
                     .http2_initial_stream_window_size(SPEC_WINDOW)
                     .http2_initial_connection_window_size(SPEC_WINDOW)
                     .http2_max_frame_size(16_384)
@@ -350,13 +352,13 @@ async fn large_messages_flow_through_small_and_adaptive_windows() {
         ),
         (
             "adaptive windows",
-            |router| router.http2_adaptive_window(true),
+            |server| server.http2_adaptive_window(true),
             |builder| builder.http2_adaptive_window(true),
         ),
     ];
     let payload: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
-    for (name, configure_router, configure_client) in setups {
-        let server = TestServer::start_with(configure_router).await;
+    for (name, configure_server, configure_client) in setups {
+        let server = TestServer::start_on(configure_server(Server::new()), |router| router).await;
         for protocol in [trident::ProtocolKind::Connect, trident::ProtocolKind::Grpc] {
             let client = build_client(configure_client(
                 server

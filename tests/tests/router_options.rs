@@ -1,5 +1,5 @@
 //! Router options beyond RPC: a fallback for paths that are no method (and may take over an HTTP/1.1
-//! connection with an upgrade), and the HTTP/2 stream limit applied by `serve`.
+//! connection with an upgrade).
 
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
@@ -113,23 +113,4 @@ async fn unknown_paths_are_404_without_fallback() {
         send_raw(server.addr, Http::H1, request).await.status,
         http::StatusCode::NOT_FOUND
     );
-}
-
-/// A raised stream limit lets one HTTP/2 connection carry more concurrent calls than hyper's default
-/// of 200: 300 calls that each wait for cancellation must all reach their handler at once.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn http2_stream_limit_is_applied() {
-    let server = TestServer::start_with(|router| router.http2_max_concurrent_streams(400)).await;
-    let client = server.client(Codec::Proto, Http::H2);
-    let mut calls = tokio::task::JoinSet::new();
-    for i in 0..300 {
-        let client = client.clone();
-        calls.spawn(async move { client.wait(text(&format!("call {i}"))).await });
-    }
-    server
-        .state()
-        .hang_started
-        .wait_for(300, "300 handlers running at once on one connection")
-        .await;
-    calls.abort_all();
 }

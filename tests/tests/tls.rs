@@ -16,7 +16,7 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
 use trident::rustls::pki_types::pem::PemObject as _;
 use trident::server::TlsConfig;
-use trident::{Client, ClientBuilder, Code, Error, Request, Response, Router};
+use trident::{Client, ClientBuilder, Code, Error, Request, Response, Router, Server};
 use trident_tests::{
     Codec, EchoRequest, EchoResponse, EchoService, EchoServiceClient, Http, TestService,
     build_client, configure_builder, echo_service_routes, router, scenarios, text, within,
@@ -155,7 +155,9 @@ impl TlsServer {
             .expect("bind a loopback port");
         let addr = listener.local_addr().expect("local address");
         let task = tokio::spawn(async move {
-            trident::serve_tls(listener, router, tls)
+            Server::new()
+                .tls(tls)
+                .serve(listener, router)
                 .await
                 .expect("the TLS server runs until aborted");
         });
@@ -466,7 +468,7 @@ async fn failed_and_slow_handshakes_only_end_their_connection() {
     who_am_i(&fresh).await.expect("and accepts new connections");
 }
 
-/// `serve_tls_with_shutdown` returns once the signal fires and open connections are done.
+/// A TLS server shut down gracefully returns once the signal fires and open connections are done.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn graceful_shutdown_over_tls() {
     let pki = Pki::new("shutdown");
@@ -475,21 +477,22 @@ async fn graceful_shutdown_over_tls() {
         .expect("bind");
     let addr = listener.local_addr().expect("address");
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(trident::serve_tls_with_shutdown(
-        listener,
-        who_am_i_router(),
-        pki.server_tls(),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+    let server = tokio::spawn(
+        Server::new()
+            .tls(pki.server_tls())
+            .serve(listener, who_am_i_router())
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
     let client = build_client(pki.builder(&format!("https://{addr}"), Http::H2));
     who_am_i(&client).await.expect("served before shutdown");
     stop.send(()).expect("server is running");
     within("server stops", server)
         .await
         .expect("server task")
-        .expect("serve_tls_with_shutdown returns Ok");
+        .expect("the TLS server returns Ok");
 }
 
 /// TLS settings that cannot work fail `build` with `invalid_argument`.

@@ -1,8 +1,8 @@
-//! The echo service on Trident, served the way users serve it (`trident::serve`: HTTP/1.1 and h2c on one
-//! port, Connect, gRPC and gRPC-Web). `trident-echo [ADDR]`.
+//! The echo service on Trident, served the way users serve it (`trident::Server`: HTTP/1.1 and h2c on
+//! one port, Connect, gRPC and gRPC-Web). `trident-echo [ADDR]`.
 
 use futures_util::StreamExt as _;
-use trident::{Error, Request, Response, ResponseStream, Router, Streaming};
+use trident::{Error, Request, Response, ResponseStream, Router, Server, Streaming};
 use trident_benches::settings;
 use trident_benches::trident_gen::{
     EchoRequest, EchoResponse, EchoService, StreamRequest, echo_service_routes,
@@ -55,14 +55,16 @@ fn main() -> std::io::Result<()> {
             .add(echo_service_routes(Echo))
             .expect("one service")
             .read_max_bytes(settings::MAX_MESSAGE)
-            .send_max_bytes(settings::MAX_MESSAGE)
+            .send_max_bytes(settings::MAX_MESSAGE);
+        // The HTTP/2 windows, frame size and stream limit are set explicitly, as on the tonic and
+        // raw-hyper peers, so that a change of hyper's defaults cannot skew the comparison; TCP_NODELAY
+        // is set per connection by the server.
+        Server::new()
             .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
             .http2_initial_stream_window_size(settings::STREAM_WINDOW)
             .http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
-            .http2_max_frame_size(settings::MAX_FRAME_SIZE);
-        // The HTTP/2 windows, frame size and stream limit are set explicitly, as on the tonic and
-        // raw-hyper peers, so that a change of hyper's defaults cannot skew the comparison; TCP_NODELAY
-        // is set per connection by `serve`.
-        trident::serve(listener, router).await
+            .http2_max_frame_size(settings::MAX_FRAME_SIZE)
+            .serve(listener, router)
+            .await
     })
 }

@@ -1,12 +1,13 @@
 //! The Trident conformance server: reads one `ServerCompatRequest` from stdin, serves the
-//! `ConformanceService` on an ephemeral loopback port with `trident::serve` (or, when TLS is asked for,
-//! `trident::serve_tls` with the runner's certificate, requiring the runner's self-signed client
-//! certificate when it sends one), and answers with a `ServerCompatResponse` (host, port
+//! `ConformanceService` on an ephemeral loopback port with `trident::Server` (over TLS with the
+//! runner's certificate when TLS is asked for, requiring the runner's self-signed client certificate
+//! when it sends one), and answers with a `ServerCompatResponse` (host, port
 //! and, with TLS, the certificate clients must trust) on stdout. Logs go to stderr only.
 
 use std::io;
 use std::process::ExitCode;
 
+use trident::Server;
 use trident::server::TlsConfig;
 use trident_conformance::proto::{ServerCompatRequest, ServerCompatResponse};
 use trident_conformance::{service, wire};
@@ -76,12 +77,10 @@ async fn serve(request: ServerCompatRequest, tls: Option<(TlsConfig, Vec<u8>)>) 
     let port = listener.local_addr()?.port();
     let router = service::router(request.message_receive_limit);
     let (server, pem_cert) = match tls {
-        Some((config, cert)) => (
-            tokio::spawn(trident::serve_tls(listener, router, config)),
-            cert,
-        ),
-        None => (tokio::spawn(trident::serve(listener, router)), Vec::new()),
+        Some((config, cert)) => (Server::new().tls(config), cert),
+        None => (Server::new(), Vec::new()),
     };
+    let server = tokio::spawn(server.serve(listener, router).into_future());
 
     let response = ServerCompatResponse {
         host: HOST.to_string(),

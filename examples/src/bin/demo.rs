@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use trident::{CallOptions, Client, Code, HttpVersion, ProtocolKind, Router};
+use trident::{CallOptions, Client, Code, HttpVersion, ProtocolKind, Router, Server};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
 
@@ -13,7 +13,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let router = Router::new().add(greet_service_routes(Greeter))?;
-    tokio::spawn(trident::serve(listener, router));
+    tokio::spawn(Server::new().serve(listener, router).into_future());
     println!("server listening on http://{addr}");
 
     for protocol in [

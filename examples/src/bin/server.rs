@@ -1,8 +1,13 @@
 //! A standalone demo server, for trying Trident with curl or other clients.
 //!
 //! `cargo run -p trident-examples --bin server -- 127.0.0.1:8080`
+//!
+//! Ctrl-C shuts it down gracefully: new connections are refused at once, and calls in progress get up
+//! to ten seconds to finish before they are cancelled.
 
-use trident::Router;
+use std::time::Duration;
+
+use trident::{Router, Server};
 use trident_examples::Greeter;
 use trident_examples::greet::greet_service_routes;
 
@@ -17,6 +22,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?
     );
     let router = Router::new().add(greet_service_routes(Greeter))?;
-    trident::serve(listener, router).await?;
+    Server::new()
+        .grace_period(Duration::from_secs(10))
+        .serve(listener, router)
+        .with_graceful_shutdown(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                println!("shutting down");
+            } else {
+                // No signal handler could be installed: serve until the process is killed.
+                std::future::pending::<()>().await;
+            }
+        })
+        .await?;
     Ok(())
 }

@@ -27,7 +27,7 @@
 //! let store = Store::new(StoreConfig::default());
 //! let router = trident::Router::new().add(trident_watch::routes(store))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-//! trident::serve(listener, router).await?;
+//! trident::Server::new().serve(listener, router).await?;
 //! # Ok(())
 //! # }
 //! ```

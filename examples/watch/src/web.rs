@@ -1,6 +1,6 @@
 //! Serving the service beside static files (a web page), as `watch-server --static DIR` does.
 //!
-//! [`serve`] is [`trident::serve`] with the router's fallback answering from a directory with
+//! [`serve`] is [`trident::Server::serve`] with the router's fallback answering from a directory with
 //! [`StaticFiles`]: every RPC (Connect GETs of `Range` included, and CORS preflights) goes to its
 //! method, every other path to the files.
 //!
@@ -11,14 +11,20 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use http::{Method, StatusCode, header};
 use tokio::net::TcpListener;
-use trident::{Body, Router};
+use trident::server::Serve;
+use trident::{Body, Router, Server};
 
 /// The HTTP/2 limit on concurrent streams per connection that [`serve`] sets by default (hyper's own
 /// default is 200), so that many watches can share a few connections.
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 10_000;
+
+/// How long [`serve`] lets open calls finish after a shutdown signal by default. Watches never finish
+/// on their own, so this is short: they are cut off (and their clients resume elsewhere) after it.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(5);
 
 /// Files served from a directory; see the [module documentation](self).
 #[derive(Clone, Debug)]
@@ -140,6 +146,8 @@ pub struct ServeOptions {
     pub static_files: Option<StaticFiles>,
     /// The HTTP/2 limit on concurrent streams per connection.
     pub max_concurrent_streams: u32,
+    /// How long open calls may finish after a shutdown signal.
+    pub grace_period: Duration,
 }
 
 impl Default for ServeOptions {
@@ -147,22 +155,27 @@ impl Default for ServeOptions {
         Self {
             static_files: None,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            grace_period: DEFAULT_GRACE_PERIOD,
         }
     }
 }
 
-/// Serves `router` (and the static files, if any) on `listener` until the process ends: HTTP/1.1, or
-/// h2c when a connection opens with the HTTP/2 preface. Static files answer the paths that are no
-/// method of the router (its fallback).
-pub async fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> io::Result<()> {
-    let mut router = router.http2_max_concurrent_streams(options.max_concurrent_streams);
+/// Serves `router` (and the static files, if any) on `listener`: HTTP/1.1, or h2c when a connection
+/// opens with the HTTP/2 preface. Static files answer the paths that are no method of the router (its
+/// fallback). Await the result to serve until the process ends, or add
+/// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) first.
+pub fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> Serve {
+    let server = Server::new()
+        .http2_max_concurrent_streams(options.max_concurrent_streams)
+        .grace_period(options.grace_period);
+    let mut router = router;
     if let Some(files) = options.static_files {
         router = router.fallback(move |request: http::Request<Body>| {
             let files = files.clone();
             async move { files.respond(request.method(), request.uri().path()).await }
         });
     }
-    trident::serve(listener, router).await
+    server.serve(listener, router)
 }
 
 #[cfg(test)]

@@ -116,7 +116,7 @@ pub fn settings_section(options: &Options) -> Vec<String> {
             options.workers
         ),
         format!(
-            "HTTP/2 (h2c, prior knowledge): initial stream window {STREAM_WINDOW} B, connection window {CONNECTION_WINDOW} B, max concurrent streams {MAX_CONCURRENT_STREAMS}, max frame {MAX_FRAME_SIZE} B, no adaptive window (hyper's defaults), set explicitly on every peer (`Router::http2_*` on Trident)"
+            "HTTP/2 (h2c, prior knowledge): initial stream window {STREAM_WINDOW} B, connection window {CONNECTION_WINDOW} B, max concurrent streams {MAX_CONCURRENT_STREAMS}, max frame {MAX_FRAME_SIZE} B, no adaptive window (hyper's defaults), set explicitly on every peer (`Server::http2_*` on Trident)"
         ),
         "TCP_NODELAY on every accepted connection (Trident, tonic, connect-rust and raw hyper set it; Go sets it by default)".into(),
         "no compression: requests carry no `grpc-encoding`/`Content-Encoding`, and no server compresses unasked".into(),

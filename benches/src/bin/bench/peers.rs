@@ -70,7 +70,7 @@ impl Peer {
     /// What the peer is, for the settings section.
     pub fn describe(self) -> &'static str {
         match self {
-            Peer::Trident => "Trident (this repository), `trident::serve`",
+            Peer::Trident => "Trident (this repository), `trident::Server`",
             Peer::Tonic => "tonic 0.14 with tonic-prost, `tonic::transport::Server`",
             Peer::ConnectRust => {
                 "connect-rust: crate `connectrpc` 0.9 (buffa messages), its `Server`"

@@ -148,8 +148,9 @@ fn serve_child() -> Result<(), BoxError> {
         let options = ServeOptions {
             static_files: None,
             max_concurrent_streams: 100_000,
+            ..ServeOptions::default()
         };
-        tokio::spawn(trident_watch::web::serve(listener, router, options));
+        tokio::spawn(trident_watch::web::serve(listener, router, options).into_future());
         // Serve until the benchmark closes our stdin (or goes away).
         tokio::task::spawn_blocking(|| {
             let mut line = String::new();

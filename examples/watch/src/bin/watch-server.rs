@@ -6,7 +6,8 @@
 //! ```
 //!
 //! `ADDR` defaults to `127.0.0.1:8080` (port 0 picks a free port). Once listening it prints one line,
-//! `listening on http://ADDR`, with the actual address, to standard output.
+//! `listening on http://ADDR`, with the actual address, to standard output. Ctrl-C shuts it down
+//! gracefully: new connections are refused, and open calls get a few seconds to finish.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -107,8 +108,20 @@ async fn main() -> ExitCode {
     let options = ServeOptions {
         static_files,
         max_concurrent_streams: args.max_streams,
+        grace_period: trident_watch::web::DEFAULT_GRACE_PERIOD,
     };
-    match trident_watch::web::serve(listener, router, options).await {
+    // Ctrl-C stops accepting, lets calls finish for the grace period, then cuts off what is left
+    // (watches, long polls).
+    let serving =
+        trident_watch::web::serve(listener, router, options).with_graceful_shutdown(async {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("watch-server: shutting down");
+            } else {
+                // No signal handler could be installed: serve until the process is killed.
+                std::future::pending::<()>().await;
+            }
+        });
+    match serving.await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("watch-server: {error}");
