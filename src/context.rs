@@ -100,7 +100,7 @@ impl CallContext {
     /// The certificate chain the client presented over TLS and the server verified, leaf first; `None`
     /// without TLS or when the client sent no certificate (see [`TlsConfigBuilder::client_ca_pem`]).
     ///
-    /// [`TlsConfigBuilder::client_ca_pem`]: crate::server::TlsConfigBuilder::client_ca_pem
+    /// [`TlsConfigBuilder::client_ca_pem`]: crate::TlsConfigBuilder::client_ca_pem
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.peer_certificate_chain()
             .map(PeerCertificates::as_slice)

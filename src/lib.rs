@@ -34,12 +34,12 @@
 //! deflate (always built in, with identity). An encoding whose feature is off is unknown to
 //! [`CompressionRegistry`]: a peer sending it gets `unimplemented`, and it is never advertised.
 
-pub mod body;
-pub mod client;
+mod body;
+mod client;
 mod coalesce;
 mod code;
 mod codec;
-pub mod compression;
+mod compression;
 mod config_error;
 mod context;
 mod deadline;
@@ -49,9 +49,9 @@ mod http2;
 mod limits;
 mod metadata;
 mod method;
-pub mod protocol;
+mod protocol;
 mod request;
-pub mod server;
+mod server;
 #[cfg(feature = "tls")]
 mod tls;
 mod wire;
@@ -59,7 +59,7 @@ mod wire;
 pub use body::Body;
 pub use client::{
     BidiStreamCall, CallOptions, Client, ClientBuilder, ClientStreamCall, HttpVersion,
-    ServerStreamCall,
+    ServerStreamCall, Transport, boxed_transport,
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
@@ -69,7 +69,7 @@ pub use compression::Brotli;
 pub use compression::Snappy;
 #[cfg(feature = "zstd")]
 pub use compression::Zstd;
-pub use compression::{Compression, CompressionRegistry, Deflate, Gzip};
+pub use compression::{Compression, CompressionRegistry, Deflate, Gzip, read_bounded};
 pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
@@ -79,8 +79,12 @@ pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 #[cfg(feature = "tls")]
-pub use server::TlsConfig;
-pub use server::{Cors, ResponseStream, Router, Server, ServiceRoutes, Streaming};
+pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};
+pub use server::{
+    Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
+    DEFAULT_GRACE_PERIOD, PeerCertificates, ResponseStream, Router, Serve, ServeFuture, Server,
+    ServiceRoutes, Streaming, WithGracefulShutdown,
+};
 
 /// The rustls crate Trident's TLS support is built on, for hand-made configurations
 /// ([`TlsConfig::from_rustls`], [`ClientBuilder::tls_config`]) and certificate types
@@ -91,6 +95,9 @@ pub use rustls;
 /// Certificate types ([`pki_types::CertificateDer`], as [`CallContext::peer_certificates`] returns
 /// them), also without the `tls` feature; the same crate as `rustls::pki_types`.
 pub use rustls_pki_types as pki_types;
+
+// Every public item has one path: the crate root. The modules above are private and name the concepts
+// the files hold; a user never needs to know them.
 
 /// The one path generated code uses to reach the runtime. Not part of the public API.
 #[doc(hidden)]

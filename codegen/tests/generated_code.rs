@@ -103,7 +103,7 @@ fn client(service: impl GreetService, json: bool) -> GreetServiceClient {
         .expect("distinct services");
     let builder = Client::builder("http://in-memory")
         .http_version(HttpVersion::Http2)
-        .transport(trident::client::boxed_transport(router));
+        .transport(trident::boxed_transport(router));
     let builder = if json { builder.json() } else { builder };
     let client = builder.build().expect("client builds");
     // The empty service's client has no methods to call; it must still build.

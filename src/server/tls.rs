@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use trident::server::TlsConfig;
+//! use trident::TlsConfig;
 //!
 //! // Mutual TLS: the server's chain and key, and the CA client certificates must chain to.
 //! let tls = TlsConfig::builder(std::fs::read("server.pem")?, std::fs::read("server.key")?)

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
-use trident::client::boxed_transport;
+use trident::boxed_transport;
 use trident::{Client, ClientBuilder, HttpVersion, Router, Server};
 
 use crate::{EchoServiceClient, State, TestService, echo_service_routes};

@@ -2,7 +2,7 @@
 //! with HTTP/2 requests.
 
 use trident::CallOptions;
-use trident::client::boxed_transport;
+use trident::boxed_transport;
 use trident_tests::{
     Codec, Http, TestService, build_client, configure_builder, in_memory_builder, router,
     scenarios, within,

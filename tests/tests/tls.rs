@@ -15,7 +15,7 @@ use rcgen::{
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
 use trident::rustls::pki_types::pem::PemObject as _;
-use trident::server::TlsConfig;
+use trident::TlsConfig;
 use trident::{Client, ClientBuilder, Code, Error, Request, Response, Router, Server};
 use trident_tests::{
     Codec, EchoRequest, EchoResponse, EchoService, EchoServiceClient, Http, TestService,
@@ -525,7 +525,7 @@ async fn client_configuration_errors() {
         (
             "TLS settings with a custom transport",
             Client::builder("https://127.0.0.1:1")
-                .transport(trident::client::boxed_transport(router(TestService::new())))
+                .transport(trident::boxed_transport(router(TestService::new())))
                 .tls_root_certificates_pem(&pki.ca_pem),
             "custom",
         ),

@@ -8,7 +8,7 @@ use std::io;
 use std::process::ExitCode;
 
 use trident::Server;
-use trident::server::TlsConfig;
+use trident::TlsConfig;
 use trident_conformance::proto::{ServerCompatRequest, ServerCompatResponse};
 use trident_conformance::{service, wire};
 
