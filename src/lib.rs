@@ -78,13 +78,13 @@ pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
-#[cfg(feature = "tls")]
-pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};
 pub use server::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
     DEFAULT_GRACE_PERIOD, PeerCertificates, ResponseStream, Router, Serve, ServeFuture, Server,
     ServiceRoutes, Streaming, WithGracefulShutdown,
 };
+#[cfg(feature = "tls")]
+pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};
 
 /// The rustls crate Trident's TLS support is built on, for hand-made configurations
 /// ([`TlsConfig::from_rustls`], [`ClientBuilder::tls_config`]) and certificate types

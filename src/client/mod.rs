@@ -1,6 +1,7 @@
 //! The client half: configuration, the typed call entry points, and the duplex call they share.
 
 mod calls;
+mod default_transport;
 mod duplex;
 mod h2_channel;
 mod receive;
@@ -344,7 +345,7 @@ pub struct ClientBuilder {
     send_max_bytes: usize,
     use_get: bool,
     timeout: Option<Duration>,
-    tls: transport::TlsSettings,
+    tls: default_transport::TlsSettings,
     http2: Http2Settings,
 }
 
@@ -363,7 +364,7 @@ impl ClientBuilder {
             send_max_bytes: 0,
             use_get: false,
             timeout: None,
-            tls: transport::TlsSettings::default(),
+            tls: default_transport::TlsSettings::default(),
             http2: Http2Settings::default(),
         }
     }
@@ -555,7 +556,7 @@ impl ClientBuilder {
                 ))
             })?,
         };
-        let transport = transport::client_transport(
+        let transport = default_transport::client_transport(
             self.transport,
             uri.scheme_str(),
             self.http_version,

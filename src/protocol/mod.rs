@@ -8,6 +8,16 @@ pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
 pub(crate) mod server;
 
+use server::ServerProtocol;
+
+/// Every protocol the server speaks, asked in this order whether a request is theirs. Adding a protocol
+/// is one file beside this one and one entry here.
+pub(crate) const SERVER_PROTOCOLS: &[&dyn ServerProtocol] = &[
+    &grpc::Grpc,
+    &grpc_web::GrpcWeb { text: false },
+    &connect::Connect,
+];
+
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub enum ProtocolKind {

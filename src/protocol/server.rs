@@ -1,7 +1,7 @@
 //! The server side of the protocol seam: what each protocol decides when it serves a call, and the one
 //! negotiation every request goes through.
 //!
-//! A protocol is a `&'static dyn ServerProtocol`, listed once in [`SERVER_PROTOCOLS`]. A trait of static
+//! A protocol is a `&'static dyn ServerProtocol`, listed once in `SERVER_PROTOCOLS` (in `mod.rs`). A trait of static
 //! objects (rather than an enum with methods) keeps everything one protocol decides in its own file:
 //! adding a protocol is one new file and one line in that list, and no `match` elsewhere grows an arm.
 //! The calls are few per RPC (claim, head, ending), so the indirection costs nothing measurable.
@@ -28,16 +28,9 @@ use crate::body::Body;
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
 use crate::method::MethodSpec;
-use crate::protocol::{ProtocolKind, connect, grpc, grpc_web};
+use crate::protocol::ProtocolKind;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Error, Metadata};
-
-/// Every protocol the server speaks, asked in this order whether a request is theirs.
-pub(crate) const SERVER_PROTOCOLS: &[&dyn ServerProtocol] = &[
-    &grpc::Grpc,
-    &grpc_web::GrpcWeb { text: false },
-    &connect::Connect,
-];
 
 /// How the messages of a call travel in the HTTP bodies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,9 +119,11 @@ pub(crate) struct Proposal<'a> {
     pub get_message: Option<Bytes>,
 }
 
-/// What a server offers every call: its codecs, compressions and message limits.
+/// What a server offers every call: its protocols, codecs, compressions and message limits.
 #[derive(Clone)]
 pub(crate) struct Offer {
+    /// The protocols, asked in this order whether a request is theirs.
+    pub protocols: &'static [&'static dyn ServerProtocol],
     pub codecs: Vec<Arc<dyn Codec>>,
     pub compression: CompressionRegistry,
     pub read_max_bytes: usize,
@@ -184,7 +179,7 @@ pub(crate) fn negotiate(
     spec: &MethodSpec,
     offer: &Offer,
 ) -> Result<Negotiated, Box<http::Response<Body>>> {
-    let serves_get = SERVER_PROTOCOLS.iter().any(|p| p.serves_get(spec));
+    let serves_get = offer.protocols.iter().any(|p| p.serves_get(spec));
     let verb_allowed =
         request.method == Method::POST || (serves_get && request.method == Method::GET);
     if !verb_allowed {
@@ -195,7 +190,8 @@ pub(crate) fn negotiate(
             .insert(http::header::ALLOW, HeaderValue::from_static(allow));
         return Err(Box::new(response));
     }
-    let proposal = SERVER_PROTOCOLS
+    let proposal = offer
+        .protocols
         .iter()
         .find_map(|protocol| protocol.propose(request, spec))
         .ok_or_else(|| plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))?
@@ -329,6 +325,7 @@ mod tests {
 
     fn offer() -> Offer {
         Offer {
+            protocols: crate::protocol::SERVER_PROTOCOLS,
             codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
             compression: CompressionRegistry::new(),
             read_max_bytes: 0,

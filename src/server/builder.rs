@@ -1,18 +1,15 @@
-//! [`Server`]: everything about serving a [`Router`] below the calls — HTTP/1.1 and HTTP/2 settings,
+//! [`Server`]: everything about serving a [`Router`](crate::Router) below the calls — HTTP/1.1 and HTTP/2 settings,
 //! TLS, the connection limit and the grace period of a graceful shutdown.
 //!
 //! The router only routes (and mounts in any tower stack); a `Server` owns the listener's connections.
-//! [`Server::serve`] starts serving; see [`Serve`] for running it and shutting it down.
+//! [`Server::serve`] starts serving; see [`Serve`](crate::Serve) for running it and shutting it down.
 
 use std::time::Duration;
 
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
 
 use crate::http2::Http2Settings;
-use crate::server::Router;
-use crate::server::serve::Serve;
 #[cfg(feature = "tls")]
 use crate::server::tls::TlsConfig;
 
@@ -20,7 +17,7 @@ use crate::server::tls::TlsConfig;
 /// seconds.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 
-/// Serves a [`Router`] on a TCP listener: HTTP/1.1 and HTTP/2 on one port (cleartext HTTP/2 with prior
+/// Serves a [`Router`](crate::Router) on a TCP listener: HTTP/1.1 and HTTP/2 on one port (cleartext HTTP/2 with prior
 /// knowledge, or ALPN over TLS with `Server::tls`), with limits and graceful shutdown.
 ///
 /// ```no_run
@@ -156,7 +153,7 @@ impl Server {
     }
 
     /// How long open calls may take to finish after the shutdown signal (default
-    /// [`DEFAULT_GRACE_PERIOD`]); see [`Serve::with_graceful_shutdown`]. When it has passed, the
+    /// [`DEFAULT_GRACE_PERIOD`]); see [`Serve::with_graceful_shutdown`](crate::Serve::with_graceful_shutdown). When it has passed, the
     /// connections still open are closed and their calls cancelled. `Duration::MAX` waits for as long
     /// as the calls take.
     pub fn grace_period(mut self, period: Duration) -> Self {
@@ -174,13 +171,6 @@ impl Server {
     pub fn tls(mut self, config: TlsConfig) -> Self {
         self.tls = Some(config);
         self
-    }
-
-    /// Serves `router` on `listener`. The returned [`Serve`] does nothing until awaited (it is
-    /// [`IntoFuture`](std::future::IntoFuture)); it then runs until the process ends, or until the
-    /// signal given to [`Serve::with_graceful_shutdown`] fires and the shutdown is complete.
-    pub fn serve(self, listener: TcpListener, router: Router) -> Serve {
-        Serve::new(self, listener, router)
     }
 
     /// The connection builder for connections that detect their HTTP version from their first bytes,

@@ -16,6 +16,7 @@ use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 use crate::method::MethodSpec;
+use crate::protocol::SERVER_PROTOCOLS;
 use crate::protocol::server::{Offer, negotiate, plain_status};
 use crate::server::call::ServerCall;
 use crate::server::cors::Cors;
@@ -135,6 +136,7 @@ impl Router {
             inner: Arc::new(Inner {
                 routes: HashMap::new(),
                 offer: Offer {
+                    protocols: SERVER_PROTOCOLS,
                     codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
                     compression: CompressionRegistry::new(),
                     read_max_bytes: DEFAULT_READ_MAX_BYTES,

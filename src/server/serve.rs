@@ -51,8 +51,17 @@ pub struct Serve {
     router: Router,
 }
 
+impl Server {
+    /// Serves `router` on `listener`. The returned [`Serve`] does nothing until awaited (it is
+    /// [`IntoFuture`](std::future::IntoFuture)); it then runs until the process ends, or until the
+    /// signal given to [`Serve::with_graceful_shutdown`] fires and the shutdown is complete.
+    pub fn serve(self, listener: TcpListener, router: Router) -> Serve {
+        Serve::new(self, listener, router)
+    }
+}
+
 impl Serve {
-    pub(super) fn new(server: Server, listener: TcpListener, router: Router) -> Self {
+    fn new(server: Server, listener: TcpListener, router: Router) -> Self {
         Self {
             server,
             listener,

@@ -14,8 +14,8 @@ use rcgen::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
-use trident::rustls::pki_types::pem::PemObject as _;
 use trident::TlsConfig;
+use trident::rustls::pki_types::pem::PemObject as _;
 use trident::{Client, ClientBuilder, Code, Error, Request, Response, Router, Server};
 use trident_tests::{
     Codec, EchoRequest, EchoResponse, EchoService, EchoServiceClient, Http, TestService,
