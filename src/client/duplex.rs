@@ -5,6 +5,11 @@
 //! send, close-send or receive. Receivers wait for the response head. The first failure of any kind
 //! (transport, protocol, deadline, cancellation) is kept and returned by every later operation. Dropping
 //! the call aborts the HTTP stream so the server sees the cancellation.
+//!
+//! The call knows no protocol: the client's [`ClientProtocol`](crate::protocol::client::ClientProtocol)
+//! writes the timeout header when the request starts and judges the response head when it arrives (as
+//! connect-go injects `validateResponse` into its duplex call); a rejected head fails the call like any
+//! other error.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -23,17 +28,18 @@ use crate::client::ClientConfig;
 use crate::deadline;
 use crate::envelope::{Envelope, EnvelopeReader};
 use crate::method::{MethodSpec, StreamType};
-use crate::protocol::ProtocolKind;
+use crate::protocol::client::{AcceptedHead, ResponseContext, Verdict};
 use crate::{Code, Error};
 
 /// How many framed messages may wait in the request pipe before `send` waits for the transport.
 const PIPE_CAPACITY: usize = 4;
 
-/// The head of the response, once it arrived.
-#[derive(Debug)]
+/// The head of the response, once it arrived and the protocol accepted it.
 pub(crate) struct ResponseHead {
-    pub status: http::StatusCode,
-    pub headers: http::HeaderMap,
+    /// The HTTP headers as received.
+    pub http_headers: http::HeaderMap,
+    /// What the protocol made of them.
+    pub accepted: AcceptedHead,
 }
 
 /// One in-flight client call (see the module docs).
@@ -128,7 +134,7 @@ impl DuplexCall {
             // Streams start on first use, possibly long after the call was opened: tell the server
             // the time left now, not the timeout the head was prepared with.
             let left = deadline.saturating_duration_since(Instant::now());
-            self.config.set_timeout_header(&mut head.headers, left);
+            self.config.protocol.write_timeout(left, &mut head.headers);
         }
         let request = http::Request::from_parts(head, body);
         let transport = self.config.transport.clone();
@@ -243,22 +249,35 @@ impl DuplexCall {
                 Err(e) => return Err(self.fail(e)),
             };
             let (parts, body) = response.into_parts();
-            if parts.version < http::Version::HTTP_2 {
-                if self.spec.stream_type == StreamType::BidiStream {
-                    return Err(self.fail(bidi_needs_http2()));
+            if parts.version < http::Version::HTTP_2
+                && self.spec.stream_type == StreamType::BidiStream
+            {
+                return Err(self.fail(bidi_needs_http2()));
+            }
+            let context = ResponseContext {
+                stream_type: self.spec.stream_type,
+                codec: self.config.codec.name(),
+                compression: &self.config.compression,
+            };
+            let verdict = self.config.protocol.validate_response(&context, &parts);
+            self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));
+            match verdict {
+                Verdict::Accept(accepted) => {
+                    self.response = Some(ResponseHead {
+                        http_headers: parts.headers,
+                        accepted,
+                    });
                 }
-                if self.config.protocol == ProtocolKind::Grpc {
-                    return Err(self.fail(Error::new(
-                        Code::Unimplemented,
-                        "the gRPC protocol requires HTTP/2, but the server answered over HTTP/1.1",
-                    )));
+                Verdict::Reject(error) => return Err(self.fail(error)),
+                Verdict::ErrorInBody { max, explain } => {
+                    // A failure to read the error body (the deadline, a body over `max`) is the error.
+                    let error = match self.read_to_end(max).await {
+                        Ok(body) => explain(body),
+                        Err(e) => e,
+                    };
+                    return Err(self.fail(error));
                 }
             }
-            self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));
-            self.response = Some(ResponseHead {
-                status: parts.status,
-                headers: parts.headers,
-            });
         }
         self.response
             .as_ref()
@@ -279,12 +298,25 @@ impl DuplexCall {
     /// The whole response body, unframed, bounded by `max` bytes (0: no limit).
     pub async fn read_body(&mut self, max: usize) -> Result<Bytes, Error> {
         self.response_head().await?;
-        let deadline = self.deadline;
+        self.read_to_end(max).await.map_err(|e| self.fail(e))
+    }
+
+    /// Reads the rest of the body within the deadline; the caller decides what a failure means.
+    async fn read_to_end(&mut self, max: usize) -> Result<Bytes, Error> {
         let Some(body) = self.body.as_mut() else {
-            return Err(self.fail(Error::internal("response body already consumed")));
+            return Err(Error::internal("response body already consumed"));
         };
-        let result = deadline::within(deadline, body.read_to_end(max)).await;
-        result.map_err(|e| self.fail(e))
+        deadline::within(self.deadline, body.read_to_end(max)).await
+    }
+
+    /// The accepted response head, once it arrived.
+    pub fn head(&self) -> Option<&ResponseHead> {
+        self.response.as_ref()
+    }
+
+    /// Takes the response head out of a finished call (whose result is being handed over).
+    pub fn take_head(&mut self) -> Option<ResponseHead> {
+        self.response.take()
     }
 
     /// HTTP trailers of the response, once the body has ended.

@@ -11,7 +11,7 @@ mod transport;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE, HeaderValue, USER_AGENT};
+use http::header::{HeaderValue, USER_AGENT};
 use tokio::time::Instant;
 
 pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
@@ -23,8 +23,9 @@ pub(crate) use h2_channel::Http2Settings;
 use crate::body::Body;
 use crate::codec::{Codec, JsonCodec, Message, ProtoCodec};
 use crate::compression::{Compression, CompressionRegistry};
-use crate::method::{Idempotency, MethodSpec, StreamType};
-use crate::protocol::{ProtocolKind, connect, grpc};
+use crate::method::{Idempotency, MethodSpec};
+use crate::protocol::ProtocolKind;
+use crate::protocol::client::{ClientProtocol, GetMessage, RequestHeaders};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Code, Error, Metadata, Request, Response};
 use duplex::DuplexCall;
@@ -61,7 +62,8 @@ impl CallOptions {
 pub(crate) struct ClientConfig {
     base: String,
     pub transport: Transport,
-    pub protocol: ProtocolKind,
+    /// Everything that depends on the protocol.
+    pub protocol: &'static dyn ClientProtocol,
     pub http_version: HttpVersion,
     pub codec: Arc<dyn Codec>,
     pub send_compression: Option<Arc<dyn Compression>>,
@@ -91,13 +93,19 @@ impl ClientConfig {
         }
     }
 
-    /// The request head for a POST to `spec` (GET heads are derived from it).
+    /// The name of the request compression, if any.
+    fn send_compression_name(&self) -> Option<&str> {
+        self.send_compression.as_ref().map(|c| c.name())
+    }
+
+    /// The request head for a POST to `spec` (GET heads are derived from it); `send_compression` names
+    /// the encoding of the request's messages, if any.
     fn request_head(
         &self,
         spec: &MethodSpec,
         headers: &Metadata,
-        deadline: Option<Duration>,
-        compressed_unary: bool,
+        timeout: Option<Duration>,
+        send_compression: Option<&str>,
     ) -> Result<http::request::Parts, Error> {
         let uri: http::Uri = format!("{}{}", self.base, spec.path)
             .parse()
@@ -112,43 +120,16 @@ impl ClientConfig {
         for (name, value) in headers.as_header_map() {
             map.append(name.clone(), value.clone());
         }
-        let codec = self.codec.name();
         let accept = self.compression.accept_value();
-        let send_compression = self.send_compression.as_ref().map(|c| c.name());
-        match self.protocol {
-            ProtocolKind::Connect if spec.stream_type == StreamType::Unary => {
-                insert(map, CONTENT_TYPE, &connect::unary_content_type(codec));
-                insert(map, ACCEPT_ENCODING, &accept);
-                if compressed_unary && let Some(name) = send_compression {
-                    insert(map, CONTENT_ENCODING, name);
-                }
-            }
-            ProtocolKind::Connect => {
-                insert(map, CONTENT_TYPE, &connect::stream_content_type(codec));
-                insert(map, connect::STREAM_ACCEPT_ENCODING_HEADER, &accept);
-                if let Some(name) = send_compression {
-                    insert(map, connect::STREAM_ENCODING_HEADER, name);
-                }
-            }
-            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
-                let web = self.protocol == ProtocolKind::GrpcWeb;
-                insert(map, CONTENT_TYPE, &grpc::content_type(web, codec));
-                insert(map, grpc::ACCEPT_ENCODING, &accept);
-                if let Some(name) = send_compression {
-                    insert(map, grpc::ENCODING, name);
-                }
-                if web {
-                    insert(map, http::HeaderName::from_static("x-grpc-web"), "1");
-                } else {
-                    insert(map, http::header::TE, "trailers");
-                }
-            }
-        }
-        if let Some(timeout) = deadline {
-            self.set_timeout_header(map, timeout);
-        }
-        if self.protocol == ProtocolKind::Connect {
-            insert(map, connect::PROTOCOL_VERSION_HEADER, "1");
+        let protocol_headers = RequestHeaders {
+            stream_type: spec.stream_type,
+            codec: self.codec.name(),
+            accept_encoding: &accept,
+            send_compression,
+        };
+        self.protocol.write_request_headers(&protocol_headers, map);
+        if let Some(timeout) = timeout {
+            self.protocol.write_timeout(timeout, map);
         }
         if !map.contains_key(USER_AGENT) {
             map.insert(
@@ -157,26 +138,6 @@ impl ClientConfig {
             );
         }
         Ok(request.into_parts().0)
-    }
-
-    /// Sets the protocol's timeout header to `timeout`.
-    pub(crate) fn set_timeout_header(&self, map: &mut http::HeaderMap, timeout: Duration) {
-        match self.protocol {
-            ProtocolKind::Connect => insert(
-                map,
-                connect::TIMEOUT_HEADER,
-                &connect::format_timeout(timeout),
-            ),
-            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => {
-                insert(map, grpc::TIMEOUT, &grpc::format_timeout(timeout))
-            }
-        }
-    }
-}
-
-fn insert(map: &mut http::HeaderMap, name: http::HeaderName, value: &str) {
-    if let Ok(value) = HeaderValue::from_str(value) {
-        map.insert(name, value);
     }
 }
 
@@ -190,7 +151,7 @@ impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
             .field("base", &self.config.base)
-            .field("protocol", &self.config.protocol)
+            .field("protocol", &self.config.protocol.kind())
             .field("http_version", &self.config.http_version)
             .field("codec", &self.config.codec.name())
             .finish()
@@ -217,9 +178,14 @@ impl Client {
     ) -> Result<Response<Res>, Error> {
         let config = &self.config;
         let (timeout, deadline) = self.call_deadline(request.timeout());
-        if config.protocol != ProtocolKind::Connect {
-            // gRPC frames unary calls like streams: one enveloped message each way, then trailers.
-            let head = config.request_head(spec, request.metadata(), timeout, false);
+        if !config.protocol.is_unframed(spec.stream_type) {
+            // Framed like a stream: one enveloped message each way, then the protocol's ending.
+            let head = config.request_head(
+                spec,
+                request.metadata(),
+                timeout,
+                config.send_compression_name(),
+            );
             let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
             match config.writer().envelope(request.message(), 0) {
                 Ok(framed) => call.start_with_body(Body::full(framed)),
@@ -231,23 +197,32 @@ impl Client {
         let writer = config.writer();
         let encoded = writer.encode(request.message())?;
         let (payload, compressed) = writer.compress(encoded)?;
-        let use_get = config.use_get && spec.idempotency == Idempotency::NoSideEffects;
+        let compression = config.send_compression_name().filter(|_| compressed);
+        let mut get = false;
         let head = config
-            .request_head(spec, request.metadata(), timeout, compressed && !use_get)
-            .and_then(|head| {
-                if use_get {
-                    get_head(config, head, &payload, compressed)
-                } else {
-                    Ok(head)
+            .request_head(spec, request.metadata(), timeout, compression)
+            .and_then(|mut head| {
+                if config.use_get && spec.idempotency == Idempotency::NoSideEffects {
+                    let message = GetMessage {
+                        payload: &payload,
+                        codec: config.codec.name(),
+                        text: config.codec.is_text(),
+                        compression,
+                    };
+                    if let Some(rewritten) = config.protocol.get_request(&mut head, &message) {
+                        rewritten?;
+                        get = true;
+                    }
                 }
+                Ok(head)
             });
         let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
-        call.start_with_body(if use_get {
+        call.start_with_body(if get {
             Body::empty()
         } else {
             Body::full(payload)
         });
-        receive::unary(config, &mut call).await
+        receive::read_unframed_response(config, &mut call).await
     }
 
     /// Calls a server-streaming method; returns once the response headers arrived.
@@ -258,9 +233,12 @@ impl Client {
     ) -> Result<ServerStreamCall<Res>, Error> {
         let (timeout, deadline) = self.call_deadline(request.timeout());
         let framed = self.config.writer().envelope(request.message(), 0);
-        let head = self
-            .config
-            .request_head(spec, request.metadata(), timeout, false);
+        let head = self.config.request_head(
+            spec,
+            request.metadata(),
+            timeout,
+            self.config.send_compression_name(),
+        );
         let mut call = DuplexCall::new(self.config.clone(), spec, head, deadline);
         match framed {
             Ok(framed) => call.start_with_body(Body::full(framed)),
@@ -291,43 +269,14 @@ impl Client {
 
     fn duplex(&self, spec: &'static MethodSpec, options: CallOptions) -> DuplexCall {
         let (timeout, deadline) = self.call_deadline(options.timeout);
-        let head = self
-            .config
-            .request_head(spec, &options.headers, timeout, false);
+        let head = self.config.request_head(
+            spec,
+            &options.headers,
+            timeout,
+            self.config.send_compression_name(),
+        );
         DuplexCall::new(self.config.clone(), spec, head, deadline)
     }
-}
-
-/// Rewrites a unary POST head into a Connect GET with the message in the query.
-fn get_head(
-    config: &ClientConfig,
-    mut head: http::request::Parts,
-    payload: &[u8],
-    compressed: bool,
-) -> Result<http::request::Parts, Error> {
-    let compression = if compressed {
-        config.send_compression.as_ref().map(|c| c.name())
-    } else {
-        None
-    };
-    let query = connect::build_get_query(
-        config.codec.name(),
-        payload,
-        config.codec.is_text(),
-        compression,
-    );
-    let uri = format!("{}?{}", head.uri.path(), query);
-    let mut parts = head.uri.clone().into_parts();
-    parts.path_and_query = Some(
-        uri.parse()
-            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid GET query", e))?,
-    );
-    head.uri = http::Uri::from_parts(parts)
-        .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid GET URI", e))?;
-    head.method = http::Method::GET;
-    head.headers.remove(CONTENT_TYPE);
-    head.headers.remove(CONTENT_ENCODING);
-    Ok(head)
 }
 
 /// Configures a [`Client`].
@@ -532,12 +481,8 @@ impl ClientBuilder {
                 format!("base URL {:?} needs a scheme and a host", self.base),
             ));
         }
-        if self.protocol == ProtocolKind::Grpc && self.http_version == HttpVersion::Http1 {
-            return Err(Error::new(
-                Code::Unimplemented,
-                "the gRPC protocol requires HTTP/2: use HttpVersion::Http2, or gRPC-Web or Connect over HTTP/1.1",
-            ));
-        }
+        let protocol = self.protocol.client();
+        protocol.check_http_version(self.http_version)?;
         let send_compression = match &self.send_compression {
             None => None,
             Some(name) => self.compression.resolve(Some(name))?,
@@ -553,7 +498,7 @@ impl ClientBuilder {
             config: Arc::new(ClientConfig {
                 base: self.base,
                 transport,
-                protocol: self.protocol,
+                protocol,
                 http_version: self.http_version,
                 codec: self.codec,
                 send_compression,

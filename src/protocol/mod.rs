@@ -1,6 +1,7 @@
 //! The protocols Trident speaks. Everything that differs between them (headers, how messages are framed,
 //! how a call ends and how errors travel) lives under this module; the rest of the crate is shared.
 
+pub(crate) mod client;
 pub(crate) mod connect;
 pub(crate) mod grpc;
 pub(crate) mod grpc_web;
