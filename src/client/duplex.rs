@@ -2,7 +2,10 @@
 //!
 //! The request body is the read end of a bounded channel; [`DuplexCall::send`] writes to the other end and
 //! waits while the transport is not reading. The HTTP request starts lazily, exactly once, on the first
-//! send, close-send or receive. Receivers wait for the response head. The first failure of any kind
+//! send, close-send or receive. A piped request runs in its own task, so that the transport reads the pipe
+//! while the caller sends; a request whose body is complete up front (unary and server-streaming calls)
+//! runs in the caller's task while it waits for the response head, as connect-go runs unary calls inline,
+//! which spares each such call a task spawn and a channel. Receivers wait for the response head. The first failure of any kind
 //! (transport, protocol, deadline, cancellation) is kept and returned by every later operation. Dropping
 //! the call aborts the HTTP stream so the server sees the cancellation.
 //!
@@ -11,6 +14,7 @@
 //! connect-go injects `validateResponse` into its duplex call); a rejected head fails the call like any
 //! other error.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -34,6 +38,16 @@ use crate::{Code, Error};
 /// How many framed messages may wait in the request pipe before `send` waits for the transport.
 const PIPE_CAPACITY: usize = 4;
 
+type HttpResult = Result<http::Response<Body>, Error>;
+
+/// The response on its way, once the request started.
+enum Pending {
+    /// The request runs in its own task (piped bodies), which sends its result here.
+    Task(oneshot::Receiver<HttpResult>),
+    /// The request runs when the caller waits for the head (complete bodies).
+    Inline(Pin<Box<dyn Future<Output = HttpResult> + Send>>),
+}
+
 /// The head of the response, once it arrived and the protocol accepted it.
 pub(crate) struct ResponseHead {
     /// The HTTP headers as received.
@@ -52,7 +66,7 @@ pub(crate) struct DuplexCall {
     /// Fires to abort the request body (and with it the HTTP stream).
     abort: CancellationToken,
     sender: Option<mpsc::Sender<Bytes>>,
-    pending: Option<oneshot::Receiver<Result<http::Response<Body>, Error>>>,
+    pending: Option<Pending>,
     task: Option<JoinHandle<()>>,
     response: Option<ResponseHead>,
     body: Option<EnvelopeReader>,
@@ -106,17 +120,18 @@ impl DuplexCall {
             rx,
             aborted: Box::pin(self.abort.clone().cancelled_owned()),
         };
-        self.start(Body::new(body));
+        self.start(Body::new(body), true);
     }
 
     /// Starts the request with a complete body (unary and server-streaming calls, GET).
     pub fn start_with_body(&mut self, body: Body) {
         if !self.started {
-            self.start(body);
+            self.start(body, false);
         }
     }
 
-    fn start(&mut self, body: Body) {
+    /// Starts the request; `piped` requests get their own task (see the module docs).
+    fn start(&mut self, body: Body, piped: bool) {
         self.started = true;
         if self.error.is_some() {
             return;
@@ -137,11 +152,15 @@ impl DuplexCall {
             self.config.protocol.write_timeout(left, &mut head.headers);
         }
         let request = http::Request::from_parts(head, body);
-        let transport = self.config.transport.clone();
+        let response = self.config.transport.clone().oneshot(request);
+        if !piped {
+            self.pending = Some(Pending::Inline(Box::pin(response)));
+            return;
+        }
         let (tx, rx) = oneshot::channel();
-        self.pending = Some(rx);
+        self.pending = Some(Pending::Task(rx));
         self.task = Some(tokio::spawn(async move {
-            let _ = tx.send(transport.oneshot(request).await);
+            let _ = tx.send(response.await);
         }));
     }
 
@@ -239,9 +258,12 @@ impl DuplexCall {
                 return Err(self.fail(Error::internal("call has no response pending")));
             };
             let result = deadline::within(self.deadline, async {
-                pending
-                    .await
-                    .unwrap_or_else(|_| Err(Error::new(Code::Canceled, "call was cancelled")))
+                match pending {
+                    Pending::Task(task) => task
+                        .await
+                        .unwrap_or_else(|_| Err(Error::new(Code::Canceled, "call was cancelled"))),
+                    Pending::Inline(response) => response.await,
+                }
             })
             .await;
             let response = match result {
@@ -378,5 +400,3 @@ impl http_body::Body for PipeBody {
             .map(|item| item.map(|b| Ok(Frame::data(b))))
     }
 }
-
-use std::future::Future as _;
