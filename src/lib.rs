@@ -36,8 +36,7 @@ mod wire;
 
 pub use body::Body;
 pub use client::{
-    BidiStreamCall, CallOptions, Client, ClientBuilder, ClientStreamCall, HttpVersion,
-    ServerStreamCall,
+    BidiStreamCall, Client, ClientBuilder, ClientStreamCall, HttpVersion, ServerStreamCall,
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
@@ -70,9 +69,9 @@ pub use rustls_pki_types as pki_types;
 #[doc(hidden)]
 pub mod codegen {
     pub use crate::{
-        BidiStreamCall, CallOptions, Client, ClientStreamCall, Code, Error, Idempotency,
-        IntoRequest, MethodSpec, Request, Response, ResponseStream, ServerStreamCall,
-        ServiceRoutes, StreamType, Streaming,
+        BidiStreamCall, Client, ClientStreamCall, Code, Error, Idempotency, IntoRequest,
+        MethodSpec, Request, Response, ResponseStream, ServerStreamCall, ServiceRoutes, StreamType,
+        Streaming,
     };
     pub use prost;
     pub use prost_reflect;

@@ -30,34 +30,6 @@ use crate::wire::{MessageReader, MessageWriter};
 use crate::{Code, Error, Metadata, Request, Response};
 use duplex::DuplexCall;
 
-/// Headers and timeout for a streaming call.
-#[derive(Clone, Debug, Default)]
-pub struct CallOptions {
-    /// Request headers.
-    pub headers: Metadata,
-    /// The call's timeout; overrides the client's default.
-    pub timeout: Option<Duration>,
-}
-
-impl CallOptions {
-    /// Empty options.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a request header. Invalid names or values are an `internal` error.
-    pub fn with_header(mut self, key: &str, value: &str) -> Result<Self, Error> {
-        self.headers.append(key, value)?;
-        Ok(self)
-    }
-
-    /// Sets the timeout.
-    pub fn with_timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
-        self
-    }
-}
-
 /// Everything a client was configured with; shared by its calls.
 pub(crate) struct ClientConfig {
     base: String,
@@ -247,31 +219,34 @@ impl Client {
         ServerStreamCall::start(self.config.clone(), self.config.writer(), call).await
     }
 
-    /// Opens a client-streaming call. Nothing is sent until the first `send` or the close.
+    /// Opens a client-streaming call. `request` carries the call's headers and timeout (its message is
+    /// `()`: the messages are sent on the call). Nothing is sent until the first `send` or the close.
     pub fn client_stream<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
-        options: CallOptions,
+        request: Request<()>,
     ) -> ClientStreamCall<Req, Res> {
-        let call = self.duplex(spec, options);
+        let call = self.duplex(spec, &request);
         ClientStreamCall::new(self.config.clone(), self.config.writer(), call)
     }
 
-    /// Opens a bidi-streaming call (HTTP/2 only). Nothing is sent until the first `send`, close or receive.
+    /// Opens a bidi-streaming call (HTTP/2 only). `request` carries the call's headers and timeout (its
+    /// message is `()`: the messages are sent on the call). Nothing is sent until the first `send`, close
+    /// or receive.
     pub fn bidi_stream<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
-        options: CallOptions,
+        request: Request<()>,
     ) -> BidiStreamCall<Req, Res> {
-        let call = self.duplex(spec, options);
+        let call = self.duplex(spec, &request);
         BidiStreamCall::new(self.config.clone(), self.config.writer(), call)
     }
 
-    fn duplex(&self, spec: &'static MethodSpec, options: CallOptions) -> DuplexCall {
-        let (timeout, deadline) = self.call_deadline(options.timeout);
+    fn duplex(&self, spec: &'static MethodSpec, request: &Request<()>) -> DuplexCall {
+        let (timeout, deadline) = self.call_deadline(request.timeout());
         let head = self.config.request_head(
             spec,
-            &options.headers,
+            request.metadata(),
             timeout,
             self.config.send_compression_name(),
         );
