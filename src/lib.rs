@@ -58,8 +58,8 @@ mod wire;
 
 pub use body::Body;
 pub use client::{
-    BidiStreamCall, CallOptions, Client, ClientBuilder, ClientStreamCall, HttpVersion,
-    ServerStreamCall, Transport, boxed_transport,
+    BidiStreamCall, Client, ClientBuilder, ClientStreamCall, HttpVersion, ServerStreamCall,
+    Transport, boxed_transport,
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};
@@ -103,9 +103,9 @@ pub use rustls_pki_types as pki_types;
 #[doc(hidden)]
 pub mod codegen {
     pub use crate::{
-        BidiStreamCall, CallOptions, Client, ClientStreamCall, Code, Error, Idempotency,
-        IntoRequest, MethodSpec, Request, Response, ResponseStream, ServerStreamCall,
-        ServiceRoutes, StreamType, Streaming,
+        BidiStreamCall, Client, ClientStreamCall, Code, Error, Idempotency, IntoRequest,
+        MethodSpec, Request, Response, ResponseStream, ServerStreamCall, ServiceRoutes, StreamType,
+        Streaming,
     };
     pub use prost;
     pub use prost_reflect;

@@ -438,16 +438,16 @@ fn write_client(names: &ServiceNames, methods: &[MethodNames<'_>], buf: &mut Str
             ),
             StreamKind::ClientStream => writeln!(
                 buf,
-                "pub fn {name}(&self, options: {RT}::CallOptions) \
+                "pub fn {name}(&self, request: impl {RT}::IntoRequest<()>) \
                  -> {RT}::ClientStreamCall<{input}, {output}> {{\n\
-                     self.client.{call}({spec}, options)\n\
+                     self.client.{call}({spec}, {RT}::IntoRequest::<()>::into_request(request))\n\
                  }}",
             ),
             StreamKind::BidiStream => writeln!(
                 buf,
-                "pub fn {name}(&self, options: {RT}::CallOptions) \
+                "pub fn {name}(&self, request: impl {RT}::IntoRequest<()>) \
                  -> {RT}::BidiStreamCall<{input}, {output}> {{\n\
-                     self.client.{call}({spec}, options)\n\
+                     self.client.{call}({spec}, {RT}::IntoRequest::<()>::into_request(request))\n\
                  }}",
             ),
         };

@@ -6,8 +6,8 @@
 use futures_util::StreamExt as _;
 use prost_reflect::ReflectMessage as _;
 use trident::{
-    CallOptions, Client, Code, Codec as _, Error, HttpVersion, JsonCodec, Request, Response,
-    ResponseStream, Router, Streaming,
+    Client, Code, Codec as _, Error, HttpVersion, JsonCodec, Request, Response, ResponseStream,
+    Router, Streaming,
 };
 
 /// The generated code under test.
@@ -130,7 +130,7 @@ async fn every_method_round_trips_with_both_codecs() {
         }
         assert_eq!(received, vec![expected.clone(); 3], "json: {json}");
 
-        let mut upload = client.upload(CallOptions::new());
+        let mut upload = client.upload(());
         for data in [vec![1, 2, 3], vec![], vec![4, 5]] {
             upload.send(Chunk { data }).await.unwrap();
         }
@@ -138,7 +138,7 @@ async fn every_method_round_trips_with_both_codecs() {
         assert_eq!(summary.total_bytes, 5, "json: {json}");
 
         // Full duplex: each reply arrives before the next request is sent.
-        let mut chat = client.chat(CallOptions::new());
+        let mut chat = client.chat(());
         for name in ["Ada", "Grace"] {
             let request = GreetRequest {
                 name: name.into(),
@@ -173,9 +173,9 @@ async fn default_methods_answer_unimplemented() {
             Ok(mut stream) => stream.message().await.map(drop),
             Err(error) => Err(error),
         };
-        let upload = client.upload(CallOptions::new());
+        let upload = client.upload(());
         let client_stream = upload.close_and_receive().await.map(drop);
-        let mut chat = client.chat(CallOptions::new());
+        let mut chat = client.chat(());
         chat.close_send().unwrap();
         let bidi_stream = chat.message().await.map(drop);
         let results = [

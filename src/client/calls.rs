@@ -65,8 +65,9 @@ impl<Res: Message> ServerStreamCall<Res> {
     pub fn headers(&self) -> &Metadata {
         static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
         self.streams
-            .receiver
-            .headers_now()
+            .call
+            .head()
+            .map(|head| &head.accepted.headers)
             .unwrap_or_else(|| EMPTY.get_or_init(Metadata::new))
     }
 

@@ -2,10 +2,19 @@
 //!
 //! The request body is the read end of a bounded channel; [`DuplexCall::send`] writes to the other end and
 //! waits while the transport is not reading. The HTTP request starts lazily, exactly once, on the first
-//! send, close-send or receive. Receivers wait for the response head. The first failure of any kind
+//! send, close-send or receive. A piped request runs in its own task, so that the transport reads the pipe
+//! while the caller sends; a request whose body is complete up front (unary and server-streaming calls)
+//! runs in the caller's task while it waits for the response head, as connect-go runs unary calls inline,
+//! which spares each such call a task spawn and a channel. Receivers wait for the response head. The first failure of any kind
 //! (transport, protocol, deadline, cancellation) is kept and returned by every later operation. Dropping
 //! the call aborts the HTTP stream so the server sees the cancellation.
+//!
+//! The call knows no protocol: the client's [`ClientProtocol`](crate::protocol::client::ClientProtocol)
+//! writes the timeout header when the request starts and judges the response head when it arrives (as
+//! connect-go injects `validateResponse` into its duplex call); a rejected head fails the call like any
+//! other error.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -23,17 +32,28 @@ use crate::client::ClientConfig;
 use crate::deadline;
 use crate::envelope::{Envelope, EnvelopeReader};
 use crate::method::{MethodSpec, StreamType};
-use crate::protocol::ProtocolKind;
+use crate::protocol::client::{AcceptedHead, ResponseContext, Verdict};
 use crate::{Code, Error};
 
 /// How many framed messages may wait in the request pipe before `send` waits for the transport.
 const PIPE_CAPACITY: usize = 4;
 
-/// The head of the response, once it arrived.
-#[derive(Debug)]
+type HttpResult = Result<http::Response<Body>, Error>;
+
+/// The response on its way, once the request started.
+enum Pending {
+    /// The request runs in its own task (piped bodies), which sends its result here.
+    Task(oneshot::Receiver<HttpResult>),
+    /// The request runs when the caller waits for the head (complete bodies).
+    Inline(Pin<Box<dyn Future<Output = HttpResult> + Send>>),
+}
+
+/// The head of the response, once it arrived and the protocol accepted it.
 pub(crate) struct ResponseHead {
-    pub status: http::StatusCode,
-    pub headers: http::HeaderMap,
+    /// The HTTP headers as received.
+    pub http_headers: http::HeaderMap,
+    /// What the protocol made of them.
+    pub accepted: AcceptedHead,
 }
 
 /// One in-flight client call (see the module docs).
@@ -46,7 +66,7 @@ pub(crate) struct DuplexCall {
     /// Fires to abort the request body (and with it the HTTP stream).
     abort: CancellationToken,
     sender: Option<mpsc::Sender<Bytes>>,
-    pending: Option<oneshot::Receiver<Result<http::Response<Body>, Error>>>,
+    pending: Option<Pending>,
     task: Option<JoinHandle<()>>,
     response: Option<ResponseHead>,
     body: Option<EnvelopeReader>,
@@ -100,17 +120,18 @@ impl DuplexCall {
             rx,
             aborted: Box::pin(self.abort.clone().cancelled_owned()),
         };
-        self.start(Body::new(body));
+        self.start(Body::new(body), true);
     }
 
     /// Starts the request with a complete body (unary and server-streaming calls, GET).
     pub fn start_with_body(&mut self, body: Body) {
         if !self.started {
-            self.start(body);
+            self.start(body, false);
         }
     }
 
-    fn start(&mut self, body: Body) {
+    /// Starts the request; `piped` requests get their own task (see the module docs).
+    fn start(&mut self, body: Body, piped: bool) {
         self.started = true;
         if self.error.is_some() {
             return;
@@ -128,14 +149,18 @@ impl DuplexCall {
             // Streams start on first use, possibly long after the call was opened: tell the server
             // the time left now, not the timeout the head was prepared with.
             let left = deadline.saturating_duration_since(Instant::now());
-            self.config.set_timeout_header(&mut head.headers, left);
+            self.config.protocol.write_timeout(left, &mut head.headers);
         }
         let request = http::Request::from_parts(head, body);
-        let transport = self.config.transport.clone();
+        let response = self.config.transport.clone().oneshot(request);
+        if !piped {
+            self.pending = Some(Pending::Inline(Box::pin(response)));
+            return;
+        }
         let (tx, rx) = oneshot::channel();
-        self.pending = Some(rx);
+        self.pending = Some(Pending::Task(rx));
         self.task = Some(tokio::spawn(async move {
-            let _ = tx.send(transport.oneshot(request).await);
+            let _ = tx.send(response.await);
         }));
     }
 
@@ -233,9 +258,12 @@ impl DuplexCall {
                 return Err(self.fail(Error::internal("call has no response pending")));
             };
             let result = deadline::within(self.deadline, async {
-                pending
-                    .await
-                    .unwrap_or_else(|_| Err(Error::new(Code::Canceled, "call was cancelled")))
+                match pending {
+                    Pending::Task(task) => task
+                        .await
+                        .unwrap_or_else(|_| Err(Error::new(Code::Canceled, "call was cancelled"))),
+                    Pending::Inline(response) => response.await,
+                }
             })
             .await;
             let response = match result {
@@ -243,22 +271,35 @@ impl DuplexCall {
                 Err(e) => return Err(self.fail(e)),
             };
             let (parts, body) = response.into_parts();
-            if parts.version < http::Version::HTTP_2 {
-                if self.spec.stream_type == StreamType::BidiStream {
-                    return Err(self.fail(bidi_needs_http2()));
+            if parts.version < http::Version::HTTP_2
+                && self.spec.stream_type == StreamType::BidiStream
+            {
+                return Err(self.fail(bidi_needs_http2()));
+            }
+            let context = ResponseContext {
+                stream_type: self.spec.stream_type,
+                codec: self.config.codec.name(),
+                compression: &self.config.compression,
+            };
+            let verdict = self.config.protocol.validate_response(&context, &parts);
+            self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));
+            match verdict {
+                Verdict::Accept(accepted) => {
+                    self.response = Some(ResponseHead {
+                        http_headers: parts.headers,
+                        accepted,
+                    });
                 }
-                if self.config.protocol == ProtocolKind::Grpc {
-                    return Err(self.fail(Error::new(
-                        Code::Unimplemented,
-                        "the gRPC protocol requires HTTP/2, but the server answered over HTTP/1.1",
-                    )));
+                Verdict::Reject(error) => return Err(self.fail(error)),
+                Verdict::ErrorInBody { max, explain } => {
+                    // A failure to read the error body (the deadline, a body over `max`) is the error.
+                    let error = match self.read_to_end(max).await {
+                        Ok(body) => explain(body),
+                        Err(e) => e,
+                    };
+                    return Err(self.fail(error));
                 }
             }
-            self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));
-            self.response = Some(ResponseHead {
-                status: parts.status,
-                headers: parts.headers,
-            });
         }
         self.response
             .as_ref()
@@ -279,12 +320,25 @@ impl DuplexCall {
     /// The whole response body, unframed, bounded by `max` bytes (0: no limit).
     pub async fn read_body(&mut self, max: usize) -> Result<Bytes, Error> {
         self.response_head().await?;
-        let deadline = self.deadline;
+        self.read_to_end(max).await.map_err(|e| self.fail(e))
+    }
+
+    /// Reads the rest of the body within the deadline; the caller decides what a failure means.
+    async fn read_to_end(&mut self, max: usize) -> Result<Bytes, Error> {
         let Some(body) = self.body.as_mut() else {
-            return Err(self.fail(Error::internal("response body already consumed")));
+            return Err(Error::internal("response body already consumed"));
         };
-        let result = deadline::within(deadline, body.read_to_end(max)).await;
-        result.map_err(|e| self.fail(e))
+        deadline::within(self.deadline, body.read_to_end(max)).await
+    }
+
+    /// The accepted response head, once it arrived.
+    pub fn head(&self) -> Option<&ResponseHead> {
+        self.response.as_ref()
+    }
+
+    /// Takes the response head out of a finished call (whose result is being handed over).
+    pub fn take_head(&mut self) -> Option<ResponseHead> {
+        self.response.take()
     }
 
     /// HTTP trailers of the response, once the body has ended.
@@ -346,5 +400,3 @@ impl http_body::Body for PipeBody {
             .map(|item| item.map(|b| Ok(Frame::data(b))))
     }
 }
-
-use std::future::Future as _;

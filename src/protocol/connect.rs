@@ -9,17 +9,22 @@ use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+
 use crate::body::Body;
-use crate::envelope::{FLAG_END_STREAM, write_envelope};
+use crate::envelope::{Envelope, FLAG_END_STREAM, write_envelope};
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
 use crate::method::{Idempotency, MethodSpec, StreamType};
-use crate::protocol::ProtocolKind;
-use crate::protocol::conditional;
-use crate::protocol::server::{
-    Framing, Proposal, ResponseFormat, ServerProtocol, UnaryReply, append_metadata, header,
-    set_encoding,
+use crate::protocol::client::{
+    AcceptedHead, BodyEnd, ClientProtocol, ControlFrames, ERROR_BODY_MAX, Ending, GetMessage,
+    Received, RequestHeaders, ResponseContext, Verdict, insert, response_compression, status_error,
+    stream_content_type_error,
 };
+use crate::protocol::server::{
+    Framing, Proposal, ResponseFormat, ServerProtocol, UnaryReply, append_metadata, set_encoding,
+};
+use crate::protocol::{ProtocolKind, conditional, header};
 use crate::{Code, Error, Metadata};
 
 /// Header naming the protocol version; clients send `1`.
@@ -364,7 +369,7 @@ impl ServerProtocol for Connect {
         request: &'a http::request::Parts,
         spec: &MethodSpec,
     ) -> Option<Result<Proposal<'a>, http::Response<Body>>> {
-        let timeout = header(request, TIMEOUT_HEADER).map(parse_timeout);
+        let timeout = header(&request.headers, TIMEOUT_HEADER).map(parse_timeout);
         if request.method == http::Method::GET {
             if !self.serves_get(spec) {
                 return None;
@@ -380,12 +385,13 @@ impl ServerProtocol for Connect {
                 content_type: header_value(&unary_content_type(&codec)),
                 codec: Cow::Owned(codec),
                 encoding: query.compression.map(Cow::Owned),
-                accept_encoding: header(request, http::header::ACCEPT_ENCODING),
+                accept_encoding: header(&request.headers, http::header::ACCEPT_ENCODING),
                 timeout,
                 get_message: Some(Bytes::from(query.message)),
             }));
         }
-        let content_type = parse_content_type(header(request, http::header::CONTENT_TYPE)?)?;
+        let content_type =
+            parse_content_type(header(&request.headers, http::header::CONTENT_TYPE)?)?;
         // Unary methods take the unframed form, streaming methods the enveloped one; a request in the
         // other form is not one this method can serve.
         let unary = spec.stream_type == StreamType::Unary;
@@ -413,8 +419,8 @@ impl ServerProtocol for Connect {
             framing,
             content_type: header_value(&content_type),
             codec: Cow::Owned(codec),
-            encoding: header(request, encoding).map(Cow::Borrowed),
-            accept_encoding: header(request, accept),
+            encoding: header(&request.headers, encoding).map(Cow::Borrowed),
+            accept_encoding: header(&request.headers, accept),
             timeout,
             get_message: None,
         }))
@@ -505,6 +511,361 @@ fn unary_error_response(error: &Error) -> http::Response<Body> {
 /// A header value from text built out of parsed header text (so it is always valid).
 fn header_value(text: &str) -> HeaderValue {
     HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+// Client side.
+//
+// What a Connect client sends and accepts: unary calls are one bare message each way (or a GET), with
+// errors as JSON and trailers as `trailer-` headers; streams are enveloped and end with the end-stream
+// message.
+
+/// The Connect protocol, client side.
+pub(crate) struct ConnectClient;
+
+impl ClientProtocol for ConnectClient {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Connect
+    }
+
+    fn is_unframed(&self, stream_type: StreamType) -> bool {
+        stream_type == StreamType::Unary
+    }
+
+    fn write_request_headers(&self, request: &RequestHeaders<'_>, map: &mut http::HeaderMap) {
+        if self.is_unframed(request.stream_type) {
+            insert(map, CONTENT_TYPE, &unary_content_type(request.codec));
+            insert(map, ACCEPT_ENCODING, request.accept_encoding);
+            if let Some(name) = request.send_compression {
+                insert(map, CONTENT_ENCODING, name);
+            }
+        } else {
+            insert(map, CONTENT_TYPE, &stream_content_type(request.codec));
+            insert(map, STREAM_ACCEPT_ENCODING_HEADER, request.accept_encoding);
+            if let Some(name) = request.send_compression {
+                insert(map, STREAM_ENCODING_HEADER, name);
+            }
+        }
+        insert(map, PROTOCOL_VERSION_HEADER, "1");
+    }
+
+    fn write_timeout(&self, timeout: std::time::Duration, map: &mut http::HeaderMap) {
+        insert(map, TIMEOUT_HEADER, &format_timeout(timeout));
+    }
+
+    fn get_request(
+        &self,
+        head: &mut http::request::Parts,
+        message: &GetMessage<'_>,
+    ) -> Option<Result<(), Error>> {
+        Some(get_request(head, message))
+    }
+
+    fn validate_response(
+        &self,
+        call: &ResponseContext<'_>,
+        head: &http::response::Parts,
+    ) -> Verdict {
+        if self.is_unframed(call.stream_type) {
+            validate_unary_response(call, head)
+        } else {
+            validate_stream_response(call, head)
+        }
+    }
+
+    fn read_envelope(
+        &self,
+        envelope: Envelope,
+        frames: &ControlFrames<'_>,
+    ) -> Result<Received, Error> {
+        if envelope.flags & FLAG_END_STREAM == 0 {
+            return Ok(Received::Message(envelope));
+        }
+        let (trailers, error) = parse_end_stream(&frames.payload(envelope)?)?;
+        Ok(Received::End(Ending { trailers, error }))
+    }
+
+    fn end_of_body(&self, _end: &BodyEnd<'_>) -> Result<Ending, Error> {
+        Err(Error::new(
+            Code::Internal,
+            "the stream ended without an end-stream message",
+        ))
+    }
+}
+
+/// Rewrites a unary POST head into a Connect GET with the message in the query.
+fn get_request(head: &mut http::request::Parts, message: &GetMessage<'_>) -> Result<(), Error> {
+    let query = build_get_query(
+        message.codec,
+        message.payload,
+        message.text,
+        message.compression,
+    );
+    let path_and_query = format!("{}?{}", head.uri.path(), query);
+    let mut parts = head.uri.clone().into_parts();
+    parts.path_and_query = Some(
+        path_and_query
+            .parse()
+            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid GET query", e))?,
+    );
+    head.uri = http::Uri::from_parts(parts)
+        .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid GET URI", e))?;
+    head.method = http::Method::GET;
+    head.headers.remove(CONTENT_TYPE);
+    head.headers.remove(CONTENT_ENCODING);
+    Ok(())
+}
+
+/// A unary response: 200 with the codec's unary content type, or an error whose JSON is in the body.
+fn validate_unary_response(call: &ResponseContext<'_>, head: &http::response::Parts) -> Verdict {
+    let (headers, trailers) = split_unary_trailers(&head.headers);
+    let content_type = header(&head.headers, CONTENT_TYPE);
+    let encoding = header(&head.headers, CONTENT_ENCODING);
+    if head.status != http::StatusCode::OK {
+        let status = head.status;
+        let is_json = content_type.is_some_and(|ct| ct.starts_with("application/json"));
+        let compression = response_compression(call.compression, encoding)
+            .ok()
+            .flatten();
+        let explain = move |body: Bytes| {
+            let body = match compression {
+                Some(c) => {
+                    let mut out = bytes::BytesMut::new();
+                    c.decompress(&body, ERROR_BODY_MAX, &mut out)
+                        .map(|_| out.freeze())
+                        .unwrap_or_default()
+                }
+                None => body,
+            };
+            let mut error = is_json
+                .then(|| parse_error_json(&body, status.as_u16()))
+                .flatten()
+                .unwrap_or_else(|| status_error(status));
+            *error.metadata_mut() = headers;
+            *error.trailers_mut() = trailers;
+            error
+        };
+        return Verdict::ErrorInBody {
+            max: ERROR_BODY_MAX,
+            explain: Box::new(explain),
+        };
+    }
+    let parsed = content_type.and_then(parse_content_type);
+    if !parsed
+        .as_ref()
+        .is_some_and(|ct| !ct.streaming && ct.codec == call.codec)
+    {
+        // A Connect reply in another codec is a protocol error; anything else is not Connect at all.
+        let code = match parsed {
+            Some(ct) if !ct.streaming => Code::Internal,
+            _ => Code::Unknown,
+        };
+        let expected = unary_content_type(call.codec);
+        let error = Error::new(
+            code,
+            format!("invalid content-type {content_type:?}; expecting {expected:?}"),
+        );
+        return Verdict::Reject(error.with_metadata(headers));
+    }
+    match response_compression(call.compression, encoding) {
+        Ok(compression) => Verdict::Accept(AcceptedHead {
+            headers,
+            trailers,
+            compression,
+        }),
+        Err(e) => Verdict::Reject(e),
+    }
+}
+
+/// A streaming response: 200 with the codec's streaming content type and an accepted encoding.
+fn validate_stream_response(call: &ResponseContext<'_>, head: &http::response::Parts) -> Verdict {
+    let headers = Metadata::from_header_map(head.headers.clone());
+    if head.status != http::StatusCode::OK {
+        return Verdict::Reject(status_error(head.status).with_metadata(headers));
+    }
+    let content_type = header(&head.headers, CONTENT_TYPE);
+    match content_type.and_then(parse_content_type) {
+        Some(ct) if ct.streaming && ct.codec == call.codec => {}
+        parsed => {
+            let error = stream_content_type_error(
+                ProtocolKind::Connect,
+                content_type,
+                call.codec,
+                parsed.is_some(),
+            );
+            return Verdict::Reject(error.with_metadata(headers));
+        }
+    }
+    let encoding = header(&head.headers, STREAM_ENCODING_HEADER);
+    match response_compression(call.compression, encoding) {
+        Ok(compression) => Verdict::Accept(AcceptedHead {
+            headers,
+            trailers: Metadata::new(),
+            compression,
+        }),
+        Err(e) => Verdict::Reject(e.with_metadata(headers)),
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use crate::compression::CompressionRegistry;
+    use crate::protocol::client::tests::{accepted, context, rejected, response};
+
+    const H2: http::Version = http::Version::HTTP_2;
+
+    #[test]
+    fn unary_response_splits_trailers_and_picks_compression() {
+        let registry = CompressionRegistry::new();
+        let head = response(
+            H2,
+            200,
+            &[
+                ("content-type", "application/proto"),
+                ("content-encoding", "gzip"),
+                ("x-head", "h"),
+                ("trailer-x-tail", "t"),
+            ],
+        );
+        let head = accepted(
+            ConnectClient.validate_response(&context(StreamType::Unary, &registry), &head),
+        );
+        assert_eq!(head.headers.get("x-head"), Some("h"));
+        assert_eq!(head.headers.get("trailer-x-tail"), None);
+        assert_eq!(head.trailers.get("x-tail"), Some("t"));
+        assert_eq!(head.compression.unwrap().name(), "gzip");
+    }
+
+    #[test]
+    fn unary_response_in_the_wrong_content_type_is_rejected() {
+        let registry = CompressionRegistry::new();
+        let call = context(StreamType::Unary, &registry);
+        // Connect in another codec: a protocol error.
+        let e = rejected(ConnectClient.validate_response(
+            &call,
+            &response(H2, 200, &[("content-type", "application/json")]),
+        ));
+        assert_eq!(e.code(), Code::Internal);
+        // Not Connect unary at all.
+        for ct in ["text/html", "application/connect+proto"] {
+            let e = rejected(
+                ConnectClient.validate_response(&call, &response(H2, 200, &[("content-type", ct)])),
+            );
+            assert_eq!(e.code(), Code::Unknown, "{ct}");
+        }
+        let e = rejected(ConnectClient.validate_response(
+            &call,
+            &response(
+                H2,
+                200,
+                &[
+                    ("content-type", "application/proto"),
+                    ("content-encoding", "rot13"),
+                ],
+            ),
+        ));
+        assert_eq!(e.code(), Code::Internal);
+    }
+
+    #[test]
+    fn failed_unary_response_is_explained_by_its_json_body() {
+        let registry = CompressionRegistry::new();
+        let call = context(StreamType::Unary, &registry);
+        let head = response(
+            http::Version::HTTP_11,
+            404,
+            &[("content-type", "application/json"), ("trailer-x-t", "1")],
+        );
+        let Verdict::ErrorInBody { max, explain } = ConnectClient.validate_response(&call, &head)
+        else {
+            panic!("a failed unary response carries its error in the body");
+        };
+        assert_eq!(max, ERROR_BODY_MAX);
+        let error = explain(Bytes::from_static(
+            br#"{"code":"already_exists","message":"m"}"#,
+        ));
+        assert_eq!(error.code(), Code::AlreadyExists);
+        assert_eq!(error.message(), "m");
+        assert_eq!(error.trailers().get("x-t"), Some("1"));
+        // A body that is not Connect's JSON leaves the HTTP status to speak (404: no such method).
+        let Verdict::ErrorInBody { explain, .. } = ConnectClient.validate_response(&call, &head)
+        else {
+            panic!("error in body");
+        };
+        assert_eq!(
+            explain(Bytes::from_static(b"<html>")).code(),
+            Code::Unimplemented
+        );
+    }
+
+    #[test]
+    fn stream_response_needs_status_200_and_the_streaming_content_type() {
+        let registry = CompressionRegistry::new();
+        let call = context(StreamType::ServerStream, &registry);
+        let head = accepted(ConnectClient.validate_response(
+            &call,
+            &response(
+                H2,
+                200,
+                &[
+                    ("content-type", "application/connect+proto"),
+                    ("connect-content-encoding", "gzip"),
+                ],
+            ),
+        ));
+        assert!(head.compression.is_some());
+        let e =
+            rejected(ConnectClient.validate_response(&call, &response(H2, 503, &[("x-h", "1")])));
+        assert_eq!(
+            (e.code(), e.metadata().get("x-h")),
+            (Code::Unavailable, Some("1"))
+        );
+        let e = rejected(ConnectClient.validate_response(
+            &call,
+            &response(H2, 200, &[("content-type", "application/proto")]),
+        ));
+        assert_eq!(e.code(), Code::Internal);
+    }
+
+    #[test]
+    fn the_end_stream_message_ends_the_stream_and_nothing_else_may() {
+        let frames = ControlFrames {
+            compression: None,
+            read_max_bytes: 0,
+        };
+        let message = Envelope {
+            flags: 0,
+            data: Bytes::from_static(b"m"),
+        };
+        assert!(matches!(
+            ConnectClient.read_envelope(message, &frames),
+            Ok(Received::Message(_))
+        ));
+        let end = Envelope {
+            flags: FLAG_END_STREAM,
+            data: Bytes::from_static(br#"{"error":{"code":"aborted"},"metadata":{"x-t":["1"]}}"#),
+        };
+        let Ok(Received::End(ending)) = ConnectClient.read_envelope(end, &frames) else {
+            panic!("end-stream message not recognised");
+        };
+        assert_eq!(ending.trailers.get("x-t"), Some("1"));
+        assert_eq!(ending.error.unwrap().code(), Code::Aborted);
+        let garbage = Envelope {
+            flags: FLAG_END_STREAM,
+            data: Bytes::from_static(b"{"),
+        };
+        assert!(ConnectClient.read_envelope(garbage, &frames).is_err());
+        let headers = http::HeaderMap::new();
+        let end = BodyEnd {
+            http_headers: &headers,
+            http_trailers: None,
+            received_message: true,
+        };
+        assert_eq!(
+            ConnectClient.end_of_body(&end).unwrap_err().code(),
+            Code::Internal
+        );
+    }
 }
 
 #[cfg(test)]

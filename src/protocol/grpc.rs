@@ -9,15 +9,24 @@ use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_encode};
 
+use http::header::CONTENT_TYPE;
+
 use crate::body::Body;
+use crate::client::HttpVersion;
+use crate::envelope::Envelope;
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
 use crate::method::MethodSpec;
-use crate::protocol::ProtocolKind;
+use crate::protocol::client::{
+    AcceptedHead, BodyEnd, ClientProtocol, ControlFrames, Ending, Received, RequestHeaders,
+    ResponseContext, Verdict, insert, response_compression, status_error,
+    stream_content_type_error,
+};
 use crate::protocol::server::{
-    Framing, Proposal, ResponseFormat, ServerProtocol, append_metadata, echo_content_type, header,
+    Framing, Proposal, ResponseFormat, ServerProtocol, append_metadata, echo_content_type,
     set_encoding,
 };
+use crate::protocol::{ProtocolKind, header};
 use crate::{Code, Error, Metadata};
 
 /// Status code trailer.
@@ -279,7 +288,7 @@ impl ServerProtocol for Grpc {
     }
 
     fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
-        trailers_only(format, error)
+        trailers_only_response(format, error)
     }
 
     /// The status travels in HTTP trailers after the last message.
@@ -325,9 +334,9 @@ pub(crate) fn proposal<'a>(
         framing: Framing::Enveloped,
         codec: Cow::Borrowed(content_type.codec),
         content_type: echo_content_type(value, essence),
-        encoding: header(request, ENCODING).map(Cow::Borrowed),
-        accept_encoding: header(request, ACCEPT_ENCODING),
-        timeout: header(request, TIMEOUT).map(parse_timeout),
+        encoding: header(&request.headers, ENCODING).map(Cow::Borrowed),
+        accept_encoding: header(&request.headers, ACCEPT_ENCODING),
+        timeout: header(&request.headers, TIMEOUT).map(parse_timeout),
         get_message: None,
     }
 }
@@ -347,13 +356,282 @@ pub(crate) fn write_response_headers(
 }
 
 /// A trailers-only response: the error's status (and its headers) in the response headers, no body.
-pub(crate) fn trailers_only(format: &ResponseFormat, error: &Error) -> http::Response<Body> {
+pub(crate) fn trailers_only_response(
+    format: &ResponseFormat,
+    error: &Error,
+) -> http::Response<Body> {
     let mut response = http::Response::new(Body::empty());
     let headers = response.headers_mut();
     write_response_headers(format, false, headers);
     append_metadata(headers, error.metadata());
     headers.extend(status_trailers(Some(error), &Metadata::new()));
     response
+}
+
+// Client side.
+//
+// What a gRPC client sends and accepts; gRPC-Web's client (in `grpc_web.rs`) shares the headers, the head
+// validation and the status handling below, and differs in its markers and where the trailers travel.
+
+/// The gRPC protocol (over HTTP/2, status in the HTTP trailers), client side.
+pub(crate) struct GrpcClient;
+
+impl ClientProtocol for GrpcClient {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::Grpc
+    }
+
+    fn check_http_version(&self, version: HttpVersion) -> Result<(), Error> {
+        if version == HttpVersion::Http1 {
+            return Err(Error::new(
+                Code::Unimplemented,
+                "the gRPC protocol requires HTTP/2: use HttpVersion::Http2, or gRPC-Web or Connect over HTTP/1.1",
+            ));
+        }
+        Ok(())
+    }
+
+    fn write_request_headers(&self, request: &RequestHeaders<'_>, map: &mut HeaderMap) {
+        write_client_headers(false, request, map);
+        insert(map, http::header::TE, "trailers");
+    }
+
+    fn write_timeout(&self, timeout: std::time::Duration, map: &mut HeaderMap) {
+        insert(map, TIMEOUT, &format_timeout(timeout));
+    }
+
+    fn validate_response(
+        &self,
+        call: &ResponseContext<'_>,
+        head: &http::response::Parts,
+    ) -> Verdict {
+        if head.version < http::Version::HTTP_2 {
+            return Verdict::Reject(Error::new(
+                Code::Unimplemented,
+                "the gRPC protocol requires HTTP/2, but the server answered over HTTP/1.1",
+            ));
+        }
+        validate_client_response(ProtocolKind::Grpc, call, head)
+    }
+
+    fn read_envelope(
+        &self,
+        envelope: Envelope,
+        _frames: &ControlFrames<'_>,
+    ) -> Result<Received, Error> {
+        // gRPC has no control frames: the status comes in the HTTP trailers.
+        Ok(Received::Message(envelope))
+    }
+
+    fn end_of_body(&self, end: &BodyEnd<'_>) -> Result<Ending, Error> {
+        // Real trailers win; a status in the headers counts only for an empty body.
+        client_ending(end.http_trailers.or_else(|| trailers_only(end)))
+    }
+}
+
+/// The request headers gRPC and gRPC-Web share.
+pub(crate) fn write_client_headers(web: bool, request: &RequestHeaders<'_>, map: &mut HeaderMap) {
+    insert(map, CONTENT_TYPE, &content_type(web, request.codec));
+    insert(map, ACCEPT_ENCODING, request.accept_encoding);
+    if let Some(name) = request.send_compression {
+        insert(map, ENCODING, name);
+    }
+}
+
+/// Judges a gRPC or gRPC-Web response head (`kind` says which content type family to expect): status
+/// 200, the call's codec unless the head is trailers-only, and an accepted encoding.
+pub(crate) fn validate_client_response(
+    kind: ProtocolKind,
+    call: &ResponseContext<'_>,
+    head: &http::response::Parts,
+) -> Verdict {
+    let headers = user_metadata(&head.headers);
+    if head.status != http::StatusCode::OK {
+        return Verdict::Reject(status_error(head.status).with_metadata(headers));
+    }
+    // A status in the headers may make this a trailers-only response (decided at the end of the body),
+    // which need not name a content type.
+    let trailers_only = head.headers.contains_key(STATUS);
+    let content_type = header(&head.headers, CONTENT_TYPE);
+    let web = kind == ProtocolKind::GrpcWeb;
+    let parsed = content_type.and_then(parse_content_type);
+    let valid = parsed
+        .as_ref()
+        .is_some_and(|ct| ct.web == web && !ct.text && ct.codec == call.codec);
+    if !valid && !trailers_only {
+        let error = stream_content_type_error(kind, content_type, call.codec, parsed.is_some());
+        return Verdict::Reject(error.with_metadata(headers));
+    }
+    match response_compression(call.compression, header(&head.headers, ENCODING)) {
+        Ok(compression) => Verdict::Accept(AcceptedHead {
+            headers,
+            trailers: Metadata::new(),
+            compression,
+        }),
+        Err(e) => Verdict::Reject(e.with_metadata(headers)),
+    }
+}
+
+/// The response headers, if they are a trailers-only response: they carry a status and no message came.
+pub(crate) fn trailers_only<'a>(end: &BodyEnd<'a>) -> Option<&'a HeaderMap> {
+    (!end.received_message && end.http_headers.contains_key(STATUS)).then_some(end.http_headers)
+}
+
+/// The ending a gRPC status block (trailers, a trailers-only head, gRPC-Web's trailer frame) describes;
+/// `Err` when the stream ended without one.
+pub(crate) fn client_ending(trailers: Option<&HeaderMap>) -> Result<Ending, Error> {
+    let Some(trailers) = trailers else {
+        return Err(Error::new(
+            Code::Internal,
+            "protocol error: the stream ended without trailers",
+        ));
+    };
+    let user = user_metadata(trailers);
+    let error = match parse_status(trailers) {
+        Ok(None) => None,
+        Ok(Some(mut error)) => {
+            *error.trailers_mut() = user.clone();
+            Some(error)
+        }
+        Err(malformed) => Some(malformed),
+    };
+    Ok(Ending {
+        trailers: user,
+        error,
+    })
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use crate::compression::CompressionRegistry;
+    use crate::method::StreamType;
+    use crate::protocol::client::tests::{accepted, context, rejected, response};
+
+    const H2: http::Version = http::Version::HTTP_2;
+
+    #[test]
+    fn grpc_needs_http2_both_ways() {
+        assert_eq!(
+            GrpcClient
+                .check_http_version(HttpVersion::Http1)
+                .unwrap_err()
+                .code(),
+            Code::Unimplemented
+        );
+        assert!(GrpcClient.check_http_version(HttpVersion::Http2).is_ok());
+        let registry = CompressionRegistry::new();
+        let head = response(
+            http::Version::HTTP_11,
+            200,
+            &[("content-type", "application/grpc")],
+        );
+        let e =
+            rejected(GrpcClient.validate_response(&context(StreamType::Unary, &registry), &head));
+        assert_eq!(e.code(), Code::Unimplemented);
+    }
+
+    #[test]
+    fn response_heads_are_judged_by_content_type_unless_trailers_only() {
+        let registry = CompressionRegistry::new();
+        let call = context(StreamType::Unary, &registry);
+        let head = accepted(GrpcClient.validate_response(
+            &call,
+            &response(
+                H2,
+                200,
+                &[
+                    ("content-type", "application/grpc+proto"),
+                    ("grpc-encoding", "gzip"),
+                    ("x-h", "1"),
+                ],
+            ),
+        ));
+        assert_eq!(head.headers.get("x-h"), Some("1"));
+        assert!(head.compression.is_some());
+        // gRPC-Web's content type is the family in another mode: a protocol error.
+        let e = rejected(GrpcClient.validate_response(
+            &call,
+            &response(H2, 200, &[("content-type", "application/grpc-web")]),
+        ));
+        assert_eq!(e.code(), Code::Internal);
+        let e = rejected(
+            GrpcClient
+                .validate_response(&call, &response(H2, 200, &[("content-type", "text/html")])),
+        );
+        assert_eq!(e.code(), Code::Unknown);
+        // A trailers-only response may omit the content type; its status is not user metadata.
+        let head = accepted(
+            GrpcClient.validate_response(&call, &response(H2, 200, &[("grpc-status", "5")])),
+        );
+        assert!(head.headers.get("grpc-status").is_none());
+        let e = rejected(GrpcClient.validate_response(&call, &response(H2, 502, &[])));
+        assert_eq!(e.code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn the_stream_ends_with_trailers_or_a_trailers_only_head() {
+        let mut head = HeaderMap::new();
+        head.insert(STATUS, HeaderValue::from_static("5"));
+        let mut trailers = HeaderMap::new();
+        trailers.insert(STATUS, HeaderValue::from_static("0"));
+        trailers.insert("x-t", HeaderValue::from_static("1"));
+        // Real trailers win over a status in the head.
+        let end = BodyEnd {
+            http_headers: &head,
+            http_trailers: Some(&trailers),
+            received_message: false,
+        };
+        let ending = GrpcClient.end_of_body(&end).unwrap();
+        assert!(ending.error.is_none());
+        assert_eq!(ending.trailers.get("x-t"), Some("1"));
+        // Trailers-only: the head's status.
+        let end = BodyEnd {
+            http_headers: &head,
+            http_trailers: None,
+            received_message: false,
+        };
+        assert_eq!(
+            GrpcClient.end_of_body(&end).unwrap().error.unwrap().code(),
+            Code::NotFound
+        );
+        // A head status is void once a message came: no trailers at all.
+        let end = BodyEnd {
+            http_headers: &head,
+            http_trailers: None,
+            received_message: true,
+        };
+        assert_eq!(
+            GrpcClient.end_of_body(&end).unwrap_err().code(),
+            Code::Internal
+        );
+        // A malformed status is the call's error, trailers kept.
+        trailers.insert(STATUS, HeaderValue::from_static("x"));
+        let end = BodyEnd {
+            http_headers: &head,
+            http_trailers: Some(&trailers),
+            received_message: true,
+        };
+        let ending = GrpcClient.end_of_body(&end).unwrap();
+        assert_eq!(ending.error.unwrap().code(), Code::Internal);
+        assert_eq!(ending.trailers.get("x-t"), Some("1"));
+    }
+
+    #[test]
+    fn request_headers_ask_for_trailers() {
+        let mut map = HeaderMap::new();
+        let request = RequestHeaders {
+            stream_type: StreamType::Unary,
+            codec: "proto",
+            accept_encoding: "gzip",
+            send_compression: None,
+        };
+        GrpcClient.write_request_headers(&request, &mut map);
+        assert_eq!(map["content-type"], "application/grpc+proto");
+        assert_eq!(map["te"], "trailers");
+        assert_eq!(map["grpc-accept-encoding"], "gzip");
+        assert!(!map.contains_key(ENCODING));
+    }
 }
 
 #[cfg(test)]

@@ -6,9 +6,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::body::Body;
-use crate::envelope::write_envelope;
+use crate::envelope::{Envelope, write_envelope};
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
+use crate::protocol::client::{
+    BodyEnd, ClientProtocol, ControlFrames, Ending, Received, RequestHeaders, ResponseContext,
+    Verdict, insert,
+};
 use crate::protocol::grpc;
 use crate::protocol::grpc_web_text::{DecodeText, EncodeText};
 use crate::protocol::server::{Proposal, ResponseFormat, ServerProtocol};
@@ -82,7 +86,7 @@ impl ServerProtocol for GrpcWeb {
 
     /// Like gRPC, a call that fails before its first message answers trailers-only.
     fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
-        grpc::trailers_only(format, error)
+        grpc::trailers_only_response(format, error)
     }
 
     /// The status travels in the body's last frame, flagged as trailers.
@@ -111,6 +115,143 @@ impl ServerProtocol for GrpcWeb {
         } else {
             body
         }
+    }
+}
+
+// Client side.
+//
+// A gRPC-Web client speaks gRPC (see the client side of `grpc.rs`) with `x-grpc-web` instead of
+// `te: trailers`, over any HTTP version, and reads the status from the trailer frame. It sends and
+// accepts the binary mode only.
+
+/// The gRPC-Web protocol, client side.
+pub(crate) struct GrpcWebClient;
+
+impl ClientProtocol for GrpcWebClient {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::GrpcWeb
+    }
+
+    fn write_request_headers(&self, request: &RequestHeaders<'_>, map: &mut HeaderMap) {
+        grpc::write_client_headers(true, request, map);
+        insert(map, HeaderName::from_static("x-grpc-web"), "1");
+    }
+
+    fn write_timeout(&self, timeout: std::time::Duration, map: &mut HeaderMap) {
+        insert(map, grpc::TIMEOUT, &grpc::format_timeout(timeout));
+    }
+
+    fn validate_response(
+        &self,
+        call: &ResponseContext<'_>,
+        head: &http::response::Parts,
+    ) -> Verdict {
+        grpc::validate_client_response(ProtocolKind::GrpcWeb, call, head)
+    }
+
+    fn read_envelope(
+        &self,
+        envelope: Envelope,
+        frames: &ControlFrames<'_>,
+    ) -> Result<Received, Error> {
+        if envelope.flags & FLAG_TRAILERS == 0 {
+            return Ok(Received::Message(envelope));
+        }
+        let trailers = parse_web_trailers(&frames.payload(envelope)?)?;
+        grpc::client_ending(Some(&trailers)).map(Received::End)
+    }
+
+    fn end_of_body(&self, end: &BodyEnd<'_>) -> Result<Ending, Error> {
+        // Without a trailer frame, only a trailers-only head can end the call (HTTP trailers do not
+        // count: gRPC-Web exists for clients that cannot read them).
+        grpc::client_ending(grpc::trailers_only(end))
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use crate::Code;
+    use crate::compression::CompressionRegistry;
+    use crate::method::StreamType;
+    use crate::protocol::client::Received;
+    use crate::protocol::client::tests::{accepted, context, rejected, response};
+    use bytes::Bytes;
+
+    #[test]
+    fn grpc_web_runs_over_http1_with_its_own_content_type() {
+        let registry = CompressionRegistry::new();
+        let call = context(StreamType::ServerStream, &registry);
+        let http1 = http::Version::HTTP_11;
+        accepted(GrpcWebClient.validate_response(
+            &call,
+            &response(
+                http1,
+                200,
+                &[("content-type", "application/grpc-web+proto")],
+            ),
+        ));
+        let e = rejected(GrpcWebClient.validate_response(
+            &call,
+            &response(http1, 200, &[("content-type", "application/grpc")]),
+        ));
+        assert_eq!(e.code(), Code::Internal);
+        // The client speaks the binary mode only.
+        let e = rejected(GrpcWebClient.validate_response(
+            &call,
+            &response(http1, 200, &[("content-type", "application/grpc-web-text")]),
+        ));
+        assert_eq!(e.code(), Code::Internal);
+    }
+
+    #[test]
+    fn the_trailer_frame_ends_the_stream() {
+        let frames = ControlFrames {
+            compression: None,
+            read_max_bytes: 0,
+        };
+        let message = Envelope {
+            flags: 0,
+            data: Bytes::from_static(b"m"),
+        };
+        assert!(matches!(
+            GrpcWebClient.read_envelope(message, &frames),
+            Ok(Received::Message(_))
+        ));
+        let trailers = Envelope {
+            flags: FLAG_TRAILERS,
+            data: Bytes::from_static(b"grpc-status: 7\r\ngrpc-message: no\r\nx-t: 1\r\n"),
+        };
+        let Ok(Received::End(ending)) = GrpcWebClient.read_envelope(trailers, &frames) else {
+            panic!("trailer frame not recognised");
+        };
+        let error = ending.error.unwrap();
+        assert_eq!(
+            (error.code(), error.message()),
+            (Code::PermissionDenied, "no")
+        );
+        assert_eq!(ending.trailers.get("x-t"), Some("1"));
+        let bad = Envelope {
+            flags: FLAG_TRAILERS,
+            data: Bytes::from_static(b"no colon\r\n"),
+        };
+        assert!(GrpcWebClient.read_envelope(bad, &frames).is_err());
+    }
+
+    #[test]
+    fn http_trailers_do_not_end_a_grpc_web_stream() {
+        let head = HeaderMap::new();
+        let mut trailers = HeaderMap::new();
+        trailers.insert(grpc::STATUS, HeaderValue::from_static("0"));
+        let end = BodyEnd {
+            http_headers: &head,
+            http_trailers: Some(&trailers),
+            received_message: true,
+        };
+        assert_eq!(
+            GrpcWebClient.end_of_body(&end).unwrap_err().code(),
+            Code::Internal
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The protocols Trident speaks. Everything that differs between them (headers, how messages are framed,
 //! how a call ends and how errors travel) lives under this module; the rest of the crate is shared.
 
+pub(crate) mod client;
 mod conditional;
 pub(crate) mod connect;
 pub(crate) mod grpc;
@@ -40,4 +41,12 @@ impl std::fmt::Display for ProtocolKind {
             ProtocolKind::GrpcWeb => "grpc-web",
         })
     }
+}
+
+/// The value of header `name` in `headers`, if it is text.
+pub(crate) fn header(
+    headers: &http::HeaderMap,
+    name: impl http::header::AsHeaderName,
+) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
 }

@@ -254,14 +254,6 @@ fn settle(
     Ok(negotiated)
 }
 
-/// The value of a header, if it is text.
-pub(crate) fn header(
-    request: &http::request::Parts,
-    name: impl http::header::AsHeaderName,
-) -> Option<&str> {
-    request.headers.get(name).and_then(|v| v.to_str().ok())
-}
-
 /// The content type to answer a request that sent `value`, whose essence is `essence`: the request's
 /// own value when it is already bare and lower case (most are), else the lower-cased essence.
 pub(crate) fn echo_content_type(value: &HeaderValue, essence: &str) -> HeaderValue {

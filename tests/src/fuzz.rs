@@ -17,7 +17,7 @@ use http_body_util::BodyExt as _;
 use prost::Message as _;
 use tower::ServiceExt as _;
 use trident::boxed_transport;
-use trident::{Body, CallOptions, Client, HttpVersion, ProtocolKind};
+use trident::{Body, Client, HttpVersion, ProtocolKind};
 
 use crate::{EchoRequest, EchoResponse, EchoServiceClient, ErrorSpec, TestService, gzip, router};
 
@@ -366,13 +366,13 @@ pub fn client_response(data: &[u8]) {
                     }
                 }
                 2 => {
-                    let mut call = client.collect(CallOptions::new());
+                    let mut call = client.collect(());
                     let _ = call.send(request).await;
                     let _: Result<trident::Response<EchoResponse>, _> =
                         call.close_and_receive().await;
                 }
                 _ => {
-                    let mut call = client.chat(CallOptions::new());
+                    let mut call = client.chat(());
                     let _ = call.send(request).await;
                     let _ = call.close_send();
                     while let Ok(Some(_)) = call.message().await {}

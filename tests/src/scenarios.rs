@@ -1,6 +1,6 @@
 //! One happy-path exercise per stream type, shared by the loopback and in-memory matrices.
 
-use trident::{CallOptions, Code, Request};
+use trident::{Code, Request};
 
 use crate::{EchoRequest, EchoServiceClient, State, header, within};
 
@@ -28,8 +28,8 @@ fn rich_request(text: &str) -> EchoRequest {
     }
 }
 
-fn call_options() -> CallOptions {
-    CallOptions::new()
+fn call_options() -> Request<()> {
+    Request::new(())
         .with_header("x-test", "a")
         .and_then(|o| o.with_header("x-test", "b"))
         .expect("valid headers")
@@ -124,7 +124,7 @@ pub async fn client_stream(client: &EchoServiceClient, version: http::Version) {
 /// Client stream with no messages at all: the handler sees an empty stream.
 pub async fn client_stream_empty(client: &EchoServiceClient) {
     within("empty client stream", async {
-        let call = client.collect(CallOptions::new());
+        let call = client.collect(());
         let response = call.close_and_receive().await.expect("response");
         assert_eq!(response.message().received, 0);
         assert_eq!(response.message().text, "");
@@ -160,7 +160,7 @@ pub async fn bidi(client: &EchoServiceClient, version: http::Version) {
 pub async fn bidi_over_http1(client: &EchoServiceClient, state: &State) {
     let calls_before = state.calls.get();
     within("bidi over HTTP/1.1", async {
-        let mut call = client.chat(CallOptions::new());
+        let mut call = client.chat(());
         let error = call
             .send(crate::text("one"))
             .await
@@ -174,7 +174,7 @@ pub async fn bidi_over_http1(client: &EchoServiceClient, state: &State) {
         assert_eq!(error.code(), Code::Unimplemented);
         assert_eq!(error.message(), BIDI_NEEDS_HTTP2);
         // A fresh call that only receives fails the same way.
-        let mut call = client.chat(CallOptions::new());
+        let mut call = client.chat(());
         let error = call.message().await.expect_err("must fail");
         assert_eq!(error.message(), BIDI_NEEDS_HTTP2);
     })

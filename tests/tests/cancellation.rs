@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use trident::{CallOptions, Code, Request};
+use trident::{Code, Request};
 use trident_tests::{
     Codec, EchoRequest, EchoServiceClient, ErrorSpec, Http, State, TestServer, TestService,
     build_client, in_memory_builder, router, text, within,
@@ -138,7 +138,7 @@ async fn dropping_server_stream_cancels_handler() {
 /// `ClientStreamCall::cancel` while the handler waits makes `cancelled()` fire.
 async fn cancel_client_stream(target: Target, http: Http) {
     let client = target.client(http);
-    let mut call = client.collect(CallOptions::new());
+    let mut call = client.collect(());
     within("send", call.send(hang())).await.expect("send");
     target
         .state()
@@ -178,7 +178,7 @@ async fn cancelling_client_stream_cancels_handler_in_memory() {
 /// (where the handler waits).
 async fn drop_bidi(target: Target) {
     let client = target.client(Http::H2);
-    let mut call = client.chat(CallOptions::new());
+    let mut call = client.chat(());
     within("send", call.send(hang())).await.expect("send");
     let receiving = tokio::spawn(async move { call.message().await.map(|_| ()) });
     target
@@ -209,7 +209,7 @@ async fn dropping_bidi_call_cancels_handler_in_memory() {
 async fn cancelling_bidi_call_cancels_handler() {
     let target = Target::loopback().await;
     let client = target.client(Http::H2);
-    let mut call = client.chat(CallOptions::new());
+    let mut call = client.chat(());
     within("send", call.send(hang())).await.expect("send");
     target
         .state()
@@ -281,7 +281,7 @@ async fn server_ending_client_stream_early() {
             for _ in 0..50 {
                 let client = server.client(codec, http);
                 let error = within("client stream", async {
-                    let mut call = client.collect(CallOptions::new());
+                    let mut call = client.collect(());
                     call.send(fail_now(Code::Aborted))
                         .await
                         .expect("first send");
@@ -316,7 +316,7 @@ async fn server_ending_bidi_early() {
     for codec in [Codec::Proto, Codec::Json] {
         let client = server.client(codec, Http::H2);
         within("bidi", async {
-            let mut call = client.chat(CallOptions::new());
+            let mut call = client.chat(());
             call.send(text("one")).await.expect("send one");
             let first = call.message().await.expect("first").expect("not over");
             assert_eq!(first.text, "one");

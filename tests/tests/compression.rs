@@ -2,7 +2,7 @@
 //! size threshold below which nothing is compressed, and encodings one side does not support.
 
 use bytes::Bytes;
-use trident::{CallOptions, Code, CompressionRegistry, Request};
+use trident::{Code, CompressionRegistry, Request};
 use trident_tests::{
     Codec, EchoRequest, Http, TestServer, build_client, envelope, gunzip, gzip, raw_unary, text,
     within,
@@ -64,7 +64,7 @@ async fn client_send_compression() {
         assert_eq!(messages[1].text, big("").text);
 
         let echo = within("client stream", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(big("connect-content-encoding")).await?;
             call.send(big("")).await?;
             call.close_and_receive().await
@@ -77,7 +77,7 @@ async fn client_send_compression() {
 
         if http == Http::H2 {
             let echo = within("bidi", async {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 call.send(big("connect-content-encoding")).await?;
                 call.message().await
             })
@@ -306,7 +306,7 @@ async fn streams_mix_compressed_and_plain_messages() {
                 .compress_min_bytes(100),
         );
         let echo = within("client stream", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(text("small")).await?;
             call.send(text(&"large".repeat(100))).await?;
             call.send(text("small again")).await?;
@@ -322,7 +322,7 @@ async fn streams_mix_compressed_and_plain_messages() {
         );
         if http == Http::H2 {
             within("bidi", async {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 for t in ["s", &"L".repeat(500), "s"] {
                     call.send(text(t)).await?;
                     let echo = call.message().await?.expect("echo");

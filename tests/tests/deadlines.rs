@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use trident::{CallOptions, Code, Request};
+use trident::{Code, Request};
 use trident_tests::{
     Codec, EchoRequest, Http, SilentServer, TestServer, build_client, configure_builder, envelope,
     raw_unary, text, within,
@@ -56,7 +56,7 @@ async fn client_enforces_its_timeout_when_the_server_never_answers() {
 
         let started = Instant::now();
         let result = within("client stream", async {
-            let mut call = client.collect(CallOptions::new().with_timeout(SHORT));
+            let mut call = client.collect(Request::new(()).with_timeout(SHORT));
             // Sends may fill the pipe or fail with the deadline; either way the close reports it.
             let _ = call.send(text("x")).await;
             call.close_and_receive().await
@@ -67,7 +67,7 @@ async fn client_enforces_its_timeout_when_the_server_never_answers() {
         if http == Http::H2 {
             let started = Instant::now();
             let result = within("bidi", async {
-                let mut call = client.chat(CallOptions::new().with_timeout(SHORT));
+                let mut call = client.chat(Request::new(()).with_timeout(SHORT));
                 let _ = call.send(text("x")).await;
                 call.message().await
             })
@@ -128,7 +128,7 @@ async fn slow_handler_times_out_promptly() {
             if http == Http::H2 {
                 let started = Instant::now();
                 let result = within("bidi", async {
-                    let mut call = client.chat(CallOptions::new().with_timeout(SHORT));
+                    let mut call = client.chat(Request::new(()).with_timeout(SHORT));
                     call.send(slow.clone()).await?;
                     call.message().await
                 })
@@ -317,7 +317,7 @@ async fn handler_sees_remaining_time() {
             check(echo.remaining_ms, &echo.headers);
 
             let echo = within("client stream", async {
-                let mut call = client.collect(CallOptions::new().with_timeout(timeout));
+                let mut call = client.collect(Request::new(()).with_timeout(timeout));
                 call.send(probe.clone()).await.expect("send");
                 call.close_and_receive().await.expect("response")
             })

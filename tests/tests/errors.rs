@@ -1,7 +1,7 @@
 //! Errors: code, message, typed details, and the headers and trailers sent with them, for unary calls
 //! and every kind of stream, over both codecs and HTTP versions.
 
-use trident::{CallOptions, Code, Error, MethodSpec, Request};
+use trident::{Code, Error, MethodSpec, Request};
 use trident_tests::{
     Codec, EchoRequest, ErrorSpec, FailureInfo, Http, TestServer, header, text, within,
 };
@@ -178,7 +178,7 @@ async fn client_stream_error() {
         let client = server.client(codec, http);
         let context = format!("{codec:?} {http:?}");
         let error = within("client stream", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(text("fine")).await.expect("send");
             call.send(failing(1)).await.expect("send");
             call.close_and_receive().await
@@ -198,7 +198,7 @@ async fn bidi_errors() {
         let client = server.client(codec, Http::H2);
         let context = format!("{codec:?} first");
         let error = within("bidi", async {
-            let mut call = client.chat(CallOptions::new());
+            let mut call = client.chat(());
             call.send(failing(0)).await.expect("send");
             call.message().await
         })
@@ -209,7 +209,7 @@ async fn bidi_errors() {
 
         let context = format!("{codec:?} later");
         within("bidi", async {
-            let mut call = client.chat(CallOptions::new());
+            let mut call = client.chat(());
             call.send(text("one")).await.expect("send");
             call.message().await.expect("echo").expect("not over");
             call.send(failing(1)).await.expect("send");

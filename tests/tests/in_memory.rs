@@ -1,7 +1,6 @@
 //! The stream-type matrix over the in-memory transport: the `Router` itself as the client's transport,
 //! with HTTP/2 requests.
 
-use trident::CallOptions;
 use trident::boxed_transport;
 use trident_tests::{
     Codec, Http, TestService, build_client, configure_builder, in_memory_builder, router,
@@ -70,7 +69,7 @@ async fn concurrent_bidi_in_memory() {
     for i in 0..16 {
         let client = client.clone();
         tasks.push(tokio::spawn(async move {
-            let mut call = client.chat(CallOptions::new());
+            let mut call = client.chat(());
             for j in 0..5u32 {
                 let text = format!("{i}-{j}");
                 call.send(trident_tests::text(&text)).await.expect("send");
@@ -116,7 +115,7 @@ async fn errors_and_deadlines_in_memory() {
     assert_eq!(info.reason, "nope");
 
     let error = within("bidi", async {
-        let mut call = client.chat(CallOptions::new());
+        let mut call = client.chat(());
         call.send(failing.clone()).await?;
         call.message().await
     })

@@ -3,7 +3,7 @@
 //! bombs: small gzip bodies expanding past the limit).
 
 use bytes::Bytes;
-use trident::{CallOptions, Code, CompressionRegistry, Error};
+use trident::{Code, CompressionRegistry, Error};
 use trident_tests::{
     Codec, EchoRequest, Http, TestServer, build_client, envelope, gzip, raw_unary, sized_request,
     text, text_for_stream_response, within,
@@ -69,7 +69,7 @@ async fn server_receive(compressed: bool) {
         assert_exhausted(over_result, &ctx);
 
         let ok = within("client stream at limit", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(at.clone()).await?;
             call.send(at.clone()).await?;
             call.close_and_receive().await
@@ -77,7 +77,7 @@ async fn server_receive(compressed: bool) {
         .await;
         assert_eq!(ok.expect(&ctx).message().received, 2);
         let over_result = within("client stream over", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(at.clone()).await?;
             // The server may fail the call before this send completes.
             let _ = call.send(over.clone()).await;
@@ -88,14 +88,14 @@ async fn server_receive(compressed: bool) {
 
         if http == Http::H2 {
             let ok = within("bidi at limit", async {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 call.send(at.clone()).await?;
                 call.message().await
             })
             .await;
             assert!(ok.expect(&ctx).is_some());
             let over_result = within("bidi over", async {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 call.send(over.clone()).await?;
                 call.message().await
             })
@@ -163,14 +163,14 @@ async fn client_receive(compressed: bool) {
         let at_text = text_for_stream_response(codec, LIMIT);
         let over_text = text_for_stream_response(codec, LIMIT + 1);
         let ok = within("client stream at limit", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(text(&at_text)).await?;
             call.close_and_receive().await
         })
         .await;
         assert_eq!(ok.expect(&ctx).message().text, at_text);
         let over_result = within("client stream over", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(text(&over_text)).await?;
             call.close_and_receive().await
         })
@@ -179,14 +179,14 @@ async fn client_receive(compressed: bool) {
 
         if http == Http::H2 {
             let ok = within("bidi at limit", async {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 call.send(text(&at_text)).await?;
                 call.message().await
             })
             .await;
             assert_eq!(ok.expect(&ctx).expect("echo").text, at_text);
             let over_result = within("bidi over", async {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 call.send(text(&over_text)).await?;
                 call.message().await
             })
@@ -237,7 +237,7 @@ async fn send_limits() {
         let calls = server.state().calls.get();
         within("at", client.echo(at.clone())).await.expect(&ctx);
         assert_exhausted(within("over", client.echo(over.clone())).await, &ctx);
-        let mut call = client.collect(CallOptions::new());
+        let mut call = client.collect(());
         assert_exhausted(within("send over", call.send(over.clone())).await, &ctx);
         assert_eq!(
             server.state().calls.get(),

@@ -1,7 +1,7 @@
 //! Request and response metadata: repeated headers keep their order, binary (`-bin`) values round-trip,
 //! and protocol headers set by the runtime are not overridden by user metadata.
 
-use trident::{CallOptions, Request};
+use trident::Request;
 use trident_tests::{Codec, EchoRequest, Http, TestServer, text, within};
 
 fn echo_of(names: &[&str]) -> EchoRequest {
@@ -46,12 +46,12 @@ async fn request_headers_reach_the_handler() {
                 vec![binary.to_vec()]
             );
 
-            let options = CallOptions::new()
+            let options = Request::new(())
                 .with_header("x-multi", "a")
                 .and_then(|o| o.with_header("x-multi", "b"))
                 .expect("valid");
             let echo = within("client stream", async {
-                let mut call = client.collect(options.clone());
+                let mut call = client.collect(options);
                 call.send(echo_of(&["x-multi"])).await?;
                 call.close_and_receive().await
             })

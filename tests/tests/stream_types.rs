@@ -106,7 +106,6 @@ async fn concurrent_calls_share_a_client() {
 /// Empty messages (zero bytes in protobuf, `{}` in JSON) in every stream type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_messages() {
-    use trident::CallOptions;
     use trident_tests::EchoRequest;
 
     let server = TestServer::start().await;
@@ -123,7 +122,7 @@ async fn empty_messages() {
                     .expect("server stream");
                 assert!(call.message().await.expect("end").is_none(), "repeat 0");
 
-                let mut call = client.collect(CallOptions::new());
+                let mut call = client.collect(());
                 for _ in 0..3 {
                     call.send(EchoRequest::default()).await.expect("send");
                 }
@@ -131,7 +130,7 @@ async fn empty_messages() {
                 assert_eq!(response.message().received, 3);
 
                 if http == Http::H2 {
-                    let mut call = client.chat(CallOptions::new());
+                    let mut call = client.chat(());
                     call.send(EchoRequest::default()).await.expect("send");
                     let echo = call.message().await.expect("echo").expect("not over");
                     assert_eq!((echo.index, echo.received), (0, 1));
@@ -147,7 +146,6 @@ async fn empty_messages() {
 /// Messages of a few MiB, split across many HTTP frames, arrive intact in every stream type.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn large_messages() {
-    use trident::CallOptions;
     use trident_tests::EchoRequest;
 
     let server = TestServer::start().await;
@@ -168,14 +166,14 @@ async fn large_messages() {
                 assert!(m.payload == payload, "streamed payload intact");
             }
 
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(big.clone()).await.expect("send");
             call.send(big.clone()).await.expect("send");
             let response = call.close_and_receive().await.expect("client stream");
             assert!(response.message().payload == payload);
 
             if http == Http::H2 {
-                let mut call = client.chat(CallOptions::new());
+                let mut call = client.chat(());
                 for _ in 0..2 {
                     call.send(big.clone()).await.expect("send");
                     let echo = call.message().await.expect("echo").expect("not over");

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
 use tonic::metadata::MetadataMap;
-use trident::{CallOptions, Client, Code, HttpVersion, ProtocolKind, Request};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Request};
 use trident_tests::{
     EchoRequest, EchoResponse, EchoServiceClient, FailureInfo, header, text, within,
 };
@@ -95,7 +95,7 @@ async fn trident_calls_every_stream_type(gzip: bool) {
 
     // Client stream.
     let response = within("client stream", async {
-        let mut call = client.collect(CallOptions::new());
+        let mut call = client.collect(());
         for t in ["a", "b", "c"] {
             call.send(request(t)).await?;
         }
@@ -113,7 +113,7 @@ async fn trident_calls_every_stream_type(gzip: bool) {
     );
 
     // Bidi stream, ping-pong.
-    let mut call = client.chat(CallOptions::new());
+    let mut call = client.chat(());
     for index in 0..3u32 {
         within("bidi send", call.send(request(&format!("ping{index}"))))
             .await
@@ -243,7 +243,7 @@ async fn trident_client_sees_tonic_errors_with_details() {
         assert_rich_error(&error, "server stream, after messages");
 
         let error = within("client stream", async {
-            let mut call = client.collect(CallOptions::new());
+            let mut call = client.collect(());
             call.send(text("one")).await?;
             call.send(failing(1)).await?;
             call.close_and_receive().await
@@ -252,7 +252,7 @@ async fn trident_client_sees_tonic_errors_with_details() {
         .expect_err("client stream fails");
         assert_rich_error(&error, "client stream");
 
-        let mut call = client.chat(CallOptions::new());
+        let mut call = client.chat(());
         within("bidi send", call.send(text("one")))
             .await
             .expect("send");
@@ -319,7 +319,7 @@ async fn trident_client_metadata_reaches_tonic_and_back() {
             binary.as_slice()
         );
 
-        let options = CallOptions::new()
+        let options = Request::new(())
             .with_header("x-multi", "a")
             .and_then(|o| o.with_header("x-multi", "b"))
             .expect("valid");
@@ -383,7 +383,7 @@ async fn trident_client_deadlines_against_tonic() {
         let started = Instant::now();
         let error = within("slow client stream", async {
             let mut call =
-                client.collect(CallOptions::new().with_timeout(Duration::from_millis(300)));
+                client.collect(Request::new(()).with_timeout(Duration::from_millis(300)));
             call.send(EchoRequest {
                 delay_ms: 10_000,
                 ..text("slow")
@@ -426,7 +426,7 @@ async fn trident_client_deadlines_against_tonic() {
         );
         let started = Instant::now();
         let error = within("slow bidi", async {
-            let mut call = slow_client.chat(CallOptions::new());
+            let mut call = slow_client.chat(());
             call.send(EchoRequest {
                 delay_ms: 10_000,
                 ..text("slow")
@@ -449,7 +449,7 @@ async fn trident_stream_sends_the_time_left() {
     bounded(async {
         let server = TonicServer::start(false).await;
         let client = server.client(false);
-        let mut call = client.collect(CallOptions::new().with_timeout(Duration::from_secs(30)));
+        let mut call = client.collect(Request::new(()).with_timeout(Duration::from_secs(30)));
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let response = within("client stream", async {
             call.send(EchoRequest {

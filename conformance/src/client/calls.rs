@@ -7,8 +7,7 @@ use std::future::Future;
 use prost_reflect::ReflectMessage;
 use tokio::time::{Instant, sleep, sleep_until};
 use trident::{
-    BidiStreamCall, CallOptions, Client, Code, Error, Message, Metadata, MethodSpec, Request,
-    ServerStreamCall,
+    BidiStreamCall, Client, Code, Error, Message, Metadata, MethodSpec, Request, ServerStreamCall,
 };
 
 use super::{CancelAt, Plan};
@@ -108,13 +107,6 @@ fn single_request<M: Message>(plan: &Plan) -> Result<M, String> {
     }
 }
 
-fn options(plan: &Plan) -> CallOptions {
-    CallOptions {
-        headers: plan.headers.clone(),
-        timeout: plan.timeout,
-    }
-}
-
 fn request<M>(plan: &Plan, message: M) -> Request<M> {
     let mut request = Request::new(message);
     *request.metadata_mut() = plan.headers.clone();
@@ -181,7 +173,7 @@ pub async fn client_stream(
     let total = messages.len();
     let mut call = client.client_stream::<proto::ClientStreamRequest, proto::ClientStreamResponse>(
         spec,
-        options(&plan),
+        request(&plan, ()),
     );
     for (index, message) in messages.into_iter().enumerate() {
         pause(&plan).await;
@@ -343,7 +335,7 @@ pub async fn half_duplex(
 ) -> Result<Outcome, String> {
     let messages: Vec<proto::BidiStreamRequest> = requests(&plan)?;
     let total = messages.len();
-    let mut call: Bidi = client.bidi_stream(spec, options(&plan));
+    let mut call: Bidi = client.bidi_stream(spec, request(&plan, ()));
     let mut outcome = Outcome::default();
     let mut captured = false;
     for (index, message) in messages.into_iter().enumerate() {
@@ -372,7 +364,7 @@ pub async fn full_duplex(
 ) -> Result<Outcome, String> {
     let messages: Vec<proto::BidiStreamRequest> = requests(&plan)?;
     let total = messages.len();
-    let mut call: Bidi = client.bidi_stream(spec, options(&plan));
+    let mut call: Bidi = client.bidi_stream(spec, request(&plan, ()));
     let mut outcome = Outcome::default();
     let mut captured = false;
     let mut open = true;

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use trident::{CallOptions, Client, Code, HttpVersion, ProtocolKind, Router, Server};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Router, Server};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
 
@@ -102,7 +102,7 @@ async fn run(
     }
     println!("[{label}] server  countdown(3)   -> {numbers:?}");
 
-    let mut sum = client.sum(CallOptions::new());
+    let mut sum = client.sum(());
     for number in [1, 2, 3, 4] {
         sum.send(SumRequest { number }).await?;
     }
@@ -113,7 +113,7 @@ async fn run(
         total.message().count
     );
 
-    let mut shout = client.shout(CallOptions::new());
+    let mut shout = client.shout(());
     if version == HttpVersion::Http1 {
         let error = shout
             .send(ShoutRequest { line: "hi".into() })

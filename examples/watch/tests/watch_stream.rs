@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use trident::{BidiStreamCall, CallOptions, HttpVersion, ProtocolKind};
+use trident::{BidiStreamCall, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::*;
 use trident_watch::store::StoreConfig;
@@ -57,7 +57,7 @@ async fn next_where(call: &mut Call, check: impl Fn(&WatchResponse) -> bool) -> 
 fn stream(server: &Server, protocol: ProtocolKind) -> Call {
     server
         .client_with(protocol, HttpVersion::Http2)
-        .watch_stream(CallOptions::new())
+        .watch_stream(())
 }
 
 #[tokio::test]

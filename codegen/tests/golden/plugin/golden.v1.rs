@@ -486,16 +486,24 @@ impl GreetServiceClient {
     /// Uploads a file in chunks.
     pub fn upload(
         &self,
-        options: ::trident::codegen::CallOptions,
+        request: impl ::trident::codegen::IntoRequest<()>,
     ) -> ::trident::codegen::ClientStreamCall<Chunk, UploadSummary> {
-        self.client.client_stream(&greet_service::UPLOAD, options)
+        self.client
+            .client_stream(
+                &greet_service::UPLOAD,
+                ::trident::codegen::IntoRequest::<()>::into_request(request),
+            )
     }
     /// Chats in both directions at once.
     pub fn chat(
         &self,
-        options: ::trident::codegen::CallOptions,
+        request: impl ::trident::codegen::IntoRequest<()>,
     ) -> ::trident::codegen::BidiStreamCall<GreetRequest, GreetResponse> {
-        self.client.bidi_stream(&greet_service::CHAT, options)
+        self.client
+            .bidi_stream(
+                &greet_service::CHAT,
+                ::trident::codegen::IntoRequest::<()>::into_request(request),
+            )
     }
     /// A method named after a Rust keyword, taking and returning Empty.
     #[deprecated]

@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use trident::{CallOptions, Client, Error, HttpVersion, ProtocolKind};
+use trident::{Client, Error, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::*;
 
@@ -320,7 +320,7 @@ async fn run(args: Args) -> Result<(), String> {
             if keys.is_empty() {
                 return Err("watch-many needs at least one KEY".into());
             }
-            let mut call = client(&args, true)?.watch_stream(CallOptions::new());
+            let mut call = client(&args, true)?.watch_stream(());
             for (i, key) in keys.iter().enumerate() {
                 let create = watch_request(&args, key.clone(), i as i64 + 1)?;
                 call.send(WatchStreamRequest {

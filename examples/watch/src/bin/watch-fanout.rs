@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use trident::{CallOptions, Client, HttpVersion, ProtocolKind};
+use trident::{Client, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::{
     Event, KvServiceClient, PutRequest, RangeRequest, WatchRequest, WatchStreamRequest,
@@ -304,7 +304,7 @@ async fn multiplexed_watchers(
     created: Arc<AtomicUsize>,
     expected: usize,
 ) -> Result<Vec<(u32, u32)>, BoxError> {
-    let mut call = client.watch_stream(CallOptions::new());
+    let mut call = client.watch_stream(());
     for _ in 0..count {
         call.send(WatchStreamRequest {
             request: Some(StreamRequest::Create(WatchRequest {

@@ -1,0 +1,262 @@
+//! Configuring a client: [`ClientBuilder`], its options and their defaults, and the checks `build` makes
+//! before the client's transport exists.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::ConfigError;
+use crate::client::{Client, ClientConfig, HttpVersion, Transport, default_transport};
+use crate::codec::{Codec, JsonCodec, ProtoCodec};
+use crate::compression::CompressionRegistry;
+use crate::http2::Http2Settings;
+use crate::protocol::ProtocolKind;
+
+/// Configures a [`Client`].
+pub struct ClientBuilder {
+    base: String,
+    transport: Option<Transport>,
+    protocol: ProtocolKind,
+    http_version: HttpVersion,
+    codec: Arc<dyn Codec>,
+    send_compression: Option<String>,
+    compression: CompressionRegistry,
+    compress_min_bytes: usize,
+    read_max_bytes: usize,
+    send_max_bytes: usize,
+    use_get: bool,
+    timeout: Option<Duration>,
+    tls: default_transport::TlsSettings,
+    http2: Http2Settings,
+}
+
+impl ClientBuilder {
+    pub(super) fn new(base: String) -> Self {
+        Self {
+            base: base.trim_end_matches('/').to_string(),
+            transport: None,
+            protocol: ProtocolKind::Connect,
+            http_version: HttpVersion::Http1,
+            codec: Arc::new(ProtoCodec),
+            send_compression: None,
+            compression: CompressionRegistry::new(),
+            compress_min_bytes: crate::limits::DEFAULT_COMPRESS_MIN_BYTES,
+            read_max_bytes: crate::limits::DEFAULT_READ_MAX_BYTES,
+            send_max_bytes: 0,
+            use_get: false,
+            timeout: None,
+            tls: default_transport::TlsSettings::default(),
+            http2: Http2Settings::default(),
+        }
+    }
+
+    /// The HTTP version for the default transport (HTTP/1.1 unless set). Bidi calls need HTTP/2.
+    pub fn http_version(mut self, version: HttpVersion) -> Self {
+        self.http_version = version;
+        self
+    }
+
+    /// The protocol (Connect unless set).
+    pub fn protocol(mut self, protocol: ProtocolKind) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// Uses canonical proto3 JSON instead of binary protobuf.
+    pub fn json(self) -> Self {
+        self.codec(Arc::new(JsonCodec))
+    }
+
+    /// Uses the given codec.
+    pub fn codec(mut self, codec: Arc<dyn Codec>) -> Self {
+        self.codec = codec;
+        self
+    }
+
+    /// Compresses requests with the named algorithm (which must be in the compression registry).
+    pub fn send_compression(mut self, name: &str) -> Self {
+        self.send_compression = Some(name.to_string());
+        self
+    }
+
+    /// The algorithms this client accepts and can send (default: gzip).
+    pub fn compression(mut self, registry: CompressionRegistry) -> Self {
+        self.compression = registry;
+        self
+    }
+
+    /// Messages smaller than this are sent uncompressed (default 1 KiB).
+    pub fn compress_min_bytes(mut self, min: usize) -> Self {
+        self.compress_min_bytes = min;
+        self
+    }
+
+    /// Limits the uncompressed size of received messages (0: none). Default 4 MiB.
+    pub fn read_max_bytes(mut self, max: usize) -> Self {
+        self.read_max_bytes = max;
+        self
+    }
+
+    /// Limits the uncompressed size of sent messages (0: none, the default).
+    pub fn send_max_bytes(mut self, max: usize) -> Self {
+        self.send_max_bytes = max;
+        self
+    }
+
+    /// Sends unary calls to methods marked `NO_SIDE_EFFECTS` as HTTP GET (Connect only).
+    pub fn use_get(mut self, enabled: bool) -> Self {
+        self.use_get = enabled;
+        self
+    }
+
+    /// A default timeout for every call.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Uses a custom transport (an in-memory one in tests, a tower stack with middleware, ...).
+    pub fn transport(mut self, transport: Transport) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    /// For `https://` base URLs: trusts the CA (or self-signed) certificates in `pem` instead of the
+    /// default public web roots (Mozilla's list, built in). May be called more than once to trust more.
+    /// Unusable PEM data fails [`build`](Self::build) with a [`ConfigError`].
+    pub fn tls_root_certificates_pem(mut self, pem: impl AsRef<[u8]>) -> Self {
+        let pem = pem.as_ref();
+        self.tls.roots_pem.extend_from_slice(pem);
+        if !pem.ends_with(b"\n") {
+            self.tls.roots_pem.push(b'\n');
+        }
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    /// For `https://` base URLs: presents this PEM certificate chain (leaf first) and private key to
+    /// servers that ask for a client certificate (mutual TLS). Unusable PEM data, or a key that does not
+    /// match, fails [`build`](Self::build) with a [`ConfigError`].
+    pub fn tls_client_identity_pem(
+        mut self,
+        cert_chain_pem: impl AsRef<[u8]>,
+        key_pem: impl AsRef<[u8]>,
+    ) -> Self {
+        self.tls.identity = Some((cert_chain_pem.as_ref().to_vec(), key_pem.as_ref().to_vec()));
+        self
+    }
+
+    #[cfg(feature = "tls")]
+    /// For `https://` base URLs: uses a hand-made rustls configuration (custom verifiers, resolvers,
+    /// protocol versions...) instead of [`tls_root_certificates_pem`](Self::tls_root_certificates_pem)
+    /// and [`tls_client_identity_pem`](Self::tls_client_identity_pem). Its ALPN protocols are replaced
+    /// to match the [`http_version`](Self::http_version).
+    pub fn tls_config(mut self, config: rustls::ClientConfig) -> Self {
+        self.tls.config = Some(config);
+        self
+    }
+
+    /// HTTP/2 only: the initial flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE), how
+    /// many bytes of one response the server may send before this client reads them. Default 2 MiB.
+    /// Raise it for large messages over high-latency links; lower it to bound the memory that many
+    /// concurrent streams may buffer. HTTP/2 allows 0 to 2^31-1: 0 (which would stall every response)
+    /// is taken as 1 and larger values as 2^31-1.
+    ///
+    /// Like the other `http2_*` options, it applies to the built-in HTTP/2 transport
+    /// ([`HttpVersion::Http2`]); HTTP/1.1 and a custom [`transport`](Self::transport) ignore it.
+    pub fn http2_initial_stream_window_size(mut self, size: u32) -> Self {
+        self.http2.set_stream_window(size);
+        self
+    }
+
+    /// HTTP/2 only: the flow-control window of the whole connection, shared by all its streams.
+    /// Default 5 MiB. Raise it with the stream window when many streams carry large messages at once.
+    /// HTTP/2 allows 65,535 (where it starts; SETTINGS cannot lower it) to 2^31-1; values outside are
+    /// taken as the nearest bound.
+    pub fn http2_initial_connection_window_size(mut self, size: u32) -> Self {
+        self.http2.set_connection_window(size);
+        self
+    }
+
+    /// HTTP/2 only: the largest frame payload this client accepts (SETTINGS_MAX_FRAME_SIZE); what it
+    /// sends is bounded by the server's own setting. Default 16 KiB, the protocol's minimum. Larger
+    /// frames save a little per-frame work on large messages. HTTP/2 allows 16,384 to 16,777,215; values
+    /// outside are taken as the nearest bound.
+    pub fn http2_max_frame_size(mut self, size: u32) -> Self {
+        self.http2.set_max_frame_size(size);
+        self
+    }
+
+    /// HTTP/2 only: hyper's adaptive flow control, which starts both windows at 64 KiB and grows them
+    /// with the measured bandwidth-delay product; when on, the window sizes set above are not used.
+    /// Off by default: with hundreds of busy streams on one connection, the small starting window lets
+    /// h2 mistake their unread DATA frames for a flood and close the connection. Worth trying for a few
+    /// large transfers over links whose latency is unknown.
+    pub fn http2_adaptive_window(mut self, enabled: bool) -> Self {
+        self.http2.adaptive_window = Some(enabled);
+        self
+    }
+
+    /// Builds the client. Fails with a [`ConfigError`] if the base URL is invalid, the send compression
+    /// is not in the compression registry, the protocol cannot run over the HTTP version (gRPC over
+    /// HTTP/1.1), or the TLS settings are unusable (or set for an `http://` URL or a custom transport).
+    pub fn build(self) -> Result<Client, ConfigError> {
+        let uri: http::Uri = self.base.parse().map_err(|e| {
+            ConfigError::with_source(format!("invalid base URL {:?}", self.base), e)
+        })?;
+        if uri.scheme().is_none() || uri.authority().is_none() {
+            return Err(ConfigError::new(format!(
+                "base URL {:?} needs a scheme and a host",
+                self.base
+            )));
+        }
+        let protocol = self.protocol.client();
+        protocol
+            .check_http_version(self.http_version)
+            .map_err(|e| ConfigError::new(e.message()))?;
+        let send_compression = match &self.send_compression {
+            None => None,
+            Some(name) => self.compression.resolve(Some(name)).map_err(|_| {
+                // The optional encodings, and whether this build has them.
+                let optional = [
+                    ("br", cfg!(feature = "br")),
+                    ("zstd", cfg!(feature = "zstd")),
+                    ("snappy", cfg!(feature = "snappy")),
+                ];
+                let hint = if optional.contains(&(name.trim(), false)) {
+                    format!(" (it needs trident's `{}` cargo feature)", name.trim())
+                } else {
+                    String::new()
+                };
+                ConfigError::new(format!(
+                    "send compression {name:?} is not in the client's compression registry, which \
+                     supports {}{hint}",
+                    self.compression.accept_value()
+                ))
+            })?,
+        };
+        let transport = default_transport::client_transport(
+            self.transport,
+            uri.scheme_str(),
+            self.http_version,
+            self.tls,
+            self.http2,
+        )?;
+        Ok(Client {
+            config: Arc::new(ClientConfig {
+                base: self.base,
+                transport,
+                protocol,
+                http_version: self.http_version,
+                codec: self.codec,
+                send_compression,
+                compression: self.compression,
+                compress_min_bytes: self.compress_min_bytes,
+                read_max_bytes: self.read_max_bytes,
+                send_max_bytes: self.send_max_bytes,
+                use_get: self.use_get,
+                timeout: self.timeout,
+            }),
+        })
+    }
+}
