@@ -1,25 +1,25 @@
-//! The Connect protocol: content types, headers, timeouts, GET queries, error JSON and the end-stream
-//! message, then how the server and the client speak it.
+//! The Connect protocol: content types, headers, timeouts and unary trailers, then how the server and
+//! the client speak it. Its JSON (error bodies, the end-stream message) is `connect_json.rs`; its GET
+//! form is `connect_get.rs`.
 
 use std::borrow::Cow;
 
-use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, HeaderValue};
-use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
-use serde::{Deserialize, Serialize};
 
 use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
 
 use crate::body::Body;
 use crate::envelope::{Envelope, FLAG_END_STREAM, write_envelope};
-use crate::error::ErrorDetail;
-use crate::metadata::decode_base64;
 use crate::method::{Idempotency, MethodSpec, StreamType};
 use crate::protocol::client::{
     AcceptedHead, BodyEnd, ClientProtocol, ControlFrames, ERROR_BODY_MAX, Ending, GetMessage,
     Received, RequestHeaders, ResponseContext, Verdict, insert, response_compression, status_error,
     stream_content_type_error,
+};
+use crate::protocol::connect_get::{build_get_query, parse_get_query};
+use crate::protocol::connect_json::{
+    end_stream_json, error_json, parse_end_stream, parse_error_json,
 };
 use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, UnaryReply, append_metadata, set_encoding,
@@ -101,222 +101,6 @@ pub(crate) fn parse_timeout(value: &str) -> Result<std::time::Duration, Error> {
 pub(crate) fn format_timeout(timeout: std::time::Duration) -> String {
     let ms = timeout.as_nanos().div_ceil(1_000_000).min(9_999_999_999);
     ms.to_string()
-}
-
-#[derive(Serialize, Deserialize, Default)]
-struct WireError {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    message: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    details: Vec<WireDetail>,
-}
-
-#[derive(Serialize, Deserialize)]
-struct WireDetail {
-    #[serde(rename = "type")]
-    type_name: String,
-    value: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    debug: Option<serde_json::Value>,
-}
-
-#[derive(Serialize, Deserialize, Default)]
-struct EndStream {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error: Option<WireError>,
-    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    metadata: std::collections::BTreeMap<String, Vec<String>>,
-}
-
-fn to_wire(error: &Error) -> WireError {
-    WireError {
-        code: Some(error.code().as_str().to_string()),
-        message: (!error.message().is_empty()).then(|| error.message().to_string()),
-        details: error
-            .details()
-            .iter()
-            .map(|d| WireDetail {
-                type_name: d.type_name().to_string(),
-                value: base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.value()),
-                debug: None,
-            })
-            .collect(),
-    }
-}
-
-/// Builds an error from its wire form; `fallback` is the code when the body names none (or an unknown one).
-fn from_wire(wire: WireError, fallback: Code) -> Result<Error, Error> {
-    let code = wire
-        .code
-        .as_deref()
-        .and_then(Code::from_name)
-        .unwrap_or(fallback);
-    let mut error = Error::new(code, wire.message.unwrap_or_default());
-    for detail in wire.details {
-        let value = decode_base64(detail.value.as_bytes()).ok_or_else(|| {
-            Error::internal(format!(
-                "error detail {} has invalid base64 value",
-                detail.type_name
-            ))
-        })?;
-        let mut parsed = ErrorDetail::new(detail.type_name, value);
-        if let Some(debug) = detail.debug {
-            parsed = parsed.with_debug(debug);
-        }
-        error.add_detail(parsed);
-    }
-    Ok(error)
-}
-
-/// The JSON body of a unary error response.
-pub(crate) fn error_json(error: &Error) -> Bytes {
-    // Serializing plain strings and vectors cannot fail.
-    Bytes::from(serde_json::to_vec(&to_wire(error)).unwrap_or_default())
-}
-
-/// Parses a unary error body; `None` when it is not a Connect error JSON object.
-pub(crate) fn parse_error_json(body: &[u8], status: u16) -> Option<Error> {
-    let wire: WireError = serde_json::from_slice(body).ok()?;
-    let fallback = Code::from_http_status(status);
-    from_wire(wire, fallback).ok()
-}
-
-/// The payload of the end-stream message: trailers, and the error if the stream failed.
-pub(crate) fn end_stream_json(error: Option<&Error>, trailers: &Metadata) -> Bytes {
-    let mut metadata = std::collections::BTreeMap::<String, Vec<String>>::new();
-    let mut add = |md: &Metadata| {
-        for (k, v) in md.iter() {
-            metadata
-                .entry(k.to_string())
-                .or_default()
-                .push(v.to_string());
-        }
-    };
-    add(trailers);
-    if let Some(e) = error {
-        add(e.trailers());
-    }
-    let end = EndStream {
-        error: error.map(to_wire),
-        metadata,
-    };
-    Bytes::from(serde_json::to_vec(&end).unwrap_or_default())
-}
-
-/// Parses an end-stream message into trailers and the stream's error, if any.
-pub(crate) fn parse_end_stream(payload: &[u8]) -> Result<(Metadata, Option<Error>), Error> {
-    let end: EndStream = serde_json::from_slice(payload).map_err(|e| {
-        Error::with_source(
-            Code::Internal,
-            format!("invalid end-stream message: {e}"),
-            e,
-        )
-    })?;
-    let mut trailers = Metadata::new();
-    for (key, values) in end.metadata {
-        for value in values {
-            trailers.append(&key, &value).map_err(|_| {
-                Error::internal(format!("invalid trailer {key:?} in end-stream message"))
-            })?;
-        }
-    }
-    let error = match end.error {
-        None => None,
-        Some(wire) => {
-            let mut error = from_wire(wire, Code::Unknown)?;
-            *error.trailers_mut() = trailers.clone();
-            Some(error)
-        }
-    };
-    Ok((trailers, error))
-}
-
-/// A GET request's query parameters.
-#[derive(Debug, Default)]
-pub(crate) struct GetQuery {
-    pub message: Vec<u8>,
-    pub encoding: Option<String>,
-    pub compression: Option<String>,
-}
-
-/// Parses a Connect GET query: `connect=v1`, `encoding`, `message`, optional `base64=1` and `compression`.
-pub(crate) fn parse_get_query(query: &str) -> Result<GetQuery, Error> {
-    let mut out = GetQuery::default();
-    let mut message: Option<String> = None;
-    let mut base64 = false;
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let value = decode_query_value(value)?;
-        match key {
-            "message" => message = Some(value),
-            "encoding" => out.encoding = Some(value),
-            "compression" => out.compression = Some(value),
-            "base64" => base64 = value == "1",
-            _ => {}
-        }
-    }
-    let message = message.unwrap_or_default();
-    out.message = if base64 {
-        decode_base64(message.as_bytes()).ok_or_else(|| {
-            Error::new(
-                Code::InvalidArgument,
-                "GET message parameter is not valid base64",
-            )
-        })?
-    } else {
-        message.into_bytes()
-    };
-    if out.encoding.is_none() {
-        return Err(Error::new(
-            Code::InvalidArgument,
-            "GET request is missing the encoding parameter",
-        ));
-    }
-    Ok(out)
-}
-
-/// Builds a GET query for a message already encoded (and possibly compressed).
-pub(crate) fn build_get_query(
-    codec: &str,
-    message: &[u8],
-    text: bool,
-    compression: Option<&str>,
-) -> String {
-    let mut query = String::from("connect=v1&encoding=");
-    query.push_str(codec);
-    if let Some(name) = compression {
-        query.push_str("&compression=");
-        query.push_str(name);
-    }
-    match std::str::from_utf8(message) {
-        Ok(text_form) if text && compression.is_none() => {
-            query.push_str("&message=");
-            query.extend(utf8_percent_encode(text_form, QUERY_ESCAPES));
-        }
-        _ => {
-            query.push_str("&base64=1&message=");
-            query.push_str(&base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(message));
-        }
-    }
-    query
-}
-
-/// What a GET query escapes: everything but RFC 3986's unreserved characters.
-const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'_')
-    .remove(b'~');
-
-/// Decodes one query value: `+` is a space, `%XX` escapes are bytes, and the result must be UTF-8.
-fn decode_query_value(value: &str) -> Result<String, Error> {
-    let spaced = value.replace('+', " ");
-    percent_decode_str(&spaced)
-        .decode_utf8()
-        .map(|text| text.into_owned())
-        .map_err(|_| Error::new(Code::InvalidArgument, "query parameter is not valid UTF-8"))
 }
 
 /// Splits unary response headers into headers and `trailer-` prefixed trailers.
@@ -899,49 +683,5 @@ mod tests {
         assert!(parse_timeout("-1").is_err());
         assert!(parse_timeout("").is_err());
         assert_eq!(format_timeout(std::time::Duration::from_micros(1)), "1");
-    }
-
-    #[test]
-    fn error_json_round_trips() {
-        let err = Error::new(Code::NotFound, "nope").with_detail(&prost_types::Duration {
-            seconds: 1,
-            nanos: 0,
-        });
-        let json = error_json(&err);
-        let text = std::str::from_utf8(&json).unwrap();
-        assert!(text.contains(r#""code":"not_found""#), "{text}");
-        assert!(!text.contains('='), "base64 must be unpadded: {text}");
-        let back = parse_error_json(&json, 404).unwrap();
-        assert_eq!(back.code(), Code::NotFound);
-        assert_eq!(back.details(), err.details());
-        // Unknown code falls back to the HTTP status mapping.
-        let back = parse_error_json(br#"{"code":"bogus","message":"m"}"#, 503).unwrap();
-        assert_eq!(back.code(), Code::Unavailable);
-    }
-
-    #[test]
-    fn end_stream_round_trips() {
-        let mut trailers = Metadata::new();
-        trailers.append("x-t", "1").unwrap();
-        trailers.append("x-t", "2").unwrap();
-        let err = Error::new(Code::Internal, "boom");
-        let json = end_stream_json(Some(&err), &trailers);
-        let (md, error) = parse_end_stream(&json).unwrap();
-        assert_eq!(md.get_all("x-t"), vec!["1", "2"]);
-        assert_eq!(error.unwrap().code(), Code::Internal);
-        let (_, error) = parse_end_stream(b"{}").unwrap();
-        assert!(error.is_none());
-    }
-
-    #[test]
-    fn get_queries_round_trip() {
-        let q = build_get_query("json", br#"{"a":"b c"}"#, true, None);
-        let parsed = parse_get_query(&q).unwrap();
-        assert_eq!(parsed.message, br#"{"a":"b c"}"#);
-        assert_eq!(parsed.encoding.as_deref(), Some("json"));
-        let q = build_get_query("proto", &[0, 255, 10], false, Some("gzip"));
-        let parsed = parse_get_query(&q).unwrap();
-        assert_eq!(parsed.message, vec![0, 255, 10]);
-        assert_eq!(parsed.compression.as_deref(), Some("gzip"));
     }
 }

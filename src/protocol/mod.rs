@@ -4,6 +4,8 @@
 pub(crate) mod client;
 mod conditional;
 pub(crate) mod connect;
+mod connect_get;
+mod connect_json;
 pub(crate) mod grpc;
 pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
