@@ -1,4 +1,4 @@
-//! The one error type every call returns: a code, a message, typed details and metadata.
+//! The one error type every call returns: a code, a message, typed details, headers and trailers.
 
 use std::fmt;
 
@@ -19,7 +19,7 @@ struct Inner {
     code: Code,
     message: String,
     details: Vec<ErrorDetail>,
-    metadata: Metadata,
+    headers: Metadata,
     trailers: Metadata,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
 }
@@ -40,7 +40,7 @@ impl Error {
                 code,
                 message: message.into(),
                 details: Vec::new(),
-                metadata: Metadata::new(),
+                headers: Metadata::new(),
                 trailers: Metadata::new(),
                 source: None,
             }),
@@ -75,13 +75,13 @@ impl Error {
 
     /// Headers carried with the error: on the client, the response headers that came with it; on the
     /// server, headers to send with it.
-    pub fn metadata(&self) -> &Metadata {
-        &self.inner.metadata
+    pub fn headers(&self) -> &Metadata {
+        &self.inner.headers
     }
 
     /// Headers carried with the error, mutably.
-    pub fn metadata_mut(&mut self) -> &mut Metadata {
-        &mut self.inner.metadata
+    pub fn headers_mut(&mut self) -> &mut Metadata {
+        &mut self.inner.headers
     }
 
     /// Trailers carried with the error: on the client, the trailers that came with it; on the server,
@@ -106,9 +106,9 @@ impl Error {
         self.inner.details.push(detail);
     }
 
-    /// Replaces the metadata.
-    pub fn with_metadata(mut self, metadata: Metadata) -> Self {
-        self.inner.metadata = metadata;
+    /// Replaces the headers carried with the error.
+    pub fn with_headers(mut self, headers: Metadata) -> Self {
+        self.inner.headers = headers;
         self
     }
 
@@ -136,8 +136,8 @@ impl fmt::Debug for Error {
         if !self.inner.details.is_empty() {
             s.field("details", &self.inner.details);
         }
-        if !self.inner.metadata.is_empty() {
-            s.field("metadata", &self.inner.metadata);
+        if !self.inner.headers.is_empty() {
+            s.field("headers", &self.inner.headers);
         }
         if !self.inner.trailers.is_empty() {
             s.field("trailers", &self.inner.trailers);
@@ -169,14 +169,14 @@ impl std::error::Error for Error {
 }
 
 impl Clone for Error {
-    /// Clones code, message, details and metadata; the source is summarised into the message chain.
+    /// Clones code, message, details, headers and trailers; the source is summarised into the message chain.
     fn clone(&self) -> Self {
         Self {
             inner: Box::new(Inner {
                 code: self.inner.code,
                 message: self.inner.message.clone(),
                 details: self.inner.details.clone(),
-                metadata: self.inner.metadata.clone(),
+                headers: self.inner.headers.clone(),
                 trailers: self.inner.trailers.clone(),
                 source: self.inner.source.as_ref().map(|s| s.to_string().into()),
             }),

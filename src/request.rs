@@ -6,12 +6,12 @@ use crate::{CallContext, Metadata};
 
 /// A request: the message (or incoming stream) plus request headers.
 ///
-/// On the client, set headers with [`Request::metadata_mut`] and a timeout with [`Request::with_timeout`].
+/// On the client, set headers with [`Request::headers_mut`] (or [`Request::with_header`]) and a timeout with [`Request::with_timeout`].
 /// On the server, [`Request::context`] tells the deadline, cancellation and peer.
 #[derive(Debug)]
 pub struct Request<T> {
     message: T,
-    metadata: Metadata,
+    headers: Metadata,
     timeout: Option<Duration>,
     context: CallContext,
 }
@@ -21,16 +21,16 @@ impl<T> Request<T> {
     pub fn new(message: T) -> Self {
         Self {
             message,
-            metadata: Metadata::new(),
+            headers: Metadata::new(),
             timeout: None,
             context: CallContext::default(),
         }
     }
 
-    pub(crate) fn from_parts(message: T, metadata: Metadata, context: CallContext) -> Self {
+    pub(crate) fn from_parts(message: T, headers: Metadata, context: CallContext) -> Self {
         Self {
             message,
-            metadata,
+            headers,
             timeout: None,
             context,
         }
@@ -52,18 +52,18 @@ impl<T> Request<T> {
     }
 
     /// Request headers.
-    pub fn metadata(&self) -> &Metadata {
-        &self.metadata
+    pub fn headers(&self) -> &Metadata {
+        &self.headers
     }
 
     /// Request headers, mutably.
-    pub fn metadata_mut(&mut self) -> &mut Metadata {
-        &mut self.metadata
+    pub fn headers_mut(&mut self) -> &mut Metadata {
+        &mut self.headers
     }
 
     /// Adds a request header (builder style). Invalid names or values are an `internal` error.
     pub fn with_header(mut self, key: &str, value: &str) -> Result<Self, crate::Error> {
-        self.metadata.append(key, value)?;
+        self.headers.append(key, value)?;
         Ok(self)
     }
 
@@ -85,14 +85,14 @@ impl<T> Request<T> {
 
     /// Splits into headers, message and context.
     pub fn into_parts(self) -> (Metadata, T, CallContext) {
-        (self.metadata, self.message, self.context)
+        (self.headers, self.message, self.context)
     }
 
     /// Replaces the message, keeping headers, timeout and context.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
         Request {
             message: f(self.message),
-            metadata: self.metadata,
+            headers: self.headers,
             timeout: self.timeout,
             context: self.context,
         }

@@ -85,7 +85,7 @@ async fn respond_once<T>(
         Some(UnaryOutcome::Error(error)) => {
             let mut error = error_from_proto(error, Some(&info));
             // A failed unary call has no response to carry metadata: it goes out with the error.
-            append_headers(error.metadata_mut(), &definition.response_headers)?;
+            append_headers(error.headers_mut(), &definition.response_headers)?;
             append_headers(error.trailers_mut(), &definition.response_trailers)?;
             tokio::time::sleep(delay).await;
             Err(error)

@@ -128,7 +128,7 @@ pub(crate) async fn single_response<Res: Message>(
     let Some(message) = receiver.next::<Res>(config, call).await? else {
         return Err(call.fail(
             Error::new(Code::Unimplemented, "the response stream has no message")
-                .with_metadata(headers),
+                .with_headers(headers),
         ));
     };
     if receiver.next::<Res>(config, call).await?.is_some() {
@@ -137,7 +137,7 @@ pub(crate) async fn single_response<Res: Message>(
                 Code::Unimplemented,
                 "the response stream has more than one message",
             )
-            .with_metadata(headers),
+            .with_headers(headers),
         ));
     }
     let trailers = receiver.trailers().cloned().unwrap_or_default();

@@ -153,7 +153,7 @@ impl Client {
             // Framed like a stream: one enveloped message each way, then the protocol's ending.
             let head = config.request_head(
                 spec,
-                request.metadata(),
+                request.headers(),
                 timeout,
                 config.send_compression_name(),
             );
@@ -171,7 +171,7 @@ impl Client {
         let compression = config.send_compression_name().filter(|_| compressed);
         let mut get = false;
         let head = config
-            .request_head(spec, request.metadata(), timeout, compression)
+            .request_head(spec, request.headers(), timeout, compression)
             .and_then(|mut head| {
                 if config.use_get && spec.idempotency == Idempotency::NoSideEffects {
                     let message = GetMessage {
@@ -206,7 +206,7 @@ impl Client {
         let framed = self.config.writer().envelope(request.message(), 0);
         let head = self.config.request_head(
             spec,
-            request.metadata(),
+            request.headers(),
             timeout,
             self.config.send_compression_name(),
         );
@@ -245,7 +245,7 @@ impl Client {
         let (timeout, deadline) = self.call_deadline(request.timeout());
         let head = self.config.request_head(
             spec,
-            request.metadata(),
+            request.headers(),
             timeout,
             self.config.send_compression_name(),
         );

@@ -153,10 +153,10 @@ impl StreamReceiver {
 
 /// Gives an error without metadata the response headers, so callers see them on failures too.
 fn with_headers(call: &DuplexCall, mut error: Error) -> Error {
-    if error.metadata().is_empty()
+    if error.headers().is_empty()
         && let Some(head) = call.head()
     {
-        *error.metadata_mut() = head.accepted.headers.clone();
+        *error.headers_mut() = head.accepted.headers.clone();
     }
     error
 }

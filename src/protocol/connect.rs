@@ -253,7 +253,7 @@ impl ServerProtocol for Connect {
                 let mut body = BytesMut::new();
                 let mut response = http::Response::new(Body::empty());
                 let headers = response.headers_mut();
-                append_metadata(headers, error.metadata());
+                append_metadata(headers, error.headers());
                 self.response_headers(format, false, headers);
                 let payload = end_stream_json(Some(error), &Metadata::new());
                 match write_envelope(FLAG_END_STREAM, &payload, &mut body) {
@@ -283,7 +283,7 @@ fn unary_error_response(error: &Error) -> http::Response<Body> {
     *response.status_mut() = http::StatusCode::from_u16(error.code().http_status())
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
-    append_metadata(headers, error.metadata());
+    append_metadata(headers, error.headers());
     append_unary_trailers(headers, error.trailers());
     headers.insert(
         http::header::CONTENT_TYPE,
@@ -424,7 +424,7 @@ fn validate_unary_response(call: &ResponseContext<'_>, head: &http::response::Pa
                 .then(|| parse_error_json(&body, status.as_u16()))
                 .flatten()
                 .unwrap_or_else(|| status_error(status));
-            *error.metadata_mut() = headers;
+            *error.headers_mut() = headers;
             *error.trailers_mut() = trailers;
             error
         };
@@ -448,7 +448,7 @@ fn validate_unary_response(call: &ResponseContext<'_>, head: &http::response::Pa
             code,
             format!("invalid content-type {content_type:?}; expecting {expected:?}"),
         );
-        return Verdict::Reject(error.with_metadata(headers));
+        return Verdict::Reject(error.with_headers(headers));
     }
     match response_compression(call.compression, encoding) {
         Ok(compression) => Verdict::Accept(AcceptedHead {
@@ -464,7 +464,7 @@ fn validate_unary_response(call: &ResponseContext<'_>, head: &http::response::Pa
 fn validate_stream_response(call: &ResponseContext<'_>, head: &http::response::Parts) -> Verdict {
     let headers = Metadata::from_header_map(head.headers.clone());
     if head.status != http::StatusCode::OK {
-        return Verdict::Reject(status_error(head.status).with_metadata(headers));
+        return Verdict::Reject(status_error(head.status).with_headers(headers));
     }
     let content_type = header(&head.headers, CONTENT_TYPE);
     match content_type.and_then(parse_content_type) {
@@ -476,7 +476,7 @@ fn validate_stream_response(call: &ResponseContext<'_>, head: &http::response::P
                 call.codec,
                 parsed.is_some(),
             );
-            return Verdict::Reject(error.with_metadata(headers));
+            return Verdict::Reject(error.with_headers(headers));
         }
     }
     let encoding = header(&head.headers, STREAM_ENCODING_HEADER);
@@ -486,7 +486,7 @@ fn validate_stream_response(call: &ResponseContext<'_>, head: &http::response::P
             trailers: Metadata::new(),
             compression,
         }),
-        Err(e) => Verdict::Reject(e.with_metadata(headers)),
+        Err(e) => Verdict::Reject(e.with_headers(headers)),
     }
 }
 
@@ -601,7 +601,7 @@ mod client_tests {
         let e =
             rejected(ConnectClient.validate_response(&call, &response(H2, 503, &[("x-h", "1")])));
         assert_eq!(
-            (e.code(), e.metadata().get("x-h")),
+            (e.code(), e.headers().get("x-h")),
             (Code::Unavailable, Some("1"))
         );
         let e = rejected(ConnectClient.validate_response(

@@ -363,7 +363,7 @@ pub(crate) fn trailers_only_response(
     let mut response = http::Response::new(Body::empty());
     let headers = response.headers_mut();
     write_response_headers(format, false, headers);
-    append_metadata(headers, error.metadata());
+    append_metadata(headers, error.headers());
     headers.extend(status_trailers(Some(error), &Metadata::new()));
     response
 }
@@ -447,7 +447,7 @@ pub(crate) fn validate_client_response(
 ) -> Verdict {
     let headers = user_metadata(&head.headers);
     if head.status != http::StatusCode::OK {
-        return Verdict::Reject(status_error(head.status).with_metadata(headers));
+        return Verdict::Reject(status_error(head.status).with_headers(headers));
     }
     // A status in the headers may make this a trailers-only response (decided at the end of the body),
     // which need not name a content type.
@@ -460,7 +460,7 @@ pub(crate) fn validate_client_response(
         .is_some_and(|ct| ct.web == web && !ct.text && ct.codec == call.codec);
     if !valid && !trailers_only {
         let error = stream_content_type_error(kind, content_type, call.codec, parsed.is_some());
-        return Verdict::Reject(error.with_metadata(headers));
+        return Verdict::Reject(error.with_headers(headers));
     }
     match response_compression(call.compression, header(&head.headers, ENCODING)) {
         Ok(compression) => Verdict::Accept(AcceptedHead {
@@ -468,7 +468,7 @@ pub(crate) fn validate_client_response(
             trailers: Metadata::new(),
             compression,
         }),
-        Err(e) => Verdict::Reject(e.with_metadata(headers)),
+        Err(e) => Verdict::Reject(e.with_headers(headers)),
     }
 }
 

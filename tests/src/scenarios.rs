@@ -48,8 +48,8 @@ fn assert_echoed_headers(headers: &[crate::Header]) {
 pub async fn unary(client: &EchoServiceClient, version: http::Version) {
     for post in [false, true] {
         let mut request = Request::new(rich_request("héllo, wörld"));
-        request.metadata_mut().append("x-test", "a").expect("valid");
-        request.metadata_mut().append("x-test", "b").expect("valid");
+        request.headers_mut().append("x-test", "a").expect("valid");
+        request.headers_mut().append("x-test", "b").expect("valid");
         let response = within("unary call", async {
             if post {
                 client.echo_post(request).await
@@ -76,8 +76,8 @@ pub async fn server_stream(client: &EchoServiceClient, version: http::Version) {
         repeat: 3,
         ..rich_request("again")
     });
-    request.metadata_mut().append("x-test", "a").expect("valid");
-    request.metadata_mut().append("x-test", "b").expect("valid");
+    request.headers_mut().append("x-test", "a").expect("valid");
+    request.headers_mut().append("x-test", "b").expect("valid");
     within("server stream", async {
         let mut call = client.repeat(request).await.expect("stream starts");
         assert_eq!(call.headers().get_all("x-resp"), vec!["h1", "h2"]);

@@ -116,7 +116,7 @@ pub fn build_error(spec: &ErrorSpec) -> Error {
     }
     // Headers the request asks for that cannot be sent make the error itself the caller's mistake.
     for h in &spec.headers {
-        if let Err(e) = error.metadata_mut().append(&h.name, &h.value) {
+        if let Err(e) = error.headers_mut().append(&h.name, &h.value) {
             return invalid_header("error header", &h.name, &e);
         }
     }

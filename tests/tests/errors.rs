@@ -88,10 +88,10 @@ fn assert_rich(error: &Error, context: &str) {
 /// The error's headers came with it.
 fn assert_error_headers(error: &Error, context: &str) {
     assert_eq!(
-        error.metadata().get_all("x-err-h"),
+        error.headers().get_all("x-err-h"),
         vec!["h1", "h2"],
         "{context}: headers {:?}",
-        error.metadata()
+        error.headers()
     );
 }
 
@@ -159,7 +159,7 @@ async fn server_stream_error_after_messages() {
             let error = call.message().await.expect_err("must fail");
             assert_rich(&error, &context);
             // The response headers sent before the stream came along with the error.
-            assert_eq!(error.metadata().get("x-resp"), Some("r"), "{context}");
+            assert_eq!(error.headers().get("x-resp"), Some("r"), "{context}");
             let trailers = call.trailers().expect("trailers after the error");
             assert_eq!(trailers.get("x-err-t"), Some("t1"));
             assert_eq!(trailers.get("x-trail"), Some("ok-trailer"));

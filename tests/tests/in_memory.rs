@@ -110,7 +110,7 @@ async fn errors_and_deadlines_in_memory() {
         .expect_err("fails");
     assert_eq!(error.code(), Code::PermissionDenied);
     assert_eq!(error.message(), "nope");
-    assert_eq!(error.metadata().get("x-err-h"), Some("h"));
+    assert_eq!(error.headers().get("x-err-h"), Some("h"));
     let info: FailureInfo = error.details()[0].decode().expect("detail");
     assert_eq!(info.reason, "nope");
 
@@ -122,7 +122,7 @@ async fn errors_and_deadlines_in_memory() {
     .await
     .expect_err("fails");
     assert_eq!(error.code(), Code::PermissionDenied);
-    assert_eq!(error.metadata().get("x-err-h"), Some("h"));
+    assert_eq!(error.headers().get("x-err-h"), Some("h"));
 
     let slow = EchoRequest {
         delay_ms: 60_000,

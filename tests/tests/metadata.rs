@@ -20,7 +20,7 @@ async fn request_headers_reach_the_handler() {
         for http in [Http::H1, Http::H2] {
             let client = server.client(codec, http);
             let mut request = Request::new(echo_of(&["x-multi", "x-data-bin"]));
-            let md = request.metadata_mut();
+            let md = request.headers_mut();
             md.append("x-multi", "1").expect("valid");
             md.append("X-Multi", "2").expect("valid");
             md.append("x-multi", "3").expect("valid");
@@ -71,7 +71,7 @@ async fn protocol_headers_are_the_runtimes() {
     let client = server.client(Codec::Proto, Http::H1);
     let mut request = Request::new(echo_of(&["content-type", "connect-protocol-version"]));
     request
-        .metadata_mut()
+        .headers_mut()
         .append("content-type", "text/plain")
         .expect("valid");
     let echo = within("unary", client.echo_post(request))

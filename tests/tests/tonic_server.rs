@@ -284,7 +284,7 @@ async fn trident_client_metadata_reaches_tonic_and_back() {
             response_headers: vec![header("x-resp", "r1"), header("x-resp-bin", "AAEC/w")],
             ..text("md")
         });
-        let md = request.metadata_mut();
+        let md = request.headers_mut();
         md.append("x-multi", "1").expect("valid");
         md.append("x-multi", "2").expect("valid");
         md.append_bin("x-data-bin", &binary).expect("valid");

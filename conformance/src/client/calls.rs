@@ -35,7 +35,7 @@ impl Outcome {
     /// (a failed unary or client-stream call has no response to hold them).
     fn fail(&mut self, error: Error) {
         if self.headers.is_empty() {
-            self.headers = headers_from_metadata(error.metadata());
+            self.headers = headers_from_metadata(error.headers());
         }
         if self.trailers.is_empty() {
             self.trailers = headers_from_metadata(error.trailers());
@@ -109,7 +109,7 @@ fn single_request<M: Message>(plan: &Plan) -> Result<M, String> {
 
 fn request<M>(plan: &Plan, message: M) -> Request<M> {
     let mut request = Request::new(message);
-    *request.metadata_mut() = plan.headers.clone();
+    *request.headers_mut() = plan.headers.clone();
     match plan.timeout {
         Some(timeout) => request.with_timeout(timeout),
         None => request,
