@@ -24,22 +24,11 @@ use crate::client::HttpVersion;
 use crate::compression::{Compression, CompressionRegistry};
 use crate::envelope::Envelope;
 use crate::method::StreamType;
-use crate::protocol::{ProtocolKind, connect, grpc, grpc_web};
+use crate::protocol::ProtocolKind;
 use crate::{Code, Error, Metadata};
 
 /// Largest error body a client reads from a failed response whose error travels in the body.
 pub(crate) const ERROR_BODY_MAX: usize = 64 * 1024;
-
-impl ProtocolKind {
-    /// The client side of this protocol. Registering a new protocol is one line here.
-    pub(crate) fn client(self) -> &'static dyn ClientProtocol {
-        match self {
-            ProtocolKind::Connect => &connect::ConnectClient,
-            ProtocolKind::Grpc => &grpc::GrpcClient,
-            ProtocolKind::GrpcWeb => &grpc_web::GrpcWebClient,
-        }
-    }
-}
 
 /// Everything a client call needs from the protocol it speaks (see the module docs).
 pub(crate) trait ClientProtocol: Send + Sync {

@@ -11,6 +11,7 @@ pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
 pub(crate) mod server;
 
+use client::ClientProtocol;
 use server::ServerProtocol;
 
 /// Every protocol the server speaks, asked in this order whether a request is theirs. Adding a protocol
@@ -20,6 +21,18 @@ pub(crate) const SERVER_PROTOCOLS: &[&dyn ServerProtocol] = &[
     &grpc_web::GrpcWeb { text: false },
     &connect::Connect,
 ];
+
+impl ProtocolKind {
+    /// The client side of this protocol. Registering a protocol's client is one line
+    /// here.
+    pub(crate) fn client(self) -> &'static dyn ClientProtocol {
+        match self {
+            ProtocolKind::Connect => &connect::ConnectClient,
+            ProtocolKind::Grpc => &grpc::GrpcClient,
+            ProtocolKind::GrpcWeb => &grpc_web::GrpcWebClient,
+        }
+    }
+}
 
 /// A wire protocol.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
