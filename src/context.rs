@@ -8,10 +8,10 @@ use rustls_pki_types::CertificateDer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::PeerCertificates;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
-use crate::server::PeerCertificates;
-use crate::server::shutdown::ServerShutdown;
+use crate::server_shutdown::ServerShutdown;
 
 /// Per-call information handed to server handlers (and empty on client-side requests).
 ///

@@ -49,9 +49,11 @@ mod http2;
 mod limits;
 mod metadata;
 mod method;
+mod peer_certificates;
 mod protocol;
 mod request;
 mod server;
+mod server_shutdown;
 #[cfg(feature = "tls")]
 mod tls;
 mod wire;
@@ -76,12 +78,13 @@ pub use error::{Error, ErrorDetail};
 pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
+pub use peer_certificates::PeerCertificates;
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
-    DEFAULT_GRACE_PERIOD, PeerCertificates, ResponseStream, Router, Serve, ServeFuture, Server,
-    ServiceRoutes, Streaming, WithGracefulShutdown,
+    DEFAULT_GRACE_PERIOD, ResponseStream, Router, Serve, ServeFuture, Server, ServiceRoutes,
+    Streaming, WithGracefulShutdown,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

@@ -5,11 +5,22 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ConfigError;
-use crate::client::{Client, ClientConfig, HttpVersion, Transport, default_transport};
+use crate::client::Client;
+use crate::client::config::ClientConfig;
+use crate::client::default_transport;
+use crate::client::transport::{HttpVersion, Transport};
 use crate::codec::{Codec, JsonCodec, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::http2::Http2Settings;
 use crate::protocol::ProtocolKind;
+
+impl Client {
+    /// Starts configuring a client for `base_url` (such as `http://127.0.0.1:8080`, optionally with a path
+    /// prefix).
+    pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
+        ClientBuilder::new(base_url.into())
+    }
+}
 
 /// Configures a [`Client`].
 pub struct ClientBuilder {
@@ -30,7 +41,7 @@ pub struct ClientBuilder {
 }
 
 impl ClientBuilder {
-    pub(super) fn new(base: String) -> Self {
+    fn new(base: String) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
             transport: None,
@@ -211,9 +222,13 @@ impl ClientBuilder {
             )));
         }
         let protocol = self.protocol.client();
-        protocol
-            .check_http_version(self.http_version)
-            .map_err(|e| ConfigError::new(e.message()))?;
+        if protocol.requires_http2() && self.http_version == HttpVersion::Http1 {
+            return Err(ConfigError::new(format!(
+                "the {} protocol requires HTTP/2: use HttpVersion::Http2, or a protocol that runs over \
+                 HTTP/1.1 (Connect, gRPC-Web)",
+                protocol.kind()
+            )));
+        }
         let send_compression = match &self.send_compression {
             None => None,
             Some(name) => self.compression.resolve(Some(name)).map_err(|_| {

@@ -4,7 +4,7 @@
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use crate::client::ClientConfig;
+use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::client::receive::StreamReceiver;
 use crate::codec::Message;

@@ -4,10 +4,11 @@
 //! waits while the transport is not reading. The HTTP request starts lazily, exactly once, on the first
 //! send, close-send or receive. A piped request runs in its own task, so that the transport reads the pipe
 //! while the caller sends; a request whose body is complete up front (unary and server-streaming calls)
-//! runs in the caller's task while it waits for the response head, as connect-go runs unary calls inline,
-//! which spares each such call a task spawn and a channel. Receivers wait for the response head. The first failure of any kind
-//! (transport, protocol, deadline, cancellation) is kept and returned by every later operation. Dropping
-//! the call aborts the HTTP stream so the server sees the cancellation.
+//! runs in the caller's task while it waits for the response head, as connect-go runs unary calls
+//! inline, which spares each such call a task spawn and a channel. Receivers wait for the response
+//! head. The first failure of any kind (transport, protocol, deadline, cancellation) is kept and
+//! returned by every later operation. Dropping the call aborts the HTTP stream so the server sees the
+//! cancellation.
 //!
 //! The call knows no protocol: the client's [`ClientProtocol`](crate::protocol::client::ClientProtocol)
 //! writes the timeout header when the request starts and judges the response head when it arrives (as
@@ -28,7 +29,7 @@ use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tower::ServiceExt as _;
 
 use crate::body::Body;
-use crate::client::ClientConfig;
+use crate::client::config::ClientConfig;
 use crate::deadline;
 use crate::envelope::{Envelope, EnvelopeReader};
 use crate::method::{MethodSpec, StreamType};

@@ -24,7 +24,6 @@ use tower::ServiceExt as _;
 use crate::body::Body;
 use crate::client::transport::transport_error;
 use crate::coalesce::{Coalesce, Turns};
-// Re-exported for `client/mod.rs`, which names the settings through this module.
 use crate::http2::Http2Settings;
 use crate::http2::MIN_FRAME_SIZE;
 use crate::{Code, Error};

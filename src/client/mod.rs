@@ -2,6 +2,7 @@
 
 mod builder;
 mod calls;
+mod config;
 mod default_transport;
 mod duplex;
 mod h2_channel;
@@ -13,7 +14,6 @@ mod transport;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::header::{HeaderValue, USER_AGENT};
 use tokio::time::Instant;
 
 pub use builder::ClientBuilder;
@@ -21,96 +21,12 @@ pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
 pub use transport::{HttpVersion, Transport, boxed_transport};
 
 use crate::body::Body;
-use crate::codec::{Codec, Message};
-use crate::compression::{Compression, CompressionRegistry};
+use crate::codec::Message;
 use crate::method::{Idempotency, MethodSpec};
-use crate::protocol::client::{ClientProtocol, GetMessage, RequestHeaders};
-use crate::wire::{MessageReader, MessageWriter};
-use crate::{Code, Error, Metadata, Request, Response};
+use crate::protocol::client::GetMessage;
+use crate::{Error, Request, Response};
+use config::ClientConfig;
 use duplex::DuplexCall;
-
-/// Everything a client was configured with; shared by its calls.
-pub(crate) struct ClientConfig {
-    base: String,
-    pub transport: Transport,
-    /// Everything that depends on the protocol.
-    pub protocol: &'static dyn ClientProtocol,
-    pub http_version: HttpVersion,
-    pub codec: Arc<dyn Codec>,
-    pub send_compression: Option<Arc<dyn Compression>>,
-    pub compression: CompressionRegistry,
-    pub compress_min_bytes: usize,
-    pub read_max_bytes: usize,
-    pub send_max_bytes: usize,
-    pub use_get: bool,
-    pub timeout: Option<Duration>,
-}
-
-impl ClientConfig {
-    fn writer(&self) -> MessageWriter {
-        MessageWriter {
-            codec: self.codec.clone(),
-            compression: self.send_compression.clone(),
-            compress_min_bytes: self.compress_min_bytes,
-            send_max_bytes: self.send_max_bytes,
-        }
-    }
-
-    pub(crate) fn reader(&self, compression: Option<Arc<dyn Compression>>) -> MessageReader {
-        MessageReader {
-            codec: self.codec.clone(),
-            compression,
-            read_max_bytes: self.read_max_bytes,
-        }
-    }
-
-    /// The name of the request compression, if any.
-    fn send_compression_name(&self) -> Option<&str> {
-        self.send_compression.as_ref().map(|c| c.name())
-    }
-
-    /// The request head for a POST to `spec` (GET heads are derived from it); `send_compression` names
-    /// the encoding of the request's messages, if any.
-    fn request_head(
-        &self,
-        spec: &MethodSpec,
-        headers: &Metadata,
-        timeout: Option<Duration>,
-        send_compression: Option<&str>,
-    ) -> Result<http::request::Parts, Error> {
-        let uri: http::Uri = format!("{}{}", self.base, spec.path)
-            .parse()
-            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))?;
-        let mut request = http::Request::post(uri).body(()).map_err(|e| {
-            Error::with_source(Code::InvalidArgument, "cannot build the request", e)
-        })?;
-        if self.http_version == HttpVersion::Http2 {
-            *request.version_mut() = http::Version::HTTP_2;
-        }
-        let map = request.headers_mut();
-        for (name, value) in headers.as_header_map() {
-            map.append(name.clone(), value.clone());
-        }
-        let accept = self.compression.accept_value();
-        let protocol_headers = RequestHeaders {
-            stream_type: spec.stream_type,
-            codec: self.codec.name(),
-            accept_encoding: &accept,
-            send_compression,
-        };
-        self.protocol.write_request_headers(&protocol_headers, map);
-        if let Some(timeout) = timeout {
-            self.protocol.write_timeout(timeout, map);
-        }
-        if !map.contains_key(USER_AGENT) {
-            map.insert(
-                USER_AGENT,
-                HeaderValue::from_static(concat!("trident/", env!("CARGO_PKG_VERSION"))),
-            );
-        }
-        Ok(request.into_parts().0)
-    }
-}
 
 /// An RPC client bound to one base URL. Cheap to clone; clones share connections.
 #[derive(Clone)]
@@ -130,12 +46,6 @@ impl std::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Starts configuring a client for `base_url` (such as `http://127.0.0.1:8080`, optionally with a path
-    /// prefix).
-    pub fn builder(base_url: impl Into<String>) -> ClientBuilder {
-        ClientBuilder::new(base_url.into())
-    }
-
     fn call_deadline(&self, timeout: Option<Duration>) -> (Option<Duration>, Option<Instant>) {
         let timeout = timeout.or(self.config.timeout);
         (timeout, timeout.map(|t| Instant::now() + t))

@@ -3,7 +3,7 @@
 //! look like, and how a stream ends, is the protocol's to say (see `protocol::client`); the duplex call
 //! has already had the response head judged by the time these read the body.
 
-use crate::client::ClientConfig;
+use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::codec::Message;
 use crate::protocol::client::{BodyEnd, ControlFrames, Ending, Received};

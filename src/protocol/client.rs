@@ -20,7 +20,6 @@ use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
 use http::header::{HeaderName, HeaderValue};
 
-use crate::client::HttpVersion;
 use crate::compression::{Compression, CompressionRegistry};
 use crate::envelope::Envelope;
 use crate::method::StreamType;
@@ -35,10 +34,10 @@ pub(crate) trait ClientProtocol: Send + Sync {
     /// Which protocol this is (for `Debug` output and error messages).
     fn kind(&self) -> ProtocolKind;
 
-    /// Fails if a client configured for `version` cannot speak this protocol (gRPC needs HTTP/2's
-    /// trailers). Most protocols run over any version.
-    fn check_http_version(&self, _version: HttpVersion) -> Result<(), Error> {
-        Ok(())
+    /// Whether the protocol runs over HTTP/2 only (gRPC needs HTTP/2's trailers), so that a client
+    /// configured for HTTP/1.1 is refused when it is built. Most protocols run over any version.
+    fn requires_http2(&self) -> bool {
+        false
     }
 
     /// Whether calls of `stream_type` send and receive one bare message (Connect unary) instead of

@@ -22,7 +22,8 @@ use crate::protocol::connect_json::{
     end_stream_json, error_json, parse_end_stream, parse_error_json,
 };
 use crate::protocol::server::{
-    Framing, Proposal, ResponseFormat, ServerProtocol, UnaryReply, append_metadata, set_encoding,
+    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
+    set_encoding,
 };
 use crate::protocol::{ProtocolKind, conditional, header};
 use crate::{Code, Error, Metadata};
@@ -270,9 +271,9 @@ impl ServerProtocol for Connect {
         error: Option<&Error>,
         trailers: &Metadata,
         batch: &mut BytesMut,
-    ) -> Result<Option<HeaderMap>, Error> {
+    ) -> Result<StreamEnd, Error> {
         write_envelope(FLAG_END_STREAM, &end_stream_json(error, trailers), batch)?;
-        Ok(None)
+        Ok(StreamEnd::InBody)
     }
 }
 

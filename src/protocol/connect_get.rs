@@ -84,10 +84,31 @@ const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Decodes one query value: `+` is a space, `%XX` escapes are bytes, and the result must be UTF-8.
+/// Decodes one query value: `+` is a space, `%XX` escapes are bytes, and the result must be UTF-8. A `%`
+/// that starts no escape is an error, as it is in connect-go (a query mangled on the way is refused, not
+/// guessed at).
 fn decode_query_value(value: &str) -> Result<String, Error> {
-    let spaced = value.replace('+', " ");
-    percent_decode_str(&spaced)
+    let bytes = value.as_bytes();
+    let malformed = bytes.iter().enumerate().any(|(i, &b)| {
+        b == b'%'
+            && !bytes
+                .get(i + 1..i + 3)
+                .is_some_and(|hex| hex.iter().all(u8::is_ascii_hexdigit))
+    });
+    if malformed {
+        return Err(Error::new(
+            Code::InvalidArgument,
+            "invalid percent-encoding in query",
+        ));
+    }
+    let spaced;
+    let value = if value.contains('+') {
+        spaced = value.replace('+', " ");
+        spaced.as_str()
+    } else {
+        value
+    };
+    percent_decode_str(value)
         .decode_utf8()
         .map(|text| text.into_owned())
         .map_err(|_| Error::new(Code::InvalidArgument, "query parameter is not valid UTF-8"))
@@ -107,5 +128,16 @@ mod tests {
         let parsed = parse_get_query(&q).unwrap();
         assert_eq!(parsed.message, vec![0, 255, 10]);
         assert_eq!(parsed.compression.as_deref(), Some("gzip"));
+    }
+
+    #[test]
+    fn malformed_escapes_and_bad_utf8_are_refused() {
+        for bad in ["%zz", "%2", "abc%", "%ff%fe"] {
+            let query = format!("connect=v1&encoding=json&message={bad}");
+            let error = parse_get_query(&query).unwrap_err();
+            assert_eq!(error.code(), Code::InvalidArgument, "{bad}");
+        }
+        let parsed = parse_get_query("encoding=json&message=a+b%2Bc").unwrap();
+        assert_eq!(parsed.message, b"a b+c");
     }
 }

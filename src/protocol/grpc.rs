@@ -12,7 +12,6 @@ use percent_encoding::{AsciiSet, CONTROLS, percent_decode_str, utf8_percent_enco
 use http::header::CONTENT_TYPE;
 
 use crate::body::Body;
-use crate::client::HttpVersion;
 use crate::envelope::Envelope;
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
@@ -23,8 +22,8 @@ use crate::protocol::client::{
     stream_content_type_error,
 };
 use crate::protocol::server::{
-    Framing, Proposal, ResponseFormat, ServerProtocol, append_metadata, echo_content_type,
-    set_encoding,
+    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, append_metadata,
+    echo_content_type, set_encoding,
 };
 use crate::protocol::{ProtocolKind, header};
 use crate::{Code, Error, Metadata};
@@ -297,8 +296,8 @@ impl ServerProtocol for Grpc {
         error: Option<&Error>,
         trailers: &Metadata,
         _batch: &mut BytesMut,
-    ) -> Result<Option<HeaderMap>, Error> {
-        Ok(Some(status_trailers(error, trailers)))
+    ) -> Result<StreamEnd, Error> {
+        Ok(StreamEnd::Trailers(status_trailers(error, trailers)))
     }
 }
 
@@ -381,14 +380,8 @@ impl ClientProtocol for GrpcClient {
         ProtocolKind::Grpc
     }
 
-    fn check_http_version(&self, version: HttpVersion) -> Result<(), Error> {
-        if version == HttpVersion::Http1 {
-            return Err(Error::new(
-                Code::Unimplemented,
-                "the gRPC protocol requires HTTP/2: use HttpVersion::Http2, or gRPC-Web or Connect over HTTP/1.1",
-            ));
-        }
-        Ok(())
+    fn requires_http2(&self) -> bool {
+        true
     }
 
     fn write_request_headers(&self, request: &RequestHeaders<'_>, map: &mut HeaderMap) {
@@ -512,14 +505,7 @@ mod client_tests {
 
     #[test]
     fn grpc_needs_http2_both_ways() {
-        assert_eq!(
-            GrpcClient
-                .check_http_version(HttpVersion::Http1)
-                .unwrap_err()
-                .code(),
-            Code::Unimplemented
-        );
-        assert!(GrpcClient.check_http_version(HttpVersion::Http2).is_ok());
+        assert!(GrpcClient.requires_http2());
         let registry = CompressionRegistry::new();
         let head = response(
             http::Version::HTTP_11,

@@ -15,7 +15,7 @@ use crate::protocol::client::{
 };
 use crate::protocol::grpc;
 use crate::protocol::grpc_web_text::{DecodeText, EncodeText};
-use crate::protocol::server::{Proposal, ResponseFormat, ServerProtocol};
+use crate::protocol::server::{Proposal, ResponseFormat, ServerProtocol, StreamEnd};
 use crate::{Code, Error, Metadata};
 
 /// Flag of a gRPC-Web body frame that carries trailers instead of a message.
@@ -95,10 +95,10 @@ impl ServerProtocol for GrpcWeb {
         error: Option<&Error>,
         trailers: &Metadata,
         batch: &mut BytesMut,
-    ) -> Result<Option<HeaderMap>, Error> {
+    ) -> Result<StreamEnd, Error> {
         let block = encode_web_trailers(&grpc::status_trailers(error, trailers));
         write_envelope(FLAG_TRAILERS, &block, batch)?;
-        Ok(None)
+        Ok(StreamEnd::InBody)
     }
 
     fn request_body(&self, body: Body) -> Body {

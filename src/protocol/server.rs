@@ -4,7 +4,7 @@
 //! A protocol is a `&'static dyn ServerProtocol`, listed once in `SERVER_PROTOCOLS` (in `mod.rs`). A trait of static
 //! objects (rather than an enum with methods) keeps everything one protocol decides in its own file:
 //! adding a protocol is one new file and one line in that list, and no `match` elsewhere grows an arm.
-//! The calls are few per RPC (claim, head, ending), so the indirection costs nothing measurable.
+//! The calls are few per RPC (propose, head, ending), so the indirection costs nothing measurable.
 //!
 //! The flow, in order:
 //! 1. [`negotiate`] checks the HTTP method, asks each protocol whether the request is its own
@@ -80,14 +80,14 @@ pub(crate) trait ServerProtocol: Send + Sync + 'static {
     /// The response to a call that failed before its first message was sent.
     fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body>;
 
-    /// Ends a stream after its last message: appends the protocol's final frame to `batch`, or returns
-    /// the HTTP trailers to send after it.
+    /// Ends a stream after its last message: appends the protocol's final frame to `batch`
+    /// ([`StreamEnd::InBody`]), or hands back the HTTP trailers to send after it.
     fn end_stream(
         &self,
         error: Option<&Error>,
         trailers: &Metadata,
         batch: &mut bytes::BytesMut,
-    ) -> Result<Option<HeaderMap>, Error>;
+    ) -> Result<StreamEnd, Error>;
 
     /// The request body as the call reads it (gRPC-Web's text mode decodes base64 here).
     fn request_body(&self, body: Body) -> Body {
@@ -98,6 +98,14 @@ pub(crate) trait ServerProtocol: Send + Sync + 'static {
     fn response_body(&self, body: Body) -> Body {
         body
     }
+}
+
+/// How a protocol ended a stream.
+pub(crate) enum StreamEnd {
+    /// The final frame went into the body (Connect's end-stream message, gRPC-Web's trailer frame).
+    InBody,
+    /// These HTTP trailers end the response (gRPC's status).
+    Trailers(HeaderMap),
 }
 
 /// What a request of one protocol states about itself, before the server settles anything.

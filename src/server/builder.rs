@@ -42,7 +42,7 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 /// ```
 ///
 /// Every request reaches the router with the peer's [`SocketAddr`](std::net::SocketAddr) (and, over
-/// TLS with client certificates, its [`PeerCertificates`](crate::server::PeerCertificates)) as request
+/// TLS with client certificates, its [`PeerCertificates`](crate::PeerCertificates)) as request
 /// extensions, which [`CallContext`](crate::CallContext) reads.
 ///
 /// Cloning is cheap; one `Server` may serve several listeners.

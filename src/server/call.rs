@@ -207,7 +207,7 @@ fn read_ahead(mut body: Body, cancel: CancellationToken) -> Body {
     tokio::spawn(async move {
         loop {
             let frame = tokio::select! {
-                frame = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)) => frame,
+                frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)) => frame,
                 () = cancel.cancelled() => return,
                 () = tx.closed() => return,
             };

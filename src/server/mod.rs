@@ -7,11 +7,9 @@ mod cors;
 mod drain;
 mod handler;
 mod outgoing;
-mod peer_certificates;
 mod respond;
 mod router;
 mod serve;
-pub(crate) mod shutdown;
 mod streaming;
 #[cfg(feature = "tls")]
 mod tls;
@@ -21,7 +19,6 @@ pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
 pub use outgoing::ResponseStream;
-pub use peer_certificates::PeerCertificates;
 pub use router::{Router, ServiceRoutes};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
 pub use streaming::Streaming;

@@ -15,7 +15,7 @@ use tokio_util::sync::DropGuard;
 use crate::body::Body;
 use crate::deadline;
 use crate::protocol::server::{
-    Framing, ResponseFormat, ServerProtocol, UnaryReply, append_metadata,
+    Framing, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
 };
 use crate::server::outgoing::{self, Outgoing};
 use crate::wire::MessageWriter;
@@ -177,8 +177,8 @@ impl ResponseBody {
             .protocol
             .end_stream(error.as_ref(), &self.trailers, &mut self.batch)?
         {
-            Some(trailers) => self.pending_trailers = Some(trailers),
-            None => self.done = true,
+            StreamEnd::Trailers(trailers) => self.pending_trailers = Some(trailers),
+            StreamEnd::InBody => self.done = true,
         }
         Ok(())
     }

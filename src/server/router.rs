@@ -1,5 +1,6 @@
-//! The server's entry point: a `tower::Service` that routes `/{package.Service}/{Method}` to handlers,
-//! after working out protocol, codec, compression and deadline from the request.
+//! The router: a `tower::Service` that routes `/{package.Service}/{Method}` to handlers. It answers CORS
+//! preflights and unknown paths itself, has `protocol::server::negotiate` settle how each call travels,
+//! and hands the negotiated call to the method's handler.
 
 use std::collections::HashMap;
 use std::convert::Infallible;

@@ -22,53 +22,59 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio_util::sync::CancellationToken;
+use tower::ServiceExt as _;
+use tower::util::Oneshot;
 
+use crate::PeerCertificates;
 use crate::body::Body;
 use crate::coalesce::Coalesce;
-use crate::server::shutdown::ServerShutdown;
-use crate::server::{PeerCertificates, Router, Server};
+use crate::server::{Router, Server};
+use crate::server_shutdown::ServerShutdown;
 
 /// How long the accept loop pauses after an accept error that is not about one connection (out of
 /// file descriptors, say), before it tries again.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(5);
 
-/// A [`Server`] serving a [`Router`] on a listener, made by [`Server::serve`]. Await it to run the
-/// server (it resolves only on shutdown); call [`with_graceful_shutdown`](Self::with_graceful_shutdown)
-/// first to be able to stop it gracefully.
+/// A [`Server`] serving a [`Router`] (or a tower stack around one) on a listener, made by
+/// [`Server::serve`]. Await it to run the server (it resolves only on shutdown); call
+/// [`with_graceful_shutdown`](Self::with_graceful_shutdown) first to be able to stop it gracefully.
 ///
 /// Dropping the future stops the server at once: the listener closes, open connections are closed
 /// and their calls cancelled.
 #[must_use = "a Serve does nothing until awaited"]
-pub struct Serve {
+pub struct Serve<S = Router> {
     server: Server,
     listener: TcpListener,
-    router: Router,
+    service: S,
 }
 
 impl Server {
-    /// Serves `router` on `listener`. The returned [`Serve`] does nothing until awaited (it is
-    /// [`IntoFuture`](std::future::IntoFuture)); it then runs until the process ends, or until the
-    /// signal given to [`Serve::with_graceful_shutdown`] fires and the shutdown is complete.
-    pub fn serve(self, listener: TcpListener, router: Router) -> Serve {
-        Serve::new(self, listener, router)
+    /// Serves `service` on `listener`: a [`Router`], or any tower service that takes requests with a
+    /// [`Body`] and never fails, such as a `tower::ServiceBuilder` stack of middleware (authentication,
+    /// tracing, request ids) around a router. Every request carries the peer's address and, over
+    /// mutual TLS, its certificates as extensions, which handlers read through
+    /// [`CallContext`](crate::CallContext).
+    ///
+    /// The returned [`Serve`] does nothing until awaited (it is [`IntoFuture`]); it then runs until the
+    /// process ends, or until the signal given to [`Serve::with_graceful_shutdown`] fires and the
+    /// shutdown is complete.
+    pub fn serve<S>(self, listener: TcpListener, service: S) -> Serve<S> {
+        Serve {
+            server: self,
+            listener,
+            service,
+        }
     }
 }
 
-impl Serve {
-    fn new(server: Server, listener: TcpListener, router: Router) -> Self {
-        Self {
-            server,
-            listener,
-            router,
-        }
-    }
-
+impl<S> Serve<S> {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.listener.local_addr()
@@ -93,7 +99,7 @@ impl Serve {
     ///     .await
     /// # }
     /// ```
-    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<F>
+    pub fn with_graceful_shutdown<F>(self, signal: F) -> WithGracefulShutdown<F, S>
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -104,7 +110,7 @@ impl Serve {
     }
 }
 
-impl fmt::Debug for Serve {
+impl<S> fmt::Debug for Serve<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Serve")
             .field("server", &self.server)
@@ -113,7 +119,17 @@ impl fmt::Debug for Serve {
     }
 }
 
-impl IntoFuture for Serve {
+impl<S, B> IntoFuture for Serve<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     type Output = io::Result<()>;
     type IntoFuture = ServeFuture;
 
@@ -121,7 +137,7 @@ impl IntoFuture for Serve {
         ServeFuture(Box::pin(run(
             self.server,
             self.listener,
-            self.router,
+            self.service,
             std::future::pending(),
         )))
     }
@@ -130,19 +146,19 @@ impl IntoFuture for Serve {
 /// A [`Serve`] that shuts down gracefully when its signal resolves; made by
 /// [`Serve::with_graceful_shutdown`]. Await it to run the server.
 #[must_use = "a WithGracefulShutdown does nothing until awaited"]
-pub struct WithGracefulShutdown<F> {
-    serve: Serve,
+pub struct WithGracefulShutdown<F, S = Router> {
+    serve: Serve<S>,
     signal: F,
 }
 
-impl<F> WithGracefulShutdown<F> {
+impl<F, S> WithGracefulShutdown<F, S> {
     /// The address the listener is bound to.
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.serve.local_addr()
     }
 }
 
-impl<F> fmt::Debug for WithGracefulShutdown<F> {
+impl<F, S> fmt::Debug for WithGracefulShutdown<F, S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("WithGracefulShutdown")
             .field("serve", &self.serve)
@@ -150,9 +166,17 @@ impl<F> fmt::Debug for WithGracefulShutdown<F> {
     }
 }
 
-impl<F> IntoFuture for WithGracefulShutdown<F>
+impl<F, S, B> IntoFuture for WithGracefulShutdown<F, S>
 where
     F: Future<Output = ()> + Send + 'static,
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Output = io::Result<()>;
     type IntoFuture = ServeFuture;
@@ -161,9 +185,9 @@ where
         let Serve {
             server,
             listener,
-            router,
+            service,
         } = self.serve;
-        ServeFuture(Box::pin(run(server, listener, router, self.signal)))
+        ServeFuture(Box::pin(run(server, listener, service, self.signal)))
     }
 }
 
@@ -187,8 +211,8 @@ impl fmt::Debug for ServeFuture {
 }
 
 /// What every connection task of one serve future shares.
-struct Shared {
-    router: Router,
+struct Shared<S> {
+    service: S,
     builders: Builders,
     #[cfg(feature = "tls")]
     tls: Option<crate::server::TlsConfig>,
@@ -219,14 +243,24 @@ impl Builders {
 }
 
 /// Accepts connections until `signal` resolves, then shuts down as the module docs describe.
-async fn run(
+async fn run<S, B>(
     server: Server,
     listener: TcpListener,
-    router: Router,
+    service: S,
     signal: impl Future<Output = ()>,
-) -> io::Result<()> {
+) -> io::Result<()>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let shared = Arc::new(Shared {
-        router,
+        service,
         builders: Builders::new(&server),
         #[cfg(feature = "tls")]
         tls: server.tls.clone(),
@@ -319,12 +353,21 @@ struct Lifecycle {
 }
 
 /// Serves one accepted connection until it closes, or until shutdown closes it.
-async fn serve_connection(
-    shared: Arc<Shared>,
+async fn serve_connection<S, B>(
+    shared: Arc<Shared<S>>,
     stream: TcpStream,
     peer: SocketAddr,
     lifecycle: Lifecycle,
-) {
+) where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
     // closed, or was dropped).
     let token = lifecycle.stop.child_token();
@@ -337,7 +380,7 @@ async fn serve_connection(
         return;
     }
 
-    let service = ConnectionService::new(&shared.router, peer, None, shutdown);
+    let service = ConnectionService::new(&shared.service, peer, None, shutdown);
     let (io, turns) = Coalesce::server(stream);
     let connection = shared
         .builders
@@ -349,14 +392,23 @@ async fn serve_connection(
 
 /// [`serve_connection`] over TLS: the handshake, then HTTP as ALPN settled.
 #[cfg(feature = "tls")]
-async fn serve_tls_connection(
-    shared: &Shared,
+async fn serve_tls_connection<S, B>(
+    shared: &Shared<S>,
     tls: &crate::server::TlsConfig,
     stream: TcpStream,
     peer: SocketAddr,
     shutdown: ServerShutdown,
     mut lifecycle: Lifecycle,
-) {
+) where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     // A handshake still in progress when shutdown starts is abandoned: no call has begun.
     let accepted = tokio::select! {
         accepted = tls.accept(stream) => accepted,
@@ -371,7 +423,7 @@ async fn serve_tls_connection(
         Some(crate::tls::ALPN_HTTP1) => &shared.builders.http1,
         _ => &shared.builders.detect,
     };
-    let service = ConnectionService::new(&shared.router, peer, accepted.certificates, shutdown);
+    let service = ConnectionService::new(&shared.service, peer, accepted.certificates, shutdown);
     let (io, turns) = Coalesce::server(accepted.stream);
     let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     turns.track(drive(connection, lifecycle)).await;
@@ -393,26 +445,26 @@ async fn drive<C: GracefulConnection>(connection: C, mut lifecycle: Lifecycle) {
     }
 }
 
-/// The router as one connection sees it: every request carries the peer's address, the connection's
-/// [`ServerShutdown`] and, over TLS with client certificates, the peer's verified certificates, as
-/// request extensions.
+/// The served service as one connection sees it: every request carries the peer's address, the
+/// connection's [`ServerShutdown`] and, over TLS with client certificates, the peer's verified
+/// certificates, as request extensions.
 #[derive(Clone)]
-struct ConnectionService {
-    router: Router,
+struct ConnectionService<S> {
+    service: S,
     peer: SocketAddr,
     certificates: Option<PeerCertificates>,
     shutdown: ServerShutdown,
 }
 
-impl ConnectionService {
+impl<S: Clone> ConnectionService<S> {
     fn new(
-        router: &Router,
+        service: &S,
         peer: SocketAddr,
         certificates: Option<PeerCertificates>,
         shutdown: ServerShutdown,
     ) -> Self {
         Self {
-            router: router.clone(),
+            service: service.clone(),
             peer,
             certificates,
             shutdown,
@@ -420,20 +472,31 @@ impl ConnectionService {
     }
 }
 
-impl hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService {
-    type Response = http::Response<Body>;
+impl<S, B> hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService<S>
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Response = http::Response<B>;
     type Error = Infallible;
-    type Future = <Router as tower::Service<http::Request<hyper::body::Incoming>>>::Future;
+    type Future = Oneshot<S, http::Request<Body>>;
 
-    fn call(&self, mut request: http::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+        let mut request = request.map(Body::new);
         let extensions = request.extensions_mut();
         extensions.insert::<SocketAddr>(self.peer);
         extensions.insert(self.shutdown.clone());
         if let Some(certificates) = &self.certificates {
             extensions.insert(certificates.clone());
         }
-        // The router is always ready.
-        tower::Service::call(&mut self.router.clone(), request)
+        // Waits for the service to be ready (a router always is), then calls it.
+        self.service.clone().oneshot(request)
     }
 }
 

@@ -39,7 +39,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::ConfigError;
-use crate::server::PeerCertificates;
+use crate::PeerCertificates;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, add_roots_from_pem, certificates_from_pem, private_key_from_pem, provider,
 };

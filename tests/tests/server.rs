@@ -307,3 +307,57 @@ async fn http2_stream_limit_is_applied() {
         .await;
     calls.abort_all();
 }
+
+/// Who tower middleware in front of the router says the caller is.
+#[derive(Clone, Debug)]
+struct Caller(&'static str);
+
+/// `Server` serves a tower stack around a router, not only a router: middleware sees every request
+/// first, and what it attaches reaches the handler through `CallContext::extensions`, beside what the
+/// server itself attaches (the peer's address).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tower_stack_around_the_router_is_served_and_hands_values_to_handlers() {
+    use trident::{Error, Request, Response, ServiceRoutes};
+    use trident_tests::EchoResponse;
+
+    let routes = ServiceRoutes::new("trident.test.v1.EchoService").unary(
+        &trident_tests::ECHO,
+        |request: Request<EchoRequest>| async move {
+            let context = request.context();
+            let caller = context
+                .extensions()
+                .and_then(|extensions| extensions.get::<Caller>())
+                .map_or("nobody", |caller| caller.0);
+            let peer = context.peer_addr().expect("the server attaches the peer");
+            Ok::<_, Error>(Response::new(EchoResponse {
+                text: format!("{caller} from {}", peer.ip()),
+                ..Default::default()
+            }))
+        },
+    );
+    let router = trident::Router::new().add(routes).expect("one service");
+    let stack = tower::ServiceBuilder::new()
+        .map_request(|mut request: http::Request<trident::Body>| {
+            request.extensions_mut().insert(Caller("ada"));
+            request
+        })
+        .service(router);
+
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(Server::new().serve(listener, stack).into_future());
+    for http in [Http::H1, Http::H2] {
+        let client = trident::Client::builder(format!("http://{addr}"))
+            .http_version(http.version())
+            .build()
+            .expect("client");
+        let reply: Response<EchoResponse> = within(
+            "the call",
+            client.unary(&trident_tests::ECHO, Request::new(text("who am I"))),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{http:?}: {e}"));
+        assert_eq!(reply.message().text, "ada from 127.0.0.1", "{http:?}");
+    }
+    server.abort();
+}

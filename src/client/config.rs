@@ -1,0 +1,98 @@
+//! What a client was configured with, shared by all its calls, and the request head every call starts
+//! from (URI, the caller's headers, then whatever the protocol adds).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderValue, USER_AGENT};
+
+use crate::client::transport::{HttpVersion, Transport};
+use crate::codec::Codec;
+use crate::compression::{Compression, CompressionRegistry};
+use crate::method::MethodSpec;
+use crate::protocol::client::{ClientProtocol, RequestHeaders};
+use crate::wire::{MessageReader, MessageWriter};
+use crate::{Code, Error, Metadata};
+
+/// Everything a client was configured with; shared by its calls.
+pub(crate) struct ClientConfig {
+    pub base: String,
+    pub transport: Transport,
+    /// Everything that depends on the protocol.
+    pub protocol: &'static dyn ClientProtocol,
+    pub http_version: HttpVersion,
+    pub codec: Arc<dyn Codec>,
+    pub send_compression: Option<Arc<dyn Compression>>,
+    pub compression: CompressionRegistry,
+    pub compress_min_bytes: usize,
+    pub read_max_bytes: usize,
+    pub send_max_bytes: usize,
+    pub use_get: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl ClientConfig {
+    pub(crate) fn writer(&self) -> MessageWriter {
+        MessageWriter {
+            codec: self.codec.clone(),
+            compression: self.send_compression.clone(),
+            compress_min_bytes: self.compress_min_bytes,
+            send_max_bytes: self.send_max_bytes,
+        }
+    }
+
+    pub(crate) fn reader(&self, compression: Option<Arc<dyn Compression>>) -> MessageReader {
+        MessageReader {
+            codec: self.codec.clone(),
+            compression,
+            read_max_bytes: self.read_max_bytes,
+        }
+    }
+
+    /// The name of the request compression, if any.
+    pub(crate) fn send_compression_name(&self) -> Option<&str> {
+        self.send_compression.as_ref().map(|c| c.name())
+    }
+
+    /// The request head for a POST to `spec` (GET heads are derived from it); `send_compression` names
+    /// the encoding of the request's messages, if any.
+    pub(crate) fn request_head(
+        &self,
+        spec: &MethodSpec,
+        headers: &Metadata,
+        timeout: Option<Duration>,
+        send_compression: Option<&str>,
+    ) -> Result<http::request::Parts, Error> {
+        let uri: http::Uri = format!("{}{}", self.base, spec.path)
+            .parse()
+            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))?;
+        let mut request = http::Request::post(uri).body(()).map_err(|e| {
+            Error::with_source(Code::InvalidArgument, "cannot build the request", e)
+        })?;
+        if self.http_version == HttpVersion::Http2 {
+            *request.version_mut() = http::Version::HTTP_2;
+        }
+        let map = request.headers_mut();
+        for (name, value) in headers.as_header_map() {
+            map.append(name.clone(), value.clone());
+        }
+        let accept = self.compression.accept_value();
+        let protocol_headers = RequestHeaders {
+            stream_type: spec.stream_type,
+            codec: self.codec.name(),
+            accept_encoding: &accept,
+            send_compression,
+        };
+        self.protocol.write_request_headers(&protocol_headers, map);
+        if let Some(timeout) = timeout {
+            self.protocol.write_timeout(timeout, map);
+        }
+        if !map.contains_key(USER_AGENT) {
+            map.insert(
+                USER_AGENT,
+                HeaderValue::from_static(concat!("trident/", env!("CARGO_PKG_VERSION"))),
+            );
+        }
+        Ok(request.into_parts().0)
+    }
+}
