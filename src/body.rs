@@ -20,14 +20,25 @@ pub struct Body {
 
 impl Body {
     /// Wraps any body. Its errors become [`Code::Unavailable`] errors ([`Code::Canceled`] for an HTTP/2
-    /// stream reset with `CANCEL`) unless they already are Trident errors.
+    /// stream reset with `CANCEL`) unless they already are Trident errors. A `Body` passes through as it
+    /// is, not boxed a second time (the router is often handed bodies the server already wrapped).
     pub fn new<B>(body: B) -> Self
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        Self {
-            inner: body.map_err(body_error).boxed_unsync(),
+        let mut slot = Some(body);
+        if let Some(already) = (&mut slot as &mut dyn std::any::Any).downcast_mut::<Option<Body>>()
+            && let Some(body) = already.take()
+        {
+            return body;
+        }
+        match slot {
+            Some(body) => Self {
+                inner: body.map_err(body_error).boxed_unsync(),
+            },
+            // Only a `Body` is taken out above, and it was returned.
+            None => Self::empty(),
         }
     }
 
@@ -133,6 +144,15 @@ fn is_cancellation(error: &(dyn std::error::Error + 'static)) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn wrapping_a_body_again_keeps_it_as_it_is() {
+        use http_body::Body as _;
+        let twice = Body::new(Body::new(Body::full("abc")));
+        assert_eq!(twice.size_hint().exact(), Some(3));
+        let bytes = twice.collect().await.expect("a full body").to_bytes();
+        assert_eq!(bytes, "abc");
+    }
 
     /// An error whose cause is `source`, as hyper and hyper-util wrap what h2 reports.
     #[derive(Debug)]

@@ -154,6 +154,11 @@ impl CallContext {
         }
     }
 
+    /// The call's own cancellation token (a server call's; `None` outside one).
+    pub(crate) fn call_token(&self) -> Option<&CancellationToken> {
+        self.inner.as_ref().map(|i| &i.cancel)
+    }
+
     /// The token the [`Server`](crate::Server) cancels when it stops serving the call's connection.
     fn server_shutdown(&self) -> Option<&CancellationToken> {
         Some(&self.extensions()?.get::<ServerShutdown>()?.0)
@@ -190,7 +195,7 @@ mod tests {
     async fn the_servers_shutdown_cancels_the_call_as_handlers_see_it() {
         let shutdown = CancellationToken::new();
         let mut extensions = http::Extensions::new();
-        extensions.insert(ServerShutdown(shutdown.clone()));
+        extensions.insert(ServerShutdown(std::sync::Arc::new(shutdown.clone())));
         extensions.insert(SocketAddr::from(([127, 0, 0, 1], 9)));
         let context = context(extensions, CancellationToken::new());
         assert!(!context.is_cancelled());

@@ -9,6 +9,7 @@
 /// and [`CallContext::is_cancelled`](crate::CallContext::is_cancelled) watch it beside the call's own
 /// token (rather than making each call's token a child of it, which would take the connection's lock
 /// once per call), so a handler sees the server going away, not only its response being dropped.
-/// Requests from other servers carry none.
+/// Requests from other servers carry none. The token sits behind an `Arc`: one is cloned into every
+/// request, and cloning a `CancellationToken` itself takes its tree's lock.
 #[derive(Clone, Debug)]
-pub(crate) struct ServerShutdown(pub(crate) tokio_util::sync::CancellationToken);
+pub(crate) struct ServerShutdown(pub(crate) std::sync::Arc<tokio_util::sync::CancellationToken>);

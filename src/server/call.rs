@@ -65,7 +65,6 @@ impl ServerCall {
             framing: format.framing,
             get_message,
             context,
-            cancel: cancel.clone(),
         };
         let responder = Responder {
             format,
@@ -92,7 +91,6 @@ pub(crate) struct Incoming {
     framing: Framing,
     get_message: Option<Bytes>,
     context: CallContext,
-    cancel: CancellationToken,
 }
 
 impl Incoming {
@@ -137,8 +135,9 @@ impl Incoming {
             .context
             .http_version()
             .is_some_and(|v| v < http::Version::HTTP_2)
+            && let Some(cancel) = self.context.call_token()
         {
-            body = read_ahead(body, self.cancel);
+            body = read_ahead(body, cancel.clone());
         }
         let messages = Streaming::new(
             EnvelopeReader::new(body, self.reader.read_max_bytes),

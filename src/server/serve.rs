@@ -372,7 +372,7 @@ async fn serve_connection<S, B>(
     // closed, or was dropped).
     let token = lifecycle.stop.child_token();
     let _cancel_when_closed = token.clone().drop_guard();
-    let shutdown = ServerShutdown(token);
+    let shutdown = ServerShutdown(std::sync::Arc::new(token));
 
     #[cfg(feature = "tls")]
     if let Some(tls) = &shared.tls {
@@ -520,7 +520,7 @@ mod tests {
             let tokens = tokens.clone();
             async move {
                 let token = token.expect("every request carries a ServerShutdown");
-                let _ = tokens.send(token.clone());
+                let _ = tokens.send(token.as_ref().clone());
                 if hold {
                     token.cancelled().await;
                 }
