@@ -167,13 +167,16 @@ impl DuplexCall {
 
     /// Records the first failure and aborts the HTTP stream. Returns the stored error.
     pub fn fail(&mut self, error: Error) -> Error {
-        if self.error.is_none() {
-            self.error = Some(self.blame_deadline(error));
-        }
+        let stored = match &self.error {
+            Some(first) => first.clone(),
+            None => {
+                let first = self.blame_deadline(error);
+                self.error = Some(first.clone());
+                first
+            }
+        };
         self.abort_transport();
-        self.error
-            .clone()
-            .unwrap_or_else(|| Error::internal("call failed"))
+        stored
     }
 
     /// A transport failure observed once the deadline has passed is the deadline's doing: the server
