@@ -3,8 +3,10 @@
 //! handler adapter shares: the deadline, the cancellation, and answering through the protocol.
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 
 use bytes::{Bytes, BytesMut};
+use futures_util::FutureExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -14,6 +16,7 @@ use crate::deadline;
 use crate::envelope::EnvelopeReader;
 use crate::method::MethodSpec;
 use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
+use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
 use crate::server::streaming::Streaming;
 use crate::wire::{MessageReader, MessageWriter};
@@ -32,6 +35,7 @@ impl ServerCall {
         negotiated: Negotiated,
         request: http::request::Parts,
         body: Body,
+        recovery: Recovery,
     ) -> Self {
         let Negotiated {
             reader,
@@ -70,6 +74,7 @@ impl ServerCall {
             format,
             deadline,
             cancel,
+            recovery,
         };
         Self {
             incoming,
@@ -152,6 +157,7 @@ pub(crate) struct Responder {
     format: ResponseFormat,
     deadline: Option<Instant>,
     cancel: CancellationToken,
+    recovery: Recovery,
 }
 
 impl Responder {
@@ -164,14 +170,28 @@ impl Responder {
     }
 
     /// Runs the handler's `work` until the call's deadline, then answers with what it returned. If the
-    /// caller goes away meanwhile (this future is dropped), the call's context is cancelled.
+    /// caller goes away meanwhile (this future is dropped), the call's context is cancelled; if the
+    /// handler panics, the call fails with `internal` (see `recover.rs`).
     pub async fn answer(
         self,
         work: impl Future<Output = Result<Response<Reply>, Error>>,
     ) -> http::Response<Body> {
         let cancel_on_drop = self.cancel.drop_guard();
-        let result = deadline::within(self.deadline, work).await;
-        respond::respond(self.format, self.deadline, cancel_on_drop, result)
+        let recovery = &self.recovery;
+        let guarded = async {
+            match AssertUnwindSafe(work).catch_unwind().await {
+                Ok(result) => result,
+                Err(panic) => Err(recovery.recover(panic)),
+            }
+        };
+        let result = deadline::within(self.deadline, guarded).await;
+        respond::respond(
+            self.format,
+            self.deadline,
+            cancel_on_drop,
+            self.recovery,
+            result,
+        )
     }
 }
 

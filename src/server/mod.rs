@@ -7,6 +7,7 @@ mod cors;
 mod drain;
 mod handler;
 mod outgoing;
+mod recover;
 mod respond;
 mod router;
 mod serve;
@@ -19,6 +20,7 @@ pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
 pub use outgoing::ResponseStream;
+pub use recover::HandlerPanic;
 pub use router::{Router, ServiceRoutes};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
 pub use streaming::Streaming;

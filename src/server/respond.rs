@@ -3,6 +3,7 @@
 //! protocol ends a stream.
 
 use std::future::Future as _;
+use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -18,6 +19,7 @@ use crate::protocol::server::{
     Framing, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
 };
 use crate::server::outgoing::{self, Outgoing};
+use crate::server::recover::Recovery;
 use crate::wire::MessageWriter;
 use crate::{Error, Metadata, Response};
 
@@ -36,6 +38,7 @@ pub(crate) fn respond(
     format: ResponseFormat,
     deadline: Option<Instant>,
     cancel_on_drop: DropGuard,
+    recovery: Recovery,
     result: Result<Response<Reply>, Error>,
 ) -> http::Response<Body> {
     let protocol = format.protocol;
@@ -60,33 +63,36 @@ pub(crate) fn respond(
             let error = Error::internal("a stream of responses cannot be sent unframed");
             protocol.error_response(&format, &error)
         }
-        (Framing::Enveloped, Reply::One(framed)) => stream(
-            format,
-            deadline,
-            cancel_on_drop,
-            headers,
-            outgoing::single(framed),
-            trailers,
-        ),
-        (Framing::Enveloped, Reply::Stream(messages)) => stream(
-            format,
-            deadline,
-            cancel_on_drop,
-            headers,
-            messages,
-            trailers,
-        ),
+        (Framing::Enveloped, reply) => {
+            let messages = match reply {
+                Reply::One(framed) => outgoing::single(framed),
+                Reply::Stream(messages) => messages,
+            };
+            let ending = Ending {
+                deadline,
+                cancel_on_drop,
+                recovery,
+            };
+            stream(format, headers, messages, trailers, ending)
+        }
     }
+}
+
+/// What ends a streamed response other than its last message: the deadline, the caller going away
+/// (the body is dropped, cancelling the call), or a panic while producing a message.
+struct Ending {
+    deadline: Option<Instant>,
+    cancel_on_drop: DropGuard,
+    recovery: Recovery,
 }
 
 /// A streaming response: headers now, then each message as it comes, then the protocol's ending.
 fn stream(
     format: ResponseFormat,
-    deadline: Option<Instant>,
-    cancel_on_drop: DropGuard,
     headers: Metadata,
     messages: Outgoing,
     trailers: Metadata,
+    ending: Ending,
 ) -> http::Response<Body> {
     let protocol = format.protocol;
     let mut response = http::Response::new(Body::empty());
@@ -97,12 +103,15 @@ fn stream(
         protocol,
         messages: Some(messages),
         writer: format.writer,
-        deadline: deadline.map(|d| Box::pin(tokio::time::sleep_until(d))),
+        deadline: ending
+            .deadline
+            .map(|d| Box::pin(tokio::time::sleep_until(d))),
         trailers,
         batch: BytesMut::new(),
         pending_trailers: None,
         done: false,
-        _cancel_on_drop: cancel_on_drop,
+        recovery: ending.recovery,
+        _cancel_on_drop: ending.cancel_on_drop,
     };
     *response.body_mut() = protocol.response_body(Body::from_frames(body));
     response
@@ -129,6 +138,8 @@ struct ResponseBody {
     /// HTTP trailers that end the stream after the last data frame (gRPC's status).
     pending_trailers: Option<http::HeaderMap>,
     done: bool,
+    /// Reports a panic of the handler's stream; the stream then ends with `internal`.
+    recovery: Recovery,
     /// Cancels the call's context when the body is finished or dropped (the caller went away).
     _cancel_on_drop: DropGuard,
 }
@@ -143,10 +154,21 @@ impl ResponseBody {
         };
         let mut written = 0;
         while self.batch.len() < BATCH_BYTES {
-            match messages
-                .as_mut()
-                .poll_write(cx, &self.writer, &mut self.batch)
-            {
+            let before = self.batch.len();
+            let writer = &self.writer;
+            let batch = &mut self.batch;
+            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                messages.as_mut().poll_write(cx, writer, batch)
+            }));
+            let polled = match polled {
+                Ok(polled) => polled,
+                Err(panic) => {
+                    // Whatever the panic left half-written is not sent.
+                    self.batch.truncate(before);
+                    return Some(Some(self.recovery.recover(panic)));
+                }
+            };
+            match polled {
                 Poll::Pending => {
                     if self.batch.is_empty() {
                         // Do not keep a buffer while the stream sits idle.

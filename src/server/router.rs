@@ -24,6 +24,7 @@ use crate::server::cors::Cors;
 use crate::server::drain::DrainOnDrop;
 use crate::server::handler::{self, Handler};
 use crate::server::outgoing::ResponseStream;
+use crate::server::recover::{HandlerPanic, PanicHook, Recovery};
 use crate::server::streaming::Streaming;
 use crate::{ConfigError, Error, Request, Response};
 
@@ -115,6 +116,7 @@ struct Inner {
     offer: Offer,
     cors: Option<Cors>,
     fallback: Option<Fallback>,
+    on_panic: Option<PanicHook>,
 }
 
 /// Answers requests whose path is no method of this router.
@@ -146,6 +148,7 @@ impl Router {
                 },
                 cors: None,
                 fallback: None,
+                on_panic: None,
             }),
         }
     }
@@ -224,6 +227,16 @@ impl Router {
         self.edit(|inner| inner.fallback = Some(fallback))
     }
 
+    /// Calls `hook` with each handler panic. Panics are recovered whether or not a hook is set: the
+    /// call that panicked fails with `internal` (its message is not sent to the client) and the
+    /// connection and other calls go on. Use the hook to log or count them; it runs on the task that
+    /// panicked, and a panic inside it is ignored. (With `panic = "abort"` in the build profile there is
+    /// nothing to recover.)
+    pub fn on_panic(self, hook: impl Fn(&HandlerPanic) + Send + Sync + 'static) -> Self {
+        let hook: PanicHook = Arc::new(hook);
+        self.edit(|inner| inner.on_panic = Some(hook))
+    }
+
     /// Handles one HTTP request.
     pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
         let inner = self.inner.clone();
@@ -257,7 +270,11 @@ impl Inner {
             },
             Some(route) => match negotiate(&parts, route.spec, &self.offer) {
                 Ok(negotiated) => {
-                    let call = ServerCall::new(route.spec, negotiated, parts, body);
+                    let recovery = Recovery {
+                        method: route.spec,
+                        hook: self.on_panic.clone(),
+                    };
+                    let call = ServerCall::new(route.spec, negotiated, parts, body, recovery);
                     (route.handler)(call).await
                 }
                 Err(response) => *response,
