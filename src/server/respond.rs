@@ -111,6 +111,7 @@ fn stream(
         pending_trailers: None,
         done: false,
         recovery: ending.recovery,
+        complete: 0,
         _cancel_on_drop: ending.cancel_on_drop,
     };
     *response.body_mut() = protocol.response_body(Body::from_frames(body));
@@ -140,6 +141,8 @@ struct ResponseBody {
     done: bool,
     /// Reports a panic of the handler's stream; the stream then ends with `internal`.
     recovery: Recovery,
+    /// How much of `batch` holds whole messages (what a panic mid-message leaves is cut off).
+    complete: usize,
     /// Cancels the call's context when the body is finished or dropped (the caller went away).
     _cancel_on_drop: DropGuard,
 }
@@ -148,27 +151,29 @@ impl ResponseBody {
     /// Appends every message that is ready (up to [`BATCH_BYTES`]) to the batch. Returns how the stream
     /// ended (`Some(None)`: cleanly, `Some(Some(error))`: with an error) or `None` while it goes on.
     fn fill_batch(&mut self, cx: &mut Context<'_>) -> Option<Option<Error>> {
+        // One guard around the whole fill (not one per message): a panic in the handler's stream ends
+        // it with `internal`, keeping the messages it completed before.
+        self.complete = self.batch.len();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| self.fill_batch_unguarded(cx))) {
+            Ok(ending) => ending,
+            Err(panic) => {
+                self.batch.truncate(self.complete);
+                Some(Some(self.recovery.recover(panic)))
+            }
+        }
+    }
+
+    fn fill_batch_unguarded(&mut self, cx: &mut Context<'_>) -> Option<Option<Error>> {
         let messages = match &mut self.messages {
             Some(messages) => messages,
             None => return Some(None),
         };
         let mut written = 0;
         while self.batch.len() < BATCH_BYTES {
-            let before = self.batch.len();
-            let writer = &self.writer;
-            let batch = &mut self.batch;
-            let polled = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                messages.as_mut().poll_write(cx, writer, batch)
-            }));
-            let polled = match polled {
-                Ok(polled) => polled,
-                Err(panic) => {
-                    // Whatever the panic left half-written is not sent.
-                    self.batch.truncate(before);
-                    return Some(Some(self.recovery.recover(panic)));
-                }
-            };
-            match polled {
+            match messages
+                .as_mut()
+                .poll_write(cx, &self.writer, &mut self.batch)
+            {
                 Poll::Pending => {
                     if self.batch.is_empty() {
                         // Do not keep a buffer while the stream sits idle.
@@ -177,6 +182,7 @@ impl ResponseBody {
                     return None;
                 }
                 Poll::Ready(Some(Ok(()))) => {
+                    self.complete = self.batch.len();
                     // Once two messages were ready at once, more are likely: make room for a whole batch
                     // in one step rather than growing (and copying) the buffer as it fills.
                     written += 1;
