@@ -84,7 +84,7 @@ pub use request::{IntoRequest, Request, Response};
 pub use server::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
     DEFAULT_GRACE_PERIOD, HandlerPanic, ResponseStream, Router, Serve, ServeFuture, Server,
-    ServiceRoutes, Streaming, WithGracefulShutdown,
+    ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

@@ -207,6 +207,74 @@ pub(crate) fn negotiate(
     settle(request, proposal, offer)
 }
 
+/// The response that fails `request` with `error` in the request's own protocol, for code outside
+/// handlers (middleware, fallbacks) that knows no route: the protocol and framing come from the method
+/// and content type alone, as either a unary or a streaming call would claim them. A request no protocol
+/// claims gets Connect's unary form (HTTP status and JSON), which any HTTP client can read.
+pub(crate) fn error_response_for(
+    request: &http::request::Parts,
+    offer: &Offer,
+    error: &Error,
+) -> http::Response<Body> {
+    use crate::method::{Idempotency, StreamType};
+    const SHAPES: [MethodSpec; 2] = [
+        MethodSpec {
+            service: "",
+            method: "",
+            path: "",
+            stream_type: StreamType::Unary,
+            idempotency: Idempotency::NoSideEffects,
+        },
+        MethodSpec {
+            service: "",
+            method: "",
+            path: "",
+            stream_type: StreamType::BidiStream,
+            idempotency: Idempotency::Unknown,
+        },
+    ];
+    let proposal = SHAPES.iter().find_map(|spec| {
+        offer
+            .protocols
+            .iter()
+            .find_map(|protocol| protocol.propose(request, spec))
+            .and_then(Result::ok)
+    });
+    let (protocol, framing, content_type) = match proposal {
+        Some(proposal) => (proposal.protocol, proposal.framing, proposal.content_type),
+        None => match offer
+            .protocols
+            .iter()
+            .find(|p| p.kind() == ProtocolKind::Connect)
+        {
+            Some(connect) => (*connect, Framing::Unframed, HeaderValue::from_static("")),
+            None => {
+                return plain_status(
+                    StatusCode::from_u16(error.code().http_status())
+                        .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+                );
+            }
+        },
+    };
+    let Some(codec) = offer.codecs.first() else {
+        return plain_status(StatusCode::INTERNAL_SERVER_ERROR);
+    };
+    let format = ResponseFormat {
+        protocol,
+        framing,
+        content_type,
+        writer: MessageWriter {
+            codec: codec.clone(),
+            compression: None,
+            compress_min_bytes: offer.compress_min_bytes,
+            send_max_bytes: offer.send_max_bytes,
+        },
+        accept_encoding: offer.compression.accept_header(),
+        if_none_match: None,
+    };
+    protocol.error_response(&format, error)
+}
+
 /// Settles what every protocol settles the same way: codec, compressions and deadline.
 fn settle(
     request: &http::request::Parts,

@@ -5,6 +5,7 @@ mod builder;
 mod call;
 mod cors;
 mod drain;
+mod error_response;
 mod handler;
 mod outgoing;
 mod recover;
@@ -19,6 +20,7 @@ pub use builder::{DEFAULT_GRACE_PERIOD, Server};
 pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
+pub use error_response::error_response;
 pub use outgoing::ResponseStream;
 pub use recover::HandlerPanic;
 pub use router::{Router, ServiceRoutes};

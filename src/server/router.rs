@@ -126,6 +126,19 @@ type Fallback = Arc<
         + Sync,
 >;
 
+/// What a router offers until told otherwise: every protocol, the proto and JSON codecs, every built-in
+/// compression, a 4 MiB receive limit, no send limit.
+pub(crate) fn default_offer() -> Offer {
+    Offer {
+        protocols: SERVER_PROTOCOLS,
+        codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
+        compression: CompressionRegistry::new(),
+        read_max_bytes: DEFAULT_READ_MAX_BYTES,
+        send_max_bytes: 0,
+        compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
+    }
+}
+
 impl Default for Router {
     fn default() -> Self {
         Self::new()
@@ -138,14 +151,7 @@ impl Router {
         Self {
             inner: Arc::new(Inner {
                 routes: HashMap::new(),
-                offer: Offer {
-                    protocols: SERVER_PROTOCOLS,
-                    codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
-                    compression: CompressionRegistry::new(),
-                    read_max_bytes: DEFAULT_READ_MAX_BYTES,
-                    send_max_bytes: 0,
-                    compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
-                },
+                offer: default_offer(),
                 cors: None,
                 fallback: None,
                 on_panic: None,
