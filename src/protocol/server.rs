@@ -161,6 +161,32 @@ pub(crate) struct ResponseFormat {
     pub if_none_match: Option<HeaderValue>,
 }
 
+impl ResponseFormat {
+    /// A response format of `codec` with `offer`'s limits and accepted encodings, before any response
+    /// compression is chosen.
+    fn uncompressed(
+        protocol: &'static dyn ServerProtocol,
+        framing: Framing,
+        content_type: HeaderValue,
+        codec: &Arc<dyn Codec>,
+        offer: &Offer,
+    ) -> Self {
+        ResponseFormat {
+            protocol,
+            framing,
+            content_type,
+            writer: MessageWriter {
+                codec: codec.clone(),
+                compression: None,
+                compress_min_bytes: offer.compress_min_bytes,
+                send_max_bytes: offer.send_max_bytes,
+            },
+            accept_encoding: offer.compression.accept_header(),
+            if_none_match: None,
+        }
+    }
+}
+
 /// Everything settled about a call before its handler runs.
 pub(crate) struct Negotiated {
     /// The codec, the request's compression and the receive limit.
@@ -259,19 +285,7 @@ pub(crate) fn error_response_for(
     let Some(codec) = offer.codecs.first() else {
         return plain_status(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    let format = ResponseFormat {
-        protocol,
-        framing,
-        content_type,
-        writer: MessageWriter {
-            codec: codec.clone(),
-            compression: None,
-            compress_min_bytes: offer.compress_min_bytes,
-            send_max_bytes: offer.send_max_bytes,
-        },
-        accept_encoding: offer.compression.accept_header(),
-        if_none_match: None,
-    };
+    let format = ResponseFormat::uncompressed(protocol, framing, content_type, codec, offer);
     protocol.error_response(&format, error)
 }
 
@@ -292,19 +306,13 @@ fn settle(
         },
         get_message: proposal.get_message,
         deadline: None,
-        format: ResponseFormat {
-            protocol: proposal.protocol,
-            framing: proposal.framing,
-            content_type: proposal.content_type,
-            writer: MessageWriter {
-                codec: codec.clone(),
-                compression: None,
-                compress_min_bytes: offer.compress_min_bytes,
-                send_max_bytes: offer.send_max_bytes,
-            },
-            accept_encoding: offer.compression.accept_header(),
-            if_none_match: None,
-        },
+        format: ResponseFormat::uncompressed(
+            proposal.protocol,
+            proposal.framing,
+            proposal.content_type,
+            codec,
+            offer,
+        ),
     };
     // From here on, failures are answered in the call's own protocol.
     let fail = |negotiated: &Negotiated, error: Error| {
