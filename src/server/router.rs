@@ -313,3 +313,42 @@ where
         Box::pin(async move { Ok(inner.dispatch(request.map(Body::new)).await) })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::method::{Idempotency, StreamType};
+
+    const GREET: MethodSpec = MethodSpec {
+        service: "t.v1.Greeter",
+        method: "Greet",
+        path: "/t.v1.Greeter/Greet",
+        stream_type: StreamType::Unary,
+        idempotency: Idempotency::Unknown,
+    };
+
+    fn greeter() -> ServiceRoutes {
+        ServiceRoutes::new("t.v1.Greeter").unary(&GREET, |request: Request<String>| async move {
+            Ok::<_, Error>(Response::new(request.into_message()))
+        })
+    }
+
+    #[test]
+    fn a_path_routed_twice_is_refused() {
+        let router = Router::new().add(greeter()).expect("the first time");
+        let error = router
+            .add(greeter())
+            .err()
+            .expect("the second time is refused");
+        assert!(error.message().contains("/t.v1.Greeter/Greet"), "{error}");
+
+        let doubled = greeter().unary(&GREET, |request: Request<String>| async move {
+            Ok::<_, Error>(Response::new(request.into_message()))
+        });
+        let error = Router::new()
+            .add(doubled)
+            .err()
+            .expect("one path twice in one service");
+        assert!(error.message().contains("routed twice"), "{error}");
+    }
+}
