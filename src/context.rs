@@ -29,13 +29,15 @@ struct Inner {
     http_version: http::Version,
     http_method: http::Method,
     uri: http::Uri,
-    extensions: http::Extensions,
+    peer_addr: Option<SocketAddr>,
+    peer_certificates: Option<PeerCertificates>,
+    server_shutdown: Option<ServerShutdown>,
     cancel: CancellationToken,
 }
 
 impl CallContext {
-    /// The context of a server call; `extensions` are the request's (the server's peer address and
-    /// certificates, and whatever middleware in front of the router added).
+    /// The context of a server call; `extensions` are the request's, where the server put the peer's
+    /// address and certificates and its shutdown token.
     #[allow(clippy::too_many_arguments)] // One constructor, called once per call by the server.
     pub(crate) fn new(
         method: &'static MethodSpec,
@@ -44,7 +46,7 @@ impl CallContext {
         http_method: http::Method,
         uri: http::Uri,
         http_version: http::Version,
-        extensions: http::Extensions,
+        extensions: &http::Extensions,
         cancel: CancellationToken,
     ) -> Self {
         Self {
@@ -55,7 +57,9 @@ impl CallContext {
                 http_version,
                 http_method,
                 uri,
-                extensions,
+                peer_addr: extensions.get::<SocketAddr>().copied(),
+                peer_certificates: extensions.get::<PeerCertificates>().cloned(),
+                server_shutdown: extensions.get::<ServerShutdown>().cloned(),
                 cancel,
             })),
         }
@@ -84,17 +88,11 @@ impl CallContext {
 
     /// The caller's address, when the server knows it.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
-        self.extensions()?.get::<SocketAddr>().copied()
-    }
-
-    /// The HTTP request's extensions: what the server and any tower middleware in front of the router
-    /// attached to the request (an authenticated user, a request id, ...). `None` outside a server call.
-    pub fn extensions(&self) -> Option<&http::Extensions> {
-        self.inner.as_ref().map(|i| &i.extensions)
+        self.inner.as_ref()?.peer_addr
     }
 
     fn peer_certificate_chain(&self) -> Option<&PeerCertificates> {
-        self.extensions()?.get::<PeerCertificates>()
+        self.inner.as_ref()?.peer_certificates.as_ref()
     }
 
     /// The certificate chain the client presented over TLS and the server verified, leaf first; `None`
@@ -161,7 +159,7 @@ impl CallContext {
 
     /// The token the [`Server`](crate::Server) cancels when it stops serving the call's connection.
     fn server_shutdown(&self) -> Option<&CancellationToken> {
-        Some(&self.extensions()?.get::<ServerShutdown>()?.0)
+        Some(&self.inner.as_ref()?.server_shutdown.as_ref()?.0)
     }
 }
 
@@ -186,7 +184,7 @@ mod tests {
             http::Method::POST,
             http::Uri::from_static("/t.v1.S/M"),
             http::Version::HTTP_2,
-            extensions,
+            &extensions,
             cancel,
         )
     }

@@ -34,6 +34,7 @@
 //! deflate (always built in, with identity). An encoding whose feature is off is unknown to
 //! [`CompressionRegistry`]: a peer sending it gets `unimplemented`, and it is never advertised.
 
+mod any_message;
 mod body;
 mod client;
 mod coalesce;
@@ -58,6 +59,7 @@ mod server_shutdown;
 mod tls;
 mod wire;
 
+pub use any_message::{AnyMessage, MessageStream};
 pub use body::Body;
 pub use client::{
     BidiStreamCall, Client, ClientBuilder, ClientStreamCall, HttpVersion, ServerStreamCall,
@@ -82,9 +84,10 @@ pub use peer_certificates::PeerCertificates;
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
-    Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
-    DEFAULT_GRACE_PERIOD, HandlerPanic, ResponseStream, Router, Serve, ServeFuture, Server,
-    ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
+    BoxFuture, Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
+    DEFAULT_GRACE_PERIOD, HandlerPanic, Interceptor, RequestInterceptor, ResponseStream, Router,
+    Serve, ServeFuture, Server, ServiceRoutes, Streaming, StreamingNext, UnaryNext,
+    WithGracefulShutdown, error_response,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

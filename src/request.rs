@@ -14,6 +14,7 @@ pub struct Request<T> {
     headers: Metadata,
     timeout: Option<Duration>,
     context: CallContext,
+    extensions: http::Extensions,
 }
 
 impl<T> Request<T> {
@@ -24,15 +25,22 @@ impl<T> Request<T> {
             headers: Metadata::new(),
             timeout: None,
             context: CallContext::default(),
+            extensions: http::Extensions::new(),
         }
     }
 
-    pub(crate) fn from_parts(message: T, headers: Metadata, context: CallContext) -> Self {
+    pub(crate) fn from_parts(
+        message: T,
+        headers: Metadata,
+        context: CallContext,
+        extensions: http::Extensions,
+    ) -> Self {
         Self {
             message,
             headers,
             timeout: None,
             context,
+            extensions,
         }
     }
 
@@ -83,19 +91,59 @@ impl<T> Request<T> {
         &self.context
     }
 
+    /// Values attached to the request: on the server, what the server, tower middleware in front of
+    /// the router and interceptors put there (the peer's address and certificates, an authenticated
+    /// user, a request id, ...), for the handler to read.
+    pub fn extensions(&self) -> &http::Extensions {
+        &self.extensions
+    }
+
+    /// The request's extensions, mutably: an interceptor passes values to the handler here.
+    pub fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.extensions
+    }
+
     /// Splits into headers, message and context.
     pub fn into_parts(self) -> (Metadata, T, CallContext) {
         (self.headers, self.message, self.context)
     }
 
-    /// Replaces the message, keeping headers, timeout and context.
+    /// Replaces the message, keeping headers, timeout, context and extensions.
     pub fn map<U>(self, f: impl FnOnce(T) -> U) -> Request<U> {
         Request {
             message: f(self.message),
             headers: self.headers,
             timeout: self.timeout,
             context: self.context,
+            extensions: self.extensions,
         }
+    }
+
+    /// Takes the message out, leaving the rest of the request (see [`Request::map`] to put one back).
+    pub(crate) fn split_message(self) -> (Request<()>, T) {
+        let Request {
+            message,
+            headers,
+            timeout,
+            context,
+            extensions,
+        } = self;
+        let head = Request {
+            message: (),
+            headers,
+            timeout,
+            context,
+            extensions,
+        };
+        (head, message)
+    }
+}
+
+impl<T, E> Request<Result<T, E>> {
+    /// The request, or the error its message was.
+    pub(crate) fn transpose_message(self) -> Result<Request<T>, E> {
+        let (head, message) = self.split_message();
+        message.map(|message| head.map(|()| message))
     }
 }
 
@@ -190,5 +238,17 @@ impl<T> Response<T> {
             headers: self.headers,
             trailers: self.trailers,
         }
+    }
+
+    /// Takes the message out, leaving headers and trailers (see [`Response::map`] to put one back).
+    pub(crate) fn split_message(self) -> (Response<()>, T) {
+        (
+            Response {
+                message: (),
+                headers: self.headers,
+                trailers: self.trailers,
+            },
+            self.message,
+        )
     }
 }

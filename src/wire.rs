@@ -25,7 +25,7 @@ pub(crate) struct MessageWriter {
 
 impl MessageWriter {
     /// Encodes a message with the codec and checks the send limit; returns the uncompressed bytes.
-    pub fn encode<T: Message>(&self, message: &T) -> Result<BytesMut, Error> {
+    pub fn encode<T: MessageView>(&self, message: &T) -> Result<BytesMut, Error> {
         self.encode_view(message)
     }
 
@@ -63,14 +63,14 @@ impl MessageWriter {
     }
 
     /// Encodes, maybe compresses, and frames one message (with extra `flags`).
-    pub fn envelope<T: Message>(&self, message: &T, flags: u8) -> Result<Bytes, Error> {
+    pub fn envelope<T: MessageView>(&self, message: &T, flags: u8) -> Result<Bytes, Error> {
         let mut out = BytesMut::new();
         self.write_message(message, flags, &mut out)?;
         Ok(out.freeze())
     }
 
     /// Encodes, maybe compresses, and frames one message into a buffer of its own.
-    pub fn frame<T: Message>(&self, message: &T) -> Result<BytesMut, Error> {
+    pub fn frame<T: MessageView>(&self, message: &T) -> Result<BytesMut, Error> {
         let mut out = BytesMut::new();
         self.write_message(message, 0, &mut out)?;
         Ok(out)

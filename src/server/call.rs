@@ -11,11 +11,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
-use crate::codec::Message;
+use crate::codec::{Message, MessageView};
 use crate::deadline;
 use crate::envelope::EnvelopeReader;
 use crate::method::MethodSpec;
 use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
+use crate::server::interceptor::Chain;
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
 use crate::server::streaming::Streaming;
@@ -26,6 +27,7 @@ use crate::{CallContext, Code, Error, Metadata, Request, Response};
 pub(crate) struct ServerCall {
     incoming: Incoming,
     responder: Responder,
+    chain: Option<Chain>,
 }
 
 impl ServerCall {
@@ -36,6 +38,7 @@ impl ServerCall {
         request: http::request::Parts,
         body: Body,
         recovery: Recovery,
+        chain: Option<Chain>,
     ) -> Self {
         let Negotiated {
             reader,
@@ -59,7 +62,7 @@ impl ServerCall {
             method,
             uri,
             version,
-            extensions,
+            &extensions,
             cancel.clone(),
         );
         let incoming = Incoming {
@@ -69,6 +72,7 @@ impl ServerCall {
             framing: format.framing,
             get_message,
             context,
+            extensions,
         };
         let responder = Responder {
             format,
@@ -79,12 +83,14 @@ impl ServerCall {
         Self {
             incoming,
             responder,
+            chain,
         }
     }
 
-    /// Splits the call into what the handler reads and what answers it.
-    pub fn split(self) -> (Incoming, Responder) {
-        (self.incoming, self.responder)
+    /// Splits the call into what the handler reads, what answers it, and the interceptors around it
+    /// (`None` when there are none).
+    pub fn split(self) -> (Incoming, Responder, Option<Chain>) {
+        (self.incoming, self.responder, self.chain)
     }
 }
 
@@ -96,13 +102,19 @@ pub(crate) struct Incoming {
     framing: Framing,
     get_message: Option<Bytes>,
     context: CallContext,
+    extensions: http::Extensions,
 }
 
 impl Incoming {
     /// The handler's request for a method that takes one message (unary, server-streaming).
     pub async fn single<T: Message>(mut self) -> Result<Request<T>, Error> {
         let message = self.read_single().await?;
-        Ok(Request::from_parts(message, self.headers, self.context))
+        Ok(Request::from_parts(
+            message,
+            self.headers,
+            self.context,
+            self.extensions,
+        ))
     }
 
     async fn read_single<T: Message>(&mut self) -> Result<T, Error> {
@@ -148,7 +160,7 @@ impl Incoming {
             EnvelopeReader::new(body, self.reader.read_max_bytes),
             self.reader,
         );
-        Request::from_parts(messages, self.headers, self.context)
+        Request::from_parts(messages, self.headers, self.context, self.extensions)
     }
 }
 
@@ -204,7 +216,7 @@ pub(crate) struct Encoder {
 
 impl Encoder {
     /// The handler's response with its message encoded.
-    pub fn one<T: Message>(&self, response: Response<T>) -> Result<Response<Reply>, Error> {
+    pub fn one<T: MessageView>(&self, response: Response<T>) -> Result<Response<Reply>, Error> {
         let (headers, message, trailers) = response.into_parts();
         let encoded: BytesMut = match self.framing {
             Framing::Unframed => self.writer.encode(&message)?,

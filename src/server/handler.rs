@@ -1,18 +1,26 @@
 //! Typed handlers: adapters from user functions of each stream type to one type-erased handler. Each
 //! adapter only says how its request is read and its reply made; the call's deadline, cancellation and
 //! answer are the shared core in `call.rs`.
+//!
+//! A call whose route has interceptors goes through them (`interceptor.rs`): its messages are erased
+//! on the way in and typed again at the handler, which is the other half of each adapter here (its
+//! `*_endpoint`). A call without interceptors stays typed throughout.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::StreamExt as _;
+
+use crate::any_message::{AnyMessage, MessageStream};
 use crate::body::Body;
 use crate::codec::Message;
 use crate::server::call::ServerCall;
+use crate::server::interceptor::{StreamingEndpoint, UnaryEndpoint};
 use crate::server::outgoing::{self, ResponseStream};
 use crate::server::respond::Reply;
 use crate::server::streaming::Streaming;
-use crate::{Error, Request, Response};
+use crate::{Code, Error, Request, Response};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -28,13 +36,32 @@ where
     Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
+    let endpoint: UnaryEndpoint = {
+        let f = f.clone();
+        Arc::new(move |request: Request<AnyMessage>| {
+            let f = f.clone();
+            Box::pin(async move {
+                let (head, message) = request.split_message();
+                let request = head.map(|()| message.into_typed::<Req>());
+                let response = f(request.transpose_message()?).await?;
+                Ok(response.map(AnyMessage::new))
+            })
+        })
+    };
     Arc::new(move |call: ServerCall| {
         let f = f.clone();
-        let (incoming, responder) = call.split();
+        let endpoint = endpoint.clone();
+        let (incoming, responder, chain) = call.split();
         let encoder = responder.encoder();
         Box::pin(responder.answer(async move {
-            let response = f(incoming.single::<Req>().await?).await?;
-            encoder.one(response)
+            let request = incoming.single::<Req>().await?;
+            match chain {
+                None => encoder.one(f(request).await?),
+                Some(chain) => {
+                    let request = request.map(AnyMessage::new);
+                    encoder.one(chain.unary(request, endpoint).await?)
+                }
+            }
         }))
     })
 }
@@ -48,12 +75,40 @@ where
     Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
+    let endpoint: StreamingEndpoint = {
+        let f = f.clone();
+        Arc::new(move |request: Request<MessageStream>| {
+            let f = f.clone();
+            Box::pin(async move {
+                let (head, messages) = request.split_message();
+                let message = only_message(messages, "request").await?;
+                let request = head.map(|()| message.into_typed::<Req>());
+                let response = f(request.transpose_message()?).await?;
+                Ok(response.map(MessageStream::erase))
+            })
+        })
+    };
     Arc::new(move |call: ServerCall| {
         let f = f.clone();
-        let (incoming, responder) = call.split();
+        let endpoint = endpoint.clone();
+        let (incoming, responder, chain) = call.split();
         Box::pin(responder.answer(async move {
-            let response = f(incoming.single::<Req>().await?).await?;
-            Ok(response.map(|stream| Reply::Stream(outgoing::typed(stream))))
+            let request = incoming.single::<Req>().await?;
+            match chain {
+                None => {
+                    let response = f(request).await?;
+                    Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
+                }
+                Some(chain) => {
+                    let request = request.map(|message| {
+                        MessageStream::new(futures_util::stream::iter([Ok(AnyMessage::new(
+                            message,
+                        ))]))
+                    });
+                    let response = chain.streaming(request, endpoint).await?;
+                    Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
+                }
+            }
         }))
     })
 }
@@ -67,12 +122,38 @@ where
     Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
+    let endpoint: StreamingEndpoint = {
+        let f = f.clone();
+        Arc::new(move |request: Request<MessageStream>| {
+            let f = f.clone();
+            Box::pin(async move {
+                let request =
+                    request.map(|messages| Streaming::intercepted(messages.typed::<Req>()));
+                let response = f(request).await?;
+                Ok(response.map(|message| {
+                    MessageStream::new(futures_util::stream::iter([Ok(AnyMessage::new(message))]))
+                }))
+            })
+        })
+    };
     Arc::new(move |call: ServerCall| {
         let f = f.clone();
-        let (incoming, responder) = call.split();
+        let endpoint = endpoint.clone();
+        let (incoming, responder, chain) = call.split();
         let encoder = responder.encoder();
         let request = incoming.stream::<Req>();
-        Box::pin(responder.answer(async move { encoder.one(f(request).await?) }))
+        Box::pin(responder.answer(async move {
+            match chain {
+                None => encoder.one(f(request).await?),
+                Some(chain) => {
+                    let request = request.map(MessageStream::erase);
+                    let response = chain.streaming(request, endpoint).await?;
+                    let (head, messages) = response.split_message();
+                    let message = only_message(messages, "response").await?;
+                    encoder.one(head.map(|()| message))
+                }
+            }
+        }))
     })
 }
 
@@ -85,13 +166,52 @@ where
     Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
+    let endpoint: StreamingEndpoint = {
+        let f = f.clone();
+        Arc::new(move |request: Request<MessageStream>| {
+            let f = f.clone();
+            Box::pin(async move {
+                let request =
+                    request.map(|messages| Streaming::intercepted(messages.typed::<Req>()));
+                let response = f(request).await?;
+                Ok(response.map(MessageStream::erase))
+            })
+        })
+    };
     Arc::new(move |call: ServerCall| {
         let f = f.clone();
-        let (incoming, responder) = call.split();
+        let endpoint = endpoint.clone();
+        let (incoming, responder, chain) = call.split();
         let request = incoming.stream::<Req>();
         Box::pin(responder.answer(async move {
-            let response = f(request).await?;
-            Ok(response.map(|stream| Reply::Stream(outgoing::typed(stream))))
+            let response = match chain {
+                None => f(request).await?.map(outgoing::messages),
+                Some(chain) => {
+                    let request = request.map(MessageStream::erase);
+                    let response = chain.streaming(request, endpoint).await?;
+                    response.map(outgoing::messages)
+                }
+            };
+            Ok(response.map(Reply::Stream))
         }))
     })
+}
+
+/// The one message of a stream that must carry exactly one (a server-streaming call's request, a
+/// client-streaming call's response, once interceptors have had them as streams); further messages
+/// are an error, as they would be on the wire.
+async fn only_message(mut messages: MessageStream, what: &str) -> Result<AnyMessage, Error> {
+    let Some(first) = messages.next().await.transpose()? else {
+        return Err(Error::new(
+            Code::Internal,
+            format!("an interceptor ended the {what} stream without its one message"),
+        ));
+    };
+    if messages.next().await.transpose()?.is_some() {
+        return Err(Error::new(
+            Code::Internal,
+            format!("an interceptor added a message to the {what} stream, which carries one"),
+        ));
+    }
+    Ok(first)
 }

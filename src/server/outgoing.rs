@@ -8,7 +8,7 @@ use bytes::BytesMut;
 use futures_core::Stream;
 
 use crate::Error;
-use crate::codec::Message;
+use crate::codec::MessageView;
 use crate::wire::MessageWriter;
 
 /// A stream of response messages, returned by server-streaming and bidi handlers.
@@ -28,9 +28,14 @@ pub(crate) trait MessageSource: Send {
 /// The type-erased outgoing messages of one call.
 pub(crate) type Outgoing = Pin<Box<dyn MessageSource>>;
 
-/// A handler's typed response stream as outgoing messages.
-pub(crate) fn typed<T: Message>(stream: ResponseStream<T>) -> Outgoing {
-    Box::pin(TypedSource { stream })
+/// A stream of response messages (a handler's typed stream, or one that went through interceptors)
+/// as outgoing messages.
+pub(crate) fn messages<S, T>(stream: S) -> Outgoing
+where
+    S: Stream<Item = Result<T, Error>> + Send + Unpin + 'static,
+    T: MessageView,
+{
+    Box::pin(StreamSource { stream })
 }
 
 /// One message framed ahead of time (unary and client-streaming responses are encoded before the headers
@@ -41,18 +46,22 @@ pub(crate) fn single(framed: BytesMut) -> Outgoing {
     })
 }
 
-struct TypedSource<T> {
-    stream: ResponseStream<T>,
+struct StreamSource<S> {
+    stream: S,
 }
 
-impl<T: Message> MessageSource for TypedSource<T> {
+impl<S, T> MessageSource for StreamSource<S>
+where
+    S: Stream<Item = Result<T, Error>> + Send + Unpin,
+    T: MessageView,
+{
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         writer: &MessageWriter,
         out: &mut BytesMut,
     ) -> Poll<Option<Result<(), Error>>> {
-        let next = ready!(self.stream.as_mut().poll_next(cx));
+        let next = ready!(Pin::new(&mut self.stream).poll_next(cx));
         Poll::Ready(
             next.map(|item| item.and_then(|message| writer.write_message(&message, 0, out))),
         )

@@ -23,6 +23,7 @@ use crate::server::call::ServerCall;
 use crate::server::cors::Cors;
 use crate::server::drain::DrainOnDrop;
 use crate::server::handler::{self, Handler};
+use crate::server::interceptor::{Chain, Interceptor};
 use crate::server::outgoing::ResponseStream;
 use crate::server::recover::{HandlerPanic, PanicHook, Recovery};
 use crate::server::streaming::Streaming;
@@ -32,12 +33,17 @@ use crate::{ConfigError, Error, Request, Response};
 pub struct ServiceRoutes {
     service: &'static str,
     routes: Vec<Route>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 #[derive(Clone)]
 struct Route {
     spec: &'static MethodSpec,
     handler: Handler,
+    /// The interceptors of the route's service, outermost first.
+    service_interceptors: Vec<Arc<dyn Interceptor>>,
+    /// The router's interceptors, then the service's: what a call goes through.
+    chain: Option<Chain>,
 }
 
 impl ServiceRoutes {
@@ -46,6 +52,7 @@ impl ServiceRoutes {
         Self {
             service,
             routes: Vec::new(),
+            interceptors: Vec::new(),
         }
     }
 
@@ -54,8 +61,20 @@ impl ServiceRoutes {
         self.service
     }
 
+    /// Runs `interceptor` around every call to this service, inside the router's interceptors and
+    /// any attached to this service before it (see [`Interceptor`] for the order).
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
+    }
+
     fn push(mut self, spec: &'static MethodSpec, handler: Handler) -> Self {
-        self.routes.push(Route { spec, handler });
+        self.routes.push(Route {
+            spec,
+            handler,
+            service_interceptors: Vec::new(),
+            chain: None,
+        });
         self
     }
 
@@ -117,6 +136,7 @@ struct Inner {
     cors: Option<Cors>,
     fallback: Option<Fallback>,
     on_panic: Option<PanicHook>,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 /// Answers requests whose path is no method of this router.
@@ -155,6 +175,7 @@ impl Router {
                 cors: None,
                 fallback: None,
                 on_panic: None,
+                interceptors: Vec::new(),
             }),
         }
     }
@@ -182,10 +203,24 @@ impl Router {
                 )));
             }
         }
-        for route in routes.routes {
+        for mut route in routes.routes {
+            route.service_interceptors = routes.interceptors.clone();
+            route.chain = chain(&inner.interceptors, &route.service_interceptors);
             inner.routes.insert(route.spec.path, route);
         }
         Ok(self)
+    }
+
+    /// Runs `interceptor` around every call to this router's methods, those added before and after,
+    /// inside the interceptors attached to the router before it and outside every service's own (see
+    /// [`Interceptor`] for the order).
+    pub fn intercept(self, interceptor: impl Interceptor) -> Self {
+        self.edit(|inner| {
+            inner.interceptors.push(Arc::new(interceptor));
+            for route in inner.routes.values_mut() {
+                route.chain = chain(&inner.interceptors, &route.service_interceptors);
+            }
+        })
     }
 
     /// Limits the uncompressed size of received messages (0: no limit). Default 4 MiB.
@@ -280,7 +315,14 @@ impl Inner {
                         method: route.spec,
                         hook: self.on_panic.clone(),
                     };
-                    let call = ServerCall::new(route.spec, negotiated, parts, body, recovery);
+                    let call = ServerCall::new(
+                        route.spec,
+                        negotiated,
+                        parts,
+                        body,
+                        recovery,
+                        route.chain.clone(),
+                    );
                     (route.handler)(call).await
                 }
                 Err(response) => *response,
@@ -293,6 +335,11 @@ impl Inner {
         *response.version_mut() = version;
         response
     }
+}
+
+/// The chain a route's calls go through: the router's interceptors, then its service's.
+fn chain(router: &[Arc<dyn Interceptor>], service: &[Arc<dyn Interceptor>]) -> Option<Chain> {
+    Chain::of(router.iter().chain(service).cloned().collect())
 }
 
 impl<B> tower::Service<http::Request<B>> for Router

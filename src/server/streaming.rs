@@ -1,6 +1,5 @@
 //! The incoming request stream handed to client-streaming and bidi handlers.
 
-use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::Mutex;
 use std::task::{Context, Poll};
@@ -17,25 +16,45 @@ use crate::wire::MessageReader;
 /// Use it as a [`futures_core::Stream`] of `Result<T, Error>`, or call [`Streaming::message`].
 pub struct Streaming<T> {
     // The mutex makes the stream `Sync` (handlers hold `&Request` across awaits); it is never contended.
-    state: Mutex<State>,
-    _message: PhantomData<fn() -> T>,
+    state: Mutex<State<T>>,
 }
 
-struct State {
-    envelopes: EnvelopeReader,
-    reader: MessageReader,
+struct State<T> {
+    source: Source<T>,
     finished: bool,
+}
+
+/// Where the messages come from.
+#[allow(clippy::large_enum_variant)] // `Wire` is the usual case: boxing it would cost every stream an allocation.
+enum Source<T> {
+    /// Straight from the request body.
+    Wire {
+        envelopes: EnvelopeReader,
+        reader: MessageReader,
+    },
+    /// Through the call's interceptors.
+    Intercepted(Pin<Box<dyn Stream<Item = Result<T, Error>> + Send>>),
 }
 
 impl<T: Message> Streaming<T> {
     pub(crate) fn new(envelopes: EnvelopeReader, reader: MessageReader) -> Self {
         Self {
             state: Mutex::new(State {
-                envelopes,
-                reader,
+                source: Source::Wire { envelopes, reader },
                 finished: false,
             }),
-            _message: PhantomData,
+        }
+    }
+
+    /// The messages an interceptor chain passes on to the handler.
+    pub(crate) fn intercepted(
+        messages: impl Stream<Item = Result<T, Error>> + Send + 'static,
+    ) -> Self {
+        Self {
+            state: Mutex::new(State {
+                source: Source::Intercepted(Box::pin(messages)),
+                finished: false,
+            }),
         }
     }
 
@@ -49,11 +68,17 @@ impl<T: Message> Streaming<T> {
         if state.finished {
             return Poll::Ready(Ok(None));
         }
-        let result = match state.envelopes.poll_next(cx) {
-            Poll::Pending => return Poll::Pending,
-            Poll::Ready(Ok(Some(envelope))) => state.reader.decode_envelope(envelope).map(Some),
-            Poll::Ready(Ok(None)) => Ok(None),
-            Poll::Ready(Err(e)) => Err(e),
+        let result = match &mut state.source {
+            Source::Wire { envelopes, reader } => match envelopes.poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(Some(envelope))) => reader.decode_envelope(envelope).map(Some),
+                Poll::Ready(Ok(None)) => Ok(None),
+                Poll::Ready(Err(e)) => Err(e),
+            },
+            Source::Intercepted(messages) => match messages.as_mut().poll_next(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(item) => item.transpose(),
+            },
         };
         if !matches!(result, Ok(Some(_))) {
             state.finished = true;

@@ -313,7 +313,7 @@ async fn http2_stream_limit_is_applied() {
 struct Caller(&'static str);
 
 /// `Server` serves a tower stack around a router, not only a router: middleware sees every request
-/// first, and what it attaches reaches the handler through `CallContext::extensions`, beside what the
+/// first, and what it attaches reaches the handler through `Request::extensions`, beside what the
 /// server itself attaches (the peer's address).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tower_stack_around_the_router_is_served_and_hands_values_to_handlers() {
@@ -323,12 +323,14 @@ async fn a_tower_stack_around_the_router_is_served_and_hands_values_to_handlers(
     let routes = ServiceRoutes::new("trident.test.v1.EchoService").unary(
         &trident_tests::ECHO,
         |request: Request<EchoRequest>| async move {
-            let context = request.context();
-            let caller = context
+            let caller = request
                 .extensions()
-                .and_then(|extensions| extensions.get::<Caller>())
+                .get::<Caller>()
                 .map_or("nobody", |caller| caller.0);
-            let peer = context.peer_addr().expect("the server attaches the peer");
+            let peer = request
+                .context()
+                .peer_addr()
+                .expect("the server attaches the peer");
             Ok::<_, Error>(Response::new(EchoResponse {
                 text: format!("{caller} from {}", peer.ip()),
                 ..Default::default()

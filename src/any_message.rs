@@ -1,0 +1,341 @@
+//! Messages and message streams of any type, as interceptors see them: the one place a call's typed
+//! messages are erased (and typed again on the far side of an interceptor chain).
+
+use std::any::Any;
+use std::fmt;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use prost_reflect::{DynamicMessage, MessageDescriptor};
+
+use crate::codec::{Message, MessageView};
+use crate::{Code, Error};
+
+/// A message of any generated type, as interceptors see it.
+///
+/// Look inside with [`downcast_ref`](Self::downcast_ref) when you know the type, or reflectively with
+/// [`descriptor`](Self::descriptor) and [`to_dynamic`](Self::to_dynamic) when you do not (logging every
+/// field, redacting, validating). An interceptor may change the message in place
+/// ([`downcast_mut`](Self::downcast_mut)) or replace it with another of the same type; one of another
+/// type fails the call with `internal` where the chain meets the typed handler or caller.
+pub struct AnyMessage {
+    inner: Box<dyn Erased>,
+}
+
+/// What an erased message can still do.
+trait Erased: MessageView {
+    fn as_any(&self) -> &dyn Any;
+    fn as_any_mut(&mut self) -> &mut dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+    fn encoded_len(&self) -> usize;
+}
+
+impl<T: Message> Erased for T {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn as_any_mut(&mut self) -> &mut dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+
+    fn encoded_len(&self) -> usize {
+        prost::Message::encoded_len(self)
+    }
+}
+
+impl AnyMessage {
+    /// Erases a message's type.
+    pub fn new<T: Message>(message: T) -> Self {
+        Self {
+            inner: Box::new(message),
+        }
+    }
+
+    /// The message, if it is a `T`.
+    pub fn downcast_ref<T: Message>(&self) -> Option<&T> {
+        self.inner.as_any().downcast_ref()
+    }
+
+    /// The message, mutably, if it is a `T`.
+    pub fn downcast_mut<T: Message>(&mut self) -> Option<&mut T> {
+        self.inner.as_any_mut().downcast_mut()
+    }
+
+    /// The message as a `T`, or this message back if it is of another type.
+    pub fn downcast<T: Message>(self) -> Result<T, Self> {
+        if self.inner.as_any().is::<T>() {
+            let any = self.inner.into_any();
+            Ok(*any.downcast::<T>().expect("the type was just checked"))
+        } else {
+            Err(self)
+        }
+    }
+
+    /// The message as the `T` a typed handler or caller expects: an `internal` error when an
+    /// interceptor replaced it with a message of another type.
+    pub(crate) fn into_typed<T: Message>(self) -> Result<T, Error> {
+        self.downcast().map_err(|other| {
+            Error::new(
+                Code::Internal,
+                format!(
+                    "an interceptor replaced a {} message with a {}",
+                    T::default().descriptor().full_name(),
+                    other.descriptor().full_name()
+                ),
+            )
+        })
+    }
+
+    /// The message type's descriptor (its full name, fields, ...).
+    pub fn descriptor(&self) -> MessageDescriptor {
+        self.inner.message_descriptor()
+    }
+
+    /// A reflective copy of the message, to read or print any field by name.
+    pub fn to_dynamic(&self) -> DynamicMessage {
+        self.inner.to_dynamic()
+    }
+
+    /// The size of the message's protobuf binary encoding (whatever codec the call uses).
+    pub fn encoded_len(&self) -> usize {
+        self.inner.encoded_len()
+    }
+}
+
+impl fmt::Debug for AnyMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.to_dynamic().fmt(f)
+    }
+}
+
+impl MessageView for AnyMessage {
+    fn encode_proto(&self, buf: &mut BytesMut) {
+        self.inner.encode_proto(buf)
+    }
+
+    fn merge_proto(&mut self, data: Bytes) -> Result<(), prost::DecodeError> {
+        self.inner.merge_proto(data)
+    }
+
+    fn message_descriptor(&self) -> MessageDescriptor {
+        self.inner.message_descriptor()
+    }
+
+    fn to_dynamic(&self) -> DynamicMessage {
+        self.inner.to_dynamic()
+    }
+}
+
+/// A stream of messages of any type, as streaming interceptors see a call's requests and responses.
+///
+/// It ends with `None` when the sending side finished successfully, or with an `Err` item (after which
+/// it yields nothing more). Wrap it to
+/// watch or change each message: [`map`](Self::map), [`inspect`](Self::inspect),
+/// [`on_end`](Self::on_end), or [`new`](Self::new) around any stream of your own.
+pub struct MessageStream {
+    inner: Pin<Box<dyn Stream<Item = Result<AnyMessage, Error>> + Send + 'static>>,
+    /// Whether it ended (with `None` or an error): it is not polled again.
+    finished: bool,
+}
+
+impl MessageStream {
+    /// A message stream from any stream of messages.
+    pub fn new(stream: impl Stream<Item = Result<AnyMessage, Error>> + Send + 'static) -> Self {
+        Self {
+            inner: Box::pin(stream),
+            finished: false,
+        }
+    }
+
+    /// Typed messages as a message stream.
+    pub(crate) fn erase<T: Message>(
+        stream: impl Stream<Item = Result<T, Error>> + Send + 'static,
+    ) -> Self {
+        use futures_util::StreamExt as _;
+        Self::new(stream.map(|item| item.map(AnyMessage::new)))
+    }
+
+    /// The messages typed again as `T` (see [`AnyMessage`] for a message of another type).
+    pub(crate) fn typed<T: Message>(self) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        futures_util::StreamExt::map(self, |item| item.and_then(AnyMessage::into_typed))
+    }
+
+    /// Passes each message through `f`, which may change it, replace it or fail the stream with an
+    /// error (the stream ends after it).
+    pub fn map(
+        self,
+        mut f: impl FnMut(AnyMessage) -> Result<AnyMessage, Error> + Send + 'static,
+    ) -> Self {
+        Self::new(futures_util::StreamExt::map(self, move |item| {
+            item.and_then(&mut f)
+        }))
+    }
+
+    /// Shows each message to `f` on its way through.
+    pub fn inspect(self, mut f: impl FnMut(&AnyMessage) + Send + 'static) -> Self {
+        self.map(move |message| {
+            f(&message);
+            Ok(message)
+        })
+    }
+
+    /// Calls `f` once when the stream ends: with `Ok(())` after its last message, with the error it
+    /// ended with, or with a `canceled` error if it is dropped before its end (the call was cancelled or
+    /// its peer went away).
+    pub fn on_end(self, f: impl FnOnce(Result<(), &Error>) + Send + 'static) -> Self {
+        Self::new(EndWatch {
+            inner: self,
+            on_end: Some(Box::new(f)),
+        })
+    }
+}
+
+impl Stream for MessageStream {
+    type Item = Result<AnyMessage, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        let item = std::task::ready!(self.inner.as_mut().poll_next(cx));
+        self.finished = !matches!(item, Some(Ok(_)));
+        Poll::Ready(item)
+    }
+}
+
+impl fmt::Debug for MessageStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageStream")
+    }
+}
+
+type EndHook = Box<dyn FnOnce(Result<(), &Error>) + Send>;
+
+/// A stream that reports how it ended (see [`MessageStream::on_end`]).
+struct EndWatch {
+    inner: MessageStream,
+    on_end: Option<EndHook>,
+}
+
+impl Stream for EndWatch {
+    type Item = Result<AnyMessage, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let item = std::task::ready!(Pin::new(&mut self.inner).poll_next(cx));
+        match &item {
+            Some(Ok(_)) => {}
+            Some(Err(error)) => {
+                if let Some(f) = self.on_end.take() {
+                    f(Err(error));
+                }
+            }
+            None => {
+                if let Some(f) = self.on_end.take() {
+                    f(Ok(()));
+                }
+            }
+        }
+        Poll::Ready(item)
+    }
+}
+
+impl Drop for EndWatch {
+    fn drop(&mut self) {
+        if let Some(f) = self.on_end.take() {
+            f(Err(&Error::new(
+                Code::Canceled,
+                "the stream was dropped before its end",
+            )));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_util::StreamExt as _;
+    use std::sync::{Arc, Mutex};
+
+    #[test]
+    fn downcasts_to_its_own_type_only() {
+        let mut message = AnyMessage::new(prost_types::Duration {
+            seconds: 3,
+            nanos: 0,
+        });
+        assert_eq!(message.descriptor().full_name(), "google.protobuf.Duration");
+        assert!(message.downcast_ref::<prost_types::Timestamp>().is_none());
+        message
+            .downcast_mut::<prost_types::Duration>()
+            .expect("a Duration")
+            .seconds = 4;
+        assert_eq!(message.encoded_len(), 2);
+        let error = message
+            .into_typed::<prost_types::Timestamp>()
+            .expect_err("not a Timestamp");
+        assert_eq!(error.code(), Code::Internal);
+        assert!(
+            error.message().contains("google.protobuf.Duration"),
+            "{error}"
+        );
+    }
+
+    #[tokio::test]
+    async fn map_stops_at_the_first_error_and_on_end_sees_it() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let ends = Arc::new(Mutex::new(Vec::new()));
+        let stream = MessageStream::erase(futures_util::stream::iter(
+            (1..=3).map(|seconds| Ok(prost_types::Duration { seconds, nanos: 0 })),
+        ));
+        let stream = stream
+            .inspect({
+                let seen = seen.clone();
+                move |m| {
+                    let d = m.downcast_ref::<prost_types::Duration>().expect("duration");
+                    seen.lock().unwrap().push(d.seconds);
+                }
+            })
+            .map(|m| {
+                let d = m.downcast_ref::<prost_types::Duration>().expect("duration");
+                if d.seconds == 2 {
+                    Err(Error::new(Code::InvalidArgument, "two"))
+                } else {
+                    Ok(m)
+                }
+            })
+            .on_end({
+                let ends = ends.clone();
+                move |end| ends.lock().unwrap().push(end.map_err(Error::code))
+            });
+        let items: Vec<_> = stream.collect().await;
+        assert_eq!(items.len(), 2);
+        assert!(items[0].is_ok());
+        assert_eq!(
+            items[1].as_ref().map(|_| ()).map_err(Error::code),
+            Err(Code::InvalidArgument)
+        );
+        assert_eq!(*seen.lock().unwrap(), [1, 2]);
+        assert_eq!(*ends.lock().unwrap(), [Err(Code::InvalidArgument)]);
+    }
+
+    #[tokio::test]
+    async fn on_end_reports_a_dropped_stream_as_canceled() {
+        let ends = Arc::new(Mutex::new(Vec::new()));
+        let mut stream = MessageStream::erase(futures_util::stream::iter(
+            (1..=3).map(|seconds| Ok(prost_types::Duration { seconds, nanos: 0 })),
+        ))
+        .on_end({
+            let ends = ends.clone();
+            move |end| ends.lock().unwrap().push(end.map_err(Error::code))
+        });
+        assert!(stream.next().await.is_some());
+        drop(stream);
+        assert_eq!(*ends.lock().unwrap(), [Err(Code::Canceled)]);
+    }
+}
