@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -11,7 +12,7 @@ use futures_core::Stream;
 use prost_reflect::{DynamicMessage, MessageDescriptor};
 
 use crate::codec::{Message, MessageView};
-use crate::{Code, Error};
+use crate::{Code, Error, Metadata};
 
 /// A message of any generated type, as interceptors see it.
 ///
@@ -78,19 +79,27 @@ impl AnyMessage {
         }
     }
 
-    /// The message as the `T` a typed handler or caller expects: an `internal` error when an
+    /// Whether the message is the `T` a typed handler or caller expects: an `internal` error when an
     /// interceptor replaced it with a message of another type.
+    pub(crate) fn check_type<T: Message>(&self) -> Result<(), Error> {
+        if self.inner.as_any().is::<T>() {
+            return Ok(());
+        }
+        Err(Error::new(
+            Code::Internal,
+            format!(
+                "an interceptor replaced a {} message with a {}",
+                T::default().descriptor().full_name(),
+                self.descriptor().full_name()
+            ),
+        ))
+    }
+
+    /// The message as the `T` a typed handler or caller expects (see [`check_type`](Self::check_type)).
     pub(crate) fn into_typed<T: Message>(self) -> Result<T, Error> {
-        self.downcast().map_err(|other| {
-            Error::new(
-                Code::Internal,
-                format!(
-                    "an interceptor replaced a {} message with a {}",
-                    T::default().descriptor().full_name(),
-                    other.descriptor().full_name()
-                ),
-            )
-        })
+        self.check_type::<T>()?;
+        self.downcast()
+            .map_err(|_| Error::internal("a checked message failed to downcast"))
     }
 
     /// The message type's descriptor (its full name, fields, ...).
@@ -143,7 +152,12 @@ pub struct MessageStream {
     inner: Pin<Box<dyn Stream<Item = Result<AnyMessage, Error>> + Send + 'static>>,
     /// Whether it ended (with `None` or an error): it is not polled again.
     finished: bool,
+    /// Where a client's response stream leaves the trailers when it ends; kept by the wrappers.
+    trailers: Option<TrailerSlot>,
 }
+
+/// The trailers a stream of responses ended with, once it has (client side).
+pub(crate) type TrailerSlot = Arc<OnceLock<Metadata>>;
 
 impl MessageStream {
     /// A message stream from any stream of messages.
@@ -151,7 +165,64 @@ impl MessageStream {
         Self {
             inner: Box::pin(stream),
             finished: false,
+            trailers: None,
         }
+    }
+
+    /// A stream of one message.
+    pub(crate) fn one(message: AnyMessage) -> Self {
+        Self::new(futures_util::stream::iter([Ok(message)]))
+    }
+
+    /// The one message of a stream that must carry exactly one (a server-streaming call's request, a
+    /// client-streaming call's response, once interceptors have had them as streams); `what` names it
+    /// in the errors. A missing or extra message is an `internal` error.
+    pub(crate) async fn only_message(mut self, what: &str) -> Result<AnyMessage, Error> {
+        use futures_util::StreamExt as _;
+        let Some(first) = self.next().await.transpose()? else {
+            return Err(Error::new(
+                Code::Internal,
+                format!("an interceptor ended the {what} stream without its one message"),
+            ));
+        };
+        if self.next().await.transpose()?.is_some() {
+            return Err(Error::new(
+                Code::Internal,
+                format!("an interceptor added a message to the {what} stream, which carries one"),
+            ));
+        }
+        Ok(first)
+    }
+
+    /// A client's response messages, leaving the trailers in `trailers` when they end.
+    pub(crate) fn with_trailers(
+        stream: impl Stream<Item = Result<AnyMessage, Error>> + Send + 'static,
+        trailers: TrailerSlot,
+    ) -> Self {
+        Self {
+            trailers: Some(trailers),
+            ..Self::new(stream)
+        }
+    }
+
+    /// A stream around this one (`wrap` builds it), keeping this one's trailers.
+    fn wrap<S>(self, wrap: impl FnOnce(Self) -> S) -> Self
+    where
+        S: Stream<Item = Result<AnyMessage, Error>> + Send + 'static,
+    {
+        let trailers = self.trailers.clone();
+        Self {
+            trailers,
+            ..Self::new(wrap(self))
+        }
+    }
+
+    /// The trailers, once the stream has ended successfully: a client's response trailers, or empty.
+    fn ended_trailers(&self) -> Metadata {
+        self.trailers
+            .as_ref()
+            .and_then(|slot| slot.get().cloned())
+            .unwrap_or_default()
     }
 
     /// Typed messages as a message stream.
@@ -173,9 +244,7 @@ impl MessageStream {
         self,
         mut f: impl FnMut(AnyMessage) -> Result<AnyMessage, Error> + Send + 'static,
     ) -> Self {
-        Self::new(futures_util::StreamExt::map(self, move |item| {
-            item.and_then(&mut f)
-        }))
+        self.wrap(|inner| futures_util::StreamExt::map(inner, move |item| item.and_then(&mut f)))
     }
 
     /// Shows each message to `f` on its way through.
@@ -186,12 +255,13 @@ impl MessageStream {
         })
     }
 
-    /// Calls `f` once when the stream ends: with `Ok(())` after its last message, with the error it
-    /// ended with, or with a `canceled` error if it is dropped before its end (the call was cancelled or
-    /// its peer went away).
-    pub fn on_end(self, f: impl FnOnce(Result<(), &Error>) + Send + 'static) -> Self {
-        Self::new(EndWatch {
-            inner: self,
+    /// Calls `f` once when the stream ends: after its last message, with the trailers (on the client,
+    /// the response's trailers; elsewhere empty: a server's response trailers are on the
+    /// [`Response`](crate::Response) around the stream); with the error it ended with; or with a
+    /// `canceled` error if it is dropped before its end (the call was cancelled or its peer went away).
+    pub fn on_end(self, f: impl FnOnce(Result<&Metadata, &Error>) + Send + 'static) -> Self {
+        self.wrap(|inner| EndWatch {
+            inner,
             on_end: Some(Box::new(f)),
         })
     }
@@ -216,7 +286,7 @@ impl fmt::Debug for MessageStream {
     }
 }
 
-type EndHook = Box<dyn FnOnce(Result<(), &Error>) + Send>;
+type EndHook = Box<dyn FnOnce(Result<&Metadata, &Error>) + Send>;
 
 /// A stream that reports how it ended (see [`MessageStream::on_end`]).
 struct EndWatch {
@@ -238,7 +308,7 @@ impl Stream for EndWatch {
             }
             None => {
                 if let Some(f) = self.on_end.take() {
-                    f(Ok(()));
+                    f(Ok(&self.inner.ended_trailers()));
                 }
             }
         }
@@ -261,7 +331,7 @@ impl Drop for EndWatch {
 mod tests {
     use super::*;
     use futures_util::StreamExt as _;
-    use std::sync::{Arc, Mutex};
+    use std::sync::Mutex;
 
     #[test]
     fn downcasts_to_its_own_type_only() {
@@ -311,7 +381,11 @@ mod tests {
             })
             .on_end({
                 let ends = ends.clone();
-                move |end| ends.lock().unwrap().push(end.map_err(Error::code))
+                move |end| {
+                    ends.lock()
+                        .unwrap()
+                        .push(end.map(|_| ()).map_err(Error::code))
+                }
             });
         let items: Vec<_> = stream.collect().await;
         assert_eq!(items.len(), 2);
@@ -332,7 +406,11 @@ mod tests {
         ))
         .on_end({
             let ends = ends.clone();
-            move |end| ends.lock().unwrap().push(end.map_err(Error::code))
+            move |end| {
+                ends.lock()
+                    .unwrap()
+                    .push(end.map(|_| ()).map_err(Error::code))
+            }
         });
         assert!(stream.next().await.is_some());
         drop(stream);

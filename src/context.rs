@@ -13,9 +13,12 @@ use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
 use crate::server_shutdown::ServerShutdown;
 
-/// Per-call information handed to server handlers (and empty on client-side requests).
+/// Per-call information: what server handlers and interceptors on both sides learn about a call beyond
+/// its messages and headers.
 ///
-/// Cloning is cheap; clones observe the same cancellation.
+/// On the server it is complete. On the client, interceptors see the method, protocol, HTTP version,
+/// URI and deadline (no peer, and no cancellation: a client call is cancelled by dropping it); a request
+/// a caller builds has an empty context. Cloning is cheap; clones observe the same cancellation.
 #[derive(Clone, Debug, Default)]
 pub struct CallContext {
     inner: Option<Arc<Inner>>,
@@ -65,12 +68,37 @@ impl CallContext {
         }
     }
 
-    /// The method being called (`None` outside a server call).
+    /// The context a client call shows its interceptors.
+    pub(crate) fn client(
+        method: &'static MethodSpec,
+        protocol: ProtocolKind,
+        deadline: Option<Instant>,
+        http_method: http::Method,
+        uri: http::Uri,
+        http_version: http::Version,
+    ) -> Self {
+        Self {
+            inner: Some(Arc::new(Inner {
+                method,
+                protocol,
+                deadline,
+                http_version,
+                http_method,
+                uri,
+                peer_addr: None,
+                peer_certificates: None,
+                server_shutdown: None,
+                cancel: CancellationToken::new(),
+            })),
+        }
+    }
+
+    /// The method being called (`None` in an empty context).
     pub fn method(&self) -> Option<&'static MethodSpec> {
         self.inner.as_ref().map(|i| i.method)
     }
 
-    /// The protocol the caller speaks (`None` outside a server call).
+    /// The protocol the caller speaks (`None` in an empty context).
     pub fn protocol(&self) -> Option<ProtocolKind> {
         self.inner.as_ref().map(|i| i.protocol)
     }

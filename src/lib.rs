@@ -47,6 +47,7 @@ mod deadline;
 mod envelope;
 mod error;
 mod http2;
+mod interceptor;
 mod limits;
 mod metadata;
 mod method;
@@ -77,6 +78,7 @@ pub use compression::{Compression, CompressionRegistry, Deflate, Gzip, read_boun
 pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
+pub use interceptor::{BoxFuture, Interceptor, RequestInterceptor, StreamingNext, UnaryNext};
 pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
@@ -84,10 +86,9 @@ pub use peer_certificates::PeerCertificates;
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
-    BoxFuture, Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
-    DEFAULT_GRACE_PERIOD, HandlerPanic, Interceptor, RequestInterceptor, ResponseStream, Router,
-    Serve, ServeFuture, Server, ServiceRoutes, Streaming, StreamingNext, UnaryNext,
-    WithGracefulShutdown, error_response,
+    Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
+    DEFAULT_GRACE_PERIOD, HandlerPanic, ResponseStream, Router, Serve, ServeFuture, Server,
+    ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

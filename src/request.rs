@@ -119,6 +119,12 @@ impl<T> Request<T> {
         }
     }
 
+    /// The request with the context interceptors see (a client call's).
+    pub(crate) fn with_context(mut self, context: CallContext) -> Self {
+        self.context = context;
+        self
+    }
+
     /// Takes the message out, leaving the rest of the request (see [`Request::map`] to put one back).
     pub(crate) fn split_message(self) -> (Request<()>, T) {
         let Request {
@@ -142,6 +148,14 @@ impl<T> Request<T> {
 impl<T, E> Request<Result<T, E>> {
     /// The request, or the error its message was.
     pub(crate) fn transpose_message(self) -> Result<Request<T>, E> {
+        let (head, message) = self.split_message();
+        message.map(|message| head.map(|()| message))
+    }
+}
+
+impl<T, E> Response<Result<T, E>> {
+    /// The response, or the error its message was.
+    pub(crate) fn transpose_message(self) -> Result<Response<T>, E> {
         let (head, message) = self.split_message();
         message.map(|message| head.map(|()| message))
     }

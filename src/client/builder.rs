@@ -12,6 +12,7 @@ use crate::client::transport::{HttpVersion, Transport};
 use crate::codec::{Codec, JsonCodec, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::http2::Http2Settings;
+use crate::interceptor::{Chain, Interceptor};
 use crate::protocol::ProtocolKind;
 
 impl Client {
@@ -38,6 +39,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     tls: default_transport::TlsSettings,
     http2: Http2Settings,
+    interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
 impl ClientBuilder {
@@ -57,7 +59,17 @@ impl ClientBuilder {
             timeout: None,
             tls: default_transport::TlsSettings::default(),
             http2: Http2Settings::default(),
+            interceptors: Vec::new(),
         }
+    }
+
+    /// Runs `interceptor` around every call the client makes, inside those added before it: the first
+    /// added is the outermost, seeing each request first and each response last. See [`Interceptor`];
+    /// on the client, the request's [`context`](crate::Request::context) tells the method, protocol,
+    /// URI and deadline, and its extensions go on to the transport's HTTP request.
+    pub fn intercept(mut self, interceptor: impl Interceptor) -> Self {
+        self.interceptors.push(Arc::new(interceptor));
+        self
     }
 
     /// The HTTP version for the default transport (HTTP/1.1 unless set). Bidi calls need HTTP/2.
@@ -271,6 +283,7 @@ impl ClientBuilder {
                 send_max_bytes: self.send_max_bytes,
                 use_get: self.use_get,
                 timeout: self.timeout,
+                chain: Chain::of(self.interceptors),
             }),
         })
     }

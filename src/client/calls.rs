@@ -1,11 +1,14 @@
 //! The typed streaming calls a client hands out: client-, server- and bidi-streaming, each a thin face
-//! over one `Streams` (a duplex call plus how to frame requests and read responses).
+//! over one `Streams`: a duplex call plus how to frame requests and read responses, or, when the
+//! client has interceptors, the call through them (`intercepted.rs`).
 
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+use crate::any_message::AnyMessage;
 use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
+use crate::client::intercepted::InterceptedStream;
 use crate::client::receive::StreamReceiver;
 use crate::codec::Message;
 use crate::wire::MessageWriter;
@@ -13,35 +16,143 @@ use crate::{Code, Error, Metadata, Response};
 
 /// What every streaming call holds.
 struct Streams<Req, Res> {
-    config: Arc<ClientConfig>,
-    writer: MessageWriter,
-    call: DuplexCall,
-    receiver: StreamReceiver,
+    way: Way,
     _message: PhantomData<fn(Req) -> Res>,
+}
+
+/// How a streaming call goes.
+#[allow(clippy::large_enum_variant)] // `Direct` is the usual case: boxing it would cost every call an allocation.
+enum Way {
+    /// Straight onto its duplex call.
+    Direct {
+        config: Arc<ClientConfig>,
+        writer: MessageWriter,
+        call: DuplexCall,
+        receiver: StreamReceiver,
+    },
+    /// Through the client's interceptors.
+    Intercepted(InterceptedStream),
 }
 
 impl<Req: Message, Res: Message> Streams<Req, Res> {
     fn new(config: Arc<ClientConfig>, writer: MessageWriter, call: DuplexCall) -> Self {
         Self {
-            config,
-            writer,
-            call,
-            receiver: StreamReceiver::default(),
+            way: Way::Direct {
+                config,
+                writer,
+                call,
+                receiver: StreamReceiver::default(),
+            },
+            _message: PhantomData,
+        }
+    }
+
+    fn intercepted(stream: InterceptedStream) -> Self {
+        Self {
+            way: Way::Intercepted(stream),
             _message: PhantomData,
         }
     }
 
     async fn send(&mut self, message: Req) -> Result<(), Error> {
-        let framed = self.writer.envelope(&message, 0)?;
-        self.call.send(framed).await
+        match &mut self.way {
+            Way::Direct { writer, call, .. } => {
+                let framed = writer.envelope(&message, 0)?;
+                call.send(framed).await
+            }
+            Way::Intercepted(stream) => stream.send(AnyMessage::new(message)).await,
+        }
+    }
+
+    fn close_send(&mut self) -> Result<(), Error> {
+        match &mut self.way {
+            Way::Direct { call, .. } => call.close_send(),
+            Way::Intercepted(stream) => stream.close_send(),
+        }
     }
 
     async fn headers(&mut self) -> Result<&Metadata, Error> {
-        self.receiver.headers(&self.config, &mut self.call).await
+        match &mut self.way {
+            Way::Direct {
+                config,
+                call,
+                receiver,
+                ..
+            } => receiver.headers(config, call).await,
+            Way::Intercepted(stream) => stream.headers().await,
+        }
+    }
+
+    /// The response headers, if they arrived.
+    fn received_headers(&self) -> Option<&Metadata> {
+        match &self.way {
+            Way::Direct { call, .. } => call.head().map(|head| &head.accepted.headers),
+            Way::Intercepted(stream) => stream.received_headers(),
+        }
     }
 
     async fn message(&mut self) -> Result<Option<Res>, Error> {
-        self.receiver.next(&self.config, &mut self.call).await
+        match &mut self.way {
+            Way::Direct {
+                config,
+                call,
+                receiver,
+                ..
+            } => receiver.next(config, call).await,
+            Way::Intercepted(stream) => match stream.message().await? {
+                Some(message) => message.into_typed().map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Reads the one response message of a client-streaming call and the end of the stream.
+    async fn single_response(&mut self) -> Result<Response<Res>, Error> {
+        match &mut self.way {
+            Way::Direct {
+                config,
+                call,
+                receiver,
+                ..
+            } => single_response(config, call, receiver).await,
+            Way::Intercepted(stream) => {
+                let headers = stream.headers().await?.clone();
+                let Some(message) = stream.message().await? else {
+                    return Err(Error::new(
+                        Code::Unimplemented,
+                        "the response stream has no message",
+                    )
+                    .with_headers(headers));
+                };
+                if stream.message().await?.is_some() {
+                    return Err(Error::new(
+                        Code::Unimplemented,
+                        "the response stream has more than one message",
+                    )
+                    .with_headers(headers));
+                }
+                let trailers = stream.trailers().cloned().unwrap_or_default();
+                Ok(Response::from_parts(
+                    message.into_typed()?,
+                    headers,
+                    trailers,
+                ))
+            }
+        }
+    }
+
+    fn trailers(&self) -> Option<&Metadata> {
+        match &self.way {
+            Way::Direct { receiver, .. } => receiver.trailers(),
+            Way::Intercepted(stream) => stream.trailers(),
+        }
+    }
+
+    fn cancel(&mut self) {
+        match &mut self.way {
+            Way::Direct { call, .. } => call.cancel(),
+            Way::Intercepted(stream) => stream.cancel(),
+        }
     }
 }
 
@@ -61,13 +172,18 @@ impl<Res: Message> ServerStreamCall<Res> {
         Ok(Self { streams })
     }
 
+    /// A call through the client's interceptors, whose response headers arrived.
+    pub(crate) fn intercepted(stream: InterceptedStream) -> Self {
+        Self {
+            streams: Streams::intercepted(stream),
+        }
+    }
+
     /// The response headers.
     pub fn headers(&self) -> &Metadata {
         static EMPTY: std::sync::OnceLock<Metadata> = std::sync::OnceLock::new();
         self.streams
-            .call
-            .head()
-            .map(|head| &head.accepted.headers)
+            .received_headers()
             .unwrap_or_else(|| EMPTY.get_or_init(Metadata::new))
     }
 
@@ -78,12 +194,12 @@ impl<Res: Message> ServerStreamCall<Res> {
 
     /// The trailers, once the stream has ended.
     pub fn trailers(&self) -> Option<&Metadata> {
-        self.streams.receiver.trailers()
+        self.streams.trailers()
     }
 
     /// Cancels the call; the server sees the stream reset.
     pub fn cancel(&mut self) {
-        self.streams.call.cancel();
+        self.streams.cancel();
     }
 }
 
@@ -99,6 +215,13 @@ impl<Req: Message, Res: Message> ClientStreamCall<Req, Res> {
         }
     }
 
+    /// A call through the client's interceptors.
+    pub(crate) fn intercepted(stream: InterceptedStream) -> Self {
+        Self {
+            streams: Streams::intercepted(stream),
+        }
+    }
+
     /// Sends one message (starting the request on the first). Waits while the transport is busy.
     pub async fn send(&mut self, message: Req) -> Result<(), Error> {
         self.streams.send(message).await
@@ -106,15 +229,14 @@ impl<Req: Message, Res: Message> ClientStreamCall<Req, Res> {
 
     /// Closes the request stream and waits for the response.
     pub async fn close_and_receive(mut self) -> Result<Response<Res>, Error> {
-        let streams = &mut self.streams;
         // A failed close means the call already failed; receiving reports why.
-        let _ = streams.call.close_send();
-        single_response(&streams.config, &mut streams.call, &mut streams.receiver).await
+        let _ = self.streams.close_send();
+        self.streams.single_response().await
     }
 
     /// Cancels the call; the server sees the stream reset.
     pub fn cancel(&mut self) {
-        self.streams.call.cancel();
+        self.streams.cancel();
     }
 }
 
@@ -156,6 +278,13 @@ impl<Req: Message, Res: Message> BidiStreamCall<Req, Res> {
         }
     }
 
+    /// A call through the client's interceptors.
+    pub(crate) fn intercepted(stream: InterceptedStream) -> Self {
+        Self {
+            streams: Streams::intercepted(stream),
+        }
+    }
+
     /// Sends one message (starting the request on the first). Waits while the transport is busy.
     pub async fn send(&mut self, message: Req) -> Result<(), Error> {
         self.streams.send(message).await
@@ -163,7 +292,7 @@ impl<Req: Message, Res: Message> BidiStreamCall<Req, Res> {
 
     /// Closes the sending side; the server sees end-of-stream. Receiving continues.
     pub fn close_send(&mut self) -> Result<(), Error> {
-        self.streams.call.close_send()
+        self.streams.close_send()
     }
 
     /// Waits for the response headers.
@@ -178,11 +307,11 @@ impl<Req: Message, Res: Message> BidiStreamCall<Req, Res> {
 
     /// The trailers, once the stream has ended.
     pub fn trailers(&self) -> Option<&Metadata> {
-        self.streams.receiver.trailers()
+        self.streams.trailers()
     }
 
     /// Cancels the call; the server sees the stream reset.
     pub fn cancel(&mut self) {
-        self.streams.call.cancel();
+        self.streams.cancel();
     }
 }

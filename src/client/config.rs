@@ -9,6 +9,7 @@ use http::header::{HeaderValue, USER_AGENT};
 use crate::client::transport::{HttpVersion, Transport};
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
+use crate::interceptor::Chain;
 use crate::method::MethodSpec;
 use crate::protocol::client::{ClientProtocol, RequestHeaders};
 use crate::wire::{MessageReader, MessageWriter};
@@ -29,6 +30,8 @@ pub(crate) struct ClientConfig {
     pub send_max_bytes: usize,
     pub use_get: bool,
     pub timeout: Option<Duration>,
+    /// The interceptors every call goes through (`None`: none).
+    pub chain: Option<Chain>,
 }
 
 impl ClientConfig {
@@ -54,12 +57,14 @@ impl ClientConfig {
         self.send_compression.as_ref().map(|c| c.name())
     }
 
-    /// The request head for a POST to `spec` (GET heads are derived from it); `send_compression` names
-    /// the encoding of the request's messages, if any.
+    /// The request head for a POST to `spec` (GET heads are derived from it), carrying the caller's
+    /// `extensions` for the transport's middleware; `send_compression` names the encoding of the
+    /// request's messages, if any.
     pub(crate) fn request_head(
         &self,
         spec: &MethodSpec,
         headers: &Metadata,
+        extensions: http::Extensions,
         timeout: Option<Duration>,
         send_compression: Option<&str>,
     ) -> Result<http::request::Parts, Error> {
@@ -72,6 +77,7 @@ impl ClientConfig {
         if self.http_version == HttpVersion::Http2 {
             *request.version_mut() = http::Version::HTTP_2;
         }
+        *request.extensions_mut() = extensions;
         let map = request.headers_mut();
         for (name, value) in headers.as_header_map() {
             map.append(name.clone(), value.clone());

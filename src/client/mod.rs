@@ -6,6 +6,7 @@ mod config;
 mod default_transport;
 mod duplex;
 mod h2_channel;
+mod intercepted;
 mod receive;
 #[cfg(feature = "tls")]
 mod tls;
@@ -57,13 +58,27 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<Req>,
     ) -> Result<Response<Res>, Error> {
+        match &self.config.chain {
+            None => self.direct_unary(spec, request).await,
+            Some(chain) => self.intercepted_unary(chain, spec, request).await,
+        }
+    }
+
+    /// A unary call as it goes out (after any interceptors).
+    async fn direct_unary<Req: Message, Res: Message>(
+        &self,
+        spec: &'static MethodSpec,
+        mut request: Request<Req>,
+    ) -> Result<Response<Res>, Error> {
         let config = &self.config;
+        let extensions = std::mem::take(request.extensions_mut());
         let (timeout, deadline) = self.call_deadline(request.timeout());
         if !config.protocol.is_unframed(spec.stream_type) {
             // Framed like a stream: one enveloped message each way, then the protocol's ending.
             let head = config.request_head(
                 spec,
                 request.headers(),
+                extensions,
                 timeout,
                 config.send_compression_name(),
             );
@@ -81,7 +96,7 @@ impl Client {
         let compression = config.send_compression_name().filter(|_| compressed);
         let mut get = false;
         let head = config
-            .request_head(spec, request.headers(), timeout, compression)
+            .request_head(spec, request.headers(), extensions, timeout, compression)
             .and_then(|mut head| {
                 if config.use_get && spec.idempotency == Idempotency::NoSideEffects {
                     let message = GetMessage {
@@ -112,11 +127,25 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<Req>,
     ) -> Result<ServerStreamCall<Res>, Error> {
+        match &self.config.chain {
+            None => self.direct_server_stream(spec, request).await,
+            Some(chain) => self.intercepted_server_stream(chain, spec, request).await,
+        }
+    }
+
+    /// A server-streaming call as it goes out (after any interceptors).
+    async fn direct_server_stream<Req: Message, Res: Message>(
+        &self,
+        spec: &'static MethodSpec,
+        mut request: Request<Req>,
+    ) -> Result<ServerStreamCall<Res>, Error> {
         let (timeout, deadline) = self.call_deadline(request.timeout());
         let framed = self.config.writer().envelope(request.message(), 0);
+        let extensions = std::mem::take(request.extensions_mut());
         let head = self.config.request_head(
             spec,
             request.headers(),
+            extensions,
             timeout,
             self.config.send_compression_name(),
         );
@@ -135,8 +164,15 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<()>,
     ) -> ClientStreamCall<Req, Res> {
-        let call = self.duplex(spec, &request);
-        ClientStreamCall::new(self.config.clone(), self.config.writer(), call)
+        match &self.config.chain {
+            None => {
+                let call = self.duplex(spec, request);
+                ClientStreamCall::new(self.config.clone(), self.config.writer(), call)
+            }
+            Some(chain) => ClientStreamCall::intercepted(
+                self.intercepted_stream::<Req, Res>(chain, spec, request),
+            ),
+        }
     }
 
     /// Opens a bidi-streaming call (HTTP/2 only). `request` carries the call's headers and timeout (its
@@ -147,15 +183,25 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<()>,
     ) -> BidiStreamCall<Req, Res> {
-        let call = self.duplex(spec, &request);
-        BidiStreamCall::new(self.config.clone(), self.config.writer(), call)
+        match &self.config.chain {
+            None => {
+                let call = self.duplex(spec, request);
+                BidiStreamCall::new(self.config.clone(), self.config.writer(), call)
+            }
+            Some(chain) => BidiStreamCall::intercepted(
+                self.intercepted_stream::<Req, Res>(chain, spec, request),
+            ),
+        }
     }
 
-    fn duplex(&self, spec: &'static MethodSpec, request: &Request<()>) -> DuplexCall {
+    /// The duplex call a client- or bidi-streaming `request` goes out on.
+    fn duplex(&self, spec: &'static MethodSpec, mut request: Request<()>) -> DuplexCall {
         let (timeout, deadline) = self.call_deadline(request.timeout());
+        let extensions = std::mem::take(request.extensions_mut());
         let head = self.config.request_head(
             spec,
             request.headers(),
+            extensions,
             timeout,
             self.config.send_compression_name(),
         );

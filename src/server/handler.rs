@@ -10,17 +10,15 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use futures_util::StreamExt as _;
-
 use crate::any_message::{AnyMessage, MessageStream};
 use crate::body::Body;
 use crate::codec::Message;
+use crate::interceptor::{StreamingEndpoint, UnaryEndpoint};
 use crate::server::call::ServerCall;
-use crate::server::interceptor::{StreamingEndpoint, UnaryEndpoint};
 use crate::server::outgoing::{self, ResponseStream};
 use crate::server::respond::Reply;
 use crate::server::streaming::Streaming;
-use crate::{Code, Error, Request, Response};
+use crate::{Error, Request, Response};
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -81,7 +79,7 @@ where
             let f = f.clone();
             Box::pin(async move {
                 let (head, messages) = request.split_message();
-                let message = only_message(messages, "request").await?;
+                let message = messages.only_message("request").await?;
                 let request = head.map(|()| message.into_typed::<Req>());
                 let response = f(request.transpose_message()?).await?;
                 Ok(response.map(MessageStream::erase))
@@ -100,11 +98,8 @@ where
                     Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
                 }
                 Some(chain) => {
-                    let request = request.map(|message| {
-                        MessageStream::new(futures_util::stream::iter([Ok(AnyMessage::new(
-                            message,
-                        ))]))
-                    });
+                    let request =
+                        request.map(|message| MessageStream::one(AnyMessage::new(message)));
                     let response = chain.streaming(request, endpoint).await?;
                     Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
                 }
@@ -130,9 +125,7 @@ where
                 let request =
                     request.map(|messages| Streaming::intercepted(messages.typed::<Req>()));
                 let response = f(request).await?;
-                Ok(response.map(|message| {
-                    MessageStream::new(futures_util::stream::iter([Ok(AnyMessage::new(message))]))
-                }))
+                Ok(response.map(|message| MessageStream::one(AnyMessage::new(message))))
             })
         })
     };
@@ -149,7 +142,7 @@ where
                     let request = request.map(MessageStream::erase);
                     let response = chain.streaming(request, endpoint).await?;
                     let (head, messages) = response.split_message();
-                    let message = only_message(messages, "response").await?;
+                    let message = messages.only_message("response").await?;
                     encoder.one(head.map(|()| message))
                 }
             }
@@ -195,23 +188,4 @@ where
             Ok(response.map(Reply::Stream))
         }))
     })
-}
-
-/// The one message of a stream that must carry exactly one (a server-streaming call's request, a
-/// client-streaming call's response, once interceptors have had them as streams); further messages
-/// are an error, as they would be on the wire.
-async fn only_message(mut messages: MessageStream, what: &str) -> Result<AnyMessage, Error> {
-    let Some(first) = messages.next().await.transpose()? else {
-        return Err(Error::new(
-            Code::Internal,
-            format!("an interceptor ended the {what} stream without its one message"),
-        ));
-    };
-    if messages.next().await.transpose()?.is_some() {
-        return Err(Error::new(
-            Code::Internal,
-            format!("an interceptor added a message to the {what} stream, which carries one"),
-        ));
-    }
-    Ok(first)
 }

@@ -7,7 +7,6 @@ mod cors;
 mod drain;
 mod error_response;
 mod handler;
-mod interceptor;
 mod outgoing;
 mod recover;
 mod respond;
@@ -22,7 +21,6 @@ pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };
 pub use error_response::error_response;
-pub use interceptor::{BoxFuture, Interceptor, RequestInterceptor, StreamingNext, UnaryNext};
 pub use outgoing::ResponseStream;
 pub use recover::HandlerPanic;
 pub use router::{Router, ServiceRoutes};

@@ -408,7 +408,7 @@ impl Interceptor for Shout {
                     .on_end(move |end| {
                         ends.lock()
                             .expect("not poisoned")
-                            .push(end.map_err(Error::code))
+                            .push(end.map(|_| ()).map_err(Error::code))
                     })
             }))
         })

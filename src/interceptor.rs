@@ -1,12 +1,14 @@
-//! Server interceptors: code that runs around the calls of a router or of one service, between the
-//! protocol (which has decoded the request) and the handler. An interceptor sees the call's method,
-//! protocol, peer and headers, its messages and its outcome; it can change headers, trailers and
-//! messages, pass values to the handler through the request's extensions, or answer the call itself.
+//! Interceptors: code that runs around calls, on both sides. On the server they sit between the
+//! protocol (which has decoded the request) and the handler, for a router or one service; on the client
+//! between the caller and the wire. An interceptor sees the call's method, protocol, headers, messages
+//! and outcome; it can change headers, trailers and messages, pass values on through the request's
+//! extensions, or answer the call itself.
 //!
 //! A chain is a slice of interceptors and a position in it: each interceptor gets a `Next` that runs
-//! the rest of the chain and then the handler, so it decides whether, when and with what the call goes
-//! on, and sees what comes back. With no interceptor attached, calls take the typed path in
-//! `handler.rs` and no message is erased.
+//! the rest of the chain and then the call's far end (the handler, or the client's request), so it
+//! decides whether, when and with what the call goes on, and sees what comes back. With no interceptor
+//! attached, calls take their typed paths (`server/handler.rs`, `client/calls.rs`) and no message is
+//! erased.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,24 +20,29 @@ use crate::{Error, Request, Response};
 /// A boxed, sendable future: what interceptor methods return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-/// Code that runs around server calls: attach it to a whole [`Router`](crate::Router) with
+/// Code that runs around calls. On the server, attach it to a whole [`Router`](crate::Router) with
 /// [`Router::intercept`](crate::Router::intercept) or to one service with
-/// [`ServiceRoutes::intercept`](crate::ServiceRoutes::intercept).
+/// [`ServiceRoutes::intercept`](crate::ServiceRoutes::intercept); on the client, with
+/// [`ClientBuilder::intercept`](crate::ClientBuilder::intercept). One type may serve both sides.
 ///
 /// Both methods pass the call on unchanged unless overridden. The request's
-/// [`context`](Request::context) tells the method, protocol, peer and deadline; its
-/// [`headers`](Request::headers) can be read and changed; values put in its
-/// [`extensions`](Request::extensions_mut) reach the handler. Returning an error answers the call with
-/// it, written the way the caller's protocol writes errors (Connect, gRPC or gRPC-Web).
+/// [`context`](Request::context) tells the method, protocol and deadline (and on the server the peer);
+/// its [`headers`](Request::headers) can be read and changed; values put in its
+/// [`extensions`](Request::extensions_mut) reach the handler (server) or the transport's HTTP request
+/// (client). Returning an error ends the call with it: on the server it is written the way the
+/// caller's protocol writes errors (Connect, gRPC or gRPC-Web); on the client the caller gets it, and
+/// nothing was sent if the interceptor did not call `next`.
 ///
-/// Chains run in the order they were attached: the router's interceptors first (outermost), then the
-/// service's; within each, the first attached is the outermost, so it sees the request first and the
-/// response last.
+/// Chains run in the order they were attached. On the server, the router's interceptors come first
+/// (outermost), then the service's; within each, and on the client, the first attached is the
+/// outermost, so it sees the request first and the response last. On the client, a call's deadline
+/// bounds its interceptors too, and a client- or bidi-streaming call's chain starts, like the call, at
+/// its first send, close or receive.
 ///
 /// For one that only looks at (or rejects) each call's request headers, see [`RequestInterceptor`].
 pub trait Interceptor: Send + Sync + 'static {
-    /// Runs around a unary call: `request` holds the decoded message; `next.run(request)` runs the
-    /// rest of the chain and the handler.
+    /// Runs around a unary call: `request` holds the message; `next.run(request)` runs the rest of the
+    /// chain and the call (the handler, or the request to the server).
     fn unary(
         &self,
         request: Request<AnyMessage>,
@@ -46,8 +53,9 @@ pub trait Interceptor: Send + Sync + 'static {
 
     /// Runs around a streaming call (client-, server- or bidi-streaming): `request` holds the stream of
     /// request messages (one message for server streaming); the response, once the handler has
-    /// returned it, holds the stream of response messages (one message for client streaming). Wrap
-    /// either stream to see or change each message and how it ends (see [`MessageStream`]).
+    /// returned it (server) or its headers arrived (client), holds the stream of response messages
+    /// (one message for client streaming). Wrap either stream to see or change each message and how it
+    /// ends, with the trailers on the client (see [`MessageStream`]).
     fn streaming(
         &self,
         request: Request<MessageStream>,
@@ -161,8 +169,9 @@ impl StreamingNext {
 }
 
 /// An interceptor made of one async function that sees each call's request head (headers, context,
-/// extensions) before the handler, for every call type: authentication, request ids, values for the
-/// handler. It returns the head to go on with (changed or not), or an error to answer the call with.
+/// extensions) for every call type, before the handler (server) or before the request goes out
+/// (client): authentication, request ids, values for the handler, headers every call carries. It
+/// returns the head to go on with (changed or not), or an error to end the call with.
 ///
 /// ```
 /// use trident::{Code, Error, Request, RequestInterceptor, Router};

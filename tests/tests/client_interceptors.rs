@@ -1,0 +1,654 @@
+//! Client interceptors over real loopback connections: a header added to every call type in each
+//! protocol; messages, headers, trailers and errors seen and changed on the way; calls answered or
+//! refused without reaching the server; request streams failed by an interceptor; deadlines that
+//! bound the interceptors too; values handed to the transport through the request's extensions.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::stream;
+use tokio::net::TcpListener;
+use trident::{
+    AnyMessage, BoxFuture, Client, Code, Error, HttpVersion, Interceptor, MessageStream,
+    ProtocolKind, Request, RequestInterceptor, Response, ResponseStream, Router, Server,
+    ServiceRoutes, Streaming, StreamingNext, UnaryNext,
+};
+use trident_tests::{CHAT, COLLECT, ECHO, EchoRequest, EchoResponse, REPEAT, text, within};
+
+fn reply(text: String) -> EchoResponse {
+    EchoResponse {
+        text,
+        ..Default::default()
+    }
+}
+
+fn header_of<T>(request: &Request<T>) -> String {
+    request
+        .headers()
+        .get("x-client")
+        .unwrap_or("none")
+        .to_string()
+}
+
+/// Echo, Repeat, Collect and Chat, answering with the `x-client` request header and the texts they
+/// received; each stream's trailers say how many messages it sent. `calls` counts the calls.
+fn routes(calls: Arc<AtomicUsize>) -> ServiceRoutes {
+    let (c1, c2, c3, c4) = (calls.clone(), calls.clone(), calls.clone(), calls);
+    ServiceRoutes::new("trident.test.v1.EchoService")
+        .unary(&ECHO, move |request: Request<EchoRequest>| {
+            c1.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let header = header_of(&request);
+                let text = request.into_message().text;
+                Ok::<_, Error>(Response::new(reply(format!("{header}: {text}"))))
+            }
+        })
+        .server_stream(&REPEAT, move |request: Request<EchoRequest>| {
+            c2.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let header = header_of(&request);
+                let text = request.into_message().text;
+                let messages: ResponseStream<EchoResponse> = Box::pin(stream::iter(
+                    ["one", "two"].map(|n| Ok(reply(format!("{header}: {text} {n}")))),
+                ));
+                let mut response = Response::new(messages);
+                response.trailers_mut().insert("x-sent", "2")?;
+                Ok::<_, Error>(response)
+            }
+        })
+        .client_stream(&COLLECT, move |request: Request<Streaming<EchoRequest>>| {
+            c3.fetch_add(1, Ordering::SeqCst);
+            async move {
+                let header = header_of(&request);
+                let mut texts = Vec::new();
+                let mut messages = request.into_message();
+                while let Some(message) = messages.message().await? {
+                    texts.push(message.text);
+                }
+                let mut response = Response::new(reply(format!("{header}: {}", texts.join(" "))));
+                response.trailers_mut().insert("x-sent", "1")?;
+                Ok::<_, Error>(response)
+            }
+        })
+        .bidi_stream(&CHAT, move |request: Request<Streaming<EchoRequest>>| {
+            c4.fetch_add(1, Ordering::SeqCst);
+            async move {
+                use futures_util::StreamExt as _;
+                let header = header_of(&request);
+                let messages = request.into_message().map(move |message| {
+                    message.map(|message| reply(format!("{header}: {}", message.text)))
+                });
+                let messages: ResponseStream<EchoResponse> = Box::pin(messages);
+                Ok::<_, Error>(Response::new(messages))
+            }
+        })
+}
+
+struct TestServer {
+    url: String,
+    calls: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn serve() -> TestServer {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let router = Router::new()
+        .add(routes(calls.clone()))
+        .expect("one service");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let task = tokio::spawn(async move {
+        Server::new()
+            .serve(listener, router)
+            .await
+            .expect("serving");
+    });
+    TestServer {
+        url: format!("http://{addr}"),
+        calls,
+        task,
+    }
+}
+
+/// Adds `x-client: <name>` to every call.
+fn add_header(name: &'static str) -> impl Interceptor {
+    RequestInterceptor::new(move |mut request: Request<()>| async move {
+        request.headers_mut().insert("x-client", name)?;
+        Ok(request)
+    })
+}
+
+/// Runs all four call types (bidi with `bidi`); returns each one's texts and trailers, or its error.
+async fn all_call_types(
+    client: &Client,
+    bidi: bool,
+) -> Vec<Result<(Vec<String>, Option<String>), Error>> {
+    let mut results = Vec::new();
+    let unary = client
+        .unary::<_, EchoResponse>(&ECHO, Request::new(text("hi")))
+        .await;
+    results.push(unary.map(|response| (vec![response.into_message().text], None)));
+
+    let server_stream = async {
+        let mut call = client
+            .server_stream::<_, EchoResponse>(&REPEAT, Request::new(text("hi")))
+            .await?;
+        let mut texts = Vec::new();
+        while let Some(message) = call.message().await? {
+            texts.push(message.text);
+        }
+        let sent = call
+            .trailers()
+            .and_then(|t| t.get("x-sent"))
+            .map(str::to_string);
+        Ok((texts, sent))
+    };
+    results.push(server_stream.await);
+
+    let client_stream = async {
+        let mut call =
+            client.client_stream::<EchoRequest, EchoResponse>(&COLLECT, Request::new(()));
+        for word in ["a", "b"] {
+            call.send(text(word)).await?;
+        }
+        let response = call.close_and_receive().await?;
+        let sent = response.trailers().get("x-sent").map(str::to_string);
+        Ok((vec![response.into_message().text], sent))
+    };
+    results.push(client_stream.await);
+
+    if bidi {
+        let bidi = async {
+            let mut call = client.bidi_stream::<EchoRequest, EchoResponse>(&CHAT, Request::new(()));
+            let mut texts = Vec::new();
+            for word in ["x", "y"] {
+                call.send(text(word)).await?;
+                texts.push(call.message().await?.expect("an answer").text);
+            }
+            call.close_send()?;
+            assert!(call.message().await?.is_none());
+            Ok((texts, None))
+        };
+        results.push(bidi.await);
+    }
+    results
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_interceptor_adds_a_header_to_every_call_type() {
+    let server = serve().await;
+    let cases = [
+        (ProtocolKind::Connect, HttpVersion::Http1),
+        (ProtocolKind::Connect, HttpVersion::Http2),
+        (ProtocolKind::Grpc, HttpVersion::Http2),
+        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
+        (ProtocolKind::GrpcWeb, HttpVersion::Http2),
+    ];
+    for (protocol, http) in cases {
+        let case = format!("{protocol} over {http:?}");
+        let client = Client::builder(&server.url)
+            .protocol(protocol)
+            .http_version(http)
+            .intercept(add_header("trident"))
+            .build()
+            .expect("client");
+        let bidi = http == HttpVersion::Http2;
+        let results = within(&case, all_call_types(&client, bidi)).await;
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|result| result.unwrap_or_else(|e| panic!("{case}: {e}")))
+            .collect();
+        let mut expected = vec![
+            (vec!["trident: hi".to_string()], None),
+            (
+                vec!["trident: hi one".to_string(), "trident: hi two".to_string()],
+                Some("2".to_string()),
+            ),
+            (vec!["trident: a b".to_string()], Some("1".to_string())),
+        ];
+        if bidi {
+            expected.push((
+                vec!["trident: x".to_string(), "trident: y".to_string()],
+                None,
+            ));
+        }
+        assert_eq!(results, expected, "{case}");
+    }
+}
+
+/// Notes every event of a call under its name; upper-cases outgoing texts and marks incoming ones.
+struct Watch {
+    name: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Watch {
+    fn note(log: &Mutex<Vec<String>>, entry: String) {
+        log.lock().expect("not poisoned").push(entry);
+    }
+}
+
+fn text_of(message: &AnyMessage) -> String {
+    if let Some(request) = message.downcast_ref::<EchoRequest>() {
+        return request.text.clone();
+    }
+    message
+        .downcast_ref::<EchoResponse>()
+        .map(|response| response.text.clone())
+        .unwrap_or_default()
+}
+
+impl Interceptor for Watch {
+    fn unary(
+        &self,
+        mut request: Request<AnyMessage>,
+        next: UnaryNext,
+    ) -> BoxFuture<Result<Response<AnyMessage>, Error>> {
+        let (name, log) = (self.name, self.log.clone());
+        let method = request.context().method().expect("a client call").method;
+        Watch::note(
+            &log,
+            format!("{name} {method} sends {}", text_of(request.message())),
+        );
+        if let Some(message) = request.message_mut().downcast_mut::<EchoRequest>() {
+            message.text = message.text.to_uppercase();
+        }
+        Box::pin(async move {
+            let response = next.run(request).await;
+            match &response {
+                Ok(response) => Watch::note(
+                    &log,
+                    format!("{name} {method} got {}", text_of(response.message())),
+                ),
+                Err(error) => Watch::note(&log, format!("{name} {method} failed {}", error.code())),
+            }
+            response
+        })
+    }
+
+    fn streaming(
+        &self,
+        request: Request<MessageStream>,
+        next: StreamingNext,
+    ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
+        let (name, log) = (self.name, self.log.clone());
+        let context = request.context().clone();
+        let method = context.method().expect("a client call").method;
+        assert!(context.protocol().is_some());
+        let sent_log = log.clone();
+        let request = request.map(move |messages| {
+            messages.map(move |mut message| {
+                Watch::note(
+                    &sent_log,
+                    format!("{name} {method} sends {}", text_of(&message)),
+                );
+                if let Some(request) = message.downcast_mut::<EchoRequest>() {
+                    request.text = request.text.to_uppercase();
+                }
+                Ok(message)
+            })
+        });
+        Box::pin(async move {
+            let response = next.run(request).await?;
+            let (got_log, end_log) = (log.clone(), log.clone());
+            Ok(response.map(move |messages| {
+                messages
+                    .inspect(move |message| {
+                        Watch::note(
+                            &got_log,
+                            format!("{name} {method} got {}", text_of(message)),
+                        )
+                    })
+                    .on_end(move |end| {
+                        let end = match end {
+                            Ok(trailers) => format!("ended, x-sent={:?}", trailers.get("x-sent")),
+                            Err(error) => format!("failed {}", error.code()),
+                        };
+                        Watch::note(&end_log, format!("{name} {method} {end}"));
+                    })
+            }))
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_interceptors_see_and_change_messages_and_see_trailers_in_order() {
+    let server = serve().await;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let client = Client::builder(&server.url)
+        .http_version(HttpVersion::Http2)
+        .intercept(Watch {
+            name: "outer",
+            log: log.clone(),
+        })
+        .intercept(Watch {
+            name: "inner",
+            log: log.clone(),
+        })
+        .build()
+        .expect("client");
+
+    let response = within(
+        "unary",
+        client.unary::<_, EchoResponse>(&ECHO, Request::new(text("hi"))),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(response.message().text, "none: HI");
+    let mut call = within(
+        "repeat",
+        client.server_stream::<_, EchoResponse>(&REPEAT, Request::new(text("hi"))),
+    )
+    .await
+    .expect("opened");
+    while within("repeat", call.message())
+        .await
+        .expect("a message")
+        .is_some()
+    {}
+    assert_eq!(
+        call.trailers().and_then(|t| t.get("x-sent")),
+        Some("2"),
+        "the caller still gets the trailers"
+    );
+    let mut call = client.client_stream::<EchoRequest, EchoResponse>(&COLLECT, Request::new(()));
+    within("collect", call.send(text("a"))).await.expect("sent");
+    let response = within("collect", call.close_and_receive())
+        .await
+        .expect("collected");
+    assert_eq!(response.message().text, "none: A");
+
+    let log = log.lock().expect("not poisoned").clone();
+    assert_eq!(
+        log,
+        [
+            "outer Echo sends hi",
+            "inner Echo sends HI",
+            "inner Echo got none: HI",
+            "outer Echo got none: HI",
+            // Server streaming: the one request passes both, each response passes inner then outer.
+            "outer Repeat sends hi",
+            "inner Repeat sends HI",
+            "inner Repeat got none: HI one",
+            "outer Repeat got none: HI one",
+            "inner Repeat got none: HI two",
+            "outer Repeat got none: HI two",
+            "inner Repeat ended, x-sent=Some(\"2\")",
+            "outer Repeat ended, x-sent=Some(\"2\")",
+            "outer Collect sends a",
+            "inner Collect sends A",
+            "inner Collect got none: A",
+            "outer Collect got none: A",
+            "inner Collect ended, x-sent=Some(\"1\")",
+            "outer Collect ended, x-sent=Some(\"1\")",
+        ]
+    );
+}
+
+/// Answers `Echo` for "cached" itself, refuses "forbidden", and fails request streams at a text
+/// "poison".
+struct Gate;
+
+impl Interceptor for Gate {
+    fn unary(
+        &self,
+        request: Request<AnyMessage>,
+        next: UnaryNext,
+    ) -> BoxFuture<Result<Response<AnyMessage>, Error>> {
+        let text = text_of(request.message());
+        Box::pin(async move {
+            match text.as_str() {
+                "cached" => Ok(Response::new(AnyMessage::new(reply(
+                    "from the cache".into(),
+                )))),
+                "forbidden" => Err(Error::new(Code::PermissionDenied, "not from this client")),
+                _ => next.run(request).await,
+            }
+        })
+    }
+
+    fn streaming(
+        &self,
+        request: Request<MessageStream>,
+        next: StreamingNext,
+    ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
+        let request = request.map(|messages| {
+            messages.map(|message| {
+                if text_of(&message) == "poison" {
+                    return Err(Error::new(Code::InvalidArgument, "poisoned message"));
+                }
+                Ok(message)
+            })
+        });
+        next.run(request)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_interceptors_answer_refuse_and_fail_request_streams() {
+    let server = serve().await;
+    for (protocol, http) in [
+        (ProtocolKind::Connect, HttpVersion::Http1),
+        (ProtocolKind::Grpc, HttpVersion::Http2),
+    ] {
+        let case = format!("{protocol} over {http:?}");
+        let client = Client::builder(&server.url)
+            .protocol(protocol)
+            .http_version(http)
+            .intercept(Gate)
+            .build()
+            .expect("client");
+        let before = server.calls.load(Ordering::SeqCst);
+        let cached = within(
+            &case,
+            client.unary::<_, EchoResponse>(&ECHO, Request::new(text("cached"))),
+        )
+        .await
+        .expect("from the cache");
+        assert_eq!(cached.message().text, "from the cache");
+        let refused = within(
+            &case,
+            client.unary::<_, EchoResponse>(&ECHO, Request::new(text("forbidden"))),
+        )
+        .await
+        .expect_err("refused");
+        assert_eq!(refused.code(), Code::PermissionDenied, "{case}");
+        assert_eq!(
+            server.calls.load(Ordering::SeqCst),
+            before,
+            "{case}: neither reached the server"
+        );
+
+        // A request stream the interceptor fails: the call fails with its error.
+        let mut call =
+            client.client_stream::<EchoRequest, EchoResponse>(&COLLECT, Request::new(()));
+        within(&case, call.send(text("fine"))).await.expect("sent");
+        // The poisoned message may be refused at once or later: either way the call reports it.
+        let _ = within(&case, call.send(text("poison"))).await;
+        let error = within(&case, call.close_and_receive())
+            .await
+            .expect_err("poisoned");
+        assert_eq!(error.code(), Code::InvalidArgument, "{case}: {error}");
+        assert_eq!(error.message(), "poisoned message", "{case}");
+    }
+
+    // Bidi over HTTP/1.1 still fails at once, interceptors or not.
+    let client = Client::builder(&server.url)
+        .intercept(Gate)
+        .build()
+        .expect("client");
+    let mut call = client.bidi_stream::<EchoRequest, EchoResponse>(&CHAT, Request::new(()));
+    let error = within("bidi over HTTP/1.1", call.message())
+        .await
+        .expect_err("needs HTTP/2");
+    assert_eq!(error.code(), Code::Unimplemented);
+    assert!(error.message().contains("HTTP/2"), "{error}");
+}
+
+/// Takes its time before passing each unary call on.
+struct Slow;
+
+impl Interceptor for Slow {
+    fn unary(
+        &self,
+        request: Request<AnyMessage>,
+        next: UnaryNext,
+    ) -> BoxFuture<Result<Response<AnyMessage>, Error>> {
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            next.run(request).await
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deadline_bounds_the_interceptors_too() {
+    let server = serve().await;
+    let client = Client::builder(&server.url)
+        .intercept(Slow)
+        .build()
+        .expect("client");
+    let error = within(
+        "slow",
+        client.unary::<_, EchoResponse>(
+            &ECHO,
+            Request::new(text("hi")).with_timeout(Duration::from_millis(100)),
+        ),
+    )
+    .await
+    .expect_err("too slow");
+    assert_eq!(error.code(), Code::DeadlineExceeded);
+    let ok = within(
+        "slow but in time",
+        client.unary::<_, EchoResponse>(
+            &ECHO,
+            Request::new(text("hi")).with_timeout(Duration::from_secs(10)),
+        ),
+    )
+    .await
+    .expect("in time");
+    assert_eq!(ok.message().text, "none: hi");
+}
+
+/// A value an interceptor hands to the transport.
+#[derive(Clone, Debug, PartialEq)]
+struct Tag(&'static str);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_extensions_reach_the_transport() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let tag = RequestInterceptor::new(|mut request: Request<()>| async move {
+        request.extensions_mut().insert(Tag("from the interceptor"));
+        Ok(request)
+    });
+    let client = Client::builder("http://in-memory")
+        .http_version(HttpVersion::Http2)
+        .transport(client_transport_of(&seen))
+        .intercept(tag)
+        .build()
+        .expect("client");
+    let response = within(
+        "unary",
+        client.unary::<_, EchoResponse>(&ECHO, Request::new(text("hi"))),
+    )
+    .await
+    .expect("answered");
+    assert_eq!(response.message().text, "none: hi");
+    let mut call = client.client_stream::<EchoRequest, EchoResponse>(&COLLECT, Request::new(()));
+    within("collect", call.send(text("a"))).await.expect("sent");
+    within("collect", call.close_and_receive())
+        .await
+        .expect("collected");
+    // Without an interceptor, a caller's own extensions go through as well.
+    let plain = Client::builder("http://in-memory")
+        .transport(client_transport_of(&seen))
+        .build()
+        .expect("client");
+    let mut request = Request::new(text("hi"));
+    request.extensions_mut().insert(Tag("from the caller"));
+    within("plain", plain.unary::<_, EchoResponse>(&ECHO, request))
+        .await
+        .expect("answered");
+    assert_eq!(
+        *seen.lock().expect("not poisoned"),
+        [
+            Some(Tag("from the interceptor")),
+            Some(Tag("from the interceptor")),
+            Some(Tag("from the caller")),
+        ]
+    );
+}
+
+/// A transport that records each request's `Tag` and answers from a fresh router.
+fn client_transport_of(seen: &Arc<Mutex<Vec<Option<Tag>>>>) -> trident::Transport {
+    let seen = seen.clone();
+    let router = Router::new()
+        .add(routes(Arc::new(AtomicUsize::new(0))))
+        .expect("one service");
+    trident::boxed_transport(tower::service_fn(
+        move |request: http::Request<trident::Body>| {
+            seen.lock()
+                .expect("not poisoned")
+                .push(request.extensions().get::<Tag>().cloned());
+            let mut router = router.clone();
+            async move { tower::Service::call(&mut router, request).await }
+        },
+    ))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_an_intercepted_stream_cancels_it_on_the_server() {
+    let (cancelled_tx, mut cancelled_rx) = tokio::sync::mpsc::unbounded_channel();
+    let routes = ServiceRoutes::new("trident.test.v1.EchoService").bidi_stream(
+        &CHAT,
+        move |request: Request<Streaming<EchoRequest>>| {
+            let cancelled_tx = cancelled_tx.clone();
+            async move {
+                let context = request.context().clone();
+                tokio::spawn(async move {
+                    context.cancelled().await;
+                    let _ = cancelled_tx.send(());
+                });
+                let messages: ResponseStream<EchoResponse> = Box::pin(stream::pending());
+                Ok::<_, Error>(Response::new(messages))
+            }
+        },
+    );
+    let router = Router::new().add(routes).expect("one service");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(Server::new().serve(listener, router).into_future());
+    let client = Client::builder(format!("http://{addr}"))
+        .http_version(HttpVersion::Http2)
+        .intercept(add_header("trident"))
+        .build()
+        .expect("client");
+
+    let mut call = client.bidi_stream::<EchoRequest, EchoResponse>(&CHAT, Request::new(()));
+    within("send", call.send(text("x"))).await.expect("sent");
+    within("headers", call.headers()).await.expect("opened");
+    drop(call);
+    within("the server sees the cancellation", cancelled_rx.recv())
+        .await
+        .expect("cancelled");
+
+    let mut call = client.bidi_stream::<EchoRequest, EchoResponse>(&CHAT, Request::new(()));
+    within("send", call.send(text("x"))).await.expect("sent");
+    within("headers", call.headers()).await.expect("opened");
+    call.cancel();
+    let error = within("after cancel", call.message())
+        .await
+        .expect_err("cancelled");
+    assert_eq!(error.code(), Code::Canceled);
+    within("the server sees the cancellation", cancelled_rx.recv())
+        .await
+        .expect("cancelled");
+    server.abort();
+}
