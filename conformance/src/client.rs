@@ -193,6 +193,9 @@ impl ClientKey {
         if self.json {
             builder = builder.json();
         }
+        if crate::intercept::enabled() {
+            builder = builder.intercept(crate::intercept::PassThrough);
+        }
         if let Some(name) = self.compression {
             // The suite expects every request compressed when compression is asked for, however small.
             builder = builder.send_compression(name).compress_min_bytes(0);

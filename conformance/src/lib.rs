@@ -8,6 +8,7 @@
 
 pub mod client;
 pub mod convert;
+pub mod intercept;
 pub mod proto;
 pub mod service;
 pub mod wire;

@@ -26,9 +26,12 @@ pub struct ConformanceServer;
 /// The router the conformance server serves: the service, with a per-message receive limit when
 /// `message_receive_limit` is non-zero.
 pub fn router(message_receive_limit: u32) -> Router {
-    let router = Router::new()
+    let mut router = Router::new()
         .add(proto::conformance_service_routes(ConformanceServer))
         .expect("one service");
+    if crate::intercept::enabled() {
+        router = router.intercept(crate::intercept::PassThrough);
+    }
     if message_receive_limit > 0 {
         router.read_max_bytes(message_receive_limit as usize)
     } else {
