@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::ConfigError;
+use crate::body::Body;
 use crate::client::Client;
 use crate::client::config::ClientConfig;
 use crate::client::default_transport;
-use crate::client::transport::{HttpVersion, Transport};
+use crate::client::transport::{HttpVersion, Transport, boxed_transport};
 use crate::codec::{Codec, JsonCodec, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::http2::Http2Settings;
@@ -40,7 +41,11 @@ pub struct ClientBuilder {
     tls: default_transport::TlsSettings,
     http2: Http2Settings,
     interceptors: Vec<Arc<dyn Interceptor>>,
+    layers: Vec<TransportLayer>,
 }
+
+/// A tower layer around the client's transport, boxed.
+type TransportLayer = Box<dyn FnOnce(Transport) -> Transport + Send>;
 
 impl ClientBuilder {
     fn new(base: String) -> Self {
@@ -60,7 +65,51 @@ impl ClientBuilder {
             tls: default_transport::TlsSettings::default(),
             http2: Http2Settings::default(),
             interceptors: Vec::new(),
+            layers: Vec::new(),
         }
+    }
+
+    /// Wraps the client's transport (the built-in one, with its TLS and HTTP/2 settings, or the one
+    /// given to [`transport`](Self::transport)) in a tower layer: `tower::ServiceBuilder` stacks,
+    /// timeouts, concurrency limits, request tracing, or a layer of your own that sees each HTTP
+    /// request and response. The first layer added is the outermost, as in `tower::ServiceBuilder`.
+    ///
+    /// The layered service takes `http::Request<trident::Body>` and may answer with any body of
+    /// `bytes::Bytes`; its errors fail the call with `unavailable` unless they are a
+    /// [`trident::Error`](crate::Error), which is kept as it is. Interceptors run before the transport:
+    /// they see messages, the layers see HTTP.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let client = trident::Client::builder("http://127.0.0.1:8080")
+    ///     .layer(
+    ///         tower::ServiceBuilder::new()
+    ///             .concurrency_limit(64)
+    ///             .map_request(|mut request: http::Request<trident::Body>| {
+    ///                 request.headers_mut().insert("x-team", http::HeaderValue::from_static("payments"));
+    ///                 request
+    ///             }),
+    ///     )
+    ///     .build()?;
+    /// # Ok::<_, trident::ConfigError>(())
+    /// ```
+    pub fn layer<L, S, B>(mut self, layer: L) -> Self
+    where
+        L: tower::Layer<Transport, Service = S> + Send + 'static,
+        S: tower::Service<http::Request<Body>, Response = http::Response<B>>
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        self.layers
+            .push(Box::new(move |inner| boxed_transport(layer.layer(inner))));
+        self
     }
 
     /// Runs `interceptor` around every call the client makes, inside those added before it: the first
@@ -262,13 +311,17 @@ impl ClientBuilder {
                 ))
             })?,
         };
-        let transport = default_transport::client_transport(
+        let mut transport = default_transport::client_transport(
             self.transport,
             uri.scheme_str(),
             self.http_version,
             self.tls,
             self.http2,
         )?;
+        // The first layer added is the outermost: wrap from the last one out.
+        for layer in self.layers.into_iter().rev() {
+            transport = layer(transport);
+        }
         Ok(Client {
             config: Arc::new(ClientConfig {
                 base: self.base,
