@@ -1,4 +1,7 @@
-//! Shared code for Trident's examples: the generated demo service and its implementation.
+//! Shared code for Trident's examples: the generated demo service and its implementation, and the
+//! axum application of the `axum` example.
+
+pub mod axum_app;
 
 /// Generated code for `trident.demo.v1`.
 #[allow(missing_docs)]
