@@ -92,8 +92,27 @@ pub(crate) fn transport_error(error: impl Into<Box<dyn std::error::Error + Send 
             if let Some(inner) = find_trident_error(other.as_ref()) {
                 return inner;
             }
+            text.push_str(tls_hint(&text));
             Error::with_source(Code::Unavailable, text, other)
         }
+    }
+}
+
+/// What to do about the two certificate failures that self-made certificates run into, appended to
+/// the error's message. `openssl req -x509` marks its certificates as CAs and names no host in the
+/// subject alternative names, and TLS clients built on webpki (rustls, browsers) refuse both.
+fn tls_hint(message: &str) -> &'static str {
+    if message.contains("CaUsedAsEndEntity") {
+        " (the server's certificate is marked as a CA, basicConstraints CA:TRUE, which TLS clients do \
+         not accept as a server's own certificate; `openssl req -x509` makes such certificates unless \
+         given `-addext basicConstraints=critical,CA:FALSE -addext subjectAltName=DNS:<host>`; or \
+         issue the server's certificate from a CA and trust the CA)"
+    } else if message.contains("NotValidForName") {
+        " (the server's certificate names no subjectAltName matching the host in the URL; TLS clients \
+         do not read the common name (CN): make it with \
+         `-addext subjectAltName=DNS:<host>` or `IP:<address>`)"
+    } else {
+        ""
     }
 }
 

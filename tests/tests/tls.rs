@@ -544,3 +544,64 @@ async fn client_configuration_errors() {
         "{error}"
     );
 }
+
+/// A self-signed certificate shaped like `openssl req -x509` makes them: `CN=localhost`, marked as a
+/// CA (`basicConstraints CA:TRUE`), and with subject alternative names only when asked for.
+fn openssl_style(ca: bool, san: bool) -> Identity {
+    let key = KeyPair::generate().expect("key");
+    let names = if san {
+        vec!["localhost".to_string(), "127.0.0.1".to_string()]
+    } else {
+        Vec::new()
+    };
+    let mut params = CertificateParams::new(names).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "localhost");
+    params.is_ca = if ca {
+        IsCa::Ca(BasicConstraints::Unconstrained)
+    } else {
+        IsCa::ExplicitNoCa
+    };
+    let cert = params.self_signed(&key).expect("certificate");
+    Identity {
+        cert_pem: cert.pem(),
+        key_pem: key.serialize_pem(),
+        der: cert.der().to_vec(),
+    }
+}
+
+/// What `openssl req -x509` makes by default fails with a message that says exactly what to change;
+/// the certificate made as the guide says works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn self_signed_certificates_made_with_openssl() {
+    let cases = [
+        // (CA:TRUE, subjectAltName, what the error must say)
+        (true, false, Some("CA:FALSE")),
+        (true, true, Some("CA:FALSE")),
+        (false, false, Some("subjectAltName")),
+        (false, true, None),
+    ];
+    for (ca, san, hint) in cases {
+        let case = format!("CA:{ca}, SAN: {san}");
+        let identity = openssl_style(ca, san);
+        let tls = TlsConfig::from_pem(identity.cert_pem.as_bytes(), identity.key_pem.as_bytes())
+            .expect("the server takes it");
+        let server = TlsServer::start(who_am_i_router(), tls).await;
+        let client = build_client(
+            Client::builder(server.localhost_url())
+                .tls_root_certificates_pem(identity.cert_pem.as_bytes()),
+        );
+        let result = who_am_i(&client).await;
+        match hint {
+            None => {
+                result.unwrap_or_else(|e| panic!("{case}: {e}"));
+            }
+            Some(hint) => {
+                let error = result.expect_err("refused");
+                assert_eq!(error.code(), Code::Unavailable, "{case}: {error}");
+                assert!(error.message().contains(hint), "{case}: {error}");
+            }
+        }
+    }
+}
