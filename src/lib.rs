@@ -5,6 +5,18 @@
 //! every protocol, and a [`Server`] that serves it on a listener over HTTP/1.1 and HTTP/2 (TLS, limits,
 //! graceful shutdown); the client ([`Client`]) rides on one duplex call for all four stream types.
 //!
+//! # Where to start
+//!
+//! - The [`guide`]: a service and its client for the four call types, errors, deadlines, interceptors,
+//!   TLS, browsers, shutdown, and coming from tonic.
+//! - Serving: [`Router`] (routes, limits, codecs, compression, CORS, [`Router::intercept`]) and
+//!   [`Server`] (connections, TLS, graceful shutdown).
+//! - Calling: [`Client::builder`] and [`ClientBuilder`]; the generated clients wrap a [`Client`].
+//! - Around calls: [`Interceptor`] and [`RequestInterceptor`] on both sides, [`ClientBuilder::layer`]
+//!   for tower layers on the client's transport, [`error_response`] for tower middleware on the server.
+//! - Results: [`Request`], [`Response`], [`Error`] with its [`Code`] and [`ErrorDetail`]s, and
+//!   [`CallContext`] for deadlines, cancellation and the peer.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
@@ -102,6 +114,13 @@ pub use rustls;
 /// Certificate types ([`pki_types::CertificateDer`], as [`CallContext::peer_certificates`] returns
 /// them), also without the `tls` feature; the same crate as `rustls::pki_types`.
 pub use rustls_pki_types as pki_types;
+
+/// The guide: services and clients for the four call types, errors, deadlines, interceptors and
+/// middleware, TLS, browsers, shutdown and deployment, and coming from tonic (`docs/guide.md`; its
+/// snippets are compiled and run as the doc tests of the repository's `trident-examples` crate).
+#[cfg(not(doctest))]
+#[doc = include_str!("../docs/guide.md")]
+pub mod guide {}
 
 // Every public item has one path: the crate root. The modules above are private and name the concepts
 // the files hold; a user never needs to know them.

@@ -3,6 +3,12 @@
 
 pub mod axum_app;
 
+/// The guide's snippets (`docs/guide.md`), compiled and run as this crate's doc tests: they use the demo
+/// service's generated code, which the `trident` crate's own doc tests cannot reach.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/guide.md")]
+pub struct Guide;
+
 /// Generated code for `trident.demo.v1`.
 #[allow(missing_docs)]
 pub mod greet {
