@@ -39,6 +39,11 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 /// bounds its interceptors too, and a client- or bidi-streaming call's chain starts, like the call, at
 /// its first send, close or receive.
 ///
+/// On the server, calls the router refuses before a handler could run (an unknown codec or compression,
+/// a malformed or oversized request message of a unary or server-streaming call) are answered without
+/// reaching the interceptors; a panic in an interceptor fails its call with `internal`, as a handler's
+/// does.
+///
 /// For one that only looks at (or rejects) each call's request headers, see [`RequestInterceptor`].
 pub trait Interceptor: Send + Sync + 'static {
     /// Runs around a unary call: `request` holds the message; `next.run(request)` runs the rest of the
