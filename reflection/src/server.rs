@@ -39,6 +39,8 @@ use crate::proto::{file_descriptor_proto, v1, v1alpha};
 pub struct Builder {
     pool: DescriptorPool,
     v1alpha: bool,
+    /// The services `list_services` names, when not every service of the registered files.
+    listed: Option<BTreeSet<String>>,
 }
 
 impl Default for Builder {
@@ -53,6 +55,7 @@ impl Builder {
         Self {
             pool: DescriptorPool::new(),
             v1alpha: true,
+            listed: None,
         }
     }
 
@@ -93,19 +96,40 @@ impl Builder {
         self
     }
 
+    /// Lists only these services (and only those of them the registered files define) in answer to
+    /// `list_services`, rather than every service of the registered files: for files that describe more
+    /// services than the server mounts. Name the reflection service too for it to be listed. Symbols
+    /// and files are still described whatever is listed.
+    pub fn list_only<I, S>(mut self, services: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.listed = Some(services.into_iter().map(Into::into).collect());
+        self
+    }
+
     /// The reflection service over the registered files and its own.
     pub fn build(mut self) -> Reflection {
         let mut own = vec![file_descriptor_proto(v1::PACKAGE, v1::FILE_NAME)];
         if self.v1alpha {
             own.push(file_descriptor_proto(v1alpha::PACKAGE, v1alpha::FILE_NAME));
         }
-        self.pool
-            .add_file_descriptor_protos(own)
-            .expect("the reflection files need no other file, and a file of the same name is kept");
+        // A registered file of the same name is kept as it is. If one under another name already defines
+        // the reflection types (a vendored copy of reflection.proto), adding ours fails and that copy
+        // describes the service instead.
+        for file in own {
+            let _ = self.pool.add_file_descriptor_proto(file);
+        }
         let services = self
             .pool
             .services()
             .map(|service| service.full_name().to_owned())
+            .filter(|name| {
+                self.listed
+                    .as_ref()
+                    .is_none_or(|listed| listed.contains(name))
+            })
             .collect();
         Reflection {
             index: Arc::new(Index {
@@ -339,4 +363,113 @@ fn files(file: &FileDescriptor, sent: &mut HashSet<String>) -> MessageResponse {
     MessageResponse::FileDescriptorResponse(FileDescriptorResponse {
         file_descriptor_proto: encoded,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use prost::Message as _;
+    use prost_types::FileDescriptorSet;
+
+    use super::*;
+
+    fn set(files: Vec<prost_types::FileDescriptorProto>) -> Vec<u8> {
+        FileDescriptorSet { file: files }.encode_to_vec()
+    }
+
+    #[test]
+    fn lists_every_registered_service_and_itself() {
+        let reflection = Builder::new()
+            .register_pool(other_pool())
+            .expect("registers")
+            .build();
+        assert_eq!(
+            reflection.services().collect::<Vec<_>>(),
+            [
+                "grpc.reflection.v1.ServerReflection",
+                "grpc.reflection.v1alpha.ServerReflection",
+                "other.v1.Other",
+            ]
+        );
+        let v1_only = Builder::new().v1alpha(false).build();
+        assert_eq!(
+            v1_only.services().collect::<Vec<_>>(),
+            ["grpc.reflection.v1.ServerReflection"]
+        );
+        assert_eq!(v1_only.routes().len(), 1);
+    }
+
+    #[test]
+    fn list_only_narrows_the_list_but_not_the_descriptions() {
+        let reflection = Builder::new()
+            .register_pool(other_pool())
+            .expect("registers")
+            .list_only([v1::SERVICE_NAME, "not.Registered"])
+            .build();
+        assert_eq!(
+            reflection.services().collect::<Vec<_>>(),
+            [v1::SERVICE_NAME]
+        );
+        assert!(
+            reflection
+                .index
+                .file_containing_symbol("other.v1.Other")
+                .is_some()
+        );
+    }
+
+    #[test]
+    fn a_vendored_copy_of_the_reflection_schema_is_kept() {
+        // The same types under another file name: the builder's own file would clash, so the copy stays.
+        let copy = file_descriptor_proto(v1::PACKAGE, "vendor/grpc/reflection.proto");
+        let reflection = Builder::new()
+            .register_file_descriptor_set(&set(vec![copy]))
+            .expect("registers")
+            .build();
+        let file = reflection
+            .index
+            .file_containing_symbol(v1::SERVICE_NAME)
+            .expect("described");
+        assert_eq!(file.name(), "vendor/grpc/reflection.proto");
+        assert!(
+            reflection
+                .services()
+                .any(|name| name == v1alpha::SERVICE_NAME)
+        );
+    }
+
+    #[test]
+    fn bad_descriptor_sets_are_refused() {
+        assert!(
+            Builder::new()
+                .register_file_descriptor_set(b"\x0a\x05ab")
+                .is_err()
+        );
+        let dangling = prost_types::FileDescriptorProto {
+            name: Some("a.proto".into()),
+            dependency: vec!["missing.proto".into()],
+            ..Default::default()
+        };
+        assert!(
+            Builder::new()
+                .register_file_descriptor_set(&set(vec![dangling]))
+                .is_err()
+        );
+    }
+
+    fn other_pool() -> &'static DescriptorPool {
+        static POOL: std::sync::LazyLock<DescriptorPool> = std::sync::LazyLock::new(|| {
+            let file = prost_types::FileDescriptorProto {
+                name: Some("other/v1/other.proto".into()),
+                package: Some("other.v1".into()),
+                service: vec![prost_types::ServiceDescriptorProto {
+                    name: Some("Other".into()),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            };
+            DescriptorPool::from_file_descriptor_set(FileDescriptorSet { file: vec![file] })
+                .expect("valid")
+        });
+        &POOL
+    }
 }
