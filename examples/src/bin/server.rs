@@ -1,15 +1,18 @@
-//! A standalone demo server, for trying Trident with curl or other clients.
+//! A standalone demo server, for trying Trident with curl, grpcurl or other clients.
 //!
 //! `cargo run -p trident-examples --bin server -- 127.0.0.1:8080`
 //!
-//! Ctrl-C shuts it down gracefully: new connections are refused at once, and calls in progress get up
-//! to ten seconds to finish before they are cancelled.
+//! Besides the demo service it serves gRPC health checking (`grpc.health.v1.Health`) and server
+//! reflection (`grpc.reflection.v1` and `v1alpha`), so `grpcurl -plaintext 127.0.0.1:8080 list` works.
+//!
+//! Ctrl-C shuts it down gracefully: health watchers are told NOT_SERVING, new connections are refused at
+//! once, and calls in progress get up to ten seconds to finish before they are cancelled.
 
 use std::time::Duration;
 
 use trident::{Router, Server};
 use trident_examples::Greeter;
-use trident_examples::greet::greet_service_routes;
+use trident_examples::greet::{FILE_DESCRIPTOR_SET, GREET_SERVICE_NAME, greet_service_routes};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -17,17 +20,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .nth(1)
         .unwrap_or_else(|| "127.0.0.1:8080".to_string());
     let listener = tokio::net::TcpListener::bind(&addr).await?;
+
+    let (health, health_routes) = trident_health::service();
+    health.set_serving(GREET_SERVICE_NAME);
+    let reflection = trident_reflection::Builder::new()
+        .register_file_descriptor_set(FILE_DESCRIPTOR_SET)?
+        .register_pool(trident_health::descriptor_pool())?
+        .build();
+    let router = Router::new()
+        .add(greet_service_routes(Greeter))?
+        .add(health_routes)?;
+    let router = reflection.add_to(router)?;
+
     println!(
-        "serving trident.demo.v1.GreetService on http://{}",
+        "serving {} on http://{}",
+        reflection.services().collect::<Vec<_>>().join(", "),
         listener.local_addr()?
     );
-    let router = Router::new().add(greet_service_routes(Greeter))?;
     Server::new()
         .grace_period(Duration::from_secs(10))
         .serve(listener, router)
-        .with_graceful_shutdown(async {
+        .with_graceful_shutdown(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
                 println!("shutting down");
+                health.set_all_not_serving();
             } else {
                 // No signal handler could be installed: serve until the process is killed.
                 std::future::pending::<()>().await;
