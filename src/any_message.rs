@@ -206,7 +206,7 @@ impl MessageStream {
     }
 
     /// A stream around this one (`wrap` builds it), keeping this one's trailers.
-    fn wrap<S>(self, wrap: impl FnOnce(Self) -> S) -> Self
+    pub(crate) fn wrap<S>(self, wrap: impl FnOnce(Self) -> S) -> Self
     where
         S: Stream<Item = Result<AnyMessage, Error>> + Send + 'static,
     {

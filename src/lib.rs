@@ -41,10 +41,13 @@
 //! | `br`     | on      | Brotli compression (`br`): `Brotli`, in [`CompressionRegistry::new`] |
 //! | `zstd`   | on      | Zstandard compression (`zstd`): `Zstd`; builds the zstd C library |
 //! | `snappy` | on      | Snappy compression (`snappy`, framing format): `Snappy` |
+//! | `tracing` | off    | `TraceCalls`: one `tracing` span per call on either side, with OpenTelemetry's RPC attributes |
+//! | `opentelemetry` | off | `tracing`, plus W3C trace context propagation in `TraceCalls` (via `tracing-opentelemetry`) and `RecordMetrics`: RPC duration, size and count histograms through an OpenTelemetry `Meter` |
 //!
 //! With `default-features = false`, Trident speaks cleartext HTTP only and compresses with gzip and
 //! deflate (always built in, with identity). An encoding whose feature is off is unknown to
-//! [`CompressionRegistry`]: a peer sending it gets `unimplemented`, and it is never advertised.
+//! [`CompressionRegistry`]: a peer sending it gets `unimplemented`, and it is never advertised. With
+//! `tracing` and `opentelemetry` off (the default), no observability code or dependency is built.
 
 mod any_message;
 mod body;
@@ -63,6 +66,8 @@ mod interceptor;
 mod limits;
 mod metadata;
 mod method;
+#[cfg(feature = "tracing")]
+mod observe;
 mod peer_certificates;
 mod protocol;
 mod request;
@@ -94,6 +99,10 @@ pub use interceptor::{BoxFuture, Interceptor, RequestInterceptor, StreamingNext,
 pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
+#[cfg(feature = "opentelemetry")]
+pub use observe::metrics::RecordMetrics;
+#[cfg(feature = "tracing")]
+pub use observe::spans::TraceCalls;
 pub use peer_certificates::PeerCertificates;
 pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
@@ -121,6 +130,11 @@ pub use rustls_pki_types as pki_types;
 #[cfg(not(doctest))]
 #[doc = include_str!("../docs/guide.md")]
 pub mod guide {}
+
+/// The OpenTelemetry API crate [`RecordMetrics::meter`] and [`TraceCalls::propagator`] take their types
+/// from, at the version Trident is built with. Only with the `opentelemetry` feature.
+#[cfg(feature = "opentelemetry")]
+pub use opentelemetry;
 
 // Every public item has one path: the crate root. The modules above are private and name the concepts
 // the files hold; a user never needs to know them.

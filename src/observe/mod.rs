@@ -1,0 +1,320 @@
+//! Observability as interceptors: what the tracing and metrics interceptors share. A call is described
+//! once by the attributes of OpenTelemetry's RPC semantic conventions ([`CallInfo`]), its messages are
+//! counted and measured as they pass, and its end (success, error, or a stream dropped early) is
+//! reported exactly once to an [`Observer`]. Built only with the `tracing` feature (which
+//! `opentelemetry` implies); with it off, none of this exists.
+
+pub(crate) mod spans;
+
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod metrics;
+#[cfg(feature = "opentelemetry")]
+pub(crate) mod propagation;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::any_message::{AnyMessage, MessageStream};
+use crate::interceptor::{BoxFuture, StreamingNext, UnaryNext};
+use crate::{Code, Error, ProtocolKind, Request, Response};
+
+/// Which end of a call an observing interceptor sits at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Side {
+    Server,
+    Client,
+}
+
+impl Side {
+    /// The semantic conventions' `otel.kind` / metric prefix word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Server => "server",
+            Side::Client => "client",
+        }
+    }
+}
+
+/// What a call is, in the terms of OpenTelemetry's RPC semantic conventions.
+#[derive(Clone, Debug)]
+pub(crate) struct CallInfo {
+    pub side: Side,
+    pub protocol: ProtocolKind,
+    /// `rpc.service`: the fully-qualified service name.
+    pub service: &'static str,
+    /// `rpc.method`.
+    pub method: &'static str,
+    /// `server.address` and `server.port`: on the client from the URI it calls, on the server from the
+    /// request's authority (HTTP/2) or `Host` header (HTTP/1.1), when known.
+    pub server_address: Option<String>,
+    pub server_port: Option<u16>,
+    /// `network.protocol.version`: `"1.1"` or `"2"`.
+    pub protocol_version: Option<&'static str>,
+    /// `network.peer.address` / `.port`: the caller, on the server.
+    pub peer: Option<SocketAddr>,
+}
+
+impl CallInfo {
+    /// The call `request` belongs to, seen from `side`; `None` for a request with an empty context
+    /// (built by hand, outside any call), which observers pass on untouched.
+    pub fn of<T>(request: &Request<T>, side: Side) -> Option<Self> {
+        let context = request.context();
+        let spec = context.method()?;
+        let uri = context.uri();
+        let authority = uri
+            .and_then(http::Uri::authority)
+            .map(|a| (a.host().to_string(), a.port_u16()))
+            .or_else(|| {
+                let host = request.headers().get("host")?;
+                let authority: http::uri::Authority = host.parse().ok()?;
+                Some((authority.host().to_string(), authority.port_u16()))
+            });
+        // The client knows the scheme, so the port it connects to even when the URI leaves it out.
+        let default_port = match uri.and_then(http::Uri::scheme_str) {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        };
+        let (server_address, server_port) = match authority {
+            Some((host, port)) => (Some(host), port.or(default_port)),
+            None => (None, None),
+        };
+        let protocol_version = match context.http_version() {
+            Some(http::Version::HTTP_10) => Some("1.0"),
+            Some(http::Version::HTTP_11) => Some("1.1"),
+            Some(http::Version::HTTP_2) => Some("2"),
+            Some(http::Version::HTTP_3) => Some("3"),
+            _ => None,
+        };
+        Some(Self {
+            side,
+            protocol: context.protocol()?,
+            service: spec.service,
+            method: spec.method,
+            server_address,
+            server_port,
+            protocol_version,
+            peer: context.peer_addr(),
+        })
+    }
+
+    /// `rpc.system`: `grpc` for gRPC and gRPC-Web (the same status model and codes), `connect_rpc` for
+    /// Connect, as the semantic conventions and connect-go's instrumentation name them.
+    pub fn system(&self) -> &'static str {
+        match self.protocol {
+            ProtocolKind::Connect => "connect_rpc",
+            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => "grpc",
+        }
+    }
+
+    /// The status attribute for the call's outcome: `rpc.grpc.status_code` (a number, 0 on success)
+    /// for gRPC and gRPC-Web; `rpc.connect_rpc.error_code` (a code name, only on error) for Connect.
+    pub fn status(&self, error: Option<&Error>) -> Option<StatusAttribute> {
+        match (self.protocol, error) {
+            (ProtocolKind::Connect, None) => None,
+            (ProtocolKind::Connect, Some(error)) => {
+                Some(StatusAttribute::ConnectErrorCode(error.code().as_str()))
+            }
+            (ProtocolKind::Grpc | ProtocolKind::GrpcWeb, error) => Some(
+                StatusAttribute::GrpcStatusCode(error.map_or(0, |e| i64::from(e.code().as_u32()))),
+            ),
+        }
+    }
+
+    /// Whether `error` marks the span as failed: on the client every error; on the server only those
+    /// that say the server failed (the semantic conventions leave a caller's mistakes, such as
+    /// `invalid_argument` or `not_found`, unset there).
+    pub fn is_span_error(&self, error: &Error) -> bool {
+        match self.side {
+            Side::Client => true,
+            Side::Server => matches!(
+                error.code(),
+                Code::Unknown
+                    | Code::DeadlineExceeded
+                    | Code::Unimplemented
+                    | Code::Internal
+                    | Code::Unavailable
+                    | Code::DataLoss
+            ),
+        }
+    }
+}
+
+/// The protocol's status attribute (see [`CallInfo::status`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StatusAttribute {
+    /// `rpc.grpc.status_code`.
+    GrpcStatusCode(i64),
+    /// `rpc.connect_rpc.error_code`.
+    ConnectErrorCode(&'static str),
+}
+
+/// Which way a message goes, from the observer's side of the call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Direction {
+    Sent,
+    Received,
+}
+
+/// Messages and bytes counted so far, both ways.
+#[derive(Debug, Default)]
+pub(crate) struct Tally {
+    sent: AtomicU64,
+    sent_bytes: AtomicU64,
+    received: AtomicU64,
+    received_bytes: AtomicU64,
+}
+
+impl Tally {
+    /// Counts one message of `size` bytes; returns its sequence number that way (from 1).
+    fn add(&self, direction: Direction, size: usize) -> u64 {
+        let (count, bytes) = match direction {
+            Direction::Sent => (&self.sent, &self.sent_bytes),
+            Direction::Received => (&self.received, &self.received_bytes),
+        };
+        bytes.fetch_add(size as u64, Ordering::Relaxed);
+        count.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Messages and bytes that went `direction`.
+    pub fn get(&self, direction: Direction) -> (u64, u64) {
+        let (count, bytes) = match direction {
+            Direction::Sent => (&self.sent, &self.sent_bytes),
+            Direction::Received => (&self.received, &self.received_bytes),
+        };
+        (count.load(Ordering::Relaxed), bytes.load(Ordering::Relaxed))
+    }
+}
+
+/// What an observing interceptor does as a call goes by.
+pub(crate) trait Observer: Send + Sync + 'static {
+    /// A message went by (`id` counts from 1 in each direction; `size` is its protobuf encoding's).
+    fn message(&self, direction: Direction, id: u64, size: usize);
+
+    /// The call ended: `error` is `None` on success. Called exactly once, after the last message;
+    /// `tally` holds the counts of both directions.
+    fn end(&self, error: Option<&Error>, tally: &Tally);
+
+    /// Wraps a message stream of the call (both directions), e.g. to poll it inside a span.
+    fn wrap(&self, stream: MessageStream) -> MessageStream {
+        stream
+    }
+}
+
+/// One call's observer, its tally, and whether its end was reported.
+struct Watch<O: Observer> {
+    observer: Arc<O>,
+    tally: Tally,
+    side: Side,
+    ended: std::sync::atomic::AtomicBool,
+}
+
+impl<O: Observer> Watch<O> {
+    fn message(&self, toward_server: bool, size: usize) {
+        // A request goes toward the server: sent by the client, received by the server.
+        let direction = match (self.side, toward_server) {
+            (Side::Client, true) | (Side::Server, false) => Direction::Sent,
+            _ => Direction::Received,
+        };
+        let id = self.tally.add(direction, size);
+        self.observer.message(direction, id, size);
+    }
+
+    fn end(&self, error: Option<&Error>) {
+        if !self.ended.swap(true, Ordering::AcqRel) {
+            self.observer.end(error, &self.tally);
+        }
+    }
+}
+
+/// Reports a call whose future was dropped before it finished (it was cancelled) as `canceled`,
+/// unless disarmed first.
+struct EndOnDrop<O: Observer>(Option<Arc<Watch<O>>>);
+
+impl<O: Observer> EndOnDrop<O> {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl<O: Observer> Drop for EndOnDrop<O> {
+    fn drop(&mut self) {
+        if let Some(watch) = self.0.take() {
+            watch.end(Some(&Error::new(
+                Code::Canceled,
+                "the call was dropped before its end",
+            )));
+        }
+    }
+}
+
+/// Runs a unary call past `observer`.
+pub(crate) fn unary<O: Observer>(
+    observer: Arc<O>,
+    side: Side,
+    request: Request<AnyMessage>,
+    next: UnaryNext,
+) -> BoxFuture<Result<Response<AnyMessage>, Error>> {
+    let watch = Arc::new(Watch {
+        observer,
+        tally: Tally::default(),
+        side,
+        ended: Default::default(),
+    });
+    Box::pin(async move {
+        let guard = EndOnDrop(Some(watch.clone()));
+        watch.message(true, request.message().encoded_len());
+        let result = next.run(request).await;
+        match &result {
+            Ok(response) => {
+                watch.message(false, response.message().encoded_len());
+                watch.end(None);
+            }
+            Err(error) => watch.end(Some(error)),
+        }
+        guard.disarm();
+        result
+    })
+}
+
+/// Runs a streaming call past `observer`: both streams' messages are counted, and the call ends with
+/// the response stream (or with the error that came instead of a response).
+pub(crate) fn streaming<O: Observer>(
+    observer: Arc<O>,
+    side: Side,
+    request: Request<MessageStream>,
+    next: StreamingNext,
+) -> BoxFuture<Result<Response<MessageStream>, Error>> {
+    let watch = Arc::new(Watch {
+        observer,
+        tally: Tally::default(),
+        side,
+        ended: Default::default(),
+    });
+    let request = request.map(|messages| {
+        let counting = watch.clone();
+        let messages = messages.inspect(move |m| counting.message(true, m.encoded_len()));
+        watch.observer.wrap(messages)
+    });
+    Box::pin(async move {
+        let guard = EndOnDrop(Some(watch.clone()));
+        let result = next.run(request).await;
+        // From here the response stream reports the end (its `on_end` covers a drop too).
+        guard.disarm();
+        match result {
+            Ok(response) => Ok(response.map(|messages| {
+                let counting = watch.clone();
+                let ending = watch.clone();
+                let messages = messages
+                    .inspect(move |m| counting.message(false, m.encoded_len()))
+                    .on_end(move |end| ending.end(end.err()));
+                watch.observer.wrap(messages)
+            })),
+            Err(error) => {
+                watch.end(Some(&error));
+                Err(error)
+            }
+        }
+    })
+}
