@@ -2,12 +2,15 @@
 //! through `tracing-opentelemetry` from the OpenTelemetry SDK's in-memory span exporter (names, kinds,
 //! RPC attributes, status for unary and streaming calls that succeed, fail or are dropped); the W3C
 //! trace context crossing from a Trident client, and from a hand-written `traceparent` as any
-//! OpenTelemetry peer sends it; and `RecordMetrics` histograms read from the in-memory metric exporter.
+//! OpenTelemetry peer sends it; `RecordMetrics` histograms read from the in-memory metric exporter; and
+//! the span fields as a plain `tracing` subscriber records them, with the handler running in the span.
 //!
 //! Each test runs on a current-thread runtime (server and client on one thread) with its own
 //! subscriber set as that thread's default, so tests do not see each other's spans.
 
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::stream;
@@ -639,4 +642,113 @@ async fn metrics_record_durations_sizes_and_message_counts() {
         let (_, points) = telemetry.histogram(&format!("rpc.{side}.requests_per_rpc"));
         assert_eq!(points.iter().map(|p| p.sum).sum::<f64>(), 3.0);
     }
+}
+
+/// The fields of every span opened under a [`Fields`] layer, by span id: its name and each field's
+/// value as recorded (strings as they are, other values in their `Debug` form).
+#[derive(Clone, Default)]
+struct Fields(Arc<Mutex<HashMap<u64, NamedFields>>>);
+
+/// A span's name and fields.
+type NamedFields = (String, BTreeMap<String, String>);
+
+struct Visitor<'a>(&'a mut BTreeMap<String, String>);
+
+impl tracing::field::Visit for Visitor<'_> {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_string(), value.to_string());
+    }
+
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Fields {
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = BTreeMap::new();
+        attributes.record(&mut Visitor(&mut fields));
+        let name = attributes.metadata().name().to_string();
+        self.0.lock().unwrap().insert(id.into_u64(), (name, fields));
+    }
+
+    fn on_record(
+        &self,
+        id: &tracing::span::Id,
+        values: &tracing::span::Record<'_>,
+        _: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if let Some((_, fields)) = self.0.lock().unwrap().get_mut(&id.into_u64()) {
+            values.record(&mut Visitor(fields));
+        }
+    }
+}
+
+#[tokio::test]
+async fn spans_carry_their_fields_for_any_subscriber_and_the_handler_runs_inside() {
+    // A plain `tracing` subscriber, no OpenTelemetry: what any subscriber sees.
+    let fields = Fields::default();
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(fields.clone()));
+    let handler_span = Arc::new(Mutex::new(None));
+    let seen = handler_span.clone();
+    let routes = ServiceRoutes::new(SERVICE).unary(&ECHO, move |request: Request<EchoRequest>| {
+        *seen.lock().unwrap() = tracing::Span::current().id().map(|id| id.into_u64());
+        async move { Ok::<_, Error>(Response::new(reply(&request.into_message().text))) }
+    });
+    let router = Router::new()
+        .intercept(TraceCalls::server())
+        .add(routes)
+        .expect("one service");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { Server::new().serve(listener, router).await });
+    let client = Client::builder(format!("http://{addr}"))
+        .protocol(ProtocolKind::GrpcWeb)
+        .intercept(TraceCalls::client())
+        .build()
+        .expect("client");
+
+    within(
+        "echo",
+        client.unary::<_, EchoResponse>(&ECHO, Request::new(text("hi"))),
+    )
+    .await
+    .expect("echo");
+
+    let spans = fields.0.lock().unwrap().clone();
+    let find = |name: &str| {
+        let mut found = spans.iter().filter(|(_, (n, _))| n == name);
+        let (id, (_, fields)) = found.next().unwrap_or_else(|| panic!("no {name} span"));
+        assert!(found.next().is_none(), "one {name} span");
+        (*id, fields.clone())
+    };
+    let (server_id, server) = find("rpc.server");
+    let (_, client) = find("rpc.client");
+    assert_eq!(*handler_span.lock().unwrap(), Some(server_id));
+    for (fields, kind) in [(&server, "server"), (&client, "client")] {
+        let field = |name: &str| fields.get(name).map(String::as_str);
+        assert_eq!(field("otel.name"), Some("trident.test.v1.EchoService/Echo"));
+        assert_eq!(field("otel.kind"), Some(kind));
+        assert_eq!(field("rpc.system"), Some("grpc"));
+        assert_eq!(field("rpc.service"), Some(SERVICE));
+        assert_eq!(field("rpc.method"), Some("Echo"));
+        assert_eq!(field("rpc.grpc.status_code"), Some("0"));
+        assert_eq!(field("network.protocol.version"), Some("1.1"));
+        assert_eq!(field("server.address"), Some("127.0.0.1"));
+        assert_eq!(field("server.port"), Some(addr.port().to_string().as_str()));
+        assert_eq!(field("rpc.request.messages"), Some("1"));
+        assert_eq!(field("rpc.response.messages"), Some("1"));
+        assert_eq!(field("otel.status_code"), None);
+    }
+    assert_eq!(
+        server.get("network.peer.address").map(String::as_str),
+        Some("127.0.0.1")
+    );
 }
