@@ -318,3 +318,98 @@ pub(crate) fn streaming<O: Observer>(
         }
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::CallContext;
+    use crate::method::{Idempotency, MethodSpec, StreamType};
+
+    const SPEC: MethodSpec = MethodSpec {
+        service: "t.v1.S",
+        method: "M",
+        path: "/t.v1.S/M",
+        stream_type: StreamType::Unary,
+        idempotency: Idempotency::Unknown,
+    };
+
+    fn client_request(protocol: ProtocolKind, uri: &'static str) -> Request<()> {
+        let context = CallContext::client(
+            &SPEC,
+            protocol,
+            None,
+            http::Method::POST,
+            http::Uri::from_static(uri),
+            http::Version::HTTP_11,
+        );
+        Request::from_parts((), Default::default(), context, Default::default())
+    }
+
+    #[test]
+    fn the_client_names_the_server_from_its_uri_with_the_schemes_port() {
+        let info = CallInfo::of(
+            &client_request(ProtocolKind::Connect, "https://api.example.com/t.v1.S/M"),
+            Side::Client,
+        )
+        .expect("a call");
+        assert_eq!(info.server_address.as_deref(), Some("api.example.com"));
+        assert_eq!(info.server_port, Some(443));
+        assert_eq!(info.protocol_version, Some("1.1"));
+        assert_eq!((info.service, info.method), ("t.v1.S", "M"));
+        assert_eq!(info.system(), "connect_rpc");
+
+        let info = CallInfo::of(
+            &client_request(ProtocolKind::GrpcWeb, "http://10.0.0.1:8080/t.v1.S/M"),
+            Side::Client,
+        )
+        .expect("a call");
+        assert_eq!(info.server_address.as_deref(), Some("10.0.0.1"));
+        assert_eq!(info.server_port, Some(8080));
+        assert_eq!(info.system(), "grpc");
+    }
+
+    #[test]
+    fn a_request_outside_any_call_is_not_observed() {
+        assert!(CallInfo::of(&Request::new(()), Side::Server).is_none());
+    }
+
+    #[test]
+    fn status_attributes_follow_the_protocol_and_span_errors_the_side() {
+        let connect = CallInfo::of(
+            &client_request(ProtocolKind::Connect, "http://h/t.v1.S/M"),
+            Side::Client,
+        )
+        .expect("a call");
+        let grpc = CallInfo {
+            protocol: ProtocolKind::Grpc,
+            side: Side::Server,
+            ..connect.clone()
+        };
+        let not_found = Error::new(Code::NotFound, "gone");
+        let internal = Error::new(Code::Internal, "broke");
+        assert_eq!(connect.status(None), None);
+        assert_eq!(
+            connect.status(Some(&not_found)),
+            Some(StatusAttribute::ConnectErrorCode("not_found"))
+        );
+        assert_eq!(grpc.status(None), Some(StatusAttribute::GrpcStatusCode(0)));
+        assert_eq!(
+            grpc.status(Some(&internal)),
+            Some(StatusAttribute::GrpcStatusCode(13))
+        );
+        // A caller's mistake fails the client's span, not the server's.
+        assert!(connect.is_span_error(&not_found));
+        assert!(!grpc.is_span_error(&not_found));
+        assert!(grpc.is_span_error(&internal));
+    }
+
+    #[test]
+    fn the_tally_counts_each_direction_and_numbers_messages_from_one() {
+        let tally = Tally::default();
+        assert_eq!(tally.add(Direction::Sent, 5), 1);
+        assert_eq!(tally.add(Direction::Sent, 7), 2);
+        assert_eq!(tally.add(Direction::Received, 3), 1);
+        assert_eq!(tally.get(Direction::Sent), (2, 12));
+        assert_eq!(tally.get(Direction::Received), (1, 3));
+    }
+}
