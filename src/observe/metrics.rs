@@ -44,7 +44,9 @@ const DURATION_BOUNDARIES: [f64; 14] = [
 /// error, or its being dropped (recorded as `canceled`).
 ///
 /// The instruments come from the global meter provider's `trident` meter unless
-/// [`meter`](Self::meter) gives another.
+/// [`meter`](Self::meter) gives another. They are created with the interceptor: install the global
+/// provider (`opentelemetry::global::set_meter_provider`) before calling [`server`](Self::server) or
+/// [`client`](Self::client), or instruments made earlier record nowhere.
 ///
 /// [`TraceCalls`]: crate::TraceCalls
 ///
