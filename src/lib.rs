@@ -13,7 +13,9 @@
 //!   [`Server`] (connections, TLS, graceful shutdown).
 //! - Calling: [`Client::builder`] and [`ClientBuilder`]; the generated clients wrap a [`Client`].
 //! - Around calls: [`Interceptor`] and [`RequestInterceptor`] on both sides, [`ClientBuilder::layer`]
-//!   for tower layers on the client's transport, [`error_response`] for tower middleware on the server.
+//!   for tower layers on the client's transport, [`error_response`] for tower middleware on the server;
+//!   `TraceCalls` and `RecordMetrics` (features `tracing` and `opentelemetry`) for spans, trace context
+//!   and metrics.
 //! - Results: [`Request`], [`Response`], [`Error`] with its [`Code`] and [`ErrorDetail`]s, and
 //!   [`CallContext`] for deadlines, cancellation and the peer.
 //!

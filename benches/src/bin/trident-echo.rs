@@ -1,8 +1,18 @@
 //! The echo service on Trident, served the way users serve it (`trident::Server`: HTTP/1.1 and h2c on
 //! one port, Connect, gRPC and gRPC-Web). `trident-echo [ADDR]`.
+//!
+//! `TRIDENT_ECHO_OBSERVE` in the environment measures what observing calls costs: `intercept` puts a
+//! pass-through interceptor around every call (the price of the erased path alone); `trace` adds
+//! `TraceCalls` with its spans going through `tracing-opentelemetry` into an OpenTelemetry SDK tracer
+//! (level INFO, always sampled, no exporter: creating and filling the spans is what is measured); `metrics` adds
+//! `RecordMetrics` into an SDK meter provider (aggregated in memory, exported once a minute to memory);
+//! `all` does both. Unset or `none`: no interceptor, as users run it.
 
 use futures_util::StreamExt as _;
-use trident::{Error, Request, Response, ResponseStream, Router, Server, Streaming};
+use trident::{
+    Error, Interceptor, RecordMetrics, Request, Response, ResponseStream, Router, Server,
+    Streaming, TraceCalls,
+};
 use trident_benches::settings;
 use trident_benches::trident_gen::{
     EchoRequest, EchoResponse, EchoService, StreamRequest, echo_service_routes,
@@ -47,6 +57,51 @@ impl EchoService for Echo {
     }
 }
 
+/// Changes nothing; makes every call take the intercepted path.
+struct PassThrough;
+
+impl Interceptor for PassThrough {}
+
+/// Attaches what `TRIDENT_ECHO_OBSERVE` asks for (see the module docs).
+fn observe(mut router: Router) -> Router {
+    use opentelemetry::trace::TracerProvider as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+
+    let mode = std::env::var("TRIDENT_ECHO_OBSERVE").unwrap_or_default();
+    let (trace, metrics) = match mode.as_str() {
+        "" | "none" => return router,
+        "intercept" => return router.intercept(PassThrough),
+        "trace" => (true, false),
+        "metrics" => (false, true),
+        "all" => (true, true),
+        other => {
+            panic!("TRIDENT_ECHO_OBSERVE={other:?}: use none, intercept, trace, metrics or all")
+        }
+    };
+    if trace {
+        let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder().build();
+        // At INFO, as services usually run: the spans, not the per-message DEBUG events nor hyper's and
+        // h2's own TRACE events.
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::filter::LevelFilter::INFO)
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("trident-echo")));
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        router = router.intercept(TraceCalls::server());
+    }
+    if metrics {
+        let exporter = opentelemetry_sdk::metrics::InMemoryMetricExporter::default();
+        let reader = opentelemetry_sdk::metrics::PeriodicReader::builder(exporter)
+            .with_interval(std::time::Duration::from_secs(60))
+            .build();
+        let provider = opentelemetry_sdk::metrics::SdkMeterProvider::builder()
+            .with_reader(reader)
+            .build();
+        opentelemetry::global::set_meter_provider(provider);
+        router = router.intercept(RecordMetrics::server());
+    }
+    router
+}
+
 fn main() -> std::io::Result<()> {
     let addr = trident_benches::listen_addr();
     trident_benches::runtime().block_on(async {
@@ -56,6 +111,7 @@ fn main() -> std::io::Result<()> {
             .expect("one service")
             .read_max_bytes(settings::MAX_MESSAGE)
             .send_max_bytes(settings::MAX_MESSAGE);
+        let router = observe(router);
         // The HTTP/2 windows, frame size and stream limit are set explicitly, as on the tonic and
         // raw-hyper peers, so that a change of hyper's defaults cannot skew the comparison; TCP_NODELAY
         // is set per connection by the server.
