@@ -128,3 +128,83 @@ async fn a_panicking_handler_fails_its_call_only() {
     )));
     server.abort();
 }
+
+/// A handler panic while another call is in flight on the same HTTP/2 connection: the panicking call
+/// fails with `internal`, and the other one, still running, finishes normally on that connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_leaves_a_parallel_call_on_the_same_connection_alone() {
+    let ports = Arc::new(Mutex::new(Vec::<u16>::new()));
+    let (arrived_tx, mut arrived_rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let release = Arc::new(tokio::sync::Notify::new());
+    let routes = ServiceRoutes::new("trident.test.v1.EchoService").unary(&ECHO, {
+        let (ports, release) = (ports.clone(), release.clone());
+        move |request: Request<EchoRequest>| {
+            let (ports, release, arrived_tx) = (ports.clone(), release.clone(), arrived_tx.clone());
+            async move {
+                let port = request.context().peer_addr().expect("a peer").port();
+                ports.lock().expect("not poisoned").push(port);
+                let text = request.into_message().text;
+                match text.as_str() {
+                    "panic" => panic!("the handler was asked to panic"),
+                    "wait" => {
+                        let _ = arrived_tx.send(());
+                        release.notified().await;
+                    }
+                    _ => {}
+                }
+                Ok::<_, Error>(Response::new(EchoResponse {
+                    text,
+                    ..Default::default()
+                }))
+            }
+        }
+    });
+    let router = Router::new().add(routes).expect("one service");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let server = tokio::spawn(Server::new().serve(listener, router).into_future());
+
+    for protocol in [
+        ProtocolKind::Connect,
+        ProtocolKind::Grpc,
+        ProtocolKind::GrpcWeb,
+    ] {
+        let client = Client::builder(format!("http://{addr}"))
+            .protocol(protocol)
+            .http_version(HttpVersion::Http2)
+            .build()
+            .expect("client");
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move {
+                client
+                    .unary::<_, EchoResponse>(&ECHO, Request::new(text("wait")))
+                    .await
+            }
+        });
+        within("the waiting call arrives", arrived_rx.recv())
+            .await
+            .expect("arrived");
+        let failed = within(
+            "the panicking call",
+            client.unary::<_, EchoResponse>(&ECHO, Request::new(text("panic"))),
+        )
+        .await
+        .expect_err("it panicked");
+        assert_eq!(failed.code(), Code::Internal, "{protocol}: {failed}");
+        release.notify_one();
+        let waited = within("the waiting call", waiting)
+            .await
+            .expect("task")
+            .unwrap_or_else(|e| panic!("{protocol}: the parallel call fails: {e}"));
+        assert_eq!(waited.message().text, "wait", "{protocol}");
+
+        let ports = std::mem::take(&mut *ports.lock().expect("not poisoned"));
+        assert_eq!(ports.len(), 2, "{protocol}: {ports:?}");
+        assert_eq!(
+            ports[0], ports[1],
+            "{protocol}: one connection carried both calls"
+        );
+    }
+    server.abort();
+}
