@@ -9,6 +9,11 @@ pub mod axum_app;
 #[doc = include_str!("../../docs/guide.md")]
 pub struct Guide;
 
+/// The README's snippets, compiled (and the complete ones run) as this crate's doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct Readme;
+
 /// Generated code for `trident.demo.v1`.
 #[allow(missing_docs)]
 pub mod greet {
