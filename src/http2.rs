@@ -1,8 +1,10 @@
-//! HTTP/2 settings both roles share: the protocol's ranges and the flow-control options a
-//! `ClientBuilder` or a `Server` was given.
+//! HTTP/2 settings both roles share: the protocol's ranges, and the flow-control and keepalive options
+//! a `ClientBuilder` or a `Server` was given.
 //!
 //! Neutral ground, so that `client/` and `server/` never import each other: each side applies
 //! [`Http2Settings`] to its own hyper builder, with its own defaults for what is unset.
+
+use std::time::Duration;
 
 /// The largest flow-control window HTTP/2 allows: 2^31 - 1 bytes.
 pub(crate) const MAX_WINDOW_SIZE: u32 = (1 << 31) - 1;
@@ -26,6 +28,12 @@ pub(crate) struct Http2Settings {
     pub max_frame_size: Option<u32>,
     /// hyper's BDP-based adaptive window; when on, the windows above are not used.
     pub adaptive_window: Option<bool>,
+    /// How often to PING the peer to learn that the connection still works (`None`: never).
+    pub keep_alive_interval: Option<Duration>,
+    /// How long a PING may go unanswered before the connection is closed.
+    pub keep_alive_timeout: Option<Duration>,
+    /// Whether to PING also while no stream is open.
+    pub keep_alive_while_idle: Option<bool>,
 }
 
 impl Http2Settings {

@@ -82,8 +82,8 @@ mod wire;
 pub use any_message::{AnyMessage, MessageStream};
 pub use body::Body;
 pub use client::{
-    BidiStreamCall, Client, ClientBuilder, ClientStreamCall, HttpVersion, ServerStreamCall,
-    Transport, boxed_transport,
+    BidiStreamCall, Client, ClientBuilder, ClientStreamCall, DEFAULT_CONNECT_TIMEOUT, HttpVersion,
+    ServerStreamCall, Transport, boxed_transport,
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};

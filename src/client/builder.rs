@@ -16,6 +16,11 @@ use crate::http2::Http2Settings;
 use crate::interceptor::{Chain, Interceptor};
 use crate::protocol::ProtocolKind;
 
+/// How long the built-in transport waits for a TCP connection when not told otherwise (see
+/// [`ClientBuilder::connect_timeout`]): 20 s, the minimum connect timeout of gRPC's connection backoff
+/// specification.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+
 impl Client {
     /// Starts configuring a client for `base_url` (such as `http://127.0.0.1:8080`, optionally with a path
     /// prefix).
@@ -40,6 +45,7 @@ pub struct ClientBuilder {
     timeout: Option<Duration>,
     tls: default_transport::TlsSettings,
     http2: Http2Settings,
+    connect_timeout: Option<Duration>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     layers: Vec<TransportLayer>,
 }
@@ -64,6 +70,7 @@ impl ClientBuilder {
             timeout: None,
             tls: default_transport::TlsSettings::default(),
             http2: Http2Settings::default(),
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             interceptors: Vec::new(),
             layers: Vec::new(),
         }
@@ -269,6 +276,42 @@ impl ClientBuilder {
         self
     }
 
+    /// HTTP/2 only: sends a PING every `interval` while calls are open on the connection (see
+    /// [`http2_keep_alive_while_idle`](Self::http2_keep_alive_while_idle)), and closes the connection
+    /// when one goes unanswered for the [keepalive timeout](Self::http2_keep_alive_timeout). Calls on
+    /// a connection that died without closing (a crashed host, a dropped NAT entry) then fail with
+    /// `unavailable` instead of waiting for their deadlines, and the next call opens a new
+    /// connection. Off by default, as in grpc-go and tonic: gRPC servers refuse pings more often than
+    /// every 5 minutes by default (grpc-go answers with a `too_many_pings` GOAWAY), so use an interval
+    /// of at least that against them, or what the server's own keepalive policy allows.
+    pub fn http2_keep_alive_interval(mut self, interval: Duration) -> Self {
+        self.http2.keep_alive_interval = Some(interval);
+        self
+    }
+
+    /// HTTP/2 only: how long a keepalive PING may go unanswered before the connection is closed.
+    /// Default 20 s. Takes effect with [`http2_keep_alive_interval`](Self::http2_keep_alive_interval).
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.http2.keep_alive_timeout = Some(timeout);
+        self
+    }
+
+    /// HTTP/2 only: whether keepalive PINGs go out also while no call is open on the connection, so an
+    /// idle connection that died is found before the next call needs it. Off by default (servers
+    /// often count such pings against a client).
+    pub fn http2_keep_alive_while_idle(mut self, enabled: bool) -> Self {
+        self.http2.keep_alive_while_idle = Some(enabled);
+        self
+    }
+
+    /// How long the built-in transport waits for a TCP connection to be established before the call
+    /// fails with `unavailable`. Default [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT)
+    /// (20 s, gRPC's minimum connect timeout); a call's own deadline, when shorter, ends it sooner.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
     /// Builds the client. Fails with a [`ConfigError`] if the base URL is invalid, the send compression
     /// is not in the compression registry, the protocol cannot run over the HTTP version (gRPC over
     /// HTTP/1.1), or the TLS settings are unusable (or set for an `http://` URL or a custom transport).
@@ -317,6 +360,7 @@ impl ClientBuilder {
             self.http_version,
             self.tls,
             self.http2,
+            self.connect_timeout,
         )?;
         // The first layer added is the outermost: wrap from the last one out.
         for layer in self.layers.into_iter().rev() {

@@ -2,6 +2,8 @@
 //! for HTTP/2, one multiplexed connection per origin (`h2_channel.rs`); both in cleartext, or over TLS
 //! (rustls, `tls.rs`) for `https://` base URLs.
 
+use std::time::Duration;
+
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -17,10 +19,21 @@ use crate::client::tls::https_transport;
 use crate::client::transport::{HttpVersion, HyperTransport, Transport};
 use crate::http2::Http2Settings;
 
-/// Builds the default cleartext transport; `http2` configures the HTTP/2 one (HTTP/1.1 ignores it).
-pub(crate) fn http_transport(version: HttpVersion, http2: Http2Settings) -> Transport {
+/// The TCP connector every built-in transport starts from: no Nagle delay, and `connect_timeout`.
+pub(crate) fn tcp_connector(connect_timeout: Option<Duration>) -> HttpConnector {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
+    connector.set_connect_timeout(connect_timeout);
+    connector
+}
+
+/// Builds the default cleartext transport; `http2` configures the HTTP/2 one (HTTP/1.1 ignores it).
+pub(crate) fn http_transport(
+    version: HttpVersion,
+    http2: Http2Settings,
+    connect_timeout: Option<Duration>,
+) -> Transport {
+    let connector = tcp_connector(connect_timeout);
     if version == HttpVersion::Http2 {
         return BoxCloneSyncService::new(H2Channel::new(connector, http2));
     }
@@ -37,6 +50,7 @@ pub(crate) fn client_transport(
     version: HttpVersion,
     tls: TlsSettings,
     http2: Http2Settings,
+    connect_timeout: Option<Duration>,
 ) -> Result<Transport, ConfigError> {
     let https = scheme.is_some_and(|s| s.eq_ignore_ascii_case("https"));
     match custom {
@@ -44,9 +58,9 @@ pub(crate) fn client_transport(
             "TLS settings only apply to the built-in transport, not to a custom one",
         )),
         Some(custom) => Ok(custom),
-        None if https => https_transport(version, tls, http2),
+        None if https => https_transport(version, tls, http2, connect_timeout),
         None if tls.is_set() => Err(ConfigError::new("TLS settings need an https:// base URL")),
-        None => Ok(http_transport(version, http2)),
+        None => Ok(http_transport(version, http2, connect_timeout)),
     }
 }
 
@@ -70,6 +84,7 @@ fn https_transport(
     _: HttpVersion,
     _: TlsSettings,
     _: Http2Settings,
+    _: Option<Duration>,
 ) -> Result<Transport, ConfigError> {
     Err(ConfigError::new(
         "https:// base URLs need TLS, and this build of trident has no `tls` feature",
@@ -90,6 +105,7 @@ mod tests {
             HttpVersion::Http2,
             TlsSettings::default(),
             Http2Settings::default(),
+            None,
         ) else {
             panic!("an https transport without TLS support");
         };
@@ -105,10 +121,11 @@ mod tests {
                 HttpVersion::Http1,
                 TlsSettings::default(),
                 Http2Settings::default(),
+                None,
             )
             .is_ok()
         );
-        let custom = http_transport(HttpVersion::Http1, Http2Settings::default());
+        let custom = http_transport(HttpVersion::Http1, Http2Settings::default(), None);
         assert!(
             client_transport(
                 Some(custom),
@@ -116,6 +133,7 @@ mod tests {
                 HttpVersion::Http1,
                 TlsSettings::default(),
                 Http2Settings::default(),
+                None,
             )
             .is_ok()
         );

@@ -50,7 +50,22 @@ fn apply_settings(settings: &Http2Settings, builder: &mut http2::Builder<Connect
     if settings.adaptive_window == Some(true) {
         builder.adaptive_window(true);
     }
+    if let Some(interval) = settings.keep_alive_interval {
+        builder
+            .keep_alive_interval(interval)
+            .keep_alive_timeout(
+                settings
+                    .keep_alive_timeout
+                    .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT),
+            )
+            .keep_alive_while_idle(settings.keep_alive_while_idle.unwrap_or(false));
+    }
 }
+
+/// How long a keepalive PING may go unanswered when no timeout was set: 20 s, as gRPC's own
+/// keepalive specification (gRFC A8) defaults it.
+pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT: std::time::Duration =
+    std::time::Duration::from_secs(20);
 
 /// Spawns the tasks hyper starts for one connection (the connection itself, request-body pipes) on
 /// Tokio, counting their runs for the connection's [`Coalesce`].

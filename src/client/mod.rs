@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-pub use builder::ClientBuilder;
+pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
 pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
 pub use transport::{HttpVersion, Transport, boxed_transport};
 

@@ -91,10 +91,10 @@ pub(crate) fn https_transport(
     version: HttpVersion,
     tls: TlsSettings,
     http2: Http2Settings,
+    connect_timeout: Option<std::time::Duration>,
 ) -> Result<Transport, ConfigError> {
     let config = tls.client_config(version)?;
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
+    let mut http = crate::client::default_transport::tcp_connector(connect_timeout);
     // The TLS connector wraps it: it must accept https URIs.
     http.enforce_http(false);
     let mut connector = HttpsConnector::from((http, Arc::new(config)));
