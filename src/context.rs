@@ -77,20 +77,19 @@ impl CallContext {
         uri: http::Uri,
         http_version: http::Version,
     ) -> Self {
-        Self {
-            inner: Some(Arc::new(Inner {
-                method,
-                protocol,
-                deadline,
-                http_version,
-                http_method,
-                uri,
-                peer_addr: None,
-                peer_certificates: None,
-                server_shutdown: None,
-                cancel: CancellationToken::new(),
-            })),
-        }
+        // No peer, certificates or shutdown token: the client has no request extensions to read them
+        // from, and nothing cancels the token.
+        let extensions = http::Extensions::new();
+        Self::new(
+            method,
+            protocol,
+            deadline,
+            http_method,
+            uri,
+            http_version,
+            &extensions,
+            CancellationToken::new(),
+        )
     }
 
     /// The method being called (`None` in an empty context).

@@ -10,7 +10,7 @@ use crate::client::transport::{HttpVersion, Transport};
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
 use crate::interceptor::Chain;
-use crate::method::MethodSpec;
+use crate::method::{Idempotency, MethodSpec};
 use crate::protocol::client::{ClientProtocol, RequestHeaders};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Code, Error, Metadata};
@@ -57,6 +57,19 @@ impl ClientConfig {
         self.send_compression.as_ref().map(|c| c.name())
     }
 
+    /// The URI of `spec` on this client's base URL.
+    pub(crate) fn uri(&self, spec: &MethodSpec) -> Result<http::Uri, Error> {
+        format!("{}{}", self.base, spec.path)
+            .parse()
+            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))
+    }
+
+    /// Whether a unary call to `spec` goes out as a GET: asked for, allowed by the method, and
+    /// possible in the protocol.
+    pub(crate) fn uses_get(&self, spec: &MethodSpec) -> bool {
+        self.use_get && spec.idempotency == Idempotency::NoSideEffects && self.protocol.has_get()
+    }
+
     /// The request head for a POST to `spec` (GET heads are derived from it), carrying the caller's
     /// `extensions` for the transport's middleware; `send_compression` names the encoding of the
     /// request's messages, if any.
@@ -68,15 +81,11 @@ impl ClientConfig {
         timeout: Option<Duration>,
         send_compression: Option<&str>,
     ) -> Result<http::request::Parts, Error> {
-        let uri: http::Uri = format!("{}{}", self.base, spec.path)
-            .parse()
-            .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))?;
+        let uri = self.uri(spec)?;
         let mut request = http::Request::post(uri).body(()).map_err(|e| {
             Error::with_source(Code::InvalidArgument, "cannot build the request", e)
         })?;
-        if self.http_version == HttpVersion::Http2 {
-            *request.version_mut() = http::Version::HTTP_2;
-        }
+        *request.version_mut() = self.http_version.as_http();
         *request.extensions_mut() = extensions;
         let map = request.headers_mut();
         for (name, value) in headers.as_header_map() {

@@ -39,28 +39,20 @@ impl Client {
         deadline: Option<Instant>,
     ) -> CallContext {
         let config = &self.config;
-        let get = config.use_get
-            && spec.idempotency == crate::Idempotency::NoSideEffects
-            && config.protocol.kind() == crate::ProtocolKind::Connect;
-        let http_method = if get {
+        let http_method = if config.uses_get(spec) {
             http::Method::GET
         } else {
             http::Method::POST
         };
-        let uri = format!("{}{}", config.base, spec.path)
-            .parse()
-            .unwrap_or_default();
-        let version = match config.http_version {
-            crate::HttpVersion::Http1 => http::Version::HTTP_11,
-            crate::HttpVersion::Http2 => http::Version::HTTP_2,
-        };
+        // An unusable URI fails the call itself, once the chain lets it go out.
+        let uri = config.uri(spec).unwrap_or_default();
         CallContext::client(
             spec,
             config.protocol.kind(),
             deadline,
             http_method,
             uri,
-            version,
+            config.http_version.as_http(),
         )
     }
 

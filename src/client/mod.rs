@@ -23,7 +23,7 @@ pub use transport::{HttpVersion, Transport, boxed_transport};
 
 use crate::body::Body;
 use crate::codec::Message;
-use crate::method::{Idempotency, MethodSpec};
+use crate::method::MethodSpec;
 use crate::protocol::client::GetMessage;
 use crate::{Error, Request, Response};
 use config::ClientConfig;
@@ -98,7 +98,7 @@ impl Client {
         let head = config
             .request_head(spec, request.headers(), extensions, timeout, compression)
             .and_then(|mut head| {
-                if config.use_get && spec.idempotency == Idempotency::NoSideEffects {
+                if config.uses_get(spec) {
                     let message = GetMessage {
                         payload: &payload,
                         codec: config.codec.name(),

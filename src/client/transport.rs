@@ -27,6 +27,16 @@ pub enum HttpVersion {
     Http2,
 }
 
+impl HttpVersion {
+    /// The `http` crate's name for this version.
+    pub(crate) fn as_http(self) -> http::Version {
+        match self {
+            HttpVersion::Http1 => http::Version::HTTP_11,
+            HttpVersion::Http2 => http::Version::HTTP_2,
+        }
+    }
+}
+
 /// Wraps any tower service that speaks `http` with compatible bodies into a [`Transport`].
 pub fn boxed_transport<S, B>(service: S) -> Transport
 where

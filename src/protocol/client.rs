@@ -53,6 +53,12 @@ pub(crate) trait ClientProtocol: Send + Sync {
     /// Sets the protocol's timeout header to `timeout`.
     fn write_timeout(&self, timeout: Duration, headers: &mut HeaderMap);
 
+    /// Whether the protocol has a GET form for unary calls to methods without side effects (see
+    /// [`get_request`](Self::get_request)).
+    fn has_get(&self) -> bool {
+        false
+    }
+
     /// Rewrites an unframed unary POST head into a GET that carries `message` in its URL. `None` when
     /// the protocol has no GET form (the call then stays a POST).
     fn get_request(

@@ -337,6 +337,10 @@ impl ClientProtocol for ConnectClient {
         insert(map, TIMEOUT_HEADER, &format_timeout(timeout));
     }
 
+    fn has_get(&self) -> bool {
+        true
+    }
+
     fn get_request(
         &self,
         head: &mut http::request::Parts,
