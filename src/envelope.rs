@@ -4,9 +4,10 @@ use std::task::{Context, Poll, ready};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use http::HeaderMap;
-use http_body::Body as _;
+use http_body::{Body as _, Frame};
 
 use crate::body::Body;
+use crate::min_data_rate::{MinDataRate, Pace};
 use crate::{Code, Error};
 
 /// Flag: the payload is compressed with the stream's negotiated encoding.
@@ -135,6 +136,11 @@ pub(crate) struct EnvelopeReader {
     decoder: EnvelopeDecoder,
     trailers: Option<HeaderMap>,
     done: bool,
+    /// The minimum rate the request's messages must arrive at (servers only).
+    pace: Option<Pace>,
+    /// Whether the whole body is one message's worth (methods that take one): then the rate applies
+    /// from the start to the end of the body, not just inside envelopes.
+    whole_body: bool,
 }
 
 impl EnvelopeReader {
@@ -145,13 +151,51 @@ impl EnvelopeReader {
             decoder: EnvelopeDecoder::new(max_len),
             trailers: None,
             done: false,
+            pace: None,
+            whole_body: false,
         }
+    }
+
+    /// Holds the body to `rate` (see `min_data_rate.rs`): inside each message, or, with `whole_body`,
+    /// over the whole body (a request that should carry exactly one message).
+    pub fn paced(mut self, rate: Option<MinDataRate>, whole_body: bool) -> Self {
+        self.pace = rate.map(Pace::new);
+        self.whole_body = whole_body;
+        self
+    }
+
+    /// The body's next frame; while a message is under way and none is ready, checks its pace.
+    fn poll_frame(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
+        let polled = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        let Some(pace) = &mut self.pace else {
+            return polled;
+        };
+        match &polled {
+            Poll::Pending if self.whole_body || self.decoder.pending() > 0 => {
+                if let Err(error) = pace.poll_waiting(cx) {
+                    return Poll::Ready(Some(Err(error)));
+                }
+            }
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    pace.received(data.len());
+                }
+            }
+            _ => {}
+        }
+        polled
     }
 
     /// The next envelope; `Ok(None)` when the body ended cleanly between envelopes.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Envelope>, Error>> {
         loop {
             if let Some(envelope) = self.decoder.next()? {
+                if let Some(pace) = &mut self.pace
+                    && !self.whole_body
+                    && self.decoder.pending() == 0
+                {
+                    pace.message_done();
+                }
                 return Poll::Ready(Ok(Some(envelope)));
             }
             if self.done {
@@ -166,7 +210,7 @@ impl EnvelopeReader {
                 }
                 return Poll::Ready(Ok(None));
             }
-            match ready!(std::pin::Pin::new(&mut self.body).poll_frame(cx)) {
+            match ready!(self.poll_frame(cx)) {
                 None => self.done = true,
                 Some(Err(e)) => {
                     self.done = true;
@@ -196,9 +240,7 @@ impl EnvelopeReader {
     /// (0: no limit).
     pub async fn read_to_end(&mut self, max: usize) -> Result<Bytes, Error> {
         let mut out = BytesMut::new();
-        while let Some(frame) =
-            std::future::poll_fn(|cx| std::pin::Pin::new(&mut self.body).poll_frame(cx)).await
-        {
+        while let Some(frame) = std::future::poll_fn(|cx| self.poll_frame(cx)).await {
             let frame = frame?;
             match frame.into_data() {
                 Ok(data) => {

@@ -68,6 +68,7 @@ mod interceptor;
 mod limits;
 mod metadata;
 mod method;
+mod min_data_rate;
 #[cfg(feature = "tracing")]
 mod observe;
 mod peer_certificates;
@@ -101,6 +102,7 @@ pub use interceptor::{BoxFuture, Interceptor, RequestInterceptor, StreamingNext,
 pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};
+pub use min_data_rate::MinDataRate;
 #[cfg(feature = "opentelemetry")]
 pub use observe::metrics::RecordMetrics;
 #[cfg(feature = "tracing")]
@@ -110,7 +112,9 @@ pub use protocol::ProtocolKind;
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
-    DEFAULT_GRACE_PERIOD, HandlerPanic, ResponseStream, Router, Serve, ServeFuture, Server,
+    DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
+    DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_LIST_SIZE,
+    DEFAULT_TCP_KEEPALIVE, HandlerPanic, ResponseStream, Router, Serve, ServeFuture, Server,
     ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
 };
 #[cfg(feature = "tls")]

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use crate::body::Body;
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
+use crate::deadline::DefaultTimeout;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
 use crate::wire::{MessageReader, MessageWriter};
@@ -328,7 +329,11 @@ fn settle(
         .or_else(|| offer.compression.negotiate(proposal.accept_encoding));
     negotiated.reader.compression = request_compression;
     negotiated.deadline = match proposal.timeout {
-        None => None,
+        // The server's default for calls that state no timeout, when its `Server` set one.
+        None => request
+            .extensions
+            .get::<DefaultTimeout>()
+            .map(|default| Instant::now() + default.0),
         Some(Ok(timeout)) => Some(Instant::now() + timeout),
         Some(Err(error)) => return Err(fail(&negotiated, error)),
     };

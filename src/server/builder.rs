@@ -1,5 +1,9 @@
 //! [`Server`]: everything about serving a [`Router`](crate::Router) below the calls — HTTP/1.1 and HTTP/2 settings,
-//! TLS, the connection limit and the grace period of a graceful shutdown.
+//! TLS, how long connections may live and idle, the limits on connections, headers and calls in flight,
+//! and the grace period of a graceful shutdown.
+//!
+//! Every protection is on by default, with limits generous enough that well-behaved clients never meet
+//! them; the guide's "Connections and limits" section lists the defaults and why they were chosen.
 //!
 //! The router only routes (and mounts in any tower stack); a `Server` owns the listener's connections.
 //! [`Server::serve`] starts serving; see [`Serve`](crate::Serve) for running it and shutting it down.
@@ -10,12 +14,32 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 
 use crate::http2::Http2Settings;
+use crate::min_data_rate::MinDataRate;
 #[cfg(feature = "tls")]
 use crate::server::tls::TlsConfig;
 
 /// How long open calls may take to finish after a shutdown signal unless configured otherwise: 30
 /// seconds.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+/// How long an HTTP/1.1 client may take to send a request's headers, by default: 30 seconds.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long a connection may stay open with no call in flight, by default: 5 minutes.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+/// How often the server PINGs each HTTP/2 connection to learn that its client is still there, by
+/// default: every 60 seconds.
+pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// How long an HTTP/2 PING may go unanswered before the connection is closed, by default: 20 seconds.
+pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// How long a TCP connection may be silent before the kernel starts probing it, by default: 60 seconds.
+pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// The largest request header list accepted by default, measured as HTTP/2 measures it: 16 KiB.
+pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
 /// Serves a [`Router`](crate::Router) on a TCP listener: HTTP/1.1 and HTTP/2 on one port (cleartext HTTP/2 with prior
 /// knowledge, or ALPN over TLS with `Server::tls`), with limits and graceful shutdown.
@@ -52,7 +76,15 @@ pub struct Server {
     pub(super) http1_header_read_timeout: Option<Duration>,
     pub(super) http2_max_concurrent_streams: Option<u32>,
     pub(super) http2: Http2Settings,
+    pub(super) tcp_keepalive: Option<Duration>,
+    pub(super) idle_timeout: Option<Duration>,
+    pub(super) max_connection_age: Option<Duration>,
+    pub(super) max_connection_age_grace: Option<Duration>,
     pub(super) max_connections: Option<usize>,
+    pub(super) max_header_list_size: u32,
+    pub(super) max_calls_in_flight: Option<usize>,
+    pub(super) default_timeout: Option<Duration>,
+    pub(super) min_request_data_rate: Option<MinDataRate>,
     pub(super) grace_period: Duration,
     #[cfg(feature = "tls")]
     pub(super) tls: Option<TlsConfig>,
@@ -65,15 +97,33 @@ impl Default for Server {
 }
 
 impl Server {
-    /// A cleartext server with hyper's HTTP/1.1 and HTTP/2 defaults, no connection limit and a
-    /// [`DEFAULT_GRACE_PERIOD`] grace period.
+    /// A cleartext server with hyper's HTTP/1.1 and HTTP/2 settings and every protection at its
+    /// default: a [`DEFAULT_HEADER_READ_TIMEOUT`] to send headers, a [`DEFAULT_IDLE_TIMEOUT`] idle
+    /// timeout, HTTP/2 PINGs every [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`], TCP keepalive, at most as many
+    /// connections as the process may open file descriptors (less a reserve), headers up to
+    /// [`DEFAULT_MAX_HEADER_LIST_SIZE`], request bodies at least as fast as [`MinDataRate::DEFAULT`],
+    /// and a [`DEFAULT_GRACE_PERIOD`] grace period. Connections have no maximum age, calls in flight no
+    /// limit and calls without a timeout no deadline, unless set.
     pub fn new() -> Self {
+        let http2 = Http2Settings {
+            keep_alive_interval: Some(DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL),
+            keep_alive_timeout: Some(DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
+            ..Http2Settings::default()
+        };
         Self {
             http1_keep_alive: true,
-            http1_header_read_timeout: None,
+            http1_header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
             http2_max_concurrent_streams: None,
-            http2: Http2Settings::default(),
-            max_connections: None,
+            http2,
+            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
+            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            max_connection_age: None,
+            max_connection_age_grace: None,
+            max_connections: crate::server::fd_limit::default_max_connections(),
+            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+            max_calls_in_flight: None,
+            default_timeout: None,
+            min_request_data_rate: Some(MinDataRate::DEFAULT),
             grace_period: DEFAULT_GRACE_PERIOD,
             #[cfg(feature = "tls")]
             tls: None,
@@ -88,11 +138,67 @@ impl Server {
     }
 
     /// How long an HTTP/1.1 client may take to send a request's headers before its connection is
-    /// closed (unset by default: no limit). The clock starts when the server begins waiting for a
-    /// request, so this also bounds how long an idle keep-alive connection is kept open. A defence
-    /// against clients that open connections and trickle bytes; HTTP/2 is not affected.
-    pub fn http1_header_read_timeout(mut self, timeout: Duration) -> Self {
-        self.http1_header_read_timeout = Some(timeout);
+    /// closed (default [`DEFAULT_HEADER_READ_TIMEOUT`]; `None`: no limit). The clock starts when the
+    /// server begins waiting for a request, so this also bounds how long an idle keep-alive connection
+    /// is kept open. A defence against clients that open connections and trickle bytes. HTTP/2
+    /// connections are covered by the [idle timeout](Self::idle_timeout) instead: a request whose
+    /// headers have not all arrived is not yet a call in flight.
+    pub fn http1_header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.http1_header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long a connection may stay open with no call in flight before the server closes it
+    /// (default [`DEFAULT_IDLE_TIMEOUT`]; `None`: never). HTTP/2 connections get a GOAWAY, HTTP/1.1
+    /// connections are closed between requests. The clock runs from the moment the last call's
+    /// response ended (or the connection opened), so a connection that never sends a request is closed
+    /// after this long too. Clients reconnect when they next need to; gRPC and Connect clients do so by
+    /// themselves.
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// How often the server PINGs each HTTP/2 connection to learn that its client still answers
+    /// (default [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`]; `None`: never). A client that has vanished
+    /// without closing (a crashed host, a dropped NAT mapping) would otherwise hold its streams, and
+    /// their handlers, forever. PINGs go out whether or not streams are open; they cost a few bytes.
+    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.http2.keep_alive_interval = interval.into();
+        self
+    }
+
+    /// How long a keepalive PING may go unanswered before the connection is closed and its calls
+    /// cancelled (default [`DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT`]).
+    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
+        self.http2.keep_alive_timeout = Some(timeout);
+        self
+    }
+
+    /// How long an accepted TCP connection may be silent before the kernel sends keepalive probes
+    /// (default [`DEFAULT_TCP_KEEPALIVE`]; `None`: the system's setting, usually off). The kernel
+    /// closes a connection whose probes go unanswered, which is how a vanished HTTP/1.1 client is
+    /// noticed (HTTP/1.1 has no PING).
+    pub fn tcp_keepalive(mut self, idle: impl Into<Option<Duration>>) -> Self {
+        self.tcp_keepalive = idle.into();
+        self
+    }
+
+    /// The longest a connection may live (`None`, the default: no limit). When it has lived this long
+    /// (give or take a tenth, at random, so connections opened together do not all close together)
+    /// the server asks it to finish: HTTP/2 gets a GOAWAY, HTTP/1.1 closes after the response in
+    /// progress. Clients then reconnect, which spreads them over replicas that were added since, and
+    /// which a proxy or load balancer in front may need.
+    pub fn max_connection_age(mut self, age: impl Into<Option<Duration>>) -> Self {
+        self.max_connection_age = age.into();
+        self
+    }
+
+    /// How long calls on a connection past its [maximum age](Self::max_connection_age) may take to
+    /// finish before the connection is closed and they are cancelled (`None`, the default: as long as
+    /// they take).
+    pub fn max_connection_age_grace(mut self, grace: impl Into<Option<Duration>>) -> Self {
+        self.max_connection_age_grace = grace.into();
         self
     }
 
@@ -140,15 +246,59 @@ impl Server {
         self
     }
 
-    /// Limits how many connections are open at once (0: no limit, the default).
+    /// Limits how many connections are open at once (0: no limit). The default is what the process
+    /// may open: its soft limit on file descriptors (`ulimit -n`), less a tenth (at least 32) kept for
+    /// everything else the process opens; no limit where that cannot be read.
     ///
-    /// At the limit the server stops accepting until one of its connections closes. Clients beyond it
-    /// wait in the listener's kernel backlog: their TCP handshake completes there, but they cost the
-    /// server no file descriptor and no memory, and they are served in turn as connections close. A
-    /// client that cannot wait should connect with a timeout. (When the backlog itself is full, the
-    /// kernel drops or refuses further connection attempts.)
+    /// At the limit the server stops accepting and asks its idle connections (no call in flight for a
+    /// second or more) to close, so that clients holding connections open without using them cannot
+    /// lock others out. Clients beyond the limit wait in the listener's kernel backlog: their TCP
+    /// handshake completes there, but they cost the server no file descriptor and no memory, and they
+    /// are served in turn as connections close. Open connections go on being served. A client that
+    /// cannot wait should connect with a timeout. (When the backlog itself is full, the kernel drops or
+    /// refuses further connection attempts.)
     pub fn max_connections(mut self, max: usize) -> Self {
         self.max_connections = (max > 0).then_some(max);
+        self
+    }
+
+    /// The largest request header list the server accepts, in bytes, measured as HTTP/2 measures it
+    /// on both HTTP versions: each field's name and value plus 32 bytes, the request line's parts
+    /// (method, path, scheme, authority) included (default [`DEFAULT_MAX_HEADER_LIST_SIZE`]). Larger
+    /// requests are answered `431 Request Header Fields Too Large`. HTTP/2 clients learn the limit from
+    /// the server's SETTINGS. (HTTP/1.1 requests are also limited to 100 fields, by hyper.)
+    pub fn max_header_list_size(mut self, max: u32) -> Self {
+        self.max_header_list_size = max;
+        self
+    }
+
+    /// Limits how many calls (requests whose responses have not ended) the server runs at once, over
+    /// all its connections (0: no limit, the default). A request beyond the limit is not started: it
+    /// fails at once with `unavailable`, in its own protocol, rather than queueing without bound.
+    /// `unavailable` (not `resource_exhausted`) because the call provably did no work, so clients and
+    /// retry policies may safely try again, here later or on another replica.
+    pub fn max_calls_in_flight(mut self, max: usize) -> Self {
+        self.max_calls_in_flight = (max > 0).then_some(max);
+        self
+    }
+
+    /// The deadline given to calls whose request states no timeout (`None`, the default: such calls
+    /// have no deadline). A call that brings its own timeout keeps it, longer or not. Handlers see the
+    /// deadline through [`CallContext::deadline`](crate::CallContext::deadline), and a call past it
+    /// fails with `deadline_exceeded`, as if the client had asked for it.
+    pub fn default_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.default_timeout = timeout.into();
+        self
+    }
+
+    /// The slowest a request message may arrive (default [`MinDataRate::DEFAULT`]; `None`: no
+    /// minimum). Once a message has begun to arrive (for methods that take one message, once the
+    /// request has), its bytes must keep up with the rate after a grace period, or the call fails with
+    /// `resource_exhausted`. The time a streaming client spends between messages is not counted: it
+    /// may legitimately wait for hours. A defence against clients that trickle a body a byte at a time
+    /// to hold a call open.
+    pub fn min_request_data_rate(mut self, rate: impl Into<Option<MinDataRate>>) -> Self {
+        self.min_request_data_rate = rate.into();
         self
     }
 
@@ -178,15 +328,26 @@ impl Server {
     pub(super) fn connection_builder(&self) -> auto::Builder<TokioExecutor> {
         let mut builder = auto::Builder::new(TokioExecutor::new());
         let mut http1 = builder.http1();
-        http1.keep_alive(self.http1_keep_alive);
-        // hyper enforces the timeout only with a timer, and starts its own 30-second default once
-        // there is one: the timer is set only when a timeout was asked for.
-        if let Some(timeout) = self.http1_header_read_timeout {
-            http1.timer(TokioTimer::new()).header_read_timeout(timeout);
-        }
+        // hyper enforces the header read timeout only with a timer (and starts its own 30-second
+        // default once there is one), so the timer is always set and the timeout always stated.
+        http1
+            .keep_alive(self.http1_keep_alive)
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.http1_header_read_timeout);
+        // HTTP/1.1 heads are bounded while parsed by hyper's read buffer (about 400 KiB); the
+        // header list limit is applied after parsing, by `ConnectionService`, as HTTP/2 measures it.
         let mut http2 = builder.http2();
+        http2
+            .timer(TokioTimer::new())
+            .max_header_list_size(self.max_header_list_size);
         if let Some(max) = self.http2_max_concurrent_streams {
             http2.max_concurrent_streams(max);
+        }
+        if let Some(interval) = self.http2.keep_alive_interval {
+            http2.keep_alive_interval(interval);
+            if let Some(timeout) = self.http2.keep_alive_timeout {
+                http2.keep_alive_timeout(timeout);
+            }
         }
         // The setters clamped these into HTTP/2's ranges, so h2 cannot panic on them.
         let settings = &self.http2;

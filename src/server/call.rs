@@ -16,6 +16,7 @@ use crate::deadline;
 use crate::envelope::EnvelopeReader;
 use crate::interceptor::Chain;
 use crate::method::MethodSpec;
+use crate::min_data_rate::MinDataRate;
 use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
@@ -66,6 +67,7 @@ impl ServerCall {
             cancel.clone(),
         );
         let incoming = Incoming {
+            pace: extensions.get::<MinDataRate>().copied(),
             body: format.protocol.request_body(body),
             headers: Metadata::from_header_map(headers),
             reader,
@@ -97,6 +99,8 @@ impl ServerCall {
 /// The request half of a call.
 pub(crate) struct Incoming {
     body: Body,
+    /// The minimum rate of the request's messages, when the server set one.
+    pace: Option<MinDataRate>,
     headers: Metadata,
     reader: MessageReader,
     framing: Framing,
@@ -124,11 +128,12 @@ impl Incoming {
         }
         let body = std::mem::take(&mut self.body);
         if self.framing == Framing::Unframed {
-            let mut envelopes = EnvelopeReader::new(body, 0);
+            let mut envelopes = EnvelopeReader::new(body, 0).paced(self.pace, true);
             let raw = envelopes.read_to_end(self.reader.read_max_bytes).await?;
             return self.reader.decode_payload(raw, compression.as_deref());
         }
-        let mut envelopes = EnvelopeReader::new(body, self.reader.read_max_bytes);
+        let mut envelopes =
+            EnvelopeReader::new(body, self.reader.read_max_bytes).paced(self.pace, true);
         let first = envelopes.next().await?.ok_or_else(|| {
             Error::new(
                 Code::Unimplemented,
@@ -157,7 +162,7 @@ impl Incoming {
             body = read_ahead(body, cancel.clone());
         }
         let messages = Streaming::new(
-            EnvelopeReader::new(body, self.reader.read_max_bytes),
+            EnvelopeReader::new(body, self.reader.read_max_bytes).paced(self.pace, false),
             self.reader,
         );
         Request::from_parts(messages, self.headers, self.context, self.extensions)

@@ -3,9 +3,12 @@
 
 mod builder;
 mod call;
+mod connection;
+mod connection_service;
 mod cors;
 mod drain;
 mod error_response;
+mod fd_limit;
 mod handler;
 mod outgoing;
 mod recover;
@@ -16,7 +19,11 @@ mod streaming;
 #[cfg(feature = "tls")]
 mod tls;
 
-pub use builder::{DEFAULT_GRACE_PERIOD, Server};
+pub use builder::{
+    DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
+    DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_LIST_SIZE,
+    DEFAULT_TCP_KEEPALIVE, Server,
+};
 pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };

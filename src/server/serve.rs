@@ -1,4 +1,10 @@
-//! Running a [`Server`]: the accept loop, one task per connection, and the graceful shutdown.
+//! Running a [`Server`]: the accept loop, one task per connection (see `connection.rs`), the connection
+//! limit, and the graceful shutdown.
+//!
+//! At the connection limit the loop accepts nothing (clients wait in the kernel's backlog) and, every
+//! second until a connection closes, asks connections that have been idle for a second or more to
+//! close. Accept errors other than a connection's own (file descriptors exhausted) pause the loop,
+//! from 5 ms doubling up to a second, and ask idle connections to close too.
 //!
 //! Shutdown, once the signal given to [`Serve::with_graceful_shutdown`] fires:
 //! 1. The listener is dropped at once, so new connections are refused instead of left hanging.
@@ -23,24 +29,22 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulConnection;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
-use tower::ServiceExt as _;
-use tower::util::Oneshot;
 
-use crate::PeerCertificates;
 use crate::body::Body;
-use crate::coalesce::Coalesce;
+use crate::server::connection::{
+    Lifecycle, MAX_PERMITS, PRESSURE_MIN_IDLE, Shared, serve_connection,
+};
 use crate::server::{Router, Server};
-use crate::server_shutdown::ServerShutdown;
 
 /// How long the accept loop pauses after an accept error that is not about one connection (out of
-/// file descriptors, say), before it tries again.
+/// file descriptors, say), before it tries again; each further error in a row doubles the pause.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(5);
+
+/// The longest pause after accept errors in a row.
+const ACCEPT_ERROR_MAX_PAUSE: Duration = Duration::from_secs(1);
 
 /// A [`Server`] serving a [`Router`] (or a tower stack around one) on a listener, made by
 /// [`Server::serve`]. Await it to run the server (it resolves only on shutdown); call
@@ -210,38 +214,6 @@ impl fmt::Debug for ServeFuture {
     }
 }
 
-/// What every connection task of one serve future shares.
-struct Shared<S> {
-    service: S,
-    builders: Builders,
-    #[cfg(feature = "tls")]
-    tls: Option<crate::server::TlsConfig>,
-}
-
-/// Connection builders for each way a connection's HTTP version is settled.
-struct Builders {
-    /// Cleartext, or TLS without ALPN: detect the version from the first bytes.
-    detect: auto::Builder<TokioExecutor>,
-    /// ALPN chose `h2`.
-    #[cfg(feature = "tls")]
-    http2: auto::Builder<TokioExecutor>,
-    /// ALPN chose `http/1.1`.
-    #[cfg(feature = "tls")]
-    http1: auto::Builder<TokioExecutor>,
-}
-
-impl Builders {
-    fn new(server: &Server) -> Self {
-        Self {
-            detect: server.connection_builder(),
-            #[cfg(feature = "tls")]
-            http2: server.connection_builder().http2_only(),
-            #[cfg(feature = "tls")]
-            http1: server.connection_builder().http1_only(),
-        }
-    }
-}
-
 /// Accepts connections until `signal` resolves, then shuts down as the module docs describe.
 async fn run<S, B>(
     server: Server,
@@ -259,15 +231,10 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let shared = Arc::new(Shared {
-        service,
-        builders: Builders::new(&server),
-        #[cfg(feature = "tls")]
-        tls: server.tls.clone(),
-    });
+    let shared = Arc::new(Shared::new(&server, service));
     let limit = server
         .max_connections
-        .map(|max| Arc::new(Semaphore::new(max.min(Semaphore::MAX_PERMITS))));
+        .map(|max| Arc::new(Semaphore::new(max.min(MAX_PERMITS))));
     // Cancelled when the grace period is over, or when this future is dropped: every connection
     // closes at once.
     let stop = CancellationToken::new();
@@ -275,38 +242,52 @@ where
     // Each connection holds a receiver: sending asks them to finish, and `closed` resolves once they
     // all have.
     let (drain, _) = watch::channel(());
+    // Signalled while the server is at its connection limit: idle connections close to make room.
+    let (pressure, _) = watch::channel(());
+    let mut accept_pause = ACCEPT_ERROR_PAUSE;
 
     tokio::pin!(signal);
-    loop {
-        // At the connection limit, accept nothing until a connection closes: waiting clients stay in
-        // the kernel's backlog.
+    'accept: loop {
         let permit = match &limit {
             None => None,
-            Some(limit) => tokio::select! {
-                // The semaphore is never closed.
-                permit = limit.clone().acquire_owned() => permit.ok(),
-                () = &mut signal => break,
+            Some(limit) => match limit.clone().try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                // At the limit, accept nothing until a connection closes (waiting clients stay in
+                // the kernel's backlog), and meanwhile ask idle connections, again and again, to
+                // make room.
+                Err(_) => loop {
+                    pressure.send_replace(());
+                    tokio::select! {
+                        // The semaphore is never closed.
+                        permit = limit.clone().acquire_owned() => break permit.ok(),
+                        () = tokio::time::sleep(PRESSURE_MIN_IDLE) => {}
+                        () = &mut signal => break 'accept,
+                    }
+                },
             },
         };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 // A failed accept must not stop the server. Errors about one connection (reset
-                // before it was accepted) are skipped; others (file descriptors exhausted) get a
-                // short pause, so the loop does not spin.
+                // before it was accepted) are skipped. Others (file descriptors exhausted) pause
+                // the loop, longer each time up to a second, so that it does not spin, and ask idle
+                // connections to make room.
                 Err(error) => {
                     if !is_connection_error(&error) {
+                        pressure.send_replace(());
                         tokio::select! {
-                            () = tokio::time::sleep(ACCEPT_ERROR_PAUSE) => {}
+                            () = tokio::time::sleep(accept_pause) => {}
                             () = &mut signal => break,
                         }
+                        accept_pause = (accept_pause * 2).min(ACCEPT_ERROR_MAX_PAUSE);
                     }
                     continue;
                 }
             },
             () = &mut signal => break,
         };
-        let _ = stream.set_nodelay(true);
+        accept_pause = ACCEPT_ERROR_PAUSE;
         tokio::spawn(serve_connection(
             shared.clone(),
             stream,
@@ -314,6 +295,7 @@ where
             Lifecycle {
                 drain: drain.subscribe(),
                 stop: stop.clone(),
+                pressure: pressure.subscribe(),
                 _permit: permit,
             },
         ));
@@ -342,168 +324,13 @@ fn is_connection_error(error: &io::Error) -> bool {
     )
 }
 
-/// What ties a connection task to its server's shutdown.
-struct Lifecycle {
-    /// Changes when the connection should finish; dropped when the task ends.
-    drain: watch::Receiver<()>,
-    /// Cancelled when the connection must close at once.
-    stop: CancellationToken,
-    /// The connection's slot under `max_connections`, freed when the task ends.
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-/// Serves one accepted connection until it closes, or until shutdown closes it.
-async fn serve_connection<S, B>(
-    shared: Arc<Shared<S>>,
-    stream: TcpStream,
-    peer: SocketAddr,
-    lifecycle: Lifecycle,
-) where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
-    // closed, or was dropped).
-    let token = lifecycle.stop.child_token();
-    let _cancel_when_closed = token.clone().drop_guard();
-    let shutdown = ServerShutdown(std::sync::Arc::new(token));
-
-    #[cfg(feature = "tls")]
-    if let Some(tls) = &shared.tls {
-        serve_tls_connection(&shared, tls, stream, peer, shutdown, lifecycle).await;
-        return;
-    }
-
-    let service = ConnectionService::new(&shared.service, peer, None, shutdown);
-    let (io, turns) = Coalesce::server(stream);
-    let connection = shared
-        .builders
-        .detect
-        .serve_connection_with_upgrades(TokioIo::new(io), service);
-    // The connection is polled exactly when this task is, so its runs are this task's.
-    turns.track(drive(connection, lifecycle)).await;
-}
-
-/// [`serve_connection`] over TLS: the handshake, then HTTP as ALPN settled.
-#[cfg(feature = "tls")]
-async fn serve_tls_connection<S, B>(
-    shared: &Shared<S>,
-    tls: &crate::server::TlsConfig,
-    stream: TcpStream,
-    peer: SocketAddr,
-    shutdown: ServerShutdown,
-    mut lifecycle: Lifecycle,
-) where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    // A handshake still in progress when shutdown starts is abandoned: no call has begun.
-    let accepted = tokio::select! {
-        accepted = tls.accept(stream) => accepted,
-        _ = lifecycle.drain.changed() => None,
-    };
-    // A failed or slow handshake drops the TCP stream: that connection ends, nothing else.
-    let Some(accepted) = accepted else {
-        return;
-    };
-    let builder = match accepted.alpn.as_deref() {
-        Some(crate::tls::ALPN_H2) => &shared.builders.http2,
-        Some(crate::tls::ALPN_HTTP1) => &shared.builders.http1,
-        _ => &shared.builders.detect,
-    };
-    let service = ConnectionService::new(&shared.service, peer, accepted.certificates, shutdown);
-    let (io, turns) = Coalesce::server(accepted.stream);
-    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    turns.track(drive(connection, lifecycle)).await;
-}
-
-/// Drives `connection` to its end; when asked to drain, shuts it down gracefully; when stopped, drops
-/// it. Connection errors (the peer vanished, protocol violations) end that connection only.
-async fn drive<C: GracefulConnection>(connection: C, mut lifecycle: Lifecycle) {
-    tokio::pin!(connection);
-    tokio::select! {
-        _ = connection.as_mut() => return,
-        // An error means the serve future is gone, and `stop` is cancelled: shut down all the same.
-        _ = lifecycle.drain.changed() => {}
-    }
-    connection.as_mut().graceful_shutdown();
-    tokio::select! {
-        _ = connection => {}
-        () = lifecycle.stop.cancelled() => {}
-    }
-}
-
-/// The served service as one connection sees it: every request carries the peer's address, the
-/// connection's [`ServerShutdown`] and, over TLS with client certificates, the peer's verified
-/// certificates, as request extensions.
-#[derive(Clone)]
-struct ConnectionService<S> {
-    service: S,
-    peer: SocketAddr,
-    certificates: Option<PeerCertificates>,
-    shutdown: ServerShutdown,
-}
-
-impl<S: Clone> ConnectionService<S> {
-    fn new(
-        service: &S,
-        peer: SocketAddr,
-        certificates: Option<PeerCertificates>,
-        shutdown: ServerShutdown,
-    ) -> Self {
-        Self {
-            service: service.clone(),
-            peer,
-            certificates,
-            shutdown,
-        }
-    }
-}
-
-impl<S, B> hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService<S>
-where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = http::Response<B>;
-    type Error = Infallible;
-    type Future = Oneshot<S, http::Request<Body>>;
-
-    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
-        let mut request = request.map(Body::new);
-        let extensions = request.extensions_mut();
-        extensions.insert::<SocketAddr>(self.peer);
-        extensions.insert(self.shutdown.clone());
-        if let Some(certificates) = &self.certificates {
-            extensions.insert(certificates.clone());
-        }
-        // Waits for the service to be ready (a router always is), then calls it.
-        self.service.clone().oneshot(request)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
     use tokio::sync::mpsc;
+
+    use crate::server_shutdown::ServerShutdown;
 
     use super::*;
 
