@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::PeerCertificates;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
-use crate::server_shutdown::ServerShutdown;
+use crate::server_shutdown::{ServerShutdown, ShutdownSignals};
 
 /// Per-call information: what server handlers and interceptors on both sides learn about a call beyond
 /// its messages and headers.
@@ -179,6 +179,26 @@ impl CallContext {
         }
     }
 
+    /// Whether the server serving this call has begun a graceful shutdown (see
+    /// [`draining`](Self::draining)).
+    pub fn is_draining(&self) -> bool {
+        self.shutdown_signals()
+            .is_some_and(|s| s.draining.is_cancelled())
+    }
+
+    /// Resolves when the server serving this call begins a graceful shutdown, while the call still has
+    /// the [grace period](crate::Server::grace_period) to finish: long-lived streams (watches,
+    /// subscriptions) should then end, so that the server can stop before the grace runs out and their
+    /// clients reconnect to another replica at once. Calls that would end soon anyway can ignore it.
+    ///
+    /// Never resolves outside a call served by a [`Server`](crate::Server).
+    pub async fn draining(&self) {
+        match self.shutdown_signals() {
+            Some(signals) => signals.draining.cancelled().await,
+            None => std::future::pending().await,
+        }
+    }
+
     /// The call's own cancellation token (a server call's; `None` outside one).
     pub(crate) fn call_token(&self) -> Option<&CancellationToken> {
         self.inner.as_ref().map(|i| &i.cancel)
@@ -186,6 +206,10 @@ impl CallContext {
 
     /// The token the [`Server`](crate::Server) cancels when it stops serving the call's connection.
     fn server_shutdown(&self) -> Option<&CancellationToken> {
+        self.shutdown_signals().map(|s| &s.stopped)
+    }
+
+    fn shutdown_signals(&self) -> Option<&ShutdownSignals> {
         Some(&self.inner.as_ref()?.server_shutdown.as_ref()?.0)
     }
 }
@@ -219,8 +243,9 @@ mod tests {
     #[tokio::test]
     async fn the_servers_shutdown_cancels_the_call_as_handlers_see_it() {
         let shutdown = CancellationToken::new();
+        let draining = CancellationToken::new();
         let mut extensions = http::Extensions::new();
-        extensions.insert(ServerShutdown(std::sync::Arc::new(shutdown.clone())));
+        extensions.insert(ServerShutdown::new(shutdown.clone(), draining.clone()));
         extensions.insert(SocketAddr::from(([127, 0, 0, 1], 9)));
         let context = context(extensions, CancellationToken::new());
         assert!(!context.is_cancelled());
@@ -233,6 +258,15 @@ mod tests {
             let context = context.clone();
             async move { context.cancelled().await }
         });
+        draining.cancel();
+        assert!(context.is_draining(), "told of the shutdown");
+        tokio::time::timeout(Duration::from_secs(5), context.draining())
+            .await
+            .expect("draining() resolves");
+        assert!(
+            !context.is_cancelled(),
+            "not cancelled until the grace is over"
+        );
         shutdown.cancel();
         tokio::time::timeout(Duration::from_secs(5), waiting)
             .await

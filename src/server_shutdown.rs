@@ -1,15 +1,33 @@
-//! How a call learns that the server has given up on it: the [`ServerShutdown`] request extension.
+//! How a call learns that the server is going away: the [`ServerShutdown`] request extension, with its
+//! two moments, the start of a graceful shutdown and the end of its grace.
 
-/// Cancelled when the server stops serving the connection a request arrived on: when the
-/// [`grace_period`](crate::Server::grace_period) after a shutdown signal has run out with the call still
-/// open, when the serve future is dropped, or when the connection itself closes.
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+/// The server's shutdown as one connection's requests see it.
 ///
 /// [`Server`](crate::Server) inserts one into the extensions of every request it hands to the router
-/// (one token per connection, a child of the server's own). [`CallContext::cancelled`](crate::CallContext::cancelled)
-/// and [`CallContext::is_cancelled`](crate::CallContext::is_cancelled) watch it beside the call's own
-/// token (rather than making each call's token a child of it, which would take the connection's lock
-/// once per call), so a handler sees the server going away, not only its response being dropped.
-/// Requests from other servers carry none. The token sits behind an `Arc`: one is cloned into every
-/// request, and cloning a `CancellationToken` itself takes its tree's lock.
+/// (one per connection, cloned into each request behind an `Arc`: cloning a `CancellationToken` itself
+/// takes its tree's lock). [`CallContext`](crate::CallContext) watches it beside the call's own token
+/// (rather than making each call's token a child of it, which would take the connection's lock once
+/// per call). Requests from other servers carry none.
 #[derive(Clone, Debug)]
-pub(crate) struct ServerShutdown(pub(crate) std::sync::Arc<tokio_util::sync::CancellationToken>);
+pub(crate) struct ServerShutdown(pub(crate) Arc<ShutdownSignals>);
+
+/// The two tokens of a [`ServerShutdown`].
+#[derive(Debug)]
+pub(crate) struct ShutdownSignals {
+    /// Cancelled when the server stops serving the connection: when the
+    /// [`grace_period`](crate::Server::grace_period) after a shutdown signal has run out with the call
+    /// still open, when the serve future is dropped, or when the connection itself closes.
+    pub stopped: CancellationToken,
+    /// Cancelled when a graceful shutdown begins (the signal fired): long-lived calls should wind up.
+    pub draining: CancellationToken,
+}
+
+impl ServerShutdown {
+    pub fn new(stopped: CancellationToken, draining: CancellationToken) -> Self {
+        Self(Arc::new(ShutdownSignals { stopped, draining }))
+    }
+}

@@ -214,7 +214,8 @@ impl HealthReporter {
         Ok(HealthListResponse { statuses })
     }
 
-    /// The `Watch` stream: the current status at once, then every change, until the caller goes away.
+    /// The `Watch` stream: the current status at once, then every change, until the caller goes away or
+    /// the server begins to shut down.
     fn watch(&self, request: Request<HealthCheckRequest>) -> ResponseStream<HealthCheckResponse> {
         let (_, message, context) = request.into_parts();
         let receiver = {
@@ -273,18 +274,26 @@ struct Watcher {
 }
 
 impl Watcher {
-    /// The next status to send; `None` once the caller is gone.
+    /// The next status to send; `None` once the caller is gone, or once the server has begun to
+    /// shut down and the latest status (NOT_SERVING, when the server reported it first) went out.
     async fn next(&mut self) -> Option<ServingStatus> {
         let receiver = self.receiver.as_mut()?;
+        let mut draining = self.context.is_draining();
         loop {
             let status = *receiver.borrow_and_update();
             if self.last != Some(status) {
                 self.last = Some(status);
                 return Some(status);
             }
+            if draining {
+                // The stream ends (OK), so the server need not wait out its grace period for it, and
+                // the watcher reconnects, to another replica, at once.
+                return None;
+            }
             tokio::select! {
                 changed = receiver.changed() => changed.ok()?,
                 () = self.context.cancelled() => return None,
+                () = self.context.draining() => draining = true,
             }
         }
     }

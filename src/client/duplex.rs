@@ -241,12 +241,20 @@ impl DuplexCall {
             Ok(Err(_closed)) => {
                 // The transport stopped reading: the server ended the call or the connection failed.
                 self.sender = None;
-                Err(self.error.clone().unwrap_or_else(|| {
-                    Error::new(
+                if let Some(error) = &self.error {
+                    return Err(error.clone());
+                }
+                // The response says which: a broken connection (a server that vanished) fails it,
+                // and that failure (`unavailable`) is the send's too, as is an error the server
+                // answered with at once. The response is already there or failing, so this does
+                // not wait (and the deadline bounds it regardless).
+                match self.response_head().await {
+                    Err(error) => Err(error),
+                    Ok(_) => Err(Error::new(
                         Code::Unknown,
                         "the server stopped reading the request stream; receive the response to see why",
-                    )
-                }))
+                    )),
+                }
             }
             Err(e) => Err(self.fail(e)),
         }

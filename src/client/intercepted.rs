@@ -341,12 +341,16 @@ impl InterceptedStream {
         };
         if requests.send(Ok(message)).await.is_err() {
             self.requests = None;
-            return Err(self.failure.get().cloned().unwrap_or_else(|| {
-                Error::new(
-                    Code::Unknown,
-                    "the server stopped reading the request stream; receive the response to see why",
-                )
-            }));
+            if let Some(failure) = self.failure.get() {
+                return Err(failure.clone());
+            }
+            // As in the direct call (`DuplexCall::send`): the response says why the request stream
+            // was dropped, and a broken connection is the send's failure too.
+            self.headers().await?;
+            return Err(Error::new(
+                Code::Unknown,
+                "the server stopped reading the request stream; receive the response to see why",
+            ));
         }
         Ok(())
     }

@@ -115,6 +115,9 @@ pub(super) struct Lifecycle {
     pub drain: watch::Receiver<()>,
     /// Cancelled when the connection must close at once.
     pub stop: CancellationToken,
+    /// Cancelled when the graceful shutdown begins; handlers see it through the request's
+    /// [`ServerShutdown`].
+    pub draining: CancellationToken,
     /// Changes while the server is at its connection limit.
     pub pressure: watch::Receiver<()>,
     /// The connection's slot under `max_connections`, freed when the task ends.
@@ -146,7 +149,7 @@ pub(super) async fn serve_connection<S, B>(
     // closed, or was dropped).
     let token = lifecycle.stop.child_token();
     let _cancel_when_closed = token.clone().drop_guard();
-    let shutdown = ServerShutdown(Arc::new(token));
+    let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
     let activity = Arc::new(Activity::new());
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
         service: shared.service.clone(),

@@ -8,7 +8,8 @@
 //!
 //! Shutdown, once the signal given to [`Serve::with_graceful_shutdown`] fires:
 //! 1. The listener is dropped at once, so new connections are refused instead of left hanging.
-//! 2. Every open connection is told to finish: HTTP/2 connections send GOAWAY and finish the streams
+//! 2. Handlers are told ([`CallContext::draining`](crate::CallContext::draining)), and every open
+//!    connection is told to finish: HTTP/2 connections send GOAWAY and finish the streams
 //!    they have; HTTP/1.1 connections close after the response in progress (idle ones at once); TLS
 //!    handshakes still in progress are abandoned.
 //! 3. When all of them have closed, the serve future resolves. If the grace period runs out first, the
@@ -239,6 +240,8 @@ where
     // closes at once.
     let stop = CancellationToken::new();
     let _stop_when_dropped = stop.clone().drop_guard();
+    // Cancelled when the graceful shutdown begins, so that handlers can wind up long-lived calls.
+    let draining = CancellationToken::new();
     // Each connection holds a receiver: sending asks them to finish, and `closed` resolves once they
     // all have.
     let (drain, _) = watch::channel(());
@@ -295,6 +298,7 @@ where
             Lifecycle {
                 drain: drain.subscribe(),
                 stop: stop.clone(),
+                draining: draining.clone(),
                 pressure: pressure.subscribe(),
                 _permit: permit,
             },
@@ -303,6 +307,7 @@ where
 
     // Refuse new connections from now on, not after the drain.
     drop(listener);
+    draining.cancel();
     let _ = drain.send(());
     tokio::select! {
         () = drain.closed() => {}
@@ -343,11 +348,11 @@ mod tests {
             let token = request
                 .extensions()
                 .get::<ServerShutdown>()
-                .map(|shutdown| shutdown.0.clone());
+                .map(|shutdown| shutdown.0.stopped.clone());
             let tokens = tokens.clone();
             async move {
                 let token = token.expect("every request carries a ServerShutdown");
-                let _ = tokens.send(token.as_ref().clone());
+                let _ = tokens.send(token.clone());
                 if hold {
                     token.cancelled().await;
                 }

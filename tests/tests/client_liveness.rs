@@ -113,3 +113,56 @@ async fn the_connect_timeout_ends_a_connect_nobody_answers() {
         started.elapsed()
     );
 }
+
+/// An interceptor that passes everything through (its defaults).
+struct PassThrough;
+
+impl trident::Interceptor for PassThrough {}
+
+/// A client stream whose server went away mid-call: sends fail with `unavailable` (not `unknown`),
+/// on both HTTP versions, with and without an interceptor in between.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_after_the_server_vanished_fail_with_unavailable() {
+    use trident_tests::{Codec, EchoRequest, Http};
+    for (http, intercepted) in [
+        (Http::H1, false),
+        (Http::H2, false),
+        (Http::H1, true),
+        (Http::H2, true),
+    ] {
+        let server = TestServer::start().await;
+        let mut builder = Client::builder(format!("http://{}", server.addr));
+        if intercepted {
+            builder = builder.intercept(PassThrough);
+        }
+        let client = trident_tests::build_client(trident_tests::configure_builder(
+            builder,
+            Codec::Proto,
+            http,
+        ));
+        let mut call = client.collect(());
+        call.send(EchoRequest::default()).await.expect("first send");
+        server
+            .service
+            .state()
+            .calls
+            .wait_for(1, "the call reaches the server")
+            .await;
+        // Stop serving: every connection is dropped.
+        drop(server);
+        let error = within("a send fails", async {
+            loop {
+                if let Err(error) = call.send(EchoRequest::default()).await {
+                    return error;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_eq!(
+            error.code(),
+            Code::Unavailable,
+            "{http:?}, intercepted: {intercepted}: {error}"
+        );
+    }
+}

@@ -20,9 +20,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         listener.local_addr()?
     );
     axum::serve(listener, trident_examples::axum_app::app())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
+        // Ctrl-C or SIGTERM: axum stops accepting and waits for the requests in flight.
+        .with_graceful_shutdown(trident_examples::shutdown_signal())
         .await?;
     Ok(())
 }

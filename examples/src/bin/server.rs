@@ -5,7 +5,7 @@
 //! Besides the demo service it serves gRPC health checking (`grpc.health.v1.Health`) and server
 //! reflection (`grpc.reflection.v1` and `v1alpha`), so `grpcurl -plaintext 127.0.0.1:8080 list` works.
 //!
-//! Ctrl-C shuts it down gracefully: health watchers are told NOT_SERVING, new connections are refused at
+//! Ctrl-C or SIGTERM shuts it down gracefully: health watchers are told NOT_SERVING, new connections are refused at
 //! once, and calls in progress get up to ten seconds to finish before they are cancelled.
 
 use std::time::Duration;
@@ -41,13 +41,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .grace_period(Duration::from_secs(10))
         .serve(listener, router)
         .with_graceful_shutdown(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                println!("shutting down");
-                health.set_all_not_serving();
-            } else {
-                // No signal handler could be installed: serve until the process is killed.
-                std::future::pending::<()>().await;
-            }
+            trident_examples::shutdown_signal().await;
+            // Health first: watchers (load balancers, `grpc-health-probe`) learn that this replica is
+            // going away while its calls still finish.
+            println!("shutting down");
+            health.set_all_not_serving();
         })
         .await?;
     Ok(())
