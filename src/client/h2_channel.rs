@@ -3,8 +3,13 @@
 //!
 //! hyper-util's pooled client races when many calls open HTTP/2 connections at once (some calls then
 //! fail with "request was canceled" without being sent). HTTP/2 needs no pool: one connection carries
-//! every call, so this keeps one per origin behind an async lock, and a request the connection refused
-//! before sending is retried once on a fresh connection.
+//! every call, so this keeps one per origin, and a request the connection refused before sending is
+//! retried once on a fresh connection.
+//!
+//! Each origin has a slot: a live connection is taken from it under a short synchronous lock, and only
+//! opening a connection is serialised, per origin, by an async lock held across the connect. Calls that
+//! find a live connection never wait on it, and a slow connect to one origin holds up only the calls
+//! that need that origin's new connection (which share it once it is open).
 //!
 //! Its flow-control windows are fixed by default (hyper's client defaults, pinned here): an adaptive
 //! window starts at 64 KiB, and h2 then treats more than about 130 unread small DATA frames on one
@@ -14,7 +19,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 
 use hyper::client::conn::http2::{self, SendRequest};
@@ -86,7 +91,29 @@ where
 pub(crate) struct H2Channel<C> {
     connector: C,
     settings: Http2Settings,
-    connections: Arc<tokio::sync::Mutex<HashMap<Origin, SendRequest<Body>>>>,
+    slots: Arc<Mutex<HashMap<Origin, Arc<Slot>>>>,
+}
+
+/// One origin's connection.
+#[derive(Default)]
+struct Slot {
+    /// The current connection and its number (which counts connections opened for the origin).
+    current: Mutex<Option<(u64, SendRequest<Body>)>>,
+    /// Held while a connection is being opened.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Slot {
+    /// The current connection, if it is still open and is not the one numbered `stale`.
+    fn live(&self, stale: Option<u64>) -> Option<(u64, SendRequest<Body>)> {
+        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+        match &*current {
+            Some((number, sender)) if Some(*number) != stale && !sender.is_closed() => {
+                Some((*number, sender.clone()))
+            }
+            _ => None,
+        }
+    }
 }
 
 impl<C: Clone> Clone for H2Channel<C> {
@@ -94,7 +121,7 @@ impl<C: Clone> Clone for H2Channel<C> {
         Self {
             connector: self.connector.clone(),
             settings: self.settings,
-            connections: self.connections.clone(),
+            slots: self.slots.clone(),
         }
     }
 }
@@ -110,27 +137,47 @@ where
         Self {
             connector,
             settings,
-            connections: Arc::default(),
+            slots: Arc::default(),
         }
     }
 
-    /// A sender on a live connection to the request's origin, connecting if there is none.
-    async fn sender(&self, uri: &http::Uri, fresh: bool) -> Result<SendRequest<Body>, Error> {
+    /// A sender on a live connection to the request's origin (not the one numbered `stale`, which
+    /// refused a request), connecting if there is none; with its number.
+    async fn sender(
+        &self,
+        uri: &http::Uri,
+        stale: Option<u64>,
+    ) -> Result<(u64, SendRequest<Body>), Error> {
         let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
-        // Holding the lock while connecting makes concurrent first calls share one connection.
-        let mut connections = self.connections.lock().await;
-        if !fresh
-            && let Some(sender) = connections.get(&origin)
-            && !sender.is_closed()
-        {
-            return Ok(sender.clone());
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(origin.clone())
+            .or_default()
+            .clone();
+        if let Some(live) = slot.live(stale) {
+            return Ok(live);
         }
-        connections.remove(&origin);
+        // One connect per origin at a time: calls that arrive meanwhile wait, then share it.
+        let _connecting = slot.connecting.lock().await;
+        if let Some(live) = slot.live(stale) {
+            return Ok(live);
+        }
+        let sender = self.connect(origin).await?;
+        let mut current = slot.current.lock().unwrap_or_else(PoisonError::into_inner);
+        let number = current.as_ref().map_or(0, |(number, _)| number + 1);
+        *current = Some((number, sender.clone()));
+        Ok((number, sender))
+    }
+
+    /// Opens a new connection to `origin`.
+    async fn connect(&self, origin: Origin) -> Result<SendRequest<Body>, Error> {
         let mut base = http::Uri::builder();
-        if let Some(scheme) = origin.0.clone() {
+        if let Some(scheme) = origin.0 {
             base = base.scheme(scheme);
         }
-        if let Some(authority) = origin.1.clone() {
+        if let Some(authority) = origin.1 {
             base = base.authority(authority);
         }
         let base = base
@@ -156,19 +203,18 @@ where
             // see the failure through their own streams.
             let _ = connection.await;
         });
-        connections.insert(origin, sender.clone());
         Ok(sender)
     }
 
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, Error> {
         let uri = request.uri().clone();
-        let mut sender = self.sender(&uri, false).await?;
+        let (number, mut sender) = self.sender(&uri, None).await?;
         let result = match sender.try_send_request(request).await {
             Ok(response) => Ok(response),
             Err(mut failed) => match failed.take_message() {
-                // The connection went away before the request left: one retry on a new one.
+                // The connection went away before the request left: one retry on another.
                 Some(request) => {
-                    let mut sender = self.sender(&uri, true).await?;
+                    let (_, mut sender) = self.sender(&uri, Some(number)).await?;
                     sender.send_request(request).await
                 }
                 None => Err(failed.into_error()),
@@ -197,5 +243,56 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         Box::pin(self.clone().send(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use hyper_util::rt::TokioIo;
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    /// A connect that never completes to one origin does not hold up calls to another.
+    #[tokio::test]
+    async fn a_slow_connect_holds_up_only_its_own_origin() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let server = tokio::spawn(
+            crate::Server::new()
+                .serve(listener, crate::Router::new())
+                .into_future(),
+        );
+        let connector = tower::service_fn(move |uri: http::Uri| async move {
+            if uri.host() == Some("stuck.invalid") {
+                std::future::pending::<()>().await;
+            }
+            TcpStream::connect(addr).await.map(TokioIo::new)
+        });
+        let channel = H2Channel::new(connector, Http2Settings::default());
+        let request = |host: &str| {
+            http::Request::get(format!("http://{host}/anything"))
+                .body(Body::empty())
+                .expect("request")
+        };
+        let stuck = tokio::spawn(channel.clone().send(request("stuck.invalid")));
+        tokio::task::yield_now().await;
+        for _ in 0..2 {
+            let response = tokio::time::timeout(
+                Duration::from_secs(5),
+                channel.clone().send(request(&addr.to_string())),
+            )
+            .await
+            .expect("not held up by the stuck connect")
+            .expect("a response");
+            assert_eq!(response.status(), http::StatusCode::NOT_FOUND);
+        }
+        assert!(!stuck.is_finished());
+        stuck.abort();
+        server.abort();
     }
 }
