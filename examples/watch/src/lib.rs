@@ -35,6 +35,10 @@
 //! The `watch-server` binary serves it (plus, with `--static DIR`, the files of a web page: see
 //! [`web`]); `watch-cli` is a client for every method.
 
+mod error;
+mod history;
+pub mod persist;
+pub mod resume;
 pub mod service;
 pub mod store;
 mod watcher;

@@ -13,6 +13,17 @@
 //! | start revision compacted | `out_of_range` + [`CompactedDetail`] | `canceled`, `CANCEL_REASON_COMPACTED`, `compact_revision` |
 //! | watcher fell behind | `resource_exhausted` + [`FellBehindDetail`] | `canceled`, `CANCEL_REASON_FELL_BEHIND`, `resume_revision` |
 //! | bad request | `invalid_argument` | `canceled`, `CANCEL_REASON_INVALID` (bad create) |
+//! | `store_id` names another store | `failed_precondition` (message names both ids) | `canceled`, `CANCEL_REASON_STORE_MISMATCH` |
+//! | the database failed | `internal` (`Put`, `Delete`, `Compact`: the change was not made) | |
+//!
+//! Every response, errors included, carries the store's id in the [`STORE_ID_HEADER`] header, and the
+//! answers of `Put`, `Delete`, `Range`, `Compact`, `LongPoll` and the `created` response of every watch
+//! carry it in their `store_id` field. A request that resumes from a revision (`Watch`, `WatchStream`
+//! creates, `LongPoll`) may name the store that revision came from; if the server's store is another one,
+//! the revisions do not line up and the call is refused rather than silently skipping or repeating changes.
+//!
+//! Changes to a durable store wait for the disk; they run on Tokio's blocking threads so that the
+//! runtime's workers go on serving watches meanwhile.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -39,6 +50,8 @@ pub const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 pub const RANGE_CACHE_CONTROL: &str = "public, max-age=1";
 /// At most this many watches on one `WatchStream`.
 pub const MAX_WATCHES_PER_STREAM: usize = 10_000;
+/// The response header that carries the store's id, on every response.
+pub const STORE_ID_HEADER: &str = "watch-store-id";
 
 /// The `KvService` implementation.
 #[derive(Clone, Debug)]
@@ -56,6 +69,57 @@ impl KvServer {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// Fails with `failed_precondition` if a request resuming from a revision of store `requested` (empty:
+    /// not said) reached another store.
+    fn check_store(&self, requested: &str) -> Result<(), Error> {
+        match store_mismatch(self.store.id(), requested) {
+            Some(message) => Err(Error::new(Code::FailedPrecondition, message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the [`STORE_ID_HEADER`] to a handler's answer, whether a response or an error.
+    fn tagged<T>(&self, result: Result<Response<T>, Error>) -> Result<Response<T>, Error> {
+        let id = self.store.id();
+        match result {
+            Ok(mut response) => {
+                response.headers_mut().append(STORE_ID_HEADER, id)?;
+                Ok(response)
+            }
+            Err(mut error) => {
+                // The id is hex digits, always a valid header value.
+                let _ = error.headers_mut().append(STORE_ID_HEADER, id);
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs a change on the store: on a blocking thread for a durable store (it waits for the disk).
+    async fn change<T, F>(&self, change: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        if !self.store.is_durable() {
+            return change(&self.store).map_err(store_error);
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || change(&store))
+            .await
+            .map_err(|error| Error::new(Code::Internal, format!("the change failed: {error}")))?
+            .map_err(store_error)
+    }
+}
+
+/// The message of a store mismatch, if `requested` (a store id from a request; empty: none) is not
+/// `server`'s.
+pub fn store_mismatch(server: &str, requested: &str) -> Option<String> {
+    (!requested.is_empty() && requested != server).then(|| {
+        format!(
+            "the request resumes from a revision of store {requested}, but this server's store is              {server}: its revisions are another history; read the current state (Range) and watch              from its revision"
+        )
+    })
 }
 
 /// The RPC error for a store error: `out_of_range` with a [`CompactedDetail`], `resource_exhausted` with
@@ -80,6 +144,7 @@ pub fn store_error(error: StoreError) -> Error {
             buffer_capacity: u32::try_from(buffer_capacity).unwrap_or(u32::MAX),
         }),
         StoreError::InvalidArgument(_) => Error::new(Code::InvalidArgument, message),
+        StoreError::Storage(_) => Error::new(Code::Internal, message),
     }
 }
 
@@ -183,14 +248,18 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 impl KvService for KvServer {
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Error> {
         let request = request.into_message();
-        let outcome = self
-            .store
-            .put(&request.key, &request.value)
-            .map_err(store_error)?;
-        Ok(Response::new(PutResponse {
-            revision: outcome.revision,
-            prev_kv: outcome.prev_kv.filter(|_| request.prev_kv),
-        }))
+        let want_prev = request.prev_kv;
+        let result = self
+            .change(move |store| store.put(&request.key, &request.value))
+            .await
+            .map(|outcome| {
+                Response::new(PutResponse {
+                    revision: outcome.revision,
+                    prev_kv: outcome.prev_kv.filter(|_| want_prev),
+                    store_id: self.store.id().to_owned(),
+                })
+            });
+        self.tagged(result)
     }
 
     async fn delete(
@@ -199,20 +268,27 @@ impl KvService for KvServer {
     ) -> Result<Response<DeleteResponse>, Error> {
         let request = request.into_message();
         if request.key.is_empty() && !request.prefix {
-            return Err(invalid(
+            return self.tagged(Err(invalid(
                 "key must not be empty (set prefix to delete every key)",
-            ));
+            )));
         }
-        let outcome = self.store.delete(&request.key, request.prefix);
-        Ok(Response::new(DeleteResponse {
-            revision: outcome.revision,
-            deleted: outcome.deleted.len() as i64,
-            prev_kvs: if request.prev_kv {
-                outcome.deleted
-            } else {
-                Vec::new()
-            },
-        }))
+        let want_prev = request.prev_kv;
+        let result = self
+            .change(move |store| store.delete(&request.key, request.prefix))
+            .await
+            .map(|outcome| {
+                Response::new(DeleteResponse {
+                    revision: outcome.revision,
+                    deleted: outcome.deleted.len() as i64,
+                    prev_kvs: if want_prev {
+                        outcome.deleted
+                    } else {
+                        Vec::new()
+                    },
+                    store_id: self.store.id().to_owned(),
+                })
+            });
+        self.tagged(result)
     }
 
     async fn range(
@@ -221,8 +297,9 @@ impl KvService for KvServer {
     ) -> Result<Response<RangeResponse>, Error> {
         let is_get = request.context().http_method() == Some(&http::Method::GET);
         let request = request.into_message();
-        let limit =
-            usize::try_from(request.limit).map_err(|_| invalid("limit must not be negative"))?;
+        let Ok(limit) = usize::try_from(request.limit) else {
+            return self.tagged(Err(invalid("limit must not be negative")));
+        };
         let mut outcome = self.store.range(&request.key, request.prefix, limit);
         if request.keys_only {
             for kv in &mut outcome.kvs {
@@ -235,28 +312,33 @@ impl KvService for KvServer {
             more: outcome.count > outcome.kvs.len(),
             count: outcome.count as i64,
             kvs: outcome.kvs,
+            store_id: self.store.id().to_owned(),
         });
         if is_get {
             // A Connect GET may be kept by HTTP caches: briefly, and tagged with the revision it shows.
             let headers = response.headers_mut();
             headers.append("cache-control", RANGE_CACHE_CONTROL)?;
-            headers.append("etag", &format!("\"{revision}\""))?;
+            // The store's id is part of the tag: the same revision of another store is another answer.
+            headers.append("etag", &format!("\"{}-{revision}\"", self.store.id()))?;
         }
-        Ok(response)
+        self.tagged(Ok(response))
     }
 
     async fn compact(
         &self,
         request: Request<CompactRequest>,
     ) -> Result<Response<CompactResponse>, Error> {
-        let (compact_revision, revision) = self
-            .store
-            .compact(request.message().revision)
-            .map_err(store_error)?;
-        Ok(Response::new(CompactResponse {
-            compact_revision,
-            revision,
-        }))
+        let target = request.message().revision;
+        let result = self.change(move |store| store.compact(target)).await.map(
+            |(compact_revision, revision)| {
+                Response::new(CompactResponse {
+                    compact_revision,
+                    revision,
+                    store_id: self.store.id().to_owned(),
+                })
+            },
+        );
+        self.tagged(result)
     }
 
     async fn watch(
@@ -265,13 +347,19 @@ impl KvService for KvServer {
     ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
         let context = request.context().clone();
         let request = request.into_message();
-        let watcher = self
-            .store
-            .watch(watch_options(&request)?)
-            .map_err(store_error)?;
+        let watcher = self.check_store(&request.store_id).and_then(|()| {
+            self.store
+                .watch(watch_options(&request)?)
+                .map_err(store_error)
+        });
+        let watcher = match watcher {
+            Ok(watcher) => watcher,
+            Err(error) => return self.tagged(Err(error)),
+        };
         let created = WatchResponse {
             revision: watcher.created_revision(),
             created: true,
+            store_id: self.store.id().to_owned(),
             ..Default::default()
         };
         let state = SingleWatch {
@@ -287,7 +375,7 @@ impl KvService for KvServer {
             let item = state.next_response().await?;
             Some((item, state))
         });
-        Ok(Response::new(Box::pin(stream) as ResponseStream<_>))
+        self.tagged(Ok(Response::new(Box::pin(stream) as ResponseStream<_>)))
     }
 
     async fn watch_stream(
@@ -310,10 +398,20 @@ impl KvService for KvServer {
             let item = state.next_response().await?;
             Some((item, state))
         });
-        Ok(Response::new(Box::pin(stream) as ResponseStream<_>))
+        self.tagged(Ok(Response::new(Box::pin(stream) as ResponseStream<_>)))
     }
 
     async fn long_poll(
+        &self,
+        request: Request<LongPollRequest>,
+    ) -> Result<Response<LongPollResponse>, Error> {
+        let result = self.long_poll_untagged(request).await;
+        self.tagged(result)
+    }
+}
+
+impl KvServer {
+    async fn long_poll_untagged(
         &self,
         request: Request<LongPollRequest>,
     ) -> Result<Response<LongPollResponse>, Error> {
@@ -322,6 +420,7 @@ impl KvService for KvServer {
         if request.after_revision < 0 {
             return Err(invalid("after_revision must not be negative"));
         }
+        self.check_store(&request.store_id)?;
         let wait = long_poll_wait(request.timeout_ms, context.remaining());
         let mut prefixes: Vec<String> = Vec::new();
         for prefix in &request.prefixes {
@@ -357,6 +456,7 @@ impl KvService for KvServer {
                 return Ok(Response::new(LongPollResponse {
                     revision,
                     timed_out: true,
+                    store_id: self.store.id().to_owned(),
                     ..Default::default()
                 }));
             }
@@ -407,6 +507,7 @@ impl KvService for KvServer {
             changed_prefixes,
             events,
             more,
+            store_id: self.store.id().to_owned(),
         }))
     }
 }
@@ -593,15 +694,16 @@ impl MultiWatch {
 
     fn create(&mut self, create: WatchRequest) {
         let requested = create.watch_id;
+        let refusal = |this: &Self, message: String| WatchResponse {
+            watch_id: requested,
+            revision: this.store.revision(),
+            canceled: true,
+            cancel_reason: CancelReason::Invalid as i32,
+            cancel_message: message,
+            ..Default::default()
+        };
         let invalid_create = |this: &mut Self, message: String| {
-            let response = WatchResponse {
-                watch_id: requested,
-                revision: this.store.revision(),
-                canceled: true,
-                cancel_reason: CancelReason::Invalid as i32,
-                cancel_message: message,
-                ..Default::default()
-            };
+            let response = refusal(this, message);
             this.outbox.push_back(Ok(response));
         };
         if requested < 0 {
@@ -620,6 +722,12 @@ impl MultiWatch {
             Ok(options) => options,
             Err(error) => return invalid_create(self, error.message().to_owned()),
         };
+        if let Some(message) = store_mismatch(self.store.id(), &create.store_id) {
+            let mut response = refusal(self, message);
+            response.cancel_reason = CancelReason::StoreMismatch as i32;
+            self.outbox.push_back(Ok(response));
+            return;
+        }
         let id = if requested == 0 {
             while self.watches.contains_key(&self.next_id) {
                 self.next_id += 1;
@@ -651,6 +759,7 @@ impl MultiWatch {
             watch_id: id,
             revision: watcher.created_revision(),
             created: true,
+            store_id: self.store.id().to_owned(),
             ..Default::default()
         };
         self.watches.insert(
@@ -692,7 +801,7 @@ impl MultiWatch {
                         r.resume_revision = resume_revision;
                         r
                     }
-                    StoreError::InvalidArgument(_) => {
+                    StoreError::InvalidArgument(_) | StoreError::Storage(_) => {
                         self.cancel(id, CancelReason::Invalid, message)
                     }
                 };

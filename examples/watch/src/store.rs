@@ -1,4 +1,26 @@
-//! A revisioned in-memory key-value store with a bounded, compactable history and bounded watchers.
+//! A revisioned key-value store with a bounded, compactable history and bounded watchers, kept in a
+//! database file ([`Store::open`]) or in memory only ([`Store::in_memory`]).
+//!
+//! # Durability
+//!
+//! A store opened with [`Store::open`] keeps everything in a [redb](crate::persist) database in its data
+//! directory: the keys, the bounded history with its compact revision, the revision, and the store's
+//! identity. Every change is committed to the database, and the commit has reached the disk (`fsync`),
+//! before the change is applied in memory, handed to watchers and acknowledged; so a `kill -9` (or a power
+//! cut) loses no acknowledged write, and a restarted store goes on from the revision it had, with the
+//! history it had (watchers may resume from any revision it still holds). Changes are serialised: one
+//! commit at a time, in revision order. The working set (every key and the history) is also held in
+//! memory, loaded when the store opens: reads, watchers catching up with the history and live fan-out
+//! never touch the file. A store made by [`Store::in_memory`] has no file and loses everything when
+//! dropped.
+//!
+//! # Identity
+//!
+//! Every store has an id ([`Store::id`]): 128 random bits, made when its database is created and kept
+//! in it (an in-memory store makes a new one each time). A revision means something only together with
+//! the store it belongs to: a client resuming a watch from a revision names the store it got that
+//! revision from, and a server whose store has another id refuses the watch rather than replaying a
+//! different history (see [`service`](crate::service)).
 //!
 //! # Revisions and history
 //!
@@ -36,9 +58,14 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use crate::error::StoreError;
+use crate::history::{drop_history_below, trimmed_compact_revision};
+pub(crate) use crate::history::{event_key, event_revision};
+use crate::persist::{Change, Loaded, Persist, new_store_id};
 use crate::proto::{Event, EventType, KeyValue};
 use crate::watcher::{Mode, Queue, Shared};
 pub use crate::watcher::{WatchGroup, Watcher};
@@ -60,57 +87,6 @@ impl Default for StoreConfig {
         }
     }
 }
-
-/// Why a store operation or a watcher failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreError {
-    /// The history the caller asked for has been compacted away.
-    Compacted {
-        /// The oldest revision whose events are still kept.
-        compact_revision: i64,
-        /// The revision the caller wanted to start from.
-        requested_revision: i64,
-        /// The store's current revision.
-        current_revision: i64,
-    },
-    /// A watcher's buffer overflowed because its consumer did not keep up; it has been cut off.
-    FellBehind {
-        /// Every matching event before this revision was delivered; watch again from here.
-        resume_revision: i64,
-        /// The buffer's size in events.
-        buffer_capacity: usize,
-    },
-    /// The request made no sense (an empty key, a negative revision, ...).
-    InvalidArgument(String),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Compacted {
-                compact_revision,
-                requested_revision,
-                current_revision,
-            } => write!(
-                f,
-                "revision {requested_revision} has been compacted: the oldest revision available is \
-                 {compact_revision} (current revision {current_revision}); read the current state and \
-                 continue from its revision"
-            ),
-            Self::FellBehind {
-                resume_revision,
-                buffer_capacity,
-            } => write!(
-                f,
-                "the watcher fell behind: more than {buffer_capacity} events were waiting to be sent; \
-                 watch again from revision {resume_revision}"
-            ),
-            Self::InvalidArgument(message) => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// Which keys a watcher follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,6 +185,9 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     pub(crate) config: StoreConfig,
+    store_id: String,
+    /// The database, for a durable store.
+    persist: Option<Persist>,
     next_watcher_id: AtomicU64,
     pub(crate) watchers: AtomicUsize,
     fell_behind: AtomicU64,
@@ -229,23 +208,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub(crate) fn event_revision(event: &Event) -> i64 {
-    event.kv.as_ref().map_or(0, |kv| kv.mod_revision)
-}
-
-pub(crate) fn event_key(event: &Event) -> &str {
-    event.kv.as_ref().map_or("", |kv| kv.key.as_str())
-}
-
 impl Default for Store {
     fn default() -> Self {
-        Self::new(StoreConfig::default())
+        Self::in_memory(StoreConfig::default())
     }
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
+            .field("id", &self.inner.store_id)
+            .field("durable", &self.is_durable())
             .field("config", &self.inner.config)
             .field("stats", &self.stats())
             .finish()
@@ -253,26 +226,79 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// An empty store at revision 0.
+    /// An empty store at revision 0, in memory only: see [`Store::in_memory`].
     pub fn new(config: StoreConfig) -> Self {
+        Self::in_memory(config)
+    }
+
+    /// An empty store at revision 0, in memory only, with a new random id: everything is lost when the
+    /// last clone is dropped (tests, benchmarks, throwaway servers).
+    pub fn in_memory(config: StoreConfig) -> Self {
+        let loaded = Loaded {
+            store_id: new_store_id(),
+            revision: 0,
+            compact_revision: 1,
+            data: BTreeMap::new(),
+            history: VecDeque::new(),
+        };
+        Self::from_loaded(config, loaded, None)
+    }
+
+    /// The durable store kept in the directory `dir` (see [Durability](self#durability)): created there,
+    /// empty with a new id, if the directory holds none yet, or else opened as it was left, with its id,
+    /// its keys, its revision and its history. If the history is longer than `config` allows now, its
+    /// oldest changes are compacted away. Fails if the database cannot be created, read or locked (another
+    /// process has it open).
+    pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
+        let (persist, loaded) = Persist::open(dir.as_ref())?;
+        let store = Self::from_loaded(config, loaded, Some(persist));
+        {
+            let mut state = lock(&store.inner.state);
+            let compact = trimmed_compact_revision(&state, &[], store.inner.config.history_limit);
+            if compact > state.compact_revision
+                && let Some(persist) = &store.inner.persist
+            {
+                persist.compact(compact)?;
+                drop_history_below(&mut state, compact);
+            }
+        }
+        Ok(store)
+    }
+
+    fn from_loaded(config: StoreConfig, loaded: Loaded, persist: Option<Persist>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    revision: 0,
-                    compact_revision: 1,
-                    data: BTreeMap::new(),
-                    history: VecDeque::new(),
+                    revision: loaded.revision,
+                    compact_revision: loaded.compact_revision,
+                    data: loaded.data,
+                    history: loaded.history,
                     live: HashMap::new(),
                 }),
                 config: StoreConfig {
                     watcher_buffer: config.watcher_buffer.max(1),
                     ..config
                 },
+                store_id: loaded.store_id,
+                persist,
                 next_watcher_id: AtomicU64::new(1),
                 watchers: AtomicUsize::new(0),
                 fell_behind: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The store's identity: 32 hex digits, made when its database was created (see
+    /// [Identity](self#identity)).
+    pub fn id(&self) -> &str {
+        &self.inner.store_id
+    }
+
+    /// Whether changes are kept in a database ([`Store::open`]) rather than in memory only. Changes to a
+    /// durable store wait for the disk, so async callers should make them off the runtime's threads
+    /// (`spawn_blocking`).
+    pub fn is_durable(&self) -> bool {
+        self.inner.persist.is_some()
     }
 
     /// The limits this store was made with.
@@ -300,7 +326,7 @@ impl Store {
         }
     }
 
-    /// Sets `key` to `value` as a new change.
+    /// Sets `key` to `value` as a new change; for a durable store, it is on disk when this returns.
     pub fn put(&self, key: &str, value: &str) -> Result<PutOutcome, StoreError> {
         if key.is_empty() {
             return Err(StoreError::InvalidArgument(
@@ -317,13 +343,14 @@ impl Store {
             mod_revision: revision,
             version: prev.as_ref().map_or(1, |p| p.version + 1),
         };
-        state.data.insert(key.to_owned(), kv.clone());
-        let event = Event {
+        let events = vec![Arc::new(Event {
             r#type: EventType::Put as i32,
-            kv: Some(kv),
+            kv: Some(kv.clone()),
             prev_kv: prev.clone(),
-        };
-        self.commit(&mut state, revision, vec![Arc::new(event)]);
+        })];
+        self.persist(&state, revision, std::slice::from_ref(&kv), &[], &events)?;
+        state.data.insert(key.to_owned(), kv);
+        self.commit(&mut state, revision, events);
         Ok(PutOutcome {
             revision,
             prev_kv: prev,
@@ -331,8 +358,8 @@ impl Store {
     }
 
     /// Deletes `key`, or every key starting with it if `prefix`, as one change. Deleting nothing makes no
-    /// change.
-    pub fn delete(&self, key: &str, prefix: bool) -> DeleteOutcome {
+    /// change. For a durable store, the change is on disk when this returns.
+    pub fn delete(&self, key: &str, prefix: bool) -> Result<DeleteOutcome, StoreError> {
         let mut state = lock(&self.inner.state);
         let keys: Vec<String> = if prefix {
             state
@@ -350,18 +377,19 @@ impl Store {
                 .collect()
         };
         if keys.is_empty() {
-            return DeleteOutcome {
+            return Ok(DeleteOutcome {
                 revision: state.revision,
                 deleted: Vec::new(),
-            };
+            });
         }
         let revision = state.revision + 1;
         let mut deleted = Vec::with_capacity(keys.len());
         let mut events = Vec::with_capacity(keys.len());
-        for key in keys {
-            let Some(prev) = state.data.remove(&key) else {
+        for key in &keys {
+            let Some(prev) = state.data.get(key).cloned() else {
                 continue;
             };
+            let key = key.clone();
             events.push(Arc::new(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(KeyValue {
@@ -375,8 +403,12 @@ impl Store {
             }));
             deleted.push(prev);
         }
+        self.persist(&state, revision, &[], &keys, &events)?;
+        for key in &keys {
+            state.data.remove(key);
+        }
         self.commit(&mut state, revision, events);
-        DeleteOutcome { revision, deleted }
+        Ok(DeleteOutcome { revision, deleted })
     }
 
     /// Reads `key`, or every key starting with it if `prefix`, in key order; at most `limit` keys
@@ -424,14 +456,10 @@ impl Store {
             )));
         }
         if target > state.compact_revision {
-            while state
-                .history
-                .front()
-                .is_some_and(|e| event_revision(e) < target)
-            {
-                state.history.pop_front();
+            if let Some(persist) = &self.inner.persist {
+                persist.compact(target)?;
             }
-            state.compact_revision = target;
+            drop_history_below(&mut state, target);
         }
         Ok((state.compact_revision, state.revision))
     }
@@ -498,25 +526,39 @@ impl Store {
         })
     }
 
-    /// Records a change: history, trimming, and delivery to live watchers.
+    /// Writes a change to the database (if any) and waits for the disk, before anything in memory
+    /// changes: the change is made everywhere or nowhere.
+    fn persist(
+        &self,
+        state: &State,
+        revision: i64,
+        puts: &[KeyValue],
+        removes: &[String],
+        events: &[Arc<Event>],
+    ) -> Result<(), StoreError> {
+        let Some(persist) = &self.inner.persist else {
+            return Ok(());
+        };
+        let change = Change {
+            revision,
+            compact_revision: trimmed_compact_revision(
+                state,
+                events,
+                self.inner.config.history_limit,
+            ),
+            puts,
+            removes,
+            events,
+        };
+        persist.write(&change)
+    }
+
+    /// Records a change in memory: history, trimming, and delivery to live watchers.
     fn commit(&self, state: &mut State, revision: i64, events: Vec<Arc<Event>>) {
+        let compact = trimmed_compact_revision(state, &events, self.inner.config.history_limit);
         state.revision = revision;
         state.history.extend(events.iter().cloned());
-        let limit = self.inner.config.history_limit;
-        while state.history.len() > limit {
-            let Some(dropped) = state.history.pop_front() else {
-                break;
-            };
-            let dropped = event_revision(&dropped);
-            while state
-                .history
-                .front()
-                .is_some_and(|e| event_revision(e) == dropped)
-            {
-                state.history.pop_front();
-            }
-            state.compact_revision = state.compact_revision.max(dropped + 1);
-        }
+        drop_history_below(state, compact);
         let capacity = self.inner.config.watcher_buffer;
         let mut cut = Vec::new();
         for (&id, shared) in &state.live {
@@ -571,10 +613,10 @@ mod tests {
         let store = Store::default();
         assert_eq!(store.put("a", "1").unwrap().revision, 1);
         assert_eq!(store.put("a", "2").unwrap().prev_kv.unwrap().value, "1");
-        assert_eq!(store.delete("missing", false).revision, 2);
+        assert_eq!(store.delete("missing", false).unwrap().revision, 2);
         store.put("b/1", "x").unwrap();
         store.put("b/2", "y").unwrap();
-        let deleted = store.delete("b/", true);
+        let deleted = store.delete("b/", true).unwrap();
         assert_eq!((deleted.revision, deleted.deleted.len()), (5, 2));
         let range = store.range("", true, 0);
         assert_eq!((range.revision, range.count), (5, 1));
