@@ -41,6 +41,7 @@ pub mod persist;
 pub mod resume;
 pub mod service;
 pub mod store;
+mod watch_stream;
 mod watcher;
 pub mod web;
 

@@ -25,16 +25,14 @@
 //! Changes to a durable store wait for the disk; they run on Tokio's blocking threads so that the
 //! runtime's workers go on serving watches meanwhile.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use trident::{CallContext, Code, Error, Request, Response, ResponseStream, Streaming};
 
-use crate::proto::watch_stream_request::Request as StreamRequest;
 use crate::proto::*;
-use crate::store::{Batch, KeySelector, Store, StoreError, WatchGroup, WatchOptions, Watcher};
+use crate::store::{Batch, KeySelector, Store, StoreError, WatchOptions, Watcher};
+use crate::watch_stream::MultiWatch;
 
 /// At most this many events go into one watch response (more only when one change alone has more).
 pub const MAX_EVENTS_PER_RESPONSE: usize = 500;
@@ -148,7 +146,7 @@ pub fn store_error(error: StoreError) -> Error {
     }
 }
 
-fn invalid(message: impl Into<String>) -> Error {
+pub(crate) fn invalid(message: impl Into<String>) -> Error {
     Error::new(Code::InvalidArgument, message)
 }
 
@@ -161,7 +159,7 @@ fn wire_event(event: &Event, prev_kv: bool) -> Event {
     }
 }
 
-fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse {
+pub(crate) fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse {
     WatchResponse {
         watch_id,
         revision: batch.revision,
@@ -174,7 +172,7 @@ fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse
     }
 }
 
-fn progress_response(watch_id: i64, revision: i64) -> WatchResponse {
+pub(crate) fn progress_response(watch_id: i64, revision: i64) -> WatchResponse {
     WatchResponse {
         watch_id,
         revision,
@@ -191,7 +189,7 @@ fn selector(key: String, prefix: bool) -> KeySelector {
     }
 }
 
-fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
+pub(crate) fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
     if request.start_revision < 0 {
         return Err(invalid("start_revision must not be negative"));
     }
@@ -206,7 +204,7 @@ fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
     })
 }
 
-fn progress_interval(request: &WatchRequest) -> Option<Duration> {
+pub(crate) fn progress_interval(request: &WatchRequest) -> Option<Duration> {
     (request.progress_interval_ms > 0).then(|| {
         Duration::from_millis(request.progress_interval_ms.into()).max(MIN_PROGRESS_INTERVAL)
     })
@@ -231,14 +229,14 @@ fn long_poll_wait(timeout_ms: u32, remaining: Option<Duration>) -> Duration {
 
 /// How a stream whose call was cancelled ends: with `deadline_exceeded` if the deadline passed (the
 /// runtime reports it too; this makes sure), or quietly when the caller went away (nobody reads it).
-fn ended(context: &CallContext) -> Option<Error> {
+pub(crate) fn ended(context: &CallContext) -> Option<Error> {
     context
         .remaining()
         .is_some_and(|left| left.is_zero())
         .then(|| Error::new(Code::DeadlineExceeded, "the call's deadline passed"))
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -383,17 +381,7 @@ impl KvService for KvServer {
         request: Request<Streaming<WatchStreamRequest>>,
     ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
         let context = request.context().clone();
-        let state = MultiWatch {
-            requests: request.into_message(),
-            context,
-            store: self.store.clone(),
-            group: WatchGroup::new(),
-            watches: HashMap::new(),
-            timers: BTreeSet::new(),
-            outbox: VecDeque::new(),
-            next_id: 1,
-            done: false,
-        };
+        let state = MultiWatch::new(request.into_message(), context, self.store.clone());
         let stream = futures_util::stream::unfold(state, |mut state| async move {
             let item = state.next_response().await?;
             Some((item, state))
@@ -565,274 +553,6 @@ impl SingleWatch {
 
     fn rearm(&mut self) {
         self.due = self.interval.map(|i| Instant::now() + i);
-    }
-}
-
-/// One watch on a `WatchStream`.
-struct StreamWatch {
-    watcher: Watcher,
-    prev_kv: bool,
-    interval: Option<Duration>,
-    due: Option<Instant>,
-}
-
-/// The state of one `WatchStream` call.
-struct MultiWatch {
-    requests: Streaming<WatchStreamRequest>,
-    context: CallContext,
-    store: Store,
-    group: Arc<WatchGroup>,
-    watches: HashMap<i64, StreamWatch>,
-    /// Progress notifications due, by time.
-    timers: BTreeSet<(Instant, i64)>,
-    /// Responses decided on but not yet sent.
-    outbox: VecDeque<Result<WatchResponse, Error>>,
-    next_id: i64,
-    done: bool,
-}
-
-impl MultiWatch {
-    /// The next response; `None` ends the stream.
-    async fn next_response(&mut self) -> Option<Result<WatchResponse, Error>> {
-        loop {
-            if let Some(response) = self.outbox.pop_front() {
-                if response.is_err() {
-                    self.done = true;
-                    self.outbox.clear();
-                }
-                return Some(response);
-            }
-            if self.done {
-                return None;
-            }
-            let next_due = self.timers.first().map(|(due, _)| *due);
-            tokio::select! {
-                biased;
-                () = self.context.cancelled() => {
-                    // The caller went away or the deadline passed: stop, freeing every watcher.
-                    self.done = true;
-                    self.outbox.clear();
-                    self.outbox.extend(ended(&self.context).map(Err));
-                }
-                request = self.requests.message() => match request {
-                    Ok(Some(request)) => self.handle_request(request),
-                    // The client closed its side: the stream ends.
-                    Ok(None) => self.done = true,
-                    Err(error) => self.outbox.push_back(Err(error)),
-                },
-                tag = self.group.ready() => self.handle_ready(tag as i64),
-                () = sleep_until_opt(next_due), if next_due.is_some() => self.handle_timers(),
-            }
-        }
-    }
-
-    fn send(&mut self, response: WatchResponse) {
-        let id = response.watch_id;
-        if let Some(watch) = self.watches.get_mut(&id) {
-            if let Some(due) = watch.due.take() {
-                self.timers.remove(&(due, id));
-            }
-            if let Some(interval) = watch.interval {
-                let due = Instant::now() + interval;
-                watch.due = Some(due);
-                self.timers.insert((due, id));
-            }
-        }
-        self.outbox.push_back(Ok(response));
-    }
-
-    fn cancel(&mut self, watch_id: i64, reason: CancelReason, message: String) -> WatchResponse {
-        if let Some(watch) = self.watches.remove(&watch_id)
-            && let Some(due) = watch.due
-        {
-            self.timers.remove(&(due, watch_id));
-        }
-        WatchResponse {
-            watch_id,
-            revision: self.store.revision(),
-            canceled: true,
-            cancel_reason: reason as i32,
-            cancel_message: message,
-            ..Default::default()
-        }
-    }
-
-    fn handle_request(&mut self, request: WatchStreamRequest) {
-        match request.request {
-            Some(StreamRequest::Create(create)) => self.create(create),
-            Some(StreamRequest::Cancel(cancel)) => {
-                let id = cancel.watch_id;
-                let response = if self.watches.contains_key(&id) {
-                    self.cancel(
-                        id,
-                        CancelReason::Requested,
-                        "cancelled by the client".into(),
-                    )
-                } else {
-                    self.cancel(
-                        id,
-                        CancelReason::Invalid,
-                        format!("no watch {id} on this stream"),
-                    )
-                };
-                self.outbox.push_back(Ok(response));
-            }
-            Some(StreamRequest::Progress(_)) => {
-                let mut ids: Vec<i64> = self.watches.keys().copied().collect();
-                ids.sort_unstable();
-                for id in ids {
-                    if let Some(revision) = self.watches[&id].watcher.progress_revision() {
-                        self.send(progress_response(id, revision));
-                    }
-                }
-            }
-            None => self.outbox.push_back(Err(invalid(
-                "a WatchStream request must be create, cancel or progress",
-            ))),
-        }
-    }
-
-    fn create(&mut self, create: WatchRequest) {
-        let requested = create.watch_id;
-        let refusal = |this: &Self, message: String| WatchResponse {
-            watch_id: requested,
-            revision: this.store.revision(),
-            canceled: true,
-            cancel_reason: CancelReason::Invalid as i32,
-            cancel_message: message,
-            ..Default::default()
-        };
-        let invalid_create = |this: &mut Self, message: String| {
-            let response = refusal(this, message);
-            this.outbox.push_back(Ok(response));
-        };
-        if requested < 0 {
-            return invalid_create(self, "watch_id must not be negative".into());
-        }
-        if self.watches.contains_key(&requested) {
-            return invalid_create(self, format!("watch {requested} already exists"));
-        }
-        if self.watches.len() >= MAX_WATCHES_PER_STREAM {
-            return invalid_create(
-                self,
-                format!("at most {MAX_WATCHES_PER_STREAM} watches per stream"),
-            );
-        }
-        let options = match watch_options(&create) {
-            Ok(options) => options,
-            Err(error) => return invalid_create(self, error.message().to_owned()),
-        };
-        if let Some(message) = store_mismatch(self.store.id(), &create.store_id) {
-            let mut response = refusal(self, message);
-            response.cancel_reason = CancelReason::StoreMismatch as i32;
-            self.outbox.push_back(Ok(response));
-            return;
-        }
-        let id = if requested == 0 {
-            while self.watches.contains_key(&self.next_id) {
-                self.next_id += 1;
-            }
-            self.next_id
-        } else {
-            requested
-        };
-        let watcher = match self.store.watch_in(&self.group, id as u64, options) {
-            Ok(watcher) => watcher,
-            Err(StoreError::Compacted {
-                compact_revision,
-                requested_revision,
-                current_revision,
-            }) => {
-                let error = StoreError::Compacted {
-                    compact_revision,
-                    requested_revision,
-                    current_revision,
-                };
-                let mut response = self.cancel(id, CancelReason::Compacted, error.to_string());
-                response.compact_revision = compact_revision;
-                self.outbox.push_back(Ok(response));
-                return;
-            }
-            Err(error) => return invalid_create(self, error.to_string()),
-        };
-        let created = WatchResponse {
-            watch_id: id,
-            revision: watcher.created_revision(),
-            created: true,
-            store_id: self.store.id().to_owned(),
-            ..Default::default()
-        };
-        self.watches.insert(
-            id,
-            StreamWatch {
-                watcher,
-                prev_kv: create.prev_kv,
-                interval: progress_interval(&create),
-                due: None,
-            },
-        );
-        self.send(created);
-    }
-
-    fn handle_ready(&mut self, id: i64) {
-        let Some(watch) = self.watches.get_mut(&id) else {
-            return; // A watch cancelled since it was reported.
-        };
-        match watch.watcher.try_next(MAX_EVENTS_PER_RESPONSE) {
-            None => {}
-            Some(Ok(batch)) => {
-                let response = events_response(id, &batch, watch.prev_kv);
-                self.send(response);
-            }
-            Some(Err(error)) => {
-                let message = error.to_string();
-                let response = match error {
-                    StoreError::Compacted {
-                        compact_revision, ..
-                    } => {
-                        let mut r = self.cancel(id, CancelReason::Compacted, message);
-                        r.compact_revision = compact_revision;
-                        r
-                    }
-                    StoreError::FellBehind {
-                        resume_revision, ..
-                    } => {
-                        let mut r = self.cancel(id, CancelReason::FellBehind, message);
-                        r.resume_revision = resume_revision;
-                        r
-                    }
-                    StoreError::InvalidArgument(_) | StoreError::Storage(_) => {
-                        self.cancel(id, CancelReason::Invalid, message)
-                    }
-                };
-                self.outbox.push_back(Ok(response));
-            }
-        }
-    }
-
-    fn handle_timers(&mut self) {
-        let now = Instant::now();
-        while let Some(&(due, id)) = self.timers.first() {
-            if due > now {
-                break;
-            }
-            self.timers.remove(&(due, id));
-            let Some(watch) = self.watches.get_mut(&id) else {
-                continue;
-            };
-            watch.due = None;
-            match watch.watcher.progress_revision() {
-                Some(revision) => self.send(progress_response(id, revision)),
-                None => {
-                    // Events are waiting; they will be sent (and re-arm the timer) instead.
-                    if let Some(interval) = watch.interval {
-                        let due = now + interval;
-                        watch.due = Some(due);
-                        self.timers.insert((due, id));
-                    }
-                }
-            }
-        }
     }
 }
 

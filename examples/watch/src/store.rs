@@ -34,7 +34,8 @@
 //! # Watchers
 //!
 //! [`Store::watch`] hands out a [`Watcher`]. A watcher with a start revision first *catches up*: it reads
-//! the history from that revision in bounded chunks, without holding any buffer of its own, and joins the
+//! the history from that revision in bounded chunks (at most [`CATCH_UP_BYTES`] or so, and only when its
+//! consumer asks for the next one), without holding any buffer of its own, and joins the
 //! live watchers when it has reached the present, under the same lock that commits changes, so nothing is
 //! missed or seen twice. A live watcher gets each matching change pushed into its own buffer of at most
 //! [`StoreConfig::watcher_buffer`] events (one change is always accepted into an empty buffer, however
@@ -69,6 +70,13 @@ use crate::persist::{Change, Loaded, Persist, new_store_id};
 use crate::proto::{Event, EventType, KeyValue};
 use crate::watcher::{Mode, Queue, Shared};
 pub use crate::watcher::{WatchGroup, Watcher};
+
+/// About how many bytes of events (protobuf-encoded, whole changes) a watcher catching up with the
+/// history hands out at a time. A watcher reads the next part of the history only when its consumer asks
+/// for more, which a response stream does only when the transport has taken the previous message and has
+/// room to send; with this bound, a client that replays a long history of large values but does not read
+/// pins at most about this much (plus one change) per watch on the server.
+pub const CATCH_UP_BYTES: usize = 64 * 1024;
 
 /// Limits of a [`Store`].
 #[derive(Clone, Copy, Debug)]
