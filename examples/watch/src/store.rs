@@ -9,7 +9,8 @@
 //! before the change is applied in memory, handed to watchers and acknowledged; so a `kill -9` (or a power
 //! cut) loses no acknowledged write, and a restarted store goes on from the revision it had, with the
 //! history it had (watchers may resume from any revision it still holds). Changes are serialised: one
-//! commit at a time, in revision order. The working set (every key and the history) is also held in
+//! commit at a time, in revision order; while a change waits for the disk, reads and watchers go on
+//! (they see the change once it is committed). The working set (every key and the history) is also held in
 //! memory, loaded when the store opens: reads, watchers catching up with the history and live fan-out
 //! never touch the file. A store made by [`Store::in_memory`] has no file and loses everything when
 //! dropped.
@@ -193,6 +194,9 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     pub(crate) config: StoreConfig,
+    /// Held by a change from start to end, so that changes (and their commits to disk) happen one at a
+    /// time, in revision order, while the state's lock is free during the disk's wait.
+    writing: Mutex<()>,
     store_id: String,
     /// The database, for a durable store.
     persist: Option<Persist>,
@@ -287,6 +291,7 @@ impl Store {
                     watcher_buffer: config.watcher_buffer.max(1),
                     ..config
                 },
+                writing: Mutex::new(()),
                 store_id: loaded.store_id,
                 persist,
                 next_watcher_id: AtomicU64::new(1),
@@ -341,7 +346,8 @@ impl Store {
                 "the key must not be empty".into(),
             ));
         }
-        let mut state = lock(&self.inner.state);
+        let _writing = lock(&self.inner.writing);
+        let state = lock(&self.inner.state);
         let revision = state.revision + 1;
         let prev = state.data.get(key).cloned();
         let kv = KeyValue {
@@ -356,7 +362,7 @@ impl Store {
             kv: Some(kv.clone()),
             prev_kv: prev.clone(),
         })];
-        self.persist(&state, revision, std::slice::from_ref(&kv), &[], &events)?;
+        let mut state = self.persist(state, revision, std::slice::from_ref(&kv), &[], &events)?;
         state.data.insert(key.to_owned(), kv);
         self.commit(&mut state, revision, events);
         Ok(PutOutcome {
@@ -368,7 +374,8 @@ impl Store {
     /// Deletes `key`, or every key starting with it if `prefix`, as one change. Deleting nothing makes no
     /// change. For a durable store, the change is on disk when this returns.
     pub fn delete(&self, key: &str, prefix: bool) -> Result<DeleteOutcome, StoreError> {
-        let mut state = lock(&self.inner.state);
+        let _writing = lock(&self.inner.writing);
+        let state = lock(&self.inner.state);
         let keys: Vec<String> = if prefix {
             state
                 .data
@@ -411,7 +418,7 @@ impl Store {
             }));
             deleted.push(prev);
         }
-        self.persist(&state, revision, &[], &keys, &events)?;
+        let mut state = self.persist(state, revision, &[], &keys, &events)?;
         for key in &keys {
             state.data.remove(key);
         }
@@ -451,6 +458,7 @@ impl Store {
     /// Drops the events of revisions below `revision` (0: below the current revision). Compacting below
     /// the compact revision changes nothing. Answers the compact revision and the current revision.
     pub fn compact(&self, revision: i64) -> Result<(i64, i64), StoreError> {
+        let _writing = lock(&self.inner.writing);
         let mut state = lock(&self.inner.state);
         let target = if revision == 0 {
             state.revision
@@ -465,7 +473,9 @@ impl Store {
         }
         if target > state.compact_revision {
             if let Some(persist) = &self.inner.persist {
+                drop(state);
                 persist.compact(target)?;
+                state = lock(&self.inner.state);
             }
             drop_history_below(&mut state, target);
         }
@@ -536,21 +546,25 @@ impl Store {
 
     /// Writes a change to the database (if any) and waits for the disk, before anything in memory
     /// changes: the change is made everywhere or nowhere.
-    fn persist(
-        &self,
-        state: &State,
+    ///
+    /// The disk is waited for without the state's lock (the caller holds `writing`, which keeps other
+    /// changes out), so that reads, watchers catching up and new watches go on meanwhile; answers the lock
+    /// taken again.
+    fn persist<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
         revision: i64,
         puts: &[KeyValue],
         removes: &[String],
         events: &[Arc<Event>],
-    ) -> Result<(), StoreError> {
+    ) -> Result<MutexGuard<'a, State>, StoreError> {
         let Some(persist) = &self.inner.persist else {
-            return Ok(());
+            return Ok(state);
         };
         let change = Change {
             revision,
             compact_revision: trimmed_compact_revision(
-                state,
+                &state,
                 events,
                 self.inner.config.history_limit,
             ),
@@ -558,7 +572,9 @@ impl Store {
             removes,
             events,
         };
-        persist.write(&change)
+        drop(state);
+        persist.write(&change)?;
+        Ok(lock(&self.inner.state))
     }
 
     /// Records a change in memory: history, trimming, and delivery to live watchers.
