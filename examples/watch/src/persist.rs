@@ -20,7 +20,8 @@
 //! | `history` | the revision of a change | its [`Event`]s, protobuf-encoded, each length-delimited |
 //!
 //! The store keeps its working set (every key and the bounded history) in memory as well, loaded by
-//! [`Persist::open`]: reads, watchers catching up and live fan-out never touch the file; only changes do.
+//! [`Store::open`](crate::store::Store::open): reads, watchers catching up and live fan-out never touch the
+//! file; only changes do.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
