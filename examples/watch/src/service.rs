@@ -16,9 +16,10 @@
 //! | `store_id` names another store | `failed_precondition` (message names both ids) | `canceled`, `CANCEL_REASON_STORE_MISMATCH` |
 //! | the database failed | `internal` (`Put`, `Delete`, `Compact`: the change was not made) | |
 //!
-//! Every response, errors included, carries the store's id in the [`STORE_ID_HEADER`] header, and the
-//! answers of `Put`, `Delete`, `Range`, `Compact`, `LongPoll` and the `created` response of every watch
-//! carry it in their `store_id` field. A request that resumes from a revision (`Watch`, `WatchStream`
+//! Every response of these handlers, errors included, carries the store's id in the [`STORE_ID_HEADER`]
+//! header (a request the runtime refuses before a handler runs, one that cannot be decoded say, does
+//! not), and the answers of `Put`, `Delete`, `Range`, `Compact`, `LongPoll` and the `created` response
+//! of every watch carry it in their `store_id` field. A request that resumes from a revision (`Watch`, `WatchStream`
 //! creates, `LongPoll`) may name the store that revision came from; if the server's store is another one,
 //! the revisions do not line up and the call is refused rather than silently skipping or repeating changes.
 //!
