@@ -51,3 +51,56 @@ pub(crate) fn drop_history_below(state: &mut State, compact: i64) {
     }
     state.compact_revision = compact;
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, VecDeque};
+
+    use super::*;
+    use crate::proto::KeyValue;
+
+    fn event(revision: i64) -> Arc<Event> {
+        Arc::new(Event {
+            kv: Some(KeyValue {
+                mod_revision: revision,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+    }
+
+    fn state(revisions: &[i64]) -> State {
+        State {
+            revision: revisions.last().copied().unwrap_or(0),
+            compact_revision: 1,
+            data: Default::default(),
+            history: revisions.iter().map(|&r| event(r)).collect::<VecDeque<_>>(),
+            live: HashMap::new(),
+        }
+    }
+
+    #[test]
+    fn trimming_drops_whole_changes_oldest_first() {
+        // Revision 2 has two events: dropping it drops both.
+        let state = state(&[1, 2, 2, 3]);
+        assert_eq!(trimmed_compact_revision(&state, &[event(4)], 5), 1);
+        assert_eq!(trimmed_compact_revision(&state, &[event(4)], 4), 2);
+        assert_eq!(trimmed_compact_revision(&state, &[event(4)], 3), 3);
+        assert_eq!(trimmed_compact_revision(&state, &[event(4)], 2), 3);
+        assert_eq!(trimmed_compact_revision(&state, &[event(4)], 1), 4);
+        // A change larger than the whole limit is not kept either.
+        assert_eq!(
+            trimmed_compact_revision(&state, &[event(4), event(4)], 1),
+            5
+        );
+    }
+
+    #[test]
+    fn dropping_history_only_raises_the_compact_revision() {
+        let mut state = state(&[1, 2, 2, 3]);
+        drop_history_below(&mut state, 3);
+        assert_eq!((state.compact_revision, state.history.len()), (3, 1));
+        drop_history_below(&mut state, 2);
+        assert_eq!((state.compact_revision, state.history.len()), (3, 1));
+    }
+}

@@ -208,7 +208,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub(crate) revision: i64,
     pub(crate) compact_revision: i64,
-    data: BTreeMap<String, KeyValue>,
+    pub(crate) data: BTreeMap<String, KeyValue>,
     /// Events in revision order; each event's revision is its `kv.mod_revision`.
     pub(crate) history: VecDeque<Arc<Event>>,
     /// Watchers receiving live changes, by watcher id.
