@@ -167,7 +167,10 @@ fn print_watch_response(response: &WatchResponse, multiplexed: bool) {
         String::new()
     };
     if response.created {
-        println!("{prefix}watching (store at revision {})", response.revision);
+        println!(
+            "{prefix}watching (store {} at revision {})",
+            response.store_id, response.revision
+        );
     }
     if response.progress {
         println!(
