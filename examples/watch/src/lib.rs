@@ -1,7 +1,7 @@
 //! A watchable key-value store served with Trident: the ways a server pushes changes to its clients.
 //!
-//! `trident.watch.v1.KvService` (see `proto/trident/watch/v1/watch.proto`) is a revisioned in-memory
-//! key-value store ([`store`]) with:
+//! `trident.watch.v1.KvService` (see `proto/trident/watch/v1/watch.proto`) is a revisioned key-value store
+//! ([`store`]), durable in a [redb](persist) database or in memory only, with:
 //!
 //! - unary `Put`, `Delete`, `Compact`, and `Range`, which is marked `NO_SIDE_EFFECTS` so Connect clients
 //!   (and `curl`) may fetch it with HTTP GET, and caches may keep it;
@@ -15,6 +15,10 @@
 //!   held until something under the given prefixes changes after a revision, or until a timeout of at
 //!   most 60 s, and answers with what changed; plain `curl` over HTTP/1.1 can do it.
 //!
+//! Every store has an id, made with its database; every response carries it, and a watch or long poll
+//! resuming from a revision of another store is refused with `failed_precondition` (see [`service`]).
+//! [`resume`] holds what a client needs to follow a watch across reconnections, as `watch-cli watch` does.
+//!
 //! Memory is bounded: the history keeps a fixed number of events, and every watcher a fixed-size buffer;
 //! a watcher whose client does not keep up is ended with `resource_exhausted` and a
 //! [`FellBehindDetail`](proto::FellBehindDetail) that says where to resume. Handlers stop as soon as their
@@ -24,7 +28,8 @@
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! use trident_watch::store::{Store, StoreConfig};
 //!
-//! let store = Store::new(StoreConfig::default());
+//! // Durable: kept in ./watch-data (created if needed), every change on disk before it is answered.
+//! let store = Store::open("watch-data", StoreConfig::default())?;
 //! let router = trident::Router::new().add(trident_watch::routes(store))?;
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! trident::Server::new().serve(listener, router).await?;
@@ -32,11 +37,16 @@
 //! # }
 //! ```
 //!
-//! The `watch-server` binary serves it (plus, with `--static DIR`, the files of a web page: see
-//! [`web`]); `watch-cli` is a client for every method.
+//! The `watch-server` binary serves it (`--data DIR`, default `watch-data`, or `--in-memory`; plus, with
+//! `--static DIR`, the files of a web page: see [`web`]); `watch-cli` is a client for every method.
 
+mod error;
+mod history;
+pub mod persist;
+pub mod resume;
 pub mod service;
 pub mod store;
+mod watch_stream;
 mod watcher;
 pub mod web;
 

@@ -13,17 +13,27 @@
 //! | start revision compacted | `out_of_range` + [`CompactedDetail`] | `canceled`, `CANCEL_REASON_COMPACTED`, `compact_revision` |
 //! | watcher fell behind | `resource_exhausted` + [`FellBehindDetail`] | `canceled`, `CANCEL_REASON_FELL_BEHIND`, `resume_revision` |
 //! | bad request | `invalid_argument` | `canceled`, `CANCEL_REASON_INVALID` (bad create) |
+//! | `store_id` names another store | `failed_precondition` (message names both ids) | `canceled`, `CANCEL_REASON_STORE_MISMATCH` |
+//! | the database failed | `internal` (`Put`, `Delete`, `Compact`: the change was not made) | |
+//!
+//! Every response of these handlers, errors included, carries the store's id in the [`STORE_ID_HEADER`]
+//! header (a request the runtime refuses before a handler runs, one that cannot be decoded say, does
+//! not), and the answers of `Put`, `Delete`, `Range`, `Compact`, `LongPoll` and the `created` response
+//! of every watch carry it in their `store_id` field. A request that resumes from a revision (`Watch`, `WatchStream`
+//! creates, `LongPoll`) may name the store that revision came from; if the server's store is another one,
+//! the revisions do not line up and the call is refused rather than silently skipping or repeating changes.
+//!
+//! Changes to a durable store wait for the disk; they run on Tokio's blocking threads so that the
+//! runtime's workers go on serving watches meanwhile.
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
-use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
 use trident::{CallContext, Code, Error, Request, Response, ResponseStream, Streaming};
 
-use crate::proto::watch_stream_request::Request as StreamRequest;
 use crate::proto::*;
-use crate::store::{Batch, KeySelector, Store, StoreError, WatchGroup, WatchOptions, Watcher};
+use crate::store::{Batch, KeySelector, Store, StoreError, WatchOptions, Watcher};
+use crate::watch_stream::MultiWatch;
 
 /// At most this many events go into one watch response (more only when one change alone has more).
 pub const MAX_EVENTS_PER_RESPONSE: usize = 500;
@@ -39,6 +49,8 @@ pub const MIN_PROGRESS_INTERVAL: Duration = Duration::from_millis(100);
 pub const RANGE_CACHE_CONTROL: &str = "public, max-age=1";
 /// At most this many watches on one `WatchStream`.
 pub const MAX_WATCHES_PER_STREAM: usize = 10_000;
+/// The response header that carries the store's id, on every response.
+pub const STORE_ID_HEADER: &str = "watch-store-id";
 
 /// The `KvService` implementation.
 #[derive(Clone, Debug)]
@@ -56,6 +68,57 @@ impl KvServer {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    /// Fails with `failed_precondition` if a request resuming from a revision of store `requested` (empty:
+    /// not said) reached another store.
+    fn check_store(&self, requested: &str) -> Result<(), Error> {
+        match store_mismatch(self.store.id(), requested) {
+            Some(message) => Err(Error::new(Code::FailedPrecondition, message)),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the [`STORE_ID_HEADER`] to a handler's answer, whether a response or an error.
+    fn tagged<T>(&self, result: Result<Response<T>, Error>) -> Result<Response<T>, Error> {
+        let id = self.store.id();
+        match result {
+            Ok(mut response) => {
+                response.headers_mut().append(STORE_ID_HEADER, id)?;
+                Ok(response)
+            }
+            Err(mut error) => {
+                // The id is hex digits, always a valid header value.
+                let _ = error.headers_mut().append(STORE_ID_HEADER, id);
+                Err(error)
+            }
+        }
+    }
+
+    /// Runs a change on the store: on a blocking thread for a durable store (it waits for the disk).
+    async fn change<T, F>(&self, change: F) -> Result<T, Error>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        if !self.store.is_durable() {
+            return change(&self.store).map_err(store_error);
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || change(&store))
+            .await
+            .map_err(|error| Error::new(Code::Internal, format!("the change failed: {error}")))?
+            .map_err(store_error)
+    }
+}
+
+/// The message of a store mismatch, if `requested` (a store id from a request; empty: none) is not
+/// `server`'s.
+pub fn store_mismatch(server: &str, requested: &str) -> Option<String> {
+    (!requested.is_empty() && requested != server).then(|| {
+        format!(
+            "the request resumes from a revision of store {requested}, but this server's store is              {server}: its revisions are another history; read the current state (Range) and watch              from its revision"
+        )
+    })
 }
 
 /// The RPC error for a store error: `out_of_range` with a [`CompactedDetail`], `resource_exhausted` with
@@ -80,10 +143,11 @@ pub fn store_error(error: StoreError) -> Error {
             buffer_capacity: u32::try_from(buffer_capacity).unwrap_or(u32::MAX),
         }),
         StoreError::InvalidArgument(_) => Error::new(Code::InvalidArgument, message),
+        StoreError::Storage(_) => Error::new(Code::Internal, message),
     }
 }
 
-fn invalid(message: impl Into<String>) -> Error {
+pub(crate) fn invalid(message: impl Into<String>) -> Error {
     Error::new(Code::InvalidArgument, message)
 }
 
@@ -96,7 +160,7 @@ fn wire_event(event: &Event, prev_kv: bool) -> Event {
     }
 }
 
-fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse {
+pub(crate) fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse {
     WatchResponse {
         watch_id,
         revision: batch.revision,
@@ -109,7 +173,7 @@ fn events_response(watch_id: i64, batch: &Batch, prev_kv: bool) -> WatchResponse
     }
 }
 
-fn progress_response(watch_id: i64, revision: i64) -> WatchResponse {
+pub(crate) fn progress_response(watch_id: i64, revision: i64) -> WatchResponse {
     WatchResponse {
         watch_id,
         revision,
@@ -126,7 +190,7 @@ fn selector(key: String, prefix: bool) -> KeySelector {
     }
 }
 
-fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
+pub(crate) fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
     if request.start_revision < 0 {
         return Err(invalid("start_revision must not be negative"));
     }
@@ -141,7 +205,7 @@ fn watch_options(request: &WatchRequest) -> Result<WatchOptions, Error> {
     })
 }
 
-fn progress_interval(request: &WatchRequest) -> Option<Duration> {
+pub(crate) fn progress_interval(request: &WatchRequest) -> Option<Duration> {
     (request.progress_interval_ms > 0).then(|| {
         Duration::from_millis(request.progress_interval_ms.into()).max(MIN_PROGRESS_INTERVAL)
     })
@@ -166,14 +230,14 @@ fn long_poll_wait(timeout_ms: u32, remaining: Option<Duration>) -> Duration {
 
 /// How a stream whose call was cancelled ends: with `deadline_exceeded` if the deadline passed (the
 /// runtime reports it too; this makes sure), or quietly when the caller went away (nobody reads it).
-fn ended(context: &CallContext) -> Option<Error> {
+pub(crate) fn ended(context: &CallContext) -> Option<Error> {
     context
         .remaining()
         .is_some_and(|left| left.is_zero())
         .then(|| Error::new(Code::DeadlineExceeded, "the call's deadline passed"))
 }
 
-async fn sleep_until_opt(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
@@ -183,14 +247,18 @@ async fn sleep_until_opt(deadline: Option<Instant>) {
 impl KvService for KvServer {
     async fn put(&self, request: Request<PutRequest>) -> Result<Response<PutResponse>, Error> {
         let request = request.into_message();
-        let outcome = self
-            .store
-            .put(&request.key, &request.value)
-            .map_err(store_error)?;
-        Ok(Response::new(PutResponse {
-            revision: outcome.revision,
-            prev_kv: outcome.prev_kv.filter(|_| request.prev_kv),
-        }))
+        let want_prev = request.prev_kv;
+        let result = self
+            .change(move |store| store.put(&request.key, &request.value))
+            .await
+            .map(|outcome| {
+                Response::new(PutResponse {
+                    revision: outcome.revision,
+                    prev_kv: outcome.prev_kv.filter(|_| want_prev),
+                    store_id: self.store.id().to_owned(),
+                })
+            });
+        self.tagged(result)
     }
 
     async fn delete(
@@ -199,20 +267,27 @@ impl KvService for KvServer {
     ) -> Result<Response<DeleteResponse>, Error> {
         let request = request.into_message();
         if request.key.is_empty() && !request.prefix {
-            return Err(invalid(
+            return self.tagged(Err(invalid(
                 "key must not be empty (set prefix to delete every key)",
-            ));
+            )));
         }
-        let outcome = self.store.delete(&request.key, request.prefix);
-        Ok(Response::new(DeleteResponse {
-            revision: outcome.revision,
-            deleted: outcome.deleted.len() as i64,
-            prev_kvs: if request.prev_kv {
-                outcome.deleted
-            } else {
-                Vec::new()
-            },
-        }))
+        let want_prev = request.prev_kv;
+        let result = self
+            .change(move |store| store.delete(&request.key, request.prefix))
+            .await
+            .map(|outcome| {
+                Response::new(DeleteResponse {
+                    revision: outcome.revision,
+                    deleted: outcome.deleted.len() as i64,
+                    prev_kvs: if want_prev {
+                        outcome.deleted
+                    } else {
+                        Vec::new()
+                    },
+                    store_id: self.store.id().to_owned(),
+                })
+            });
+        self.tagged(result)
     }
 
     async fn range(
@@ -221,8 +296,9 @@ impl KvService for KvServer {
     ) -> Result<Response<RangeResponse>, Error> {
         let is_get = request.context().http_method() == Some(&http::Method::GET);
         let request = request.into_message();
-        let limit =
-            usize::try_from(request.limit).map_err(|_| invalid("limit must not be negative"))?;
+        let Ok(limit) = usize::try_from(request.limit) else {
+            return self.tagged(Err(invalid("limit must not be negative")));
+        };
         let mut outcome = self.store.range(&request.key, request.prefix, limit);
         if request.keys_only {
             for kv in &mut outcome.kvs {
@@ -235,28 +311,33 @@ impl KvService for KvServer {
             more: outcome.count > outcome.kvs.len(),
             count: outcome.count as i64,
             kvs: outcome.kvs,
+            store_id: self.store.id().to_owned(),
         });
         if is_get {
             // A Connect GET may be kept by HTTP caches: briefly, and tagged with the revision it shows.
             let headers = response.headers_mut();
             headers.append("cache-control", RANGE_CACHE_CONTROL)?;
-            headers.append("etag", &format!("\"{revision}\""))?;
+            // The store's id is part of the tag: the same revision of another store is another answer.
+            headers.append("etag", &format!("\"{}-{revision}\"", self.store.id()))?;
         }
-        Ok(response)
+        self.tagged(Ok(response))
     }
 
     async fn compact(
         &self,
         request: Request<CompactRequest>,
     ) -> Result<Response<CompactResponse>, Error> {
-        let (compact_revision, revision) = self
-            .store
-            .compact(request.message().revision)
-            .map_err(store_error)?;
-        Ok(Response::new(CompactResponse {
-            compact_revision,
-            revision,
-        }))
+        let target = request.message().revision;
+        let result = self.change(move |store| store.compact(target)).await.map(
+            |(compact_revision, revision)| {
+                Response::new(CompactResponse {
+                    compact_revision,
+                    revision,
+                    store_id: self.store.id().to_owned(),
+                })
+            },
+        );
+        self.tagged(result)
     }
 
     async fn watch(
@@ -265,13 +346,19 @@ impl KvService for KvServer {
     ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
         let context = request.context().clone();
         let request = request.into_message();
-        let watcher = self
-            .store
-            .watch(watch_options(&request)?)
-            .map_err(store_error)?;
+        let watcher = self.check_store(&request.store_id).and_then(|()| {
+            self.store
+                .watch(watch_options(&request)?)
+                .map_err(store_error)
+        });
+        let watcher = match watcher {
+            Ok(watcher) => watcher,
+            Err(error) => return self.tagged(Err(error)),
+        };
         let created = WatchResponse {
             revision: watcher.created_revision(),
             created: true,
+            store_id: self.store.id().to_owned(),
             ..Default::default()
         };
         let state = SingleWatch {
@@ -287,7 +374,7 @@ impl KvService for KvServer {
             let item = state.next_response().await?;
             Some((item, state))
         });
-        Ok(Response::new(Box::pin(stream) as ResponseStream<_>))
+        self.tagged(Ok(Response::new(Box::pin(stream) as ResponseStream<_>)))
     }
 
     async fn watch_stream(
@@ -295,25 +382,25 @@ impl KvService for KvServer {
         request: Request<Streaming<WatchStreamRequest>>,
     ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
         let context = request.context().clone();
-        let state = MultiWatch {
-            requests: request.into_message(),
-            context,
-            store: self.store.clone(),
-            group: WatchGroup::new(),
-            watches: HashMap::new(),
-            timers: BTreeSet::new(),
-            outbox: VecDeque::new(),
-            next_id: 1,
-            done: false,
-        };
+        let state = MultiWatch::new(request.into_message(), context, self.store.clone());
         let stream = futures_util::stream::unfold(state, |mut state| async move {
             let item = state.next_response().await?;
             Some((item, state))
         });
-        Ok(Response::new(Box::pin(stream) as ResponseStream<_>))
+        self.tagged(Ok(Response::new(Box::pin(stream) as ResponseStream<_>)))
     }
 
     async fn long_poll(
+        &self,
+        request: Request<LongPollRequest>,
+    ) -> Result<Response<LongPollResponse>, Error> {
+        let result = self.long_poll_untagged(request).await;
+        self.tagged(result)
+    }
+}
+
+impl KvServer {
+    async fn long_poll_untagged(
         &self,
         request: Request<LongPollRequest>,
     ) -> Result<Response<LongPollResponse>, Error> {
@@ -322,6 +409,7 @@ impl KvService for KvServer {
         if request.after_revision < 0 {
             return Err(invalid("after_revision must not be negative"));
         }
+        self.check_store(&request.store_id)?;
         let wait = long_poll_wait(request.timeout_ms, context.remaining());
         let mut prefixes: Vec<String> = Vec::new();
         for prefix in &request.prefixes {
@@ -357,6 +445,7 @@ impl KvService for KvServer {
                 return Ok(Response::new(LongPollResponse {
                     revision,
                     timed_out: true,
+                    store_id: self.store.id().to_owned(),
                     ..Default::default()
                 }));
             }
@@ -407,6 +496,7 @@ impl KvService for KvServer {
             changed_prefixes,
             events,
             more,
+            store_id: self.store.id().to_owned(),
         }))
     }
 }
@@ -464,266 +554,6 @@ impl SingleWatch {
 
     fn rearm(&mut self) {
         self.due = self.interval.map(|i| Instant::now() + i);
-    }
-}
-
-/// One watch on a `WatchStream`.
-struct StreamWatch {
-    watcher: Watcher,
-    prev_kv: bool,
-    interval: Option<Duration>,
-    due: Option<Instant>,
-}
-
-/// The state of one `WatchStream` call.
-struct MultiWatch {
-    requests: Streaming<WatchStreamRequest>,
-    context: CallContext,
-    store: Store,
-    group: Arc<WatchGroup>,
-    watches: HashMap<i64, StreamWatch>,
-    /// Progress notifications due, by time.
-    timers: BTreeSet<(Instant, i64)>,
-    /// Responses decided on but not yet sent.
-    outbox: VecDeque<Result<WatchResponse, Error>>,
-    next_id: i64,
-    done: bool,
-}
-
-impl MultiWatch {
-    /// The next response; `None` ends the stream.
-    async fn next_response(&mut self) -> Option<Result<WatchResponse, Error>> {
-        loop {
-            if let Some(response) = self.outbox.pop_front() {
-                if response.is_err() {
-                    self.done = true;
-                    self.outbox.clear();
-                }
-                return Some(response);
-            }
-            if self.done {
-                return None;
-            }
-            let next_due = self.timers.first().map(|(due, _)| *due);
-            tokio::select! {
-                biased;
-                () = self.context.cancelled() => {
-                    // The caller went away or the deadline passed: stop, freeing every watcher.
-                    self.done = true;
-                    self.outbox.clear();
-                    self.outbox.extend(ended(&self.context).map(Err));
-                }
-                request = self.requests.message() => match request {
-                    Ok(Some(request)) => self.handle_request(request),
-                    // The client closed its side: the stream ends.
-                    Ok(None) => self.done = true,
-                    Err(error) => self.outbox.push_back(Err(error)),
-                },
-                tag = self.group.ready() => self.handle_ready(tag as i64),
-                () = sleep_until_opt(next_due), if next_due.is_some() => self.handle_timers(),
-            }
-        }
-    }
-
-    fn send(&mut self, response: WatchResponse) {
-        let id = response.watch_id;
-        if let Some(watch) = self.watches.get_mut(&id) {
-            if let Some(due) = watch.due.take() {
-                self.timers.remove(&(due, id));
-            }
-            if let Some(interval) = watch.interval {
-                let due = Instant::now() + interval;
-                watch.due = Some(due);
-                self.timers.insert((due, id));
-            }
-        }
-        self.outbox.push_back(Ok(response));
-    }
-
-    fn cancel(&mut self, watch_id: i64, reason: CancelReason, message: String) -> WatchResponse {
-        if let Some(watch) = self.watches.remove(&watch_id)
-            && let Some(due) = watch.due
-        {
-            self.timers.remove(&(due, watch_id));
-        }
-        WatchResponse {
-            watch_id,
-            revision: self.store.revision(),
-            canceled: true,
-            cancel_reason: reason as i32,
-            cancel_message: message,
-            ..Default::default()
-        }
-    }
-
-    fn handle_request(&mut self, request: WatchStreamRequest) {
-        match request.request {
-            Some(StreamRequest::Create(create)) => self.create(create),
-            Some(StreamRequest::Cancel(cancel)) => {
-                let id = cancel.watch_id;
-                let response = if self.watches.contains_key(&id) {
-                    self.cancel(
-                        id,
-                        CancelReason::Requested,
-                        "cancelled by the client".into(),
-                    )
-                } else {
-                    self.cancel(
-                        id,
-                        CancelReason::Invalid,
-                        format!("no watch {id} on this stream"),
-                    )
-                };
-                self.outbox.push_back(Ok(response));
-            }
-            Some(StreamRequest::Progress(_)) => {
-                let mut ids: Vec<i64> = self.watches.keys().copied().collect();
-                ids.sort_unstable();
-                for id in ids {
-                    if let Some(revision) = self.watches[&id].watcher.progress_revision() {
-                        self.send(progress_response(id, revision));
-                    }
-                }
-            }
-            None => self.outbox.push_back(Err(invalid(
-                "a WatchStream request must be create, cancel or progress",
-            ))),
-        }
-    }
-
-    fn create(&mut self, create: WatchRequest) {
-        let requested = create.watch_id;
-        let invalid_create = |this: &mut Self, message: String| {
-            let response = WatchResponse {
-                watch_id: requested,
-                revision: this.store.revision(),
-                canceled: true,
-                cancel_reason: CancelReason::Invalid as i32,
-                cancel_message: message,
-                ..Default::default()
-            };
-            this.outbox.push_back(Ok(response));
-        };
-        if requested < 0 {
-            return invalid_create(self, "watch_id must not be negative".into());
-        }
-        if self.watches.contains_key(&requested) {
-            return invalid_create(self, format!("watch {requested} already exists"));
-        }
-        if self.watches.len() >= MAX_WATCHES_PER_STREAM {
-            return invalid_create(
-                self,
-                format!("at most {MAX_WATCHES_PER_STREAM} watches per stream"),
-            );
-        }
-        let options = match watch_options(&create) {
-            Ok(options) => options,
-            Err(error) => return invalid_create(self, error.message().to_owned()),
-        };
-        let id = if requested == 0 {
-            while self.watches.contains_key(&self.next_id) {
-                self.next_id += 1;
-            }
-            self.next_id
-        } else {
-            requested
-        };
-        let watcher = match self.store.watch_in(&self.group, id as u64, options) {
-            Ok(watcher) => watcher,
-            Err(StoreError::Compacted {
-                compact_revision,
-                requested_revision,
-                current_revision,
-            }) => {
-                let error = StoreError::Compacted {
-                    compact_revision,
-                    requested_revision,
-                    current_revision,
-                };
-                let mut response = self.cancel(id, CancelReason::Compacted, error.to_string());
-                response.compact_revision = compact_revision;
-                self.outbox.push_back(Ok(response));
-                return;
-            }
-            Err(error) => return invalid_create(self, error.to_string()),
-        };
-        let created = WatchResponse {
-            watch_id: id,
-            revision: watcher.created_revision(),
-            created: true,
-            ..Default::default()
-        };
-        self.watches.insert(
-            id,
-            StreamWatch {
-                watcher,
-                prev_kv: create.prev_kv,
-                interval: progress_interval(&create),
-                due: None,
-            },
-        );
-        self.send(created);
-    }
-
-    fn handle_ready(&mut self, id: i64) {
-        let Some(watch) = self.watches.get_mut(&id) else {
-            return; // A watch cancelled since it was reported.
-        };
-        match watch.watcher.try_next(MAX_EVENTS_PER_RESPONSE) {
-            None => {}
-            Some(Ok(batch)) => {
-                let response = events_response(id, &batch, watch.prev_kv);
-                self.send(response);
-            }
-            Some(Err(error)) => {
-                let message = error.to_string();
-                let response = match error {
-                    StoreError::Compacted {
-                        compact_revision, ..
-                    } => {
-                        let mut r = self.cancel(id, CancelReason::Compacted, message);
-                        r.compact_revision = compact_revision;
-                        r
-                    }
-                    StoreError::FellBehind {
-                        resume_revision, ..
-                    } => {
-                        let mut r = self.cancel(id, CancelReason::FellBehind, message);
-                        r.resume_revision = resume_revision;
-                        r
-                    }
-                    StoreError::InvalidArgument(_) => {
-                        self.cancel(id, CancelReason::Invalid, message)
-                    }
-                };
-                self.outbox.push_back(Ok(response));
-            }
-        }
-    }
-
-    fn handle_timers(&mut self) {
-        let now = Instant::now();
-        while let Some(&(due, id)) = self.timers.first() {
-            if due > now {
-                break;
-            }
-            self.timers.remove(&(due, id));
-            let Some(watch) = self.watches.get_mut(&id) else {
-                continue;
-            };
-            watch.due = None;
-            match watch.watcher.progress_revision() {
-                Some(revision) => self.send(progress_response(id, revision)),
-                None => {
-                    // Events are waiting; they will be sent (and re-arm the timer) instead.
-                    if let Some(interval) = watch.interval {
-                        let due = now + interval;
-                        watch.due = Some(due);
-                        self.timers.insert((due, id));
-                    }
-                }
-            }
-        }
     }
 }
 

@@ -1,4 +1,27 @@
-//! A revisioned in-memory key-value store with a bounded, compactable history and bounded watchers.
+//! A revisioned key-value store with a bounded, compactable history and bounded watchers, kept in a
+//! database file ([`Store::open`]) or in memory only ([`Store::in_memory`]).
+//!
+//! # Durability
+//!
+//! A store opened with [`Store::open`] keeps everything in a [redb](crate::persist) database in its data
+//! directory: the keys, the bounded history with its compact revision, the revision, and the store's
+//! identity. Every change is committed to the database, and the commit has reached the disk (`fsync`),
+//! before the change is applied in memory, handed to watchers and acknowledged; so a `kill -9` (or a power
+//! cut) loses no acknowledged write, and a restarted store goes on from the revision it had, with the
+//! history it had (watchers may resume from any revision it still holds). Changes are serialised: one
+//! commit at a time, in revision order; while a change waits for the disk, reads and watchers go on
+//! (they see the change once it is committed). The working set (every key and the history) is also held in
+//! memory, loaded when the store opens: reads, watchers catching up with the history and live fan-out
+//! never touch the file. A store made by [`Store::in_memory`] has no file and loses everything when
+//! dropped.
+//!
+//! # Identity
+//!
+//! Every store has an id ([`Store::id`]): 128 random bits, made when its database is created and kept
+//! in it (an in-memory store makes a new one each time). A revision means something only together with
+//! the store it belongs to: a client resuming a watch from a revision names the store it got that
+//! revision from, and a server whose store has another id refuses the watch rather than replaying a
+//! different history (see [`service`](crate::service)).
 //!
 //! # Revisions and history
 //!
@@ -12,7 +35,8 @@
 //! # Watchers
 //!
 //! [`Store::watch`] hands out a [`Watcher`]. A watcher with a start revision first *catches up*: it reads
-//! the history from that revision in bounded chunks, without holding any buffer of its own, and joins the
+//! the history from that revision in bounded chunks (at most [`CATCH_UP_BYTES`] or so, and only when its
+//! consumer asks for the next one), without holding any buffer of its own, and joins the
 //! live watchers when it has reached the present, under the same lock that commits changes, so nothing is
 //! missed or seen twice. A live watcher gets each matching change pushed into its own buffer of at most
 //! [`StoreConfig::watcher_buffer`] events (one change is always accepted into an empty buffer, however
@@ -36,12 +60,24 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fmt;
 use std::ops::Bound;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+pub use crate::error::StoreError;
+use crate::history::{drop_history_below, trimmed_compact_revision};
+pub(crate) use crate::history::{event_key, event_revision};
+use crate::persist::{Change, Loaded, Persist, new_store_id};
 use crate::proto::{Event, EventType, KeyValue};
 use crate::watcher::{Mode, Queue, Shared};
 pub use crate::watcher::{WatchGroup, Watcher};
+
+/// About how many bytes of events (protobuf-encoded, whole changes) a watcher catching up with the
+/// history hands out at a time. A watcher reads the next part of the history only when its consumer asks
+/// for more, which a response stream does only when the transport has taken the previous message and has
+/// room to send; with this bound, a client that replays a long history of large values but does not read
+/// pins at most about this much (plus one change) per watch on the server.
+pub const CATCH_UP_BYTES: usize = 64 * 1024;
 
 /// Limits of a [`Store`].
 #[derive(Clone, Copy, Debug)]
@@ -60,57 +96,6 @@ impl Default for StoreConfig {
         }
     }
 }
-
-/// Why a store operation or a watcher failed.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum StoreError {
-    /// The history the caller asked for has been compacted away.
-    Compacted {
-        /// The oldest revision whose events are still kept.
-        compact_revision: i64,
-        /// The revision the caller wanted to start from.
-        requested_revision: i64,
-        /// The store's current revision.
-        current_revision: i64,
-    },
-    /// A watcher's buffer overflowed because its consumer did not keep up; it has been cut off.
-    FellBehind {
-        /// Every matching event before this revision was delivered; watch again from here.
-        resume_revision: i64,
-        /// The buffer's size in events.
-        buffer_capacity: usize,
-    },
-    /// The request made no sense (an empty key, a negative revision, ...).
-    InvalidArgument(String),
-}
-
-impl fmt::Display for StoreError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Compacted {
-                compact_revision,
-                requested_revision,
-                current_revision,
-            } => write!(
-                f,
-                "revision {requested_revision} has been compacted: the oldest revision available is \
-                 {compact_revision} (current revision {current_revision}); read the current state and \
-                 continue from its revision"
-            ),
-            Self::FellBehind {
-                resume_revision,
-                buffer_capacity,
-            } => write!(
-                f,
-                "the watcher fell behind: more than {buffer_capacity} events were waiting to be sent; \
-                 watch again from revision {resume_revision}"
-            ),
-            Self::InvalidArgument(message) => f.write_str(message),
-        }
-    }
-}
-
-impl std::error::Error for StoreError {}
 
 /// Which keys a watcher follows.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -209,6 +194,12 @@ pub struct Store {
 pub(crate) struct Inner {
     pub(crate) state: Mutex<State>,
     pub(crate) config: StoreConfig,
+    /// Held by a change from start to end, so that changes (and their commits to disk) happen one at a
+    /// time, in revision order, while the state's lock is free during the disk's wait.
+    writing: Mutex<()>,
+    store_id: String,
+    /// The database, for a durable store.
+    persist: Option<Persist>,
     next_watcher_id: AtomicU64,
     pub(crate) watchers: AtomicUsize,
     fell_behind: AtomicU64,
@@ -217,7 +208,7 @@ pub(crate) struct Inner {
 pub(crate) struct State {
     pub(crate) revision: i64,
     pub(crate) compact_revision: i64,
-    data: BTreeMap<String, KeyValue>,
+    pub(crate) data: BTreeMap<String, KeyValue>,
     /// Events in revision order; each event's revision is its `kv.mod_revision`.
     pub(crate) history: VecDeque<Arc<Event>>,
     /// Watchers receiving live changes, by watcher id.
@@ -229,23 +220,17 @@ pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-pub(crate) fn event_revision(event: &Event) -> i64 {
-    event.kv.as_ref().map_or(0, |kv| kv.mod_revision)
-}
-
-pub(crate) fn event_key(event: &Event) -> &str {
-    event.kv.as_ref().map_or("", |kv| kv.key.as_str())
-}
-
 impl Default for Store {
     fn default() -> Self {
-        Self::new(StoreConfig::default())
+        Self::in_memory(StoreConfig::default())
     }
 }
 
 impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
+            .field("id", &self.inner.store_id)
+            .field("durable", &self.is_durable())
             .field("config", &self.inner.config)
             .field("stats", &self.stats())
             .finish()
@@ -253,26 +238,80 @@ impl fmt::Debug for Store {
 }
 
 impl Store {
-    /// An empty store at revision 0.
+    /// An empty store at revision 0, in memory only: see [`Store::in_memory`].
     pub fn new(config: StoreConfig) -> Self {
+        Self::in_memory(config)
+    }
+
+    /// An empty store at revision 0, in memory only, with a new random id: everything is lost when the
+    /// last clone is dropped (tests, benchmarks, throwaway servers).
+    pub fn in_memory(config: StoreConfig) -> Self {
+        let loaded = Loaded {
+            store_id: new_store_id(),
+            revision: 0,
+            compact_revision: 1,
+            data: BTreeMap::new(),
+            history: VecDeque::new(),
+        };
+        Self::from_loaded(config, loaded, None)
+    }
+
+    /// The durable store kept in the directory `dir` (see [Durability](self#durability)): created there,
+    /// empty with a new id, if the directory holds none yet, or else opened as it was left, with its id,
+    /// its keys, its revision and its history. If the history is longer than `config` allows now, its
+    /// oldest changes are compacted away. Fails if the database cannot be created, read or locked (another
+    /// process has it open).
+    pub fn open(dir: impl AsRef<Path>, config: StoreConfig) -> Result<Self, StoreError> {
+        let (persist, loaded) = Persist::open(dir.as_ref())?;
+        let store = Self::from_loaded(config, loaded, Some(persist));
+        {
+            let mut state = lock(&store.inner.state);
+            let compact = trimmed_compact_revision(&state, &[], store.inner.config.history_limit);
+            if compact > state.compact_revision
+                && let Some(persist) = &store.inner.persist
+            {
+                persist.compact(compact)?;
+                drop_history_below(&mut state, compact);
+            }
+        }
+        Ok(store)
+    }
+
+    fn from_loaded(config: StoreConfig, loaded: Loaded, persist: Option<Persist>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    revision: 0,
-                    compact_revision: 1,
-                    data: BTreeMap::new(),
-                    history: VecDeque::new(),
+                    revision: loaded.revision,
+                    compact_revision: loaded.compact_revision,
+                    data: loaded.data,
+                    history: loaded.history,
                     live: HashMap::new(),
                 }),
                 config: StoreConfig {
                     watcher_buffer: config.watcher_buffer.max(1),
                     ..config
                 },
+                writing: Mutex::new(()),
+                store_id: loaded.store_id,
+                persist,
                 next_watcher_id: AtomicU64::new(1),
                 watchers: AtomicUsize::new(0),
                 fell_behind: AtomicU64::new(0),
             }),
         }
+    }
+
+    /// The store's identity: 32 hex digits, made when its database was created (see
+    /// [Identity](self#identity)).
+    pub fn id(&self) -> &str {
+        &self.inner.store_id
+    }
+
+    /// Whether changes are kept in a database ([`Store::open`]) rather than in memory only. Changes to a
+    /// durable store wait for the disk, so async callers should make them off the runtime's threads
+    /// (`spawn_blocking`).
+    pub fn is_durable(&self) -> bool {
+        self.inner.persist.is_some()
     }
 
     /// The limits this store was made with.
@@ -300,14 +339,15 @@ impl Store {
         }
     }
 
-    /// Sets `key` to `value` as a new change.
+    /// Sets `key` to `value` as a new change; for a durable store, it is on disk when this returns.
     pub fn put(&self, key: &str, value: &str) -> Result<PutOutcome, StoreError> {
         if key.is_empty() {
             return Err(StoreError::InvalidArgument(
                 "the key must not be empty".into(),
             ));
         }
-        let mut state = lock(&self.inner.state);
+        let _writing = lock(&self.inner.writing);
+        let state = lock(&self.inner.state);
         let revision = state.revision + 1;
         let prev = state.data.get(key).cloned();
         let kv = KeyValue {
@@ -317,13 +357,14 @@ impl Store {
             mod_revision: revision,
             version: prev.as_ref().map_or(1, |p| p.version + 1),
         };
-        state.data.insert(key.to_owned(), kv.clone());
-        let event = Event {
+        let events = vec![Arc::new(Event {
             r#type: EventType::Put as i32,
-            kv: Some(kv),
+            kv: Some(kv.clone()),
             prev_kv: prev.clone(),
-        };
-        self.commit(&mut state, revision, vec![Arc::new(event)]);
+        })];
+        let mut state = self.persist(state, revision, std::slice::from_ref(&kv), &[], &events)?;
+        state.data.insert(key.to_owned(), kv);
+        self.commit(&mut state, revision, events);
         Ok(PutOutcome {
             revision,
             prev_kv: prev,
@@ -331,9 +372,10 @@ impl Store {
     }
 
     /// Deletes `key`, or every key starting with it if `prefix`, as one change. Deleting nothing makes no
-    /// change.
-    pub fn delete(&self, key: &str, prefix: bool) -> DeleteOutcome {
-        let mut state = lock(&self.inner.state);
+    /// change. For a durable store, the change is on disk when this returns.
+    pub fn delete(&self, key: &str, prefix: bool) -> Result<DeleteOutcome, StoreError> {
+        let _writing = lock(&self.inner.writing);
+        let state = lock(&self.inner.state);
         let keys: Vec<String> = if prefix {
             state
                 .data
@@ -350,18 +392,19 @@ impl Store {
                 .collect()
         };
         if keys.is_empty() {
-            return DeleteOutcome {
+            return Ok(DeleteOutcome {
                 revision: state.revision,
                 deleted: Vec::new(),
-            };
+            });
         }
         let revision = state.revision + 1;
         let mut deleted = Vec::with_capacity(keys.len());
         let mut events = Vec::with_capacity(keys.len());
-        for key in keys {
-            let Some(prev) = state.data.remove(&key) else {
+        for key in &keys {
+            let Some(prev) = state.data.get(key).cloned() else {
                 continue;
             };
+            let key = key.clone();
             events.push(Arc::new(Event {
                 r#type: EventType::Delete as i32,
                 kv: Some(KeyValue {
@@ -375,8 +418,12 @@ impl Store {
             }));
             deleted.push(prev);
         }
+        let mut state = self.persist(state, revision, &[], &keys, &events)?;
+        for key in &keys {
+            state.data.remove(key);
+        }
         self.commit(&mut state, revision, events);
-        DeleteOutcome { revision, deleted }
+        Ok(DeleteOutcome { revision, deleted })
     }
 
     /// Reads `key`, or every key starting with it if `prefix`, in key order; at most `limit` keys
@@ -411,6 +458,7 @@ impl Store {
     /// Drops the events of revisions below `revision` (0: below the current revision). Compacting below
     /// the compact revision changes nothing. Answers the compact revision and the current revision.
     pub fn compact(&self, revision: i64) -> Result<(i64, i64), StoreError> {
+        let _writing = lock(&self.inner.writing);
         let mut state = lock(&self.inner.state);
         let target = if revision == 0 {
             state.revision
@@ -424,14 +472,12 @@ impl Store {
             )));
         }
         if target > state.compact_revision {
-            while state
-                .history
-                .front()
-                .is_some_and(|e| event_revision(e) < target)
-            {
-                state.history.pop_front();
+            if let Some(persist) = &self.inner.persist {
+                drop(state);
+                persist.compact(target)?;
+                state = lock(&self.inner.state);
             }
-            state.compact_revision = target;
+            drop_history_below(&mut state, target);
         }
         Ok((state.compact_revision, state.revision))
     }
@@ -498,25 +544,45 @@ impl Store {
         })
     }
 
-    /// Records a change: history, trimming, and delivery to live watchers.
+    /// Writes a change to the database (if any) and waits for the disk, before anything in memory
+    /// changes: the change is made everywhere or nowhere.
+    ///
+    /// The disk is waited for without the state's lock (the caller holds `writing`, which keeps other
+    /// changes out), so that reads, watchers catching up and new watches go on meanwhile; answers the lock
+    /// taken again.
+    fn persist<'a>(
+        &'a self,
+        state: MutexGuard<'a, State>,
+        revision: i64,
+        puts: &[KeyValue],
+        removes: &[String],
+        events: &[Arc<Event>],
+    ) -> Result<MutexGuard<'a, State>, StoreError> {
+        let Some(persist) = &self.inner.persist else {
+            return Ok(state);
+        };
+        let change = Change {
+            revision,
+            compact_revision: trimmed_compact_revision(
+                &state,
+                events,
+                self.inner.config.history_limit,
+            ),
+            puts,
+            removes,
+            events,
+        };
+        drop(state);
+        persist.write(&change)?;
+        Ok(lock(&self.inner.state))
+    }
+
+    /// Records a change in memory: history, trimming, and delivery to live watchers.
     fn commit(&self, state: &mut State, revision: i64, events: Vec<Arc<Event>>) {
+        let compact = trimmed_compact_revision(state, &events, self.inner.config.history_limit);
         state.revision = revision;
         state.history.extend(events.iter().cloned());
-        let limit = self.inner.config.history_limit;
-        while state.history.len() > limit {
-            let Some(dropped) = state.history.pop_front() else {
-                break;
-            };
-            let dropped = event_revision(&dropped);
-            while state
-                .history
-                .front()
-                .is_some_and(|e| event_revision(e) == dropped)
-            {
-                state.history.pop_front();
-            }
-            state.compact_revision = state.compact_revision.max(dropped + 1);
-        }
+        drop_history_below(state, compact);
         let capacity = self.inner.config.watcher_buffer;
         let mut cut = Vec::new();
         for (&id, shared) in &state.live {
@@ -571,10 +637,10 @@ mod tests {
         let store = Store::default();
         assert_eq!(store.put("a", "1").unwrap().revision, 1);
         assert_eq!(store.put("a", "2").unwrap().prev_kv.unwrap().value, "1");
-        assert_eq!(store.delete("missing", false).revision, 2);
+        assert_eq!(store.delete("missing", false).unwrap().revision, 2);
         store.put("b/1", "x").unwrap();
         store.put("b/2", "y").unwrap();
-        let deleted = store.delete("b/", true);
+        let deleted = store.delete("b/", true).unwrap();
         assert_eq!((deleted.revision, deleted.deleted.len()), (5, 2));
         let range = store.range("", true, 0);
         assert_eq!((range.revision, range.count), (5, 1));

@@ -9,7 +9,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
-use crate::store::{Batch, KeySelector, Store, StoreError, event_key, event_revision, lock};
+use prost::Message as _;
+
+use crate::store::{
+    Batch, CATCH_UP_BYTES, KeySelector, Store, StoreError, event_key, event_revision, lock,
+};
 
 /// How many history events a catching-up watcher scans per lock acquisition, so that replaying a long
 /// history never holds the store's lock for long.
@@ -193,14 +197,19 @@ impl Watcher {
         let mut index = history.partition_point(|e| event_revision(e) < next_revision);
         let mut events = Vec::new();
         let mut scanned = 0;
+        let mut bytes = 0;
         let mut last_revision = next_revision - 1;
         while let Some(event) = history.get(index) {
             let revision = event_revision(event);
-            if revision != last_revision && (events.len() >= max_events || scanned >= CATCH_UP_SCAN)
+            if revision != last_revision
+                && (events.len() >= max_events
+                    || scanned >= CATCH_UP_SCAN
+                    || bytes >= CATCH_UP_BYTES)
             {
                 break;
             }
             if self.shared.matches(event_key(event)) {
+                bytes += event.encoded_len();
                 events.push(event.clone());
             }
             scanned += 1;

@@ -18,9 +18,20 @@ use tokio::net::TcpListener;
 use trident::Serve;
 use trident::{Body, Router, Server};
 
-/// The HTTP/2 limit on concurrent streams per connection that [`serve`] sets by default (hyper's own
-/// default is 200), so that many watches can share a few connections.
-pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 10_000;
+/// The HTTP/2 limit on concurrent streams per connection that [`serve`] sets by default.
+///
+/// Each open stream may hold response data that its reader has not taken yet: HTTP/2 lets the server send
+/// up to the client's flow-control window, and the server's HTTP/2 layer keeps up to its per-stream send
+/// buffer (about 400 KiB in hyper) queued for a peer that does not read, besides the message being
+/// produced (a watch response is at most [`MAX_EVENTS_PER_RESPONSE`](crate::service::MAX_EVENTS_PER_RESPONSE)
+/// events and, while replaying history, about [`CATCH_UP_BYTES`](crate::store::CATCH_UP_BYTES)).
+/// What one connection can pin is therefore about this many streams times half a megabyte: 100 streams
+/// make 50 MB, where the former 10,000 let a single unauthenticated connection with 1,000 never-read
+/// `Watch` streams grow the server from 48 MB to 2 GB. 100 is also the smallest limit HTTP/2 recommends
+/// (RFC 9113, 6.5.2). Clients that want many watches put them on one `WatchStream` (up to
+/// [`MAX_WATCHES_PER_STREAM`](crate::service::MAX_WATCHES_PER_STREAM) of them), whose watchers share
+/// one stream and have bounded buffers.
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// How long [`serve`] lets open calls finish after a shutdown signal by default. Watches never finish
 /// on their own, so this is short: they are cut off (and their clients resume elsewhere) after it.

@@ -35,9 +35,12 @@ async fn range_is_fetched_with_connect_get_and_may_be_cached() {
         within("GET", raw_http1(server.addr, "GET", &path, &[], "")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(header(&headers, "cache-control"), Some("public, max-age=1"));
-    assert_eq!(header(&headers, "etag"), Some("\"3\""));
+    let etag = format!("\"{}-3\"", server.store.id());
+    assert_eq!(header(&headers, "etag"), Some(etag.as_str()));
+    assert_eq!(header(&headers, "watch-store-id"), Some(server.store.id()));
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["revision"], "3");
+    assert_eq!(json["storeId"], server.store.id());
     assert_eq!(json["count"], "2");
     assert_eq!(json["kvs"][0]["key"], "app/a");
     assert_eq!(json["kvs"][1]["value"], "2");
@@ -55,7 +58,7 @@ async fn range_is_fetched_with_connect_get_and_may_be_cached() {
     )
     .await
     .unwrap();
-    assert_eq!(response.headers().get("etag"), Some("\"3\""));
+    assert_eq!(response.headers().get("etag"), Some(etag.as_str()));
     let range = response.into_message();
     assert_eq!((range.count, range.more, range.kvs.len()), (2, true, 1));
     assert_eq!(range.kvs[0].value, "", "keys only");
@@ -88,7 +91,8 @@ async fn put_and_delete_with_curl_style_json() {
         }
     };
     let (status, _, body) = within("put", post("Put", r#"{"key":"a","value":"1"}"#)).await;
-    assert_eq!((status, body.as_str()), (200, r#"{"revision":"1"}"#));
+    let expected = format!(r#"{{"revision":"1","storeId":"{}"}}"#, server.store.id());
+    assert_eq!((status, body.as_str()), (200, expected.as_str()));
     let (_, _, body) = within(
         "put",
         post("Put", r#"{"key":"a","value":"2","prevKv":true}"#),
@@ -96,8 +100,10 @@ async fn put_and_delete_with_curl_style_json() {
     .await;
     let json: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["prevKv"]["value"], "1");
-    let (status, _, body) = within("bad put", post("Put", r#"{"key":"","value":"1"}"#)).await;
+    let (status, headers, body) = within("bad put", post("Put", r#"{"key":"","value":"1"}"#)).await;
     assert_eq!(status, 400);
+    // Errors carry the store's id too.
+    assert_eq!(header(&headers, "watch-store-id"), Some(server.store.id()));
     assert_eq!(
         serde_json::from_str::<Value>(&body).unwrap()["code"],
         "invalid_argument"

@@ -18,6 +18,7 @@ fn poll(prefixes: &[&str], after_revision: i64, timeout_ms: u32) -> LongPollRequ
         after_revision,
         timeout_ms,
         prev_kv: false,
+        store_id: String::new(),
     }
 }
 

@@ -91,7 +91,7 @@ async fn replays_history_from_a_revision_then_follows_live_changes() {
         let prev = live[0].prev_kv.as_ref().expect("prev_kv asked for");
         assert_eq!((prev.value.as_str(), prev.mod_revision), ("v1", 1));
 
-        server.store.delete("app/", true);
+        server.store.delete("app/", true).expect("delete");
         let deleted = collect_events(&mut call, 5).await.unwrap();
         assert!(deleted.iter().all(|e| e.r#type() == EventType::Delete));
         assert!(

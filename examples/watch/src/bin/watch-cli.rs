@@ -9,9 +9,10 @@
 
 use std::process::ExitCode;
 
-use trident::{Client, Error, HttpVersion, ProtocolKind};
+use trident::{Client, Code, Error, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::*;
+use trident_watch::resume::{Backoff, Resume, retry_after};
 
 const USAGE: &str = "\
 usage: watch-cli [global options] COMMAND [arguments]
@@ -28,8 +29,12 @@ commands:
                                               read a key or prefix; --get uses Connect GET
   delete KEY [--prefix] [--prev]              delete a key or every key under a prefix
   compact [REV]                               drop history before REV (default: the current revision)
-  watch KEY [--prefix] [--from REV] [--prev] [--progress MS]
-                                              follow changes (Watch, server streaming)
+  watch KEY [--prefix] [--from REV] [--store ID] [--prev] [--progress MS] [--once]
+                                              follow changes (Watch, server streaming); when the
+                                              connection drops, reconnect (with backoff) and resume
+                                              after the last revision printed, in the same store
+                                              (--store ID: the store --from belongs to); exits 1 if
+                                              the server's store changed. --once: no reconnecting
   watch-many KEY... [--prefix] [--from REV] [--prev] [--progress MS]
                                               one watch per KEY on one WatchStream (bidi, HTTP/2)
   longpoll PREFIX... [--after REV] [--timeout SECS] [--prev] [--follow]
@@ -52,6 +57,7 @@ const VALUED: &[&str] = &[
     "--progress",
     "--after",
     "--timeout",
+    "--store",
 ];
 
 impl Args {
@@ -161,7 +167,10 @@ fn print_watch_response(response: &WatchResponse, multiplexed: bool) {
         String::new()
     };
     if response.created {
-        println!("{prefix}watching (store at revision {})", response.revision);
+        println!(
+            "{prefix}watching (store {} at revision {})",
+            response.store_id, response.revision
+        );
     }
     if response.progress {
         println!(
@@ -304,14 +313,24 @@ async fn run(args: Args) -> Result<(), String> {
             );
         }
         "watch" => {
-            args.check_flags(&["--prefix", "--from", "--prev", "--progress"])?;
+            args.check_flags(&[
+                "--prefix",
+                "--from",
+                "--prev",
+                "--progress",
+                "--store",
+                "--once",
+            ])?;
             let key = one_word(&args, "KEY")?;
-            let mut stream = client(&args, false)?
-                .watch(watch_request(&args, key, 0)?)
-                .await
-                .map_err(fail)?;
-            while let Some(response) = stream.message().await.map_err(fail)? {
-                print_watch_response(&response, false);
+            let request = watch_request(&args, key, 0)?;
+            if args.has("--once") {
+                let mut stream = client(&args, false)?.watch(request).await.map_err(fail)?;
+                while let Some(response) = stream.message().await.map_err(fail)? {
+                    print_watch_response(&response, false);
+                }
+            } else {
+                let store = args.value("--store").unwrap_or_default();
+                watch_resuming(client(&args, false)?, request, store).await?;
             }
         }
         "watch-many" => {
@@ -343,6 +362,7 @@ async fn run(args: Args) -> Result<(), String> {
                 None => 0,
             };
             let client = client(&args, false)?;
+            let mut store_id = String::new();
             loop {
                 let response = client
                     .long_poll(LongPollRequest {
@@ -350,6 +370,7 @@ async fn run(args: Args) -> Result<(), String> {
                         after_revision: after,
                         timeout_ms,
                         prev_kv: args.has("--prev"),
+                        store_id: store_id.clone(),
                     })
                     .await
                     .map_err(fail)?
@@ -376,6 +397,7 @@ async fn run(args: Args) -> Result<(), String> {
                     break;
                 }
                 after = response.revision;
+                store_id = response.store_id;
             }
         }
         other => return Err(format!("unknown command {other}")),
@@ -391,7 +413,56 @@ fn watch_request(args: &Args, key: String, watch_id: i64) -> Result<WatchRequest
         prev_kv: args.has("--prev"),
         progress_interval_ms: args.number("--progress")?.unwrap_or(0),
         watch_id,
+        store_id: args.value("--store").unwrap_or_default().to_owned(),
     })
+}
+
+/// Follows a watch for good: after a dropped connection or a server restart it waits (with backoff) and
+/// watches again from the revision after the last one printed, naming the store it saw; fails if the
+/// server's store is another one, the history it needs was compacted, or the request is refused.
+async fn watch_resuming(
+    client: KvServiceClient,
+    request: WatchRequest,
+    store: &str,
+) -> Result<(), String> {
+    let mut resume = Resume::new(request.start_revision, store);
+    let mut backoff = Backoff::default();
+    loop {
+        let problem = match client.watch(resume.request(&request)).await {
+            Err(error) => error,
+            Ok(mut stream) => loop {
+                match stream.message().await {
+                    Ok(Some(response)) => {
+                        resume.observe(&response)?;
+                        if response.created {
+                            backoff.reset();
+                        }
+                        print_watch_response(&response, false);
+                    }
+                    Ok(None) => break Error::new(Code::Unavailable, "the server ended the watch"),
+                    Err(error) => break error,
+                }
+            },
+        };
+        if !retry_after(&problem) {
+            return Err(describe_error(&problem));
+        }
+        if let Some(detail) = problem
+            .details()
+            .iter()
+            .find_map(|d| d.decode::<FellBehindDetail>().ok())
+        {
+            resume.fell_behind(&detail);
+        }
+        let delay = backoff.next_delay();
+        eprintln!(
+            "watch-cli: the watch broke ({}); resuming from revision {} in {} ms",
+            describe_error(&problem),
+            resume.next_revision(),
+            delay.as_millis()
+        );
+        tokio::time::sleep(delay).await;
+    }
 }
 
 #[tokio::main]

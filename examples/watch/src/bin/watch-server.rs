@@ -2,8 +2,22 @@
 //! static files (the web page).
 //!
 //! ```text
-//! watch-server [ADDR] [--static DIR] [--history EVENTS] [--buffer EVENTS] [--max-streams N] [--cors]
+//! watch-server [ADDR] [--data DIR | --in-memory] [--static DIR] [--history EVENTS] [--buffer EVENTS]
+//!              [--max-streams N] [--cors]
 //! ```
+//!
+//! The store is durable by default: it lives in the directory `--data DIR` (default `watch-data`, under
+//! the current directory), created on first start with a new store id, and every change is on disk
+//! before it is acknowledged, so the server can be killed at any moment and restarted on the same
+//! directory to go on from the same revision with the same history. Only one server may use a directory
+//! at a time. `--in-memory` keeps everything in memory instead (lost on exit; a new store id each start),
+//! for demos and tests.
+//!
+//! Each HTTP/2 connection may carry at most `--max-streams` calls at once (default
+//! [`DEFAULT_MAX_CONCURRENT_STREAMS`](trident_watch::web::DEFAULT_MAX_CONCURRENT_STREAMS), 100): every
+//! open stream may hold a bounded amount of response data waiting for a slow reader, so this number is
+//! what bounds the memory one connection can pin. A client that wants more watches uses `WatchStream`,
+//! which carries up to 10,000 of them on one stream.
 //!
 //! `ADDR` defaults to `127.0.0.1:8080` (port 0 picks a free port). Once listening it prints one line,
 //! `listening on http://ADDR`, with the actual address, to standard output. Ctrl-C shuts it down
@@ -20,15 +34,23 @@ const USAGE: &str = "\
 usage: watch-server [ADDR] [options]
 
   ADDR                 address to listen on (default 127.0.0.1:8080; port 0 picks one)
+  --data DIR           keep the store in DIR, created if needed (default: watch-data)
+  --in-memory          keep the store in memory only: lost on exit
   --static DIR         serve the files under DIR for GET requests outside the service's paths
   --history EVENTS     events of history to keep (default 10000)
   --buffer EVENTS      events a watcher may have waiting before it is cut off (default 1024)
-  --max-streams N      HTTP/2 concurrent streams per connection (default 10000)
+  --max-streams N      HTTP/2 concurrent streams per connection (default 100; for many
+                       watches on one connection, use WatchStream)
   --cors               allow calls from pages of any origin (development)
 ";
 
+/// The data directory when neither `--data` nor `--in-memory` is given.
+const DEFAULT_DATA_DIR: &str = "watch-data";
+
 struct Args {
     addr: String,
+    /// The data directory; `None`: in memory.
+    data: Option<String>,
     static_dir: Option<String>,
     config: StoreConfig,
     max_streams: u32,
@@ -38,6 +60,7 @@ struct Args {
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
         addr: "127.0.0.1:8080".into(),
+        data: Some(DEFAULT_DATA_DIR.into()),
         static_dir: None,
         config: StoreConfig::default(),
         max_streams: trident_watch::web::DEFAULT_MAX_CONCURRENT_STREAMS,
@@ -48,6 +71,8 @@ fn parse_args() -> Result<Args, String> {
         let mut value = |name: &str| iter.next().ok_or(format!("{name} needs a value"));
         match arg.as_str() {
             "--static" => args.static_dir = Some(value("--static")?),
+            "--data" => args.data = Some(value("--data")?),
+            "--in-memory" => args.data = None,
             "--history" => args.config.history_limit = number(&value("--history")?)?,
             "--buffer" => args.config.watcher_buffer = number(&value("--buffer")?)?,
             "--max-streams" => args.max_streams = number(&value("--max-streams")?)?,
@@ -83,7 +108,26 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let store = Store::new(args.config);
+    let store = match &args.data {
+        Some(dir) => match Store::open(dir, args.config) {
+            Ok(store) => store,
+            Err(error) => {
+                eprintln!("watch-server: --data {dir}: {error}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Store::in_memory(args.config),
+    };
+    let stats = store.stats();
+    eprintln!(
+        "watch-server: store {} ({}) at revision {}, history from revision {}",
+        store.id(),
+        args.data
+            .as_deref()
+            .map_or_else(|| "in memory".to_owned(), |dir| format!("in {dir}")),
+        stats.revision,
+        stats.compact_revision
+    );
     let mut router = match Router::new().add(trident_watch::routes(store)) {
         Ok(router) => router,
         Err(error) => {

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // Each test file uses its own subset.
 
+pub mod process;
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;

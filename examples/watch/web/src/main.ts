@@ -176,9 +176,13 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
   });
 }
 
+/** The store the listed keys and revisions come from (every answer names its store). */
+let listedStore = "";
+
 /** Lists the keys under `prefix` and answers the revision to watch from. */
 async function list(prefix: string, signal: AbortSignal): Promise<bigint> {
   const answer = await client.range({ key: prefix, prefix: true }, { signal });
+  listedStore = answer.storeId;
   view.keys = new Map(answer.kvs.map((kv) => [kv.key, kv]));
   view.revision = 0n;
   setRevision(answer.revision);
@@ -193,13 +197,21 @@ async function follow(prefix: string, signal: AbortSignal) {
     try {
       setStatus("connecting", `connecting over ${protocolLabel()}…`);
       if (from === undefined) from = await list(prefix, signal);
+      // Naming the store makes a server with another one (a new, empty store, or another's data)
+      // refuse the watch rather than replay a different history from `from`.
       const stream = client.watch(
-        { key: prefix, prefix: true, startRevision: from, progressIntervalMs: 10_000 },
+        {
+          key: prefix,
+          prefix: true,
+          startRevision: from,
+          progressIntervalMs: 10_000,
+          storeId: listedStore,
+        },
         { signal },
       );
       for await (const response of stream) {
-        if (response.created && response.revision < view.revision) {
-          // The server is behind what we have seen: it restarted with a new store. List again.
+        if (response.created && response.storeId !== listedStore) {
+          // Another store answers (a server without the check): its revisions are not ours. List again.
           from = undefined;
           break;
         }
@@ -219,6 +231,8 @@ async function follow(prefix: string, signal: AbortSignal) {
       const error = ConnectError.from(cause);
       if (error.code === Code.OutOfRange && error.findDetails(CompactedDetailSchema).length > 0) {
         from = undefined; // The history we needed is gone: list again.
+      } else if (error.code === Code.FailedPrecondition) {
+        from = undefined; // The server's store is another one: list it afresh.
       } else if (error.code === Code.ResourceExhausted) {
         const [detail] = error.findDetails(FellBehindDetailSchema);
         if (detail) from = detail.resumeRevision;

@@ -25,7 +25,7 @@ const TIMEOUT = 10_000;
 /** Starts watch-server on a free loopback port; resolves with its base URL and process. */
 function startServer() {
   return new Promise((resolveStart, reject) => {
-    const child = spawn(serverPath, ["--static", join(web, "dist"), "127.0.0.1:0"], {
+    const child = spawn(serverPath, ["--in-memory", "--static", join(web, "dist"), "127.0.0.1:0"], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";
