@@ -76,6 +76,7 @@ mod protocol;
 mod request;
 mod server;
 mod server_shutdown;
+mod shutdown_signal;
 #[cfg(feature = "tls")]
 mod tls;
 mod wire;
@@ -119,6 +120,7 @@ pub use server::{
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};
+pub use shutdown_signal::shutdown_signal;
 
 /// The rustls crate Trident's TLS support is built on, for hand-made configurations
 /// ([`TlsConfig::from_rustls`], [`ClientBuilder::tls_config`]) and certificate types

@@ -1,10 +1,7 @@
-//! Shared code for Trident's examples: the generated demo service and its implementation, the axum
-//! application of the `axum` example, and the shutdown signal the example servers wait for.
+//! Shared code for Trident's examples: the generated demo service and its implementation, and the
+//! axum application of the `axum` example.
 
 pub mod axum_app;
-mod shutdown_signal;
-
-pub use shutdown_signal::shutdown_signal;
 
 /// The guide's snippets (`docs/guide.md`), compiled and run as this crate's doc tests: they use the demo
 /// service's generated code, which the `trident` crate's own doc tests cannot reach.

@@ -21,7 +21,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     axum::serve(listener, trident_examples::axum_app::app())
         // Ctrl-C or SIGTERM: axum stops accepting and waits for the requests in flight.
-        .with_graceful_shutdown(trident_examples::shutdown_signal())
+        .with_graceful_shutdown(trident::shutdown_signal())
         .await?;
     Ok(())
 }

@@ -41,7 +41,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .grace_period(Duration::from_secs(10))
         .serve(listener, router)
         .with_graceful_shutdown(async move {
-            trident_examples::shutdown_signal().await;
+            trident::shutdown_signal().await;
             // Health first: watchers (load balancers, `grpc-health-probe`) learn that this replica is
             // going away while its calls still finish.
             println!("shutting down");

@@ -237,6 +237,15 @@ pub(crate) fn ended(context: &CallContext) -> Option<Error> {
         .then(|| Error::new(Code::DeadlineExceeded, "the call's deadline passed"))
 }
 
+/// The error that ends a watch when the server begins to shut down: `unavailable`, which clients
+/// retry, resuming from their last revision (on this server once it is back, or on another).
+pub(crate) fn shutting_down() -> Error {
+    Error::new(
+        Code::Unavailable,
+        "the server is shutting down; resume the watch from the last revision received",
+    )
+}
+
 pub(crate) async fn sleep_until_opt(deadline: Option<Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -440,7 +449,14 @@ impl KvServer {
                 return Err(Error::new(Code::Canceled, "the caller went away"));
             }
             first = watcher.next(MAX_LONG_POLL_EVENTS) => first.map_err(store_error)?,
-            () = tokio::time::sleep(wait) => {
+            // A server shutting down answers a long poll as if its wait were over: the client polls
+            // again, from the same revision.
+            () = async {
+                tokio::select! {
+                    () = tokio::time::sleep(wait) => {}
+                    () = context.draining() => {}
+                }
+            } => {
                 let revision = watcher.progress_revision().unwrap_or(baseline).max(baseline);
                 return Ok(Response::new(LongPollResponse {
                     revision,
@@ -531,6 +547,11 @@ impl SingleWatch {
                     // The caller went away or the deadline passed: stop, freeing the watcher.
                     self.done = true;
                     return ended(&self.context).map(Err);
+                }
+                () = self.context.draining() => {
+                    // The server is shutting down: end now rather than hold the shutdown.
+                    self.done = true;
+                    return Some(Err(shutting_down()));
                 }
                 next = self.watcher.next(MAX_EVENTS_PER_RESPONSE) => {
                     self.rearm();

@@ -13,7 +13,8 @@ use crate::proto::watch_stream_request::Request as StreamRequest;
 use crate::proto::*;
 use crate::service::{
     MAX_EVENTS_PER_RESPONSE, MAX_WATCHES_PER_STREAM, ended, events_response, invalid,
-    progress_interval, progress_response, sleep_until_opt, store_mismatch, watch_options,
+    progress_interval, progress_response, shutting_down, sleep_until_opt, store_mismatch,
+    watch_options,
 };
 use crate::store::{Store, StoreError, WatchGroup, Watcher};
 
@@ -81,6 +82,12 @@ impl MultiWatch {
                     self.done = true;
                     self.outbox.clear();
                     self.outbox.extend(ended(&self.context).map(Err));
+                }
+                () = self.context.draining() => {
+                    // The server is shutting down: end now (the client resumes each watch).
+                    self.done = true;
+                    self.outbox.clear();
+                    self.outbox.push_back(Err(shutting_down()));
                 }
                 request = self.requests.message() => match request {
                     Ok(Some(request)) => self.handle_request(request),

@@ -1,7 +1,8 @@
 //! Durability and identity across restarts, black-box: a `watch-server` child process on a data
 //! directory is killed with SIGKILL and started again; what it acknowledged is still there, revisions go
 //! on, watches resume from old revisions, a `watch-cli watch` running meanwhile resumes by itself, and a
-//! server whose store is another one is refused rather than silently followed.
+//! server whose store is another one is refused rather than silently followed. SIGTERM, by contrast,
+//! ends open watches at once with `unavailable` (which clients resume from) and exits cleanly.
 
 mod common;
 
@@ -203,4 +204,44 @@ async fn watch_cli_resumes_across_a_restart_and_stops_at_another_store() {
         "names the store it followed: {stderr}"
     );
     drop(server);
+}
+
+#[tokio::test]
+async fn sigterm_ends_open_watches_at_once_and_exits_cleanly() {
+    let data = TempDir::new("restart-sigterm");
+    let server = ServerProcess::durable("127.0.0.1:0", data.path()).await;
+    let client = server.client();
+    within("put", client.put(put("a", "1"))).await.expect("put");
+    let mut watch = within("watch", client.watch(everything_from(1, "")))
+        .await
+        .expect("watch");
+    let created = within("created", watch.message())
+        .await
+        .expect("created")
+        .expect("a response");
+    assert!(created.created);
+    within("replay", watch.message())
+        .await
+        .expect("the replayed event")
+        .expect("a response");
+
+    let stopping = std::time::Instant::now();
+    let exit = tokio::spawn(server.terminate());
+    let error = loop {
+        match within("the watch ends", watch.message()).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the watch ended without saying why"),
+            Err(error) => break error,
+        }
+    };
+    assert_eq!(error.code(), Code::Unavailable, "{error}");
+    assert!(error.message().contains("shutting down"), "{error}");
+    let status = within("exit", exit).await.expect("joined");
+    assert!(status.success(), "{status:?}");
+    // Well inside the 5-second grace period: the open watch did not hold the shutdown.
+    assert!(
+        stopping.elapsed() < std::time::Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
 }

@@ -20,8 +20,8 @@
 //! which carries up to 10,000 of them on one stream.
 //!
 //! `ADDR` defaults to `127.0.0.1:8080` (port 0 picks a free port). Once listening it prints one line,
-//! `listening on http://ADDR`, with the actual address, to standard output. Ctrl-C shuts it down
-//! gracefully: new connections are refused, and open calls get a few seconds to finish.
+//! `listening on http://ADDR`, with the actual address, to standard output. Ctrl-C or SIGTERM shuts it
+//! down gracefully: new connections are refused, and open calls get a few seconds to finish.
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -154,16 +154,13 @@ async fn main() -> ExitCode {
         max_concurrent_streams: args.max_streams,
         grace_period: trident_watch::web::DEFAULT_GRACE_PERIOD,
     };
-    // Ctrl-C stops accepting, lets calls finish for the grace period, then cuts off what is left
+    // Ctrl-C or SIGTERM stops accepting, lets calls finish for the grace period, then cuts off what is left
     // (watches, long polls).
     let serving =
         trident_watch::web::serve(listener, router, options).with_graceful_shutdown(async {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("watch-server: shutting down");
-            } else {
-                // No signal handler could be installed: serve until the process is killed.
-                std::future::pending::<()>().await;
-            }
+            // Ctrl-C or SIGTERM.
+            trident::shutdown_signal().await;
+            eprintln!("watch-server: shutting down");
         });
     match serving.await {
         Ok(()) => ExitCode::SUCCESS,

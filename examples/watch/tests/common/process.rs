@@ -89,6 +89,20 @@ impl ServerProcess {
         self.child.id().expect("a running process")
     }
 
+    /// Asks it to stop with SIGTERM (a graceful shutdown) and waits until it is gone; returns how it
+    /// exited.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM");
+        within("watch-server to exit", self.child.wait())
+            .await
+            .expect("wait")
+    }
+
     /// Kills it with SIGKILL (no chance to flush or clean up) and waits until it is gone.
     pub async fn kill(mut self) {
         self.child.start_kill().expect("SIGKILL");
