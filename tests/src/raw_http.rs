@@ -130,29 +130,7 @@ pub fn raw(
 /// Sends one request on a fresh connection and reads the whole response.
 pub async fn send_raw(addr: SocketAddr, http: Http, request: http::Request<Bytes>) -> RawResponse {
     within("raw request", async {
-        let stream = tokio::net::TcpStream::connect(addr)
-            .await
-            .expect("connect to the test server");
-        let io = TokioIo::new(stream);
-        let request = request.map(Full::new);
-        let response = match http {
-            Http::H1 => {
-                let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-                    .await
-                    .expect("HTTP/1.1 handshake");
-                tokio::spawn(connection);
-                sender.send_request(request).await
-            }
-            Http::H2 => {
-                let (mut sender, connection) =
-                    hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                        .await
-                        .expect("HTTP/2 handshake");
-                tokio::spawn(connection);
-                sender.send_request(request).await
-            }
-        }
-        .expect("the server answers");
+        let response = send_on_new_connection(addr, http, request.map(Full::new)).await;
         let (parts, body) = response.into_parts();
         let body = body.collect().await.expect("read the body").to_bytes();
         RawResponse {
@@ -162,6 +140,41 @@ pub async fn send_raw(addr: SocketAddr, http: Http, request: http::Request<Bytes
         }
     })
     .await
+}
+
+/// Sends one request with any body on a fresh connection; returns the response as it arrives (its
+/// body unread).
+pub async fn send_on_new_connection<B>(
+    addr: SocketAddr,
+    http: Http,
+    request: http::Request<B>,
+) -> http::Response<hyper::body::Incoming>
+where
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the test server");
+    let io = TokioIo::new(stream);
+    match http {
+        Http::H1 => {
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+                .await
+                .expect("HTTP/1.1 handshake");
+            tokio::spawn(connection);
+            sender.send_request(request).await
+        }
+        Http::H2 => {
+            let (mut sender, connection) =
+                hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
+                    .await
+                    .expect("HTTP/2 handshake");
+            tokio::spawn(connection);
+            sender.send_request(request).await
+        }
+    }
+    .expect("the server answers")
 }
 
 /// A raw Connect unary POST to `spec` with `codec`, plus any `extra` headers.

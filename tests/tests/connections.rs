@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use trident::{Client, Code, MinDataRate, Server};
 use trident_tests::{
     Codec, ECHO, EchoRequest, EchoServiceClient, Http, SilencingProxy, TestService, raw, router,
-    send_raw, text, within,
+    send_on_new_connection, send_raw, text, within,
 };
 
 /// A test service served by `server` on a free port; the server stops when this is dropped.
@@ -59,6 +59,20 @@ fn client(url: &str, http: Http) -> EchoServiceClient {
         Codec::Proto,
         http,
     ))
+}
+
+/// Opens a `WaitStream` call that holds its stream open until cancelled, and reads its first message.
+async fn held_stream(
+    client: &EchoServiceClient,
+) -> trident::ServerStreamCall<trident_tests::EchoResponse> {
+    let mut stream = within("open a stream", client.wait_stream(text("hold")))
+        .await
+        .expect("stream");
+    within("first message", stream.message())
+        .await
+        .expect("message")
+        .expect("one");
+    stream
 }
 
 /// Reads from `stream` until the server closes it; returns how long that took.
@@ -111,13 +125,7 @@ async fn idle_connections_are_closed_after_the_idle_timeout() {
 
     // A stream held open three idle timeouts long is left alone.
     let client = server.client(Http::H2);
-    let mut stream = within("open a stream", client.wait_stream(text("hold")))
-        .await
-        .expect("stream");
-    within("first message", stream.message())
-        .await
-        .expect("message")
-        .expect("one");
+    let _stream = held_stream(&client).await;
     tokio::time::sleep(IDLE * 3).await;
     assert_eq!(server.service.state().cancelled.get(), 0, "not idle");
 }
@@ -180,30 +188,12 @@ async fn slow_bodies_fall_behind_the_minimum_rate() {
             .header("connect-protocol-version", "1")
             .body(trickled_body(1000, Duration::from_millis(50)))
             .expect("request");
-        let stream = TcpStream::connect(server.addr).await.expect("connect");
-        let io = TokioIo::new(stream);
         let started = Instant::now();
-        let response = within("the server answers", async {
-            match http {
-                Http::H1 => {
-                    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
-                        .await
-                        .expect("handshake");
-                    tokio::spawn(connection);
-                    sender.send_request(request).await
-                }
-                Http::H2 => {
-                    let (mut sender, connection) =
-                        hyper::client::conn::http2::handshake(TokioExecutor::new(), io)
-                            .await
-                            .expect("handshake");
-                    tokio::spawn(connection);
-                    sender.send_request(request).await
-                }
-            }
-        })
-        .await
-        .expect("a response");
+        let response = within(
+            "the server answers",
+            send_on_new_connection(server.addr, http, request),
+        )
+        .await;
         assert!(started.elapsed() < Duration::from_secs(5), "{http:?}");
         assert_eq!(
             response.status(),
@@ -271,13 +261,7 @@ async fn keepalive_pings_find_clients_that_vanished() {
     .await;
     let proxy = SilencingProxy::start(server.addr).await;
     let client = client(&proxy.url(), Http::H2);
-    let mut stream = within("open a stream", client.wait_stream(text("hold")))
-        .await
-        .expect("stream");
-    within("first message", stream.message())
-        .await
-        .expect("message")
-        .expect("one");
+    let _stream = held_stream(&client).await;
     proxy.silence_open_connections();
     server
         .service
@@ -298,13 +282,7 @@ async fn old_connections_are_retired() {
     )
     .await;
     let client = server.client(Http::H2);
-    let mut stream = within("open a stream", client.wait_stream(text("hold")))
-        .await
-        .expect("stream");
-    within("first message", stream.message())
-        .await
-        .expect("message")
-        .expect("one");
+    let _stream = held_stream(&client).await;
     server
         .service
         .state()
