@@ -1,14 +1,30 @@
 //! Answering a call: what a handler returned, written through the call's protocol. A unary reply goes
 //! out whole; a stream goes out as a body that gathers ready messages into batches and ends the way the
 //! protocol ends a stream.
+//!
+//! # Memory
+//!
+//! A streaming body produces a batch only while fewer than [`MAX_IN_FLIGHT`] (two) of the batches it
+//! handed on are still held by the connection: each batch it hands on carries a token that, once the
+//! connection has written the batch out (into the socket, or into its own write buffer) and dropped
+//! it, counts it as taken and wakes the body. A client that stops reading (or stops granting flow
+//! control window) therefore stops the handler's stream from being polled, and the stream holds at
+//! most two batches: each under [`BATCH_BYTES`] plus one message, so under 64 KiB plus two messages
+//! (and the protocol's final frame), whatever windows the client grants. hyper polls a body for its
+//! next chunk before it knows there is room to send it, so without the gate one more batch would sit
+//! in hyper, and h2 would buffer up to its per-stream send buffer (hundreds of KiB by default) of
+//! earlier ones. Two rather than one keep a batch ready while the previous one is written.
 
 use std::future::Future as _;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
+use futures_util::task::AtomicWaker;
 use http_body::Frame;
 use tokio::time::Instant;
 use tokio_util::sync::DropGuard;
@@ -108,6 +124,7 @@ fn stream(
             .map(|d| Box::pin(tokio::time::sleep_until(d))),
         trailers,
         batch: BytesMut::new(),
+        in_flight: Arc::new(InFlight::default()),
         pending_trailers: None,
         done: false,
         recovery: ending.recovery,
@@ -127,6 +144,61 @@ const BATCH_BYTES: usize = 32 * 1024;
 /// Room reserved past [`BATCH_BYTES`], so that the message that fills a batch rarely makes it grow.
 const BATCH_HEADROOM: usize = 4 * 1024;
 
+/// At most this many batches a streaming body handed on may be held by the connection (not yet written
+/// out) before the body stops producing more; see the module docs.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// The batches of one streaming body that the connection holds: counted up when the body hands one on,
+/// down when the connection drops it.
+#[derive(Default)]
+struct InFlight {
+    batches: AtomicUsize,
+    /// The body's task, waiting for a batch to be taken.
+    taken: AtomicWaker,
+}
+
+impl InFlight {
+    /// Whether the body may produce another batch now. When it may not, the body's task is woken once
+    /// a batch has been taken.
+    fn has_room(&self, cx: &Context<'_>) -> bool {
+        if self.batches.load(Ordering::Acquire) < MAX_IN_FLIGHT {
+            return true;
+        }
+        self.taken.register(cx.waker());
+        // A batch may have been taken between the load and the registration.
+        self.batches.load(Ordering::Acquire) < MAX_IN_FLIGHT
+    }
+
+    /// `batch` as the bytes handed on, counted in flight until the connection drops them.
+    fn hand_on(self: &Arc<Self>, batch: BytesMut) -> Bytes {
+        self.batches.fetch_add(1, Ordering::AcqRel);
+        Bytes::from_owner(HandedOn {
+            batch,
+            in_flight: self.clone(),
+        })
+    }
+}
+
+/// A batch handed on to the connection; dropping it (the connection has written it out) counts it as
+/// taken.
+struct HandedOn {
+    batch: BytesMut,
+    in_flight: Arc<InFlight>,
+}
+
+impl AsRef<[u8]> for HandedOn {
+    fn as_ref(&self) -> &[u8] {
+        &self.batch
+    }
+}
+
+impl Drop for HandedOn {
+    fn drop(&mut self) {
+        self.in_flight.batches.fetch_sub(1, Ordering::AcqRel);
+        self.in_flight.taken.wake();
+    }
+}
+
 /// The body of a streaming response.
 struct ResponseBody {
     protocol: &'static dyn ServerProtocol,
@@ -136,6 +208,8 @@ struct ResponseBody {
     trailers: Metadata,
     /// Framed messages (and a final frame, for protocols that end in the body) not yet handed on.
     batch: BytesMut,
+    /// The batches handed on that the connection has not yet written out.
+    in_flight: Arc<InFlight>,
     /// HTTP trailers that end the stream after the last data frame (gRPC's status).
     pending_trailers: Option<http::HeaderMap>,
     done: bool,
@@ -224,7 +298,9 @@ impl Stream for ResponseBody {
             {
                 ending = Some(Some(deadline::exceeded()));
             }
-            if ending.is_none() {
+            // While the connection holds enough of this stream's batches, leave the messages where
+            // they are: the connection wakes the body when it takes one.
+            if ending.is_none() && this.in_flight.has_room(cx) {
                 ending = this.fill_batch(cx);
             }
             if let Some(error) = ending
@@ -235,7 +311,8 @@ impl Stream for ResponseBody {
             }
         }
         if !this.batch.is_empty() {
-            return Poll::Ready(Some(Ok(Frame::data(this.batch.split().freeze()))));
+            let batch = this.in_flight.hand_on(this.batch.split());
+            return Poll::Ready(Some(Ok(Frame::data(batch))));
         }
         if let Some(trailers) = this.pending_trailers.take() {
             this.done = true;
