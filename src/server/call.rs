@@ -20,6 +20,7 @@ use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
 use crate::server::streaming::Streaming;
+use crate::server_shutdown::ServerShutdown;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{CallContext, Code, Error, Metadata, Request, Response};
 
@@ -47,6 +48,9 @@ impl ServerCall {
             format,
         } = negotiated;
         let cancel = CancellationToken::new();
+        // Requests a `Server` hands over carry its shutdown token: their responses go straight to
+        // hyper's connection, which drops each chunk once written.
+        let served = request.extensions.get::<ServerShutdown>().is_some();
         let http::request::Parts {
             method,
             uri,
@@ -79,6 +83,7 @@ impl ServerCall {
             deadline,
             cancel,
             recovery,
+            gate: respond::Gate::from_served(served),
         };
         Self {
             incoming,
@@ -170,6 +175,8 @@ pub(crate) struct Responder {
     deadline: Option<Instant>,
     cancel: CancellationToken,
     recovery: Recovery,
+    /// Whether a streamed response waits for the connection to take its batches.
+    gate: respond::Gate,
 }
 
 impl Responder {
@@ -202,6 +209,7 @@ impl Responder {
             self.deadline,
             cancel_on_drop,
             self.recovery,
+            self.gate,
             result,
         )
     }

@@ -4,16 +4,22 @@
 //!
 //! # Memory
 //!
-//! A streaming body produces a batch only while fewer than [`MAX_IN_FLIGHT`] (two) of the batches it
-//! handed on are still held by the connection: each batch it hands on carries a token that, once the
-//! connection has written the batch out (into the socket, or into its own write buffer) and dropped
-//! it, counts it as taken and wakes the body. A client that stops reading (or stops granting flow
-//! control window) therefore stops the handler's stream from being polled, and the stream holds at
-//! most two batches: each under [`BATCH_BYTES`] plus one message, so under 64 KiB plus two messages
-//! (and the protocol's final frame), whatever windows the client grants. hyper polls a body for its
-//! next chunk before it knows there is room to send it, so without the gate one more batch would sit
-//! in hyper, and h2 would buffer up to its per-stream send buffer (hundreds of KiB by default) of
+//! Served by a [`Server`](crate::Server), a streaming body produces a batch only while fewer than
+//! [`MAX_IN_FLIGHT`] (two) of the batches it handed on are still held by the connection: each batch
+//! carries a token that, once the connection has written the batch out (into the socket, or into its
+//! own write buffer) and dropped it, counts it as taken and wakes the body. A client that stops
+//! reading (or stops granting flow-control window) therefore stops the handler's stream from being
+//! polled, and the stream holds at most two batches: each under [`BATCH_BYTES`] plus one message, so
+//! under 64 KiB plus two messages (and the protocol's final frame), whatever windows the client
+//! grants. hyper polls a body for its next chunk before it knows there is room to send it, so without
+//! the gate one more batch would sit in hyper, and h2 would buffer up to its per-stream send buffer of
 //! earlier ones. Two rather than one keep a batch ready while the previous one is written.
+//!
+//! The gate is off for requests that did not come through a `Server` (an in-memory transport, the
+//! router under the caller's own hyper): their consumer may keep the chunks it has read, so a chunk
+//! still alive says nothing about its progress. For the same reason, tower middleware between a
+//! `Server` and the router must pass a streaming response's chunks on rather than keep them: a layer
+//! that gathers a whole streamed response before sending it would wait for ever after two batches.
 
 use std::future::Future as _;
 use std::panic::AssertUnwindSafe;
@@ -48,6 +54,26 @@ pub(crate) enum Reply {
     Stream(Outgoing),
 }
 
+/// Whether a streamed response produces its next batch only once the connection has taken enough of
+/// the earlier ones (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// The response goes to a `Server`'s own connection, which drops each chunk once it has written
+    /// it: hold back while [`MAX_IN_FLIGHT`] batches are not yet written.
+    UntilTaken,
+    /// The response goes elsewhere (an in-memory transport, the caller's own hyper): its consumer may
+    /// keep chunks it has read (slices of a batch in decoded messages, say), so dropping them says
+    /// nothing about its progress. Each poll produces a batch, as the consumer asks.
+    Off,
+}
+
+impl Gate {
+    /// The gate for a request a `Server` handed over (`served`), or one from elsewhere.
+    pub(crate) fn from_served(served: bool) -> Self {
+        if served { Self::UntilTaken } else { Self::Off }
+    }
+}
+
 /// Writes the handler's `result` as the call's response. `cancel_on_drop` cancels the call's context
 /// once the response is over: when this returns for a whole response, when the body ends for a stream.
 pub(crate) fn respond(
@@ -55,6 +81,7 @@ pub(crate) fn respond(
     deadline: Option<Instant>,
     cancel_on_drop: DropGuard,
     recovery: Recovery,
+    gate: Gate,
     result: Result<Response<Reply>, Error>,
 ) -> http::Response<Body> {
     let protocol = format.protocol;
@@ -88,6 +115,7 @@ pub(crate) fn respond(
                 deadline,
                 cancel_on_drop,
                 recovery,
+                gate,
             };
             stream(format, headers, messages, trailers, ending)
         }
@@ -100,6 +128,7 @@ struct Ending {
     deadline: Option<Instant>,
     cancel_on_drop: DropGuard,
     recovery: Recovery,
+    gate: Gate,
 }
 
 /// A streaming response: headers now, then each message as it comes, then the protocol's ending.
@@ -124,7 +153,7 @@ fn stream(
             .map(|d| Box::pin(tokio::time::sleep_until(d))),
         trailers,
         batch: BytesMut::new(),
-        in_flight: Arc::new(InFlight::default()),
+        in_flight: (ending.gate == Gate::UntilTaken).then(|| Arc::new(InFlight::default())),
         pending_trailers: None,
         done: false,
         recovery: ending.recovery,
@@ -208,8 +237,9 @@ struct ResponseBody {
     trailers: Metadata,
     /// Framed messages (and a final frame, for protocols that end in the body) not yet handed on.
     batch: BytesMut,
-    /// The batches handed on that the connection has not yet written out.
-    in_flight: Arc<InFlight>,
+    /// The batches handed on that the connection has not yet written out (`None`: not counted, with
+    /// [`Gate::Off`]).
+    in_flight: Option<Arc<InFlight>>,
     /// HTTP trailers that end the stream after the last data frame (gRPC's status).
     pending_trailers: Option<http::HeaderMap>,
     done: bool,
@@ -300,7 +330,7 @@ impl Stream for ResponseBody {
             }
             // While the connection holds enough of this stream's batches, leave the messages where
             // they are: the connection wakes the body when it takes one.
-            if ending.is_none() && this.in_flight.has_room(cx) {
+            if ending.is_none() && this.in_flight.as_ref().is_none_or(|f| f.has_room(cx)) {
                 ending = this.fill_batch(cx);
             }
             if let Some(error) = ending
@@ -311,7 +341,11 @@ impl Stream for ResponseBody {
             }
         }
         if !this.batch.is_empty() {
-            let batch = this.in_flight.hand_on(this.batch.split());
+            let batch = this.batch.split();
+            let batch = match &this.in_flight {
+                Some(in_flight) => in_flight.hand_on(batch),
+                None => batch.freeze(),
+            };
             return Poll::Ready(Some(Ok(Frame::data(batch))));
         }
         if let Some(trailers) = this.pending_trailers.take() {
