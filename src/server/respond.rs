@@ -359,3 +359,49 @@ impl Stream for ResponseBody {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+
+    use super::*;
+
+    /// A waker that counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_batch_dropped_by_the_connection_makes_room_and_wakes_the_body() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let cx = Context::from_waker(&waker);
+        let in_flight = Arc::new(InFlight::default());
+        assert!(in_flight.has_room(&cx));
+        let first = in_flight.hand_on(BytesMut::from(&b"first"[..]));
+        assert!(in_flight.has_room(&cx), "one batch in flight leaves room");
+        let second = in_flight.hand_on(BytesMut::from(&b"second"[..]));
+        assert_eq!(&first[..], b"first");
+        assert_eq!(&second[..], b"second");
+        assert!(
+            !in_flight.has_room(&cx),
+            "two batches in flight are the most"
+        );
+
+        // Part of a batch still held keeps the whole batch in flight.
+        let rest = second.slice(1..);
+        drop(second);
+        assert!(!in_flight.has_room(&cx));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+        drop(rest);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the body is woken");
+        assert!(in_flight.has_room(&cx));
+        drop(first);
+        assert_eq!(in_flight.batches.load(Ordering::SeqCst), 0);
+    }
+}
