@@ -44,13 +44,18 @@ const MESSAGES: u32 = 1_000_000;
 /// - the stream's own state (h2's and hyper's stream records, the handler's future and the call's
 ///   context, its request): a few KiB, allowed for as 16 KiB.
 ///
-/// That is 88 KiB a stream, 22 MiB for 256. On top, the connection itself (its write buffers, at most
+/// That is 88 KiB a stream, 22 MiB for 256. (The windows are granted only once every stream is open,
+/// so that the server does not stream to a client still reading, which would leave the allocator with
+/// more freed memory to keep.) On top, the connection itself (its write buffers, at most
 /// 64 KiB gathered plus one frame in h2's codec) and the allocator's slack (freed memory it keeps, page
-/// rounding, per-thread arenas), allowed for as 8 MiB: 30 MiB in all. Measured: about 23 MiB; an idle
+/// rounding, per-thread arenas), allowed for as 8 MiB: 30 MiB in all. Measured: about 21 MiB; an idle
 /// stream costs about 7 KiB. Before the bound (h2's 400 KiB send buffer a stream, a batch more waiting
 /// in hyper) the same client pinned about 140 MiB, 560 KiB a stream.
 const PER_STREAM: usize = 72 * 1024 + 16 * 1024;
 const ALLOWED_GROWTH: usize = STREAMS as usize * PER_STREAM + 8 * 1024 * 1024;
+/// What the streams must at least have made the server buffer for the test to mean anything: a batch
+/// (32 KiB) each, as when the windows were granted and the socket's buffers filled.
+const EXPECTED_GROWTH: usize = STREAMS as usize * 32 * 1024;
 
 #[test]
 fn never_read_streams_hold_bounded_server_memory() {
@@ -73,6 +78,10 @@ fn never_read_streams_hold_bounded_server_memory() {
         growth / 1024,
         growth / 1024 / STREAMS as usize,
         ALLOWED_GROWTH / 1024,
+    );
+    assert!(
+        growth > EXPECTED_GROWTH,
+        "the server's resident memory grew by only {growth} bytes: did it send at all?"
     );
     assert!(
         growth < ALLOWED_GROWTH,
@@ -174,7 +183,7 @@ async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
         .handshake::<_, Bytes>(tcp)
         .await
         .expect("h2 handshake");
-    let mut connection = Box::pin(connection);
+    let mut connection = connection;
 
     // One whole call first, so that the baseline includes the runtime's and the connection's first
     // allocations.
@@ -188,13 +197,17 @@ async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
     };
     tokio::select! {
         () = warm_up => {}
-        result = connection.as_mut() => panic!("connection ended: {result:?}"),
+        result = &mut connection => panic!("connection ended: {result:?}"),
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let before = server.rss();
 
-    // Open every stream and wait for every response's headers; the response bodies are kept and never
-    // read. The connection is polled only until then.
+    // Open every stream with no window at all, so that the server sends nothing while the client still
+    // reads (the server acknowledges this before it sees the requests), and wait for every response's
+    // headers; the response bodies are kept and never read.
+    connection
+        .set_initial_window_size(0)
+        .expect("no settings pending");
     let open = async {
         let mut kept = Vec::new();
         for _ in 0..STREAMS {
@@ -210,13 +223,22 @@ async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
     };
     let bodies = tokio::select! {
         bodies = open => bodies,
-        result = connection.as_mut() => panic!("connection ended: {result:?}"),
+        result = &mut connection => panic!("connection ended: {result:?}"),
     };
+    // Then grant every stream the largest window, and poll the connection once more only, to send
+    // that: from now on nothing reads the socket.
+    connection
+        .set_initial_window_size(MAX_WINDOW)
+        .expect("the server acknowledged the empty window");
+    if let std::task::Poll::Ready(result) = futures_util::poll!(&mut connection) {
+        panic!("connection ended: {result:?}");
+    }
 
     // The server writes until the socket's buffers are full, then holds what it has produced: wait
     // until its memory stops growing.
     let after = settled_rss(server);
     drop(bodies);
+    drop(connection);
     (before, after)
 }
 
