@@ -14,6 +14,11 @@ pub(crate) const SPEC_WINDOW_SIZE: u32 = 65_535;
 pub(crate) const MIN_FRAME_SIZE: u32 = 16_384;
 /// The largest SETTINGS_MAX_FRAME_SIZE HTTP/2 allows: 2^24 - 1 bytes.
 pub(crate) const MAX_FRAME_SIZE: u32 = (1 << 24) - 1;
+/// What a server's HTTP/2 connection buffers of one stream's response body for sending, unless set
+/// otherwise: 64 KiB (h2's own default is 400 KiB).
+pub(crate) const DEFAULT_SERVER_SEND_BUFFER_SIZE: usize = 64 * 1024;
+/// The largest per-stream send buffer h2 accepts (it panics above): 2^32 - 1 bytes.
+pub(crate) const MAX_SEND_BUFFER_SIZE: usize = u32::MAX as usize;
 
 /// HTTP/2 flow-control settings of one side, as set on a `Server` or a `ClientBuilder`; `None` keeps
 /// that side's default. The setters bring values into the range HTTP/2 (and h2, which panics or
@@ -28,6 +33,8 @@ pub(crate) struct Http2Settings {
     pub max_frame_size: Option<u32>,
     /// hyper's BDP-based adaptive window; when on, the windows above are not used.
     pub adaptive_window: Option<bool>,
+    /// How many bytes of one stream's body h2 buffers for sending, in 1..=2^32-1.
+    pub max_send_buffer_size: Option<usize>,
     /// How often to PING the peer to learn that the connection still works (`None`: never).
     pub keep_alive_interval: Option<Duration>,
     /// How long a PING may go unanswered before the connection is closed.
@@ -53,6 +60,12 @@ impl Http2Settings {
     pub fn set_max_frame_size(&mut self, size: u32) {
         self.max_frame_size = Some(size.clamp(MIN_FRAME_SIZE, MAX_FRAME_SIZE));
     }
+
+    /// Sets the per-stream send buffer: 0 (which would stall every body) becomes 1, and values above
+    /// 2^32-1 become 2^32-1.
+    pub fn set_max_send_buffer_size(&mut self, size: usize) {
+        self.max_send_buffer_size = Some(size.clamp(1, MAX_SEND_BUFFER_SIZE));
+    }
 }
 
 #[cfg(test)]
@@ -68,6 +81,10 @@ mod tests {
         assert_eq!(settings.stream_window, Some(1));
         assert_eq!(settings.connection_window, Some(SPEC_WINDOW_SIZE));
         assert_eq!(settings.max_frame_size, Some(MIN_FRAME_SIZE));
+        settings.set_max_send_buffer_size(0);
+        assert_eq!(settings.max_send_buffer_size, Some(1));
+        settings.set_max_send_buffer_size(usize::MAX);
+        assert_eq!(settings.max_send_buffer_size, Some(MAX_SEND_BUFFER_SIZE));
 
         settings.set_stream_window(u32::MAX);
         settings.set_connection_window(u32::MAX);

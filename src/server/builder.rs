@@ -237,6 +237,20 @@ impl Server {
         self
     }
 
+    /// How many bytes of one HTTP/2 stream's response h2 buffers for sending while the connection
+    /// cannot write them (the client is not reading, or has not granted flow-control window). Unset:
+    /// 64 KiB, below h2's own 400 KiB default. Trident's streaming responses stop producing messages
+    /// while two batches of theirs (under 64 KiB plus two messages) wait to be written, whatever this
+    /// is; this bounds other bodies (a fallback's, gRPC-Web text's re-encoded stream) at about this
+    /// size plus two of their chunks. A connection's response memory is then at most
+    /// [`http2_max_concurrent_streams`](Self::http2_max_concurrent_streams) times that. Raising it
+    /// rarely helps throughput: the kernel's socket buffer, not this one, covers the network's
+    /// latency. 0 is taken as 1, values above 2^32-1 as 2^32-1.
+    pub fn http2_max_send_buffer_size(mut self, size: usize) -> Self {
+        self.http2.set_max_send_buffer_size(size);
+        self
+    }
+
     /// hyper's adaptive HTTP/2 flow control, which starts both windows at 64 KiB and grows them with
     /// the measured bandwidth-delay product; when on, the window sizes set above are not used. Off
     /// unless set (hyper's default). Worth trying when clients upload large messages over links whose
@@ -360,6 +374,11 @@ impl Server {
         if let Some(size) = settings.max_frame_size {
             http2.max_frame_size(size);
         }
+        http2.max_send_buf_size(
+            settings
+                .max_send_buffer_size
+                .unwrap_or(crate::http2::DEFAULT_SERVER_SEND_BUFFER_SIZE),
+        );
         // Last, so that it wins: hyper's adaptive window starts both windows at 65,535.
         if let Some(enabled) = settings.adaptive_window {
             http2.adaptive_window(enabled);

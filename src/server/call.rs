@@ -21,6 +21,7 @@ use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
 use crate::server::streaming::Streaming;
+use crate::server_shutdown::ServerShutdown;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{CallContext, Code, Error, Metadata, Request, Response};
 
@@ -48,6 +49,9 @@ impl ServerCall {
             format,
         } = negotiated;
         let cancel = CancellationToken::new();
+        // Requests a `Server` hands over carry its shutdown token: their responses go straight to
+        // hyper's connection, which drops each chunk once written.
+        let served = request.extensions.get::<ServerShutdown>().is_some();
         let http::request::Parts {
             method,
             uri,
@@ -81,6 +85,7 @@ impl ServerCall {
             deadline,
             cancel,
             recovery,
+            gate: respond::Gate::from_served(served),
         };
         Self {
             incoming,
@@ -175,6 +180,8 @@ pub(crate) struct Responder {
     deadline: Option<Instant>,
     cancel: CancellationToken,
     recovery: Recovery,
+    /// Whether a streamed response waits for the connection to take its batches.
+    gate: respond::Gate,
 }
 
 impl Responder {
@@ -207,6 +214,7 @@ impl Responder {
             self.deadline,
             cancel_on_drop,
             self.recovery,
+            self.gate,
             result,
         )
     }

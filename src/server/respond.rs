@@ -1,14 +1,36 @@
 //! Answering a call: what a handler returned, written through the call's protocol. A unary reply goes
 //! out whole; a stream goes out as a body that gathers ready messages into batches and ends the way the
 //! protocol ends a stream.
+//!
+//! # Memory
+//!
+//! Served by a [`Server`](crate::Server), a streaming body produces a batch only while fewer than
+//! [`MAX_IN_FLIGHT`] (two) of the batches it handed on are still held by the connection: each batch
+//! carries a token that, once the connection has written the batch out (into the socket, or into its
+//! own write buffer) and dropped it, counts it as taken and wakes the body. A client that stops
+//! reading (or stops granting flow-control window) therefore stops the handler's stream from being
+//! polled, and the stream holds at most two batches: each under [`BATCH_BYTES`] plus one message, so
+//! under 64 KiB plus two messages (and the protocol's final frame), whatever windows the client
+//! grants. hyper polls a body for its next chunk before it knows there is room to send it, so without
+//! the gate one more batch would sit in hyper, and h2 would buffer up to its per-stream send buffer of
+//! earlier ones. Two rather than one keep a batch ready while the previous one is written.
+//!
+//! The gate is off for requests that did not come through a `Server` (an in-memory transport, the
+//! router under the caller's own hyper): their consumer may keep the chunks it has read, so a chunk
+//! still alive says nothing about its progress. For the same reason, tower middleware between a
+//! `Server` and the router must pass a streaming response's chunks on rather than keep them: a layer
+//! that gathers a whole streamed response before sending it would wait for ever after two batches.
 
 use std::future::Future as _;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
+use futures_util::task::AtomicWaker;
 use http_body::Frame;
 use tokio::time::Instant;
 use tokio_util::sync::DropGuard;
@@ -32,6 +54,26 @@ pub(crate) enum Reply {
     Stream(Outgoing),
 }
 
+/// Whether a streamed response produces its next batch only once the connection has taken enough of
+/// the earlier ones (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gate {
+    /// The response goes to a `Server`'s own connection, which drops each chunk once it has written
+    /// it: hold back while [`MAX_IN_FLIGHT`] batches are not yet written.
+    UntilTaken,
+    /// The response goes elsewhere (an in-memory transport, the caller's own hyper): its consumer may
+    /// keep chunks it has read (slices of a batch in decoded messages, say), so dropping them says
+    /// nothing about its progress. Each poll produces a batch, as the consumer asks.
+    Off,
+}
+
+impl Gate {
+    /// The gate for a request a `Server` handed over (`served`), or one from elsewhere.
+    pub(crate) fn from_served(served: bool) -> Self {
+        if served { Self::UntilTaken } else { Self::Off }
+    }
+}
+
 /// Writes the handler's `result` as the call's response. `cancel_on_drop` cancels the call's context
 /// once the response is over: when this returns for a whole response, when the body ends for a stream.
 pub(crate) fn respond(
@@ -39,6 +81,7 @@ pub(crate) fn respond(
     deadline: Option<Instant>,
     cancel_on_drop: DropGuard,
     recovery: Recovery,
+    gate: Gate,
     result: Result<Response<Reply>, Error>,
 ) -> http::Response<Body> {
     let protocol = format.protocol;
@@ -72,6 +115,7 @@ pub(crate) fn respond(
                 deadline,
                 cancel_on_drop,
                 recovery,
+                gate,
             };
             stream(format, headers, messages, trailers, ending)
         }
@@ -84,6 +128,7 @@ struct Ending {
     deadline: Option<Instant>,
     cancel_on_drop: DropGuard,
     recovery: Recovery,
+    gate: Gate,
 }
 
 /// A streaming response: headers now, then each message as it comes, then the protocol's ending.
@@ -108,6 +153,7 @@ fn stream(
             .map(|d| Box::pin(tokio::time::sleep_until(d))),
         trailers,
         batch: BytesMut::new(),
+        in_flight: (ending.gate == Gate::UntilTaken).then(|| Arc::new(InFlight::default())),
         pending_trailers: None,
         done: false,
         recovery: ending.recovery,
@@ -127,6 +173,61 @@ const BATCH_BYTES: usize = 32 * 1024;
 /// Room reserved past [`BATCH_BYTES`], so that the message that fills a batch rarely makes it grow.
 const BATCH_HEADROOM: usize = 4 * 1024;
 
+/// At most this many batches a streaming body handed on may be held by the connection (not yet written
+/// out) before the body stops producing more; see the module docs.
+const MAX_IN_FLIGHT: usize = 2;
+
+/// The batches of one streaming body that the connection holds: counted up when the body hands one on,
+/// down when the connection drops it.
+#[derive(Default)]
+struct InFlight {
+    batches: AtomicUsize,
+    /// The body's task, waiting for a batch to be taken.
+    taken: AtomicWaker,
+}
+
+impl InFlight {
+    /// Whether the body may produce another batch now. When it may not, the body's task is woken once
+    /// a batch has been taken.
+    fn has_room(&self, cx: &Context<'_>) -> bool {
+        if self.batches.load(Ordering::Acquire) < MAX_IN_FLIGHT {
+            return true;
+        }
+        self.taken.register(cx.waker());
+        // A batch may have been taken between the load and the registration.
+        self.batches.load(Ordering::Acquire) < MAX_IN_FLIGHT
+    }
+
+    /// `batch` as the bytes handed on, counted in flight until the connection drops them.
+    fn hand_on(self: &Arc<Self>, batch: BytesMut) -> Bytes {
+        self.batches.fetch_add(1, Ordering::AcqRel);
+        Bytes::from_owner(HandedOn {
+            batch,
+            in_flight: self.clone(),
+        })
+    }
+}
+
+/// A batch handed on to the connection; dropping it (the connection has written it out) counts it as
+/// taken.
+struct HandedOn {
+    batch: BytesMut,
+    in_flight: Arc<InFlight>,
+}
+
+impl AsRef<[u8]> for HandedOn {
+    fn as_ref(&self) -> &[u8] {
+        &self.batch
+    }
+}
+
+impl Drop for HandedOn {
+    fn drop(&mut self) {
+        self.in_flight.batches.fetch_sub(1, Ordering::AcqRel);
+        self.in_flight.taken.wake();
+    }
+}
+
 /// The body of a streaming response.
 struct ResponseBody {
     protocol: &'static dyn ServerProtocol,
@@ -136,6 +237,9 @@ struct ResponseBody {
     trailers: Metadata,
     /// Framed messages (and a final frame, for protocols that end in the body) not yet handed on.
     batch: BytesMut,
+    /// The batches handed on that the connection has not yet written out (`None`: not counted, with
+    /// [`Gate::Off`]).
+    in_flight: Option<Arc<InFlight>>,
     /// HTTP trailers that end the stream after the last data frame (gRPC's status).
     pending_trailers: Option<http::HeaderMap>,
     done: bool,
@@ -224,7 +328,9 @@ impl Stream for ResponseBody {
             {
                 ending = Some(Some(deadline::exceeded()));
             }
-            if ending.is_none() {
+            // While the connection holds enough of this stream's batches, leave the messages where
+            // they are: the connection wakes the body when it takes one.
+            if ending.is_none() && this.in_flight.as_ref().is_none_or(|f| f.has_room(cx)) {
                 ending = this.fill_batch(cx);
             }
             if let Some(error) = ending
@@ -235,7 +341,12 @@ impl Stream for ResponseBody {
             }
         }
         if !this.batch.is_empty() {
-            return Poll::Ready(Some(Ok(Frame::data(this.batch.split().freeze()))));
+            let batch = this.batch.split();
+            let batch = match &this.in_flight {
+                Some(in_flight) => in_flight.hand_on(batch),
+                None => batch.freeze(),
+            };
+            return Poll::Ready(Some(Ok(Frame::data(batch))));
         }
         if let Some(trailers) = this.pending_trailers.take() {
             this.done = true;
@@ -246,5 +357,51 @@ impl Stream for ResponseBody {
         } else {
             Poll::Pending
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+    use std::task::{Wake, Waker};
+
+    use super::*;
+
+    /// A waker that counts its wakes.
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_batch_dropped_by_the_connection_makes_room_and_wakes_the_body() {
+        let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
+        let waker = Waker::from(wakes.clone());
+        let cx = Context::from_waker(&waker);
+        let in_flight = Arc::new(InFlight::default());
+        assert!(in_flight.has_room(&cx));
+        let first = in_flight.hand_on(BytesMut::from(&b"first"[..]));
+        assert!(in_flight.has_room(&cx), "one batch in flight leaves room");
+        let second = in_flight.hand_on(BytesMut::from(&b"second"[..]));
+        assert_eq!(&first[..], b"first");
+        assert_eq!(&second[..], b"second");
+        assert!(
+            !in_flight.has_room(&cx),
+            "two batches in flight are the most"
+        );
+
+        // Part of a batch still held keeps the whole batch in flight.
+        let rest = second.slice(1..);
+        drop(second);
+        assert!(!in_flight.has_room(&cx));
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
+        drop(rest);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 1, "the body is woken");
+        assert!(in_flight.has_room(&cx));
+        drop(first);
+        assert_eq!(in_flight.batches.load(Ordering::SeqCst), 0);
     }
 }

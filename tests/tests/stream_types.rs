@@ -1,6 +1,7 @@
 //! Every stream type × codec (proto, JSON) × HTTP version (HTTP/1.1, h2c), over a real loopback server.
 
-use trident_tests::{Codec, Http, TestServer, scenarios};
+use trident::ProtocolKind;
+use trident_tests::{Codec, EchoRequest, Http, TestServer, scenarios, within};
 
 /// The version the handler must see for `http`.
 fn version(http: Http) -> http::Version {
@@ -180,6 +181,40 @@ async fn large_messages() {
                     assert!(echo.payload == payload, "bidi payload intact");
                 }
             }
+        })
+        .await;
+    }
+}
+
+/// A client that reads gets every batch of a long stream, over every protocol and HTTP version: a
+/// server stream waits for the connection to write out its batches (see tests/memory_bound.rs), and
+/// each one written makes room for the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reading_client_gets_every_batch_of_a_long_stream() {
+    const COUNT: u32 = 2_000;
+    let server = TestServer::start().await;
+    let request = EchoRequest {
+        text: "x".repeat(1000),
+        repeat: COUNT,
+        ..Default::default()
+    };
+    for (protocol, http) in [
+        (ProtocolKind::Connect, Http::H1),
+        (ProtocolKind::Connect, Http::H2),
+        (ProtocolKind::Grpc, Http::H2),
+        (ProtocolKind::GrpcWeb, Http::H1),
+        (ProtocolKind::GrpcWeb, Http::H2),
+    ] {
+        let client =
+            trident_tests::build_client(server.builder(Codec::Proto, http).protocol(protocol));
+        within("a long stream", async {
+            let mut call = client.repeat(request.clone()).await.expect("stream");
+            let mut received = 0;
+            while let Some(echo) = call.message().await.expect("message") {
+                assert_eq!(echo.index, received, "{protocol:?} over {http:?}");
+                received += 1;
+            }
+            assert_eq!(received, COUNT, "{protocol:?} over {http:?}");
         })
         .await;
     }
