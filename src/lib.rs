@@ -114,9 +114,9 @@ pub use request::{IntoRequest, Request, Response};
 pub use server::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
     DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
-    DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_HEADER_LIST_SIZE,
-    DEFAULT_TCP_KEEPALIVE, HandlerPanic, ResponseStream, Router, Serve, ServeFuture, Server,
-    ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
+    DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
+    DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, HandlerPanic, ResponseStream, Router,
+    Serve, ServeFuture, Server, ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

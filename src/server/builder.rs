@@ -38,6 +38,10 @@ pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 /// How long a TCP connection may be silent before the kernel starts probing it, by default: 60 seconds.
 pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
+/// How many bytes of streamed responses one connection holds, waiting to be written, before its streams
+/// slow down, by default: 4 MiB.
+pub const DEFAULT_MAX_BUFFERED_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// The largest request header list accepted by default, measured as HTTP/2 measures it: 16 KiB.
 pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
@@ -85,6 +89,7 @@ pub struct Server {
     pub(super) max_calls_in_flight: Option<usize>,
     pub(super) default_timeout: Option<Duration>,
     pub(super) min_request_data_rate: Option<MinDataRate>,
+    pub(super) max_buffered_response_bytes: usize,
     pub(super) grace_period: Duration,
     #[cfg(feature = "tls")]
     pub(super) tls: Option<TlsConfig>,
@@ -124,6 +129,7 @@ impl Server {
             max_calls_in_flight: None,
             default_timeout: None,
             min_request_data_rate: Some(MinDataRate::DEFAULT),
+            max_buffered_response_bytes: DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
             grace_period: DEFAULT_GRACE_PERIOD,
             #[cfg(feature = "tls")]
             tls: None,
@@ -302,6 +308,18 @@ impl Server {
     /// fails with `deadline_exceeded`, as if the client had asked for it.
     pub fn default_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.default_timeout = timeout.into();
+        self
+    }
+
+    /// How many bytes of streamed responses one connection may hold, over all its streams, in batches
+    /// handed to the connection and not yet written out (default
+    /// [`DEFAULT_MAX_BUFFERED_RESPONSE_BYTES`]). A backstop: each stream already holds at most two
+    /// batches (under 64 KiB plus two messages); past this budget, each stream of the connection holds
+    /// one batch at most, of one message, until the connection has written enough. Streams keep moving
+    /// as their clients read, one message at a time, and one connection's slow readers cost at most
+    /// about this much plus one batch per stream. 0 is taken as 1 (one message per batch always).
+    pub fn max_buffered_response_bytes(mut self, bytes: usize) -> Self {
+        self.max_buffered_response_bytes = bytes.max(1);
         self
     }
 

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
@@ -20,8 +21,8 @@ use crate::min_data_rate::MinDataRate;
 use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
+use crate::server::response_budget::ResponseBudget;
 use crate::server::streaming::Streaming;
-use crate::server_shutdown::ServerShutdown;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{CallContext, Code, Error, Metadata, Request, Response};
 
@@ -51,7 +52,7 @@ impl ServerCall {
         let cancel = CancellationToken::new();
         // Requests a `Server` hands over carry its shutdown token: their responses go straight to
         // hyper's connection, which drops each chunk once written.
-        let served = request.extensions.get::<ServerShutdown>().is_some();
+        let gate = respond::Gate::from_budget(request.extensions.get::<Arc<ResponseBudget>>());
         let http::request::Parts {
             method,
             uri,
@@ -85,7 +86,7 @@ impl ServerCall {
             deadline,
             cancel,
             recovery,
-            gate: respond::Gate::from_served(served),
+            gate,
         };
         Self {
             incoming,

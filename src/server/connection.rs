@@ -32,6 +32,7 @@ use crate::body::Body;
 use crate::coalesce::Coalesce;
 use crate::server::Server;
 use crate::server::connection_service::{Activity, ConnectionService, RequestLimits};
+use crate::server::response_budget::ResponseBudget;
 use crate::server_shutdown::ServerShutdown;
 
 /// How long a connection must have been idle before the connection limit may close it to make room.
@@ -60,6 +61,7 @@ impl<S> Shared<S> {
                     .map(|max| Arc::new(tokio::sync::Semaphore::new(max.min(MAX_PERMITS)))),
                 default_timeout: server.default_timeout,
                 min_data_rate: server.min_request_data_rate,
+                response_budget: server.max_buffered_response_bytes,
             }),
             timers: Timers {
                 idle_timeout: server.idle_timeout,
@@ -151,6 +153,7 @@ pub(super) async fn serve_connection<S, B>(
     let _cancel_when_closed = token.clone().drop_guard();
     let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
     let activity = Arc::new(Activity::new());
+    let response_budget = Arc::new(ResponseBudget::new(shared.limits.response_budget));
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
         service: shared.service.clone(),
         peer,
@@ -158,6 +161,7 @@ pub(super) async fn serve_connection<S, B>(
         shutdown,
         limits: shared.limits.clone(),
         activity: activity.clone(),
+        response_budget: response_budget.clone(),
     };
 
     #[cfg(feature = "tls")]

@@ -1,6 +1,6 @@
 //! What every request passes on its way from a connection to the served service: the request
 //! extensions a handler reads (peer address, certificates, shutdown token, the server's call
-//! defaults), the header-size and calls-in-flight limits, and the count of calls in flight that the
+//! defaults) and the connection's response budget, the header-size and calls-in-flight limits, and the count of calls in flight that the
 //! connection's idle timeout watches.
 
 use std::convert::Infallible;
@@ -24,6 +24,7 @@ use crate::PeerCertificates;
 use crate::body::Body;
 use crate::deadline::DefaultTimeout;
 use crate::min_data_rate::MinDataRate;
+use crate::server::response_budget::ResponseBudget;
 use crate::server_shutdown::ServerShutdown;
 use crate::{Code, Error};
 
@@ -40,6 +41,8 @@ pub(super) struct RequestLimits {
     pub calls_in_flight: Option<Arc<Semaphore>>,
     pub default_timeout: Option<Duration>,
     pub min_data_rate: Option<MinDataRate>,
+    /// Each connection's [`ResponseBudget`], in bytes.
+    pub response_budget: usize,
 }
 
 /// How many calls a connection has in flight, and since when it has had none: what its idle timeout
@@ -92,6 +95,8 @@ pub(super) struct ConnectionService<S> {
     pub shutdown: ServerShutdown,
     pub limits: Arc<RequestLimits>,
     pub activity: Arc<Activity>,
+    /// What the connection's streaming responses may hold, together, before they slow down.
+    pub response_budget: Arc<ResponseBudget>,
 }
 
 impl<S, B> hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService<S>
@@ -138,6 +143,7 @@ where
         let extensions = request.extensions_mut();
         extensions.insert::<SocketAddr>(self.peer);
         extensions.insert(self.shutdown.clone());
+        extensions.insert(self.response_budget.clone());
         if let Some(certificates) = &self.certificates {
             extensions.insert(certificates.clone());
         }

@@ -42,6 +42,7 @@ use crate::protocol::server::{
 };
 use crate::server::outgoing::{self, Outgoing};
 use crate::server::recover::Recovery;
+use crate::server::response_budget::ResponseBudget;
 use crate::wire::MessageWriter;
 use crate::{Error, Metadata, Response};
 
@@ -56,11 +57,12 @@ pub(crate) enum Reply {
 
 /// Whether a streamed response produces its next batch only once the connection has taken enough of
 /// the earlier ones (see the module docs).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub(crate) enum Gate {
     /// The response goes to a `Server`'s own connection, which drops each chunk once it has written
-    /// it: hold back while [`MAX_IN_FLIGHT`] batches are not yet written.
-    UntilTaken,
+    /// it: hold back while [`MAX_IN_FLIGHT`] batches are not yet written, or while this stream holds
+    /// one and the connection's [`ResponseBudget`] is spent.
+    UntilTaken(Arc<ResponseBudget>),
     /// The response goes elsewhere (an in-memory transport, the caller's own hyper): its consumer may
     /// keep chunks it has read (slices of a batch in decoded messages, say), so dropping them says
     /// nothing about its progress. Each poll produces a batch, as the consumer asks.
@@ -68,9 +70,13 @@ pub(crate) enum Gate {
 }
 
 impl Gate {
-    /// The gate for a request a `Server` handed over (`served`), or one from elsewhere.
-    pub(crate) fn from_served(served: bool) -> Self {
-        if served { Self::UntilTaken } else { Self::Off }
+    /// The gate for a request a `Server` handed over (with its connection's budget), or one from
+    /// elsewhere.
+    pub(crate) fn from_budget(budget: Option<&Arc<ResponseBudget>>) -> Self {
+        match budget {
+            Some(budget) => Self::UntilTaken(budget.clone()),
+            None => Self::Off,
+        }
     }
 }
 
@@ -153,7 +159,10 @@ fn stream(
             .map(|d| Box::pin(tokio::time::sleep_until(d))),
         trailers,
         batch: BytesMut::new(),
-        in_flight: (ending.gate == Gate::UntilTaken).then(|| Arc::new(InFlight::default())),
+        in_flight: match ending.gate {
+            Gate::UntilTaken(budget) => Some(Arc::new(InFlight::new(budget))),
+            Gate::Off => None,
+        },
         pending_trailers: None,
         done: false,
         recovery: ending.recovery,
@@ -178,29 +187,48 @@ const BATCH_HEADROOM: usize = 4 * 1024;
 const MAX_IN_FLIGHT: usize = 2;
 
 /// The batches of one streaming body that the connection holds: counted up when the body hands one on,
-/// down when the connection drops it.
-#[derive(Default)]
+/// down when the connection drops it, in this stream's count and in the connection's budget.
 struct InFlight {
     batches: AtomicUsize,
     /// The body's task, waiting for a batch to be taken.
     taken: AtomicWaker,
+    budget: Arc<ResponseBudget>,
 }
 
 impl InFlight {
+    fn new(budget: Arc<ResponseBudget>) -> Self {
+        Self {
+            batches: AtomicUsize::new(0),
+            taken: AtomicWaker::new(),
+            budget,
+        }
+    }
+
+    /// How many batches this stream may hold now: [`MAX_IN_FLIGHT`], or one while the connection's
+    /// budget is spent.
+    fn limit(&self) -> usize {
+        if self.budget.spent() {
+            1
+        } else {
+            MAX_IN_FLIGHT
+        }
+    }
+
     /// Whether the body may produce another batch now. When it may not, the body's task is woken once
-    /// a batch has been taken.
+    /// a batch of its own has been taken.
     fn has_room(&self, cx: &Context<'_>) -> bool {
-        if self.batches.load(Ordering::Acquire) < MAX_IN_FLIGHT {
+        if self.batches.load(Ordering::Acquire) < self.limit() {
             return true;
         }
         self.taken.register(cx.waker());
         // A batch may have been taken between the load and the registration.
-        self.batches.load(Ordering::Acquire) < MAX_IN_FLIGHT
+        self.batches.load(Ordering::Acquire) < self.limit()
     }
 
     /// `batch` as the bytes handed on, counted in flight until the connection drops them.
     fn hand_on(self: &Arc<Self>, batch: BytesMut) -> Bytes {
         self.batches.fetch_add(1, Ordering::AcqRel);
+        self.budget.take(batch.len());
         Bytes::from_owner(HandedOn {
             batch,
             in_flight: self.clone(),
@@ -223,6 +251,7 @@ impl AsRef<[u8]> for HandedOn {
 
 impl Drop for HandedOn {
     fn drop(&mut self) {
+        self.in_flight.budget.give_back(self.batch.len());
         self.in_flight.batches.fetch_sub(1, Ordering::AcqRel);
         self.in_flight.taken.wake();
     }
@@ -272,8 +301,13 @@ impl ResponseBody {
             Some(messages) => messages,
             None => return Some(None),
         };
+        // With the connection's budget spent, a batch carries one message (see `response_budget.rs`).
+        let target = match &self.in_flight {
+            Some(in_flight) if in_flight.budget.spent() => 1,
+            _ => BATCH_BYTES,
+        };
         let mut written = 0;
-        while self.batch.len() < BATCH_BYTES {
+        while self.batch.len() < target {
             match messages
                 .as_mut()
                 .poll_write(cx, &self.writer, &mut self.batch)
@@ -381,7 +415,8 @@ mod tests {
         let wakes = Arc::new(Wakes(AtomicUsize::new(0)));
         let waker = Waker::from(wakes.clone());
         let cx = Context::from_waker(&waker);
-        let in_flight = Arc::new(InFlight::default());
+        let budget = Arc::new(ResponseBudget::new(1 << 20));
+        let in_flight = Arc::new(InFlight::new(budget.clone()));
         assert!(in_flight.has_room(&cx));
         let first = in_flight.hand_on(BytesMut::from(&b"first"[..]));
         assert!(in_flight.has_room(&cx), "one batch in flight leaves room");
@@ -403,5 +438,22 @@ mod tests {
         assert!(in_flight.has_room(&cx));
         drop(first);
         assert_eq!(in_flight.batches.load(Ordering::SeqCst), 0);
+        assert!(!budget.spent());
+    }
+
+    #[test]
+    fn a_spent_budget_leaves_each_stream_one_batch() {
+        let waker = Waker::noop();
+        let cx = Context::from_waker(waker);
+        let budget = Arc::new(ResponseBudget::new(10));
+        let quiet = Arc::new(InFlight::new(budget.clone()));
+        let busy = Arc::new(InFlight::new(budget.clone()));
+        let held = busy.hand_on(BytesMut::from(&b"0123456789"[..]));
+        assert!(budget.spent());
+        assert!(!busy.has_room(&cx), "one batch while the budget is spent");
+        assert!(quiet.has_room(&cx), "a stream holding nothing may still send");
+        drop(held);
+        assert!(!budget.spent());
+        assert!(busy.has_room(&cx));
     }
 }

@@ -1,6 +1,7 @@
 //! Server memory is bounded by what the peer lets it send: hundreds of server streams that a client
 //! opens with the largest HTTP/2 windows and then never reads must not make the server buffer more than
-//! the documented per-stream bound.
+//! the documented per-stream bound, nor, with the connection's response budget, more than that budget
+//! and a message a stream.
 //!
 //! The server runs in a child process (this test binary, re-executed with [`SERVER_ENV`] set), so that
 //! its resident memory can be read from `/proc` apart from the client's. The client is a raw h2
@@ -16,10 +17,8 @@ use bytes::Bytes;
 use trident::Server;
 use trident_tests::{Codec, EchoRequest, envelope, router};
 
-/// Set in the child process: serve instead of testing.
+/// Set in the child process, to the response budget it serves with: serve instead of testing.
 const SERVER_ENV: &str = "TRIDENT_TEST_MEMORY_BOUND_SERVER";
-/// This test's name, to re-execute only it in the child.
-const TEST_NAME: &str = "never_read_streams_hold_bounded_server_memory";
 /// What the child prints before the address it listens on.
 const LISTENING: &str = "memory-bound server listening on ";
 const REPEAT: &str = "/trident.test.v1.EchoService/Repeat";
@@ -57,28 +56,11 @@ const ALLOWED_GROWTH: usize = STREAMS as usize * PER_STREAM + 8 * 1024 * 1024;
 /// (32 KiB) each, as when the windows were granted and the socket's buffers filled.
 const EXPECTED_GROWTH: usize = STREAMS as usize * 32 * 1024;
 
+/// With a budget too large to matter, each stream is held to its own bound.
 #[test]
 fn never_read_streams_hold_bounded_server_memory() {
-    if std::env::var_os(SERVER_ENV).is_some() {
-        serve_until_stdin_closes();
-        return;
-    }
-    let mut server = ServerProcess::spawn();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("client runtime");
-    let (before, after) = runtime.block_on(fill_never_read_streams(&mut server));
-    let growth = after.saturating_sub(before);
-    eprintln!(
-        "server VmRSS: {} KiB before, {} KiB with {STREAMS} never-read streams: {} KiB growth \
-         ({} KiB a stream); allowed {} KiB",
-        before / 1024,
-        after / 1024,
-        growth / 1024,
-        growth / 1024 / STREAMS as usize,
-        ALLOWED_GROWTH / 1024,
-    );
+    const NAME: &str = "never_read_streams_hold_bounded_server_memory";
+    let growth = measure(NAME, 1 << 30);
     assert!(
         growth > EXPECTED_GROWTH,
         "the server's resident memory grew by only {growth} bytes: did it send at all?"
@@ -90,9 +72,67 @@ fn never_read_streams_hold_bounded_server_memory() {
     );
 }
 
-/// The child: serves the test service on a loopback port with room for [`STREAMS`] streams, prints
-/// the address, and exits when its stdin closes (the test ended, or died).
-fn serve_until_stdin_closes() {
+/// The budget a connection's responses share in the second test: well under what its streams would
+/// hold each to their own bound (256 × 64 KiB = 16 MiB).
+const BUDGET: usize = 4 * 1024 * 1024;
+
+/// With the (default) 4 MiB budget, the same streams hold the budget, give or take a batch per worker
+/// thread that was being made as it ran out (the server has two), plus one message a stream; with each
+/// stream's own state (16 KiB, as above) and the allocator's slack (8 MiB, as above):
+/// 4 MiB + 72 KiB + 256 × 17 KiB + 8 MiB, about 16.4 MiB. Measured: about 6.5 MiB (21 MiB without
+/// the budget, in the test above).
+const BUDGETED_GROWTH: usize =
+    BUDGET + 2 * 36 * 1024 + STREAMS as usize * (16 * 1024 + 1024) + 8 * 1024 * 1024;
+
+#[test]
+fn a_connections_response_budget_caps_its_never_read_streams() {
+    const NAME: &str = "a_connections_response_budget_caps_its_never_read_streams";
+    assert_eq!(BUDGET, trident::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
+    let growth = measure(NAME, BUDGET);
+    assert!(
+        growth > BUDGET / 2,
+        "the server's resident memory grew by only {growth} bytes: did it send at all?"
+    );
+    assert!(
+        growth < BUDGETED_GROWTH,
+        "the server's resident memory grew by {growth} bytes, more than the {BUDGETED_GROWTH} \
+         bytes the response budget allows"
+    );
+}
+
+/// In the child (re-executed as test `name`), serves with `budget`; in the test, runs the client
+/// against such a child and returns the server's resident memory growth.
+fn measure(name: &str, budget: usize) -> usize {
+    if let Some(budget) = std::env::var_os(SERVER_ENV) {
+        let budget = budget
+            .to_str()
+            .and_then(|b| b.parse().ok())
+            .expect("a budget");
+        serve_until_stdin_closes(budget);
+        std::process::exit(0);
+    }
+    let mut server = ServerProcess::spawn(name, budget);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("client runtime");
+    let (before, after) = runtime.block_on(fill_never_read_streams(&mut server));
+    let growth = after.saturating_sub(before);
+    eprintln!(
+        "{name}: server VmRSS {} KiB before, {} KiB with {STREAMS} never-read streams: {} KiB growth \
+         ({} KiB a stream)",
+        before / 1024,
+        after / 1024,
+        growth / 1024,
+        growth / 1024 / STREAMS as usize,
+    );
+    growth
+}
+
+/// The child: serves the test service on a loopback port with room for [`STREAMS`] streams and a
+/// response budget of `budget` bytes, prints the address, and exits when its stdin closes (the test
+/// ended, or died).
+fn serve_until_stdin_closes(budget: usize) {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -106,6 +146,7 @@ fn serve_until_stdin_closes() {
         let service = trident_tests::TestService::new();
         let serve = Server::new()
             .http2_max_concurrent_streams(STREAMS)
+            .max_buffered_response_bytes(budget)
             .serve(listener, router(service));
         tokio::spawn(async move {
             let _ = serve.await;
@@ -127,10 +168,10 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn spawn() -> Self {
+    fn spawn(test: &str, budget: usize) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
-            .env(SERVER_ENV, "1")
+            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .env(SERVER_ENV, budget.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
