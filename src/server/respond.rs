@@ -451,7 +451,10 @@ mod tests {
         let held = busy.hand_on(BytesMut::from(&b"0123456789"[..]));
         assert!(budget.spent());
         assert!(!busy.has_room(&cx), "one batch while the budget is spent");
-        assert!(quiet.has_room(&cx), "a stream holding nothing may still send");
+        assert!(
+            quiet.has_room(&cx),
+            "a stream holding nothing may still send"
+        );
         drop(held);
         assert!(!budget.spent());
         assert!(busy.has_room(&cx));

@@ -34,12 +34,6 @@ const PATHS: &[&str] = &[
     "/",
 ];
 
-/// The test service's methods that answer only once their call is cancelled.
-const WAITING_PATHS: &[&str] = &[
-    "/trident.test.v1.EchoService/Wait",
-    "/trident.test.v1.EchoService/WaitStream",
-];
-
 const CONTENT_TYPES: &[&str] = &[
     "application/proto",
     "application/json",
@@ -239,14 +233,9 @@ pub fn server_request(data: &[u8]) {
     let Ok(request) = build_request(&mut u) else {
         return;
     };
-    // `Wait` and `WaitStream` wait for their call to be cancelled, by design: without a deadline they
-    // never answer, and that is no finding. (The fuzzer reaches them through arbitrary paths; whether
-    // a timeout header applies depends on the protocol the content type picks, so these paths are not
-    // held to the limit at all. Deadlines are checked on every other path, where handlers delay.)
-    let waits_by_design = WAITING_PATHS.contains(&request.uri().path());
     runtime().block_on(async {
         let call = async {
-            let response = router(TestService::new())
+            let response = router(TestService::bounded())
                 .oneshot(request)
                 .await
                 .expect("the router is infallible");
@@ -260,7 +249,7 @@ pub fn server_request(data: &[u8]) {
             );
             drain(response.into_body()).await;
         };
-        if tokio::time::timeout(VIRTUAL_LIMIT, call).await.is_err() && !waits_by_design {
+        if tokio::time::timeout(VIRTUAL_LIMIT, call).await.is_err() {
             panic!("the server did not finish answering within {VIRTUAL_LIMIT:?} of virtual time");
         }
     });

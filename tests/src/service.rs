@@ -67,12 +67,55 @@ pub struct State {
 #[derive(Clone, Debug, Default)]
 pub struct TestService {
     state: Arc<State>,
+    /// Whether every call ends by itself (see [`TestService::bounded`]).
+    bounded: bool,
 }
+
+/// In a [bounded](TestService::bounded) service: the longest delay before a message, ...
+const BOUNDED_DELAY_MS: u32 = 100;
+/// ... the most messages a server stream sends, ...
+const BOUNDED_REPEAT: u32 = 1000;
+/// ... and how long a handler waits for its call to be cancelled before it gives up.
+const BOUNDED_PATIENCE: Duration = Duration::from_secs(600);
 
 impl TestService {
     /// A fresh service with zeroed counters.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A fresh service whose every call ends by itself within minutes (of virtual time) whatever the
+    /// request asks: delays are capped at 100 ms a message, server streams at 1,000 messages, and a
+    /// handler waiting for cancellation (`Wait`, `WaitStream`, `hang`) gives up after 10 minutes with
+    /// `deadline_exceeded`. For the fuzz harnesses, where a call that does not end is a finding: a
+    /// request that happens to decode as "wait for a month" would otherwise be reported as a hang.
+    pub fn bounded() -> Self {
+        Self {
+            bounded: true,
+            ..Self::default()
+        }
+    }
+
+    /// `message` with its delay and repeat count capped, when the service is bounded.
+    fn bound(&self, mut message: EchoRequest) -> EchoRequest {
+        if self.bounded {
+            message.delay_ms = message.delay_ms.min(BOUNDED_DELAY_MS);
+            message.repeat = message.repeat.min(BOUNDED_REPEAT);
+        }
+        message
+    }
+
+    /// Waits until the call is cancelled (for a bounded service, at most [`BOUNDED_PATIENCE`]); returns
+    /// whether it was.
+    async fn until_cancelled(&self, context: &CallContext) -> bool {
+        if !self.bounded {
+            context.cancelled().await;
+            return true;
+        }
+        tokio::select! {
+            () = context.cancelled() => true,
+            () = tokio::time::sleep(BOUNDED_PATIENCE) => false,
+        }
     }
 
     /// The counters.
@@ -95,10 +138,20 @@ impl TestService {
     /// Waits for the call to be cancelled; returns the error a handler then reports.
     async fn hang(&self, context: &CallContext) -> Error {
         self.watch_cancellation(context);
-        context.cancelled().await;
+        if !self.until_cancelled(context).await {
+            return gave_up();
+        }
         self.state.handler_saw_cancel.increment();
         Error::new(Code::Canceled, "the handler saw the call cancelled")
     }
+}
+
+/// What a bounded service's handler reports when its call was not cancelled in time.
+fn gave_up() -> Error {
+    Error::new(
+        Code::DeadlineExceeded,
+        "the bounded test service gave up waiting for the call to be cancelled",
+    )
 }
 
 /// Builds the error an [`ErrorSpec`] describes.
@@ -212,6 +265,7 @@ impl TestService {
     async fn unary(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Error> {
         self.state.calls.increment();
         let (headers, message, context) = request.into_parts();
+        let message = self.bound(message);
         delay(message.delay_ms, &context).await?;
         if let Some(spec) = &message.error {
             return Err(build_error(spec));
@@ -239,6 +293,7 @@ impl EchoService for TestService {
     ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
         self.state.calls.increment();
         let (headers, message, context) = request.into_parts();
+        let message = self.bound(message);
         if let Some(spec) = &message.error
             && spec.after_messages == 0
         {
@@ -339,7 +394,7 @@ impl EchoService for TestService {
                             Err(e) => return Some((Err(e), (None, messages, index, true))),
                         },
                     };
-                    let message = next?;
+                    let message = service.bound(next?);
                     let received = index + 1;
                     if let Some(spec) = &message.error
                         && received > spec.after_messages
@@ -376,10 +431,12 @@ impl EchoService for TestService {
         let (headers, message, context) = request.into_parts();
         self.watch_cancellation(&context);
         let first = echo_of(&message, &headers, &context, 0);
-        let state = self.state.clone();
+        let service = self.clone();
         let rest = futures_util::stream::once(async move {
-            context.cancelled().await;
-            state.handler_saw_cancel.increment();
+            if !service.until_cancelled(&context).await {
+                return Err(gave_up());
+            }
+            service.state.handler_saw_cancel.increment();
             Err(Error::new(
                 Code::Canceled,
                 "the handler saw the call cancelled",
