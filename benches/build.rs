@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&tonic_dir)?;
     tonic_prost_build::configure()
         .out_dir(&tonic_dir)
-        .build_client(false)
+        .build_client(true)
         .build_transport(false)
         .emit_rerun_if_changed(false)
         .compile_fds(fds.clone())?;

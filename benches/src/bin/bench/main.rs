@@ -1,11 +1,13 @@
 //! The benchmark driver behind `benches/run`: builds the connect-go peer, then for each scenario starts
 //! each peer pinned to the server core, checks it answers correctly, drives it from the load core
-//! (h2load, or the in-process h2 client for ping-pong and idle streams), records its CPU time and memory,
+//! (h2load, the in-process h2 client for ping-pong and idle streams, or each library's own client for
+//! the client rows), records its CPU time and memory,
 //! and prints a markdown report with the machine, the settings and one table of medians (min–max) with
 //! Trident's ratio to each peer.
 //!
 //! `bench [--quick] [--runs N] [--seconds S] [--warmup S] [--peers a,b] [--scenarios x,y] [--save]`
 
+mod client;
 mod h2client;
 mod h2load;
 mod options;
@@ -598,6 +600,9 @@ fn main() {
     }
     if bench.options.wants("protocols") {
         bench.protocols();
+    }
+    if bench.options.wants("clients") {
+        bench.clients();
     }
 
     let command = std::iter::once("benches/run".to_string())

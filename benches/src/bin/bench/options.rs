@@ -2,7 +2,7 @@
 
 use crate::peers::Peer;
 
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "unary64",
     "unary1k",
     "latency",
@@ -11,6 +11,7 @@ pub const SCENARIOS: [&str; 8] = [
     "large",
     "idle",
     "protocols",
+    "clients",
 ];
 
 /// What to run, from the command line.
@@ -129,6 +130,7 @@ pub fn settings_section(options: &Options) -> Vec<String> {
         "server CPU: utime+stime from `/proc/<pid>/stat` before and after each run; † marks runs where the server used under 90% of its core (not saturated, or starved by other work: read CPU-µs per call there); ‡ marks figures where other processes used more than a quarter of a core during a run (busy time from `/proc/stat` less the server's and the load generator's)".into(),
         "latency: h2load `--rps` (fixed rate per connection, 64 streams each) at 50% and 80% of each peer's own unary 64 B peak from this run, percentiles from h2load's per-request log".into(),
         "idle streams: the driver opens 50 connections (one warm-up call each), reads the server's VmRSS, opens 200 held `Stream` calls per connection, waits for each one's first message, reads VmRSS again".into(),
+        "client rows: each library's own client (`client-load` for Trident, tonic 0.14 `Channel` and connect-rust's `Http2Connection`; `benches/go/client` for connect-go's over Go's h2c transport) calls `trident-echo` over gRPC with that many calls in flight, spread evenly over the connections (one client object per connection), each library at its client defaults; client and server on one runtime thread each; client CPU from its own `/proc/self/stat` over each window; latency of every call in the window; § marks rows where the server's core was over 90% busy, so the server may have set the pace".into(),
         "ratios are Trident's median divided by the peer's: above 1 is better for ↑ rows, below 1 is better for ↓ rows".into(),
     ]
 }

@@ -146,7 +146,7 @@ fn run(cmd: &mut Command) -> Result<(), String> {
 
 /// Generates the Go code for the suite's proto with protoc-gen-go and protoc-gen-connect-go (built from
 /// the Go module cache through `benches/go/go.mod`), feeding them a request built from protox's
-/// descriptors, so neither protoc nor buf is needed; then builds the connect-go peer.
+/// descriptors, so neither protoc nor buf is needed; then builds the connect-go peer and client.
 pub fn build_go(dirs: &Dirs) -> Result<(), String> {
     let go_dir = dirs.benches.join("go");
     for (tool, package) in [
@@ -197,7 +197,12 @@ pub fn build_go(dirs: &Dirs) -> Result<(), String> {
         .current_dir(&go_dir)
         .args(["build", "-o"])
         .arg(dirs.work.join("connect-go-echo"))
-        .arg("."))
+        .arg("."))?;
+    run(Command::new("go")
+        .current_dir(&go_dir)
+        .args(["build", "-o"])
+        .arg(dirs.work.join("connect-go-client"))
+        .arg("./client"))
 }
 
 fn plugin(path: &Path, request: &[u8]) -> Result<CodeGeneratorResponse, String> {
