@@ -17,6 +17,12 @@
 //! progress on its thread. Outside those polls (an upgraded connection handed to another task, say) the
 //! wrapper holds nothing back.
 //!
+//! Only servers defer. A client's connection ([`Coalesce::http2`]) gathers what one run of its task writes
+//! and sends it at that run's flush: holding a client's requests back for a pass of the run queue makes
+//! the server wait for the whole batch, then the client wait for all the answers, so the two sides take
+//! turns instead of working at once. With many calls in flight on one connection, the deferring client
+//! completed a third fewer calls per second, both processes idle half the time.
+//!
 //! Deferring is safe because the task has woken itself, so it runs again, and hyper flushes on every run
 //! (h2's connection at the end of each poll, HTTP/1's dispatcher in its poll loop); shutdown writes the
 //! batch first. The delay is one pass over tasks that were ready anyway, never a timer. Writes of
@@ -138,6 +144,9 @@ pin_project! {
         // Bytes accepted from the caller and not yet written.
         batch: BytesMut,
         turns: Turns,
+        // Whether a flush may be put off to the task's next run (servers), or writes the batch at
+        // once (clients).
+        defers: bool,
         // The run in which a flush of `batch` was deferred (and the task woke itself), if one was.
         deferred_in: Option<u64>,
     }
@@ -148,22 +157,23 @@ impl<S> Coalesce<S> {
     /// preface, and only while the returned [`Turns`] is running (inside a poll of a future it
     /// [tracks](Turns::track)); otherwise the stream writes through at once.
     pub(crate) fn server(inner: S) -> (Self, Turns) {
-        Self::new(inner, Protocol::Sniffing(0))
+        Self::new(inner, Protocol::Sniffing(0), true)
     }
 
     /// Wraps a connection this side opened to speak HTTP/2; writes are gathered while the returned
-    /// [`Turns`] is running.
+    /// [`Turns`] is running, and each flush writes them (a client never defers: see the module docs).
     pub(crate) fn http2(inner: S) -> (Self, Turns) {
-        Self::new(inner, Protocol::Http2)
+        Self::new(inner, Protocol::Http2, false)
     }
 
-    fn new(inner: S, protocol: Protocol) -> (Self, Turns) {
+    fn new(inner: S, protocol: Protocol, defers: bool) -> (Self, Turns) {
         let turns = Turns::default();
         let io = Self {
             inner,
             protocol,
             batch: BytesMut::new(),
             turns: turns.clone(),
+            defers,
             deferred_in: None,
         };
         (io, turns)
@@ -249,7 +259,7 @@ impl<S: AsyncWrite> AsyncWrite for Coalesce<S> {
         let mut this = self.project();
         if !this.batch.is_empty() {
             match (this.turns.current(), *this.deferred_in) {
-                (Some(run), None) => {
+                (Some(run), None) if *this.defers => {
                     // Let the calls that are ready add to the batch; a later run writes it.
                     *this.deferred_in = Some(run);
                     cx.waker().wake_by_ref();
@@ -401,11 +411,12 @@ mod tests {
         }
     }
 
-    /// An HTTP/2 stream over a fresh [`Recorder`], with its turns and the recorder's list of writes.
+    /// A server's HTTP/2 stream (gathering from the start, deferring flushes) over a fresh
+    /// [`Recorder`], with its turns and the recorder's list of writes.
     fn http2_over_recorder() -> (Coalesce<Recorder>, Turns, Writes) {
         let recorder = Recorder::default();
         let writes = recorder.writes.clone();
-        let (io, turns) = Coalesce::http2(recorder);
+        let (io, turns) = Coalesce::new(recorder, Protocol::Http2, true);
         (io, turns, writes)
     }
 
@@ -450,6 +461,27 @@ mod tests {
         // Nothing buffered: a flush goes straight through.
         assert!(io.as_mut().poll_flush(&mut cx).is_ready());
         assert_eq!(io.inner.flushes, 2);
+    }
+
+    #[test]
+    fn a_client_connection_gathers_within_a_run_and_writes_at_its_flush() {
+        let (wakes, waker) = context();
+        let mut cx = Context::from_waker(&waker);
+        let recorder = Recorder::default();
+        let writes = recorder.writes.clone();
+        let (mut io, turns) = Coalesce::http2(recorder);
+        let mut io = Pin::new(&mut io);
+
+        let _run = turns.enter();
+        for frame in [&b"one"[..], b"two"] {
+            assert!(io.as_mut().poll_write(&mut cx, frame).is_ready());
+        }
+        assert!(writes.lock().unwrap().is_empty());
+        // The flush writes the batch in this run, without asking for another.
+        assert!(io.as_mut().poll_flush(&mut cx).is_ready());
+        assert_eq!(*writes.lock().unwrap(), vec![b"onetwo".to_vec()]);
+        assert_eq!(io.inner.flushes, 1);
+        assert_eq!(wakes.0.load(Ordering::SeqCst), 0);
     }
 
     #[test]
