@@ -1,5 +1,8 @@
 //! The echo service on connect-rust (crate `connectrpc` 0.9, buffa messages; Connect, gRPC and gRPC-Web),
 //! with the suite's HTTP/2 settings. `connectrpc-echo [ADDR]`.
+//!
+//! `BENCH_DEFAULTS=1` leaves the HTTP/2 windows (adaptive, connect-rust's default) and max
+//! concurrent streams at their defaults: the driver's "library defaults" rows. The message limits stay.
 
 use connectrpc::{
     ConnectRpcService, InboundStream, Limits, RequestContext, Response, ServiceRequest,
@@ -69,12 +72,15 @@ fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         );
         // Explicit windows also switch off connect-rust's default adaptive window; TCP_NODELAY is set per
         // connection by the server itself.
-        connectrpc::server::Server::bind(addr)
-            .await?
-            .with_http2_initial_stream_window_size(settings::STREAM_WINDOW)
-            .with_http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
-            .with_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
-            .serve_with_service(service)
-            .await
+        let server = connectrpc::server::Server::bind(addr).await?;
+        let server = if settings::library_defaults() {
+            server
+        } else {
+            server
+                .with_http2_initial_stream_window_size(settings::STREAM_WINDOW)
+                .with_http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
+                .with_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+        };
+        server.serve_with_service(service).await
     })
 }

@@ -1,4 +1,7 @@
 //! The echo service on tonic 0.14 (gRPC only), with the suite's HTTP/2 settings. `tonic-echo [ADDR]`.
+//!
+//! `BENCH_DEFAULTS=1` leaves the HTTP/2 windows, frame size and max concurrent streams at tonic's
+//! defaults (the driver's "library defaults" rows); TCP_NODELAY and the message limits stay.
 
 use std::pin::Pin;
 
@@ -57,15 +60,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let service = EchoServiceServer::new(Echo)
             .max_decoding_message_size(settings::MAX_MESSAGE)
             .max_encoding_message_size(settings::MAX_MESSAGE);
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .initial_stream_window_size(settings::STREAM_WINDOW)
-            .initial_connection_window_size(settings::CONNECTION_WINDOW)
-            .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
-            .max_frame_size(settings::MAX_FRAME_SIZE)
-            .add_service(service)
-            .serve(addr)
-            .await?;
+        let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+        if !settings::library_defaults() {
+            builder = builder
+                .initial_stream_window_size(settings::STREAM_WINDOW)
+                .initial_connection_window_size(settings::CONNECTION_WINDOW)
+                .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+                .max_frame_size(settings::MAX_FRAME_SIZE);
+        }
+        builder.add_service(service).serve(addr).await?;
         Ok(())
     })
 }

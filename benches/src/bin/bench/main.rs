@@ -6,12 +6,14 @@
 //!
 //! `bench [--quick] [--runs N] [--seconds S] [--warmup S] [--peers a,b] [--scenarios x,y] [--save]`
 
+mod defaults;
 mod h2client;
 mod h2load;
 mod options;
 mod peers;
 mod report;
 mod sys;
+mod throughput;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -105,6 +107,8 @@ struct Bench {
     /// Each peer's unary 64 B gRPC peak, for the fixed-rate latency runs.
     peaks: Vec<(Peer, f64)>,
     max_contention: f64,
+    /// Extra environment for the peers started next (`BENCH_DEFAULTS=1` in the defaults scenario).
+    peer_env: Vec<(&'static str, &'static str)>,
 }
 
 impl Bench {
@@ -115,6 +119,7 @@ impl Bench {
             self.addr,
             &self.options.server_cpu,
             self.options.workers,
+            &self.peer_env,
         )
     }
 
@@ -573,6 +578,7 @@ fn main() {
         runtime,
         peaks: Vec::new(),
         max_contention: 0.0,
+        peer_env: Vec::new(),
         options,
     };
     if bench.options.wants("unary64") {
@@ -598,6 +604,9 @@ fn main() {
     }
     if bench.options.wants("protocols") {
         bench.protocols();
+    }
+    if bench.options.wants("defaults") {
+        bench.defaults();
     }
 
     let command = std::iter::once("benches/run".to_string())

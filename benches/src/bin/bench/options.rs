@@ -2,7 +2,7 @@
 
 use crate::peers::Peer;
 
-pub const SCENARIOS: [&str; 8] = [
+pub const SCENARIOS: [&str; 9] = [
     "unary64",
     "unary1k",
     "latency",
@@ -11,6 +11,7 @@ pub const SCENARIOS: [&str; 8] = [
     "large",
     "idle",
     "protocols",
+    "defaults",
 ];
 
 /// What to run, from the command line.
@@ -83,7 +84,8 @@ impl Options {
                 "-h" | "--help" => {
                     return Err(format!(
                         "usage: benches/run [--quick] [--runs N] [--seconds S] [--warmup S] \
-                         [--peers {}] [--scenarios {}] [--server-cpu N] [--load-cpu N] [--workers N] [--save]",
+                         [--peers {}] [--scenarios {}] [--server-cpu N] [--load-cpu N] [--workers N] [--save]\n\
+                         defaults: unary64 and stream again with every peer at its library's HTTP/2 defaults",
                         Peer::ALL.map(Peer::name).join(","),
                         SCENARIOS.join(",")
                     ));
@@ -116,14 +118,15 @@ pub fn settings_section(options: &Options) -> Vec<String> {
             options.workers
         ),
         format!(
-            "HTTP/2 (h2c, prior knowledge): initial stream window {STREAM_WINDOW} B, connection window {CONNECTION_WINDOW} B, max concurrent streams {MAX_CONCURRENT_STREAMS}, max frame {MAX_FRAME_SIZE} B, no adaptive window (hyper's defaults), set explicitly on every peer (`Server::http2_*` on Trident)"
+            "HTTP/2 (h2c, prior knowledge): initial stream window {STREAM_WINDOW} B, connection window {CONNECTION_WINDOW} B, max concurrent streams {MAX_CONCURRENT_STREAMS}, max frame {MAX_FRAME_SIZE} B, no adaptive window (hyper's defaults), set explicitly on every peer (`Server::http2_*` on Trident), except in the library-defaults rows"
         ),
+        "library-defaults rows (`defaults`): the driver starts each peer with `BENCH_DEFAULTS=1`, and the peer sets no HTTP/2 window, frame size or max concurrent streams: Trident's `Server::new()`, tonic's `Server::builder()`, connect-rust's `Server` (adaptive window on, its default), hyper's `http2::Builder` and Go's `net/http` (no `HTTP2Config`) as they come; TCP_NODELAY and the message limits stay as below, h2load keeps its own settings".into(),
         "TCP_NODELAY on every accepted connection (Trident, tonic, connect-rust and raw hyper set it; Go sets it by default)".into(),
         "no compression: requests carry no `grpc-encoding`/`Content-Encoding`, and no server compresses unasked".into(),
         format!("message limits raised to {} MiB on every peer for the 4 MiB scenario", MAX_MESSAGE >> 20),
         "h2load: one thread, client windows 2^30, pre-encoded request bodies (the same bytes for every peer); unary and streaming scenarios use gRPC, which every peer speaks".into(),
         format!(
-            "each figure: {:.0} s warm-up, then {} runs of {:.0} s; median **bold** with (min–max); a fresh server process per peer and scenario",
+            "each figure: {} s warm-up, then {} runs of {} s; median **bold** with (min–max); a fresh server process per peer and scenario",
             options.warmup, options.runs, options.seconds
         ),
         "server CPU: utime+stime from `/proc/<pid>/stat` before and after each run; † marks runs where the server used under 90% of its core (not saturated, or starved by other work: read CPU-µs per call there); ‡ marks figures where other processes used more than a quarter of a core during a run (busy time from `/proc/stat` less the server's and the load generator's)".into(),
