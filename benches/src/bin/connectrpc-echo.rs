@@ -1,5 +1,6 @@
 //! The echo service on connect-rust (crate `connectrpc` 0.9, buffa messages; Connect, gRPC and gRPC-Web),
-//! with the suite's HTTP/2 settings. `connectrpc-echo [ADDR]`.
+//! with the suite's HTTP/2 settings. `connectrpc-echo [ADDR]`. It serves HTTP/1.1 too (its `Server`
+//! detects the version).
 //!
 //! `BENCH_DEFAULTS=1` leaves the HTTP/2 windows (adaptive, connect-rust's default) and max
 //! concurrent streams at their defaults: the driver's "library defaults" rows. The message limits stay.

@@ -13,7 +13,8 @@ use tokio::net::TcpStream;
 
 use crate::peers::Protocol;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Any failure of a call, a connection or a check.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens an HTTP/2 connection with large client windows; the connection task runs on the current
 /// runtime.

@@ -13,6 +13,8 @@ pub struct RequestSpec {
     pub headers: Vec<&'static str>,
     /// The file holding the request body.
     pub body: PathBuf,
+    /// HTTP/1.1 instead of HTTP/2 (`h2load --h1`).
+    pub http1: bool,
 }
 
 impl RequestSpec {
@@ -48,6 +50,7 @@ impl RequestSpec {
             path: method,
             headers,
             body: body_path,
+            http1: false,
         })
     }
 }
@@ -109,6 +112,9 @@ pub fn run(cpu: &str, base: &str, spec: &RequestSpec, load: &Load) -> Result<Sum
         .arg(&spec.body);
     for header in &spec.headers {
         cmd.arg("-H").arg(header);
+    }
+    if spec.http1 {
+        cmd.arg("--h1");
     }
     if let Some(rate) = load.rate_per_connection {
         cmd.arg(format!("--rps={rate}"));

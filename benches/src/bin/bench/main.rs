@@ -9,6 +9,7 @@
 mod defaults;
 mod h2client;
 mod h2load;
+mod http1;
 mod options;
 mod peers;
 mod report;
@@ -607,6 +608,9 @@ fn main() {
     }
     if bench.options.wants("defaults") {
         bench.defaults();
+    }
+    if bench.options.wants("http1") {
+        bench.http1();
     }
 
     let command = std::iter::once("benches/run".to_string())

@@ -2,7 +2,7 @@
 
 use crate::peers::Peer;
 
-pub const SCENARIOS: [&str; 9] = [
+pub const SCENARIOS: [&str; 10] = [
     "unary64",
     "unary1k",
     "latency",
@@ -12,6 +12,7 @@ pub const SCENARIOS: [&str; 9] = [
     "idle",
     "protocols",
     "defaults",
+    "http1",
 ];
 
 /// What to run, from the command line.
@@ -85,7 +86,8 @@ impl Options {
                     return Err(format!(
                         "usage: benches/run [--quick] [--runs N] [--seconds S] [--warmup S] \
                          [--peers {}] [--scenarios {}] [--server-cpu N] [--load-cpu N] [--workers N] [--save]\n\
-                         defaults: unary64 and stream again with every peer at its library's HTTP/2 defaults",
+                         defaults: unary64 and stream again with every peer at its library's HTTP/2 defaults; \
+                         http1: Connect unary 64 B over HTTP/1.1",
                         Peer::ALL.map(Peer::name).join(","),
                         SCENARIOS.join(",")
                     ));
@@ -124,7 +126,11 @@ pub fn settings_section(options: &Options) -> Vec<String> {
         "TCP_NODELAY on every accepted connection (Trident, tonic, connect-rust and raw hyper set it; Go sets it by default)".into(),
         "no compression: requests carry no `grpc-encoding`/`Content-Encoding`, and no server compresses unasked".into(),
         format!("message limits raised to {} MiB on every peer for the 4 MiB scenario", MAX_MESSAGE >> 20),
-        "h2load: one thread, client windows 2^30, pre-encoded request bodies (the same bytes for every peer); unary and streaming scenarios use gRPC, which every peer speaks".into(),
+        "h2load: one thread, client windows 2^30, pre-encoded request bodies (the same bytes for every peer); unary and streaming scenarios use gRPC, which every peer speaks, except the HTTP/1.1 rows".into(),
+        format!(
+            "HTTP/1.1 row (`http1`): Connect unary 64 B (`application/proto`, `connect-protocol-version: 1`) with h2load `--h1`, {} connections with one request at a time each (`-m 1`, no pipelining); Trident's `Server`, connect-rust's `Server` and Go's `net/http` serve HTTP/1.1 on the same port with no extra setting; tonic speaks gRPC only and raw hyper HTTP/2 only. Before the load, the driver checks one call over HTTP/1.1 (hyper's client)",
+            crate::http1::CONNECTIONS
+        ),
         format!(
             "each figure: {} s warm-up, then {} runs of {} s; median **bold** with (min–max); a fresh server process per peer and scenario",
             options.warmup, options.runs, options.seconds
