@@ -1,13 +1,16 @@
 //! The echo service on connect-rust (crate `connectrpc` 0.9, buffa messages; Connect, gRPC and gRPC-Web),
 //! with the suite's HTTP/2 settings. `connectrpc-echo [ADDR]`. It serves HTTP/1.1 too (its `Server`
-//! detects the version).
+//! detects the version), and the JSON codec (crate feature `json`).
 //!
-//! `BENCH_DEFAULTS=1` leaves the HTTP/2 windows (adaptive, connect-rust's default) and max
+//! gzip (crate feature `gzip`) is registered at level 6, zlib's default and what every other peer
+//! compresses with, instead of connect-rust's own default of 1; compressed requests, and calls that
+//! accept gzip, are answered with compressed messages of 1 KiB and more (connect-rust's default
+//! threshold). `BENCH_DEFAULTS=1` leaves the HTTP/2 windows (adaptive, connect-rust's default) and max
 //! concurrent streams at their defaults: the driver's "library defaults" rows. The message limits stay.
 
 use connectrpc::{
-    ConnectRpcService, InboundStream, Limits, RequestContext, Response, ServiceRequest,
-    ServiceResult, ServiceStream,
+    CompressionRegistry, ConnectRpcService, GzipProvider, InboundStream, Limits, RequestContext,
+    Response, ServiceRequest, ServiceResult, ServiceStream,
 };
 use futures_util::StreamExt as _;
 use trident_benches::connect_gen::{EchoRequest, EchoResponse, EchoServiceServer, StreamRequest};
@@ -66,11 +69,13 @@ impl trident_benches::connect_gen::EchoService for Echo {
 fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let addr = trident_benches::listen_addr();
     trident_benches::runtime().block_on(async {
-        let service = ConnectRpcService::new(EchoServiceServer::new(Echo)).with_limits(
-            Limits::default()
-                .with_max_request_body_size(settings::MAX_MESSAGE)
-                .with_max_message_size(settings::MAX_MESSAGE),
-        );
+        let service = ConnectRpcService::new(EchoServiceServer::new(Echo))
+            .with_limits(
+                Limits::default()
+                    .with_max_request_body_size(settings::MAX_MESSAGE)
+                    .with_max_message_size(settings::MAX_MESSAGE),
+            )
+            .with_compression(CompressionRegistry::new().register(GzipProvider::with_level(6)));
         // Explicit windows also switch off connect-rust's default adaptive window; TCP_NODELAY is set per
         // connection by the server itself.
         let server = connectrpc::server::Server::bind(addr).await?;

@@ -10,7 +10,8 @@
 //!
 //! `BENCH_DEFAULTS=1` leaves `Server`'s HTTP/2 settings (windows, frame size, max concurrent streams) at
 //! Trident's defaults instead of setting the suite's explicitly: the driver's "library defaults" rows.
-//! The message limits stay raised.
+//! The message limits stay raised. gzip (a `Router` default) answers gzip-compressed requests, and calls
+//! that accept gzip, with compressed messages of 1 KiB and more (`Router::compress_min_bytes`' default).
 
 use futures_util::StreamExt as _;
 use trident::{

@@ -49,7 +49,8 @@ fn request(protocol: Protocol, method: &str) -> Request<()> {
     .expect("a valid request")
 }
 
-async fn read_some(body: &mut RecvStream, into: &mut BytesMut) -> Result<bool, Error> {
+/// Appends the next chunk of `body` to `into` and releases its flow-control capacity; `false` at the end.
+pub async fn read_some(body: &mut RecvStream, into: &mut BytesMut) -> Result<bool, Error> {
     match body.data().await {
         Some(chunk) => {
             let chunk = chunk?;

@@ -6,6 +6,7 @@
 //!
 //! `bench [--quick] [--runs N] [--seconds S] [--warmup S] [--peers a,b] [--scenarios x,y] [--save]`
 
+mod codecs;
 mod defaults;
 mod h2client;
 mod h2load;
@@ -611,6 +612,9 @@ fn main() {
     }
     if bench.options.wants("http1") {
         bench.http1();
+    }
+    if bench.options.wants("codecs") {
+        bench.codecs();
     }
 
     let command = std::iter::once("benches/run".to_string())
