@@ -34,7 +34,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .descriptor_set(&fds_path)
         .files(&[PROTO])
         .out_dir(&connect_dir)
-        .generate_json(false)
+        .generate_json(true)
         .emit_rerun_directives(false)
         .compile()?;
     Ok(())

@@ -1,6 +1,10 @@
 // The echo service on connect-go (Connect, gRPC and gRPC-Web over HTTP/1.1 and h2c), with the benchmark
 // suite's settings: GOMAXPROCS from BENCH_WORKERS (1 by default), the same HTTP/2 windows and
-// max-streams as the Rust peers, no compression asked for, TCP_NODELAY (Go's default).
+// max-streams as the Rust peers, no compression asked for, TCP_NODELAY (Go's default). Compressed
+// requests are answered compressed (connect-go's gzip, built in).
+//
+// BENCH_DEFAULTS=1 in the environment leaves net/http's HTTP/2 settings (windows, frame size,
+// max-streams) at their defaults: the "library defaults" rows. The message limits stay.
 //
 // Usage: connect-go-echo [ADDR]
 package main
@@ -100,6 +104,9 @@ func main() {
 			MaxReceiveBufferPerStream:     streamWindow,
 			MaxReadFrameSize:              maxFrameSize,
 		},
+	}
+	if os.Getenv("BENCH_DEFAULTS") == "1" {
+		server.HTTP2 = nil
 	}
 	log.Fatal(server.ListenAndServe())
 }

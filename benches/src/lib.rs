@@ -42,6 +42,13 @@ pub mod settings {
     pub const MAX_FRAME_SIZE: u32 = 16 * 1024;
     /// Largest message a server accepts or sends: room for the 4 MiB scenario.
     pub const MAX_MESSAGE: usize = 8 * 1024 * 1024;
+    /// Whether `BENCH_DEFAULTS=1` asks the peer to leave its library's HTTP/2 settings (windows, frame
+    /// size, max concurrent streams) at their defaults instead of the constants above: the driver's
+    /// "library defaults" rows. TCP_NODELAY and the message limits stay as they are.
+    pub fn library_defaults() -> bool {
+        std::env::var("BENCH_DEFAULTS").is_ok_and(|v| v == "1")
+    }
+
     /// Runtime worker threads (`GOMAXPROCS` for Go), from `BENCH_WORKERS`, 1 by default: the server
     /// has one core.
     pub fn workers() -> usize {

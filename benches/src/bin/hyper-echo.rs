@@ -8,7 +8,9 @@
 //!   out (reference-counted, never copied); with `hold` the stream then stays open.
 //! - `Bidi`: request body frames are forwarded to the response body as they arrive.
 //!
-//! gRPC responses end with the trailer `grpc-status: 0`. The HTTP/2 settings are the suite's.
+//! gRPC responses end with the trailer `grpc-status: 0`. The HTTP/2 settings are the suite's, unless
+//! `BENCH_DEFAULTS=1` leaves them at hyper's defaults (the driver's "library defaults" rows); TCP_NODELAY
+//! stays. No HTTP/1.1, no compression, no JSON: it is no RPC server.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -136,11 +138,13 @@ fn main() -> std::io::Result<()> {
     trident_benches::runtime().block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let mut builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
-        builder
-            .initial_stream_window_size(settings::STREAM_WINDOW)
-            .initial_connection_window_size(settings::CONNECTION_WINDOW)
-            .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
-            .max_frame_size(settings::MAX_FRAME_SIZE);
+        if !settings::library_defaults() {
+            builder
+                .initial_stream_window_size(settings::STREAM_WINDOW)
+                .initial_connection_window_size(settings::CONNECTION_WINDOW)
+                .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+                .max_frame_size(settings::MAX_FRAME_SIZE);
+        }
         loop {
             let (stream, _) = listener.accept().await?;
             stream.set_nodelay(true)?;

@@ -1,8 +1,15 @@
 //! The echo service on tonic 0.14 (gRPC only), with the suite's HTTP/2 settings. `tonic-echo [ADDR]`.
+//!
+//! gzip is accepted and sent (`accept_compressed`/`send_compressed`): tonic compresses a response only
+//! when the request's `grpc-accept-encoding` names gzip, so uncompressed scenarios are unchanged.
+//!
+//! `BENCH_DEFAULTS=1` leaves the HTTP/2 windows, frame size and max concurrent streams at tonic's
+//! defaults (the driver's "library defaults" rows); TCP_NODELAY and the message limits stay.
 
 use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt as _};
+use tonic::codec::CompressionEncoding;
 use tonic::{Request, Response, Status, Streaming};
 use trident_benches::settings;
 use trident_benches::tonic_gen::echo_service_server::{EchoService, EchoServiceServer};
@@ -56,16 +63,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     trident_benches::runtime().block_on(async {
         let service = EchoServiceServer::new(Echo)
             .max_decoding_message_size(settings::MAX_MESSAGE)
-            .max_encoding_message_size(settings::MAX_MESSAGE);
-        tonic::transport::Server::builder()
-            .tcp_nodelay(true)
-            .initial_stream_window_size(settings::STREAM_WINDOW)
-            .initial_connection_window_size(settings::CONNECTION_WINDOW)
-            .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
-            .max_frame_size(settings::MAX_FRAME_SIZE)
-            .add_service(service)
-            .serve(addr)
-            .await?;
+            .max_encoding_message_size(settings::MAX_MESSAGE)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .send_compressed(CompressionEncoding::Gzip);
+        let mut builder = tonic::transport::Server::builder().tcp_nodelay(true);
+        if !settings::library_defaults() {
+            builder = builder
+                .initial_stream_window_size(settings::STREAM_WINDOW)
+                .initial_connection_window_size(settings::CONNECTION_WINDOW)
+                .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+                .max_frame_size(settings::MAX_FRAME_SIZE);
+        }
+        builder.add_service(service).serve(addr).await?;
         Ok(())
     })
 }

@@ -7,6 +7,11 @@
 //! (level INFO, always sampled, no exporter: creating and filling the spans is what is measured); `metrics` adds
 //! `RecordMetrics` into an SDK meter provider (aggregated in memory, exported once a minute to memory);
 //! `all` does both. Unset or `none`: no interceptor, as users run it.
+//!
+//! `BENCH_DEFAULTS=1` leaves `Server`'s HTTP/2 settings (windows, frame size, max concurrent streams) at
+//! Trident's defaults instead of setting the suite's explicitly: the driver's "library defaults" rows.
+//! The message limits stay raised. gzip (a `Router` default) answers gzip-compressed requests, and calls
+//! that accept gzip, with compressed messages of 1 KiB and more (`Router::compress_min_bytes`' default).
 
 use futures_util::StreamExt as _;
 use trident::{
@@ -115,12 +120,15 @@ fn main() -> std::io::Result<()> {
         // The HTTP/2 windows, frame size and stream limit are set explicitly, as on the tonic and
         // raw-hyper peers, so that a change of hyper's defaults cannot skew the comparison; TCP_NODELAY
         // is set per connection by the server.
-        Server::new()
-            .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
-            .http2_initial_stream_window_size(settings::STREAM_WINDOW)
-            .http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
-            .http2_max_frame_size(settings::MAX_FRAME_SIZE)
-            .serve(listener, router)
-            .await
+        let server = if settings::library_defaults() {
+            Server::new()
+        } else {
+            Server::new()
+                .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+                .http2_initial_stream_window_size(settings::STREAM_WINDOW)
+                .http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
+                .http2_max_frame_size(settings::MAX_FRAME_SIZE)
+        };
+        server.serve(listener, router).await
     })
 }

@@ -13,7 +13,8 @@ use tokio::net::TcpStream;
 
 use crate::peers::Protocol;
 
-type Error = Box<dyn std::error::Error + Send + Sync>;
+/// Any failure of a call, a connection or a check.
+pub type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Opens an HTTP/2 connection with large client windows; the connection task runs on the current
 /// runtime.
@@ -48,7 +49,8 @@ fn request(protocol: Protocol, method: &str) -> Request<()> {
     .expect("a valid request")
 }
 
-async fn read_some(body: &mut RecvStream, into: &mut BytesMut) -> Result<bool, Error> {
+/// Appends the next chunk of `body` to `into` and releases its flow-control capacity; `false` at the end.
+pub async fn read_some(body: &mut RecvStream, into: &mut BytesMut) -> Result<bool, Error> {
     match body.data().await {
         Some(chunk) => {
             let chunk = chunk?;

@@ -13,6 +13,8 @@ pub struct RequestSpec {
     pub headers: Vec<&'static str>,
     /// The file holding the request body.
     pub body: PathBuf,
+    /// HTTP/1.1 instead of HTTP/2 (`h2load --h1`).
+    pub http1: bool,
 }
 
 impl RequestSpec {
@@ -48,6 +50,7 @@ impl RequestSpec {
             path: method,
             headers,
             body: body_path,
+            http1: false,
         })
     }
 }
@@ -101,13 +104,17 @@ pub fn run(cpu: &str, base: &str, spec: &RequestSpec, load: &Load) -> Result<Sum
     cmd.args(["-c", cpu, "h2load", "-t", "1"])
         .arg(format!("-c{}", load.connections))
         .arg(format!("-m{}", load.streams))
-        .arg(format!("-D{}", load.seconds))
+        // In milliseconds: h2load takes no fractional seconds (`--warmup 0.5`).
+        .arg(format!("-D{}ms", (load.seconds * 1000.0).round().max(1.0)))
         // The client's own windows (2^30) never throttle the server's responses.
         .args(["-w", "30", "-W", "30"])
         .arg("-d")
         .arg(&spec.body);
     for header in &spec.headers {
         cmd.arg("-H").arg(header);
+    }
+    if spec.http1 {
+        cmd.arg("--h1");
     }
     if let Some(rate) = load.rate_per_connection {
         cmd.arg(format!("--rps={rate}"));
@@ -137,13 +144,12 @@ fn number_before(text: &str, suffix: &str) -> Option<f64> {
 
 fn parse(text: &str) -> Option<Summary> {
     let finished = text.lines().find(|l| l.starts_with("finished in"))?;
-    // "finished in 5.00s, 123456.70 req/s, 12.34MB/s"
-    let seconds = finished
-        .strip_prefix("finished in ")?
-        .split('s')
-        .next()?
-        .parse()
-        .ok()?;
+    // "finished in 5.00s, 123456.70 req/s, 12.34MB/s" (or "500.12ms" for short runs)
+    let elapsed = finished.strip_prefix("finished in ")?.split(',').next()?;
+    let seconds = match elapsed.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().ok()? / 1e3,
+        None => elapsed.strip_suffix('s')?.parse().ok()?,
+    };
     let req_per_s = number_before(finished, " req/s")?;
     let requests = text.lines().find(|l| l.starts_with("requests:"))?;
     Some(Summary {
@@ -182,5 +188,7 @@ mod tests {
         assert_eq!(summary.errored, 0);
         assert!((summary.req_per_s - 123456.7).abs() < 1e-6);
         assert!((summary.seconds - 5.0).abs() < 1e-9);
+        let short = text.replace("5.00s,", "500.00ms,");
+        assert!((super::parse(&short).unwrap().seconds - 0.5).abs() < 1e-9);
     }
 }

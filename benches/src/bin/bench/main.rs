@@ -8,12 +8,16 @@
 //! `bench [--quick] [--runs N] [--seconds S] [--warmup S] [--peers a,b] [--scenarios x,y] [--save]`
 
 mod client;
+mod codecs;
+mod defaults;
 mod h2client;
 mod h2load;
+mod http1;
 mod options;
 mod peers;
 mod report;
 mod sys;
+mod throughput;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -107,6 +111,8 @@ struct Bench {
     /// Each peer's unary 64 B gRPC peak, for the fixed-rate latency runs.
     peaks: Vec<(Peer, f64)>,
     max_contention: f64,
+    /// Extra environment for the peers started next (`BENCH_DEFAULTS=1` in the defaults scenario).
+    peer_env: Vec<(&'static str, &'static str)>,
 }
 
 impl Bench {
@@ -117,6 +123,7 @@ impl Bench {
             self.addr,
             &self.options.server_cpu,
             self.options.workers,
+            &self.peer_env,
         )
     }
 
@@ -575,6 +582,7 @@ fn main() {
         runtime,
         peaks: Vec::new(),
         max_contention: 0.0,
+        peer_env: Vec::new(),
         options,
     };
     if bench.options.wants("unary64") {
@@ -600,6 +608,15 @@ fn main() {
     }
     if bench.options.wants("protocols") {
         bench.protocols();
+    }
+    if bench.options.wants("defaults") {
+        bench.defaults();
+    }
+    if bench.options.wants("http1") {
+        bench.http1();
+    }
+    if bench.options.wants("codecs") {
+        bench.codecs();
     }
     if bench.options.wants("clients") {
         bench.clients();

@@ -241,20 +241,22 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts `peer` on `addr` pinned to `cpu` with `workers` runtime threads, and waits until it accepts
-    /// connections.
+    /// Starts `peer` on `addr` pinned to `cpu` with `workers` runtime threads and `env` added to its
+    /// environment (`BENCH_DEFAULTS=1`), and waits until it accepts connections.
     pub fn start(
         peer: Peer,
         dirs: &Dirs,
         addr: SocketAddr,
         cpu: &str,
         workers: usize,
+        env: &[(&str, &str)],
     ) -> Result<Server, String> {
         let child = Command::new("taskset")
             .args(["-c", cpu])
             .arg(peer.binary(dirs))
             .arg(addr.to_string())
             .env("BENCH_WORKERS", workers.to_string())
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
