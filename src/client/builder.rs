@@ -366,9 +366,16 @@ impl ClientBuilder {
         for layer in self.layers.into_iter().rev() {
             transport = layer(transport);
         }
+        let origin = match (uri.scheme(), uri.authority(), uri.path_and_query()) {
+            (Some(scheme), Some(authority), path) if path.is_none_or(|p| p.as_str() == "/") => {
+                Some((scheme.clone(), authority.clone()))
+            }
+            _ => None,
+        };
         Ok(Client {
             config: Arc::new(ClientConfig {
                 base: self.base,
+                origin,
                 transport,
                 protocol,
                 http_version: self.http_version,

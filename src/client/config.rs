@@ -18,6 +18,9 @@ use crate::{Code, Error, Metadata};
 /// Everything a client was configured with; shared by its calls.
 pub(crate) struct ClientConfig {
     pub base: String,
+    /// The base URL's scheme and authority when it has no path prefix: then a method's URI is built
+    /// from them and the method's static path, without formatting and parsing a string per call.
+    pub origin: Option<(http::uri::Scheme, http::uri::Authority)>,
     pub transport: Transport,
     /// Everything that depends on the protocol.
     pub protocol: &'static dyn ClientProtocol,
@@ -59,6 +62,17 @@ impl ClientConfig {
 
     /// The URI of `spec` on this client's base URL.
     pub(crate) fn uri(&self, spec: &MethodSpec) -> Result<http::Uri, Error> {
+        if let Some((scheme, authority)) = &self.origin
+            && is_plain_path(spec.path)
+        {
+            let mut parts = http::uri::Parts::default();
+            parts.scheme = Some(scheme.clone());
+            parts.authority = Some(authority.clone());
+            parts.path_and_query = Some(http::uri::PathAndQuery::from_static(spec.path));
+            return http::Uri::from_parts(parts).map_err(|e| {
+                Error::with_source(Code::InvalidArgument, "invalid request URI", e)
+            });
+        }
         format!("{}{}", self.base, spec.path)
             .parse()
             .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))
@@ -91,7 +105,7 @@ impl ClientConfig {
         for (name, value) in headers.as_header_map() {
             map.append(name.clone(), value.clone());
         }
-        let accept = self.compression.accept_value();
+        let accept = self.compression.accept_header();
         let protocol_headers = RequestHeaders {
             stream_type: spec.stream_type,
             codec: self.codec.name(),
@@ -110,4 +124,13 @@ impl ClientConfig {
         }
         Ok(request.into_parts().0)
     }
+}
+
+/// Whether `path` is a path the `http` crate takes as it is (what generated code writes:
+/// `/package.Service/Method`), so that `PathAndQuery::from_static` cannot panic on it.
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'.' | b'_' | b'-'))
 }

@@ -91,7 +91,31 @@ where
 pub(crate) struct H2Channel<C> {
     connector: C,
     settings: Http2Settings,
-    slots: Arc<Mutex<HashMap<Origin, Arc<Slot>>>>,
+    slots: Arc<Mutex<Slots>>,
+}
+
+/// Every origin's slot, and the one used last (a client usually calls one origin, and comparing
+/// with it is cheaper than hashing the origin on every call).
+#[derive(Default)]
+struct Slots {
+    last: Option<(Origin, Arc<Slot>)>,
+    all: HashMap<Origin, Arc<Slot>>,
+}
+
+impl Slots {
+    /// The slot of `uri`'s origin, made on first use.
+    fn get(&mut self, uri: &http::Uri) -> Arc<Slot> {
+        if let Some(((scheme, authority), slot)) = &self.last
+            && scheme.as_ref() == uri.scheme()
+            && authority.as_ref() == uri.authority()
+        {
+            return slot.clone();
+        }
+        let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
+        let slot = self.all.entry(origin.clone()).or_default().clone();
+        self.last = Some((origin, slot.clone()));
+        slot
+    }
 }
 
 /// One origin's connection.
@@ -148,14 +172,11 @@ where
         uri: &http::Uri,
         stale: Option<u64>,
     ) -> Result<(u64, SendRequest<Body>), Error> {
-        let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
         let slot = self
             .slots
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .entry(origin.clone())
-            .or_default()
-            .clone();
+            .get(uri);
         if let Some(live) = slot.live(stale) {
             return Ok(live);
         }
@@ -164,6 +185,7 @@ where
         if let Some(live) = slot.live(stale) {
             return Ok(live);
         }
+        let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
         let sender = self.connect(origin).await?;
         let mut current = slot.current.lock().unwrap_or_else(PoisonError::into_inner);
         let number = current.as_ref().map_or(0, |(number, _)| number + 1);
@@ -207,14 +229,13 @@ where
     }
 
     async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, Error> {
-        let uri = request.uri().clone();
-        let (number, mut sender) = self.sender(&uri, None).await?;
+        let (number, mut sender) = self.sender(request.uri(), None).await?;
         let result = match sender.try_send_request(request).await {
             Ok(response) => Ok(response),
             Err(mut failed) => match failed.take_message() {
                 // The connection went away before the request left: one retry on another.
                 Some(request) => {
-                    let (_, mut sender) = self.sender(&uri, Some(number)).await?;
+                    let (_, mut sender) = self.sender(request.uri(), Some(number)).await?;
                     sender.send_request(request).await
                 }
                 None => Err(failed.into_error()),

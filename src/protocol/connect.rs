@@ -14,8 +14,8 @@ use crate::envelope::{Envelope, FLAG_END_STREAM, write_envelope};
 use crate::method::{Idempotency, MethodSpec, StreamType};
 use crate::protocol::client::{
     AcceptedHead, BodyEnd, ClientProtocol, ControlFrames, ERROR_BODY_MAX, Ending, GetMessage,
-    Received, RequestHeaders, ResponseContext, Verdict, insert, response_compression, status_error,
-    stream_content_type_error,
+    Received, RequestHeaders, ResponseContext, Verdict, codec_content_type, insert,
+    response_compression, status_error, stream_content_type_error,
 };
 use crate::protocol::connect_get::{build_get_query, parse_get_query};
 use crate::protocol::connect_json::{
@@ -318,14 +318,21 @@ impl ClientProtocol for ConnectClient {
 
     fn write_request_headers(&self, request: &RequestHeaders<'_>, map: &mut http::HeaderMap) {
         if self.is_unframed(request.stream_type) {
-            insert(map, CONTENT_TYPE, &unary_content_type(request.codec));
-            insert(map, ACCEPT_ENCODING, request.accept_encoding);
+            if let Some(value) = codec_content_type("application/", request.codec) {
+                map.insert(CONTENT_TYPE, value);
+            }
+            map.insert(ACCEPT_ENCODING, request.accept_encoding.clone());
             if let Some(name) = request.send_compression {
                 insert(map, CONTENT_ENCODING, name);
             }
         } else {
-            insert(map, CONTENT_TYPE, &stream_content_type(request.codec));
-            insert(map, STREAM_ACCEPT_ENCODING_HEADER, request.accept_encoding);
+            if let Some(value) = codec_content_type("application/connect+", request.codec) {
+                map.insert(CONTENT_TYPE, value);
+            }
+            map.insert(
+                STREAM_ACCEPT_ENCODING_HEADER,
+                request.accept_encoding.clone(),
+            );
             if let Some(name) = request.send_compression {
                 insert(map, STREAM_ENCODING_HEADER, name);
             }

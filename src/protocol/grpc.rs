@@ -18,7 +18,7 @@ use crate::metadata::decode_base64;
 use crate::method::MethodSpec;
 use crate::protocol::client::{
     AcceptedHead, BodyEnd, ClientProtocol, ControlFrames, Ending, Received, RequestHeaders,
-    ResponseContext, Verdict, insert, response_compression, status_error,
+    ResponseContext, Verdict, codec_content_type, insert, response_compression, status_error,
     stream_content_type_error,
 };
 use crate::protocol::server::{
@@ -85,15 +85,6 @@ pub(crate) fn parse_content_type(value: &str) -> Option<ContentType<'_>> {
     Some(ContentType { web, text, codec })
 }
 
-/// The content type for `codec`.
-pub(crate) fn content_type(web: bool, codec: &str) -> String {
-    let base = if web {
-        "application/grpc-web"
-    } else {
-        "application/grpc"
-    };
-    format!("{base}+{codec}")
-}
 
 /// Parses `grpc-timeout`: 1 to 8 digits and a unit of H, M, S, m, u or n.
 pub(crate) fn parse_timeout(value: &str) -> Result<std::time::Duration, Error> {
@@ -424,8 +415,15 @@ impl ClientProtocol for GrpcClient {
 
 /// The request headers gRPC and gRPC-Web share.
 pub(crate) fn write_client_headers(web: bool, request: &RequestHeaders<'_>, map: &mut HeaderMap) {
-    insert(map, CONTENT_TYPE, &content_type(web, request.codec));
-    insert(map, ACCEPT_ENCODING, request.accept_encoding);
+    let prefix = if web {
+        "application/grpc-web+"
+    } else {
+        "application/grpc+"
+    };
+    if let Some(value) = codec_content_type(prefix, request.codec) {
+        map.insert(CONTENT_TYPE, value);
+    }
+    map.insert(ACCEPT_ENCODING, request.accept_encoding.clone());
     if let Some(name) = request.send_compression {
         insert(map, ENCODING, name);
     }
@@ -609,7 +607,7 @@ mod client_tests {
         let request = RequestHeaders {
             stream_type: StreamType::Unary,
             codec: "proto",
-            accept_encoding: "gzip",
+            accept_encoding: &HeaderValue::from_static("gzip"),
             send_compression: None,
         };
         GrpcClient.write_request_headers(&request, &mut map);
