@@ -186,16 +186,26 @@ impl EnvelopeReader {
         polled
     }
 
+    /// The next envelope if the bytes already read hold all of it, without polling the body: a stream
+    /// of small messages arrives many to a DATA frame, and the receiver takes them this way without
+    /// a trip through its futures.
+    pub fn buffered(&mut self) -> Result<Option<Envelope>, Error> {
+        let Some(envelope) = self.decoder.next()? else {
+            return Ok(None);
+        };
+        if let Some(pace) = &mut self.pace
+            && !self.whole_body
+            && self.decoder.pending() == 0
+        {
+            pace.message_done();
+        }
+        Ok(Some(envelope))
+    }
+
     /// The next envelope; `Ok(None)` when the body ended cleanly between envelopes.
     pub fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<Envelope>, Error>> {
         loop {
-            if let Some(envelope) = self.decoder.next()? {
-                if let Some(pace) = &mut self.pace
-                    && !self.whole_body
-                    && self.decoder.pending() == 0
-                {
-                    pace.message_done();
-                }
+            if let Some(envelope) = self.buffered()? {
                 return Poll::Ready(Ok(Some(envelope)));
             }
             if self.done {

@@ -328,6 +328,17 @@ impl DuplexCall {
 
     /// The next framed message of the response body; `Ok(None)` at a clean end.
     pub async fn receive_envelope(&mut self) -> Result<Option<Envelope>, Error> {
+        // Fast path: the head is in and the next envelope is already read.
+        if self.error.is_none()
+            && self.response.is_some()
+            && let Some(body) = self.body.as_mut()
+        {
+            match body.buffered() {
+                Ok(Some(envelope)) => return Ok(Some(envelope)),
+                Ok(None) => {}
+                Err(e) => return Err(self.fail(e)),
+            }
+        }
         self.response_head().await?;
         let deadline = self.deadline;
         let Some(body) = self.body.as_mut() else {

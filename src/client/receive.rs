@@ -47,6 +47,13 @@ impl StreamReceiver {
         config: &ClientConfig,
         call: &'a mut DuplexCall,
     ) -> Result<&'a Metadata, Error> {
+        if self.reader.is_some() && call.error().is_none() && call.head().is_some() {
+            // Every message after the first: the head is in and judged.
+            return call
+                .head()
+                .map(|head| &head.accepted.headers)
+                .ok_or_else(|| Error::internal("response head vanished"));
+        }
         let head = call.response_head().await?;
         if self.reader.is_none() {
             self.reader = Some(config.reader(head.accepted.compression.clone()));
