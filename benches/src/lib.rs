@@ -29,6 +29,58 @@ pub mod connect_gen {
     ));
 }
 
+/// The echo service as Trident serves it (`trident-echo`, `stream-memory`).
+pub mod echo {
+    use futures_util::StreamExt as _;
+    use trident::{Error, Request, Response, ResponseStream, Streaming};
+
+    use crate::trident_gen::{EchoRequest, EchoResponse, EchoService, StreamRequest};
+
+    /// Answers `Echo` with the request's payload, `Stream` with `count` messages of `size` bytes (then
+    /// holds the stream open with `hold`), and every `Bidi` message with its payload.
+    pub struct Echo;
+
+    impl EchoService for Echo {
+        async fn echo(
+            &self,
+            request: Request<EchoRequest>,
+        ) -> Result<Response<EchoResponse>, Error> {
+            Ok(Response::new(EchoResponse {
+                payload: request.into_message().payload,
+            }))
+        }
+
+        async fn stream(
+            &self,
+            request: Request<StreamRequest>,
+        ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
+            let StreamRequest { count, size, hold } = request.into_message();
+            let message = EchoResponse {
+                payload: crate::wire::payload(size as usize),
+            };
+            let messages =
+                futures_util::stream::repeat_with(move || Ok(message.clone())).take(count as usize);
+            if hold {
+                Ok(Response::new(Box::pin(
+                    messages.chain(futures_util::stream::pending()),
+                )))
+            } else {
+                Ok(Response::new(Box::pin(messages)))
+            }
+        }
+
+        async fn bidi(
+            &self,
+            request: Request<Streaming<EchoRequest>>,
+        ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
+            let replies = request
+                .into_message()
+                .map(|message| message.map(|m| EchoResponse { payload: m.payload }));
+            Ok(Response::new(Box::pin(replies)))
+        }
+    }
+}
+
 /// The settings every peer is configured with, written down in `benches/RESULTS.md` too. They are
 /// hyper's own HTTP/2 defaults (what `trident::Server` uses), set explicitly on the peers that differ.
 pub mod settings {

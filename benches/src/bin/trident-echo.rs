@@ -13,54 +13,10 @@
 //! The message limits stay raised. gzip (a `Router` default) answers gzip-compressed requests, and calls
 //! that accept gzip, with compressed messages of 1 KiB and more (`Router::compress_min_bytes`' default).
 
-use futures_util::StreamExt as _;
-use trident::{
-    Error, Interceptor, RecordMetrics, Request, Response, ResponseStream, Router, Server,
-    Streaming, TraceCalls,
-};
+use trident::{Interceptor, RecordMetrics, Router, Server, TraceCalls};
+use trident_benches::echo::Echo;
 use trident_benches::settings;
-use trident_benches::trident_gen::{
-    EchoRequest, EchoResponse, EchoService, StreamRequest, echo_service_routes,
-};
-
-struct Echo;
-
-impl EchoService for Echo {
-    async fn echo(&self, request: Request<EchoRequest>) -> Result<Response<EchoResponse>, Error> {
-        Ok(Response::new(EchoResponse {
-            payload: request.into_message().payload,
-        }))
-    }
-
-    async fn stream(
-        &self,
-        request: Request<StreamRequest>,
-    ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
-        let StreamRequest { count, size, hold } = request.into_message();
-        let message = EchoResponse {
-            payload: trident_benches::wire::payload(size as usize),
-        };
-        let messages =
-            futures_util::stream::repeat_with(move || Ok(message.clone())).take(count as usize);
-        if hold {
-            Ok(Response::new(Box::pin(
-                messages.chain(futures_util::stream::pending()),
-            )))
-        } else {
-            Ok(Response::new(Box::pin(messages)))
-        }
-    }
-
-    async fn bidi(
-        &self,
-        request: Request<Streaming<EchoRequest>>,
-    ) -> Result<Response<ResponseStream<EchoResponse>>, Error> {
-        let replies = request
-            .into_message()
-            .map(|message| message.map(|m| EchoResponse { payload: m.payload }));
-        Ok(Response::new(Box::pin(replies)))
-    }
-}
+use trident_benches::trident_gen::echo_service_routes;
 
 /// Changes nothing; makes every call take the intercepted path.
 struct PassThrough;
