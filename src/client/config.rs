@@ -69,9 +69,8 @@ impl ClientConfig {
             parts.scheme = Some(scheme.clone());
             parts.authority = Some(authority.clone());
             parts.path_and_query = Some(http::uri::PathAndQuery::from_static(spec.path));
-            return http::Uri::from_parts(parts).map_err(|e| {
-                Error::with_source(Code::InvalidArgument, "invalid request URI", e)
-            });
+            return http::Uri::from_parts(parts)
+                .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e));
         }
         format!("{}{}", self.base, spec.path)
             .parse()

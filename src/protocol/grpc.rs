@@ -85,7 +85,6 @@ pub(crate) fn parse_content_type(value: &str) -> Option<ContentType<'_>> {
     Some(ContentType { web, text, codec })
 }
 
-
 /// Parses `grpc-timeout`: 1 to 8 digits and a unit of H, M, S, m, u or n.
 pub(crate) fn parse_timeout(value: &str) -> Result<std::time::Duration, Error> {
     let invalid = || {
