@@ -560,6 +560,129 @@ mod tests {
 
     use super::*;
 
+    /// A channel to a raw h2 server at `addr`.
+    fn channel_to(
+        addr: std::net::SocketAddr,
+    ) -> H2Channel<
+        impl tower::Service<
+            http::Uri,
+            Response = TokioIo<TcpStream>,
+            Error = std::io::Error,
+            Future = impl Send,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    > {
+        let connector = tower::service_fn(move |_: http::Uri| async move {
+            TcpStream::connect(addr).await.map(TokioIo::new)
+        });
+        H2Channel::new(connector, Http2Settings::default())
+    }
+
+    /// Serves h2 (no Trident) on a loopback port, handing every stream to `handler`.
+    async fn raw_h2_server<F, Fut>(handler: F) -> std::net::SocketAddr
+    where
+        F: Fn(http::Request<h2::RecvStream>, h2::server::SendResponse<Bytes>) -> Fut
+            + Send
+            + Copy
+            + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        tokio::spawn(async move {
+            let (socket, _) = listener.accept().await.expect("accept");
+            let mut connection = h2::server::handshake(socket).await.expect("handshake");
+            while let Some(Ok((request, respond))) = connection.accept().await {
+                tokio::spawn(handler(request, respond));
+            }
+        });
+        addr
+    }
+
+    /// A request to the raw server, with `frames` as its streaming body.
+    fn streaming_request(
+        addr: std::net::SocketAddr,
+        frames: Vec<Result<http_body::Frame<Bytes>, Error>>,
+    ) -> http::Request<Body> {
+        http::Request::post(format!("http://{addr}/raw"))
+            .body(Body::from_frames(futures_util::stream::iter(frames)))
+            .expect("request")
+    }
+
+    /// A streaming request body reaches the server with its trailers, and the response body hands
+    /// on the server's data and then its trailers.
+    #[tokio::test]
+    async fn streamed_bodies_carry_their_trailers_both_ways() {
+        let addr = raw_h2_server(|request, mut respond| async move {
+            let mut body = request.into_body();
+            let mut received = Vec::new();
+            while let Some(Ok(chunk)) = body.data().await {
+                let _ = body.flow_control().release_capacity(chunk.len());
+                received.extend_from_slice(&chunk);
+            }
+            let sent = body.trailers().await.ok().flatten().unwrap_or_default();
+            let mut stream = respond
+                .send_response(http::Response::new(()), false)
+                .expect("response");
+            stream.send_data(received.into(), false).expect("data");
+            let mut trailers = http::HeaderMap::new();
+            if let Some(value) = sent.get("x-sent") {
+                trailers.insert("x-got", value.clone());
+            }
+            stream.send_trailers(trailers).expect("trailers");
+        })
+        .await;
+        let mut trailers = http::HeaderMap::new();
+        trailers.insert("x-sent", http::HeaderValue::from_static("yes"));
+        let frames = vec![
+            Ok(http_body::Frame::data(Bytes::from_static(b"ab"))),
+            Ok(http_body::Frame::data(Bytes::from_static(b"cd"))),
+            Ok(http_body::Frame::trailers(trailers)),
+        ];
+        let response = tokio::time::timeout(
+            Duration::from_secs(5),
+            channel_to(addr).send(streaming_request(addr, frames)),
+        )
+        .await
+        .expect("in time")
+        .expect("a response");
+        let collected = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("the whole body");
+        let got = collected.trailers().and_then(|t| t.get("x-got")).cloned();
+        assert_eq!(got, Some(http::HeaderValue::from_static("yes")));
+        assert_eq!(collected.to_bytes(), "abcd");
+    }
+
+    /// A request body that fails resets the stream, and the call reports the body's own error.
+    #[tokio::test]
+    async fn a_failing_request_body_fails_the_call_with_its_error() {
+        let addr = raw_h2_server(|request, respond| async move {
+            // Read until the stream ends (the client's reset), never answering.
+            let mut body = request.into_body();
+            while let Some(Ok(_)) = body.data().await {}
+            std::future::pending::<()>().await;
+            drop(respond);
+        })
+        .await;
+        let frames = vec![
+            Ok(http_body::Frame::data(Bytes::from_static(b"ab"))),
+            Err(Error::new(Code::DataLoss, "torn")),
+        ];
+        let error = tokio::time::timeout(
+            Duration::from_secs(5),
+            channel_to(addr).send(streaming_request(addr, frames)),
+        )
+        .await
+        .expect("in time")
+        .expect_err("the body failed");
+        assert_eq!(error.code(), Code::DataLoss, "{error}");
+    }
+
     /// A connect that never completes to one origin does not hold up calls to another.
     #[tokio::test]
     async fn a_slow_connect_holds_up_only_its_own_origin() {
