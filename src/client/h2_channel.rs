@@ -4,7 +4,9 @@
 //! hyper-util's pooled client races when many calls open HTTP/2 connections at once (some calls then
 //! fail with "request was canceled" without being sent). HTTP/2 needs no pool: one connection carries
 //! every call, so this keeps one per origin, and a request the connection refused before sending is
-//! retried once on a fresh connection.
+//! retried once on a fresh connection (a connection found closed, or one whose `ready` fails after a
+//! GOAWAY). A request refused once its stream was opened (REFUSED_STREAM, or a GOAWAY that leaves it
+//! out) is not retried, as hyper's client did not retry it: its head has been handed to h2.
 //!
 //! Each origin has a slot: a live connection is taken from it under a short synchronous lock, and only
 //! opening a connection is serialised, per origin, by an async lock held across the connect. Calls that
