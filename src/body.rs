@@ -15,7 +15,16 @@ use crate::{Code, Error};
 /// Servers answer with it and client transports are handed it; anything implementing [`http_body::Body`]
 /// with `Bytes` data converts into it with [`Body::new`].
 pub struct Body {
-    inner: UnsyncBoxBody<Bytes, Error>,
+    inner: Inner,
+}
+
+/// What a [`Body`] holds: its bytes when they are all known up front (so that a transport can send them
+/// at once, see [`Body::into_full`]), or any other body, boxed.
+enum Inner {
+    /// The whole body; empty once it was read (or when there is none).
+    Full(Bytes),
+    /// Any other body.
+    Boxed(UnsyncBoxBody<Bytes, Error>),
 }
 
 impl Body {
@@ -35,7 +44,7 @@ impl Body {
         }
         match slot {
             Some(body) => Self {
-                inner: body.map_err(body_error).boxed_unsync(),
+                inner: Inner::Boxed(body.map_err(body_error).boxed_unsync()),
             },
             // Only a `Body` is taken out above, and it was returned.
             None => Self::empty(),
@@ -44,12 +53,23 @@ impl Body {
 
     /// A body with no data.
     pub fn empty() -> Self {
-        Self::new(http_body_util::Empty::new())
+        Self::full(Bytes::new())
     }
 
     /// A body holding exactly `data`.
     pub fn full(data: impl Into<Bytes>) -> Self {
-        Self::new(http_body_util::Full::new(data.into()))
+        Self {
+            inner: Inner::Full(data.into()),
+        }
+    }
+
+    /// The whole body if it was made complete ([`Body::full`], [`Body::empty`]) and not read yet, else
+    /// the body itself back: a transport sends complete bodies at once, without polling them.
+    pub(crate) fn into_full(self) -> Result<Bytes, Body> {
+        match self.inner {
+            Inner::Full(data) => Ok(data),
+            inner @ Inner::Boxed(_) => Err(Self { inner }),
+        }
     }
 
     /// A body made from a stream of frames.
@@ -58,7 +78,7 @@ impl Body {
         S: futures_core::Stream<Item = Result<Frame<Bytes>, Error>> + Send + 'static,
     {
         Self {
-            inner: http_body_util::StreamBody::new(stream).boxed_unsync(),
+            inner: Inner::Boxed(http_body_util::StreamBody::new(stream).boxed_unsync()),
         }
     }
 }
@@ -83,15 +103,25 @@ impl http_body::Body for Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        match &mut self.inner {
+            Inner::Full(data) if data.is_empty() => Poll::Ready(None),
+            Inner::Full(data) => Poll::Ready(Some(Ok(Frame::data(std::mem::take(data))))),
+            Inner::Boxed(body) => Pin::new(body).poll_frame(cx),
+        }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        match &self.inner {
+            Inner::Full(data) => data.is_empty(),
+            Inner::Boxed(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.inner {
+            Inner::Full(data) => SizeHint::with_exact(data.len() as u64),
+            Inner::Boxed(body) => body.size_hint(),
+        }
     }
 }
 

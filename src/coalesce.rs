@@ -13,7 +13,7 @@
 //! connection task then writes the batch, with whatever that run added, in one syscall. Flushes during the
 //! run that deferred the batch are deferred too, which is what lets many frames share a syscall. To tell
 //! runs apart, [`Turns`] numbers the polls of the connection's task (the server wraps each connection's
-//! future in it, the HTTP/2 client every future hyper spawns for a connection) and marks the one in
+//! future in it, the HTTP/2 client its connection's task) and marks the one in
 //! progress on its thread. Outside those polls (an upgraded connection handed to another task, say) the
 //! wrapper holds nothing back.
 //!

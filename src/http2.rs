@@ -2,7 +2,8 @@
 //! a `ClientBuilder` or a `Server` was given.
 //!
 //! Neutral ground, so that `client/` and `server/` never import each other: each side applies
-//! [`Http2Settings`] to its own hyper builder, with its own defaults for what is unset.
+//! [`Http2Settings`] to its own connection builder (hyper's on the server, h2's on the client), with
+//! its own defaults for what is unset.
 
 use std::time::Duration;
 

@@ -270,7 +270,9 @@ impl ClientBuilder {
     /// with the measured bandwidth-delay product; when on, the window sizes set above are not used.
     /// Off by default: with hundreds of busy streams on one connection, the small starting window lets
     /// h2 mistake their unread DATA frames for a flood and close the connection. Worth trying for a few
-    /// large transfers over links whose latency is unknown.
+    /// large transfers over links whose latency is unknown. Such a client's connections go through
+    /// hyper's HTTP/2 client (the `h2` crate the client otherwise speaks to directly has no adaptive
+    /// window), which spends a task or two more on each call.
     pub fn http2_adaptive_window(mut self, enabled: bool) -> Self {
         self.http2.adaptive_window = Some(enabled);
         self

@@ -5,6 +5,7 @@ mod calls;
 mod config;
 mod default_transport;
 mod duplex;
+mod h2_body;
 mod h2_channel;
 mod intercepted;
 mod receive;
