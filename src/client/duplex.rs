@@ -64,8 +64,9 @@ pub(crate) struct DuplexCall {
     /// The prepared request head, until the request starts.
     head: Option<http::request::Parts>,
     deadline: Option<Instant>,
-    /// Fires to abort the request body (and with it the HTTP stream).
-    abort: CancellationToken,
+    /// Fires to abort a piped request body (and with it the HTTP stream); made when the pipe is,
+    /// so that calls with a complete body (every unary call) allocate none.
+    abort: Option<CancellationToken>,
     sender: Option<mpsc::Sender<Bytes>>,
     pending: Option<Pending>,
     task: Option<JoinHandle<()>>,
@@ -92,7 +93,7 @@ impl DuplexCall {
             spec,
             head,
             deadline,
-            abort: CancellationToken::new(),
+            abort: None,
             sender: None,
             pending: None,
             task: None,
@@ -119,7 +120,12 @@ impl DuplexCall {
         self.sender = Some(tx);
         let body = PipeBody {
             rx,
-            aborted: Box::pin(self.abort.clone().cancelled_owned()),
+            aborted: Box::pin(
+                self.abort
+                    .get_or_insert_with(CancellationToken::new)
+                    .clone()
+                    .cancelled_owned(),
+            ),
         };
         self.start(Body::new(body), true);
     }
@@ -203,7 +209,9 @@ impl DuplexCall {
     }
 
     fn abort_transport(&mut self) {
-        self.abort.cancel();
+        if let Some(abort) = &self.abort {
+            abort.cancel();
+        }
         self.sender = None;
         self.body = None;
         self.pending = None;
@@ -395,7 +403,9 @@ impl DuplexCall {
 impl Drop for DuplexCall {
     fn drop(&mut self) {
         // A call that finished normally has nothing left to abort; one dropped mid-way resets the stream.
-        self.abort.cancel();
+        if let Some(abort) = &self.abort {
+            abort.cancel();
+        }
         if let Some(task) = self.task.take() {
             task.abort();
         }
