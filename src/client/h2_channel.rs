@@ -301,7 +301,13 @@ fn open_stream(
         Ok(data) if data.is_empty() => Ok((send.send_request(head, true)?.0, None)),
         Ok(data) => {
             let (response, mut stream) = send.send_request(head, false)?;
-            stream.send_data(data, true)?;
+            if stream.send_data(data, true).is_err() {
+                // The peer closed the stream before the body went out: it answered at once (a
+                // call it refuses) and reset the rest, all while this task waited for a core. Its
+                // answer, or its reset, is in the response. Any other failure ends the stream
+                // here, so that the response cannot wait for a body that will not come.
+                stream.send_reset(h2::Reason::CANCEL);
+            }
             Ok((response, None))
         }
         Err(body) if http_body::Body::is_end_stream(&body) => {
