@@ -98,7 +98,10 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
                 call,
                 receiver,
                 ..
-            } => receiver.next(config, call).await,
+            } => match receiver.try_next(config, call) {
+                Some(result) => result,
+                None => receiver.next(config, call).await,
+            },
             Way::Intercepted(stream) => match stream.message().await? {
                 Some(message) => message.into_typed().map(Some),
                 None => Ok(None),

@@ -334,18 +334,24 @@ impl DuplexCall {
             .ok_or_else(|| Error::internal("response head missing"))
     }
 
+    /// The next envelope if the head is in and the envelope already read (see
+    /// [`EnvelopeReader::buffered`]); `None` when there is none to take without waiting.
+    pub fn buffered_envelope(&mut self) -> Option<Result<Envelope, Error>> {
+        if self.error.is_some() || self.response.is_none() {
+            return None;
+        }
+        match self.body.as_mut()?.buffered() {
+            Ok(Some(envelope)) => Some(Ok(envelope)),
+            Ok(None) => None,
+            Err(e) => Some(Err(self.fail(e))),
+        }
+    }
+
     /// The next framed message of the response body; `Ok(None)` at a clean end.
     pub async fn receive_envelope(&mut self) -> Result<Option<Envelope>, Error> {
         // Fast path: the head is in and the next envelope is already read.
-        if self.error.is_none()
-            && self.response.is_some()
-            && let Some(body) = self.body.as_mut()
-        {
-            match body.buffered() {
-                Ok(Some(envelope)) => return Ok(Some(envelope)),
-                Ok(None) => {}
-                Err(e) => return Err(self.fail(e)),
-            }
+        if let Some(envelope) = self.buffered_envelope() {
+            return envelope.map(Some);
         }
         self.response_head().await?;
         let deadline = self.deadline;

@@ -6,6 +6,7 @@
 use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::codec::Message;
+use crate::envelope::Envelope;
 use crate::protocol::client::{BodyEnd, ControlFrames, Ending, Received};
 use crate::wire::MessageReader;
 use crate::{Error, Metadata, Response};
@@ -38,6 +39,9 @@ pub(crate) struct StreamReceiver {
     /// Whether any message arrived.
     received_message: bool,
     ended: bool,
+    /// What the protocol made of an envelope [`try_next`](Self::try_next) read but left to
+    /// [`next`](Self::next) (a stream's last frame, or a malformed one).
+    stashed: Option<Result<Received, Error>>,
 }
 
 impl StreamReceiver {
@@ -61,6 +65,55 @@ impl StreamReceiver {
         Ok(&head.accepted.headers)
     }
 
+    /// The next message if it has already been read, without waiting or a future: a stream of small
+    /// messages arrives many to a DATA frame. `None` when there is none ready (or the next envelope
+    /// ends the stream): then [`next`](Self::next) takes over.
+    pub fn try_next<T: Message>(
+        &mut self,
+        config: &ClientConfig,
+        call: &mut DuplexCall,
+    ) -> Option<Result<Option<T>, Error>> {
+        if self.ended || self.stashed.is_some() || self.reader.is_none() || call.head().is_none() {
+            return None;
+        }
+        let envelope = match call.buffered_envelope()? {
+            Ok(envelope) => envelope,
+            Err(error) => return Some(Err(error)),
+        };
+        match self.read(config, envelope) {
+            Ok(Received::Message(envelope)) => Some(self.decode(call, envelope).map(Some)),
+            other => {
+                self.stashed = Some(other);
+                None
+            }
+        }
+    }
+
+    /// What the protocol makes of an envelope.
+    fn read(&self, config: &ClientConfig, envelope: Envelope) -> Result<Received, Error> {
+        let frames = ControlFrames {
+            compression: self
+                .reader
+                .as_ref()
+                .and_then(|reader| reader.compression.as_ref()),
+            read_max_bytes: config.read_max_bytes,
+        };
+        config.protocol.read_envelope(envelope, &frames)
+    }
+
+    /// Decodes a message envelope.
+    fn decode<T: Message>(
+        &mut self,
+        call: &mut DuplexCall,
+        envelope: Envelope,
+    ) -> Result<T, Error> {
+        self.received_message = true;
+        let Some(reader) = &self.reader else {
+            return Err(call.fail(Error::internal("stream read before its headers")));
+        };
+        reader.decode_envelope(envelope).map_err(|e| call.fail(e))
+    }
+
     /// The next message; `Ok(None)` after the stream ended successfully.
     pub async fn next<T: Message>(
         &mut self,
@@ -73,6 +126,9 @@ impl StreamReceiver {
                 Some(e) => Err(e.clone()),
                 None => Ok(None),
             };
+        }
+        if let Some(received) = self.stashed.take() {
+            return self.take(call, received).await;
         }
         let Some(envelope) = call.receive_envelope().await? else {
             self.ended = true;
@@ -88,24 +144,18 @@ impl StreamReceiver {
             call.finish();
             return Ok(None);
         };
-        let frames = ControlFrames {
-            compression: self
-                .reader
-                .as_ref()
-                .and_then(|reader| reader.compression.as_ref()),
-            read_max_bytes: config.read_max_bytes,
-        };
-        match config.protocol.read_envelope(envelope, &frames) {
-            Ok(Received::Message(envelope)) => {
-                self.received_message = true;
-                let Some(reader) = &self.reader else {
-                    return Err(call.fail(Error::internal("stream read before its headers")));
-                };
-                reader
-                    .decode_envelope(envelope)
-                    .map(Some)
-                    .map_err(|e| call.fail(e))
-            }
+        let received = self.read(config, envelope);
+        self.take(call, received).await
+    }
+
+    /// Acts on what the protocol made of an envelope: a message, the stream's ending, or an error.
+    async fn take<T: Message>(
+        &mut self,
+        call: &mut DuplexCall,
+        received: Result<Received, Error>,
+    ) -> Result<Option<T>, Error> {
+        match received {
+            Ok(Received::Message(envelope)) => self.decode(call, envelope).map(Some),
             Ok(Received::End(ending)) => {
                 self.ended = true;
                 self.apply(call, Ok(ending))?;
