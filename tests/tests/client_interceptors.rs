@@ -32,34 +32,32 @@ fn header_of<T>(request: &Request<T>) -> String {
 }
 
 /// Echo, Repeat, Collect and Chat, answering with the `x-client` request header and the texts they
-/// received; each stream's trailers say how many messages it sent. `calls` counts the calls.
-fn routes(calls: Arc<AtomicUsize>) -> ServiceRoutes {
-    let (c1, c2, c3, c4) = (calls.clone(), calls.clone(), calls.clone(), calls);
+/// received; each stream's trailers say how many messages it sent. `echo_calls` counts the `Echo`
+/// calls (only those: a stream an interceptor failed may still reach the server a moment after its
+/// call returned, and must not be counted against the next case).
+fn routes(echo_calls: Arc<AtomicUsize>) -> ServiceRoutes {
     ServiceRoutes::new("trident.test.v1.EchoService")
         .unary(&ECHO, move |request: Request<EchoRequest>| {
-            c1.fetch_add(1, Ordering::SeqCst);
+            echo_calls.fetch_add(1, Ordering::SeqCst);
             async move {
                 let header = header_of(&request);
                 let text = request.into_message().text;
                 Ok::<_, Error>(Response::new(reply(format!("{header}: {text}"))))
             }
         })
-        .server_stream(&REPEAT, move |request: Request<EchoRequest>| {
-            c2.fetch_add(1, Ordering::SeqCst);
-            async move {
-                let header = header_of(&request);
-                let text = request.into_message().text;
-                let messages: ResponseStream<EchoResponse> = Box::pin(stream::iter(
-                    ["one", "two"].map(|n| Ok(reply(format!("{header}: {text} {n}")))),
-                ));
-                let mut response = Response::new(messages);
-                response.trailers_mut().insert("x-sent", "2")?;
-                Ok::<_, Error>(response)
-            }
+        .server_stream(&REPEAT, move |request: Request<EchoRequest>| async move {
+            let header = header_of(&request);
+            let text = request.into_message().text;
+            let messages: ResponseStream<EchoResponse> = Box::pin(stream::iter(
+                ["one", "two"].map(|n| Ok(reply(format!("{header}: {text} {n}")))),
+            ));
+            let mut response = Response::new(messages);
+            response.trailers_mut().insert("x-sent", "2")?;
+            Ok::<_, Error>(response)
         })
-        .client_stream(&COLLECT, move |request: Request<Streaming<EchoRequest>>| {
-            c3.fetch_add(1, Ordering::SeqCst);
-            async move {
+        .client_stream(
+            &COLLECT,
+            move |request: Request<Streaming<EchoRequest>>| async move {
                 let header = header_of(&request);
                 let mut texts = Vec::new();
                 let mut messages = request.into_message();
@@ -69,11 +67,11 @@ fn routes(calls: Arc<AtomicUsize>) -> ServiceRoutes {
                 let mut response = Response::new(reply(format!("{header}: {}", texts.join(" "))));
                 response.trailers_mut().insert("x-sent", "1")?;
                 Ok::<_, Error>(response)
-            }
-        })
-        .bidi_stream(&CHAT, move |request: Request<Streaming<EchoRequest>>| {
-            c4.fetch_add(1, Ordering::SeqCst);
-            async move {
+            },
+        )
+        .bidi_stream(
+            &CHAT,
+            move |request: Request<Streaming<EchoRequest>>| async move {
                 use futures_util::StreamExt as _;
                 let header = header_of(&request);
                 let messages = request.into_message().map(move |message| {
@@ -81,13 +79,14 @@ fn routes(calls: Arc<AtomicUsize>) -> ServiceRoutes {
                 });
                 let messages: ResponseStream<EchoResponse> = Box::pin(messages);
                 Ok::<_, Error>(Response::new(messages))
-            }
-        })
+            },
+        )
 }
 
 struct TestServer {
     url: String,
-    calls: Arc<AtomicUsize>,
+    /// `Echo` calls that reached the server.
+    echo_calls: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -98,9 +97,9 @@ impl Drop for TestServer {
 }
 
 async fn serve() -> TestServer {
-    let calls = Arc::new(AtomicUsize::new(0));
+    let echo_calls = Arc::new(AtomicUsize::new(0));
     let router = Router::new()
-        .add(routes(calls.clone()))
+        .add(routes(echo_calls.clone()))
         .expect("one service");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
@@ -112,7 +111,7 @@ async fn serve() -> TestServer {
     });
     TestServer {
         url: format!("http://{addr}"),
-        calls,
+        echo_calls,
         task,
     }
 }
@@ -445,7 +444,7 @@ async fn client_interceptors_answer_refuse_and_fail_request_streams() {
             .intercept(Gate)
             .build()
             .expect("client");
-        let before = server.calls.load(Ordering::SeqCst);
+        let before = server.echo_calls.load(Ordering::SeqCst);
         let cached = within(
             &case,
             client.unary::<_, EchoResponse>(&ECHO, Request::new(text("cached"))),
@@ -461,7 +460,7 @@ async fn client_interceptors_answer_refuse_and_fail_request_streams() {
         .expect_err("refused");
         assert_eq!(refused.code(), Code::PermissionDenied, "{case}");
         assert_eq!(
-            server.calls.load(Ordering::SeqCst),
+            server.echo_calls.load(Ordering::SeqCst),
             before,
             "{case}: neither reached the server"
         );
