@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use crate::PeerCertificates;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
+use crate::server::ConnectionScope;
 use crate::server_shutdown::{ServerShutdown, ShutdownSignals};
 
 /// Per-call information: what server handlers and interceptors on both sides learn about a call beyond
@@ -62,7 +63,8 @@ impl CallContext {
                 uri,
                 peer_addr: extensions.get::<SocketAddr>().copied(),
                 peer_certificates: extensions.get::<PeerCertificates>().cloned(),
-                server_shutdown: extensions.get::<ServerShutdown>().cloned(),
+                server_shutdown: ConnectionScope::of(extensions)
+                    .map(|scope| scope.shutdown.clone()),
                 cancel,
             })),
         }
@@ -245,7 +247,9 @@ mod tests {
         let shutdown = CancellationToken::new();
         let draining = CancellationToken::new();
         let mut extensions = http::Extensions::new();
-        extensions.insert(ServerShutdown::new(shutdown.clone(), draining.clone()));
+        let shutdown_signal = ServerShutdown::new(shutdown.clone(), draining.clone());
+        let scope = ConnectionScope::new(shutdown_signal, 1024, None, None);
+        extensions.insert(Arc::new(scope));
         extensions.insert(SocketAddr::from(([127, 0, 0, 1], 9)));
         let context = context(extensions, CancellationToken::new());
         assert!(!context.is_cancelled());

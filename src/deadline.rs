@@ -1,17 +1,10 @@
-//! Deadlines: running a step of a call until the call's deadline, the error past it, and the server's
-//! default for calls that bring none.
+//! Deadlines: running a step of a call until the call's deadline, and the error past it.
 
 use std::future::Future;
-use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::{Code, Error};
-
-/// A request extension the `Server` adds when it has a
-/// [`default_timeout`](crate::Server::default_timeout): the timeout of calls that state none.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct DefaultTimeout(pub Duration);
 
 /// The error of a call whose deadline passed.
 pub(crate) fn exceeded() -> Error {

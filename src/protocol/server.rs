@@ -27,9 +27,9 @@ use tokio::time::Instant;
 use crate::body::Body;
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
-use crate::deadline::DefaultTimeout;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
+use crate::server::ConnectionScope;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Error, Metadata};
 
@@ -330,10 +330,9 @@ fn settle(
     negotiated.reader.compression = request_compression;
     negotiated.deadline = match proposal.timeout {
         // The server's default for calls that state no timeout, when its `Server` set one.
-        None => request
-            .extensions
-            .get::<DefaultTimeout>()
-            .map(|default| Instant::now() + default.0),
+        None => ConnectionScope::of(&request.extensions)
+            .and_then(|scope| scope.default_timeout)
+            .map(|default| Instant::now() + default),
         Some(Ok(timeout)) => Some(Instant::now() + timeout),
         Some(Err(error)) => return Err(fail(&negotiated, error)),
     };

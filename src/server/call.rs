@@ -4,7 +4,6 @@
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use futures_util::FutureExt as _;
@@ -19,9 +18,9 @@ use crate::interceptor::Chain;
 use crate::method::MethodSpec;
 use crate::min_data_rate::MinDataRate;
 use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
+use crate::server::ConnectionScope;
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
-use crate::server::response_budget::ResponseBudget;
 use crate::server::streaming::Streaming;
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{CallContext, Code, Error, Metadata, Request, Response};
@@ -52,7 +51,9 @@ impl ServerCall {
         let cancel = CancellationToken::new();
         // Requests a `Server` hands over carry its shutdown token: their responses go straight to
         // hyper's connection, which drops each chunk once written.
-        let gate = respond::Gate::from_budget(request.extensions.get::<Arc<ResponseBudget>>());
+        let scope = ConnectionScope::of(&request.extensions);
+        let gate = respond::Gate::from_budget(scope.map(|scope| &scope.response_budget));
+        let pace = scope.and_then(|scope| scope.min_data_rate);
         let http::request::Parts {
             method,
             uri,
@@ -72,7 +73,7 @@ impl ServerCall {
             cancel.clone(),
         );
         let incoming = Incoming {
-            pace: extensions.get::<MinDataRate>().copied(),
+            pace,
             body: format.protocol.request_body(body),
             headers: Metadata::from_header_map(headers),
             reader,

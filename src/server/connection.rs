@@ -30,9 +30,8 @@ use tokio_util::sync::CancellationToken;
 use crate::PeerCertificates;
 use crate::body::Body;
 use crate::coalesce::Coalesce;
-use crate::server::Server;
 use crate::server::connection_service::{Activity, ConnectionService, RequestLimits};
-use crate::server::response_budget::ResponseBudget;
+use crate::server::{ConnectionScope, Server};
 use crate::server_shutdown::ServerShutdown;
 
 /// How long a connection must have been idle before the connection limit may close it to make room.
@@ -153,15 +152,19 @@ pub(super) async fn serve_connection<S, B>(
     let _cancel_when_closed = token.clone().drop_guard();
     let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
     let activity = Arc::new(Activity::new());
-    let response_budget = Arc::new(ResponseBudget::new(shared.limits.response_budget));
+    let scope = Arc::new(ConnectionScope::new(
+        shutdown,
+        shared.limits.response_budget,
+        shared.limits.default_timeout,
+        shared.limits.min_data_rate,
+    ));
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
         service: shared.service.clone(),
         peer,
         certificates,
-        shutdown,
         limits: shared.limits.clone(),
         activity: activity.clone(),
-        response_budget: response_budget.clone(),
+        scope: scope.clone(),
     };
 
     #[cfg(feature = "tls")]

@@ -1,7 +1,7 @@
 //! What every request passes on its way from a connection to the served service: the request
-//! extensions a handler reads (peer address, certificates, shutdown token, the server's call
-//! defaults) and the connection's response budget, the header-size and calls-in-flight limits, and the count of calls in flight that the
-//! connection's idle timeout watches.
+//! extensions the call reads (peer address, certificates, and the [`ConnectionScope`] with the
+//! shutdown token, response budget and call defaults), the header-size and calls-in-flight limits,
+//! and the count of calls in flight that the connection's idle timeout watches.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,10 +22,8 @@ use tower::util::Oneshot;
 
 use crate::PeerCertificates;
 use crate::body::Body;
-use crate::deadline::DefaultTimeout;
 use crate::min_data_rate::MinDataRate;
-use crate::server::response_budget::ResponseBudget;
-use crate::server_shutdown::ServerShutdown;
+use crate::server::ConnectionScope;
 use crate::{Code, Error};
 
 /// What HTTP/2 adds to each header field's name and value when it measures a header list (RFC 9113,
@@ -92,11 +90,10 @@ pub(super) struct ConnectionService<S> {
     pub service: S,
     pub peer: SocketAddr,
     pub certificates: Option<PeerCertificates>,
-    pub shutdown: ServerShutdown,
     pub limits: Arc<RequestLimits>,
     pub activity: Arc<Activity>,
-    /// What the connection's streaming responses may hold, together, before they slow down.
-    pub response_budget: Arc<ResponseBudget>,
+    /// The shutdown token, response budget and call defaults every request on the connection carries.
+    pub scope: Arc<ConnectionScope>,
 }
 
 impl<S, B> hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService<S>
@@ -142,16 +139,9 @@ where
         let mut request = request.map(Body::new);
         let extensions = request.extensions_mut();
         extensions.insert::<SocketAddr>(self.peer);
-        extensions.insert(self.shutdown.clone());
-        extensions.insert(self.response_budget.clone());
+        extensions.insert(self.scope.clone());
         if let Some(certificates) = &self.certificates {
             extensions.insert(certificates.clone());
-        }
-        if let Some(timeout) = self.limits.default_timeout {
-            extensions.insert(DefaultTimeout(timeout));
-        }
-        if let Some(rate) = self.limits.min_data_rate {
-            extensions.insert(rate);
         }
         // Waits for the service to be ready (a router always is), then calls it.
         ResponseFuture::called(self.service.clone().oneshot(request), guard)

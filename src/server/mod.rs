@@ -4,6 +4,7 @@
 mod builder;
 mod call;
 mod connection;
+mod connection_scope;
 mod connection_service;
 mod cors;
 mod drain;
@@ -25,6 +26,7 @@ pub use builder::{
     DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
     DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, Server,
 };
+pub(crate) use connection_scope::ConnectionScope;
 pub use cors::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
 };

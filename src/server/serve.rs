@@ -335,7 +335,7 @@ mod tests {
     use tokio::net::TcpStream;
     use tokio::sync::mpsc;
 
-    use crate::server_shutdown::ServerShutdown;
+    use crate::server::ConnectionScope;
 
     use super::*;
 
@@ -345,13 +345,11 @@ mod tests {
     /// answers only once that token is cancelled.
     fn token_router(tokens: mpsc::UnboundedSender<CancellationToken>, hold: bool) -> Router {
         Router::new().fallback(move |request: http::Request<Body>| {
-            let token = request
-                .extensions()
-                .get::<ServerShutdown>()
-                .map(|shutdown| shutdown.0.stopped.clone());
+            let token = ConnectionScope::of(request.extensions())
+                .map(|scope| scope.shutdown.0.stopped.clone());
             let tokens = tokens.clone();
             async move {
-                let token = token.expect("every request carries a ServerShutdown");
+                let token = token.expect("every request carries a ConnectionScope");
                 let _ = tokens.send(token.clone());
                 if hold {
                     token.cancelled().await;

@@ -1,0 +1,49 @@
+//! What a [`Server`](crate::Server) tells every request of one connection beyond the public peer
+//! address and certificates: its shutdown token, the connection's response budget and the server's
+//! call defaults. They travel as one request extension, an `Arc` made once per connection, so a call
+//! pays one extension insert and one reference count for all of them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::min_data_rate::MinDataRate;
+use crate::server::response_budget::ResponseBudget;
+use crate::server_shutdown::ServerShutdown;
+
+/// One connection's share of its server, as every request on it carries it (the extension is an
+/// `Arc<ConnectionScope>`). Requests that did not come through a `Server` carry none, and their calls
+/// run without shutdown token, budget or defaults.
+#[derive(Debug)]
+pub(crate) struct ConnectionScope {
+    /// The server's shutdown as this connection's calls see it.
+    pub shutdown: ServerShutdown,
+    /// What the connection's streaming responses may hold, together, before they slow down.
+    pub response_budget: Arc<ResponseBudget>,
+    /// The timeout of calls that state none ([`Server::default_timeout`](crate::Server::default_timeout)).
+    pub default_timeout: Option<Duration>,
+    /// The slowest a request message may arrive
+    /// ([`Server::min_request_data_rate`](crate::Server::min_request_data_rate)).
+    pub min_data_rate: Option<MinDataRate>,
+}
+
+impl ConnectionScope {
+    /// The scope of a new connection whose streaming responses may hold `response_budget` bytes.
+    pub fn new(
+        shutdown: ServerShutdown,
+        response_budget: usize,
+        default_timeout: Option<Duration>,
+        min_data_rate: Option<MinDataRate>,
+    ) -> Self {
+        Self {
+            shutdown,
+            response_budget: Arc::new(ResponseBudget::new(response_budget)),
+            default_timeout,
+            min_data_rate,
+        }
+    }
+
+    /// The scope a request carries, if it came through a `Server`.
+    pub fn of(extensions: &http::Extensions) -> Option<&Self> {
+        extensions.get::<Arc<Self>>().map(Arc::as_ref)
+    }
+}
