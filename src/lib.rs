@@ -116,7 +116,8 @@ pub use server::{
     DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
     DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
     DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, HandlerPanic, ResponseStream, Router,
-    Serve, ServeFuture, Server, ServiceRoutes, Streaming, WithGracefulShutdown, error_response,
+    RouterFuture, Serve, ServeFuture, Server, ServiceRoutes, Streaming, WithGracefulShutdown,
+    error_response,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

@@ -3,22 +3,20 @@
 //! handler adapter shares: the deadline, the cancellation, and answering through the protocol.
 
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
 
 use bytes::{Bytes, BytesMut};
-use futures_util::FutureExt as _;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::body::Body;
 use crate::codec::{Message, MessageView};
-use crate::deadline;
 use crate::envelope::EnvelopeReader;
 use crate::interceptor::Chain;
 use crate::method::MethodSpec;
 use crate::min_data_rate::MinDataRate;
 use crate::protocol::server::{Framing, Negotiated, ResponseFormat};
 use crate::server::ConnectionScope;
+use crate::server::answer::{Answer, Answering};
 use crate::server::recover::Recovery;
 use crate::server::respond::{self, Reply};
 use crate::server::streaming::Streaming;
@@ -118,43 +116,27 @@ pub(crate) struct Incoming {
 
 impl Incoming {
     /// The handler's request for a method that takes one message (unary, server-streaming).
-    pub async fn single<T: Message>(mut self) -> Result<Request<T>, Error> {
-        let message = self.read_single().await?;
-        Ok(Request::from_parts(
-            message,
-            self.headers,
-            self.context,
-            self.extensions,
-        ))
-    }
-
-    async fn read_single<T: Message>(&mut self) -> Result<T, Error> {
-        let compression = self.reader.compression.clone();
-        if let Some(message) = self.get_message.take() {
-            return self.reader.decode_payload(message, compression.as_deref());
+    ///
+    /// Not an `async fn`: the call is taken apart before the future is made, so that the future holds
+    /// each part once rather than the whole call and then its parts.
+    pub fn single<T: Message>(self) -> impl Future<Output = Result<Request<T>, Error>> + use<T> {
+        let Incoming {
+            body,
+            pace,
+            headers,
+            reader,
+            framing,
+            get_message,
+            context,
+            extensions,
+        } = self;
+        async move {
+            let message = match get_message {
+                Some(message) => reader.decode_payload(message, reader.compression.as_deref())?,
+                None => read_single(body, pace, &reader, framing).await?,
+            };
+            Ok(Request::from_parts(message, headers, context, extensions))
         }
-        let body = std::mem::take(&mut self.body);
-        if self.framing == Framing::Unframed {
-            let mut envelopes = EnvelopeReader::new(body, 0).paced(self.pace, true);
-            let raw = envelopes.read_to_end(self.reader.read_max_bytes).await?;
-            return self.reader.decode_payload(raw, compression.as_deref());
-        }
-        let mut envelopes =
-            EnvelopeReader::new(body, self.reader.read_max_bytes).paced(self.pace, true);
-        let first = envelopes.next().await?.ok_or_else(|| {
-            Error::new(
-                Code::Unimplemented,
-                "request stream ended without a message",
-            )
-        })?;
-        let message = self.reader.decode_envelope(first)?;
-        if envelopes.next().await?.is_some() {
-            return Err(Error::new(
-                Code::Unimplemented,
-                "request stream has more than one message, but the method takes one",
-            ));
-        }
-        Ok(message)
     }
 
     /// The handler's request for a method that takes a stream (client-streaming, bidi).
@@ -174,6 +156,38 @@ impl Incoming {
         );
         Request::from_parts(messages, self.headers, self.context, self.extensions)
     }
+}
+
+/// Reads the one message of a request body: the whole body when unframed, else exactly one envelope.
+async fn read_single<T: Message>(
+    body: Body,
+    pace: Option<MinDataRate>,
+    reader: &MessageReader,
+    framing: Framing,
+) -> Result<T, Error> {
+    let compression = reader.compression.as_deref();
+    // One reader for both framings (two would each take their own space in the future).
+    let unframed = framing == Framing::Unframed;
+    let max = if unframed { 0 } else { reader.read_max_bytes };
+    let mut envelopes = EnvelopeReader::new(body, max).paced(pace, true);
+    if unframed {
+        let raw = envelopes.read_to_end(reader.read_max_bytes).await?;
+        return reader.decode_payload(raw, compression);
+    }
+    let first = envelopes.next().await?.ok_or_else(|| {
+        Error::new(
+            Code::Unimplemented,
+            "request stream ended without a message",
+        )
+    })?;
+    let message = reader.decode_envelope(first)?;
+    if envelopes.next().await?.is_some() {
+        return Err(Error::new(
+            Code::Unimplemented,
+            "request stream has more than one message, but the method takes one",
+        ));
+    }
+    Ok(message)
 }
 
 /// The response half of a call, and the core every handler adapter runs in.
@@ -196,28 +210,21 @@ impl Responder {
     }
 
     /// Runs the handler's `work` until the call's deadline, then answers with what it returned. If the
-    /// caller goes away meanwhile (this future is dropped), the call's context is cancelled; if the
+    /// caller goes away meanwhile (the answer is dropped), the call's context is cancelled; if the
     /// handler panics, the call fails with `internal` (see `recover.rs`).
-    pub async fn answer(
-        self,
-        work: impl Future<Output = Result<Response<Reply>, Error>>,
-    ) -> http::Response<Body> {
-        let cancel_on_drop = self.cancel.drop_guard();
-        let recovery = &self.recovery;
-        let guarded = async {
-            match AssertUnwindSafe(work).catch_unwind().await {
-                Ok(result) => result,
-                Err(panic) => Err(recovery.recover(panic)),
-            }
-        };
-        let result = deadline::within(self.deadline, guarded).await;
-        respond::respond(
-            self.format,
+    pub fn answer<F>(self, work: F) -> Answer<F>
+    where
+        F: Future<Output = Result<Response<Reply>, Error>>,
+    {
+        Answer::new(
+            work,
             self.deadline,
-            cancel_on_drop,
-            self.recovery,
-            self.gate,
-            result,
+            Answering {
+                format: self.format,
+                cancel_on_drop: self.cancel.drop_guard(),
+                recovery: self.recovery,
+                gate: self.gate,
+            },
         )
     }
 }

@@ -370,16 +370,31 @@ impl CorsRequest<'_> {
     }
 
     /// Adds the CORS headers to the response to a call (anything but a preflight).
+    #[cfg(test)]
     pub(crate) fn decorate(&self, map: &mut HeaderMap) {
+        self.cors.decorate(self.allowed_origin.as_ref(), map);
+    }
+
+    /// The request's `Origin`, when it is allowed: what [`Cors::decorate`] needs once the call is
+    /// answered.
+    pub(crate) fn into_allowed_origin(self) -> Option<HeaderValue> {
+        self.allowed_origin
+    }
+}
+
+impl Cors {
+    /// Adds the CORS headers to the response to a call whose allowed origin (from
+    /// [`CorsRequest::into_allowed_origin`]) is `allowed_origin`.
+    pub(crate) fn decorate(&self, allowed_origin: Option<&HeaderValue>, map: &mut HeaderMap) {
         map.append(VARY, HeaderValue::from_static("origin"));
-        let Some(origin) = &self.allowed_origin else {
+        let Some(origin) = allowed_origin else {
             return;
         };
         map.insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        if let Some(expose) = &self.cors.expose_value {
+        if let Some(expose) = &self.expose_value {
             map.insert(ACCESS_CONTROL_EXPOSE_HEADERS, expose.clone());
         }
-        if self.cors.credentials {
+        if self.credentials {
             map.insert(
                 ACCESS_CONTROL_ALLOW_CREDENTIALS,
                 HeaderValue::from_static("true"),

@@ -10,6 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::TryFutureExt as _;
+
 use crate::any_message::{AnyMessage, MessageStream};
 use crate::body::Body;
 use crate::codec::Message;
@@ -51,8 +53,9 @@ where
         let endpoint = endpoint.clone();
         let (incoming, responder, chain) = call.split();
         let encoder = responder.encoder();
-        Box::pin(responder.answer(async move {
-            let request = incoming.single::<Req>().await?;
+        // Reading the request, then handling it, as two steps that share the future's space (an
+        // `async` block would keep the finished read beside the handler's future).
+        let work = incoming.single::<Req>().and_then(|request| async move {
             match chain {
                 None => encoder.one(f(request).await?),
                 Some(chain) => {
@@ -60,7 +63,8 @@ where
                     encoder.one(chain.unary(request, endpoint).await?)
                 }
             }
-        }))
+        });
+        Box::pin(responder.answer(work))
     })
 }
 
@@ -90,8 +94,8 @@ where
         let f = f.clone();
         let endpoint = endpoint.clone();
         let (incoming, responder, chain) = call.split();
-        Box::pin(responder.answer(async move {
-            let request = incoming.single::<Req>().await?;
+        // Two steps sharing the future's space, as for unary calls.
+        let work = incoming.single::<Req>().and_then(|request| async move {
             match chain {
                 None => {
                     let response = f(request).await?;
@@ -104,7 +108,8 @@ where
                     Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
                 }
             }
-        }))
+        });
+        Box::pin(responder.answer(work))
     })
 }
 

@@ -1,6 +1,7 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port, and the
 //! [`Server`] that serves it on a listener.
 
+mod answer;
 mod builder;
 mod call;
 mod connection;
@@ -33,7 +34,7 @@ pub use cors::{
 pub use error_response::error_response;
 pub use outgoing::ResponseStream;
 pub use recover::HandlerPanic;
-pub use router::{Router, ServiceRoutes};
+pub use router::{Router, RouterFuture, ServiceRoutes};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
 pub use streaming::Streaming;
 #[cfg(feature = "tls")]

@@ -133,7 +133,7 @@ pub struct Router {
 struct Inner {
     routes: HashMap<&'static str, Route>,
     offer: Offer,
-    cors: Option<Cors>,
+    cors: Option<Arc<Cors>>,
     fallback: Option<Fallback>,
     on_panic: Option<PanicHook>,
     interceptors: Vec<Arc<dyn Interceptor>>,
@@ -254,7 +254,7 @@ impl Router {
     /// Switches on CORS, so that browsers may call from pages of the origins `cors` allows: preflights
     /// to this router's methods are answered, and responses carry the CORS headers. Off by default; see [`Cors`].
     pub fn cors(self, cors: Cors) -> Self {
-        self.edit(|inner| inner.cors = Some(cors))
+        self.edit(|inner| inner.cors = Some(Arc::new(cors)))
     }
 
     /// Answers requests to paths that are no method of this router (static files, health checks, ...)
@@ -280,13 +280,18 @@ impl Router {
 
     /// Handles one HTTP request.
     pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
-        let inner = self.inner.clone();
-        inner.dispatch(request).await
+        match self.inner.dispatch(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        }
     }
 }
 
 impl Inner {
-    async fn dispatch(self: Arc<Self>, request: http::Request<Body>) -> http::Response<Body> {
+    /// Routes `request` without waiting: CORS preflights, unknown paths and calls that fail to
+    /// negotiate are answered at once; a call is handed to its handler, whose future (boxed once, by
+    /// the handler) the returned future runs.
+    fn dispatch(&self, request: http::Request<Body>) -> RouterFuture {
         let (parts, body) = request.into_parts();
         let version = parts.version;
         let body = if version < http::Version::HTTP_2 {
@@ -294,20 +299,20 @@ impl Inner {
         } else {
             body
         };
+        let ready = |response| RouterFuture::ready(response, version);
         // CORS, when on: preflights to known paths are answered here; other responses get its headers.
-        let cors = self.cors.as_ref().map(|cors| cors.inspect(&parts));
-        if let Some(cors) = &cors
-            && cors.is_preflight()
-            && self.routes.contains_key(parts.uri.path())
-        {
-            let mut response = cors.preflight_response();
-            *response.version_mut() = version;
-            return response;
+        let mut cors_origin = None;
+        if let Some(cors) = &self.cors {
+            let request = cors.inspect(&parts);
+            if request.is_preflight() && self.routes.contains_key(parts.uri.path()) {
+                return ready(request.preflight_response());
+            }
+            cors_origin = Some((cors.clone(), request.into_allowed_origin()));
         }
-        let mut response = match self.routes.get(parts.uri.path()) {
+        let running = match self.routes.get(parts.uri.path()) {
             None => match &self.fallback {
-                Some(fallback) => fallback(http::Request::from_parts(parts, body)).await,
-                None => plain_status(StatusCode::NOT_FOUND),
+                Some(fallback) => fallback(http::Request::from_parts(parts, body)),
+                None => return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin),
             },
             Some(route) => match negotiate(&parts, route.spec, &self.offer) {
                 Ok(negotiated) => {
@@ -323,17 +328,65 @@ impl Inner {
                         recovery,
                         route.chain.clone(),
                     );
-                    (route.handler)(call).await
+                    (route.handler)(call)
                 }
-                Err(response) => *response,
+                Err(response) => return ready(*response).decorated(cors_origin),
             },
         };
-        if let Some(cors) = &cors {
-            cors.decorate(response.headers_mut());
+        RouterFuture {
+            state: State::Running(running),
+            version,
+            cors: cors_origin,
+        }
+    }
+}
+
+/// The future of [`Router`]'s `tower::Service::call`: the handler (or fallback) running, or the
+/// answer the router gave at once; either way finished with the CORS headers (when CORS is on) and the
+/// request's HTTP version.
+pub struct RouterFuture {
+    state: State,
+    version: http::Version,
+    /// The router's CORS settings and the request's allowed origin, when CORS is on.
+    cors: Option<(Arc<Cors>, Option<http::HeaderValue>)>,
+}
+
+enum State {
+    Ready(Option<http::Response<Body>>),
+    Running(Pin<Box<dyn Future<Output = http::Response<Body>> + Send>>),
+}
+
+impl RouterFuture {
+    fn ready(response: http::Response<Body>, version: http::Version) -> Self {
+        Self {
+            state: State::Ready(Some(response)),
+            version,
+            cors: None,
+        }
+    }
+
+    fn decorated(mut self, cors: Option<(Arc<Cors>, Option<http::HeaderValue>)>) -> Self {
+        self.cors = cors;
+        self
+    }
+}
+
+impl Future for RouterFuture {
+    type Output = Result<http::Response<Body>, Infallible>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut response = match &mut self.state {
+            State::Ready(response) => response
+                .take()
+                .expect("a router future is not polled after it completed"),
+            State::Running(future) => std::task::ready!(future.as_mut().poll(cx)),
+        };
+        if let Some((cors, origin)) = &self.cors {
+            cors.decorate(origin.as_ref(), response.headers_mut());
         }
         // hyper sets the version itself; in-memory transports see the request's.
-        *response.version_mut() = version;
-        response
+        *response.version_mut() = self.version;
+        Poll::Ready(Ok(response))
     }
 }
 
@@ -349,15 +402,14 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = RouterFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<B>) -> Self::Future {
-        let inner = self.inner.clone();
-        Box::pin(async move { Ok(inner.dispatch(request.map(Body::new)).await) })
+        self.inner.dispatch(request.map(Body::new))
     }
 }
 
