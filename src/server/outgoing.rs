@@ -1,5 +1,6 @@
-//! A call's outgoing messages: a handler's typed response stream, or one message framed ahead of time,
-//! both seen by the response body as one type-erased source it pulls messages from.
+//! A call's outgoing messages: a handler's response stream, seen by the streaming response body as one
+//! type-erased source it pulls messages from. (A reply of one message is framed ahead of time and needs
+//! no source: see `respond::single`.)
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
@@ -38,14 +39,6 @@ where
     Box::pin(StreamSource { stream })
 }
 
-/// One message framed ahead of time (unary and client-streaming responses are encoded before the headers
-/// go out, so that an encoding error can still become the call's status) as outgoing messages.
-pub(crate) fn single(framed: BytesMut) -> Outgoing {
-    Box::pin(SingleSource {
-        framed: Some(framed),
-    })
-}
-
 struct StreamSource<S> {
     stream: S,
 }
@@ -65,28 +58,5 @@ where
         Poll::Ready(
             next.map(|item| item.and_then(|message| writer.write_message(&message, 0, out))),
         )
-    }
-}
-
-struct SingleSource {
-    framed: Option<BytesMut>,
-}
-
-impl MessageSource for SingleSource {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-        _writer: &MessageWriter,
-        out: &mut BytesMut,
-    ) -> Poll<Option<Result<(), Error>>> {
-        let next = self.framed.take().map(|framed| {
-            if out.is_empty() {
-                *out = framed;
-            } else {
-                out.extend_from_slice(&framed);
-            }
-            Ok(())
-        });
-        Poll::Ready(next)
     }
 }

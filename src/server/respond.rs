@@ -1,5 +1,5 @@
-//! Answering a call: what a handler returned, written through the call's protocol. A unary reply goes
-//! out whole; a stream goes out as a body that gathers ready messages into batches and ends the way the
+//! Answering a call: what a handler returned, written through the call's protocol. A reply of one
+//! message goes out whole; a stream goes out as a body that gathers ready messages into batches and ends the way the
 //! protocol ends a stream.
 //!
 //! # Memory
@@ -40,7 +40,7 @@ use crate::deadline;
 use crate::protocol::server::{
     Framing, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
 };
-use crate::server::outgoing::{self, Outgoing};
+use crate::server::outgoing::Outgoing;
 use crate::server::recover::Recovery;
 use crate::server::response_budget::ResponseBudget;
 use crate::wire::MessageWriter;
@@ -112,11 +112,8 @@ pub(crate) fn respond(
             let error = Error::internal("a stream of responses cannot be sent unframed");
             protocol.error_response(&format, &error)
         }
-        (Framing::Enveloped, reply) => {
-            let messages = match reply {
-                Reply::One(framed) => outgoing::single(framed),
-                Reply::Stream(messages) => messages,
-            };
+        (Framing::Enveloped, Reply::One(framed)) => single(format, headers, framed, trailers),
+        (Framing::Enveloped, Reply::Stream(messages)) => {
             let ending = Ending {
                 deadline,
                 cancel_on_drop,
@@ -126,6 +123,34 @@ pub(crate) fn respond(
             stream(format, headers, messages, trailers, ending)
         }
     }
+}
+
+/// An enveloped response of one message (gRPC and gRPC-Web unary calls, client streams): the message
+/// and the protocol's ending go out as they are. Nothing more will come, so none of a stream's
+/// machinery is needed: no batch to copy the message into, no gate, no deadline while it is written.
+fn single(
+    format: ResponseFormat,
+    headers: Metadata,
+    mut framed: BytesMut,
+    trailers: Metadata,
+) -> http::Response<Body> {
+    let protocol = format.protocol;
+    let http_trailers = match protocol.end_stream(None, &trailers, &mut framed) {
+        Ok(StreamEnd::Trailers(http_trailers)) => Some(http_trailers),
+        Ok(StreamEnd::InBody) => None,
+        Err(error) => return protocol.error_response(&format, &error),
+    };
+    let mut response = http::Response::new(Body::empty());
+    let map = response.headers_mut();
+    append_metadata(map, &headers);
+    protocol.response_headers(&format, format.writer.compression.is_some(), map);
+    let frames = [
+        Some(Frame::data(framed.freeze())),
+        http_trailers.map(Frame::trailers),
+    ];
+    let frames = futures_util::stream::iter(frames.into_iter().flatten().map(Ok));
+    *response.body_mut() = protocol.response_body(Body::from_frames(frames));
+    response
 }
 
 /// What ends a streamed response other than its last message: the deadline, the caller going away
