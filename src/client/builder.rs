@@ -9,7 +9,7 @@ use crate::body::Body;
 use crate::client::Client;
 use crate::client::config::ClientConfig;
 use crate::client::default_transport;
-use crate::client::transport::{HttpVersion, Transport, boxed_transport};
+use crate::client::transport::{Dispatch, HttpVersion, Transport, boxed_transport};
 use crate::codec::{Codec, JsonCodec, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::http2::Http2Settings;
@@ -364,9 +364,13 @@ impl ClientBuilder {
             self.http2,
             self.connect_timeout,
         )?;
-        // The first layer added is the outermost: wrap from the last one out.
-        for layer in self.layers.into_iter().rev() {
-            transport = layer(transport);
+        if !self.layers.is_empty() {
+            // The first layer added is the outermost: wrap from the last one out.
+            let mut layered = transport.into_transport();
+            for layer in self.layers.into_iter().rev() {
+                layered = layer(layered);
+            }
+            transport = Dispatch::Tower(layered);
         }
         let origin = match (uri.scheme(), uri.authority(), uri.path_and_query()) {
             (Some(scheme), Some(authority), path) if path.is_none_or(|p| p.as_str() == "/") => {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, USER_AGENT};
 
-use crate::client::transport::{HttpVersion, Transport};
+use crate::client::transport::{Dispatch, HttpVersion};
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
 use crate::interceptor::Chain;
@@ -21,7 +21,7 @@ pub(crate) struct ClientConfig {
     /// The base URL's scheme and authority when it has no path prefix: then a method's URI is built
     /// from them and the method's static path, without formatting and parsing a string per call.
     pub origin: Option<(http::uri::Scheme, http::uri::Authority)>,
-    pub transport: Transport,
+    pub transport: Dispatch,
     /// Everything that depends on the protocol.
     pub protocol: &'static dyn ClientProtocol,
     pub http_version: HttpVersion,

@@ -2,6 +2,7 @@
 //! for HTTP/2, one multiplexed connection per origin (`h2_channel.rs`); both in cleartext, or over TLS
 //! (rustls, `tls.rs`) for `https://` base URLs.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use hyper_util::client::legacy::Client as HyperClient;
@@ -16,7 +17,7 @@ use crate::client::h2_channel::H2Channel;
 pub(crate) use crate::client::tls::TlsSettings;
 #[cfg(feature = "tls")]
 use crate::client::tls::https_transport;
-use crate::client::transport::{HttpVersion, HyperTransport, Transport};
+use crate::client::transport::{Dispatch, HttpVersion, HyperTransport, Transport};
 use crate::http2::Http2Settings;
 
 /// The TCP connector every built-in transport starts from: no Nagle delay, and `connect_timeout`.
@@ -32,14 +33,14 @@ pub(crate) fn http_transport(
     version: HttpVersion,
     http2: Http2Settings,
     connect_timeout: Option<Duration>,
-) -> Transport {
+) -> Dispatch {
     let connector = tcp_connector(connect_timeout);
     if version == HttpVersion::Http2 {
-        return BoxCloneSyncService::new(H2Channel::new(connector, http2));
+        return Dispatch::Direct(Arc::new(H2Channel::new(connector, http2)));
     }
     let client: HyperClient<HttpConnector, Body> =
         HyperClient::builder(TokioExecutor::new()).build(connector);
-    BoxCloneSyncService::new(HyperTransport { client })
+    Dispatch::Tower(BoxCloneSyncService::new(HyperTransport { client }))
 }
 
 /// The transport a client built for `scheme` uses: `custom` if given, else the built-in one for
@@ -51,13 +52,13 @@ pub(crate) fn client_transport(
     tls: TlsSettings,
     http2: Http2Settings,
     connect_timeout: Option<Duration>,
-) -> Result<Transport, ConfigError> {
+) -> Result<Dispatch, ConfigError> {
     let https = scheme.is_some_and(|s| s.eq_ignore_ascii_case("https"));
     match custom {
         Some(_) if tls.is_set() => Err(ConfigError::new(
             "TLS settings only apply to the built-in transport, not to a custom one",
         )),
-        Some(custom) => Ok(custom),
+        Some(custom) => Ok(Dispatch::Tower(custom)),
         None if https => https_transport(version, tls, http2, connect_timeout),
         None if tls.is_set() => Err(ConfigError::new("TLS settings need an https:// base URL")),
         None => Ok(http_transport(version, http2, connect_timeout)),
@@ -125,7 +126,8 @@ mod tests {
             )
             .is_ok()
         );
-        let custom = http_transport(HttpVersion::Http1, Http2Settings::default(), None);
+        let custom =
+            http_transport(HttpVersion::Http1, Http2Settings::default(), None).into_transport();
         assert!(
             client_transport(
                 Some(custom),

@@ -26,7 +26,6 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
-use tower::ServiceExt as _;
 
 use crate::body::Body;
 use crate::client::config::ClientConfig;
@@ -167,9 +166,9 @@ impl DuplexCall {
             self.config.protocol.write_timeout(left, &mut head.headers);
         }
         let request = http::Request::from_parts(head, body);
-        let response = self.config.transport.clone().oneshot(request);
+        let response = self.config.transport.send(request);
         if !piped {
-            self.pending = Some(Pending::Inline(Box::pin(response)));
+            self.pending = Some(Pending::Inline(response));
             return;
         }
         let (tx, rx) = oneshot::channel();

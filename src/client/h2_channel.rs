@@ -37,13 +37,15 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::{Pin, pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
+use futures_util::future::Either;
 use h2::client::ResponseFuture;
 use h2::{Ping, PingPong};
 use hyper::client::conn::http2;
@@ -53,7 +55,7 @@ use tower::ServiceExt as _;
 
 use crate::body::Body;
 use crate::client::h2_body::{BodyFailure, OpenStream, ResponseBody, pump, take_failure};
-use crate::client::transport::transport_error;
+use crate::client::transport::{ResponseFuture as CallFuture, SendRequest, transport_error};
 use crate::coalesce::{Coalesce, Turns};
 use crate::http2::Http2Settings;
 use crate::http2::MIN_FRAME_SIZE;
@@ -242,21 +244,34 @@ impl Sender {
         }
     }
 
-    /// Sends `request` on this connection.
-    async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, Failure> {
+    /// Sends `request` on this connection. Not an `async fn`, so that the future is the connection's
+    /// own rather than one around it holding a second copy of the request.
+    fn send(
+        self,
+        request: http::Request<Body>,
+    ) -> impl Future<Output = Result<http::Response<Body>, Failure>> + Send {
         match self {
-            Sender::Direct(direct) => direct.send(request).await,
-            Sender::Hyper(mut sender) => match sender.try_send_request(request).await {
-                Ok(response) => Ok(response.map(Body::new)),
-                Err(mut failed) => match failed.take_message() {
-                    Some(request) => Err(Failure::Refused(
-                        Box::new(request),
-                        transport_error(failed.into_error()),
-                    )),
-                    None => Err(Failure::Failed(transport_error(failed.into_error()))),
-                },
-            },
+            Sender::Direct(direct) => Either::Left(direct.send(request)),
+            // Boxed: rare (adaptive windows only), and hyper's future is large.
+            Sender::Hyper(sender) => Either::Right(Box::pin(send_hyper(sender, request))),
         }
+    }
+}
+
+/// Sends `request` on hyper's HTTP/2 client connection.
+async fn send_hyper(
+    mut sender: http2::SendRequest<Body>,
+    request: http::Request<Body>,
+) -> Result<http::Response<Body>, Failure> {
+    match sender.try_send_request(request).await {
+        Ok(response) => Ok(response.map(Body::new)),
+        Err(mut failed) => match failed.take_message() {
+            Some(request) => Err(Failure::Refused(
+                Box::new(request),
+                transport_error(failed.into_error()),
+            )),
+            None => Err(Failure::Failed(transport_error(failed.into_error()))),
+        },
     }
 }
 
@@ -272,12 +287,13 @@ struct Direct {
 
 impl Direct {
     /// Opens a stream for `request` and waits for the response head, in the caller's task.
-    async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, Failure> {
-        let send = match self.send.ready().await {
-            Ok(send) => send,
+    async fn send(mut self, request: http::Request<Body>) -> Result<http::Response<Body>, Failure> {
+        // Polled in place (`ready()` would move the handle into a future of its own).
+        if let Err(e) = std::future::poll_fn(|cx| self.send.poll_ready(cx)).await {
             // The connection failed or is going away, and nothing was sent.
-            Err(e) => return Err(Failure::Refused(Box::new(request), transport_error(e))),
-        };
+            return Err(Failure::Refused(Box::new(request), transport_error(e)));
+        }
+        let send = self.send;
         let open = self.streams.map(OpenStream::new);
         let (response, failure) =
             open_stream(send, request).map_err(|e| Failure::Failed(transport_error(e)))?;
@@ -527,16 +543,65 @@ where
         Ok(sender)
     }
 
-    async fn send(self, request: http::Request<Body>) -> Result<http::Response<Body>, Error> {
+    /// Sends `request` once a connection is at hand, connecting if need be.
+    async fn send(
+        self: Arc<Self>,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, Error> {
         let (number, sender) = self.sender(request.uri(), None).await?;
-        match sender.send(request).await {
-            Ok(response) => Ok(response),
-            Err(Failure::Failed(error)) => Err(error),
-            // The connection went away before the request left: one retry on another.
-            Err(Failure::Refused(request, _)) => {
-                let (_, sender) = self.sender(request.uri(), Some(number)).await?;
-                sender.send(*request).await.map_err(Failure::into_error)
+        self.send_on(number, sender, request).await
+    }
+
+    /// Sends `request` on the connection `sender`, numbered `number`.
+    ///
+    /// Chained with `then` rather than awaited in an `async` block: awaiting a future held by the
+    /// block moves it into a second slot of the block's own future, so the sending future (the
+    /// request with it) would take its space twice.
+    fn send_on(
+        self: Arc<Self>,
+        number: u64,
+        sender: Sender,
+        request: http::Request<Body>,
+    ) -> impl Future<Output = Result<http::Response<Body>, Error>> + Send {
+        sender.send(request).then(move |sent| async move {
+            match sent {
+                Ok(response) => Ok(response),
+                Err(Failure::Failed(error)) => Err(error),
+                // The connection went away before the request left: one retry on another. Boxed,
+                // so that the usual path's future does not carry a connect.
+                Err(Failure::Refused(request, _)) => Box::pin(self.resend(number, *request)).await,
             }
+        })
+    }
+
+    /// Sends `request` again, on a connection other than the one numbered `stale`.
+    async fn resend(
+        &self,
+        stale: u64,
+        request: http::Request<Body>,
+    ) -> Result<http::Response<Body>, Error> {
+        let (_, sender) = self.sender(request.uri(), Some(stale)).await?;
+        sender.send(request).await.map_err(Failure::into_error)
+    }
+}
+
+impl<C> SendRequest for H2Channel<C>
+where
+    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn send_request(self: Arc<Self>, request: http::Request<Body>) -> CallFuture {
+        // The usual case, a live connection at hand: the future only sends on it, and is small.
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(request.uri());
+        match slot.live(None) {
+            Some((number, sender)) => Box::pin(self.send_on(number, sender, request)),
+            None => Box::pin(self.send(request)),
         }
     }
 }
@@ -550,14 +615,14 @@ where
 {
     type Response = http::Response<Body>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<http::Response<Body>, Error>> + Send>>;
+    type Future = CallFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        Box::pin(self.clone().send(request))
+        Arc::new(self.clone()).send_request(request)
     }
 }
 
@@ -655,7 +720,7 @@ mod tests {
         ];
         let response = tokio::time::timeout(
             Duration::from_secs(5),
-            channel_to(addr).send(streaming_request(addr, frames)),
+            Arc::new(channel_to(addr)).send(streaming_request(addr, frames)),
         )
         .await
         .expect("in time")
@@ -685,7 +750,7 @@ mod tests {
         ];
         let error = tokio::time::timeout(
             Duration::from_secs(5),
-            channel_to(addr).send(streaming_request(addr, frames)),
+            Arc::new(channel_to(addr)).send(streaming_request(addr, frames)),
         )
         .await
         .expect("in time")
@@ -711,7 +776,7 @@ mod tests {
             }
             TcpStream::connect(addr).await.map(TokioIo::new)
         });
-        let channel = H2Channel::new(connector, Http2Settings::default());
+        let channel = Arc::new(H2Channel::new(connector, Http2Settings::default()));
         let request = |host: &str| {
             http::Request::get(format!("http://{host}/anything"))
                 .body(Body::empty())

@@ -12,7 +12,7 @@ use tower::util::BoxCloneSyncService;
 use crate::ConfigError;
 use crate::body::Body;
 use crate::client::h2_channel::H2Channel;
-use crate::client::transport::{HttpVersion, HyperTransport, Transport};
+use crate::client::transport::{Dispatch, HttpVersion, HyperTransport};
 use crate::http2::Http2Settings;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, certificates_from_pem, default_roots, private_key_from_pem, provider,
@@ -92,7 +92,7 @@ pub(crate) fn https_transport(
     tls: TlsSettings,
     http2: Http2Settings,
     connect_timeout: Option<std::time::Duration>,
-) -> Result<Transport, ConfigError> {
+) -> Result<Dispatch, ConfigError> {
     let config = tls.client_config(version)?;
     let mut http = crate::client::default_transport::tcp_connector(connect_timeout);
     // The TLS connector wraps it: it must accept https URIs.
@@ -100,9 +100,11 @@ pub(crate) fn https_transport(
     let mut connector = HttpsConnector::from((http, Arc::new(config)));
     connector.enforce_https();
     if version == HttpVersion::Http2 {
-        return Ok(BoxCloneSyncService::new(H2Channel::new(connector, http2)));
+        return Ok(Dispatch::Direct(Arc::new(H2Channel::new(connector, http2))));
     }
     let client: HyperClient<HttpsConnector<HttpConnector>, Body> =
         HyperClient::builder(TokioExecutor::new()).build(connector);
-    Ok(BoxCloneSyncService::new(HyperTransport { client }))
+    Ok(Dispatch::Tower(BoxCloneSyncService::new(HyperTransport {
+        client,
+    })))
 }

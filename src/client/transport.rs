@@ -1,9 +1,11 @@
 //! Client transports: anything that turns an HTTP request into a response, as a tower `Service`
-//! ([`Transport`]), the HTTP version a client asks for, and how transport failures become errors. Which
-//! transport a client builds for itself is `default_transport.rs`.
+//! ([`Transport`]), how a call reaches one ([`Dispatch`]), the HTTP version a client asks for, and how
+//! transport failures become errors. Which transport a client builds for itself is
+//! `default_transport.rs`.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use hyper_util::client::legacy::Client as HyperClient;
@@ -16,6 +18,67 @@ use crate::{Code, Error};
 
 /// A boxed, cloneable transport.
 pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, Error>;
+
+/// The future of one HTTP exchange, as a call awaits it.
+pub(crate) type ResponseFuture =
+    Pin<Box<dyn Future<Output = Result<http::Response<Body>, Error>> + Send>>;
+
+/// A transport a call can use without tower's per-call service clone and future boxing (the built-in
+/// HTTP/2 channel).
+pub(crate) trait SendRequest: Send + Sync + 'static {
+    /// Sends `request`; the future yields the response head.
+    fn send_request(self: Arc<Self>, request: http::Request<Body>) -> ResponseFuture;
+}
+
+/// How a client's calls reach its transport.
+///
+/// Through a boxed tower service, each call clones the service (a boxed clone) and boxes its future
+/// twice (the service's own, then the box's), before the call boxes it once more to keep it: four
+/// allocations a call. The built-in HTTP/2 channel is called directly instead, and its one boxed
+/// future is the one the call keeps. Layers wrap the channel as a tower service again.
+#[derive(Clone)]
+pub(crate) enum Dispatch {
+    /// The built-in HTTP/2 channel.
+    Direct(Arc<dyn SendRequest>),
+    /// Any other transport: the HTTP/1.1 pool, a custom one, or any wrapped in layers.
+    Tower(Transport),
+}
+
+impl Dispatch {
+    /// Sends `request` through the transport.
+    pub fn send(&self, request: http::Request<Body>) -> ResponseFuture {
+        match self {
+            Dispatch::Direct(channel) => channel.clone().send_request(request),
+            Dispatch::Tower(transport) => Box::pin(transport.clone().oneshot(request)),
+        }
+    }
+
+    /// The transport as a tower service, for layers to wrap.
+    pub fn into_transport(self) -> Transport {
+        match self {
+            Dispatch::Direct(channel) => BoxCloneSyncService::new(DirectService(channel)),
+            Dispatch::Tower(transport) => transport,
+        }
+    }
+}
+
+/// A [`SendRequest`] transport as a tower service.
+#[derive(Clone)]
+struct DirectService(Arc<dyn SendRequest>);
+
+impl tower::Service<http::Request<Body>> for DirectService {
+    type Response = http::Response<Body>;
+    type Error = Error;
+    type Future = ResponseFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        self.0.clone().send_request(request)
+    }
+}
 
 /// The HTTP version a client uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
