@@ -86,7 +86,7 @@ fn https_transport(
     _: TlsSettings,
     _: Http2Settings,
     _: Option<Duration>,
-) -> Result<Transport, ConfigError> {
+) -> Result<Dispatch, ConfigError> {
     Err(ConfigError::new(
         "https:// base URLs need TLS, and this build of trident has no `tls` feature",
     ))
