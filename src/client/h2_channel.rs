@@ -23,31 +23,18 @@
 //! server on a core each), this took the client from about 12.0 to 9.4 CPU-µs a call (78k to 103k
 //! calls/s); with one call in flight, from 59 to 48 µs a call.
 //!
-//! Keepalive PINGs are this module's own (h2 only answers and sends them): every interval, while
-//! streams are open (or always, if asked), a PING must be answered within the timeout, or the
-//! connection is dropped and its calls fail with `unavailable`.
-//!
-//! Its flow-control windows are fixed by default (hyper's client defaults, pinned here): an adaptive
-//! window starts at 64 KiB, and h2 then treats more than about 130 unread small DATA frames on one
-//! connection as a flood and tears it down. [`Http2Settings`] (shared with the server, in
-//! `crate::http2`) carries what a `ClientBuilder` was told instead. h2 has no adaptive window of its
-//! own (hyper measures the bandwidth-delay product itself), so a client that asks for one
-//! (`http2_adaptive_window(true)`) still gets hyper's HTTP/2 client connection, with its per-request
-//! tasks.
+//! How each connection is set up and driven (settings, keepalive PINGs) is `h2_connection.rs`.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::pin::pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
 use futures_util::future::Either;
 use h2::client::ResponseFuture;
-use h2::{Ping, PingPong};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -55,161 +42,15 @@ use tower::ServiceExt as _;
 
 use crate::body::Body;
 use crate::client::h2_body::{BodyFailure, OpenStream, ResponseBody, pump, take_failure};
+use crate::client::h2_connection::{
+    ConnectionExecutor, Keepalive, apply_hyper_settings, drive, h2_builder,
+};
 use crate::client::transport::{ResponseFuture as CallFuture, SendRequest, transport_error};
 use crate::coalesce::{Coalesce, Turns};
 use crate::http2::Http2Settings;
-use crate::http2::MIN_FRAME_SIZE;
 use crate::{Code, Error};
 
 type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
-
-/// The client's stream window when none is set: 2 MiB (hyper's client default).
-pub(crate) const CLIENT_STREAM_WINDOW: u32 = 2 * 1024 * 1024;
-/// The client's connection window when none is set: 5 MiB (hyper's client default).
-pub(crate) const CLIENT_CONNECTION_WINDOW: u32 = 5 * 1024 * 1024;
-/// How many streams may be opened before the server's SETTINGS say how many it allows: 100 (hyper's
-/// client default; h2's own is unlimited).
-const INITIAL_MAX_SEND_STREAMS: usize = 100;
-/// The largest response header list accepted: 16 KiB (hyper's client default).
-const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
-/// How much of one stream's request body h2 buffers for sending: 1 MiB (hyper's client default).
-const MAX_SEND_BUFFER_SIZE: usize = 1024 * 1024;
-/// The shortest keepalive interval used (a zero interval would PING without pause).
-const MIN_KEEP_ALIVE_INTERVAL: Duration = Duration::from_millis(1);
-
-/// How long a keepalive PING may go unanswered when no timeout was set: 20 s, as gRPC's own
-/// keepalive specification (gRFC A8) defaults it.
-pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// An h2 client connection builder with `settings` applied, and the client's defaults for what is
-/// unset.
-fn h2_builder(settings: &Http2Settings) -> h2::client::Builder {
-    let mut builder = h2::client::Builder::new();
-    builder
-        .initial_window_size(settings.stream_window.unwrap_or(CLIENT_STREAM_WINDOW))
-        .initial_connection_window_size(
-            settings
-                .connection_window
-                .unwrap_or(CLIENT_CONNECTION_WINDOW),
-        )
-        .max_frame_size(settings.max_frame_size.unwrap_or(MIN_FRAME_SIZE))
-        .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
-        .max_header_list_size(MAX_HEADER_LIST_SIZE)
-        .max_send_buffer_size(MAX_SEND_BUFFER_SIZE)
-        .enable_push(false);
-    builder
-}
-
-/// Applies `settings` to hyper's connection builder (used for adaptive windows only), with the
-/// client's defaults for what is unset.
-fn apply_hyper_settings(
-    settings: &Http2Settings,
-    builder: &mut http2::Builder<ConnectionExecutor>,
-) {
-    builder
-        .initial_stream_window_size(settings.stream_window.unwrap_or(CLIENT_STREAM_WINDOW))
-        .initial_connection_window_size(
-            settings
-                .connection_window
-                .unwrap_or(CLIENT_CONNECTION_WINDOW),
-        )
-        .max_frame_size(settings.max_frame_size.unwrap_or(MIN_FRAME_SIZE));
-    // Last, so that it wins: hyper's adaptive window starts both windows at 65,535.
-    if settings.adaptive_window == Some(true) {
-        builder.adaptive_window(true);
-    }
-    if let Some(keepalive) = Keepalive::from_settings(settings) {
-        builder
-            .keep_alive_interval(keepalive.interval)
-            .keep_alive_timeout(keepalive.timeout)
-            .keep_alive_while_idle(keepalive.while_idle);
-    }
-}
-
-/// When and how long to wait for keepalive PINGs.
-#[derive(Clone, Copy, Debug)]
-struct Keepalive {
-    interval: Duration,
-    timeout: Duration,
-    while_idle: bool,
-}
-
-impl Keepalive {
-    /// The keepalive `settings` ask for, if any.
-    fn from_settings(settings: &Http2Settings) -> Option<Self> {
-        let interval = settings.keep_alive_interval?;
-        Some(Self {
-            interval: interval.max(MIN_KEEP_ALIVE_INTERVAL),
-            timeout: settings
-                .keep_alive_timeout
-                .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT),
-            while_idle: settings.keep_alive_while_idle.unwrap_or(false),
-        })
-    }
-
-    /// PINGs the peer every interval (skipping intervals in which `streams`, if counted, is zero) and
-    /// returns when one goes unanswered for the timeout or the connection fails.
-    async fn watch(self, mut pings: PingPong, streams: Option<Arc<AtomicUsize>>) {
-        let start = tokio::time::Instant::now() + self.interval;
-        let mut ticks = tokio::time::interval_at(start, self.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            if streams
-                .as_ref()
-                .is_some_and(|s| s.load(Ordering::Relaxed) == 0)
-            {
-                continue;
-            }
-            let pong = tokio::time::timeout(self.timeout, pings.ping(Ping::opaque())).await;
-            if !matches!(pong, Ok(Ok(_))) {
-                return;
-            }
-        }
-    }
-}
-
-/// Drives one h2 connection (with its keepalive, if any) until the peer goes away, every sender is
-/// dropped, or a PING goes unanswered; then marks it closed in `open`. Dropping the connection fails
-/// the streams still open on it.
-async fn drive<T>(
-    connection: h2::client::Connection<T, Bytes>,
-    pings: Option<(Keepalive, PingPong)>,
-    streams: Option<Arc<AtomicUsize>>,
-    open: Arc<AtomicBool>,
-) where
-    T: AsyncRead + AsyncWrite + Unpin,
-{
-    let mut connection = pin!(connection);
-    match pings {
-        None => {
-            let _ = connection.await;
-        }
-        Some((keepalive, pings)) => {
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = keepalive.watch(pings, streams) => {}
-            }
-        }
-    }
-    open.store(false, Ordering::Release);
-}
-
-/// Spawns the tasks hyper starts for one connection (the connection itself, request-body pipes) on
-/// Tokio, counting their runs for the connection's [`Coalesce`]. Only connections with an adaptive
-/// window are hyper's.
-#[derive(Clone)]
-struct ConnectionExecutor(Turns);
-
-impl<F> hyper::rt::Executor<F> for ConnectionExecutor
-where
-    F: Future + Send + 'static,
-    F::Output: Send + 'static,
-{
-    fn execute(&self, future: F) {
-        tokio::spawn(self.0.track(future));
-    }
-}
 
 /// A request that did not get through: refused before it was sent (it may go on another connection),
 /// or failed. (Boxed: the refused request is the rare case.)

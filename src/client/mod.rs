@@ -7,6 +7,7 @@ mod default_transport;
 mod duplex;
 mod h2_body;
 mod h2_channel;
+mod h2_connection;
 mod intercepted;
 mod receive;
 #[cfg(feature = "tls")]
