@@ -29,7 +29,6 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures_util::FutureExt as _;
@@ -261,16 +260,6 @@ impl Slot {
     }
 }
 
-impl<C: Clone> Clone for H2Channel<C> {
-    fn clone(&self) -> Self {
-        Self {
-            connector: self.connector.clone(),
-            settings: self.settings,
-            slots: self.slots.clone(),
-        }
-    }
-}
-
 impl<C> H2Channel<C>
 where
     C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
@@ -444,26 +433,6 @@ where
             Some((number, sender)) => Box::pin(self.send_on(number, sender, request)),
             None => Box::pin(self.send(request)),
         }
-    }
-}
-
-impl<C> tower::Service<http::Request<Body>> for H2Channel<C>
-where
-    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
-    C::Response: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
-    C::Future: Send + 'static,
-    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    type Response = http::Response<Body>;
-    type Error = Error;
-    type Future = CallFuture;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
-        Arc::new(self.clone()).send_request(request)
     }
 }
 
