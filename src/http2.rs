@@ -69,6 +69,20 @@ impl Http2Settings {
     }
 }
 
+/// Removes the HTTP/1 connection-specific header fields HTTP/2 and HTTP/3 forbid (h2 refuses requests
+/// with them; h3 does not check), as hyper's client did: `te` stays only as `trailers`.
+pub(crate) fn strip_connection_headers(headers: &mut http::HeaderMap) {
+    use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
+    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
+        headers.remove(name);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+    if headers.get(TE).is_some_and(|te| te != "trailers") {
+        headers.remove(TE);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -64,6 +64,8 @@ mod deadline;
 mod envelope;
 mod error;
 mod http2;
+#[cfg(feature = "http3")]
+mod http3;
 mod interceptor;
 mod limits;
 mod metadata;
@@ -118,6 +120,11 @@ pub use server::{
     DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, HandlerPanic, ResponseStream, Router,
     RouterFuture, Serve, ServeFuture, Server, ServiceRoutes, Streaming, WithGracefulShutdown,
     error_response,
+};
+#[cfg(feature = "http3")]
+pub use server::{
+    DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL, DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
+    DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
 };
 #[cfg(feature = "tls")]
 pub use server::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

@@ -125,6 +125,7 @@ impl TlsKey {
 enum HttpVersionKey {
     Http1,
     Http2,
+    Http3,
 }
 
 impl ClientKey {
@@ -140,9 +141,10 @@ impl ClientKey {
         let http_version = match proto::HttpVersion::try_from(request.http_version) {
             Ok(proto::HttpVersion::HttpVersion1) => HttpVersionKey::Http1,
             Ok(proto::HttpVersion::HttpVersion2) => HttpVersionKey::Http2,
+            Ok(proto::HttpVersion::HttpVersion3) if tls.is_some() => HttpVersionKey::Http3,
             _ => {
                 return Err(format!(
-                    "HTTP version {} is not supported (HTTP/1.1 and HTTP/2 only)",
+                    "HTTP version {} is not supported (HTTP/1.1, HTTP/2, and HTTP/3 over TLS)",
                     request.http_version
                 ));
             }
@@ -189,6 +191,7 @@ impl ClientKey {
             .http_version(match self.http_version {
                 HttpVersionKey::Http1 => HttpVersion::Http1,
                 HttpVersionKey::Http2 => HttpVersion::Http2,
+                HttpVersionKey::Http3 => HttpVersion::Http3,
             });
         if self.json {
             builder = builder.json();
@@ -369,7 +372,12 @@ mod tests {
         );
         let mut h3 = request();
         h3.http_version = proto::HttpVersion::HttpVersion3 as i32;
-        assert!(ClientKey::from_request(&h3).is_err());
+        assert!(
+            ClientKey::from_request(&h3)
+                .unwrap_err()
+                .contains("HTTP/3 over TLS"),
+            "HTTP/3 needs TLS"
+        );
     }
 
     #[test]

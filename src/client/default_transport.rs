@@ -60,6 +60,9 @@ pub(crate) fn client_transport(
         )),
         Some(custom) => Ok(Dispatch::Tower(custom)),
         None if https => https_transport(version, tls, http2, connect_timeout),
+        None if version == HttpVersion::Http3 => Err(ConfigError::new(
+            "HTTP/3 needs an https:// base URL (QUIC is always encrypted)",
+        )),
         None if tls.is_set() => Err(ConfigError::new("TLS settings need an https:// base URL")),
         None => Ok(http_transport(version, http2, connect_timeout)),
     }

@@ -7,11 +7,7 @@
 //! retried once on a fresh connection (a connection found closed, or one whose `ready` fails after a
 //! GOAWAY). A request refused once its stream was opened (REFUSED_STREAM, or a GOAWAY that leaves it
 //! out) is not retried, as hyper's client did not retry it: its head has been handed to h2.
-//!
-//! Each origin has a slot: a live connection is taken from it under a short synchronous lock, and only
-//! opening a connection is serialised, per origin, by an async lock held across the connect. Calls that
-//! find a live connection never wait on it, and a slow connect to one origin holds up only the calls
-//! that need that origin's new connection (which share it once it is open).
+//! The connections are kept per origin by `origin_slots.rs`.
 //!
 //! Connections speak through the `h2` crate directly rather than through hyper's HTTP/2 client. hyper
 //! runs every request through a dispatch channel to its connection task, spawns a task per request to
@@ -25,7 +21,6 @@
 //!
 //! How each connection is set up and driven (settings, keepalive PINGs) is `h2_connection.rs`.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -44,12 +39,11 @@ use crate::client::h2_body::{BodyFailure, OpenStream, ResponseBody, pump, take_f
 use crate::client::h2_connection::{
     ConnectionExecutor, Keepalive, apply_hyper_settings, drive, h2_builder,
 };
+use crate::client::origin_slots::{ConnectionHandle, Origin, Slots, origin_of};
 use crate::client::transport::{ResponseFuture as CallFuture, SendRequest, transport_error};
 use crate::coalesce::{Coalesce, Turns};
 use crate::http2::Http2Settings;
 use crate::{Code, Error};
-
-type Origin = (Option<http::uri::Scheme>, Option<http::uri::Authority>);
 
 /// A request that did not get through: refused before it was sent (it may go on another connection),
 /// or failed. (Boxed: the refused request is the rare case.)
@@ -75,15 +69,16 @@ enum Sender {
     Hyper(http2::SendRequest<Body>),
 }
 
-impl Sender {
-    /// Whether the connection has ended.
+impl ConnectionHandle for Sender {
     fn is_closed(&self) -> bool {
         match self {
             Sender::Direct(direct) => !direct.open.load(Ordering::Acquire),
             Sender::Hyper(sender) => sender.is_closed(),
         }
     }
+}
 
+impl Sender {
     /// Sends `request` on this connection. Not an `async fn`, so that the future is the connection's
     /// own rather than one around it holding a second copy of the request.
     fn send(
@@ -151,7 +146,7 @@ fn open_stream(
     request: http::Request<Body>,
 ) -> Result<(ResponseFuture, Option<BodyFailure>), h2::Error> {
     let (mut parts, body) = request.into_parts();
-    strip_connection_headers(&mut parts.headers);
+    crate::http2::strip_connection_headers(&mut parts.headers);
     let head = http::Request::from_parts(parts, ());
     match body.into_full() {
         Ok(data) if data.is_empty() => Ok((send.send_request(head, true)?.0, None)),
@@ -193,71 +188,11 @@ async fn respond(
     }
 }
 
-/// Removes the HTTP/1 connection-specific header fields HTTP/2 forbids (h2 refuses requests with
-/// them), as hyper's client did: `te` stays only as `trailers`.
-fn strip_connection_headers(headers: &mut http::HeaderMap) {
-    use http::header::{CONNECTION, TE, TRANSFER_ENCODING, UPGRADE};
-    for name in [CONNECTION, TRANSFER_ENCODING, UPGRADE] {
-        headers.remove(name);
-    }
-    headers.remove("keep-alive");
-    headers.remove("proxy-connection");
-    if headers.get(TE).is_some_and(|te| te != "trailers") {
-        headers.remove(TE);
-    }
-}
-
 /// A tower service sending requests over one HTTP/2 connection per origin.
 pub(crate) struct H2Channel<C> {
     connector: C,
     settings: Http2Settings,
-    slots: Arc<Mutex<Slots>>,
-}
-
-/// Every origin's slot, and the one used last (a client usually calls one origin, and comparing
-/// with it is cheaper than hashing the origin on every call).
-#[derive(Default)]
-struct Slots {
-    last: Option<(Origin, Arc<Slot>)>,
-    all: HashMap<Origin, Arc<Slot>>,
-}
-
-impl Slots {
-    /// The slot of `uri`'s origin, made on first use.
-    fn get(&mut self, uri: &http::Uri) -> Arc<Slot> {
-        if let Some(((scheme, authority), slot)) = &self.last
-            && scheme.as_ref() == uri.scheme()
-            && authority.as_ref() == uri.authority()
-        {
-            return slot.clone();
-        }
-        let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
-        let slot = self.all.entry(origin.clone()).or_default().clone();
-        self.last = Some((origin, slot.clone()));
-        slot
-    }
-}
-
-/// One origin's connection.
-#[derive(Default)]
-struct Slot {
-    /// The current connection and its number (which counts connections opened for the origin).
-    current: Mutex<Option<(u64, Sender)>>,
-    /// Held while a connection is being opened.
-    connecting: tokio::sync::Mutex<()>,
-}
-
-impl Slot {
-    /// The current connection, if it is still open and is not the one numbered `stale`.
-    fn live(&self, stale: Option<u64>) -> Option<(u64, Sender)> {
-        let current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
-        match &*current {
-            Some((number, sender)) if Some(*number) != stale && !sender.is_closed() => {
-                Some((*number, sender.clone()))
-            }
-            _ => None,
-        }
-    }
+    slots: Arc<Mutex<Slots<Sender>>>,
 }
 
 impl<C> H2Channel<C>
@@ -283,20 +218,8 @@ where
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .get(uri);
-        if let Some(live) = slot.live(stale) {
-            return Ok(live);
-        }
-        // One connect per origin at a time: calls that arrive meanwhile wait, then share it.
-        let _connecting = slot.connecting.lock().await;
-        if let Some(live) = slot.live(stale) {
-            return Ok(live);
-        }
-        let origin: Origin = (uri.scheme().cloned(), uri.authority().cloned());
-        let sender = self.connect(origin).await?;
-        let mut current = slot.current.lock().unwrap_or_else(PoisonError::into_inner);
-        let number = current.as_ref().map_or(0, |(number, _)| number + 1);
-        *current = Some((number, sender.clone()));
-        Ok((number, sender))
+        slot.live_or_connect(stale, || self.connect(origin_of(uri)))
+            .await
     }
 
     /// Opens a new connection to `origin`.

@@ -8,7 +8,10 @@ mod duplex;
 mod h2_body;
 mod h2_channel;
 mod h2_connection;
+#[cfg(feature = "http3")]
+mod h3_channel;
 mod intercepted;
+mod origin_slots;
 mod receive;
 #[cfg(feature = "tls")]
 mod tls;

@@ -81,6 +81,7 @@ impl TlsSettings {
         config.alpn_protocols = match version {
             HttpVersion::Http1 => vec![ALPN_HTTP1.to_vec()],
             HttpVersion::Http2 => vec![ALPN_H2.to_vec()],
+            HttpVersion::Http3 => vec![b"h3".to_vec()],
         };
         Ok(config)
     }
@@ -94,6 +95,9 @@ pub(crate) fn https_transport(
     connect_timeout: Option<std::time::Duration>,
 ) -> Result<Dispatch, ConfigError> {
     let config = tls.client_config(version)?;
+    if version == HttpVersion::Http3 {
+        return h3_transport(config, http2, connect_timeout);
+    }
     let mut http = crate::client::default_transport::tcp_connector(connect_timeout);
     // The TLS connector wraps it: it must accept https URIs.
     http.enforce_http(false);
@@ -107,4 +111,41 @@ pub(crate) fn https_transport(
     Ok(Dispatch::Tower(BoxCloneSyncService::new(HyperTransport {
         client,
     })))
+}
+
+/// The HTTP/3 transport over `config`; PINGs as often as HTTP/2 would (every 10 seconds unless set),
+/// so that quiet streams outlive QUIC's idle timeout.
+#[cfg(feature = "http3")]
+fn h3_transport(
+    config: rustls::ClientConfig,
+    http2: Http2Settings,
+    connect_timeout: Option<std::time::Duration>,
+) -> Result<Dispatch, ConfigError> {
+    let settings = crate::http3::quic::QuicSettings {
+        // Servers open no streams towards an HTTP/3 client.
+        max_concurrent_streams: 0,
+        keep_alive_interval: Some(
+            http2
+                .keep_alive_interval
+                .unwrap_or(std::time::Duration::from_secs(10)),
+        ),
+        max_idle_timeout: std::time::Duration::from_secs(30),
+        send_window: 4 * 1024 * 1024,
+    };
+    let config = crate::http3::quic::client_config(config, &settings)?;
+    Ok(Dispatch::Direct(Arc::new(
+        crate::client::h3_channel::H3Channel::new(config, connect_timeout),
+    )))
+}
+
+/// Without the `http3` feature there is no HTTP/3 transport.
+#[cfg(not(feature = "http3"))]
+fn h3_transport(
+    _: rustls::ClientConfig,
+    _: Http2Settings,
+    _: Option<std::time::Duration>,
+) -> Result<Dispatch, ConfigError> {
+    Err(ConfigError::new(
+        "HttpVersion::Http3 needs trident's `http3` cargo feature",
+    ))
 }

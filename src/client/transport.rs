@@ -88,6 +88,10 @@ pub enum HttpVersion {
     Http1,
     /// HTTP/2: with prior knowledge (h2c) on cleartext connections; over TLS, ALPN offers `h2` only.
     Http2,
+    /// HTTP/3 over QUIC, for `https://` base URLs only (ALPN `h3`, TLS 1.3), with the `http3` cargo
+    /// feature: one QUIC connection per origin carries every call, and bidi streams work. Building a
+    /// client for an `http://` URL, or without the feature, fails with a [`ConfigError`](crate::ConfigError).
+    Http3,
 }
 
 impl HttpVersion {
@@ -96,6 +100,7 @@ impl HttpVersion {
         match self {
             HttpVersion::Http1 => http::Version::HTTP_11,
             HttpVersion::Http2 => http::Version::HTTP_2,
+            HttpVersion::Http3 => http::Version::HTTP_3,
         }
     }
 }

@@ -45,6 +45,20 @@ pub const DEFAULT_MAX_BUFFERED_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
 /// The largest request header list accepted by default, measured as HTTP/2 measures it: 16 KiB.
 pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 
+/// How many requests a client may have open at once on one HTTP/3 connection, by default: 200.
+#[cfg(feature = "http3")]
+pub const DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS: u32 = 200;
+
+/// How often the server PINGs an HTTP/3 connection that is otherwise quiet, by default: every 15
+/// seconds, so that a quiet stream outlives the idle timeout.
+#[cfg(feature = "http3")]
+pub const DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+/// How long an HTTP/3 connection may go without a packet from its client before it is closed, by
+/// default: 30 seconds (the smaller of both sides' values applies).
+#[cfg(feature = "http3")]
+pub const DEFAULT_HTTP3_MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// Serves a [`Router`](crate::Router) on a TCP listener: HTTP/1.1 and HTTP/2 on one port (cleartext HTTP/2 with prior
 /// knowledge, or ALPN over TLS with `Server::tls`), with limits and graceful shutdown.
 ///
@@ -93,6 +107,20 @@ pub struct Server {
     pub(super) grace_period: Duration,
     #[cfg(feature = "tls")]
     pub(super) tls: Option<TlsConfig>,
+    #[cfg(feature = "http3")]
+    pub(super) http3: Http3Options,
+}
+
+/// How a server serves HTTP/3, if it does.
+#[cfg(feature = "http3")]
+#[derive(Clone, Debug)]
+pub(super) struct Http3Options {
+    pub enabled: bool,
+    /// Advertise HTTP/3 on TCP responses with this `alt-svc` max-age.
+    pub alt_svc_max_age: Option<Duration>,
+    pub max_concurrent_streams: u32,
+    pub keep_alive_interval: Option<Duration>,
+    pub max_idle_timeout: Duration,
 }
 
 impl Default for Server {
@@ -133,6 +161,14 @@ impl Server {
             grace_period: DEFAULT_GRACE_PERIOD,
             #[cfg(feature = "tls")]
             tls: None,
+            #[cfg(feature = "http3")]
+            http3: Http3Options {
+                enabled: false,
+                alt_svc_max_age: None,
+                max_concurrent_streams: DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
+                keep_alive_interval: Some(DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL),
+                max_idle_timeout: DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
+            },
         }
     }
 
@@ -353,6 +389,73 @@ impl Server {
     pub fn tls(mut self, config: TlsConfig) -> Self {
         self.tls = Some(config);
         self
+    }
+
+    /// Also serves HTTP/3 (the `http3` feature): QUIC on UDP at the listener's address (the same IP
+    /// and port number), with the certificate configured by [`tls`](Self::tls), TLS 1.3 and ALPN
+    /// `h3`. Every router, limit, timeout and the graceful shutdown apply as over TCP: the
+    /// connection limit counts QUIC connections too (at the limit a QUIC client is refused at
+    /// once, as QUIC has no backlog to wait in), and at shutdown each HTTP/3 connection gets a
+    /// GOAWAY and finishes its requests.
+    ///
+    /// Without `tls`, the serve future fails at once with `InvalidInput`. If the UDP port is taken,
+    /// it fails with the bind error.
+    ///
+    /// A client cancelling a call whose request is complete reaches the handler at its next
+    /// response message (or its deadline), not at once as over HTTP/2: the HTTP/3 library Trident
+    /// uses does not report a peer's STOP_SENDING until the next write.
+    #[cfg(feature = "http3")]
+    pub fn http3(mut self, enabled: bool) -> Self {
+        self.http3.enabled = enabled;
+        self
+    }
+
+    /// Advertises HTTP/3 to clients over TCP (when [`http3`](Self::http3) is on): every HTTP/1.1 and
+    /// HTTP/2 response that has no `alt-svc` field gets `alt-svc: h3=":<port>"; ma=<max_age in
+    /// seconds>` (RFC 7838), so that browsers and other clients that know HTTP/3 switch to it. Off
+    /// by default (`None`).
+    #[cfg(feature = "http3")]
+    pub fn http3_alt_svc(mut self, max_age: impl Into<Option<Duration>>) -> Self {
+        self.http3.alt_svc_max_age = max_age.into();
+        self
+    }
+
+    /// How many requests a client may have open at once on one HTTP/3 connection (default
+    /// [`DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS`]; at least 1).
+    #[cfg(feature = "http3")]
+    pub fn http3_max_concurrent_streams(mut self, max: u32) -> Self {
+        self.http3.max_concurrent_streams = max.max(1);
+        self
+    }
+
+    /// How often to PING an HTTP/3 connection that is otherwise quiet (default
+    /// [`DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL`]; `None`: never). Keep it below the idle timeout, or
+    /// quiet streams end with their connection.
+    #[cfg(feature = "http3")]
+    pub fn http3_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
+        self.http3.keep_alive_interval = interval.into();
+        self
+    }
+
+    /// How long an HTTP/3 connection may go without hearing from its client before it is closed
+    /// (default [`DEFAULT_HTTP3_MAX_IDLE_TIMEOUT`]; the client's own value applies when smaller).
+    /// This finds dead clients; the [`idle_timeout`](Self::idle_timeout) (no call in flight) applies
+    /// as well.
+    #[cfg(feature = "http3")]
+    pub fn http3_max_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.http3.max_idle_timeout = timeout;
+        self
+    }
+
+    /// The QUIC settings of this server's HTTP/3 connections.
+    #[cfg(feature = "http3")]
+    pub(super) fn quic_settings(&self) -> crate::http3::quic::QuicSettings {
+        crate::http3::quic::QuicSettings {
+            max_concurrent_streams: self.http3.max_concurrent_streams,
+            keep_alive_interval: self.http3.keep_alive_interval,
+            max_idle_timeout: self.http3.max_idle_timeout,
+            send_window: self.max_buffered_response_bytes as u64,
+        }
     }
 
     /// The connection builder for connections that detect their HTTP version from their first bytes,

@@ -42,10 +42,12 @@ pub(super) const PRESSURE_MIN_IDLE: Duration = Duration::from_secs(1);
 pub(super) struct Shared<S> {
     pub service: S,
     builders: Builders,
-    limits: Arc<RequestLimits>,
-    timers: Timers,
+    pub limits: Arc<RequestLimits>,
+    pub timers: Timers,
     #[cfg(feature = "tls")]
-    tls: Option<crate::server::TlsConfig>,
+    pub tls: Option<crate::server::TlsConfig>,
+    /// What TCP responses advertise in `alt-svc`, if anything (HTTP/3).
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
 impl<S> Shared<S> {
@@ -70,6 +72,7 @@ impl<S> Shared<S> {
             },
             #[cfg(feature = "tls")]
             tls: server.tls.clone(),
+            alt_svc: None,
         }
     }
 }
@@ -79,11 +82,11 @@ pub(super) const MAX_PERMITS: usize = tokio::sync::Semaphore::MAX_PERMITS;
 
 /// When a connection is asked to finish, other than at shutdown.
 #[derive(Clone, Copy, Debug)]
-struct Timers {
-    idle_timeout: Option<Duration>,
-    max_age: Option<Duration>,
-    age_grace: Option<Duration>,
-    tcp_keepalive: Option<Duration>,
+pub(super) struct Timers {
+    pub idle_timeout: Option<Duration>,
+    pub max_age: Option<Duration>,
+    pub age_grace: Option<Duration>,
+    pub tcp_keepalive: Option<Duration>,
 }
 
 /// Connection builders for each way a connection's HTTP version is settled.
@@ -165,6 +168,7 @@ pub(super) async fn serve_connection<S, B>(
         limits: shared.limits.clone(),
         activity: activity.clone(),
         scope: scope.clone(),
+        alt_svc: shared.alt_svc.clone(),
     };
 
     #[cfg(feature = "tls")]
@@ -204,12 +208,9 @@ pub(super) async fn serve_connection<S, B>(
         .await;
 }
 
-/// Drives `connection` to its end, asking it to finish when the module docs say, and dropping it when
-/// stopped. Connection errors (the peer vanished, protocol violations) end that connection only.
-///
-/// The reasons to finish are watched by a task of their own, which hands its verdict over a oneshot
-/// channel: in this task's `select!` they would all be polled again at every wake-up of the
-/// connection (each frame read or written), which measurably slowed every call.
+/// Drives `connection` to its end, asking it to finish when the module docs say ([`watch_finish`]),
+/// and dropping it when stopped. Connection errors (the peer vanished, protocol violations) end that
+/// connection only.
 async fn drive<C: GracefulConnection>(
     connection: C,
     lifecycle: Lifecycle,
@@ -219,36 +220,16 @@ async fn drive<C: GracefulConnection>(
     let Lifecycle {
         drain,
         stop,
-        mut pressure,
+        pressure,
         _permit,
         ..
     } = lifecycle;
-    // The serve future waits for every connection's `drain` receiver to be dropped: this task keeps
-    // its own until the connection is over, and the watcher gets a clone.
-    let mut watched = drain.clone();
-    let (verdict, finish) = tokio::sync::oneshot::channel();
-    let watcher = {
-        let activity = activity.clone();
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            let aged = tokio::select! {
-                // An error means the serve future is gone, and `stop` is cancelled: finish all the same.
-                _ = watched.changed() => false,
-                () = idle_for(&activity, timers.idle_timeout) => false,
-                () = pressed(&mut pressure, &activity) => false,
-                () = sleep_or_never(timers.max_age.map(jitter)) => true,
-                // The server stopped: the connection is dropped anyway.
-                () = stop.cancelled() => return,
-            };
-            let _ = verdict.send(aged);
-        })
-    };
-    let _stop_watching = AbortOnDrop(watcher);
+    let FinishWatch { verdict, _watcher } = watch_finish(&drain, &stop, pressure, activity, timers);
     tokio::pin!(connection);
     let aged = tokio::select! {
         biased;
         _ = connection.as_mut() => return,
-        aged = finish => aged.unwrap_or(false),
+        aged = verdict => aged.unwrap_or(false),
     };
     connection.as_mut().graceful_shutdown();
     let grace = if aged { timers.age_grace } else { None };
@@ -259,8 +240,50 @@ async fn drive<C: GracefulConnection>(
     }
 }
 
+/// The verdict of a connection's finish watcher: resolves when the connection should finish, with
+/// `true` if it is because of its age (so that the age grace applies). Dropping it stops the watcher.
+pub(super) struct FinishWatch {
+    pub verdict: tokio::sync::oneshot::Receiver<bool>,
+    pub _watcher: AbortOnDrop,
+}
+
+/// Starts watching the reasons a connection should finish (the module docs list them). They are
+/// watched by a task of their own, which hands its verdict over a oneshot channel: in the
+/// connection task's `select!` they would all be polled again at every wake-up of the connection
+/// (each frame read or written), which measurably slowed every call.
+pub(super) fn watch_finish(
+    drain: &watch::Receiver<()>,
+    stop: &CancellationToken,
+    mut pressure: watch::Receiver<()>,
+    activity: &Arc<Activity>,
+    timers: Timers,
+) -> FinishWatch {
+    // The serve future waits for every connection's `drain` receiver to be dropped: the connection
+    // task keeps its own until the connection is over, and the watcher gets a clone.
+    let mut watched = drain.clone();
+    let (verdict, finish) = tokio::sync::oneshot::channel();
+    let activity = activity.clone();
+    let stop = stop.clone();
+    let watcher = tokio::spawn(async move {
+        let aged = tokio::select! {
+            // An error means the serve future is gone, and `stop` is cancelled: finish all the same.
+            _ = watched.changed() => false,
+            () = idle_for(&activity, timers.idle_timeout) => false,
+            () = pressed(&mut pressure, &activity) => false,
+            () = sleep_or_never(timers.max_age.map(jitter)) => true,
+            // The server stopped: the connection is dropped anyway.
+            () = stop.cancelled() => return,
+        };
+        let _ = verdict.send(aged);
+    });
+    FinishWatch {
+        verdict: finish,
+        _watcher: AbortOnDrop(watcher),
+    }
+}
+
 /// Aborts a task when dropped: the finish watcher outlives its connection by no more than that.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+pub(super) struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
 
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
@@ -300,7 +323,7 @@ async fn pressed(pressure: &mut watch::Receiver<()>, activity: &Activity) {
     }
 }
 
-async fn sleep_or_never(duration: Option<Duration>) {
+pub(super) async fn sleep_or_never(duration: Option<Duration>) {
     match duration {
         Some(duration) => tokio::time::sleep(duration).await,
         None => std::future::pending().await,

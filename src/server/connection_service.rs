@@ -94,10 +94,15 @@ pub(super) struct ConnectionService<S> {
     pub activity: Arc<Activity>,
     /// The shutdown token, response budget and call defaults every request on the connection carries.
     pub scope: Arc<ConnectionScope>,
+    /// The `alt-svc` field a TCP connection adds to responses that have none, when the server
+    /// advertises HTTP/3.
+    pub alt_svc: Option<http::HeaderValue>,
 }
 
-impl<S, B> hyper::service::Service<http::Request<hyper::body::Incoming>> for ConnectionService<S>
+impl<S, B, RB> hyper::service::Service<http::Request<RB>> for ConnectionService<S>
 where
+    RB: http_body::Body<Data = Bytes> + Send + 'static,
+    RB::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
         + Clone
         + Send
@@ -111,7 +116,7 @@ where
     type Error = Infallible;
     type Future = ResponseFuture<Oneshot<S, http::Request<Body>>>;
 
-    fn call(&self, request: http::Request<hyper::body::Incoming>) -> Self::Future {
+    fn call(&self, request: http::Request<RB>) -> Self::Future {
         // HTTP/2 measured the header list already (h2 answers 431 itself); HTTP/1.1 is measured here,
         // the same way, so that the limit means the same on both.
         if request.version() < http::Version::HTTP_2
@@ -144,7 +149,11 @@ where
             extensions.insert(certificates.clone());
         }
         // Waits for the service to be ready (a router always is), then calls it.
-        ResponseFuture::called(self.service.clone().oneshot(request), guard)
+        ResponseFuture::called(
+            self.service.clone().oneshot(request),
+            guard,
+            self.alt_svc.clone(),
+        )
     }
 }
 
@@ -205,15 +214,17 @@ pin_project! {
         future: Option<F>,
         guard: Option<CallGuard>,
         refused: Option<http::Response<Body>>,
+        alt_svc: Option<http::HeaderValue>,
     }
 }
 
 impl<F> ResponseFuture<F> {
-    fn called(future: F, guard: CallGuard) -> Self {
+    fn called(future: F, guard: CallGuard, alt_svc: Option<http::HeaderValue>) -> Self {
         Self {
             future: Some(future),
             guard: Some(guard),
             refused: None,
+            alt_svc,
         }
     }
 
@@ -222,6 +233,7 @@ impl<F> ResponseFuture<F> {
             future: None,
             guard: None,
             refused: Some(response),
+            alt_svc: None,
         }
     }
 }
@@ -236,7 +248,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (response, guard) = match this.future.as_pin_mut() {
+        let (mut response, guard) = match this.future.as_pin_mut() {
             Some(future) => {
                 let Ok(response) = ready!(future.poll(cx));
                 (response.map(Body::new), this.guard.take())
@@ -246,6 +258,12 @@ where
                 None => panic!("ResponseFuture polled after it completed"),
             },
         };
+        if let Some(alt_svc) = this.alt_svc.take() {
+            response
+                .headers_mut()
+                .entry(http::header::ALT_SVC)
+                .or_insert(alt_svc);
+        }
         Poll::Ready(Ok(response.map(|body| TrackedBody {
             body,
             _guard: guard,

@@ -12,6 +12,8 @@ mod drain;
 mod error_response;
 mod fd_limit;
 mod handler;
+#[cfg(feature = "http3")]
+mod http3_connection;
 mod outgoing;
 mod recover;
 mod respond;
@@ -26,6 +28,11 @@ pub use builder::{
     DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
     DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
     DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, Server,
+};
+#[cfg(feature = "http3")]
+pub use builder::{
+    DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL, DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
+    DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
 };
 pub(crate) use connection_scope::ConnectionScope;
 pub use cors::{

@@ -58,6 +58,9 @@ pub struct Serve<S = Router> {
     server: Server,
     listener: TcpListener,
     service: S,
+    /// The UDP socket for HTTP/3, bound at once on the listener's address (or why it could not be).
+    #[cfg(feature = "http3")]
+    udp: Option<io::Result<std::net::UdpSocket>>,
 }
 
 impl Server {
@@ -70,11 +73,22 @@ impl Server {
     /// The returned [`Serve`] does nothing until awaited (it is [`IntoFuture`]); it then runs until the
     /// process ends, or until the signal given to [`Serve::with_graceful_shutdown`] fires and the
     /// shutdown is complete.
+    ///
+    /// With [`http3`](Server::http3) on, the UDP socket is bound here, on the listener's address,
+    /// so that its port is open as soon as this returns; a failure to bind is the serve future's
+    /// error.
     pub fn serve<S>(self, listener: TcpListener, service: S) -> Serve<S> {
+        #[cfg(feature = "http3")]
+        let udp = self
+            .http3
+            .enabled
+            .then(|| crate::server::http3_connection::bind_udp(&listener));
         Serve {
             server: self,
             listener,
             service,
+            #[cfg(feature = "http3")]
+            udp,
         }
     }
 }
@@ -139,12 +153,7 @@ where
     type IntoFuture = ServeFuture;
 
     fn into_future(self) -> ServeFuture {
-        ServeFuture(Box::pin(run(
-            self.server,
-            self.listener,
-            self.service,
-            std::future::pending(),
-        )))
+        ServeFuture(Box::pin(run(self, std::future::pending())))
     }
 }
 
@@ -187,12 +196,7 @@ where
     type IntoFuture = ServeFuture;
 
     fn into_future(self) -> ServeFuture {
-        let Serve {
-            server,
-            listener,
-            service,
-        } = self.serve;
-        ServeFuture(Box::pin(run(server, listener, service, self.signal)))
+        ServeFuture(Box::pin(run(self.serve, self.signal)))
     }
 }
 
@@ -216,12 +220,7 @@ impl fmt::Debug for ServeFuture {
 }
 
 /// Accepts connections until `signal` resolves, then shuts down as the module docs describe.
-async fn run<S, B>(
-    server: Server,
-    listener: TcpListener,
-    service: S,
-    signal: impl Future<Output = ()>,
-) -> io::Result<()>
+async fn run<S, B>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io::Result<()>
 where
     S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
         + Clone
@@ -232,7 +231,25 @@ where
     B: http_body::Body<Data = Bytes> + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let shared = Arc::new(Shared::new(&server, service));
+    let Serve {
+        server,
+        listener,
+        service,
+        #[cfg(feature = "http3")]
+        udp,
+    } = serve;
+    #[allow(unused_mut)]
+    let mut shared = Shared::new(&server, service);
+    #[cfg(feature = "http3")]
+    let udp = match udp {
+        None => None,
+        Some(udp) => {
+            let udp = udp?;
+            shared.alt_svc = crate::server::http3_connection::alt_svc(&server, &udp)?;
+            Some(udp)
+        }
+    };
+    let shared = Arc::new(shared);
     let limit = server
         .max_connections
         .map(|max| Arc::new(Semaphore::new(max.min(MAX_PERMITS))));
@@ -246,8 +263,24 @@ where
     // all have.
     let (drain, _) = watch::channel(());
     // Signalled while the server is at its connection limit: idle connections close to make room.
-    let (pressure, _) = watch::channel(());
+    let pressure = Arc::new(watch::channel(()).0);
     let mut accept_pause = ACCEPT_ERROR_PAUSE;
+    #[cfg(feature = "http3")]
+    let http3 = match udp {
+        None => None,
+        Some(udp) => Some(crate::server::http3_connection::start(
+            &server,
+            udp,
+            shared.clone(),
+            limit.clone(),
+            crate::server::http3_connection::Lifelines {
+                drain: drain.subscribe(),
+                stop: stop.clone(),
+                draining: draining.clone(),
+                pressure: pressure.clone(),
+            },
+        )?),
+    };
 
     tokio::pin!(signal);
     'accept: loop {
@@ -315,6 +348,10 @@ where
             stop.cancel();
             drain.closed().await;
         }
+    }
+    #[cfg(feature = "http3")]
+    if let Some(http3) = http3 {
+        http3.close().await;
     }
     Ok(())
 }

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 
 use trident::Server;
 use trident::TlsConfig;
-use trident_conformance::proto::{ServerCompatRequest, ServerCompatResponse};
+use trident_conformance::proto::{self, ServerCompatRequest, ServerCompatResponse};
 use trident_conformance::{service, wire};
 
 const HOST: &str = "127.0.0.1";
@@ -72,12 +72,31 @@ fn tls_config(request: &ServerCompatRequest) -> Result<Option<(TlsConfig, Vec<u8
     Ok(Some((config, creds.cert.clone())))
 }
 
+/// A TCP listener on an ephemeral port; for HTTP/3, one whose port number is free over UDP too
+/// (the server binds UDP on the same number), trying a few ports.
+async fn bind(http3: bool) -> io::Result<tokio::net::TcpListener> {
+    let mut attempts = 0;
+    loop {
+        let listener = tokio::net::TcpListener::bind((HOST, 0)).await?;
+        if !http3 {
+            return Ok(listener);
+        }
+        match std::net::UdpSocket::bind(listener.local_addr()?) {
+            Ok(_) => return Ok(listener),
+            Err(e) if attempts >= 10 => return Err(e),
+            Err(_) => attempts += 1,
+        }
+    }
+}
+
 async fn serve(request: ServerCompatRequest, tls: Option<(TlsConfig, Vec<u8>)>) -> io::Result<()> {
-    let listener = tokio::net::TcpListener::bind((HOST, 0)).await?;
+    let http3 = request.http_version == proto::HttpVersion::HttpVersion3 as i32;
+    let listener = bind(http3).await?;
     let port = listener.local_addr()?.port();
     let router = service::router(request.message_receive_limit);
     let (server, pem_cert) = match tls {
-        Some((config, cert)) => (Server::new().tls(config), cert),
+        // HTTP/3 (always over TLS) is served beside HTTP/1.1 and HTTP/2, on the same port over UDP.
+        Some((config, cert)) => (Server::new().tls(config).http3(http3), cert),
         None => (Server::new(), Vec::new()),
     };
     let server = tokio::spawn(server.serve(listener, router).into_future());

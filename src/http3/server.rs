@@ -1,0 +1,171 @@
+//! The server's side of HTTP/3: a QUIC endpoint on a UDP socket, its connections, and each request as
+//! an `http::Request<Body>` with a [`Responder`] that writes the `http::Response` back.
+//!
+//! What to do with connections and requests (limits, shutdown, the served service) is
+//! `server/http3_connection.rs`; this module only speaks quinn and h3.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use h3::error::Code as H3Code;
+
+use crate::PeerCertificates;
+use crate::body::Body;
+use crate::http3::body::{RecvBody, SendFailure, SendHalf, send_body};
+use crate::http3::quic::{QuicSettings, server_config};
+
+/// A QUIC endpoint accepting HTTP/3 connections. Clones share it.
+#[derive(Clone)]
+pub(crate) struct Endpoint(quinn::Endpoint);
+
+impl Endpoint {
+    /// Serves QUIC on `socket` with the server's TLS configuration and `settings`.
+    pub fn new(
+        socket: std::net::UdpSocket,
+        tls: &rustls::ServerConfig,
+        settings: &QuicSettings,
+    ) -> io::Result<Self> {
+        let config = server_config(tls, settings)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let endpoint = quinn::Endpoint::new(
+            quinn::EndpointConfig::default(),
+            Some(config),
+            socket,
+            Arc::new(quinn::TokioRuntime),
+        )?;
+        Ok(Self(endpoint))
+    }
+
+    /// The next client's connection attempt; `None` once the endpoint is closed.
+    pub async fn accept(&self) -> Option<Incoming> {
+        self.0.accept().await.map(Incoming)
+    }
+
+    /// Closes every connection at once and refuses new ones.
+    pub fn close(&self) {
+        self.0.close(VarIntCode::NO_ERROR, b"");
+    }
+
+    /// Waits until every connection's close has been sent, at most `limit`.
+    pub async fn wait_idle(&self, limit: Duration) {
+        let _ = tokio::time::timeout(limit, self.0.wait_idle()).await;
+    }
+}
+
+/// HTTP/3's `H3_NO_ERROR` as a QUIC application close code.
+struct VarIntCode;
+
+impl VarIntCode {
+    const NO_ERROR: quinn::VarInt = quinn::VarInt::from_u32(0x100);
+}
+
+/// A client's connection attempt, before its handshake.
+pub(crate) struct Incoming(quinn::Incoming);
+
+impl Incoming {
+    /// Refuses the connection at once (the server is full or shutting down).
+    pub fn refuse(self) {
+        self.0.refuse();
+    }
+
+    /// Completes the QUIC and TLS handshake and HTTP/3's settings exchange, within `timeout`;
+    /// `None` if it fails or takes longer. `max_header_list_size` bounds each request's header
+    /// section (measured as HTTP/2 measures a header list); larger ones are answered 431.
+    pub async fn handshake(
+        self,
+        timeout: Duration,
+        max_header_list_size: u32,
+    ) -> Option<Connection> {
+        let connected = async {
+            let connection = self.0.accept().ok()?.await.ok()?;
+            let peer = connection.remote_address();
+            let certificates = connection
+                .peer_identity()
+                .and_then(|identity| {
+                    identity
+                        .downcast::<Vec<rustls::pki_types::CertificateDer<'static>>>()
+                        .ok()
+                })
+                .filter(|chain| !chain.is_empty())
+                .map(|chain| PeerCertificates::new(*chain));
+            let h3 = h3::server::builder()
+                .max_field_section_size(u64::from(max_header_list_size))
+                .build(h3_quinn::Connection::new(connection))
+                .await
+                .ok()?;
+            Some(Connection {
+                h3,
+                peer,
+                certificates,
+            })
+        };
+        tokio::time::timeout(timeout, connected).await.ok()?
+    }
+}
+
+/// An HTTP/3 connection. Dropping it closes the QUIC connection at once.
+pub(crate) struct Connection {
+    h3: h3::server::Connection<h3_quinn::Connection, Bytes>,
+    pub peer: SocketAddr,
+    /// The client's verified certificate chain, if it sent one.
+    pub certificates: Option<PeerCertificates>,
+}
+
+impl Connection {
+    /// The next request stream; `None` once the connection has ended (the client closed it, or
+    /// it failed, or after a GOAWAY every request has been answered).
+    pub async fn accept(&mut self) -> Option<PendingRequest> {
+        self.h3.accept().await.ok().flatten().map(PendingRequest)
+    }
+
+    /// Sends GOAWAY: requests already accepted, and those racing the GOAWAY that it names, are
+    /// served; later ones are refused with `H3_REQUEST_REJECTED`, which tells the client they were
+    /// never processed.
+    pub async fn shutdown(&mut self) {
+        // h3 names "the last accepted stream plus this many": one more than the last accepted is the
+        // first unprocessed, which is what GOAWAY carries (RFC 9114, section 5.2).
+        let _ = self.h3.shutdown(1).await;
+    }
+}
+
+/// A request stream whose header section has not been read yet.
+pub(crate) struct PendingRequest(h3::server::RequestResolver<h3_quinn::Connection, Bytes>);
+
+impl PendingRequest {
+    /// Reads the request's header section. `None` if the stream failed or was malformed (h3 has
+    /// then answered or reset it: 431 for a header section over the limit).
+    pub async fn resolve(self) -> Option<(http::Request<Body>, Responder)> {
+        let (head, stream) = self.0.resolve_request().await.ok()?;
+        let (send, recv) = stream.split();
+        let request = head.map(|()| Body::new(RecvBody::server(recv)));
+        Some((request, Responder(SendHalf::server(send))))
+    }
+}
+
+/// Where one request's response goes.
+pub(crate) struct Responder(SendHalf);
+
+impl Responder {
+    /// Writes `response`: its head, body and trailers. A body that fails resets the stream with
+    /// `H3_INTERNAL_ERROR`, as does dropping this future before the end.
+    pub async fn respond<B>(mut self, response: http::Response<B>)
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+        B::Error: Into<crate::Error>,
+    {
+        let (mut parts, body) = response.into_parts();
+        crate::http2::strip_connection_headers(&mut parts.headers);
+        let head = http::Response::from_parts(parts, ());
+        if self.0.send_response(head).await.is_err() {
+            return;
+        }
+        match send_body(&mut self.0, body).await {
+            Ok(()) | Err(SendFailure::Body(_)) => {}
+            // The client stopped reading (or the connection went): nothing left to tell it.
+            Err(SendFailure::Stream) => self.0.reset(H3Code::H3_REQUEST_CANCELLED),
+        }
+    }
+}
