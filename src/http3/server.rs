@@ -1,5 +1,12 @@
 //! The server's side of HTTP/3: a QUIC endpoint on a UDP socket, its connections, and each request as
-//! an `http::Request<Body>` with a [`Responder`] that writes the `http::Response` back.
+//! an `http::Request<Body>` with an [`Exchange`] that runs the call and writes the `http::Response`
+//! back.
+//!
+//! The request body is read by the exchange itself, one frame ahead of the handler, rather than by the
+//! handler directly: that is how a client's reset of the request stream (its cancel) is noticed while
+//! the handler is not reading, and the call dropped. h3 0.0.8 offers no way to notice a client's
+//! STOP_SENDING on the response side before the next write, so a call whose request body is complete
+//! learns of a cancel at its next response message, its deadline, or the connection's end.
 //!
 //! What to do with connections and requests (limits, shutdown, the served service) is
 //! `server/http3_connection.rs`; this module only speaks quinn and h3.
@@ -11,6 +18,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use h3::error::Code as H3Code;
+use http_body::Frame;
+use http_body_util::BodyExt as _;
+use tokio::sync::mpsc;
 
 use crate::PeerCertificates;
 use crate::body::Body;
@@ -137,35 +147,116 @@ pub(crate) struct PendingRequest(h3::server::RequestResolver<h3_quinn::Connectio
 impl PendingRequest {
     /// Reads the request's header section. `None` if the stream failed or was malformed (h3 has
     /// then answered or reset it: 431 for a header section over the limit).
-    pub async fn resolve(self) -> Option<(http::Request<Body>, Responder)> {
+    pub async fn resolve(self) -> Option<(http::Request<Body>, Exchange)> {
         let (head, stream) = self.0.resolve_request().await.ok()?;
         let (send, recv) = stream.split();
-        let request = head.map(|()| Body::new(RecvBody::server(recv)));
-        Some((request, Responder(SendHalf::server(send))))
+        // One frame in the channel, one read at a time: the reader reads ahead no further than that.
+        let (frames, receiver) = mpsc::channel(1);
+        let request = head.map(|()| Body::new(RequestBody(receiver)));
+        let exchange = Exchange {
+            send: SendHalf::server(send),
+            reader: RequestReader {
+                recv: RecvBody::server(recv),
+                frames,
+            },
+        };
+        Some((request, exchange))
     }
 }
 
-/// Where one request's response goes.
-pub(crate) struct Responder(SendHalf);
+/// One request's exchange: where its response goes, and the reader of its body.
+pub(crate) struct Exchange {
+    send: SendHalf,
+    reader: RequestReader,
+}
 
-impl Responder {
-    /// Writes `response`: its head, body and trailers. A body that fails resets the stream with
-    /// `H3_INTERNAL_ERROR`, as does dropping this future before the end.
-    pub async fn respond<B>(mut self, response: http::Response<B>)
+impl Exchange {
+    /// Runs the call `response` (the served service's future) and writes its response: head, body
+    /// and trailers. Meanwhile the request body is read for the handler; if the client resets the
+    /// request stream (it cancelled the call), the call is dropped at once, as a reset HTTP/2 stream
+    /// drops it. A body that fails resets the stream with `H3_INTERNAL_ERROR`, as does dropping
+    /// this future before the end.
+    pub async fn respond<F, B>(self, response: F)
     where
+        F: Future<Output = http::Response<B>>,
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: Into<crate::Error>,
     {
-        let (mut parts, body) = response.into_parts();
-        crate::http2::strip_connection_headers(&mut parts.headers);
-        let head = http::Response::from_parts(parts, ());
-        if self.0.send_response(head).await.is_err() {
-            return;
+        let Exchange { send, reader } = self;
+        let work = write_response(send, response);
+        let reading = reader.run();
+        tokio::pin!(work, reading);
+        tokio::select! {
+            () = &mut work => return,
+            read = &mut reading => {
+                if read.is_err() {
+                    // The client is gone: drop the call (its handler sees the cancellation).
+                    return;
+                }
+            }
         }
-        match send_body(&mut self.0, body).await {
-            Ok(()) | Err(SendFailure::Body(_)) => {}
-            // The client stopped reading (or the connection went): nothing left to tell it.
-            Err(SendFailure::Stream) => self.0.reset(H3Code::H3_REQUEST_CANCELLED),
+        work.await;
+    }
+}
+
+/// Waits for the response and writes it.
+async fn write_response<F, B>(mut send: SendHalf, response: F)
+where
+    F: Future<Output = http::Response<B>>,
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<crate::Error>,
+{
+    let (mut parts, body) = response.await.into_parts();
+    crate::http2::strip_connection_headers(&mut parts.headers);
+    let head = http::Response::from_parts(parts, ());
+    if send.send_response(head).await.is_err() {
+        return;
+    }
+    match send_body(&mut send, body).await {
+        Ok(()) | Err(SendFailure::Body(_)) => {}
+        // The client stopped reading (or the connection went): nothing left to tell it.
+        Err(SendFailure::Stream) => send.reset(H3Code::H3_REQUEST_CANCELLED),
+    }
+}
+
+/// Reads a request body into the channel the handler's [`RequestBody`] reads from.
+struct RequestReader {
+    recv: RecvBody,
+    frames: mpsc::Sender<Result<Frame<Bytes>, crate::Error>>,
+}
+
+impl RequestReader {
+    /// Reads until the body's end (`Ok`), or until the handler drops the body (`Ok`: quinn then asks
+    /// the client to stop sending), or until the stream fails (`Err`: the client reset it, or the
+    /// connection went; the handler gets the error too, if it is still reading).
+    async fn run(mut self) -> Result<(), ()> {
+        loop {
+            let Ok(room) = self.frames.reserve().await else {
+                return Ok(());
+            };
+            match self.recv.frame().await {
+                None => return Ok(()),
+                Some(Ok(frame)) => room.send(Ok(frame)),
+                Some(Err(error)) => {
+                    room.send(Err(error));
+                    return Err(());
+                }
+            }
         }
+    }
+}
+
+/// A request body as the handler reads it: what the [`RequestReader`] read.
+struct RequestBody(mpsc::Receiver<Result<Frame<Bytes>, crate::Error>>);
+
+impl http_body::Body for RequestBody {
+    type Data = Bytes;
+    type Error = crate::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, crate::Error>>> {
+        self.0.poll_recv(cx)
     }
 }

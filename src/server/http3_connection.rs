@@ -14,7 +14,8 @@
 //!
 //! One difference from HTTP/2 (h3 0.0.8 offers no way to notice it): a client's cancel (its
 //! STOP_SENDING) reaches a handler whose request body is complete only at the handler's next response
-//! message, its deadline, or the connection's end; with the request body still open, at once.
+//! message, its deadline, or the connection's end; with the request body still open, at once (see
+//! `http3/server.rs`).
 
 use std::convert::Infallible;
 use std::io;
@@ -349,13 +350,18 @@ where
     fn serve(&self, pending: PendingRequest) -> impl Future<Output = ()> + Send + 'static {
         let service = self.clone();
         async move {
-            let Ok(Some((request, responder))) =
+            let Ok(Some((request, exchange))) =
                 tokio::time::timeout(HEADER_READ_TIMEOUT, pending.resolve()).await
             else {
                 return;
             };
-            let Ok(response) = service.call(request).await;
-            responder.respond(response).await;
+            let call = service.call(request);
+            exchange
+                .respond(async move {
+                    let Ok(response) = call.await;
+                    response
+                })
+                .await;
         }
     }
 }

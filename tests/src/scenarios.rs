@@ -12,6 +12,7 @@ pub fn version_name(version: http::Version) -> &'static str {
     match version {
         http::Version::HTTP_11 => "HTTP/1.1",
         http::Version::HTTP_2 => "HTTP/2.0",
+        http::Version::HTTP_3 => "HTTP/3.0",
         _ => "unexpected",
     }
 }

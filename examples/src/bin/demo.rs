@@ -1,10 +1,11 @@
 //! The demo: starts a server on a free local port, then runs a client through every stream type with
 //! each protocol (Connect, gRPC, gRPC-Web), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
-//! codecs and gzip, printing what happens.
+//! codecs and gzip, printing what happens. Then the same over HTTP/3: a second server with a
+//! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port.
 
 use std::time::Duration;
 
-use trident::{Client, Code, HttpVersion, ProtocolKind, Router, Server};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Router, Server, TlsConfig};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
 
@@ -13,15 +14,30 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let router = Router::new().add(greet_service_routes(Greeter))?;
-    tokio::spawn(Server::new().serve(listener, router).into_future());
+    tokio::spawn(Server::new().serve(listener, router.clone()).into_future());
     println!("server listening on http://{addr}");
+
+    // HTTP/3 needs TLS: a self-signed certificate for 127.0.0.1, which the demo's client trusts.
+    let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])?;
+    let cert_pem = certified.cert.pem();
+    let tls = TlsConfig::from_pem(&cert_pem, certified.signing_key.serialize_pem())?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let tls_addr = listener.local_addr()?;
+    tokio::spawn(
+        Server::new()
+            .tls(tls)
+            .http3(true)
+            .serve(listener, router)
+            .into_future(),
+    );
+    println!("server listening on https://{tls_addr} (TCP and, for HTTP/3, UDP)");
 
     for protocol in [
         ProtocolKind::Connect,
         ProtocolKind::Grpc,
         ProtocolKind::GrpcWeb,
     ] {
-        for version in [HttpVersion::Http1, HttpVersion::Http2] {
+        for version in [HttpVersion::Http1, HttpVersion::Http2, HttpVersion::Http3] {
             if protocol == ProtocolKind::Grpc && version == HttpVersion::Http1 {
                 println!(
                     "[grpc     HTTP/1.1      ] gRPC needs HTTP/2 (trailers); use gRPC-Web or Connect instead"
@@ -29,7 +45,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 continue;
             }
             for json in [false, true] {
-                let mut builder = Client::builder(format!("http://{addr}"))
+                let mut builder = match version {
+                    HttpVersion::Http3 => Client::builder(format!("https://{tls_addr}"))
+                        .tls_root_certificates_pem(&cert_pem),
+                    _ => Client::builder(format!("http://{addr}")),
+                };
+                builder = builder
                     .protocol(protocol)
                     .http_version(version)
                     .send_compression("gzip")
@@ -41,10 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let label = format!(
                     "{:<8} {} {}",
                     protocol.to_string(),
-                    if version == HttpVersion::Http1 {
-                        "HTTP/1.1"
-                    } else {
-                        "HTTP/2  "
+                    match version {
+                        HttpVersion::Http1 => "HTTP/1.1",
+                        HttpVersion::Http2 => "HTTP/2  ",
+                        HttpVersion::Http3 => "HTTP/3  ",
                     },
                     if json { "json " } else { "proto" }
                 );
@@ -74,7 +95,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(error.code(), Code::InvalidArgument);
     println!("[connect  GET      json ] unary   greet(\"\")      -> error {error}");
     println!(
-        "demo finished: every stream type worked over Connect, gRPC and gRPC-Web, HTTP/1.1 and HTTP/2, proto and JSON"
+        "demo finished: every stream type worked over Connect, gRPC and gRPC-Web, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON"
     );
     Ok(())
 }
