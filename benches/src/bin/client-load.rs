@@ -4,7 +4,11 @@
 //! (connect-go's client is `benches/go/client`, which speaks the same command line and output.)
 //!
 //! `client-load --client trident|tonic|connect-rust --addr HOST:PORT [--connections C] [--inflight N]
-//! [--scenario unary|stream] [--size BYTES] [--warmup S] [--seconds S] [--runs R] [--server-pid PID]`
+//! [--scenario unary|stream] [--size BYTES] [--warmup S] [--seconds S] [--runs R] [--server-pid PID]
+//! [--protocol grpc|connect] [--http-version 2|3] [--tls-ca PEM-FILE]`
+//!
+//! `--protocol`, `--http-version` and `--tls-ca` apply to Trident's client only: with `--tls-ca` it
+//! calls `https://` and trusts that certificate; HTTP/3 needs it.
 //!
 //! The calls in flight are spread evenly over `C` HTTP/2 connections (one client object per
 //! connection, as each library opens one connection per client or channel). After the warm-up, each of
@@ -47,6 +51,9 @@ struct Args {
     seconds: f64,
     runs: usize,
     server_pid: Option<u32>,
+    protocol: trident::ProtocolKind,
+    http_version: trident::HttpVersion,
+    tls_ca: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -61,6 +68,9 @@ fn parse_args() -> Result<Args, String> {
         seconds: 5.0,
         runs: 1,
         server_pid: None,
+        protocol: trident::ProtocolKind::Grpc,
+        http_version: trident::HttpVersion::Http2,
+        tls_ca: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,6 +100,21 @@ fn parse_args() -> Result<Args, String> {
             "--seconds" => args.seconds = value.parse().map_err(|e| bad(&e))?,
             "--runs" => args.runs = value.parse().map_err(|e| bad(&e))?,
             "--server-pid" => args.server_pid = Some(value.parse().map_err(|e| bad(&e))?),
+            "--protocol" => {
+                args.protocol = match value.as_str() {
+                    "grpc" => trident::ProtocolKind::Grpc,
+                    "connect" => trident::ProtocolKind::Connect,
+                    other => return Err(format!("unknown protocol {other}")),
+                }
+            }
+            "--http-version" => {
+                args.http_version = match value.as_str() {
+                    "2" => trident::HttpVersion::Http2,
+                    "3" => trident::HttpVersion::Http3,
+                    other => return Err(format!("unknown HTTP version {other}")),
+                }
+            }
+            "--tls-ca" => args.tls_ca = Some(value),
             other => return Err(format!("unknown argument {other}")),
         }
     }
@@ -132,13 +157,21 @@ enum Caller {
 }
 
 impl Caller {
-    async fn connect(library: Library, addr: &str) -> Result<Caller, String> {
+    async fn connect(args: &Args) -> Result<Caller, String> {
+        let addr = &args.addr;
         let url = format!("http://{addr}");
-        match library {
+        match args.library {
             Library::Trident => {
-                let client = trident::Client::builder(url)
-                    .protocol(trident::ProtocolKind::Grpc)
-                    .http_version(trident::HttpVersion::Http2)
+                let builder = match &args.tls_ca {
+                    None => trident::Client::builder(url),
+                    Some(path) => trident::Client::builder(format!("https://{addr}"))
+                        .tls_root_certificates_pem(
+                            std::fs::read(path).map_err(|e| format!("{path}: {e}"))?,
+                        ),
+                };
+                let client = builder
+                    .protocol(args.protocol)
+                    .http_version(args.http_version)
                     .build()
                     .map_err(|e| e.to_string())?;
                 Ok(Caller::Trident(
@@ -323,7 +356,7 @@ async fn run(args: Args) -> Result<(), String> {
     let args = Arc::new(args);
     let mut callers = Vec::with_capacity(args.connections);
     for _ in 0..args.connections {
-        callers.push(Caller::connect(args.library, &args.addr).await?);
+        callers.push(Caller::connect(&args).await?);
     }
     let record = Arc::new(Record::default());
     let (failed_tx, mut failed) = tokio::sync::mpsc::channel::<String>(1);

@@ -12,8 +12,12 @@
 //! Trident's defaults instead of setting the suite's explicitly: the driver's "library defaults" rows.
 //! The message limits stay raised. gzip (a `Router` default) answers gzip-compressed requests, and calls
 //! that accept gzip, with compressed messages of 1 KiB and more (`Router::compress_min_bytes`' default).
+//!
+//! `TRIDENT_ECHO_TLS_DIR=DIR` serves TLS and HTTP/3 (QUIC on the same port number) with a self-signed
+//! certificate for 127.0.0.1 made at start and written to `DIR/cert.pem` for the client to trust: the
+//! driver's HTTP/3 rows, which compare HTTP/3 with HTTP/2 over the same TLS.
 
-use trident::{Interceptor, RecordMetrics, Router, Server, TraceCalls};
+use trident::{Interceptor, RecordMetrics, Router, Server, TlsConfig, TraceCalls};
 use trident_benches::echo::Echo;
 use trident_benches::settings;
 use trident_benches::trident_gen::echo_service_routes;
@@ -84,6 +88,18 @@ fn main() -> std::io::Result<()> {
                 .http2_initial_stream_window_size(settings::STREAM_WINDOW)
                 .http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
                 .http2_max_frame_size(settings::MAX_FRAME_SIZE)
+        };
+        let server = match std::env::var_os("TRIDENT_ECHO_TLS_DIR") {
+            None => server,
+            Some(dir) => {
+                let certified = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()])
+                    .map_err(std::io::Error::other)?;
+                let cert_pem = certified.cert.pem();
+                std::fs::write(std::path::Path::new(&dir).join("cert.pem"), &cert_pem)?;
+                let tls = TlsConfig::from_pem(&cert_pem, certified.signing_key.serialize_pem())
+                    .map_err(std::io::Error::other)?;
+                server.tls(tls).http3(true)
+            }
         };
         server.serve(listener, router).await
     })

@@ -13,14 +13,14 @@ use crate::peers::{Peer, Server};
 use crate::report::{Cell, Figure, Row};
 
 /// One measured window of a client, as `client-load` prints it.
-struct Window {
-    calls: f64,
-    seconds: f64,
-    messages: f64,
-    p50_us: f64,
-    p99_us: f64,
-    client_cpu_us: f64,
-    server_cpu_us: f64,
+pub(crate) struct Window {
+    pub calls: f64,
+    pub seconds: f64,
+    pub messages: f64,
+    pub p50_us: f64,
+    pub p99_us: f64,
+    pub client_cpu_us: f64,
+    pub server_cpu_us: f64,
 }
 
 impl Window {
@@ -44,11 +44,13 @@ impl Window {
 }
 
 /// What one client is asked to do.
-struct ClientLoad {
-    scenario: &'static str,
-    connections: usize,
-    inflight: usize,
-    size: usize,
+pub(crate) struct ClientLoad {
+    pub scenario: &'static str,
+    pub connections: usize,
+    pub inflight: usize,
+    pub size: usize,
+    /// More arguments for `client-load` (Trident's only: protocol, HTTP version, TLS).
+    pub extra: Vec<String>,
 }
 
 /// The clients that exist: every peer but raw hyper, which has no RPC client.
@@ -76,7 +78,11 @@ fn command(bench: &Bench, peer: Peer) -> Result<Command, String> {
 
 impl Bench {
     /// Runs one client against a fresh `trident-echo`: a warm-up, then `runs` windows.
-    fn client_windows(&mut self, peer: Peer, load: &ClientLoad) -> Result<Vec<Window>, String> {
+    pub(crate) fn client_windows(
+        &mut self,
+        peer: Peer,
+        load: &ClientLoad,
+    ) -> Result<Vec<Window>, String> {
         let mut cmd = command(self, peer)?;
         let server: Server = self.start(Peer::Trident)?;
         cmd.args(["--addr", &self.addr.to_string()])
@@ -87,7 +93,8 @@ impl Bench {
             .args(["--warmup", &self.options.warmup.to_string()])
             .args(["--seconds", &self.options.seconds.to_string()])
             .args(["--runs", &self.options.runs.to_string()])
-            .args(["--server-pid", &server.pid().to_string()]);
+            .args(["--server-pid", &server.pid().to_string()])
+            .args(&load.extra);
         let output = cmd
             .output()
             .map_err(|e| format!("cannot run the client: {e}"))?;
@@ -117,6 +124,7 @@ impl Bench {
                 connections,
                 inflight,
                 size: 64,
+                extra: Vec::new(),
             };
             let plural = if connections == 1 { "" } else { "s" };
             let scenario = format!(
@@ -143,6 +151,7 @@ impl Bench {
             connections: 1,
             inflight: 16,
             size: 64,
+            extra: Vec::new(),
         };
         let scenario = "client: server-stream receive, 1000×64 B per call, gRPC, 16 in flight over 1 connection";
         let mut rows = vec![

@@ -12,7 +12,7 @@ impl Bench {
     /// Unary 64 B gRPC (16 connections × 16 streams) and the server stream (1000 × 64 B per call, 4 × 4
     /// streams), every peer at its library's HTTP/2 defaults.
     pub(crate) fn defaults(&mut self) {
-        self.peer_env = vec![("BENCH_DEFAULTS", "1")];
+        self.peer_env = vec![("BENCH_DEFAULTS", "1".to_string())];
         if let Err(e) = self.defaults_rows() {
             self.notes.push(format!("cannot write a request body: {e}"));
         }

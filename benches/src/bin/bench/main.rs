@@ -13,6 +13,7 @@ mod defaults;
 mod h2client;
 mod h2load;
 mod http1;
+mod http3;
 mod options;
 mod peers;
 mod report;
@@ -111,8 +112,9 @@ struct Bench {
     /// Each peer's unary 64 B gRPC peak, for the fixed-rate latency runs.
     peaks: Vec<(Peer, f64)>,
     max_contention: f64,
-    /// Extra environment for the peers started next (`BENCH_DEFAULTS=1` in the defaults scenario).
-    peer_env: Vec<(&'static str, &'static str)>,
+    /// Extra environment for the peers started next (`BENCH_DEFAULTS=1` in the defaults scenario,
+    /// `TRIDENT_ECHO_TLS_DIR` in the HTTP/3 one).
+    peer_env: Vec<(&'static str, String)>,
 }
 
 impl Bench {
@@ -123,7 +125,11 @@ impl Bench {
             self.addr,
             &self.options.server_cpu,
             self.options.workers,
-            &self.peer_env,
+            &self
+                .peer_env
+                .iter()
+                .map(|(name, value)| (*name, value.as_str()))
+                .collect::<Vec<_>>(),
         )
     }
 
@@ -620,6 +626,9 @@ fn main() {
     }
     if bench.options.wants("clients") {
         bench.clients();
+    }
+    if bench.options.wants("http3") {
+        bench.http3();
     }
 
     let command = std::iter::once("benches/run".to_string())

@@ -2,7 +2,7 @@
 
 use crate::peers::Peer;
 
-pub const SCENARIOS: [&str; 12] = [
+pub const SCENARIOS: [&str; 13] = [
     "unary64",
     "unary1k",
     "latency",
@@ -15,6 +15,7 @@ pub const SCENARIOS: [&str; 12] = [
     "http1",
     "codecs",
     "clients",
+    "http3",
 ];
 
 /// What to run, from the command line.
