@@ -48,6 +48,8 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     layers: Vec<TransportLayer>,
+    service_group: Option<String>,
+    service_version: Option<String>,
 }
 
 /// A tower layer around the client's transport, boxed.
@@ -73,7 +75,25 @@ impl ClientBuilder {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             interceptors: Vec::new(),
             layers: Vec::new(),
+            service_group: None,
+            service_version: None,
         }
+    }
+
+    /// Names the Apache Dubbo service group every call is for (the `tri-service-group` header, which
+    /// Dubbo servers, and Trident routers with [`ServiceRoutes::group`](crate::ServiceRoutes::group),
+    /// route by), unless a call's own headers name one. Works with every protocol; Dubbo services are
+    /// usually called with [`ProtocolKind::Triple`].
+    pub fn service_group(mut self, group: &str) -> Self {
+        self.service_group = Some(group.to_string());
+        self
+    }
+
+    /// Names the Apache Dubbo service version every call is for (the `tri-service-version` header);
+    /// see [`service_group`](Self::service_group).
+    pub fn service_version(mut self, version: &str) -> Self {
+        self.service_version = Some(version.to_string());
+        self
     }
 
     /// Wraps the client's transport (the built-in one, with its TLS and HTTP/2 settings, or the one
@@ -327,6 +347,17 @@ impl ClientBuilder {
                 self.base
             )));
         }
+        let header = |what: &str, value: Option<String>| {
+            value
+                .map(|value| {
+                    http::HeaderValue::from_str(&value).map_err(|e| {
+                        ConfigError::with_source(format!("invalid service {what} {value:?}"), e)
+                    })
+                })
+                .transpose()
+        };
+        let service_group = header("group", self.service_group)?;
+        let service_version = header("version", self.service_version)?;
         let protocol = self.protocol.client();
         if protocol.requires_http2() && self.http_version == HttpVersion::Http1 {
             return Err(ConfigError::new(format!(
@@ -394,6 +425,8 @@ impl ClientBuilder {
                 use_get: self.use_get,
                 timeout: self.timeout,
                 chain: Chain::of(self.interceptors),
+                service_group,
+                service_version,
             }),
         })
     }

@@ -15,6 +15,11 @@ use crate::protocol::client::{ClientProtocol, RequestHeaders};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Code, Error, Metadata};
 
+/// The header naming the Dubbo service group a call is for.
+const SERVICE_GROUP: http::HeaderName = http::HeaderName::from_static("tri-service-group");
+/// The header naming the Dubbo service version a call is for.
+const SERVICE_VERSION: http::HeaderName = http::HeaderName::from_static("tri-service-version");
+
 /// Everything a client was configured with; shared by its calls.
 pub(crate) struct ClientConfig {
     pub base: String,
@@ -35,6 +40,10 @@ pub(crate) struct ClientConfig {
     pub timeout: Option<Duration>,
     /// The interceptors every call goes through (`None`: none).
     pub chain: Option<Chain>,
+    /// The Dubbo service group and version every call names (`tri-service-group`,
+    /// `tri-service-version`), unless the call's own headers name them.
+    pub service_group: Option<HeaderValue>,
+    pub service_version: Option<HeaderValue>,
 }
 
 impl ClientConfig {
@@ -100,9 +109,31 @@ impl ClientConfig {
         })?;
         *request.version_mut() = self.http_version.as_http();
         *request.extensions_mut() = extensions;
+        if self.http_version == HttpVersion::Http1
+            && self.protocol.requires_http2_for(spec.stream_type)
+        {
+            return Err(Error::new(
+                Code::Unimplemented,
+                format!(
+                    "{} streaming calls travel as gRPC, which requires HTTP/2, but this client uses \
+                     HTTP/1.1",
+                    self.protocol.kind(),
+                ),
+            ));
+        }
         let map = request.headers_mut();
         for (name, value) in headers.as_header_map() {
             map.append(name.clone(), value.clone());
+        }
+        for (name, value) in [
+            (SERVICE_GROUP, &self.service_group),
+            (SERVICE_VERSION, &self.service_version),
+        ] {
+            if let Some(value) = value
+                && !map.contains_key(&name)
+            {
+                map.insert(name, value.clone());
+            }
         }
         let accept = self.compression.accept_header();
         let protocol_headers = RequestHeaders {
@@ -113,7 +144,7 @@ impl ClientConfig {
         };
         self.protocol.write_request_headers(&protocol_headers, map);
         if let Some(timeout) = timeout {
-            self.protocol.write_timeout(timeout, map);
+            self.protocol.write_timeout(spec.stream_type, timeout, map);
         }
         if !map.contains_key(USER_AGENT) {
             map.insert(

@@ -163,7 +163,9 @@ impl DuplexCall {
             // Streams start on first use, possibly long after the call was opened: tell the server
             // the time left now, not the timeout the head was prepared with.
             let left = deadline.saturating_duration_since(Instant::now());
-            self.config.protocol.write_timeout(left, &mut head.headers);
+            self.config
+                .protocol
+                .write_timeout(self.spec.stream_type, left, &mut head.headers);
         }
         let request = http::Request::from_parts(head, body);
         let response = self.config.transport.send(request);

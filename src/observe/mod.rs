@@ -100,11 +100,13 @@ impl CallInfo {
     }
 
     /// `rpc.system`: `grpc` for gRPC and gRPC-Web (the same status model and codes), `connect_rpc` for
-    /// Connect, as the semantic conventions and connect-go's instrumentation name them.
+    /// Connect, `apache_dubbo` for Triple, as the semantic conventions and connect-go's instrumentation
+    /// name them.
     pub fn system(&self) -> &'static str {
         match self.protocol {
             ProtocolKind::Connect => "connect_rpc",
             ProtocolKind::Grpc | ProtocolKind::GrpcWeb => "grpc",
+            ProtocolKind::Triple => "apache_dubbo",
         }
     }
 
@@ -116,7 +118,8 @@ impl CallInfo {
             (ProtocolKind::Connect, Some(error)) => {
                 Some(StatusAttribute::ConnectErrorCode(error.code().as_str()))
             }
-            (ProtocolKind::Grpc | ProtocolKind::GrpcWeb, error) => Some(
+            // Triple's codes are gRPC's (its streams are gRPC).
+            (ProtocolKind::Grpc | ProtocolKind::GrpcWeb | ProtocolKind::Triple, error) => Some(
                 StatusAttribute::GrpcStatusCode(error.map_or(0, |e| i64::from(e.code().as_u32()))),
             ),
         }

@@ -40,6 +40,16 @@ pub(crate) trait ClientProtocol: Send + Sync {
         false
     }
 
+    /// Whether calls of `stream_type` need HTTP/2 (Triple's streams are gRPC), so that such a call on
+    /// an HTTP/1.1 client fails at once with `unimplemented`. What [`requires_http2`] says unless a
+    /// protocol says otherwise.
+    ///
+    /// [`requires_http2`]: Self::requires_http2
+    fn requires_http2_for(&self, stream_type: StreamType) -> bool {
+        let _ = stream_type;
+        self.requires_http2()
+    }
+
     /// Whether calls of `stream_type` send and receive one bare message (Connect unary) instead of
     /// enveloped messages and a protocol-specific ending. Enveloped unless a protocol says otherwise.
     fn is_unframed(&self, _stream_type: StreamType) -> bool {
@@ -50,8 +60,8 @@ pub(crate) trait ClientProtocol: Send + Sync {
     /// `headers`, replacing any the user set under the same names.
     fn write_request_headers(&self, request: &RequestHeaders<'_>, headers: &mut HeaderMap);
 
-    /// Sets the protocol's timeout header to `timeout`.
-    fn write_timeout(&self, timeout: Duration, headers: &mut HeaderMap);
+    /// Sets the protocol's timeout header for a call of `stream_type` to `timeout`.
+    fn write_timeout(&self, stream_type: StreamType, timeout: Duration, headers: &mut HeaderMap);
 
     /// Whether the protocol has a GET form for unary calls to methods without side effects (see
     /// [`get_request`](Self::get_request)).

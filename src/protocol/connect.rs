@@ -83,18 +83,24 @@ pub(crate) fn parse_content_type(value: &str) -> Option<ContentType<'_>> {
 
 /// Parses `Connect-Timeout-Ms`: at most 10 ASCII digits.
 pub(crate) fn parse_timeout(value: &str) -> Result<std::time::Duration, Error> {
+    parse_timeout_header(&TIMEOUT_HEADER, value)
+}
+
+/// Parses a timeout in milliseconds, at most 10 ASCII digits, from the header `name` (Connect's, or
+/// Triple's, which has the same form).
+pub(crate) fn parse_timeout_header(
+    name: &http::HeaderName,
+    value: &str,
+) -> Result<std::time::Duration, Error> {
     if value.is_empty() || value.len() > 10 || !value.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Error::new(
             Code::InvalidArgument,
-            format!("invalid {TIMEOUT_HEADER} {value:?}: expected at most 10 digits"),
+            format!("invalid {name} {value:?}: expected at most 10 digits"),
         ));
     }
-    let ms: u64 = value.parse().map_err(|_| {
-        Error::new(
-            Code::InvalidArgument,
-            format!("invalid {TIMEOUT_HEADER} {value:?}"),
-        )
-    })?;
+    let ms: u64 = value
+        .parse()
+        .map_err(|_| Error::new(Code::InvalidArgument, format!("invalid {name} {value:?}")))?;
     Ok(std::time::Duration::from_millis(ms))
 }
 
@@ -280,8 +286,17 @@ impl ServerProtocol for Connect {
 /// A unary error response: HTTP status from the code, the error as JSON, its headers and its trailers
 /// (as `trailer-` headers).
 fn unary_error_response(error: &Error) -> http::Response<Body> {
+    unary_error_response_with(error, Code::http_status)
+}
+
+/// A unary error response with the HTTP status `status` gives the code (Triple's differ from
+/// Connect's).
+pub(crate) fn unary_error_response_with(
+    error: &Error,
+    status: fn(Code) -> u16,
+) -> http::Response<Body> {
     let mut response = http::Response::new(Body::full(error_json(error)));
-    *response.status_mut() = http::StatusCode::from_u16(error.code().http_status())
+    *response.status_mut() = http::StatusCode::from_u16(status(error.code()))
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     append_metadata(headers, error.headers());
@@ -340,7 +355,12 @@ impl ClientProtocol for ConnectClient {
         insert(map, PROTOCOL_VERSION_HEADER, "1");
     }
 
-    fn write_timeout(&self, timeout: std::time::Duration, map: &mut http::HeaderMap) {
+    fn write_timeout(
+        &self,
+        _stream_type: StreamType,
+        timeout: std::time::Duration,
+        map: &mut http::HeaderMap,
+    ) {
         insert(map, TIMEOUT_HEADER, &format_timeout(timeout));
     }
 
@@ -362,7 +382,7 @@ impl ClientProtocol for ConnectClient {
         head: &http::response::Parts,
     ) -> Verdict {
         if self.is_unframed(call.stream_type) {
-            validate_unary_response(call, head)
+            validate_unary_response_with(call, head, Code::from_http_status)
         } else {
             validate_stream_response(call, head)
         }
@@ -411,8 +431,13 @@ fn get_request(head: &mut http::request::Parts, message: &GetMessage<'_>) -> Res
     Ok(())
 }
 
-/// A unary response: 200 with the codec's unary content type, or an error whose JSON is in the body.
-fn validate_unary_response(call: &ResponseContext<'_>, head: &http::response::Parts) -> Verdict {
+/// A unary response: 200 with the codec's unary content type, or an error whose JSON is in the body
+/// (`code_of` gives the code of a failure whose body says none).
+pub(crate) fn validate_unary_response_with(
+    call: &ResponseContext<'_>,
+    head: &http::response::Parts,
+    code_of: fn(u16) -> Code,
+) -> Verdict {
     let (headers, trailers) = split_unary_trailers(&head.headers);
     let content_type = header(&head.headers, CONTENT_TYPE);
     let encoding = header(&head.headers, CONTENT_ENCODING);
@@ -432,10 +457,11 @@ fn validate_unary_response(call: &ResponseContext<'_>, head: &http::response::Pa
                 }
                 None => body,
             };
+            let fallback = code_of(status.as_u16());
             let mut error = is_json
-                .then(|| parse_error_json(&body, status.as_u16()))
+                .then(|| parse_error_json(&body, fallback))
                 .flatten()
-                .unwrap_or_else(|| status_error(status));
+                .unwrap_or_else(|| Error::new(fallback, format!("HTTP status {status}")));
             *error.headers_mut() = headers;
             *error.trailers_mut() = trailers;
             error

@@ -82,10 +82,10 @@ pub(crate) fn error_json(error: &Error) -> Bytes {
     Bytes::from(serde_json::to_vec(&to_wire(error)).unwrap_or_default())
 }
 
-/// Parses a unary error body; `None` when it is not a Connect error JSON object.
-pub(crate) fn parse_error_json(body: &[u8], status: u16) -> Option<Error> {
+/// Parses a unary error body; `None` when it is not a Connect error JSON object. `fallback` is the
+/// code when the body names none (the HTTP status's).
+pub(crate) fn parse_error_json(body: &[u8], fallback: Code) -> Option<Error> {
     let wire: WireError = serde_json::from_slice(body).ok()?;
-    let fallback = Code::from_http_status(status);
     from_wire(wire, fallback).ok()
 }
 
@@ -153,11 +153,15 @@ mod tests {
         let text = std::str::from_utf8(&json).unwrap();
         assert!(text.contains(r#""code":"not_found""#), "{text}");
         assert!(!text.contains('='), "base64 must be unpadded: {text}");
-        let back = parse_error_json(&json, 404).unwrap();
+        let back = parse_error_json(&json, Code::from_http_status(404)).unwrap();
         assert_eq!(back.code(), Code::NotFound);
         assert_eq!(back.details(), err.details());
         // Unknown code falls back to the HTTP status mapping.
-        let back = parse_error_json(br#"{"code":"bogus","message":"m"}"#, 503).unwrap();
+        let back = parse_error_json(
+            br#"{"code":"bogus","message":"m"}"#,
+            Code::from_http_status(503),
+        )
+        .unwrap();
         assert_eq!(back.code(), Code::Unavailable);
     }
 

@@ -15,7 +15,7 @@ use crate::body::Body;
 use crate::envelope::Envelope;
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
-use crate::method::MethodSpec;
+use crate::method::{MethodSpec, StreamType};
 use crate::protocol::client::{
     AcceptedHead, BodyEnd, ClientProtocol, ControlFrames, Ending, Received, RequestHeaders,
     ResponseContext, Verdict, codec_content_type, insert, response_compression, status_error,
@@ -379,7 +379,12 @@ impl ClientProtocol for GrpcClient {
         insert(map, http::header::TE, "trailers");
     }
 
-    fn write_timeout(&self, timeout: std::time::Duration, map: &mut HeaderMap) {
+    fn write_timeout(
+        &self,
+        _stream_type: StreamType,
+        timeout: std::time::Duration,
+        map: &mut HeaderMap,
+    ) {
         insert(map, TIMEOUT, &format_timeout(timeout));
     }
 

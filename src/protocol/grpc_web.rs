@@ -7,7 +7,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::body::Body;
 use crate::envelope::{Envelope, write_envelope};
-use crate::method::MethodSpec;
+use crate::method::{MethodSpec, StreamType};
 use crate::protocol::ProtocolKind;
 use crate::protocol::client::{
     BodyEnd, ClientProtocol, ControlFrames, Ending, Received, RequestHeaders, ResponseContext,
@@ -137,7 +137,12 @@ impl ClientProtocol for GrpcWebClient {
         insert(map, HeaderName::from_static("x-grpc-web"), "1");
     }
 
-    fn write_timeout(&self, timeout: std::time::Duration, map: &mut HeaderMap) {
+    fn write_timeout(
+        &self,
+        _stream_type: StreamType,
+        timeout: std::time::Duration,
+        map: &mut HeaderMap,
+    ) {
         insert(map, grpc::TIMEOUT, &grpc::format_timeout(timeout));
     }
 

@@ -10,6 +10,7 @@ pub(crate) mod grpc;
 pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
 pub(crate) mod server;
+pub(crate) mod triple;
 
 use client::ClientProtocol;
 use server::ServerProtocol;
@@ -19,6 +20,9 @@ use server::ServerProtocol;
 pub(crate) const SERVER_PROTOCOLS: &[&dyn ServerProtocol] = &[
     &grpc::Grpc,
     &grpc_web::GrpcWeb { text: false },
+    // Before Connect: both take `application/proto` and `application/json`; Triple claims only
+    // requests with a Triple header.
+    &triple::Triple,
     &connect::Connect,
 ];
 
@@ -30,6 +34,7 @@ impl ProtocolKind {
             ProtocolKind::Connect => &connect::ConnectClient,
             ProtocolKind::Grpc => &grpc::GrpcClient,
             ProtocolKind::GrpcWeb => &grpc_web::GrpcWebClient,
+            ProtocolKind::Triple => &triple::TripleClient,
         }
     }
 }
@@ -46,6 +51,11 @@ pub enum ProtocolKind {
     /// mode (`application/grpc-web-text`, base64 bodies, as grpc-web's JavaScript client sends by
     /// default) and answers in kind; Trident's client speaks the binary mode.
     GrpcWeb,
+    /// Apache Dubbo's Triple, as dubbo-go speaks it: unary calls as a Connect-like request marked
+    /// `Triple-Protocol-Version: 0.1.0` (with Triple's own HTTP statuses for errors), streams as gRPC
+    /// (which need HTTP/2). Pair it with the client's service group and version to call Dubbo
+    /// services.
+    Triple,
 }
 
 impl std::fmt::Display for ProtocolKind {
@@ -54,6 +64,7 @@ impl std::fmt::Display for ProtocolKind {
             ProtocolKind::Connect => "connect",
             ProtocolKind::Grpc => "grpc",
             ProtocolKind::GrpcWeb => "grpc-web",
+            ProtocolKind::Triple => "triple",
         })
     }
 }

@@ -34,6 +34,9 @@ pub struct ServiceRoutes {
     service: &'static str,
     routes: Vec<Route>,
     interceptors: Vec<Arc<dyn Interceptor>>,
+    /// The Dubbo service group and version these handlers implement ("" for none).
+    group: Box<str>,
+    version: Box<str>,
 }
 
 #[derive(Clone)]
@@ -53,7 +56,27 @@ impl ServiceRoutes {
             service,
             routes: Vec::new(),
             interceptors: Vec::new(),
+            group: Box::from(""),
+            version: Box::from(""),
         }
+    }
+
+    /// Makes these handlers the implementation of the service for Apache Dubbo's service group
+    /// `group`: they answer only calls whose `tri-service-group` header names it (and whose
+    /// `tri-service-version` names this routes' [`version`](Self::version)). One router may hold a
+    /// service's default implementation (no group, no version) and others per group and version;
+    /// a call naming a pair with no implementation fails with `unimplemented`, as dubbo-go answers
+    /// it. The headers are plain request headers, so this works with every protocol.
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = Box::from(group);
+        self
+    }
+
+    /// Makes these handlers the implementation of the service for Apache Dubbo's service version
+    /// `version` (the `tri-service-version` header); see [`group`](Self::group).
+    pub fn version(mut self, version: &str) -> Self {
+        self.version = Box::from(version);
+        self
     }
 
     /// The service name.
@@ -131,12 +154,65 @@ pub struct Router {
 
 #[derive(Clone)]
 struct Inner {
-    routes: HashMap<&'static str, Route>,
+    routes: HashMap<&'static str, Implementations>,
+    /// Each route's path with the method's first letter in lower case, to its path: dubbo-go routes
+    /// `/pkg.Service/sayHello` to `SayHello` (and the other way round), so Trident does too, when no
+    /// path matches exactly.
+    lower_first: HashMap<Box<str>, &'static str>,
     offer: Offer,
     cors: Option<Arc<Cors>>,
     fallback: Option<Fallback>,
     on_panic: Option<PanicHook>,
     interceptors: Vec<Arc<dyn Interceptor>>,
+}
+
+/// The implementations of one method: the default one, and those for a Dubbo service group and
+/// version.
+#[derive(Clone, Default)]
+struct Implementations {
+    /// Keyed by group and version; ("", "") is the default implementation.
+    routes: Vec<(Box<str>, Box<str>, Route)>,
+}
+
+/// The header naming a call's Dubbo service group.
+const SERVICE_GROUP: &str = "tri-service-group";
+/// The header naming a call's Dubbo service version.
+const SERVICE_VERSION: &str = "tri-service-version";
+
+impl Implementations {
+    /// The implementation for the group and version `headers` name (none: the default), or the
+    /// pair when there is none.
+    fn pick(&self, headers: &http::HeaderMap) -> Result<&Route, (String, String)> {
+        let named = |name| {
+            headers.get(name).map_or("", |value: &http::HeaderValue| {
+                value.to_str().unwrap_or("\u{fffd}")
+            })
+        };
+        let (group, version) = (named(SERVICE_GROUP), named(SERVICE_VERSION));
+        self.routes
+            .iter()
+            .find(|(g, v, _)| **g == *group && **v == *version)
+            .map(|(_, _, route)| route)
+            .ok_or_else(|| (group.to_string(), version.to_string()))
+    }
+
+    fn contains(&self, group: &str, version: &str) -> bool {
+        self.routes
+            .iter()
+            .any(|(g, v, _)| **g == *group && **v == *version)
+    }
+}
+
+/// `path` with the first letter of its last segment (the method) in lower case.
+fn lower_first(path: &str) -> Option<String> {
+    let (service, method) = path.rsplit_once('/')?;
+    let mut chars = method.chars();
+    let first = chars.next()?;
+    Some(format!(
+        "{service}/{}{}",
+        first.to_lowercase(),
+        chars.as_str()
+    ))
 }
 
 /// Answers requests whose path is no method of this router.
@@ -171,6 +247,7 @@ impl Router {
         Self {
             inner: Arc::new(Inner {
                 routes: HashMap::new(),
+                lower_first: HashMap::new(),
                 offer: default_offer(),
                 cors: None,
                 fallback: None,
@@ -186,19 +263,30 @@ impl Router {
     }
 
     /// Adds a service's routes. Fails, naming the path, if a method is already routed (the same service
-    /// added twice, or two methods of one path).
+    /// added twice, or two methods of one path), for the same service [group](ServiceRoutes::group)
+    /// and [version](ServiceRoutes::version).
     #[allow(clippy::should_implement_trait)] // `Router::new().add(..)` reads best; it is no `+`.
     pub fn add(mut self, routes: ServiceRoutes) -> Result<Self, ConfigError> {
         let inner = Arc::make_mut(&mut self.inner);
+        let (group, version) = (&*routes.group, &*routes.version);
         for route in &routes.routes {
             let duplicates = routes
                 .routes
                 .iter()
                 .filter(|other| other.spec.path == route.spec.path)
                 .count();
-            if duplicates > 1 || inner.routes.contains_key(route.spec.path) {
+            let taken = inner
+                .routes
+                .get(route.spec.path)
+                .is_some_and(|routes| routes.contains(group, version));
+            if duplicates > 1 || taken {
+                let variant = if group.is_empty() && version.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (service group {group:?}, version {version:?})")
+                };
                 return Err(ConfigError::new(format!(
-                    "{} is routed twice: add each service to a router once",
+                    "{}{variant} is routed twice: add each service to a router once",
                     route.spec.path
                 )));
             }
@@ -206,7 +294,15 @@ impl Router {
         for mut route in routes.routes {
             route.service_interceptors = routes.interceptors.clone();
             route.chain = chain(&inner.interceptors, &route.service_interceptors);
-            inner.routes.insert(route.spec.path, route);
+            let path = route.spec.path;
+            if let Some(lower) = lower_first(path) {
+                inner.lower_first.entry(lower.into()).or_insert(path);
+            }
+            inner.routes.entry(path).or_default().routes.push((
+                Box::from(group),
+                Box::from(version),
+                route,
+            ));
         }
         Ok(self)
     }
@@ -217,8 +313,10 @@ impl Router {
     pub fn intercept(self, interceptor: impl Interceptor) -> Self {
         self.edit(|inner| {
             inner.interceptors.push(Arc::new(interceptor));
-            for route in inner.routes.values_mut() {
-                route.chain = chain(&inner.interceptors, &route.service_interceptors);
+            for implementations in inner.routes.values_mut() {
+                for (_, _, route) in &mut implementations.routes {
+                    route.chain = chain(&inner.interceptors, &route.service_interceptors);
+                }
             }
         })
     }
@@ -309,12 +407,37 @@ impl Inner {
             }
             cors_origin = Some((cors.clone(), request.into_allowed_origin()));
         }
-        let running = match self.routes.get(parts.uri.path()) {
+        let implementations = self.routes.get(parts.uri.path()).or_else(|| {
+            let lower = lower_first(parts.uri.path())?;
+            self.routes.get(self.lower_first.get(lower.as_str())?)
+        });
+        let running = match implementations.map(|routes| (routes, routes.pick(&parts.headers))) {
             None => match &self.fallback {
                 Some(fallback) => fallback(http::Request::from_parts(parts, body)),
                 None => return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin),
             },
-            Some(route) => match negotiate(&parts, route.spec, &self.offer) {
+            Some((routes, Err((group, version)))) => {
+                let Some((_, _, any)) = routes.routes.first() else {
+                    return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin);
+                };
+                let error = Error::new(
+                    crate::Code::Unimplemented,
+                    format!(
+                        "no implementation of {} for service group {group:?} and service version \
+                         {version:?}",
+                        any.spec.service
+                    ),
+                );
+                let response = match negotiate(&parts, any.spec, &self.offer) {
+                    Ok(negotiated) => negotiated
+                        .format
+                        .protocol
+                        .error_response(&negotiated.format, &error),
+                    Err(response) => *response,
+                };
+                return ready(response).decorated(cors_origin);
+            }
+            Some((_, Ok(route))) => match negotiate(&parts, route.spec, &self.offer) {
                 Ok(negotiated) => {
                     let recovery = Recovery {
                         method: route.spec,
