@@ -22,6 +22,8 @@ struct Inner {
     headers: Metadata,
     trailers: Metadata,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    /// Apache Dubbo's business error (status 17; see [`Error::business`]).
+    business: bool,
 }
 
 /// One typed error detail: a protobuf message's fully-qualified type name and its binary encoding.
@@ -43,6 +45,7 @@ impl Error {
                 headers: Metadata::new(),
                 trailers: Metadata::new(),
                 source: None,
+                business: false,
             }),
         }
     }
@@ -122,6 +125,32 @@ impl Error {
         self.code() == Code::DeadlineExceeded
     }
 
+    /// Apache Dubbo's business error: the handler's own failure, which Dubbo clients do not retry
+    /// (dubbo-go's default cluster retries every other error twice). It travels as status 17 over
+    /// gRPC (Triple's streams, and dubbo-go's unary calls) and as `"code": "code_17"` with HTTP 500
+    /// in Triple's unary form; Connect and gRPC-Web callers, which know only the sixteen shared
+    /// codes, see `unknown`. Its [`code`](Self::code) is [`Code::Unknown`].
+    pub fn business(message: impl Into<String>) -> Self {
+        let mut error = Self::new(Code::Unknown, message);
+        error.inner.business = true;
+        error
+    }
+
+    /// Whether this is a Dubbo business error ([`Error::business`]), made here or received as
+    /// status 17.
+    pub fn is_business(&self) -> bool {
+        self.inner.business
+    }
+
+    /// The status number gRPC sends: the code's, or Dubbo's 17 for a business error.
+    pub(crate) fn grpc_status(&self) -> u32 {
+        if self.inner.business {
+            BUSINESS_STATUS
+        } else {
+            self.code().as_u32()
+        }
+    }
+
     /// Shorthand for an `internal` error.
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         Self::new(Code::Internal, message)
@@ -168,6 +197,9 @@ impl std::error::Error for Error {
     }
 }
 
+/// Apache Dubbo's business error status.
+pub(crate) const BUSINESS_STATUS: u32 = 17;
+
 impl Clone for Error {
     /// Clones code, message, details, headers and trailers; the source is summarised into the message chain.
     fn clone(&self) -> Self {
@@ -179,6 +211,7 @@ impl Clone for Error {
                 headers: self.inner.headers.clone(),
                 trailers: self.inner.trailers.clone(),
                 source: self.inner.source.as_ref().map(|s| s.to_string().into()),
+                business: self.inner.business,
             }),
         }
     }

@@ -286,16 +286,17 @@ impl ServerProtocol for Connect {
 /// A unary error response: HTTP status from the code, the error as JSON, its headers and its trailers
 /// (as `trailer-` headers).
 fn unary_error_response(error: &Error) -> http::Response<Body> {
-    unary_error_response_with(error, Code::http_status)
+    unary_error_response_with(error, Code::http_status, error_json)
 }
 
-/// A unary error response with the HTTP status `status` gives the code (Triple's differ from
-/// Connect's).
+/// A unary error response with the HTTP status `status` gives the code and the JSON body `json`
+/// writes (Triple's statuses differ from Connect's, and it names Dubbo's business error).
 pub(crate) fn unary_error_response_with(
     error: &Error,
     status: fn(Code) -> u16,
+    json: fn(&Error) -> Bytes,
 ) -> http::Response<Body> {
-    let mut response = http::Response::new(Body::full(error_json(error)));
+    let mut response = http::Response::new(Body::full(json(error)));
     *response.status_mut() = http::StatusCode::from_u16(status(error.code()))
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();

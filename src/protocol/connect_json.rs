@@ -52,14 +52,21 @@ fn to_wire(error: &Error) -> WireError {
     }
 }
 
+/// Triple's name for Apache Dubbo's business error (status 17) in its JSON errors.
+pub(crate) const BUSINESS_CODE: &str = "code_17";
+
 /// Builds an error from its wire form; `fallback` is the code when the body names none (or an unknown one).
 fn from_wire(wire: WireError, fallback: Code) -> Result<Error, Error> {
-    let code = wire
-        .code
-        .as_deref()
-        .and_then(Code::from_name)
-        .unwrap_or(fallback);
-    let mut error = Error::new(code, wire.message.unwrap_or_default());
+    let mut error = if wire.code.as_deref() == Some(BUSINESS_CODE) {
+        Error::business(wire.message.unwrap_or_default())
+    } else {
+        let code = wire
+            .code
+            .as_deref()
+            .and_then(Code::from_name)
+            .unwrap_or(fallback);
+        Error::new(code, wire.message.unwrap_or_default())
+    };
     for detail in wire.details {
         let value = decode_base64(detail.value.as_bytes()).ok_or_else(|| {
             Error::internal(format!(
@@ -80,6 +87,16 @@ fn from_wire(wire: WireError, fallback: Code) -> Result<Error, Error> {
 pub(crate) fn error_json(error: &Error) -> Bytes {
     // Serializing plain strings and vectors cannot fail.
     Bytes::from(serde_json::to_vec(&to_wire(error)).unwrap_or_default())
+}
+
+/// The JSON body of a unary Triple error response: Connect's, but a business error is
+/// `"code_17"`.
+pub(crate) fn triple_error_json(error: &Error) -> Bytes {
+    let mut wire = to_wire(error);
+    if error.is_business() {
+        wire.code = Some(BUSINESS_CODE.to_string());
+    }
+    Bytes::from(serde_json::to_vec(&wire).unwrap_or_default())
 }
 
 /// Parses a unary error body; `None` when it is not a Connect error JSON object. `fallback` is the

@@ -165,7 +165,7 @@ pub(crate) fn status_trailers(error: Option<&Error>, trailers: &Metadata) -> Hea
             for (name, value) in error.trailers().as_header_map() {
                 map.append(name.clone(), value.clone());
             }
-            map.insert(STATUS, HeaderValue::from(error.code().as_u32()));
+            map.insert(STATUS, HeaderValue::from(error.grpc_status()));
             if !error.message().is_empty()
                 && let Ok(value) = HeaderValue::from_str(&encode_message(error.message()))
             {
@@ -173,7 +173,7 @@ pub(crate) fn status_trailers(error: Option<&Error>, trailers: &Metadata) -> Hea
             }
             if !error.details().is_empty() {
                 let status = Status {
-                    code: error.code().as_u32() as i32,
+                    code: error.grpc_status() as i32,
                     message: error.message().to_string(),
                     details: error.details().iter().map(ErrorDetail::to_any).collect(),
                 };
@@ -222,7 +222,11 @@ pub(crate) fn parse_status(map: &HeaderMap) -> Result<Option<Error>, Error> {
         .and_then(|v| v.to_str().ok())
         .map(decode_message)
         .unwrap_or_default();
-    let mut error = Error::new(Code::from_u32(code).unwrap_or(Code::Unknown), message);
+    let mut error = if code == crate::error::BUSINESS_STATUS {
+        Error::business(message)
+    } else {
+        Error::new(Code::from_u32(code).unwrap_or(Code::Unknown), message)
+    };
     if let Some(details) = map.get(STATUS_DETAILS) {
         let status = decode_base64(details.as_bytes())
             .and_then(|raw| <Status as prost::Message>::decode(raw.as_slice()).ok())

@@ -15,6 +15,8 @@
 //!   `failed_precondition` 412, `unimplemented` 404 (the specification's numeric Dubbo statuses are
 //!   not used).
 //! - Unary trailers travel as `trailer-` headers, as in Connect.
+//! - Dubbo's business error (a handler's own failure, which Dubbo clients do not retry) is status
+//!   17: `"code": "code_17"` with HTTP 500 here, `grpc-status: 17` in streams ([`Error::business`]).
 //! - Streams are gRPC (`application/grpc+proto`), which the gRPC protocol already serves; this file
 //!   only claims unary requests that carry a Triple header, so Connect and plain HTTP callers are
 //!   unaffected.
@@ -38,6 +40,7 @@ use crate::protocol::connect::{
     Connect, parse_content_type, parse_timeout_header, unary_content_type,
     unary_error_response_with, validate_unary_response_with,
 };
+use crate::protocol::connect_json::triple_error_json;
 use crate::protocol::grpc::GrpcClient;
 use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply,
@@ -113,7 +116,11 @@ impl ServerProtocol for Triple {
                 Code::InvalidArgument,
                 format!("{PROTOCOL_VERSION_HEADER} must be {PROTOCOL_VERSION:?}, not {version:?}"),
             );
-            return Some(Err(unary_error_response_with(&error, http_status)));
+            return Some(Err(unary_error_response_with(
+                &error,
+                http_status,
+                triple_error_json,
+            )));
         }
         let codec = content_type.codec.to_ascii_lowercase();
         Some(Ok(Proposal {
@@ -141,7 +148,7 @@ impl ServerProtocol for Triple {
 
     /// Connect's JSON error, with Triple's HTTP status.
     fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
-        let mut response = unary_error_response_with(error, http_status);
+        let mut response = unary_error_response_with(error, http_status, triple_error_json);
         response
             .headers_mut()
             .insert(ACCEPT_ENCODING, format.accept_encoding.clone());

@@ -156,8 +156,12 @@ fn gave_up() -> Error {
 
 /// Builds the error an [`ErrorSpec`] describes.
 pub fn build_error(spec: &ErrorSpec) -> Error {
-    let code = Code::from_u32(spec.code).unwrap_or(Code::Unknown);
-    let mut error = Error::new(code, spec.message.clone());
+    // 17 is Apache Dubbo's business error.
+    let mut error = match Code::from_u32(spec.code) {
+        Some(code) => Error::new(code, spec.message.clone()),
+        None if spec.code == 17 => Error::business(spec.message.clone()),
+        None => Error::new(Code::Unknown, spec.message.clone()),
+    };
     if spec.with_failure_info {
         error = error.with_detail(&FailureInfo {
             reason: spec.message.clone(),

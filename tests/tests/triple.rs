@@ -263,3 +263,52 @@ fn duplicate_group_and_version_is_refused() {
     };
     assert!(error.to_string().contains("\"g1\""), "{error}");
 }
+
+/// Apache Dubbo's business error (status 17) travels as `code_17` (HTTP 500) in Triple's unary form
+/// and as `grpc-status: 17` over gRPC, and comes back as a business error; Connect callers see
+/// `unknown`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn business_errors() {
+    let server = TestServer::start().await;
+    let business = || EchoRequest {
+        error: Some(ErrorSpec {
+            code: 17,
+            message: "not enough stock".into(),
+            ..Default::default()
+        }),
+        ..text("order")
+    };
+    for protocol in [ProtocolKind::Triple, ProtocolKind::Grpc] {
+        let client = build_client(server.builder(Codec::Proto, Http::H2).protocol(protocol));
+        let error = within("business error", client.echo(business()))
+            .await
+            .expect_err("fails");
+        assert!(error.is_business(), "{protocol:?}: {error}");
+        assert_eq!(error.code(), Code::Unknown);
+        assert_eq!(error.message(), "not enough stock");
+        // A stream too (Triple's are gRPC).
+        let mut stream = within("stream", client.repeat(business()))
+            .await
+            .expect("starts");
+        let error = within("stream error", stream.message())
+            .await
+            .expect_err("fails");
+        assert!(error.is_business(), "{protocol:?} stream: {error}");
+    }
+    let connect = build_client(server.builder(Codec::Proto, Http::H2));
+    let error = within("over Connect", connect.echo(business()))
+        .await
+        .expect_err("fails");
+    assert_eq!(error.code(), Code::Unknown);
+    assert!(!error.is_business());
+
+    let body = String::from_utf8(Codec::Json.encode(&business())).expect("JSON");
+    let request = raw(http::Method::POST, server.addr, ECHO_PATH, Http::H1)
+        .header("content-type", "application/json")
+        .header("triple-protocol-version", "0.1.0")
+        .body(Bytes::from(body))
+        .expect("request");
+    let response = send_raw(server.addr, Http::H1, request).await;
+    assert_eq!(response.status, 500);
+    assert_eq!(response.error_code(), "code_17");
+}
