@@ -13,12 +13,14 @@ use trident_tests::{
 const ECHO_PATH: &str = "/trident.test.v1.EchoService/Echo";
 
 /// The test service, plus an implementation of `Echo` for service group `g1`, version `1.0.0`,
-/// whose answers are prefixed `g1/1.0.0:`.
+/// whose answers are prefixed with the group and version its handler sees: `g1/1.0.0:`.
 fn grouped_router() -> Router {
     let variant = ServiceRoutes::new("trident.test.v1.EchoService")
         .unary(&ECHO, |request: Request<EchoRequest>| async move {
+            let group = request.headers().get("tri-service-group").unwrap_or("?");
+            let version = request.headers().get("tri-service-version").unwrap_or("?");
             Ok(Response::new(EchoResponse {
-                text: format!("g1/1.0.0:{}", request.message().text),
+                text: format!("{group}/{version}:{}", request.message().text),
                 ..Default::default()
             }))
         })
