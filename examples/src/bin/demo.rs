@@ -1,5 +1,5 @@
 //! The demo: starts a server on a free local port, then runs a client through every stream type with
-//! each protocol (Connect, gRPC, gRPC-Web), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
+//! each protocol (Connect, gRPC, gRPC-Web, Triple), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
 //! codecs and gzip, printing what happens. Then the same over HTTP/3: a second server with a
 //! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port.
 
@@ -13,7 +13,11 @@ use trident_examples::greet::*;
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let router = Router::new().add(greet_service_routes(Greeter))?;
+    // The same service again as Apache Dubbo's service group "beta", version "2.0.0": Dubbo callers
+    // (and Trident clients with `service_group`/`service_version`) pick it by name.
+    let router = Router::new()
+        .add(greet_service_routes(Greeter))?
+        .add(greet_service_routes(Greeter).group("beta").version("2.0.0"))?;
     tokio::spawn(Server::new().serve(listener, router.clone()).into_future());
     println!("server listening on http://{addr}");
 
@@ -36,11 +40,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ProtocolKind::Connect,
         ProtocolKind::Grpc,
         ProtocolKind::GrpcWeb,
+        ProtocolKind::Triple,
     ] {
         for version in [HttpVersion::Http1, HttpVersion::Http2, HttpVersion::Http3] {
             if protocol == ProtocolKind::Grpc && version == HttpVersion::Http1 {
                 println!(
                     "[grpc     HTTP/1.1      ] gRPC needs HTTP/2 (trailers); use gRPC-Web or Connect instead"
+                );
+                continue;
+            }
+            if protocol == ProtocolKind::Triple && version == HttpVersion::Http1 {
+                println!(
+                    "[triple   HTTP/1.1      ] Triple's streams are gRPC, which needs HTTP/2 (its unary calls work over HTTP/1.1)"
                 );
                 continue;
             }
@@ -87,6 +98,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         response.message().greeting
     );
 
+    // Dubbo's service group and version select an implementation; an unknown pair is unimplemented.
+    for (group, version) in [("beta", "2.0.0"), ("beta", "9")] {
+        let client = GreetServiceClient::new(
+            Client::builder(format!("http://{addr}"))
+                .protocol(ProtocolKind::Triple)
+                .service_group(group)
+                .service_version(version)
+                .build()?,
+        );
+        let outcome = match client
+            .greet(GreetRequest {
+                name: "Dubbo".into(),
+            })
+            .await
+        {
+            Ok(response) => format!("{:?}", response.message().greeting),
+            Err(error) => format!("error {error}"),
+        };
+        println!("[triple   {group}/{version:<5} proto] unary   greet          -> {outcome}");
+    }
+
     // Errors carry codes.
     let error = client
         .greet(GreetRequest::default())
@@ -95,7 +127,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(error.code(), Code::InvalidArgument);
     println!("[connect  GET      json ] unary   greet(\"\")      -> error {error}");
     println!(
-        "demo finished: every stream type worked over Connect, gRPC and gRPC-Web, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON"
+        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON"
     );
     Ok(())
 }
