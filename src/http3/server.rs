@@ -32,16 +32,36 @@ use crate::http3::quic::{QuicSettings, server_config};
 pub(crate) struct Endpoint(quinn::Endpoint);
 
 impl Endpoint {
-    /// Serves QUIC on `socket` with the server's TLS configuration and `settings`.
+    /// Serves QUIC on `socket` with the server's TLS configuration and `settings`. With
+    /// `reset_seed`, stateless resets are keyed by it (see `TlsConfig::stateless_reset_seed`);
+    /// without, by a key of this process's own.
     pub fn new(
         socket: std::net::UdpSocket,
         tls: &rustls::ServerConfig,
+        reset_seed: Option<&[u8; 32]>,
         settings: &QuicSettings,
     ) -> io::Result<Self> {
         let config = server_config(tls, settings)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let endpoint_config = match reset_seed {
+            Some(seed) => {
+                let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, seed);
+                // quinn answers with a reset only packets whose connection id it could have made:
+                // its ids carry a hash under a key of their own, which must outlive the process too.
+                let tag = ring::hmac::sign(&key, b"connection ids");
+                let mut id_key = [0u8; 8];
+                id_key.copy_from_slice(&tag.as_ref()[..8]);
+                let id_key = u64::from_le_bytes(id_key);
+                let mut config = quinn::EndpointConfig::new(Arc::new(key));
+                config.cid_generator(move || {
+                    Box::new(quinn_proto::HashedConnectionIdGenerator::from_key(id_key))
+                });
+                config
+            }
+            None => quinn::EndpointConfig::default(),
+        };
         let endpoint = quinn::Endpoint::new(
-            quinn::EndpointConfig::default(),
+            endpoint_config,
             Some(config),
             socket,
             Arc::new(quinn::TokioRuntime),

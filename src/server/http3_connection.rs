@@ -102,7 +102,12 @@ where
             "HTTP/3 needs TLS: call Server::tls",
         ));
     };
-    let endpoint = Endpoint::new(udp, tls.rustls_config(), &server.quic_settings())?;
+    let endpoint = Endpoint::new(
+        udp,
+        tls.rustls_config(),
+        tls.stateless_reset_seed(),
+        &server.quic_settings(),
+    )?;
     let accept = tokio::spawn(accept_loop(endpoint.clone(), shared, limit, lifelines));
     Ok(Http3Running {
         endpoint,

@@ -51,10 +51,14 @@ pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 ///
 /// Build one from PEM data with [`TlsConfig::from_pem`] or [`TlsConfig::builder`] (for mutual TLS), or
 /// wrap a hand-made rustls configuration with [`TlsConfig::from_rustls`]. Cloning is cheap.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TlsConfig {
     server: Arc<rustls::ServerConfig>,
     handshake_timeout: Duration,
+    /// A secret derived from the private key, for HTTP/3's stateless resets (`None` for a hand-made
+    /// rustls configuration).
+    #[cfg(feature = "http3")]
+    stateless_reset_seed: Option<[u8; 32]>,
 }
 
 impl TlsConfig {
@@ -93,6 +97,8 @@ impl TlsConfig {
         Self {
             server: Arc::new(config),
             handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            #[cfg(feature = "http3")]
+            stateless_reset_seed: None,
         }
     }
 
@@ -111,6 +117,25 @@ impl TlsConfig {
     /// The rustls server configuration.
     pub fn rustls_config(&self) -> &Arc<rustls::ServerConfig> {
         &self.server
+    }
+
+    /// The secret HTTP/3 derives its stateless-reset tokens from, when the configuration was built
+    /// from PEM: the same for every process serving the same key, so that a restarted server's
+    /// resets are believed by clients of the one before it (which then reconnect at once, instead
+    /// of waiting out QUIC's idle timeout).
+    #[cfg(feature = "http3")]
+    pub(crate) fn stateless_reset_seed(&self) -> Option<&[u8; 32]> {
+        self.stateless_reset_seed.as_ref()
+    }
+}
+
+impl std::fmt::Debug for TlsConfig {
+    /// Leaves out the stateless-reset secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("server", &self.server)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
     }
 }
 
@@ -169,6 +194,8 @@ impl TlsConfigBuilder {
     pub fn build(self) -> Result<TlsConfig, ConfigError> {
         let chain = certificates_from_pem(&self.cert_chain_pem, "server certificate chain")?;
         let key = private_key_from_pem(&self.key_pem, "server private key")?;
+        #[cfg(feature = "http3")]
+        let seed = stateless_reset_seed(key.secret_der());
         let builder = rustls::ServerConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(|e| ConfigError::with_source(format!("TLS protocol versions: {e}"), e))?;
@@ -197,8 +224,25 @@ impl TlsConfigBuilder {
         let config = builder.with_single_cert(chain, key).map_err(|e| {
             ConfigError::with_source(format!("server certificate chain and private key: {e}"), e)
         })?;
-        Ok(TlsConfig::from_rustls(config).with_handshake_timeout(self.handshake_timeout))
+        #[allow(unused_mut)]
+        let mut config =
+            TlsConfig::from_rustls(config).with_handshake_timeout(self.handshake_timeout);
+        #[cfg(feature = "http3")]
+        {
+            config.stateless_reset_seed = seed;
+        }
+        Ok(config)
     }
+}
+
+/// A secret derived from the server's private key, for HTTP/3's stateless-reset tokens: a SHA-256 of
+/// a label and the key, so that it reveals nothing of the key.
+#[cfg(feature = "http3")]
+fn stateless_reset_seed(private_key: &[u8]) -> Option<[u8; 32]> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    context.update(b"trident: QUIC stateless reset key\0");
+    context.update(private_key);
+    context.finish().as_ref().try_into().ok()
 }
 
 /// A client's connection once its TLS handshake is done.

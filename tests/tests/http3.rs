@@ -58,15 +58,16 @@ impl H3Server {
         // restarted server's port may still be held for a moment by the old endpoint.
         let mut attempts = 0;
         let listener = loop {
-            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-                .await
-                .expect("bind a loopback port");
-            match std::net::UdpSocket::bind(listener.local_addr().expect("address")) {
-                Ok(_) => break listener,
-                Err(e) if attempts == 50 => panic!("no UDP port free: {e}"),
+            let bound = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+                Ok(listener) => std::net::UdpSocket::bind(listener.local_addr().expect("address"))
+                    .map(|_| listener),
+                Err(e) => Err(e),
+            };
+            match bound {
+                Ok(listener) => break listener,
+                Err(e) if attempts == 100 => panic!("no free port: {e}"),
                 Err(_) => {
                     attempts += 1;
-                    drop(listener);
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
             }
@@ -421,4 +422,53 @@ async fn configuration_errors() {
     .await
     .expect_err("HTTP/3 without TLS");
     assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// A server that dies without closing its connections (its runtime is torn down: nothing more is
+/// sent) and comes back on the same port with the same key: the client's old connection is reset at
+/// its next packet (the new server's stateless reset, keyed by the private key, is believed), so the
+/// client learns at once rather than after QUIC's idle timeout, and its next call reconnects.
+#[test]
+fn a_crashed_server_is_noticed_at_once_after_its_restart() {
+    let certificate = Certificate::new();
+    let runtime = tokio::runtime::Runtime::new().expect("client runtime");
+    let crashed = tokio::runtime::Runtime::new().expect("server runtime");
+    let server = crashed.block_on(H3Server::with_router(
+        router(TestService::new()),
+        certificate.server_tls(),
+    ));
+    let (port, url) = (server.addr.port(), server.url());
+    std::mem::forget(server);
+    let client = client(&url, &certificate, ProtocolKind::Connect);
+    runtime.block_on(async {
+        within("first call", client.echo(text("one")))
+            .await
+            .expect("served");
+    });
+    // The crash: every task of the server's runtime is dropped where it stands, its socket closed.
+    crashed.shutdown_background();
+    runtime.block_on(async {
+        let _server = H3Server::start(
+            Server::new(),
+            router(TestService::new()),
+            certificate.server_tls(),
+            port,
+        )
+        .await;
+        let started = std::time::Instant::now();
+        // The call on the dead connection fails (or, had the client already noticed, succeeds).
+        match tokio::time::timeout(Duration::from_secs(10), client.echo(text("two"))).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => assert_eq!(error.code(), Code::Unavailable, "{error}"),
+            Err(_) => panic!("the dead connection went unnoticed for 10 s"),
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "noticed after {:?}",
+            started.elapsed()
+        );
+        within("call after the restart", client.echo(text("three")))
+            .await
+            .expect("reconnected");
+    });
 }
