@@ -37,6 +37,8 @@ pub struct ServiceRoutes {
     /// The Dubbo service group and version these handlers implement ("" for none).
     group: Box<str>,
     version: Box<str>,
+    /// Other names the service answers to (Dubbo interface names).
+    aliases: Vec<Box<str>>,
 }
 
 #[derive(Clone)]
@@ -58,7 +60,18 @@ impl ServiceRoutes {
             interceptors: Vec::new(),
             group: Box::from(""),
             version: Box::from(""),
+            aliases: Vec::new(),
         }
+    }
+
+    /// Also serves these methods under the service name `name`: `/{name}/{Method}`. Dubbo services
+    /// defined as Java interfaces are called by the interface's name
+    /// (`/org.apache.dubbo.demo.GreetService/greet`) rather than the proto's full name; with
+    /// `alias("org.apache.dubbo.demo.GreetService")` such callers reach these handlers too. Method
+    /// names match as for the service's own name, the first letter in either case.
+    pub fn alias(mut self, name: &str) -> Self {
+        self.aliases.push(Box::from(name));
+        self
     }
 
     /// Makes these handlers the implementation of the service for Apache Dubbo's service group
@@ -155,10 +168,11 @@ pub struct Router {
 #[derive(Clone)]
 struct Inner {
     routes: HashMap<&'static str, Implementations>,
-    /// Each route's path with the method's first letter in lower case, to its path: dubbo-go routes
-    /// `/pkg.Service/sayHello` to `SayHello` (and the other way round), so Trident does too, when no
-    /// path matches exactly.
-    lower_first: HashMap<Box<str>, &'static str>,
+    /// Other paths of routes, to their own: each route's path with the method's first letter in
+    /// lower case (dubbo-go routes `/pkg.Service/sayHello` to `SayHello`, and the other way round, so
+    /// Trident does too), and the paths under its service's aliases (likewise). Looked up only when
+    /// no path matches exactly, always with the method's first letter in lower case.
+    aliases: HashMap<Box<str>, &'static str>,
     offer: Offer,
     cors: Option<Arc<Cors>>,
     fallback: Option<Fallback>,
@@ -247,7 +261,7 @@ impl Router {
         Self {
             inner: Arc::new(Inner {
                 routes: HashMap::new(),
-                lower_first: HashMap::new(),
+                aliases: HashMap::new(),
                 offer: default_offer(),
                 cors: None,
                 fallback: None,
@@ -295,8 +309,13 @@ impl Router {
             route.service_interceptors = routes.interceptors.clone();
             route.chain = chain(&inner.interceptors, &route.service_interceptors);
             let path = route.spec.path;
-            if let Some(lower) = lower_first(path) {
-                inner.lower_first.entry(lower.into()).or_insert(path);
+            let method = route.spec.method;
+            let names =
+                std::iter::once(route.spec.service).chain(routes.aliases.iter().map(|a| &**a));
+            for service in names {
+                if let Some(lower) = lower_first(&format!("/{service}/{method}")) {
+                    inner.aliases.entry(lower.into()).or_insert(path);
+                }
             }
             inner.routes.entry(path).or_default().routes.push((
                 Box::from(group),
@@ -409,7 +428,7 @@ impl Inner {
         }
         let implementations = self.routes.get(parts.uri.path()).or_else(|| {
             let lower = lower_first(parts.uri.path())?;
-            self.routes.get(self.lower_first.get(lower.as_str())?)
+            self.routes.get(self.aliases.get(lower.as_str())?)
         });
         let running = match implementations.map(|routes| (routes, routes.pick(&parts.headers))) {
             None => match &self.fallback {

@@ -314,3 +314,40 @@ async fn business_errors() {
     assert_eq!(response.status, 500);
     assert_eq!(response.error_code(), "code_17");
 }
+
+/// Java-defined Dubbo services are called by their interface's name: an alias serves them, with
+/// either case of the method's first letter. A codec the server does not have is refused with 415.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interface_name_aliases_and_unknown_codecs() {
+    let server = TestServer::start_with(|_| {
+        Router::new()
+            .add(echo_service_routes(TestService::new()).alias("org.example.EchoFacade"))
+            .expect("one service")
+    })
+    .await;
+    let post = |path: &str, content_type: &str| {
+        raw(http::Method::POST, server.addr, path, Http::H1)
+            .header("content-type", content_type)
+            .header("triple-protocol-version", "0.1.0")
+            .body(Bytes::from_static(br#"{"text":"aliased"}"#))
+            .expect("request")
+    };
+    for path in [
+        "/org.example.EchoFacade/echo",
+        "/org.example.EchoFacade/Echo",
+        ECHO_PATH,
+    ] {
+        let response = send_raw(server.addr, Http::H1, post(path, "application/json")).await;
+        assert_eq!(response.status, 200, "{path}: {:?}", response.body);
+        assert_eq!(response.json()["text"], "aliased", "{path}");
+    }
+    let unknown = send_raw(
+        server.addr,
+        Http::H1,
+        post("/org.example.Other/echo", "application/json"),
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+    let xml = send_raw(server.addr, Http::H1, post(ECHO_PATH, "application/xml")).await;
+    assert_eq!(xml.status, 415);
+}
