@@ -12,13 +12,11 @@
 //!
 //! Dead peers are found by hyper's HTTP/2 keepalive PINGs and, for HTTP/1.1, by TCP keepalive.
 
-use std::convert::Infallible;
 use std::hash::{BuildHasher as _, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulConnection;
@@ -28,9 +26,8 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::PeerCertificates;
-use crate::body::Body;
 use crate::coalesce::Coalesce;
-use crate::server::connection_service::{Activity, ConnectionService, RequestLimits};
+use crate::server::connection_service::{Activity, ConnectionService, RequestLimits, Served};
 use crate::server::{ConnectionScope, Server};
 use crate::server_shutdown::ServerShutdown;
 
@@ -129,21 +126,12 @@ pub(super) struct Lifecycle {
 }
 
 /// Serves one accepted connection until it closes, or until the server closes it.
-pub(super) async fn serve_connection<S, B>(
+pub(super) async fn serve_connection<S: Served>(
     shared: Arc<Shared<S>>,
     stream: TcpStream,
     peer: SocketAddr,
     lifecycle: Lifecycle,
-) where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let _ = stream.set_nodelay(true);
     if let Some(idle) = shared.timers.tcp_keepalive {
         let keepalive = socket2::TcpKeepalive::new().with_time(idle);

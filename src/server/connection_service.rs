@@ -30,6 +30,40 @@ use crate::{Code, Error};
 /// SETTINGS_MAX_HEADER_LIST_SIZE); HTTP/1.1 requests are measured the same way.
 const FIELD_OVERHEAD: usize = 32;
 
+/// What a server serves: a [`Router`](crate::Router), or any tower service around one that takes
+/// requests with a [`Body`], never fails, and answers with a body of bytes. (The bounds of
+/// [`Server::serve`](crate::Server::serve), named once for the connection code.)
+pub(super) trait Served:
+    tower::Service<
+        http::Request<Body>,
+        Response = http::Response<Self::ResponseBody>,
+        Error = Infallible,
+        Future: Send + 'static,
+    > + Clone
+    + Send
+    + Sync
+    + 'static
+{
+    /// The body of the service's responses.
+    type ResponseBody: http_body::Body<Data = Bytes, Error: Into<Box<dyn std::error::Error + Send + Sync>>>
+        + Send
+        + 'static;
+}
+
+impl<S, B> Served for S
+where
+    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type ResponseBody = B;
+}
+
 /// The per-request settings every connection of one server shares.
 #[derive(Clone, Debug)]
 pub(super) struct RequestLimits {
@@ -99,18 +133,10 @@ pub(super) struct ConnectionService<S> {
     pub alt_svc: Option<http::HeaderValue>,
 }
 
-impl<S, B, RB> hyper::service::Service<http::Request<RB>> for ConnectionService<S>
+impl<S: Served, RB> hyper::service::Service<http::Request<RB>> for ConnectionService<S>
 where
     RB: http_body::Body<Data = Bytes> + Send + 'static,
     RB::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     type Response = http::Response<TrackedBody>;
     type Error = Infallible;

@@ -17,23 +17,20 @@
 //! message, its deadline, or the connection's end; with the request body still open, at once (see
 //! `http3/server.rs`).
 
-use std::convert::Infallible;
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use hyper::service::Service as _;
 use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::body::Body;
 use crate::http3::server::{Connection, Endpoint, Incoming, PendingRequest};
 use crate::server::connection::{
     AbortOnDrop, FinishWatch, Lifecycle, Shared, sleep_or_never, watch_finish,
 };
-use crate::server::connection_service::{Activity, ConnectionService};
+use crate::server::connection_service::{Activity, ConnectionService, Served};
 use crate::server::{ConnectionScope, Server};
 use crate::server_shutdown::ServerShutdown;
 
@@ -79,23 +76,13 @@ impl Http3Running {
 }
 
 /// Starts serving HTTP/3 on `udp` beside the TCP listener.
-pub(super) fn start<S, B>(
+pub(super) fn start<S: Served>(
     server: &Server,
     udp: std::net::UdpSocket,
     shared: Arc<Shared<S>>,
     limit: Option<Arc<Semaphore>>,
     lifelines: Lifelines,
-) -> io::Result<Http3Running>
-where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) -> io::Result<Http3Running> {
     let Some(tls) = &server.tls else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -129,21 +116,12 @@ pub(super) struct Lifelines {
 
 /// Accepts QUIC connections until the server shuts down, then refuses them until it is stopped
 /// (aborted by the serve future once every connection is closed).
-pub(super) async fn accept_loop<S, B>(
+pub(super) async fn accept_loop<S: Served>(
     endpoint: Endpoint,
     shared: Arc<Shared<S>>,
     limit: Option<Arc<Semaphore>>,
     lifelines: Lifelines,
-) where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+) {
     let Lifelines {
         mut drain,
         stop,
@@ -192,17 +170,11 @@ pub(super) async fn accept_loop<S, B>(
 }
 
 /// Serves one QUIC connection until it closes, or until the server closes it.
-async fn serve_connection<S, B>(shared: Arc<Shared<S>>, incoming: Incoming, lifecycle: Lifecycle)
-where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn serve_connection<S: Served>(
+    shared: Arc<Shared<S>>,
+    incoming: Incoming,
+    lifecycle: Lifecycle,
+) {
     // Cancelled with `stop`, or when this task ends: every request task ends with it.
     let token = lifecycle.stop.child_token();
     let _cancel_when_closed = token.clone().drop_guard();
@@ -278,15 +250,13 @@ where
 
 /// Finishes a connection as the module docs describe; dropped at once when the server stops, or
 /// when `grace` (an aged connection's) runs out.
-async fn finish<S>(
+async fn finish<S: Served>(
     mut connection: Connection,
     requests: &Requests,
     service: &ConnectionService<S>,
     stop: &CancellationToken,
     grace: Option<Duration>,
-) where
-    ConnectionService<S>: RequestService,
-{
+) {
     connection.shutdown().await;
     requests.tracker.close();
     let grace = sleep_or_never(grace);
@@ -320,10 +290,7 @@ struct Requests {
 }
 
 impl Requests {
-    fn spawn<S>(&self, pending: PendingRequest, service: &ConnectionService<S>)
-    where
-        ConnectionService<S>: RequestService,
-    {
+    fn spawn<S: Served>(&self, pending: PendingRequest, service: &ConnectionService<S>) {
         let token = self.token.clone();
         let work = service.serve(pending);
         self.tracker.spawn(async move {
@@ -341,17 +308,7 @@ trait RequestService {
     fn serve(&self, pending: PendingRequest) -> impl Future<Output = ()> + Send + 'static;
 }
 
-impl<S, B> RequestService for ConnectionService<S>
-where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+impl<S: Served> RequestService for ConnectionService<S> {
     fn serve(&self, pending: PendingRequest) -> impl Future<Output = ()> + Send + 'static {
         let service = self.clone();
         async move {

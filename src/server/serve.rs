@@ -38,6 +38,7 @@ use crate::body::Body;
 use crate::server::connection::{
     Lifecycle, MAX_PERMITS, PRESSURE_MIN_IDLE, Shared, serve_connection,
 };
+use crate::server::connection_service::Served;
 use crate::server::{Router, Server};
 
 /// How long the accept loop pauses after an accept error that is not about one connection (out of
@@ -220,17 +221,7 @@ impl fmt::Debug for ServeFuture {
 }
 
 /// Accepts connections until `signal` resolves, then shuts down as the module docs describe.
-async fn run<S, B>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io::Result<()>
-where
-    S: tower::Service<http::Request<Body>, Response = http::Response<B>, Error = Infallible>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    S::Future: Send + 'static,
-    B: http_body::Body<Data = Bytes> + Send + 'static,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
+async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io::Result<()> {
     let Serve {
         server,
         listener,
