@@ -127,9 +127,9 @@ impl Error {
 
     /// Apache Dubbo's business error: the handler's own failure, which Dubbo clients do not retry
     /// (dubbo-go's default cluster retries every other error twice). It travels as status 17 over
-    /// gRPC (Triple's streams, and dubbo-go's unary calls) and as `"code": "code_17"` with HTTP 500
-    /// in Triple's unary form; Connect and gRPC-Web callers, which know only the sixteen shared
-    /// codes, see `unknown`. Its [`code`](Self::code) is [`Code::Unknown`].
+    /// gRPC and gRPC-Web (Triple's streams, and dubbo-go's unary calls) and as `"code": "code_17"`
+    /// with HTTP 500 in Triple's unary form; Connect callers, whose codes are names, see `unknown`.
+    /// Its [`code`](Self::code) is [`Code::Unknown`].
     pub fn business(message: impl Into<String>) -> Self {
         let mut error = Self::new(Code::Unknown, message);
         error.inner.business = true;

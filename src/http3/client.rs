@@ -75,8 +75,8 @@ impl Driver {
 
 /// A request that did not get through.
 pub(crate) enum Failure {
-    /// The connection took no new request (it was going away, or gone); nothing was sent, so the
-    /// request may go on another connection.
+    /// The connection took no new request (it was going away, or gone), or the server rejected it
+    /// unprocessed; either way the request may go on another connection.
     Refused(Box<http::Request<Body>>, Error),
     /// It failed.
     Failed(Error),
@@ -113,22 +113,32 @@ impl Sender {
         // Cancelled when the call is dropped (with this future, or later with its response body).
         let cancel = CancellationToken::new();
         let guard = cancel.clone().drop_guard();
-        let failure = match request.into_body().into_full() {
+        let (parts, body) = request.into_parts();
+        // A complete body is kept (a cheap clone) so that a request the server rejected unprocessed
+        // can go again.
+        let (failure, resend) = match body.into_full() {
             Ok(data) => {
-                if let Err(error) = send_full(&mut send, data).await {
+                if let Err(error) = send_full(&mut send, data.clone()).await {
                     return Err(Failure::Failed(error));
                 }
-                None
+                (None, Some((parts, data)))
             }
             Err(body) => {
                 let failure = BodyFailure::default();
                 tokio::spawn(pump(send, body, failure.clone(), cancel));
-                Some(failure)
+                (Some(failure), None)
             }
         };
         let response = match recv.recv_response().await {
             Ok(response) => response,
             Err(error) => {
+                if let (true, Some((parts, data))) = (rejected(&error), resend) {
+                    // A request that raced the server's GOAWAY: it was never processed (RFC 9114,
+                    // section 4.1.1).
+                    let error = stream_error(error, "receiving response");
+                    let request = http::Request::from_parts(parts, Body::full(data));
+                    return Err(Failure::Refused(Box::new(request), error));
+                }
                 let failed = failure.as_ref().and_then(take_failure);
                 return Err(Failure::Failed(
                     failed.unwrap_or_else(|| stream_error(error, "receiving response")),
@@ -147,6 +157,14 @@ impl Sender {
 struct Keep {
     _sender: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
     _guard: DropGuard,
+}
+
+/// Whether the server refused the request unprocessed, resetting it with `H3_REQUEST_REJECTED`.
+fn rejected(error: &StreamError) -> bool {
+    matches!(
+        error,
+        StreamError::RemoteTerminate { code, .. } if *code == h3::error::Code::H3_REQUEST_REJECTED
+    )
 }
 
 /// Whether the connection refused a request before anything of it was sent.

@@ -121,6 +121,7 @@ impl Incoming {
                 })
                 .filter(|chain| !chain.is_empty())
                 .map(|chain| PeerCertificates::new(*chain));
+            let quic = connection.clone();
             let h3 = h3::server::builder()
                 .max_field_section_size(u64::from(max_header_list_size))
                 .build(h3_quinn::Connection::new(connection))
@@ -128,6 +129,7 @@ impl Incoming {
                 .ok()?;
             Some(Connection {
                 h3,
+                quic,
                 peer,
                 certificates,
             })
@@ -136,28 +138,59 @@ impl Incoming {
     }
 }
 
+/// What a connection's [`accept`](Connection::accept) found.
+// A request is moved once, straight into its task: boxing it would only add an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Accepted {
+    /// A request stream.
+    Request(PendingRequest),
+    /// The client sent GOAWAY and all its requests are over: nothing more will come.
+    Done,
+    /// The connection is closed, or failed.
+    Closed,
+}
+
 /// An HTTP/3 connection. Dropping it closes the QUIC connection at once.
 pub(crate) struct Connection {
     h3: h3::server::Connection<h3_quinn::Connection, Bytes>,
+    /// The QUIC connection beneath, to learn when the client has closed it.
+    quic: quinn::Connection,
     pub peer: SocketAddr,
     /// The client's verified certificate chain, if it sent one.
     pub certificates: Option<PeerCertificates>,
 }
 
 impl Connection {
-    /// The next request stream; `None` once the connection has ended (the client closed it, or
-    /// it failed, or after a GOAWAY every request has been answered).
-    pub async fn accept(&mut self) -> Option<PendingRequest> {
-        self.h3.accept().await.ok().flatten().map(PendingRequest)
+    /// The next request stream, or why there is none.
+    pub async fn accept(&mut self) -> Accepted {
+        match self.h3.accept().await {
+            Ok(Some(resolver)) => Accepted::Request(PendingRequest(resolver)),
+            Ok(None) => Accepted::Done,
+            Err(_) => Accepted::Closed,
+        }
     }
 
-    /// Sends GOAWAY: requests already accepted, and those racing the GOAWAY that it names, are
-    /// served; later ones are refused with `H3_REQUEST_REJECTED`, which tells the client they were
-    /// never processed.
+    /// A handle that tells when the QUIC connection is closed, by either side.
+    pub fn close_watch(&self) -> CloseWatch {
+        CloseWatch(self.quic.clone())
+    }
+
+    /// Sends GOAWAY naming the stream after the last accepted one as the first unprocessed (RFC
+    /// 9114, section 5.2). h3 refuses later streams with `H3_REQUEST_REJECTED` itself, but still
+    /// hands over that one, should it arrive: refuse it with [`PendingRequest::reject`].
     pub async fn shutdown(&mut self) {
-        // h3 names "the last accepted stream plus this many": one more than the last accepted is the
-        // first unprocessed, which is what GOAWAY carries (RFC 9114, section 5.2).
+        // h3 counts "the last accepted stream plus this many".
         let _ = self.h3.shutdown(1).await;
+    }
+}
+
+/// Tells when a QUIC connection is closed.
+pub(crate) struct CloseWatch(quinn::Connection);
+
+impl CloseWatch {
+    /// Resolves once the connection is closed, by either side.
+    pub async fn closed(&self) {
+        self.0.closed().await;
     }
 }
 
@@ -184,6 +217,16 @@ impl PendingRequest {
     }
 }
 
+impl PendingRequest {
+    /// Refuses the request unprocessed: its stream is reset with `H3_REQUEST_REJECTED`, which tells
+    /// the client it may send it again elsewhere.
+    pub async fn reject(self) {
+        if let Ok((_, mut stream)) = self.0.resolve_request().await {
+            stream.stop_stream(H3Code::H3_REQUEST_REJECTED);
+        }
+    }
+}
+
 /// One request's exchange: where its response goes, and the reader of its body.
 pub(crate) struct Exchange {
     send: SendHalf,
@@ -202,25 +245,27 @@ impl Exchange {
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: Into<crate::Error>,
     {
-        let Exchange { send, reader } = self;
-        let work = write_response(send, response);
-        let reading = reader.run();
-        tokio::pin!(work, reading);
-        tokio::select! {
-            () = &mut work => return,
-            read = &mut reading => {
-                if read.is_err() {
-                    // The client is gone: drop the call (its handler sees the cancellation).
-                    return;
+        let Exchange { mut send, reader } = self;
+        {
+            let work = write_response(&mut send, response);
+            let reading = reader.run();
+            tokio::pin!(work, reading);
+            tokio::select! {
+                () = &mut work => return,
+                read = &mut reading => {
+                    if read.is_ok() {
+                        return work.await;
+                    }
                 }
             }
+            // The client cancelled: the call is dropped here (its handler sees the cancellation).
         }
-        work.await;
+        send.reset(H3Code::H3_REQUEST_CANCELLED);
     }
 }
 
 /// Waits for the response and writes it.
-async fn write_response<F, B>(mut send: SendHalf, response: F)
+async fn write_response<F, B>(send: &mut SendHalf, response: F)
 where
     F: Future<Output = http::Response<B>>,
     B: http_body::Body<Data = Bytes> + Unpin,
@@ -232,7 +277,7 @@ where
     if send.send_response(head).await.is_err() {
         return;
     }
-    match send_body(&mut send, body).await {
+    match send_body(send, body).await {
         Ok(()) | Err(SendFailure::Body(_)) => {}
         // The client stopped reading (or the connection went): nothing left to tell it.
         Err(SendFailure::Stream) => send.reset(H3Code::H3_REQUEST_CANCELLED),

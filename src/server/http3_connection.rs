@@ -6,11 +6,13 @@
 //! A request is a task of its own (QUIC streams are independent; one slow request must not hold up
 //! the next). Its task ends with its response, or when the connection's task ends.
 //!
-//! Finishing a connection: GOAWAY first; requests it lets in are still served. Once no request is
-//! left, the server waits a moment ([`CLOSE_LINGER`]) for the client to close the connection, since
-//! closing it from this side discards whatever of the last responses QUIC has not yet delivered. Both
-//! Trident's client and quic-go close a connection by themselves once it was told to go away and
-//! their last request ended.
+//! Finishing a connection: GOAWAY first. Requests accepted before it are served; one that raced it
+//! (the GOAWAY names it as the first unprocessed) is refused with `H3_REQUEST_REJECTED`. Once no
+//! request is left, the server waits a moment ([`CLOSE_LINGER`]) for the client to close the
+//! connection, since closing it from this side discards whatever of the last responses QUIC has not
+//! yet delivered. quic-go closes a connection by itself once told to go away and its last request
+//! ended; Trident's client closes it when its last call ends after a later call found it gone away,
+//! or is closed by the server after the wait. The same wait follows a client's own GOAWAY.
 //!
 //! One difference from HTTP/2 (h3 0.0.8 offers no way to notice it): a client's cancel (its
 //! STOP_SENDING) reaches a handler whose request body is complete only at the handler's next response
@@ -26,7 +28,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::http3::server::{Connection, Endpoint, Incoming, PendingRequest};
+use crate::http3::server::{Accepted, Connection, Endpoint, Incoming, PendingRequest};
 use crate::server::connection::{
     AbortOnDrop, FinishWatch, Lifecycle, Shared, sleep_or_never, watch_finish,
 };
@@ -230,56 +232,59 @@ async fn serve_connection<S: Served>(
 
     let aged = loop {
         tokio::select! {
-            pending = connection.accept() => match pending {
-                Some(pending) => requests.spawn(pending, &service),
-                // The client closed the connection, or it failed.
-                None => return,
+            accepted = connection.accept() => match accepted {
+                Accepted::Request(pending) => requests.spawn(pending, &service),
+                // The client said it is done (its GOAWAY) and its requests are over: let the last
+                // responses reach it before the connection closes.
+                Accepted::Done => {
+                    let close = connection.close_watch();
+                    tokio::select! {
+                        () = linger(close.closed(), &requests) => {}
+                        () = stop.cancelled() => {}
+                    }
+                    return;
+                }
+                Accepted::Closed => return,
             },
             aged = &mut verdict => break aged.unwrap_or(false),
         }
     };
-    finish(
-        connection,
-        &requests,
-        &service,
-        &stop,
-        aged.then_some(timers.age_grace).flatten(),
-    )
-    .await;
+    let grace = sleep_or_never(aged.then_some(timers.age_grace).flatten());
+    tokio::select! {
+        () = finish(connection, &requests) => {}
+        () = stop.cancelled() => {}
+        () = grace => {}
+    }
 }
 
-/// Finishes a connection as the module docs describe; dropped at once when the server stops, or
-/// when `grace` (an aged connection's) runs out.
-async fn finish<S: Served>(
-    mut connection: Connection,
-    requests: &Requests,
-    service: &ConnectionService<S>,
-    stop: &CancellationToken,
-    grace: Option<Duration>,
-) {
+/// Finishes a connection as the module docs describe. Dropped (the connection with it) when the
+/// server stops, or when an aged connection's grace runs out.
+async fn finish(mut connection: Connection, requests: &Requests) {
     connection.shutdown().await;
-    requests.tracker.close();
-    let grace = sleep_or_never(grace);
-    tokio::pin!(grace);
-    // Armed once no request is left.
-    let mut linger: Option<std::pin::Pin<Box<tokio::time::Sleep>>> = None;
+    let close = connection.close_watch();
     loop {
         tokio::select! {
-            pending = connection.accept() => match pending {
-                Some(pending) => {
-                    requests.spawn(pending, service);
-                    linger = None;
+            accepted = connection.accept() => match accepted {
+                // A request that raced the GOAWAY: the GOAWAY named it unprocessed (RFC 9114,
+                // section 5.2), so it is refused as such, and the client may send it elsewhere.
+                Accepted::Request(pending) => {
+                    requests.tracker.spawn(pending.reject());
                 }
-                None => return,
+                Accepted::Done => break,
+                Accepted::Closed => return,
             },
-            () = requests.tracker.wait(), if linger.is_none() => {
-                linger = Some(Box::pin(tokio::time::sleep(CLOSE_LINGER)));
-            }
-            () = async { linger.as_mut().expect("armed").await }, if linger.is_some() => return,
-            () = stop.cancelled() => return,
-            () = &mut grace => return,
+            () = linger(close.closed(), requests) => return,
         }
     }
+    linger(close.closed(), requests).await;
+}
+
+/// Waits for the connection's requests to end, then up to [`CLOSE_LINGER`] for the client to close
+/// the connection (`closed` resolves then; see the module docs).
+async fn linger(closed: impl Future<Output = ()>, requests: &Requests) {
+    requests.tracker.close();
+    requests.tracker.wait().await;
+    let _ = tokio::time::timeout(CLOSE_LINGER, closed).await;
 }
 
 /// A connection's request tasks.
