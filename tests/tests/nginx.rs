@@ -47,7 +47,7 @@ fn free_port() -> SocketAddr {
     listener.local_addr().expect("local address")
 }
 
-/// A running nginx, stopped (killed and reaped) when dropped.
+/// A running nginx (its master process), stopped when dropped.
 struct Nginx {
     child: Child,
     prefix: PathBuf,
@@ -112,7 +112,20 @@ impl Nginx {
 }
 
 impl Drop for Nginx {
+    /// Stops nginx with SIGTERM, which its master passes on to its workers before exiting: a SIGKILL to
+    /// the master alone would leave the workers running, holding the ports and the test's output pipe.
+    /// SIGKILL only if it has not exited after 5 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
