@@ -19,8 +19,8 @@ pub use raw_http::{
     send_on_new_connection, send_raw,
 };
 pub use servers::{
-    Codec, Http, SilentServer, TestServer, build_client, configure_builder, in_memory_builder,
-    router, serve_router, serve_router_on,
+    Codec, Http, SilentServer, TestServer, build_client, configure_builder, g1_echo_routes,
+    in_memory_builder, router, serve_router, serve_router_on,
 };
 pub use service::{Counter, State, TestService, build_error};
 pub use silencing_proxy::SilencingProxy;

@@ -79,6 +79,26 @@ pub fn router(service: TestService) -> Router {
         .expect("one service")
 }
 
+/// An implementation of `Echo` alone for Apache Dubbo's service group `g1`, version `1.0.0` (the Triple
+/// tests' variant): its answers are prefixed with the group and version its handler sees in the
+/// request headers, `g1/1.0.0:`.
+pub fn g1_echo_routes() -> trident::ServiceRoutes {
+    trident::ServiceRoutes::new("trident.test.v1.EchoService")
+        .unary(
+            &crate::ECHO,
+            |request: trident::Request<crate::EchoRequest>| async move {
+                let group = request.headers().get("tri-service-group").unwrap_or("?");
+                let version = request.headers().get("tri-service-version").unwrap_or("?");
+                Ok(trident::Response::new(crate::EchoResponse {
+                    text: format!("{group}/{version}:{}", request.message().text),
+                    ..Default::default()
+                }))
+            },
+        )
+        .group("g1")
+        .version("1.0.0")
+}
+
 /// A loopback server on `127.0.0.1:0`; stopped when dropped.
 #[derive(Debug)]
 pub struct TestServer {

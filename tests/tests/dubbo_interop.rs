@@ -16,9 +16,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use trident::{Client, Code, HttpVersion, ProtocolKind, Request, Response, ServiceRoutes};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Request};
 use trident_tests::{
-    ECHO, EchoRequest, EchoResponse, EchoServiceClient, ErrorSpec, FailureInfo, Header, TestServer,
+    EchoRequest, EchoServiceClient, ErrorSpec, FailureInfo, Header, TestServer, g1_echo_routes,
     text, within,
 };
 
@@ -53,22 +53,14 @@ fn program() -> Option<&'static Path> {
         .as_deref()
 }
 
-/// A Trident server for dubbo-go's clients: the test service, plus an `Echo` for service group `g1`,
-/// version `1.0.0` prefixing its answers with the group and version its handler sees.
+/// A Trident server for dubbo-go's clients: the test service, plus `g1_echo_routes` (an `Echo` for
+/// service group `g1`, version `1.0.0`, prefixing its answers with the group and version its handler
+/// sees).
 async fn trident_server() -> TestServer {
     TestServer::start_with(|router| {
-        let variant = ServiceRoutes::new("trident.test.v1.EchoService")
-            .unary(&ECHO, |request: Request<EchoRequest>| async move {
-                let group = request.headers().get("tri-service-group").unwrap_or("?");
-                let version = request.headers().get("tri-service-version").unwrap_or("?");
-                Ok(Response::new(EchoResponse {
-                    text: format!("{group}/{version}:{}", request.message().text),
-                    ..Default::default()
-                }))
-            })
-            .group("g1")
-            .version("1.0.0");
-        router.add(variant).expect("distinct group and version")
+        router
+            .add(g1_echo_routes())
+            .expect("distinct group and version")
     })
     .await
 }

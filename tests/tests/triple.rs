@@ -7,28 +7,16 @@ use bytes::Bytes;
 use trident::{Code, ProtocolKind, Request, Response, Router, ServiceRoutes};
 use trident_tests::{
     Codec, ECHO, EchoRequest, EchoResponse, ErrorSpec, Http, TestServer, TestService, build_client,
-    configure_builder, echo_service_routes, raw, scenarios, send_raw, text, within,
+    configure_builder, echo_service_routes, g1_echo_routes, raw, router, scenarios, send_raw, text,
+    within,
 };
 
 const ECHO_PATH: &str = "/trident.test.v1.EchoService/Echo";
 
-/// The test service, plus an implementation of `Echo` for service group `g1`, version `1.0.0`,
-/// whose answers are prefixed with the group and version its handler sees: `g1/1.0.0:`.
+/// The test service, plus `g1_echo_routes` (group `g1`, version `1.0.0`).
 fn grouped_router() -> Router {
-    let variant = ServiceRoutes::new("trident.test.v1.EchoService")
-        .unary(&ECHO, |request: Request<EchoRequest>| async move {
-            let group = request.headers().get("tri-service-group").unwrap_or("?");
-            let version = request.headers().get("tri-service-version").unwrap_or("?");
-            Ok(Response::new(EchoResponse {
-                text: format!("{group}/{version}:{}", request.message().text),
-                ..Default::default()
-            }))
-        })
-        .group("g1")
-        .version("1.0.0");
-    Router::new()
-        .add(echo_service_routes(TestService::new()))
-        .and_then(|router| router.add(variant))
+    router(TestService::new())
+        .add(g1_echo_routes())
         .expect("distinct group and version")
 }
 
