@@ -156,6 +156,12 @@ impl EnvelopeReader {
         }
     }
 
+    /// Whether the body has ended with nothing left to read (known without reading: a response whose
+    /// head ended its stream, as a gRPC trailers-only answer does).
+    pub fn is_end_stream(&self) -> bool {
+        self.decoder.pending() == 0 && http_body::Body::is_end_stream(&self.body)
+    }
+
     /// Holds the body to `rate` (see `min_data_rate.rs`): inside each message, or, with `whole_body`,
     /// over the whole body (a request that should carry exactly one message).
     pub fn paced(mut self, rate: Option<MinDataRate>, whole_body: bool) -> Self {

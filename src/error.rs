@@ -24,6 +24,22 @@ struct Inner {
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
     /// Apache Dubbo's business error (status 17; see [`Error::business`]).
     business: bool,
+    /// What the client knows of whether the server saw the call (set by client transports).
+    delivery: Delivery,
+}
+
+/// What a client knows of whether a failed call reached the server: the basis of its decision to
+/// send the call again (see `client/retry.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum Delivery {
+    /// The call may have reached a handler.
+    #[default]
+    Unknown,
+    /// The server refused the request before processing it: HTTP/2's REFUSED_STREAM, a GOAWAY whose
+    /// last stream id lies below the call's, HTTP/3's H3_REQUEST_REJECTED.
+    Refused,
+    /// No connection to the server could be made; nothing was sent.
+    NotConnected,
 }
 
 /// One typed error detail: a protobuf message's fully-qualified type name and its binary encoding.
@@ -46,6 +62,7 @@ impl Error {
                 trailers: Metadata::new(),
                 source: None,
                 business: false,
+                delivery: Delivery::Unknown,
             }),
         }
     }
@@ -142,6 +159,25 @@ impl Error {
         self.inner.business
     }
 
+    /// Whether the server provably never processed the call: no connection could be made, or the
+    /// server refused the request before handing it to a handler (an HTTP/2 REFUSED_STREAM or a GOAWAY
+    /// that left the call out, HTTP/3's H3_REQUEST_REJECTED). Such a call is safe to send again, even to
+    /// a method with side effects; the client's [retries](crate::RetryPolicy) do so.
+    pub fn is_unprocessed(&self) -> bool {
+        self.inner.delivery != Delivery::Unknown
+    }
+
+    /// Whether the call failed because no connection could be made to the server.
+    pub(crate) fn is_not_connected(&self) -> bool {
+        self.inner.delivery == Delivery::NotConnected
+    }
+
+    /// The error, marked with what is known of the call's delivery.
+    pub(crate) fn with_delivery(mut self, delivery: Delivery) -> Self {
+        self.inner.delivery = delivery;
+        self
+    }
+
     /// The status number gRPC sends: the code's, or Dubbo's 17 for a business error.
     pub(crate) fn grpc_status(&self) -> u32 {
         if self.inner.business {
@@ -212,6 +248,7 @@ impl Clone for Error {
                 trailers: self.inner.trailers.clone(),
                 source: self.inner.source.as_ref().map(|s| s.to_string().into()),
                 business: self.inner.business,
+                delivery: self.inner.delivery,
             }),
         }
     }

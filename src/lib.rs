@@ -86,8 +86,10 @@ mod wire;
 pub use any_message::{AnyMessage, MessageStream};
 pub use body::Body;
 pub use client::{
-    BidiStreamCall, Client, ClientBuilder, ClientStreamCall, DEFAULT_CONNECT_TIMEOUT, HttpVersion,
-    ServerStreamCall, Transport, boxed_transport,
+    BalancePolicy, BidiStreamCall, Client, ClientBuilder, ClientStreamCall,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_DNS_INTERVAL, DnsResolver, EndpointHealth, HealthCheck,
+    HttpVersion, MAX_RETRY_ATTEMPTS, ResolveNow, Resolver, RetryBudget, RetryPolicy,
+    ServerStreamCall, StaticResolver, Transport, boxed_transport,
 };
 pub use code::Code;
 pub use codec::{Codec, JsonCodec, Message, MessageView, ProtoCodec};

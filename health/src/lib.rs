@@ -29,12 +29,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! On the client side, [`WatchHealth`] lets a balanced Trident client follow each endpoint's `Watch`
+//! and step around endpoints that report NOT_SERVING.
+//!
 //! For server reflection, the service's descriptors are in [`descriptor_pool`].
 
+mod checker;
 mod client;
 mod proto;
 mod service;
 
+pub use checker::WatchHealth;
 pub use client::HealthClient;
 pub use proto::{
     CHECK, FILE_NAME, HealthCheckRequest, HealthCheckResponse, HealthListRequest,

@@ -7,14 +7,19 @@ use std::time::Duration;
 use crate::ConfigError;
 use crate::body::Body;
 use crate::client::Client;
+use crate::client::balancer::{BalancePolicy, Balancer, EndpointClients};
 use crate::client::config::ClientConfig;
 use crate::client::default_transport;
+use crate::client::health_check::HealthCheck;
+use crate::client::resolver::{Resolver, StaticResolver};
+use crate::client::retry::{RetryBudget, RetryPolicy, RetrySettings};
 use crate::client::transport::{Dispatch, HttpVersion, Transport, boxed_transport};
 use crate::codec::{Codec, JsonCodec, ProtoCodec};
 use crate::compression::CompressionRegistry;
 use crate::http2::Http2Settings;
 use crate::interceptor::{Chain, Interceptor};
 use crate::protocol::ProtocolKind;
+use crate::protocol::client::ClientProtocol;
 
 /// How long the built-in transport waits for a TCP connection when not told otherwise (see
 /// [`ClientBuilder::connect_timeout`]): 20 s, the minimum connect timeout of gRPC's connection backoff
@@ -50,6 +55,43 @@ pub struct ClientBuilder {
     layers: Vec<TransportLayer>,
     service_group: Option<String>,
     service_version: Option<String>,
+    retry: RetrySettings,
+    resolver: Option<Box<dyn Resolver>>,
+    balance: BalancePolicy,
+    health_check: Option<Arc<dyn HealthCheck>>,
+}
+
+/// Makes the clients a health check watches each endpoint through: the balanced client's protocol,
+/// HTTP version and codec, sending to that endpoint alone.
+fn endpoint_clients(
+    base: &str,
+    protocol: &'static dyn ClientProtocol,
+    http_version: HttpVersion,
+    codec: Arc<dyn Codec>,
+    compression: CompressionRegistry,
+) -> EndpointClients {
+    let base = base.to_string();
+    Box::new(move |transport| Client {
+        config: Arc::new(ClientConfig {
+            base: base.clone(),
+            origin: None,
+            transport: Dispatch::Direct(transport),
+            protocol,
+            http_version,
+            codec: codec.clone(),
+            send_compression: None,
+            compression: compression.clone(),
+            compress_min_bytes: crate::limits::DEFAULT_COMPRESS_MIN_BYTES,
+            read_max_bytes: crate::limits::DEFAULT_READ_MAX_BYTES,
+            send_max_bytes: 0,
+            use_get: false,
+            timeout: None,
+            chain: None,
+            service_group: None,
+            service_version: None,
+            retries: None,
+        }),
+    })
 }
 
 /// A tower layer around the client's transport, boxed.
@@ -77,7 +119,89 @@ impl ClientBuilder {
             layers: Vec::new(),
             service_group: None,
             service_version: None,
+            retry: RetrySettings::default(),
+            resolver: None,
+            balance: BalancePolicy::default(),
+            health_check: None,
         }
+    }
+
+    /// Balances calls over the endpoints `resolver` finds (a [`DnsResolver`](crate::DnsResolver), a
+    /// [`StaticResolver`](crate::StaticResolver), or one of your own), instead of calling the base URL's
+    /// host. Requests still name the base URL's authority (`:authority`, `Host`, and the TLS server
+    /// name), and the built-in transport opens one connection per endpoint (HTTP/2: one multiplexed
+    /// connection; HTTP/1.1: a pool). See [`balance`](Self::balance) for how endpoints are picked and
+    /// stepped around, and [`health_check`](Self::health_check). Not with a custom
+    /// [`transport`](Self::transport), nor (yet) over HTTP/3.
+    ///
+    /// ```
+    /// let client = trident::Client::builder("http://payments.internal:8080")
+    ///     .http_version(trident::HttpVersion::Http2)
+    ///     .resolver(trident::DnsResolver::new("dns:///payments.internal:8080")?)
+    ///     .balance(trident::BalancePolicy::PowerOfTwoChoices)
+    ///     .build()?;
+    /// # Ok::<_, trident::ConfigError>(())
+    /// ```
+    pub fn resolver(mut self, resolver: impl Resolver) -> Self {
+        self.resolver = Some(Box::new(resolver));
+        self
+    }
+
+    /// Balances calls over a fixed set of endpoint addresses: [`resolver`](Self::resolver) with a
+    /// [`StaticResolver`](crate::StaticResolver).
+    pub fn endpoints(self, addresses: impl IntoIterator<Item = std::net::SocketAddr>) -> Self {
+        self.resolver(StaticResolver::new(addresses))
+    }
+
+    /// How a balanced client (see [`resolver`](Self::resolver)) picks the endpoint of each call
+    /// (default round-robin). Either way, an endpoint whose connect fails is left out for a backoff
+    /// (1 s, growing 1.6 times with each failure in a row, up to 30 s), and the call goes to another.
+    pub fn balance(mut self, policy: BalancePolicy) -> Self {
+        self.balance = policy;
+        self
+    }
+
+    /// Watches each endpoint of a balanced client with `check` (such as `trident-health`'s
+    /// `grpc.health.v1` `Watch` checker), and sends no calls to endpoints that report NOT_SERVING, as a
+    /// draining server does. Without it, only failed connects take an endpoint out.
+    pub fn health_check(mut self, check: impl HealthCheck) -> Self {
+        self.health_check = Some(Arc::new(check));
+        self
+    }
+
+    /// Retries failed calls to idempotent methods with `policy` (see [`RetryPolicy`] and the
+    /// [`retry`](crate::RetryPolicy) rules): methods whose proto declares `idempotency_level =
+    /// IDEMPOTENT` or `NO_SIDE_EFFECTS`, and those named with
+    /// [`idempotent_method`](Self::idempotent_method). Calls the server provably never processed are
+    /// also retried under it, whatever the method. Without a policy, no call is retried but for one
+    /// immediate resend of a call the server refused unprocessed.
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry.default = Some(policy);
+        self
+    }
+
+    /// Retries calls to the method at `path` (`/package.Service/Method`) with `policy`, instead of the
+    /// policy given to [`retry`](Self::retry); a policy of one attempt turns retries off for it. As
+    /// with `retry`, only an idempotent method is retried after it may have been processed.
+    pub fn retry_method(mut self, path: &str, policy: RetryPolicy) -> Self {
+        self.retry.methods.push((path.to_string(), policy));
+        self
+    }
+
+    /// Treats the method at `path` (`/package.Service/Method`) as idempotent, for a proto that does
+    /// not declare it: its failed calls may then be retried after reaching the server. Only for
+    /// methods whose repetition is harmless.
+    pub fn idempotent_method(mut self, path: &str) -> Self {
+        self.retry.idempotent.push(path.to_string());
+        self
+    }
+
+    /// How many retries the client may add to its calls (default [`RetryBudget::default`]: a fifth
+    /// more, and at least 10 a second), so that a failing server does not draw a storm of retries
+    /// from every client. Shared by the client's clones.
+    pub fn retry_budget(mut self, budget: RetryBudget) -> Self {
+        self.retry.budget = budget;
+        self
     }
 
     /// Names the Apache Dubbo service group every call is for (the `tri-service-group` header, which
@@ -387,14 +511,46 @@ impl ClientBuilder {
                 ))
             })?,
         };
-        let mut transport = default_transport::client_transport(
-            self.transport,
-            uri.scheme_str(),
-            self.http_version,
-            self.tls,
-            self.http2,
-            self.connect_timeout,
-        )?;
+        let mut transport = match self.resolver {
+            None => default_transport::client_transport(
+                self.transport,
+                uri.scheme_str(),
+                self.http_version,
+                self.tls,
+                self.http2,
+                self.connect_timeout,
+            )?,
+            Some(_) if self.transport.is_some() => {
+                return Err(ConfigError::new(
+                    "a resolver balances over the built-in transport, not a custom one",
+                ));
+            }
+            Some(resolver) => {
+                let transports = default_transport::endpoint_transports(
+                    uri.scheme_str(),
+                    self.http_version,
+                    self.tls,
+                    self.http2,
+                    self.connect_timeout,
+                )?;
+                let health = self.health_check.map(|check| {
+                    let clients = endpoint_clients(
+                        &self.base,
+                        protocol,
+                        self.http_version,
+                        self.codec.clone(),
+                        self.compression.clone(),
+                    );
+                    (check, clients)
+                });
+                Dispatch::Direct(Arc::new(Balancer::new(
+                    resolver,
+                    self.balance,
+                    transports,
+                    health,
+                )))
+            }
+        };
         if !self.layers.is_empty() {
             // The first layer added is the outermost: wrap from the last one out.
             let mut layered = transport.into_transport();
@@ -427,6 +583,7 @@ impl ClientBuilder {
                 chain: Chain::of(self.interceptors),
                 service_group,
                 service_version,
+                retries: self.retry.build()?,
             }),
         })
     }

@@ -83,6 +83,14 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
         }
     }
 
+    /// Whether the response ended with its head (a gRPC trailers-only answer).
+    fn ended_at_head(&self) -> bool {
+        match &self.way {
+            Way::Direct { call, .. } => call.response_ended(),
+            Way::Intercepted(_) => false,
+        }
+    }
+
     /// The response headers, if they arrived.
     fn received_headers(&self) -> Option<&Metadata> {
         match &self.way {
@@ -180,6 +188,16 @@ impl<Res: Message> ServerStreamCall<Res> {
         Self {
             streams: Streams::intercepted(stream),
         }
+    }
+
+    /// The call's error, if its response head already ended it with one (a gRPC trailers-only
+    /// answer): no message came, so the call may still be retried (see `retry.rs`).
+    pub(crate) async fn failed_at_head(&mut self) -> Option<Error> {
+        if !self.streams.ended_at_head() {
+            return None;
+        }
+        // Reading the ending now changes nothing for the caller: later reads return it again.
+        self.streams.message().await.err()
     }
 
     /// The response headers.

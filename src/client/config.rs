@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use http::header::{HeaderValue, USER_AGENT};
 
+use crate::client::retry::Retries;
 use crate::client::transport::{Dispatch, HttpVersion};
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
@@ -44,6 +45,9 @@ pub(crate) struct ClientConfig {
     /// `tri-service-version`), unless the call's own headers name them.
     pub service_group: Option<HeaderValue>,
     pub service_version: Option<HeaderValue>,
+    /// Retry policies (`None`: none set; calls then get only the transparent retry of unprocessed
+    /// failures).
+    pub retries: Option<Retries>,
 }
 
 impl ClientConfig {

@@ -2,6 +2,7 @@
 //! for HTTP/2, one multiplexed connection per origin (`h2_channel.rs`); both in cleartext, or over TLS
 //! (rustls, `tls.rs`) for `https://` base URLs.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,17 @@ use tower::util::BoxCloneSyncService;
 
 use crate::ConfigError;
 use crate::body::Body;
+use crate::client::balancer::EndpointTransports;
 use crate::client::h2_channel::H2Channel;
 #[cfg(feature = "tls")]
 pub(crate) use crate::client::tls::TlsSettings;
 #[cfg(feature = "tls")]
+use crate::client::tls::https_endpoint_transports;
+#[cfg(feature = "tls")]
 use crate::client::tls::https_transport;
-use crate::client::transport::{Dispatch, HttpVersion, HyperTransport, Transport};
+use crate::client::transport::{
+    Dispatch, HttpVersion, HyperTransport, SendRequest, TowerSend, Transport,
+};
 use crate::http2::Http2Settings;
 
 /// The TCP connector every built-in transport starts from: no Nagle delay, and `connect_timeout`.
@@ -26,6 +32,77 @@ pub(crate) fn tcp_connector(connect_timeout: Option<Duration>) -> HttpConnector 
     connector.set_nodelay(true);
     connector.set_connect_timeout(connect_timeout);
     connector
+}
+
+/// A TCP connector that dials one address whatever the URI names: a balanced client's endpoint,
+/// whose requests keep the base URL's authority (and, over TLS, its server name).
+#[derive(Clone)]
+pub(crate) struct PinnedConnector {
+    tcp: HttpConnector,
+    /// `http://<address>/`, what the TCP connector is asked for.
+    address: http::Uri,
+}
+
+impl PinnedConnector {
+    pub(crate) fn new(tcp: HttpConnector, address: SocketAddr) -> Self {
+        let address = http::Uri::builder()
+            .scheme("http")
+            .authority(address.to_string())
+            .path_and_query("/")
+            .build()
+            .unwrap_or_default();
+        Self { tcp, address }
+    }
+}
+
+impl tower::Service<http::Uri> for PinnedConnector {
+    type Response = <HttpConnector as tower::Service<http::Uri>>::Response;
+    type Error = <HttpConnector as tower::Service<http::Uri>>::Error;
+    type Future = <HttpConnector as tower::Service<http::Uri>>::Future;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        self.tcp.poll_ready(cx)
+    }
+
+    fn call(&mut self, _: http::Uri) -> Self::Future {
+        self.tcp.call(self.address.clone())
+    }
+}
+
+/// The transports of a balanced client's endpoints (see `balancer.rs`): the built-in transport for
+/// `version`, over TLS for `https`, each dialing its endpoint's address.
+pub(crate) fn endpoint_transports(
+    scheme: Option<&str>,
+    version: HttpVersion,
+    tls: TlsSettings,
+    http2: Http2Settings,
+    connect_timeout: Option<Duration>,
+) -> Result<EndpointTransports, ConfigError> {
+    if version == HttpVersion::Http3 {
+        return Err(ConfigError::new(
+            "balancing over endpoints works over HTTP/1.1 and HTTP/2, not yet over HTTP/3",
+        ));
+    }
+    if scheme.is_some_and(|s| s.eq_ignore_ascii_case("https")) {
+        return https_endpoint_transports(version, tls, http2, connect_timeout);
+    }
+    if tls.is_set() {
+        return Err(ConfigError::new("TLS settings need an https:// base URL"));
+    }
+    Ok(Box::new(move |address| {
+        let connector = PinnedConnector::new(tcp_connector(connect_timeout), address);
+        if version == HttpVersion::Http2 {
+            return Arc::new(H2Channel::new(connector, http2)) as Arc<dyn SendRequest>;
+        }
+        let client: HyperClient<PinnedConnector, Body> =
+            HyperClient::builder(TokioExecutor::new()).build(connector);
+        Arc::new(TowerSend(BoxCloneSyncService::new(HyperTransport {
+            client,
+        })))
+    }))
 }
 
 /// Builds the default cleartext transport; `http2` configures the HTTP/2 one (HTTP/1.1 ignores it).
@@ -80,6 +157,19 @@ impl TlsSettings {
     fn is_set(&self) -> bool {
         false
     }
+}
+
+/// Without the `tls` feature, `https://` endpoints cannot be called.
+#[cfg(not(feature = "tls"))]
+fn https_endpoint_transports(
+    _: HttpVersion,
+    _: TlsSettings,
+    _: Http2Settings,
+    _: Option<Duration>,
+) -> Result<EndpointTransports, ConfigError> {
+    Err(ConfigError::new(
+        "https:// base URLs need TLS, and this build of trident has no `tls` feature",
+    ))
 }
 
 /// Without the `tls` feature, `https://` base URLs cannot be served.

@@ -377,6 +377,15 @@ impl DuplexCall {
         deadline::within(self.deadline, body.read_to_end(max)).await
     }
 
+    /// Whether the response ended with its head (nothing else to read).
+    pub fn response_ended(&self) -> bool {
+        self.response.is_some()
+            && self
+                .body
+                .as_ref()
+                .is_some_and(EnvelopeReader::is_end_stream)
+    }
+
     /// The accepted response head, once it arrived.
     pub fn head(&self) -> Option<&ResponseHead> {
         self.response.as_ref()

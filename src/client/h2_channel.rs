@@ -42,6 +42,7 @@ use crate::client::h2_connection::{
 use crate::client::origin_slots::{ConnectionHandle, Origin, Slots, origin_of};
 use crate::client::transport::{ResponseFuture as CallFuture, SendRequest, transport_error};
 use crate::coalesce::{Coalesce, Turns};
+use crate::error::Delivery;
 use crate::http2::Http2Settings;
 use crate::{Code, Error};
 
@@ -50,14 +51,6 @@ use crate::{Code, Error};
 enum Failure {
     Refused(Box<http::Request<Body>>, Error),
     Failed(Error),
-}
-
-impl Failure {
-    fn into_error(self) -> Error {
-        match self {
-            Failure::Refused(_, error) | Failure::Failed(error) => error,
-        }
-    }
 }
 
 /// A handle on one open connection of an origin, as calls take it from the slot.
@@ -220,6 +213,7 @@ where
             .get(uri);
         slot.live_or_connect(stale, || self.connect(origin_of(uri)))
             .await
+            .map_err(|e| e.with_delivery(Delivery::NotConnected))
     }
 
     /// Opens a new connection to `origin`.
@@ -334,7 +328,10 @@ where
         request: http::Request<Body>,
     ) -> Result<http::Response<Body>, Error> {
         let (_, sender) = self.sender(request.uri(), Some(stale)).await?;
-        sender.send(request).await.map_err(Failure::into_error)
+        sender.send(request).await.map_err(|failure| match failure {
+            Failure::Failed(error) => error,
+            Failure::Refused(_, error) => error.with_delivery(Delivery::Refused),
+        })
     }
 }
 
@@ -356,6 +353,23 @@ where
             Some((number, sender)) => Box::pin(self.send_on(number, sender, request)),
             None => Box::pin(self.send(request)),
         }
+    }
+
+    fn is_connected(&self, uri: &http::Uri) -> bool {
+        let slot = self
+            .slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(uri);
+        slot.live(None).is_some()
+    }
+
+    fn open_connection(
+        self: Arc<Self>,
+        uri: &http::Uri,
+    ) -> crate::client::transport::ConnectFuture {
+        let uri = uri.clone();
+        Box::pin(async move { self.sender(&uri, None).await.map(drop) })
     }
 }
 

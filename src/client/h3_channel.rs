@@ -14,6 +14,7 @@ use std::time::Duration;
 use crate::body::Body;
 use crate::client::origin_slots::{ConnectionHandle, Slots};
 use crate::client::transport::{ResponseFuture, SendRequest};
+use crate::error::Delivery;
 use crate::http3::client::{Failure, Sender, connect};
 use crate::{Code, Error};
 
@@ -133,7 +134,10 @@ impl H3Channel {
             .unwrap_or_else(PoisonError::into_inner)
             .get(request.uri());
         let uri = request.uri().clone();
-        let (number, handle) = slot.live_or_connect(None, || self.connect(&uri)).await?;
+        let (number, handle) = slot
+            .live_or_connect(None, || self.connect(&uri))
+            .await
+            .map_err(|e| e.with_delivery(Delivery::NotConnected))?;
         match handle.sender.send(request).await {
             Ok(response) => Ok(response),
             Err(Failure::Failed(error)) => Err(error),
@@ -141,10 +145,12 @@ impl H3Channel {
             Err(Failure::Refused(request, _)) => {
                 let (_, handle) = slot
                     .live_or_connect(Some(number), || self.connect(&uri))
-                    .await?;
+                    .await
+                    .map_err(|e| e.with_delivery(Delivery::NotConnected))?;
                 match handle.sender.send(*request).await {
                     Ok(response) => Ok(response),
-                    Err(Failure::Failed(error) | Failure::Refused(_, error)) => Err(error),
+                    Err(Failure::Failed(error)) => Err(error),
+                    Err(Failure::Refused(_, error)) => Err(error.with_delivery(Delivery::Refused)),
                 }
             }
         }

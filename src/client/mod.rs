@@ -1,18 +1,23 @@
 //! The client half: configuration, the typed call entry points, and the duplex call they share.
 
+mod balancer;
 mod builder;
 mod calls;
 mod config;
 mod default_transport;
+mod dns_resolver;
 mod duplex;
 mod h2_body;
 mod h2_channel;
 mod h2_connection;
 #[cfg(feature = "http3")]
 mod h3_channel;
+mod health_check;
 mod intercepted;
 mod origin_slots;
 mod receive;
+mod resolver;
+mod retry;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -22,8 +27,13 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+pub use balancer::BalancePolicy;
 pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
 pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
+pub use dns_resolver::{DEFAULT_DNS_INTERVAL, DnsResolver};
+pub use health_check::{EndpointHealth, HealthCheck};
+pub use resolver::{ResolveNow, Resolver, StaticResolver};
+pub use retry::{MAX_RETRY_ATTEMPTS, RetryBudget, RetryPolicy};
 pub use transport::{HttpVersion, Transport, boxed_transport};
 
 use crate::body::Body;
@@ -33,6 +43,26 @@ use crate::protocol::client::GetMessage;
 use crate::{Error, Request, Response};
 use config::ClientConfig;
 use duplex::DuplexCall;
+
+/// A unary request's message, encoded once for all its attempts.
+enum UnaryPayload<'a> {
+    /// Enveloped, as gRPC and gRPC-Web send unary messages.
+    Framed(bytes::Bytes),
+    /// The bare message (Connect, Triple), with the name of its compression, if compressed.
+    Unframed {
+        payload: bytes::Bytes,
+        compression: Option<&'a str>,
+    },
+}
+
+/// What one attempt of a unary call is sent with, besides its payload.
+struct UnaryAttempt<'a> {
+    spec: &'static MethodSpec,
+    headers: &'a crate::Metadata,
+    extensions: http::Extensions,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+}
 
 /// An RPC client bound to one base URL. Cheap to clone; clones share connections.
 #[derive(Clone)]
@@ -69,7 +99,8 @@ impl Client {
         }
     }
 
-    /// A unary call as it goes out (after any interceptors).
+    /// A unary call as it goes out (after any interceptors): encoded once, then sent, and sent again
+    /// as long as the client's retry rules allow (`retry.rs`).
     async fn direct_unary<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
@@ -78,34 +109,73 @@ impl Client {
         let config = &self.config;
         let extensions = std::mem::take(request.extensions_mut());
         let (timeout, deadline) = self.call_deadline(request.timeout());
-        if !config.protocol.is_unframed(spec.stream_type) {
-            // Framed like a stream: one enveloped message each way, then the protocol's ending.
-            let head = config.request_head(
-                spec,
-                request.headers(),
-                extensions,
-                timeout,
-                config.send_compression_name(),
-            );
-            let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
-            match config.writer().envelope(request.message(), 0) {
-                Ok(framed) => call.start_with_body(Body::full(framed)),
-                Err(e) => return Err(call.fail(e)),
-            }
-            let mut receiver = receive::StreamReceiver::default();
-            return calls::single_response(config, &mut call, &mut receiver).await;
-        }
         let writer = config.writer();
-        let encoded = writer.encode(request.message())?;
-        let (payload, compressed) = writer.compress(encoded)?;
-        let compression = config.send_compression_name().filter(|_| compressed);
+        let payload = if config.protocol.is_unframed(spec.stream_type) {
+            let (payload, compressed) = writer.compress(writer.encode(request.message())?)?;
+            UnaryPayload::Unframed {
+                payload,
+                compression: config.send_compression_name().filter(|_| compressed),
+            }
+        } else {
+            // Framed like a stream: one enveloped message each way, then the protocol's ending.
+            UnaryPayload::Framed(writer.envelope(request.message(), 0)?)
+        };
+        let mut attempts = retry::Attempts::new(config.retries.as_ref(), spec, deadline);
+        loop {
+            let attempt = UnaryAttempt {
+                spec,
+                headers: request.headers(),
+                extensions: extensions.clone(),
+                timeout,
+                deadline,
+            };
+            match self.unary_attempt(attempt, &payload).await {
+                Ok(response) => return Ok(response),
+                Err(error) => attempts.again(error).await?,
+            }
+        }
+    }
+
+    /// Sends a unary call's `payload` once and reads the response.
+    async fn unary_attempt<Res: Message>(
+        &self,
+        attempt: UnaryAttempt<'_>,
+        payload: &UnaryPayload<'_>,
+    ) -> Result<Response<Res>, Error> {
+        let config = &self.config;
+        let UnaryAttempt {
+            spec,
+            headers,
+            extensions,
+            timeout,
+            deadline,
+        } = attempt;
+        let (payload, compression) = match payload {
+            UnaryPayload::Framed(framed) => {
+                let head = config.request_head(
+                    spec,
+                    headers,
+                    extensions,
+                    timeout,
+                    config.send_compression_name(),
+                );
+                let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
+                call.start_with_body(Body::full(framed.clone()));
+                let mut receiver = receive::StreamReceiver::default();
+                return calls::single_response(config, &mut call, &mut receiver).await;
+            }
+            UnaryPayload::Unframed {
+                payload,
+                compression,
+            } => (payload, *compression),
+        };
         let mut get = false;
         let head = config
-            .request_head(spec, request.headers(), extensions, timeout, compression)
+            .request_head(spec, headers, extensions, timeout, compression)
             .and_then(|mut head| {
                 if config.uses_get(spec) {
                     let message = GetMessage {
-                        payload: &payload,
+                        payload,
                         codec: config.codec.name(),
                         text: config.codec.is_text(),
                         compression,
@@ -121,7 +191,7 @@ impl Client {
         call.start_with_body(if get {
             Body::empty()
         } else {
-            Body::full(payload)
+            Body::full(payload.clone())
         });
         receive::read_unframed_response(config, &mut call).await
     }
@@ -138,28 +208,41 @@ impl Client {
         }
     }
 
-    /// A server-streaming call as it goes out (after any interceptors).
+    /// A server-streaming call as it goes out (after any interceptors): sent again, as the client's
+    /// retry rules allow, until the response head arrives.
     async fn direct_server_stream<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
         mut request: Request<Req>,
     ) -> Result<ServerStreamCall<Res>, Error> {
+        let config = &self.config;
         let (timeout, deadline) = self.call_deadline(request.timeout());
-        let framed = self.config.writer().envelope(request.message(), 0);
+        let framed = config.writer().envelope(request.message(), 0)?;
         let extensions = std::mem::take(request.extensions_mut());
-        let head = self.config.request_head(
-            spec,
-            request.headers(),
-            extensions,
-            timeout,
-            self.config.send_compression_name(),
-        );
-        let mut call = DuplexCall::new(self.config.clone(), spec, head, deadline);
-        match framed {
-            Ok(framed) => call.start_with_body(Body::full(framed)),
-            Err(e) => return Err(call.fail(e)),
+        let mut attempts = retry::Attempts::new(config.retries.as_ref(), spec, deadline);
+        loop {
+            let head = config.request_head(
+                spec,
+                request.headers(),
+                extensions.clone(),
+                timeout,
+                config.send_compression_name(),
+            );
+            let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
+            call.start_with_body(Body::full(framed.clone()));
+            match ServerStreamCall::start(config.clone(), config.writer(), call).await {
+                // A head that ended the call (gRPC's trailers-only error) came before any message:
+                // the call may go again. If not, the stream is handed over, its error in it.
+                Ok(mut stream) => match stream.failed_at_head().await {
+                    None => return Ok(stream),
+                    Some(error) => match attempts.retry_after(&error) {
+                        None => return Ok(stream),
+                        Some(pause) => attempts.pause(pause).await?,
+                    },
+                },
+                Err(error) => attempts.again(error).await?,
+            }
         }
-        ServerStreamCall::start(self.config.clone(), self.config.writer(), call).await
     }
 
     /// Opens a client-streaming call. `request` carries the call's headers and timeout (its message is

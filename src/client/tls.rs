@@ -11,8 +11,10 @@ use tower::util::BoxCloneSyncService;
 
 use crate::ConfigError;
 use crate::body::Body;
+use crate::client::balancer::EndpointTransports;
+use crate::client::default_transport::PinnedConnector;
 use crate::client::h2_channel::H2Channel;
-use crate::client::transport::{Dispatch, HttpVersion, HyperTransport};
+use crate::client::transport::{Dispatch, HttpVersion, HyperTransport, SendRequest, TowerSend};
 use crate::http2::Http2Settings;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, certificates_from_pem, default_roots, private_key_from_pem, provider,
@@ -111,6 +113,32 @@ pub(crate) fn https_transport(
     Ok(Dispatch::Tower(BoxCloneSyncService::new(HyperTransport {
         client,
     })))
+}
+
+/// The transports of a balanced client's `https://` endpoints (HTTP/1.1 or HTTP/2), each dialing its
+/// endpoint's address and naming the base URL's host to TLS.
+pub(crate) fn https_endpoint_transports(
+    version: HttpVersion,
+    tls: TlsSettings,
+    http2: Http2Settings,
+    connect_timeout: Option<std::time::Duration>,
+) -> Result<EndpointTransports, ConfigError> {
+    let config = Arc::new(tls.client_config(version)?);
+    Ok(Box::new(move |address| {
+        let mut tcp = crate::client::default_transport::tcp_connector(connect_timeout);
+        tcp.enforce_http(false);
+        let pinned = PinnedConnector::new(tcp, address);
+        let mut connector = HttpsConnector::from((pinned, config.clone()));
+        connector.enforce_https();
+        if version == HttpVersion::Http2 {
+            return Arc::new(H2Channel::new(connector, http2)) as Arc<dyn SendRequest>;
+        }
+        let client: HyperClient<HttpsConnector<PinnedConnector>, Body> =
+            HyperClient::builder(TokioExecutor::new()).build(connector);
+        Arc::new(TowerSend(BoxCloneSyncService::new(HyperTransport {
+            client,
+        })))
+    }))
 }
 
 /// The HTTP/3 transport over `config`. Its connections PING every 10 seconds, well inside QUIC's

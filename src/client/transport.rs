@@ -14,6 +14,7 @@ use tower::ServiceExt as _;
 use tower::util::BoxCloneSyncService;
 
 use crate::body::Body;
+use crate::error::Delivery;
 use crate::{Code, Error};
 
 /// A boxed, cloneable transport.
@@ -23,11 +24,35 @@ pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Bod
 pub(crate) type ResponseFuture =
     Pin<Box<dyn Future<Output = Result<http::Response<Body>, Error>> + Send>>;
 
+/// The future of opening a connection (see [`SendRequest::connect`]).
+pub(crate) type ConnectFuture = Pin<Box<dyn Future<Output = Result<(), Error>> + Send>>;
+
 /// A transport a call can use without tower's per-call service clone and future boxing (the built-in
-/// HTTP/2 channel).
+/// HTTP/2 channel, and the balancer).
 pub(crate) trait SendRequest: Send + Sync + 'static {
     /// Sends `request`; the future yields the response head.
     fn send_request(self: Arc<Self>, request: http::Request<Body>) -> ResponseFuture;
+
+    /// Whether a connection to `uri`'s origin is open (a transport that keeps none: always). With
+    /// [`open_connection`](Self::open_connection), lets a balancer learn of a failed connect while it still holds the
+    /// request, and send it elsewhere.
+    fn is_connected(&self, _uri: &http::Uri) -> bool {
+        true
+    }
+
+    /// Opens a connection to `uri`'s origin unless one is open, sending nothing.
+    fn open_connection(self: Arc<Self>, _uri: &http::Uri) -> ConnectFuture {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// A tower transport as a [`SendRequest`] (a balanced client's HTTP/1.1 endpoints).
+pub(crate) struct TowerSend(pub Transport);
+
+impl SendRequest for TowerSend {
+    fn send_request(self: Arc<Self>, request: http::Request<Body>) -> ResponseFuture {
+        Box::pin(self.0.clone().oneshot(request))
+    }
 }
 
 /// How a client's calls reach its transport.
@@ -153,9 +178,50 @@ where
     }
 }
 
-/// Maps a transport failure to an error: `unavailable`, unless it is already a Trident error.
+/// Maps a transport failure to an error: `unavailable`, unless it is already a Trident error; marked
+/// with what the failure proves about the call's delivery.
 pub(crate) fn transport_error(error: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Error {
     let error = error.into();
+    let delivery = delivery_of(error.as_ref());
+    let error = unavailable(error);
+    if delivery == Delivery::Unknown {
+        error
+    } else {
+        error.with_delivery(delivery)
+    }
+}
+
+/// What a transport failure (or an error in its source chain) proves about the call's delivery:
+///
+/// - hyper-util's pooled client failed to connect: nothing was sent;
+/// - h2 reports the stream reset with REFUSED_STREAM, or left out by a graceful GOAWAY (h2 fails the
+///   streams above the GOAWAY's last stream id with the GOAWAY's own error; a GOAWAY with an error
+///   code may also end streams the server took, so only NO_ERROR proves anything).
+fn delivery_of(error: &(dyn std::error::Error + 'static)) -> Delivery {
+    let mut current = Some(error);
+    while let Some(e) = current {
+        if let Some(pooled) = e.downcast_ref::<hyper_util::client::legacy::Error>()
+            && pooled.is_connect()
+        {
+            return Delivery::NotConnected;
+        }
+        if let Some(h2) = e.downcast_ref::<h2::Error>() {
+            let refused = h2.is_remote()
+                && (h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                    || (h2.is_go_away() && h2.reason() == Some(h2::Reason::NO_ERROR)));
+            return if refused {
+                Delivery::Refused
+            } else {
+                Delivery::Unknown
+            };
+        }
+        current = e.source();
+    }
+    Delivery::Unknown
+}
+
+/// The failure as an error: `unavailable`, unless it is already a Trident error.
+fn unavailable(error: Box<dyn std::error::Error + Send + Sync>) -> Error {
     match error.downcast::<Error>() {
         Ok(error) => *error,
         Err(other) => {

@@ -1,0 +1,180 @@
+//! DNS discovery: a name's A and AAAA records as the endpoint set, looked up again on an interval and
+//! when the client asks (after a failed connect). The target syntax is gRPC's (`dns:///name:port`), so
+//! a Kubernetes headless Service (one record per ready pod) is followed as gRPC clients follow it.
+//!
+//! Lookups go through the system resolver (`getaddrinfo`, via tokio's `lookup_host`): it honours
+//! `/etc/hosts`, search domains and the platform's caching, which a DNS client of our own would not.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::stream::BoxStream;
+
+use crate::client::resolver::{ResolveNow, Resolver};
+use crate::{Code, ConfigError, Error};
+
+/// How often a [`DnsResolver`] looks the name up again unless told otherwise: 30 s, the usual floor
+/// of gRPC's DNS re-resolution.
+pub const DEFAULT_DNS_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The shortest time between two lookups, however often a client asks.
+const MIN_GAP: Duration = Duration::from_millis(500);
+
+/// Resolves a DNS name to the endpoints of a balanced client; see the module docs.
+#[derive(Clone, Debug)]
+pub struct DnsResolver {
+    host: String,
+    port: u16,
+    interval: Duration,
+}
+
+impl DnsResolver {
+    /// A resolver for `target`: `dns:///name:port` (gRPC's form; a DNS server named between the second
+    /// and third slash is not supported, as the system resolver is used), `dns:name:port`, or just
+    /// `name:port`. IPv6 literals go in brackets (`[::1]:8080`).
+    pub fn new(target: &str) -> Result<Self, ConfigError> {
+        let rest = match target.strip_prefix("dns:") {
+            None => target,
+            Some(rest) => match rest.strip_prefix("//") {
+                None => rest,
+                Some(authority_and_rest) => match authority_and_rest.split_once('/') {
+                    Some(("", rest)) => rest,
+                    _ => {
+                        return Err(ConfigError::new(format!(
+                            "DNS target {target:?}: naming a DNS server (dns://server/name:port) is \
+                             not supported; write dns:///name:port to use the system resolver"
+                        )));
+                    }
+                },
+            },
+        };
+        let (host, port) = rest.rsplit_once(':').ok_or_else(|| {
+            ConfigError::new(format!(
+                "DNS target {target:?} needs a port: dns:///name:port"
+            ))
+        })?;
+        let port: u16 = port.parse().map_err(|e| {
+            ConfigError::with_source(format!("DNS target {target:?}: invalid port {port:?}"), e)
+        })?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(ConfigError::new(format!(
+                "DNS target {target:?} names no host"
+            )));
+        }
+        Ok(Self {
+            host: host.to_string(),
+            port,
+            interval: DEFAULT_DNS_INTERVAL,
+        })
+    }
+
+    /// How often the name is looked up again (default [`DEFAULT_DNS_INTERVAL`]); the client also asks
+    /// for a lookup after a failed connect, at most every half second.
+    pub fn interval(mut self, interval: Duration) -> Self {
+        self.interval = interval.max(MIN_GAP);
+        self
+    }
+
+    /// The addresses the name has now, sorted (so that an unchanged set compares equal).
+    async fn lookup(host: &str, port: u16) -> Result<Vec<SocketAddr>, Error> {
+        let mut addresses: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(|e| {
+                Error::with_source(
+                    Code::Unavailable,
+                    format!("DNS lookup of {host:?} failed: {e}"),
+                    e,
+                )
+            })?
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        Ok(addresses)
+    }
+}
+
+impl Resolver for DnsResolver {
+    fn resolve(&self, refresh: ResolveNow) -> BoxStream<'static, Result<Vec<SocketAddr>, Error>> {
+        let (host, port, interval) = (self.host.clone(), self.port, self.interval);
+        Box::pin(futures_util::stream::unfold(
+            (None, true),
+            move |(last, first): (Option<Vec<SocketAddr>>, bool)| {
+                let (host, refresh) = (host.clone(), refresh.clone());
+                async move {
+                    let mut wait_first = !first;
+                    loop {
+                        if wait_first {
+                            tokio::select! {
+                                () = tokio::time::sleep(interval) => {}
+                                () = refresh.requested() => {}
+                            }
+                        }
+                        wait_first = true;
+                        let found = Self::lookup(&host, port).await;
+                        // Only changes (and failures) are news; a failed lookup keeps nothing.
+                        match &found {
+                            Ok(set) if Some(set) == last.as_ref() => {}
+                            Ok(set) => return Some((found.clone(), (Some(set.clone()), false))),
+                            Err(_) => return Some((found, (None, false))),
+                        }
+                        // Do not look up again within the minimum gap, however often asked.
+                        tokio::time::sleep(MIN_GAP).await;
+                    }
+                }
+            },
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures_util::StreamExt as _;
+
+    use super::*;
+
+    #[test]
+    fn targets_are_read_as_grpc_writes_them() {
+        for (target, host, port) in [
+            ("dns:///replicas.local:8080", "replicas.local", 8080),
+            ("dns:replicas.local:8080", "replicas.local", 8080),
+            ("localhost:9", "localhost", 9),
+            ("dns:///[::1]:443", "::1", 443),
+        ] {
+            let resolver = DnsResolver::new(target).expect(target);
+            assert_eq!((resolver.host.as_str(), resolver.port), (host, port));
+        }
+        for bad in ["dns://8.8.8.8/name:80", "dns:///name", "name:http", ":80"] {
+            assert!(DnsResolver::new(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn localhost_resolves_to_loopback_and_is_looked_up_again_when_asked() {
+        let refresh = ResolveNow::default();
+        let mut stream = DnsResolver::new("dns:///localhost:4000")
+            .expect("target")
+            .interval(Duration::from_secs(3600))
+            .resolve(refresh.clone());
+        let first = stream.next().await.expect("a set").expect("resolved");
+        assert!(!first.is_empty());
+        assert!(
+            first
+                .iter()
+                .all(|a| a.ip().is_loopback() && a.port() == 4000)
+        );
+        // Asked again, the same set is no news: the stream stays quiet.
+        refresh.request();
+        let quiet = tokio::time::timeout(Duration::from_millis(700), stream.next()).await;
+        assert!(quiet.is_err(), "an unchanged set was sent again");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_name_is_an_unavailable_error() {
+        let mut stream = DnsResolver::new("dns:///no-such-host.invalid:80")
+            .expect("target")
+            .resolve(ResolveNow::default());
+        let error = stream.next().await.expect("an item").expect_err("no host");
+        assert_eq!(error.code(), Code::Unavailable);
+    }
+}

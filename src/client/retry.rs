@@ -1,0 +1,516 @@
+//! Retries: sending a failed call again, when that is safe, after a backoff, within the call's
+//! deadline and the client's retry budget. gRFC A6 ("gRPC retry design") is the model.
+//!
+//! A call is sent again only when repeating it cannot do harm:
+//!
+//! - **the server provably never processed it** ([`Error::is_unprocessed`]): no connection could be
+//!   made, or the server refused the request before a handler saw it (HTTP/2 REFUSED_STREAM, a GOAWAY
+//!   that left the call out, HTTP/3 H3_REQUEST_REJECTED). Such a call is sent again once at once,
+//!   whatever the method and whether or not a policy applies (A6's transparent retry); a policy may
+//!   send it again after that, within its attempts;
+//! - **the method is idempotent** (`idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` in the
+//!   proto, or named with [`ClientBuilder::idempotent_method`](crate::ClientBuilder::idempotent_method))
+//!   and a [`RetryPolicy`] applies to it: a failure with a retryable code is retried up to the policy's
+//!   attempts.
+//!
+//! Unary and server-streaming calls are retried until the response head arrives (A6's commit point):
+//! once the head is handed to the caller, the call is theirs. Client- and bidi-streaming calls, whose
+//! messages the caller writes one by one, are sent again only when the server never processed them
+//! (the built-in transports resend a request refused before it left; a balanced client steps to
+//! another endpoint when a connect fails).
+//!
+//! Every attempt shares the call's deadline: a backoff that would outlast it ends the call with
+//! `deadline_exceeded`. A server may steer retries with A6's `grpc-retry-pushback-ms` trailer (wait
+//! that long; a negative or unreadable value: do not retry). The budget is tower's
+//! [`TpsBudget`](tower::retry::budget::TpsBudget), shared by the client's clones: retries may add at
+//! most a set share to the calls made, which stops a failing server from drawing a retry storm. The
+//! backoff is tower's [`ExponentialBackoff`](tower::retry::backoff::ExponentialBackoff): doubling from
+//! the initial backoff up to the maximum, each wait stretched by a random share of itself (jitter).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tower::retry::backoff::{
+    Backoff as _, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff,
+};
+use tower::retry::budget::{Budget as _, TpsBudget};
+use tower::util::rng::HasherRng;
+
+use crate::method::{Idempotency, MethodSpec};
+use crate::{Code, ConfigError, Error, deadline};
+
+/// The most attempts a policy may make (gRFC A6 caps `maxAttempts` at 5 as well).
+pub const MAX_RETRY_ATTEMPTS: u32 = 5;
+
+/// The trailer (or header) in which a server tells a client how long to wait before retrying, in
+/// milliseconds; a negative value asks it not to retry (gRFC A6).
+const PUSHBACK: &str = "grpc-retry-pushback-ms";
+
+/// How to retry failed calls to idempotent methods: how often, how long to wait, on which codes.
+///
+/// ```
+/// use std::time::Duration;
+/// use trident::{Code, RetryPolicy};
+///
+/// let policy = RetryPolicy::new()
+///     .max_attempts(4)
+///     .initial_backoff(Duration::from_millis(50))
+///     .max_backoff(Duration::from_secs(1))
+///     .retryable_codes(&[Code::Unavailable, Code::ResourceExhausted]);
+/// let client = trident::Client::builder("http://127.0.0.1:8080")
+///     .retry(policy)
+///     .build()?;
+/// # Ok::<_, trident::ConfigError>(())
+/// ```
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetryPolicy {
+    max_attempts: u32,
+    initial_backoff: Duration,
+    max_backoff: Duration,
+    retryable_codes: Vec<Code>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl RetryPolicy {
+    /// Three attempts, backoff from 100 ms up to 1 s, retrying `unavailable` only (the code of a
+    /// server that could not be reached or went away, where another attempt is most likely to work).
+    pub fn new() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            retryable_codes: vec![Code::Unavailable],
+        }
+    }
+
+    /// How many times a call may be sent in all, the first time included: 1 (no retries) to
+    /// [`MAX_RETRY_ATTEMPTS`]; values outside are taken as the nearest bound.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts.clamp(1, MAX_RETRY_ATTEMPTS);
+        self
+    }
+
+    /// The wait before the first retry (before jitter); each later wait doubles, up to
+    /// [`max_backoff`](Self::max_backoff). Default 100 ms.
+    pub fn initial_backoff(mut self, backoff: Duration) -> Self {
+        self.initial_backoff = backoff;
+        self
+    }
+
+    /// The longest wait between attempts. Default 1 s.
+    pub fn max_backoff(mut self, backoff: Duration) -> Self {
+        self.max_backoff = backoff;
+        self
+    }
+
+    /// The codes worth retrying (default: `unavailable` only).
+    pub fn retryable_codes(mut self, codes: &[Code]) -> Self {
+        self.retryable_codes = codes.to_vec();
+        self
+    }
+
+    /// The backoff maker, or why the policy cannot make one.
+    fn backoff(&self) -> Result<ExponentialBackoffMaker, ConfigError> {
+        // Jitter 1.0: each wait is its base plus up to as much again, at random.
+        ExponentialBackoffMaker::new(
+            self.initial_backoff,
+            self.max_backoff.max(Duration::from_millis(1)),
+            1.0,
+            HasherRng::new(),
+        )
+        .map_err(|e| ConfigError::with_source(format!("retry backoff: {e}"), e))
+    }
+}
+
+/// How many retries a client may add to its calls, shared by all its clones; see
+/// [`ClientBuilder::retry_budget`](crate::ClientBuilder::retry_budget).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RetryBudget {
+    ttl: Duration,
+    min_per_sec: u32,
+    ratio: f32,
+}
+
+impl Default for RetryBudget {
+    /// Retries may add 20% to the calls of the last 10 seconds, and at least 10 a second.
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(10),
+            min_per_sec: 10,
+            ratio: 0.2,
+        }
+    }
+}
+
+impl RetryBudget {
+    /// Retries may add `ratio` (0 to 1000: 0.2 is a fifth) to the calls made in the last `ttl` (1 to 60
+    /// seconds), and `min_per_sec` retries a second are always allowed, for clients that make few
+    /// calls. Values outside the ranges are taken as the nearest bound.
+    pub fn new(ttl: Duration, min_per_sec: u32, ratio: f32) -> Self {
+        Self {
+            ttl: ttl.clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            min_per_sec,
+            ratio: if ratio.is_nan() {
+                0.0
+            } else {
+                ratio.clamp(0.0, 1000.0)
+            },
+        }
+    }
+}
+
+/// A client's retry configuration, as its calls consult it.
+pub(crate) struct Retries {
+    /// The policy of every idempotent method without one of its own.
+    default: Option<Policy>,
+    /// Policies by method path.
+    methods: HashMap<String, Policy>,
+    /// Methods the client was told are idempotent, by path.
+    idempotent: HashSet<String>,
+    budget: Arc<TpsBudget>,
+}
+
+/// A policy ready to use.
+struct Policy {
+    max_attempts: u32,
+    retryable_codes: Vec<Code>,
+    backoff: ExponentialBackoffMaker,
+}
+
+impl Policy {
+    fn new(policy: &RetryPolicy) -> Result<Self, ConfigError> {
+        Ok(Self {
+            max_attempts: policy.max_attempts,
+            retryable_codes: policy.retryable_codes.clone(),
+            backoff: policy.backoff()?,
+        })
+    }
+}
+
+/// What a [`ClientBuilder`](crate::ClientBuilder) collects about retries.
+#[derive(Default)]
+pub(crate) struct RetrySettings {
+    pub default: Option<RetryPolicy>,
+    pub methods: Vec<(String, RetryPolicy)>,
+    pub idempotent: Vec<String>,
+    pub budget: RetryBudget,
+}
+
+impl RetrySettings {
+    /// The configuration calls consult; `None` when no policy was set (calls then only get the
+    /// transparent retry of unprocessed failures).
+    pub fn build(self) -> Result<Option<Retries>, ConfigError> {
+        if self.default.is_none() && self.methods.is_empty() {
+            return Ok(None);
+        }
+        let default = self.default.as_ref().map(Policy::new).transpose()?;
+        let methods = self
+            .methods
+            .iter()
+            .map(|(path, policy)| Ok((path.clone(), Policy::new(policy)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        let budget = self.budget;
+        Ok(Some(Retries {
+            default,
+            methods,
+            idempotent: self.idempotent.into_iter().collect(),
+            budget: Arc::new(TpsBudget::new(budget.ttl, budget.min_per_sec, budget.ratio)),
+        }))
+    }
+}
+
+/// The attempts of one call: whether a failure is sent again, after how long.
+pub(crate) struct Attempts<'a> {
+    /// The policy that applies to the call, if any, and whether the method is idempotent.
+    policy: Option<(&'a Policy, bool)>,
+    budget: Option<&'a TpsBudget>,
+    backoff: Option<ExponentialBackoff>,
+    deadline: Option<Instant>,
+    /// Attempts made so far, counting neither the first nor the transparent retry.
+    retries: u32,
+    /// Whether the transparent retry of an unprocessed call was used.
+    transparent: bool,
+}
+
+impl<'a> Attempts<'a> {
+    /// The attempts of a call to `spec` on a client configured with `retries`.
+    pub fn new(retries: Option<&'a Retries>, spec: &MethodSpec, deadline: Option<Instant>) -> Self {
+        let policy = retries.and_then(|retries| {
+            let policy = retries
+                .methods
+                .get(spec.path)
+                .or(retries.default.as_ref())?;
+            let idempotent =
+                spec.idempotency != Idempotency::Unknown || retries.idempotent.contains(spec.path);
+            // Every call that may be retried pays into the budget the retries draw on.
+            retries.budget.deposit();
+            Some((policy, idempotent))
+        });
+        Self {
+            policy,
+            budget: retries.map(|r| &*r.budget),
+            backoff: None,
+            deadline,
+            retries: 0,
+            transparent: false,
+        }
+    }
+
+    /// Decides whether a call that failed with `error` is sent again, and waits before it is.
+    /// `Ok(())`: send it again now; `Err`: the call's final error (`error`, or `deadline_exceeded`
+    /// when the deadline passes during the wait).
+    pub async fn again(&mut self, error: Error) -> Result<(), Error> {
+        match self.retry_after(&error) {
+            None => Err(error),
+            Some(pause) => self.pause(pause).await,
+        }
+    }
+
+    /// Whether a call that failed with `error` is sent again, and after what pause; a `Some` counts
+    /// the attempt (and draws on the budget).
+    pub fn retry_after(&mut self, error: &Error) -> Option<Pause> {
+        if self.deadline.is_some_and(|d| d <= Instant::now()) {
+            return None;
+        }
+        if error.is_unprocessed() && !self.transparent {
+            self.transparent = true;
+            return Some(Pause::None);
+        }
+        let (policy, idempotent) = self.policy?;
+        let safe = idempotent || error.is_unprocessed();
+        let retryable = error.is_unprocessed() || policy.retryable_codes.contains(&error.code());
+        if !safe || !retryable || self.retries + 1 >= policy.max_attempts {
+            return None;
+        }
+        let pushback = match pushback(error) {
+            Pushback::Stop => return None,
+            Pushback::Wait(wait) => Some(wait),
+            Pushback::None => None,
+        };
+        if !self.budget.is_some_and(|budget| budget.withdraw()) {
+            return None;
+        }
+        self.retries += 1;
+        Some(match pushback {
+            Some(wait) => {
+                // A6: after a pushback, the backoff starts over.
+                self.backoff = None;
+                Pause::Sleep(tokio::time::sleep(wait))
+            }
+            None => Pause::Sleep(
+                self.backoff
+                    .get_or_insert_with(|| policy.backoff.clone().make_backoff())
+                    .next_backoff(),
+            ),
+        })
+    }
+
+    /// Waits out `pause`, within the call's deadline.
+    pub async fn pause(&self, pause: Pause) -> Result<(), Error> {
+        match pause {
+            Pause::None => Ok(()),
+            Pause::Sleep(sleep) => {
+                deadline::within(self.deadline, async {
+                    sleep.await;
+                    Ok(())
+                })
+                .await
+            }
+        }
+    }
+}
+
+/// The wait before a retry.
+pub(crate) enum Pause {
+    /// None: the transparent retry of an unprocessed call.
+    None,
+    /// The backoff's, or the server's pushback.
+    Sleep(tokio::time::Sleep),
+}
+
+/// What a server said about retrying, in A6's pushback trailer.
+enum Pushback {
+    /// Nothing.
+    None,
+    /// Wait this long, then retry.
+    Wait(Duration),
+    /// Do not retry.
+    Stop,
+}
+
+/// The pushback `error` carries, in its trailers or (trailers-only responses) its headers.
+fn pushback(error: &Error) -> Pushback {
+    let value = error
+        .trailers()
+        .get(PUSHBACK)
+        .or_else(|| error.headers().get(PUSHBACK));
+    match value {
+        None => Pushback::None,
+        Some(value) => match value.trim().parse::<u64>() {
+            Ok(ms) => Pushback::Wait(Duration::from_millis(ms)),
+            Err(_) => Pushback::Stop,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Delivery;
+    use crate::method::StreamType;
+
+    static PLAIN: MethodSpec = MethodSpec {
+        service: "t.S",
+        method: "Plain",
+        path: "/t.S/Plain",
+        stream_type: StreamType::Unary,
+        idempotency: Idempotency::Unknown,
+    };
+    static IDEMPOTENT: MethodSpec = MethodSpec {
+        service: "t.S",
+        method: "Idempotent",
+        path: "/t.S/Idempotent",
+        stream_type: StreamType::Unary,
+        idempotency: Idempotency::Idempotent,
+    };
+
+    fn retries(settings: RetrySettings) -> Retries {
+        settings.build().expect("valid").expect("a policy")
+    }
+
+    fn unavailable() -> Error {
+        Error::new(Code::Unavailable, "gone")
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn idempotent_calls_are_retried_up_to_the_attempts() {
+        let retries = retries(RetrySettings {
+            default: Some(RetryPolicy::new().max_attempts(3)),
+            ..RetrySettings::default()
+        });
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+        assert!(attempts.again(unavailable()).await.is_ok());
+        assert!(attempts.again(unavailable()).await.is_ok());
+        let last = attempts
+            .again(unavailable())
+            .await
+            .expect_err("three attempts made");
+        assert_eq!(last.code(), Code::Unavailable);
+        // Codes not named are not retried.
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+        let error = Error::new(Code::Internal, "bug");
+        assert!(attempts.again(error).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_with_side_effects_are_retried_only_unprocessed() {
+        let retries = retries(RetrySettings {
+            default: Some(RetryPolicy::new().max_attempts(3)),
+            ..RetrySettings::default()
+        });
+        let mut attempts = Attempts::new(Some(&retries), &PLAIN, None);
+        assert!(attempts.again(unavailable()).await.is_err());
+        let mut attempts = Attempts::new(Some(&retries), &PLAIN, None);
+        let refused = || unavailable().with_delivery(Delivery::Refused);
+        assert!(attempts.again(refused()).await.is_ok(), "transparent");
+        assert!(attempts.again(refused()).await.is_ok(), "second attempt");
+        assert!(attempts.again(refused()).await.is_ok(), "third attempt");
+        assert!(attempts.again(refused()).await.is_err(), "no more");
+        // Without a policy: the transparent retry only.
+        let mut attempts = Attempts::new(None, &IDEMPOTENT, None);
+        assert!(attempts.again(unavailable()).await.is_err());
+        let mut attempts = Attempts::new(None, &PLAIN, None);
+        assert!(attempts.again(refused()).await.is_ok());
+        assert!(attempts.again(refused()).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn methods_can_be_marked_idempotent_and_given_their_own_policy() {
+        let retries = retries(RetrySettings {
+            methods: vec![("/t.S/Plain".into(), RetryPolicy::new().max_attempts(2))],
+            idempotent: vec!["/t.S/Plain".into()],
+            ..RetrySettings::default()
+        });
+        let mut attempts = Attempts::new(Some(&retries), &PLAIN, None);
+        assert!(attempts.again(unavailable()).await.is_ok());
+        assert!(attempts.again(unavailable()).await.is_err());
+        // No default policy: other methods are not retried.
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+        assert!(attempts.again(unavailable()).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn backoff_waits_grow_and_the_deadline_bounds_them() {
+        let retries = retries(RetrySettings {
+            default: Some(
+                RetryPolicy::new()
+                    .max_attempts(5)
+                    .initial_backoff(Duration::from_millis(100))
+                    .max_backoff(Duration::from_secs(10)),
+            ),
+            ..RetrySettings::default()
+        });
+        let start = Instant::now();
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+        attempts.again(unavailable()).await.expect("retried");
+        let first = start.elapsed();
+        assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200));
+        attempts.again(unavailable()).await.expect("retried");
+        let second = start.elapsed() - first;
+        assert!(second >= Duration::from_millis(200) && second <= Duration::from_millis(400));
+
+        let deadline = Instant::now() + Duration::from_millis(50);
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, Some(deadline));
+        let error = attempts.again(unavailable()).await.expect_err("deadline");
+        assert_eq!(error.code(), Code::DeadlineExceeded);
+        assert_eq!(Instant::now(), deadline);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pushback_sets_the_wait_or_stops_retries() {
+        let retries = retries(RetrySettings {
+            default: Some(RetryPolicy::new().max_attempts(5)),
+            ..RetrySettings::default()
+        });
+        let pushed = |value: &str| {
+            let mut error = unavailable();
+            error
+                .trailers_mut()
+                .insert(PUSHBACK, value)
+                .expect("valid metadata");
+            error
+        };
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+        let start = Instant::now();
+        attempts.again(pushed("2000")).await.expect("retried");
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        assert!(attempts.again(pushed("-1")).await.is_err());
+        assert!(attempts.again(pushed("soon")).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_budget_stops_retry_storms() {
+        let retries = retries(RetrySettings {
+            default: Some(RetryPolicy::new().max_attempts(5)),
+            budget: RetryBudget::new(Duration::from_secs(10), 1, 0.0),
+            ..RetrySettings::default()
+        });
+        let mut allowed = 0;
+        for _ in 0..100 {
+            let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+            if attempts.again(unavailable()).await.is_ok() {
+                allowed += 1;
+            }
+        }
+        // One retry a second, over ten seconds' reserve at most.
+        assert!(allowed <= 10, "{allowed} retries allowed");
+        assert!(allowed >= 1);
+    }
+}

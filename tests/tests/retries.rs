@@ -1,0 +1,238 @@
+//! Retries against a real loopback server: idempotent methods are sent again after retryable
+//! failures, methods with side effects never once a handler saw them (the handler invocations are
+//! counted), server streams until their response head, pushback and the deadline bound it all.
+
+use std::time::Duration;
+
+use trident::{Client, Code, ProtocolKind, RetryPolicy};
+use trident_tests::{
+    Codec, EchoRequest, EchoServiceClient, ErrorSpec, Header, Http, TestServer, build_client,
+    configure_builder, within,
+};
+
+/// A request whose handler fails with `code`.
+fn failing(code: Code) -> EchoRequest {
+    EchoRequest {
+        text: "fail".into(),
+        error: Some(ErrorSpec {
+            code: code as u32,
+            message: "asked to fail".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// A client of `server` retrying with up to four attempts, 1 ms apart.
+fn retrying_client(server: &TestServer, protocol: ProtocolKind, http: Http) -> EchoServiceClient {
+    let builder = configure_builder(Client::builder(server.url()), Codec::Proto, http)
+        .protocol(protocol)
+        .retry(
+            RetryPolicy::new()
+                .max_attempts(4)
+                .initial_backoff(Duration::from_millis(1))
+                .max_backoff(Duration::from_millis(5)),
+        );
+    build_client(builder)
+}
+
+/// Every protocol: an idempotent method (`Echo`, `NO_SIDE_EFFECTS`) failing with `unavailable` runs
+/// four times; one with side effects (`EchoPost`) runs once; a code not named runs once.
+#[tokio::test]
+async fn only_idempotent_methods_are_sent_again_after_reaching_a_handler() {
+    for (protocol, http) in [
+        (ProtocolKind::Connect, Http::H1),
+        (ProtocolKind::Grpc, Http::H2),
+        (ProtocolKind::GrpcWeb, Http::H2),
+        (ProtocolKind::Triple, Http::H2),
+    ] {
+        let server = TestServer::start().await;
+        let client = retrying_client(&server, protocol, http);
+        let calls = || server.state().calls.get();
+
+        let error = within("echo", client.echo(failing(Code::Unavailable)))
+            .await
+            .expect_err("fails every time");
+        assert_eq!(error.code(), Code::Unavailable, "{protocol:?}");
+        assert_eq!(
+            calls(),
+            4,
+            "{protocol:?}: Echo is idempotent: four attempts"
+        );
+
+        let error = within("echo_post", client.echo_post(failing(Code::Unavailable)))
+            .await
+            .expect_err("fails");
+        assert_eq!(error.code(), Code::Unavailable);
+        assert_eq!(
+            calls(),
+            5,
+            "{protocol:?}: EchoPost reached its handler once, and only once"
+        );
+
+        within("echo", client.echo(failing(Code::Internal)))
+            .await
+            .expect_err("fails");
+        assert_eq!(calls(), 6, "{protocol:?}: internal is not a retryable code");
+
+        // A call that works is sent once.
+        within("echo", client.echo(EchoRequest::default()))
+            .await
+            .expect("works");
+        assert_eq!(calls(), 7);
+    }
+}
+
+/// A method named idempotent on the client is retried like one the proto marks; a policy for one
+/// method replaces the client's.
+#[tokio::test]
+async fn methods_are_marked_idempotent_and_given_policies_per_client() {
+    let server = TestServer::start().await;
+    let builder = server
+        .builder(Codec::Proto, Http::H2)
+        .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
+        .idempotent_method("/trident.test.v1.EchoService/EchoPost")
+        .retry_method(
+            "/trident.test.v1.EchoService/Echo",
+            RetryPolicy::new().max_attempts(1),
+        );
+    let client = build_client(builder);
+    within("echo_post", client.echo_post(failing(Code::Unavailable)))
+        .await
+        .expect_err("fails");
+    assert_eq!(
+        server.state().calls.get(),
+        3,
+        "the default policy's three attempts"
+    );
+    within("echo", client.echo(failing(Code::Unavailable)))
+        .await
+        .expect_err("fails");
+    assert_eq!(
+        server.state().calls.get(),
+        4,
+        "Echo's own policy: one attempt"
+    );
+}
+
+/// The server's pushback trailer: a negative value stops the retries.
+#[tokio::test]
+async fn a_negative_pushback_stops_retries() {
+    let server = TestServer::start().await;
+    let client = retrying_client(&server, ProtocolKind::Grpc, Http::H2);
+    let mut request = failing(Code::Unavailable);
+    if let Some(spec) = request.error.as_mut() {
+        spec.trailers.push(Header {
+            name: "grpc-retry-pushback-ms".into(),
+            value: "-1".into(),
+        });
+    }
+    within("echo", client.echo(request))
+        .await
+        .expect_err("fails");
+    assert_eq!(server.state().calls.get(), 1);
+}
+
+/// The deadline bounds every attempt and every wait together.
+#[tokio::test]
+async fn the_deadline_bounds_the_whole_call() {
+    let server = TestServer::start().await;
+    let builder = server.builder(Codec::Proto, Http::H2).retry(
+        RetryPolicy::new()
+            .max_attempts(5)
+            .initial_backoff(Duration::from_millis(400))
+            .max_backoff(Duration::from_millis(400)),
+    );
+    let client = build_client(builder);
+    let request =
+        trident::Request::new(failing(Code::Unavailable)).with_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let error = within("echo", client.echo(request))
+        .await
+        .expect_err("fails");
+    assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
+    assert!(started.elapsed() < Duration::from_millis(1000));
+    assert_eq!(
+        server.state().calls.get(),
+        1,
+        "the backoff outlasted the deadline"
+    );
+}
+
+/// A server stream whose handler fails before any response (gRPC answers trailers-only) is retried;
+/// one that failed after its first message was handed over is not.
+#[tokio::test]
+async fn server_streams_are_retried_before_their_response_head() {
+    let server = TestServer::start().await;
+    let client = retrying_client(&server, ProtocolKind::Grpc, Http::H2);
+    let mut request = failing(Code::Unavailable);
+    request.repeat = 3;
+    // `Repeat` has no idempotency option: mark it on a client of its own.
+    let builder = server
+        .builder(Codec::Proto, Http::H2)
+        .protocol(ProtocolKind::Grpc)
+        .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
+        .idempotent_method("/trident.test.v1.EchoService/Repeat");
+    let marked = build_client(builder);
+    // The last attempt's stream is handed over, holding its error.
+    async fn first_error(
+        call: impl std::future::Future<
+            Output = Result<trident::ServerStreamCall<trident_tests::EchoResponse>, trident::Error>,
+        >,
+    ) -> trident::Error {
+        let mut stream = within("repeat", call).await.expect("a head");
+        within("message", stream.message())
+            .await
+            .expect_err("the error")
+    }
+    let error = first_error(marked.repeat(request.clone())).await;
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(server.state().calls.get(), 3, "three attempts");
+
+    // Not marked idempotent: sent once.
+    first_error(client.repeat(request.clone())).await;
+    assert_eq!(server.state().calls.get(), 4);
+
+    // Failing after a message: the stream was handed over, and its failure is the caller's to see.
+    if let Some(spec) = request.error.as_mut() {
+        spec.after_messages = 1;
+    }
+    let mut stream = within("repeat", marked.repeat(request))
+        .await
+        .expect("the head arrives");
+    within("first", stream.message()).await.expect("a message");
+    let error = within("end", stream.message())
+        .await
+        .expect_err("then the error");
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(server.state().calls.get(), 5);
+}
+
+/// Unprocessed calls are sent again whatever the method: a server that is not there yet on the first
+/// attempt, and there on the next, is reached by a call with side effects.
+#[tokio::test]
+async fn a_call_that_could_not_connect_is_sent_again() {
+    // A port with nothing listening, for a moment.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("address");
+    drop(listener);
+    let builder = Client::builder(format!("http://{addr}"))
+        .http_version(trident::HttpVersion::Http2)
+        .retry(
+            RetryPolicy::new()
+                .max_attempts(5)
+                .initial_backoff(Duration::from_millis(200))
+                .max_backoff(Duration::from_millis(200)),
+        );
+    let client = build_client(builder);
+    let call = tokio::spawn(async move { client.echo_post(EchoRequest::default()).await });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let router = trident_tests::router(trident_tests::TestService::new());
+    let listener = tokio::net::TcpListener::bind(addr).await.expect("rebind");
+    let server = tokio::spawn(async move {
+        let _ = trident::Server::new().serve(listener, router).await;
+    });
+    let response = within("echo_post", call).await.expect("joins");
+    assert!(response.is_ok(), "{:?}", response.err());
+    server.abort();
+}
