@@ -88,7 +88,7 @@ pub use body::Body;
 pub use client::{
     BalancePolicy, BidiStreamCall, Client, ClientBuilder, ClientStreamCall,
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_DNS_INTERVAL, DnsResolver, EndpointHealth, HealthCheck,
-    HttpVersion, MAX_RETRY_ATTEMPTS, ResolveNow, Resolver, RetryBudget, RetryPolicy,
+    HttpVersion, MAX_RETRY_ATTEMPTS, REPLAY_LIMIT, ResolveNow, Resolver, RetryBudget, RetryPolicy,
     ServerStreamCall, StaticResolver, Transport, boxed_transport,
 };
 pub use code::Code;

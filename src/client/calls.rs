@@ -10,6 +10,7 @@ use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::client::intercepted::InterceptedStream;
 use crate::client::receive::StreamReceiver;
+use crate::client::replay::Replay;
 use crate::codec::Message;
 use crate::wire::MessageWriter;
 use crate::{Code, Error, Metadata, Response};
@@ -29,19 +30,27 @@ enum Way {
         writer: MessageWriter,
         call: DuplexCall,
         receiver: StreamReceiver,
+        /// What a retryable client- or bidi-streaming call keeps until it is committed.
+        replay: Option<Box<Replay>>,
     },
     /// Through the client's interceptors.
     Intercepted(InterceptedStream),
 }
 
 impl<Req: Message, Res: Message> Streams<Req, Res> {
-    fn new(config: Arc<ClientConfig>, writer: MessageWriter, call: DuplexCall) -> Self {
+    fn new(
+        config: Arc<ClientConfig>,
+        writer: MessageWriter,
+        call: DuplexCall,
+        replay: Option<Box<Replay>>,
+    ) -> Self {
         Self {
             way: Way::Direct {
                 config,
                 writer,
                 call,
                 receiver: StreamReceiver::default(),
+                replay,
             },
             _message: PhantomData,
         }
@@ -56,9 +65,24 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
 
     async fn send(&mut self, message: Req) -> Result<(), Error> {
         match &mut self.way {
-            Way::Direct { writer, call, .. } => {
+            Way::Direct {
+                config,
+                writer,
+                call,
+                replay,
+                ..
+            } => {
                 let framed = writer.envelope(&message, 0)?;
-                call.send(framed).await
+                if let Some(kept) = replay
+                    && !kept.record(&framed)
+                {
+                    *replay = None;
+                }
+                match call.send(framed).await {
+                    Ok(()) => Ok(()),
+                    // A retry sends this message again with the others.
+                    Err(error) => retry(config, call, replay, error).await,
+                }
             }
             Way::Intercepted(stream) => stream.send(AnyMessage::new(message)).await,
         }
@@ -66,7 +90,12 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
 
     fn close_send(&mut self) -> Result<(), Error> {
         match &mut self.way {
-            Way::Direct { call, .. } => call.close_send(),
+            Way::Direct { call, replay, .. } => {
+                if let Some(kept) = replay {
+                    kept.close();
+                }
+                call.close_send()
+            }
             Way::Intercepted(stream) => stream.close_send(),
         }
     }
@@ -77,8 +106,17 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
                 config,
                 call,
                 receiver,
+                replay,
                 ..
-            } => receiver.headers(config, call).await,
+            } => {
+                while let Err(error) = receiver.headers(config, call).await {
+                    retry(config, call, replay, error).await?;
+                    *receiver = StreamReceiver::default();
+                }
+                // The caller has seen the headers: the call is committed.
+                *replay = None;
+                receiver.headers(config, call).await
+            }
             Way::Intercepted(stream) => stream.headers().await,
         }
     }
@@ -105,10 +143,24 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
                 config,
                 call,
                 receiver,
+                replay,
                 ..
-            } => match receiver.try_next(config, call) {
-                Some(result) => result,
-                None => receiver.next(config, call).await,
+            } => loop {
+                let result = match receiver.try_next(config, call) {
+                    Some(result) => result,
+                    None => receiver.next(config, call).await,
+                };
+                match result {
+                    Err(error) if replay.is_some() => {
+                        retry(config, call, replay, error).await?;
+                        *receiver = StreamReceiver::default();
+                    }
+                    result => {
+                        // A message (or the end) came: the call is committed.
+                        *replay = None;
+                        return result;
+                    }
+                }
             },
             Way::Intercepted(stream) => match stream.message().await? {
                 Some(message) => message.into_typed().map(Some),
@@ -124,8 +176,19 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
                 config,
                 call,
                 receiver,
+                replay,
                 ..
-            } => single_response(config, call, receiver).await,
+            } => loop {
+                // Nothing of the response reaches the caller before this returns, so any failure
+                // of it may be retried.
+                match single_response(config, call, receiver).await {
+                    Err(error) if replay.is_some() => {
+                        retry(config, call, replay, error).await?;
+                        *receiver = StreamReceiver::default();
+                    }
+                    result => return result,
+                }
+            },
             Way::Intercepted(stream) => {
                 let headers = stream.headers().await?.clone();
                 let Some(message) = stream.message().await? else {
@@ -178,7 +241,7 @@ impl<Res: Message> ServerStreamCall<Res> {
         writer: MessageWriter,
         call: DuplexCall,
     ) -> Result<Self, Error> {
-        let mut streams = Streams::new(config, writer, call);
+        let mut streams = Streams::new(config, writer, call, None);
         streams.headers().await?;
         Ok(Self { streams })
     }
@@ -230,9 +293,14 @@ pub struct ClientStreamCall<Req, Res> {
 }
 
 impl<Req: Message, Res: Message> ClientStreamCall<Req, Res> {
-    pub(crate) fn new(config: Arc<ClientConfig>, writer: MessageWriter, call: DuplexCall) -> Self {
+    pub(crate) fn new(
+        config: Arc<ClientConfig>,
+        writer: MessageWriter,
+        call: DuplexCall,
+        replay: Option<Box<Replay>>,
+    ) -> Self {
         Self {
-            streams: Streams::new(config, writer, call),
+            streams: Streams::new(config, writer, call, replay),
         }
     }
 
@@ -259,6 +327,24 @@ impl<Req: Message, Res: Message> ClientStreamCall<Req, Res> {
     pub fn cancel(&mut self) {
         self.streams.cancel();
     }
+}
+
+/// Retries a streaming call that failed with `error`, if it kept what it sent (see `replay.rs`) and
+/// the retry rules allow; `Err` with the call's final error otherwise, when it is no longer retried.
+async fn retry(
+    config: &Arc<ClientConfig>,
+    call: &mut DuplexCall,
+    replay: &mut Option<Box<Replay>>,
+    error: Error,
+) -> Result<(), Error> {
+    let Some(kept) = replay.as_mut() else {
+        return Err(error);
+    };
+    let result = kept.retry(config, call, error).await;
+    if result.is_err() {
+        *replay = None;
+    }
+    result
 }
 
 /// Reads exactly one message and the end of the stream (client-streaming responses, gRPC unary).
@@ -293,9 +379,14 @@ pub struct BidiStreamCall<Req, Res> {
 }
 
 impl<Req: Message, Res: Message> BidiStreamCall<Req, Res> {
-    pub(crate) fn new(config: Arc<ClientConfig>, writer: MessageWriter, call: DuplexCall) -> Self {
+    pub(crate) fn new(
+        config: Arc<ClientConfig>,
+        writer: MessageWriter,
+        call: DuplexCall,
+        replay: Option<Box<Replay>>,
+    ) -> Self {
         Self {
-            streams: Streams::new(config, writer, call),
+            streams: Streams::new(config, writer, call, replay),
         }
     }
 

@@ -165,7 +165,7 @@ impl Client {
             let slot = trailers.clone();
             Box::pin(async move {
                 let (head, messages) = request.split_message();
-                let mut call = client.duplex(spec, remaining_time(head));
+                let mut call = client.duplex_call(spec, remaining_time(head), false).0;
                 call.start_streaming(request_side.body::<Req>(messages));
                 let mut receiver = StreamReceiver::default();
                 let headers = receiver.headers(&client.config, &mut call).await?.clone();

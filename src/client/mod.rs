@@ -16,6 +16,7 @@ mod health_check;
 mod intercepted;
 mod origin_slots;
 mod receive;
+mod replay;
 mod resolver;
 mod retry;
 #[cfg(feature = "tls")]
@@ -32,6 +33,7 @@ pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
 pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
 pub use dns_resolver::{DEFAULT_DNS_INTERVAL, DnsResolver};
 pub use health_check::{EndpointHealth, HealthCheck};
+pub use replay::REPLAY_LIMIT;
 pub use resolver::{ResolveNow, Resolver, StaticResolver};
 pub use retry::{MAX_RETRY_ATTEMPTS, RetryBudget, RetryPolicy};
 pub use transport::{HttpVersion, Transport, boxed_transport};
@@ -254,8 +256,8 @@ impl Client {
     ) -> ClientStreamCall<Req, Res> {
         match &self.config.chain {
             None => {
-                let call = self.duplex(spec, request);
-                ClientStreamCall::new(self.config.clone(), self.config.writer(), call)
+                let (call, replay) = self.duplex_call(spec, request, true);
+                ClientStreamCall::new(self.config.clone(), self.config.writer(), call, replay)
             }
             Some(chain) => ClientStreamCall::intercepted(
                 self.intercepted_stream::<Req, Res>(chain, spec, request),
@@ -273,8 +275,8 @@ impl Client {
     ) -> BidiStreamCall<Req, Res> {
         match &self.config.chain {
             None => {
-                let call = self.duplex(spec, request);
-                BidiStreamCall::new(self.config.clone(), self.config.writer(), call)
+                let (call, replay) = self.duplex_call(spec, request, true);
+                BidiStreamCall::new(self.config.clone(), self.config.writer(), call, replay)
             }
             Some(chain) => BidiStreamCall::intercepted(
                 self.intercepted_stream::<Req, Res>(chain, spec, request),
@@ -282,17 +284,39 @@ impl Client {
         }
     }
 
-    /// The duplex call a client- or bidi-streaming `request` goes out on.
-    fn duplex(&self, spec: &'static MethodSpec, mut request: Request<()>) -> DuplexCall {
+    /// The duplex call a client- or bidi-streaming `request` goes out on, and, if `retryable` and a
+    /// retry policy applies to it, what it keeps to be sent again (`replay.rs`). (Calls through
+    /// interceptors are not: their messages stream through the interceptors' own code.)
+    fn duplex_call(
+        &self,
+        spec: &'static MethodSpec,
+        mut request: Request<()>,
+        retryable: bool,
+    ) -> (DuplexCall, Option<Box<replay::Replay>>) {
+        let config = &self.config;
         let (timeout, deadline) = self.call_deadline(request.timeout());
         let extensions = std::mem::take(request.extensions_mut());
-        let head = self.config.request_head(
+        let replay = match &config.retries {
+            Some(_) if retryable => replay::Replay::new(
+                config,
+                spec,
+                request.headers(),
+                &extensions,
+                timeout,
+                deadline,
+            ),
+            _ => None,
+        };
+        let head = config.request_head(
             spec,
             request.headers(),
             extensions,
             timeout,
-            self.config.send_compression_name(),
+            config.send_compression_name(),
         );
-        DuplexCall::new(self.config.clone(), spec, head, deadline)
+        (
+            DuplexCall::new(config.clone(), spec, head, deadline),
+            replay,
+        )
     }
 }

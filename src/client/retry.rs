@@ -169,9 +169,9 @@ impl RetryBudget {
 /// A client's retry configuration, as its calls consult it.
 pub(crate) struct Retries {
     /// The policy of every idempotent method without one of its own.
-    default: Option<Policy>,
+    default: Option<Arc<Policy>>,
     /// Policies by method path.
-    methods: HashMap<String, Policy>,
+    methods: HashMap<String, Arc<Policy>>,
     /// Methods the client was told are idempotent, by path.
     idempotent: HashSet<String>,
     budget: Arc<TpsBudget>,
@@ -210,11 +210,15 @@ impl RetrySettings {
         if self.default.is_none() && self.methods.is_empty() {
             return Ok(None);
         }
-        let default = self.default.as_ref().map(Policy::new).transpose()?;
+        let default = self
+            .default
+            .as_ref()
+            .map(|policy| Policy::new(policy).map(Arc::new))
+            .transpose()?;
         let methods = self
             .methods
             .iter()
-            .map(|(path, policy)| Ok((path.clone(), Policy::new(policy)?)))
+            .map(|(path, policy)| Ok((path.clone(), Arc::new(Policy::new(policy)?))))
             .collect::<Result<_, ConfigError>>()?;
         let budget = self.budget;
         Ok(Some(Retries {
@@ -227,10 +231,10 @@ impl RetrySettings {
 }
 
 /// The attempts of one call: whether a failure is sent again, after how long.
-pub(crate) struct Attempts<'a> {
+pub(crate) struct Attempts {
     /// The policy that applies to the call, if any, and whether the method is idempotent.
-    policy: Option<(&'a Policy, bool)>,
-    budget: Option<&'a TpsBudget>,
+    policy: Option<(Arc<Policy>, bool)>,
+    budget: Option<Arc<TpsBudget>>,
     backoff: Option<ExponentialBackoff>,
     deadline: Option<Instant>,
     /// Attempts made so far, counting neither the first nor the transparent retry.
@@ -239,9 +243,9 @@ pub(crate) struct Attempts<'a> {
     transparent: bool,
 }
 
-impl<'a> Attempts<'a> {
+impl Attempts {
     /// The attempts of a call to `spec` on a client configured with `retries`.
-    pub fn new(retries: Option<&'a Retries>, spec: &MethodSpec, deadline: Option<Instant>) -> Self {
+    pub fn new(retries: Option<&Retries>, spec: &MethodSpec, deadline: Option<Instant>) -> Self {
         let policy = retries.and_then(|retries| {
             let policy = retries
                 .methods
@@ -251,11 +255,11 @@ impl<'a> Attempts<'a> {
                 spec.idempotency != Idempotency::Unknown || retries.idempotent.contains(spec.path);
             // Every call that may be retried pays into the budget the retries draw on.
             retries.budget.deposit();
-            Some((policy, idempotent))
+            Some((policy.clone(), idempotent))
         });
         Self {
+            budget: policy.as_ref().and(retries).map(|r| r.budget.clone()),
             policy,
-            budget: retries.map(|r| &*r.budget),
             backoff: None,
             deadline,
             retries: 0,
@@ -283,8 +287,8 @@ impl<'a> Attempts<'a> {
             self.transparent = true;
             return Some(Pause::None);
         }
-        let (policy, idempotent) = self.policy?;
-        let safe = idempotent || error.is_unprocessed();
+        let (policy, idempotent) = self.policy.as_ref()?;
+        let safe = *idempotent || error.is_unprocessed();
         let retryable = error.is_unprocessed() || policy.retryable_codes.contains(&error.code());
         if !safe || !retryable || self.retries + 1 >= policy.max_attempts {
             return None;
@@ -294,7 +298,7 @@ impl<'a> Attempts<'a> {
             Pushback::Wait(wait) => Some(wait),
             Pushback::None => None,
         };
-        if !self.budget.is_some_and(|budget| budget.withdraw()) {
+        if !self.budget.as_ref().is_some_and(|budget| budget.withdraw()) {
             return None;
         }
         self.retries += 1;
@@ -310,6 +314,11 @@ impl<'a> Attempts<'a> {
                     .next_backoff(),
             ),
         })
+    }
+
+    /// Whether a policy applies to the call (beyond the transparent retry every call gets).
+    pub fn has_policy(&self) -> bool {
+        self.policy.is_some()
     }
 
     /// Waits out `pause`, within the call's deadline.

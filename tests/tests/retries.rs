@@ -2,6 +2,8 @@
 //! failures, methods with side effects never once a handler saw them (the handler invocations are
 //! counted), server streams until their response head, pushback and the deadline bound it all.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use trident::{Client, Code, ProtocolKind, RetryPolicy};
@@ -234,5 +236,131 @@ async fn a_call_that_could_not_connect_is_sent_again() {
     });
     let response = within("echo_post", call).await.expect("joins");
     assert!(response.is_ok(), "{:?}", response.err());
+    server.abort();
+}
+
+/// A server whose `Collect` and `Chat` fail with `unavailable` on their first call and work after,
+/// answering with every message they received; with the count of their calls.
+async fn flaky_streams() -> (
+    std::net::SocketAddr,
+    Arc<AtomicUsize>,
+    tokio::task::JoinHandle<()>,
+) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (collect_calls, chat_calls) = (calls.clone(), calls.clone());
+    let routes = trident::ServiceRoutes::new("trident.test.v1.EchoService")
+        .client_stream(
+            &trident_tests::COLLECT,
+            move |request: trident::Request<trident::Streaming<EchoRequest>>| {
+                let calls = collect_calls.clone();
+                async move {
+                    let first = calls.fetch_add(1, Ordering::SeqCst) == 0;
+                    let mut messages = request.into_parts().1;
+                    let mut texts = Vec::new();
+                    while let Some(message) = messages.message().await? {
+                        texts.push(message.text);
+                    }
+                    if first {
+                        return Err(trident::Error::new(Code::Unavailable, "not yet"));
+                    }
+                    Ok(trident::Response::new(trident_tests::EchoResponse {
+                        text: texts.join(","),
+                        ..Default::default()
+                    }))
+                }
+            },
+        )
+        .bidi_stream(
+            &trident_tests::CHAT,
+            move |request: trident::Request<trident::Streaming<EchoRequest>>| {
+                let calls = chat_calls.clone();
+                async move {
+                    if calls.fetch_add(1, Ordering::SeqCst) == 0 {
+                        return Err(trident::Error::new(Code::Unavailable, "not yet"));
+                    }
+                    let messages = request.into_parts().1;
+                    let echoes =
+                        futures_util::stream::unfold(messages, |mut messages| async move {
+                            match messages.message().await {
+                                Ok(Some(message)) => Some((
+                                    Ok(trident_tests::EchoResponse {
+                                        text: message.text,
+                                        ..Default::default()
+                                    }),
+                                    messages,
+                                )),
+                                Ok(None) => None,
+                                Err(error) => Some((Err(error), messages)),
+                            }
+                        });
+                    let echoes: trident::ResponseStream<trident_tests::EchoResponse> =
+                        Box::pin(echoes);
+                    Ok(trident::Response::new(echoes))
+                }
+            },
+        );
+    let router = trident::Router::new().add(routes).expect("routes");
+    let (addr, task) = trident_tests::serve_router(router).await;
+    (addr, calls, task)
+}
+
+/// Client- and bidi-streaming calls of methods marked idempotent are opened again after a retryable
+/// failure that came before any response message, and every message sent so far is sent again.
+#[tokio::test]
+async fn client_and_bidi_streams_resend_their_messages_on_retry() {
+    let (addr, calls, server) = flaky_streams().await;
+    let builder = Client::builder(format!("http://{addr}"))
+        .http_version(trident::HttpVersion::Http2)
+        .protocol(ProtocolKind::Grpc)
+        .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
+        .idempotent_method("/trident.test.v1.EchoService/Collect")
+        .idempotent_method("/trident.test.v1.EchoService/Chat");
+    let client = build_client(builder);
+
+    let mut collect = client.collect(());
+    for text in ["a", "b", "c"] {
+        within("send", collect.send(trident_tests::text(text)))
+            .await
+            .expect("sent");
+    }
+    let response = within("close", collect.close_and_receive())
+        .await
+        .expect("the retry works");
+    assert_eq!(response.message().text, "a,b,c");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    calls.store(0, Ordering::SeqCst);
+    let mut chat = client.chat(());
+    within("send", chat.send(trident_tests::text("x")))
+        .await
+        .expect("sent");
+    // The first attempt fails at its head; reading the first message retries it.
+    let first = within("message", chat.message()).await.expect("retried");
+    assert_eq!(first.map(|m| m.text), Some("x".to_string()));
+    within("send", chat.send(trident_tests::text("y")))
+        .await
+        .expect("sent");
+    chat.close_send().expect("closed");
+    let second = within("message", chat.message()).await.expect("a message");
+    assert_eq!(second.map(|m| m.text), Some("y".to_string()));
+    assert_eq!(within("end", chat.message()).await.expect("the end"), None);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // Not marked idempotent: one attempt.
+    calls.store(0, Ordering::SeqCst);
+    let plain = build_client(
+        Client::builder(format!("http://{addr}"))
+            .http_version(trident::HttpVersion::Http2)
+            .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1))),
+    );
+    let mut collect = plain.collect(());
+    within("send", collect.send(trident_tests::text("a")))
+        .await
+        .expect("sent");
+    let error = within("close", collect.close_and_receive())
+        .await
+        .expect_err("not retried");
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
     server.abort();
 }

@@ -1,0 +1,122 @@
+//! Retrying client- and bidi-streaming calls: the messages a caller sent are kept until the call is
+//! committed, so that a retry (see `retry.rs`) can open the call again and send them once more, as
+//! gRFC A6 buffers them.
+//!
+//! A call is committed, and its messages let go, at its first response message, when the caller reads
+//! the response headers, or when what it sent outgrows [`REPLAY_LIMIT`] (A6's per-call buffer limit:
+//! past it, a call is no longer retried). Only calls a retry policy applies to keep anything: a client
+//! without retries pays nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::time::Instant;
+
+use crate::client::config::ClientConfig;
+use crate::client::duplex::DuplexCall;
+use crate::client::retry::Attempts;
+use crate::method::MethodSpec;
+use crate::{Error, Metadata};
+
+/// The most request bytes a call keeps for a retry (1 MiB, grpc-java's per-call default); a call that
+/// sent more is not retried.
+pub const REPLAY_LIMIT: usize = 1024 * 1024;
+
+/// What a retryable streaming call keeps to open itself again.
+pub(crate) struct Replay {
+    attempts: Attempts,
+    spec: &'static MethodSpec,
+    headers: Metadata,
+    extensions: http::Extensions,
+    timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    /// The framed messages sent so far, and their size.
+    sent: Vec<Bytes>,
+    size: usize,
+    /// Whether the caller closed the request stream.
+    closed: bool,
+}
+
+impl Replay {
+    /// What a call to `spec` keeps, if a retry policy applies to it.
+    pub fn new(
+        config: &ClientConfig,
+        spec: &'static MethodSpec,
+        headers: &Metadata,
+        extensions: &http::Extensions,
+        timeout: Option<Duration>,
+        deadline: Option<Instant>,
+    ) -> Option<Box<Self>> {
+        let attempts = Attempts::new(config.retries.as_ref(), spec, deadline);
+        attempts.has_policy().then(|| {
+            Box::new(Self {
+                attempts,
+                spec,
+                headers: headers.clone(),
+                extensions: extensions.clone(),
+                timeout,
+                deadline,
+                sent: Vec::new(),
+                size: 0,
+                closed: false,
+            })
+        })
+    }
+
+    /// Keeps a framed message about to be sent; `false` when the call outgrew the limit (and is
+    /// committed).
+    pub fn record(&mut self, framed: &Bytes) -> bool {
+        self.size += framed.len();
+        if self.size > REPLAY_LIMIT {
+            return false;
+        }
+        self.sent.push(framed.clone());
+        true
+    }
+
+    /// Notes that the caller closed the request stream.
+    pub fn close(&mut self) {
+        self.closed = true;
+    }
+
+    /// Opens the call again after it failed with `error`, if the retry rules allow, and sends what the
+    /// caller sent so far; `Err` (the call's final error) if it is not retried or every try failed.
+    pub async fn retry(
+        &mut self,
+        config: &Arc<ClientConfig>,
+        call: &mut DuplexCall,
+        mut error: Error,
+    ) -> Result<(), Error> {
+        loop {
+            let Some(pause) = self.attempts.retry_after(&error) else {
+                return Err(error);
+            };
+            self.attempts.pause(pause).await?;
+            let head = config.request_head(
+                self.spec,
+                &self.headers,
+                self.extensions.clone(),
+                self.timeout,
+                config.send_compression_name(),
+            );
+            // The failed call is dropped here, which resets its stream.
+            *call = DuplexCall::new(config.clone(), self.spec, head, self.deadline);
+            match self.resend(call).await {
+                Ok(()) => return Ok(()),
+                Err(failed) => error = failed,
+            }
+        }
+    }
+
+    /// Sends the kept messages on `call`, and closes it if the caller had.
+    async fn resend(&self, call: &mut DuplexCall) -> Result<(), Error> {
+        for framed in &self.sent {
+            call.send(framed.clone()).await?;
+        }
+        if self.closed {
+            call.close_send()?;
+        }
+        Ok(())
+    }
+}
