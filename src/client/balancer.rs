@@ -8,7 +8,8 @@
 //! outstanding). An endpoint whose connect fails is ejected for a backoff (1 s, growing 1.6 times
 //! with each failure in a row up to 30 s, the shape of gRPC's connection backoff), the resolver is asked
 //! to look again, and the call goes on to another endpoint (nothing was sent). An ejected endpoint
-//! is tried again by the first call after its backoff; a connect that works ends the ejection. With a
+//! is tried again by the first call after its backoff; a connect that works ends the ejection. A call
+//! that finds an endpoint's connection lost asks the resolver to look again as well. With a
 //! [`HealthCheck`], endpoints reporting NOT_SERVING get no calls until they report SERVING.
 //!
 //! Why not tower's `balance::p2c::Balance`: it is a `Service` whose `poll_ready` takes `&mut self`, so
@@ -91,7 +92,12 @@ struct Endpoint {
     outstanding: AtomicUsize,
     /// Cleared while its health check reports NOT_SERVING.
     serving: AtomicBool,
+    /// Set once a connection to it was open, cleared when a call finds it gone (so that the loss
+    /// asks the resolver to look again, once).
+    was_connected: AtomicBool,
     ejection: Mutex<Ejection>,
+    /// Whether `ejection` holds anything: spares calls the lock while all is well.
+    ejected: AtomicBool,
     /// Stops the endpoint's health check when it leaves the set.
     _health: Option<DropGuard>,
 }
@@ -160,19 +166,24 @@ impl Balancer {
         let mut tried: Vec<SocketAddr> = Vec::new();
         loop {
             let endpoint = shared.pick(&tried).await?;
-            if !endpoint.transport.is_connected(request.uri())
-                && let Err(error) = endpoint
+            if !endpoint.transport.is_connected(request.uri()) {
+                if endpoint.was_connected.swap(false, Ordering::Relaxed) {
+                    // A connection was lost: the endpoint may have moved, look again.
+                    shared.refresh.request();
+                }
+                if let Err(error) = endpoint
                     .transport
                     .clone()
                     .open_connection(request.uri())
                     .await
-            {
-                shared.connect_failed(&endpoint);
-                tried.push(endpoint.address);
-                if tried.len() >= shared.snapshot().len() {
-                    return Err(error.with_delivery(Delivery::NotConnected));
+                {
+                    shared.connect_failed(&endpoint);
+                    tried.push(endpoint.address);
+                    if tried.len() >= shared.snapshot().len() {
+                        return Err(error.with_delivery(Delivery::NotConnected));
+                    }
+                    continue;
                 }
-                continue;
             }
             endpoint.connected();
             endpoint.outstanding.fetch_add(1, Ordering::Relaxed);
@@ -279,6 +290,7 @@ impl Shared {
             .min(EJECT_MAX);
         ejection.failures = ejection.failures.saturating_add(1);
         ejection.until = Some(Instant::now() + backoff);
+        endpoint.ejected.store(true, Ordering::Release);
         drop(ejection);
         self.refresh.request();
     }
@@ -371,7 +383,9 @@ impl Endpoint {
             transport,
             outstanding: AtomicUsize::new(0),
             serving,
+            was_connected: AtomicBool::new(false),
             ejection: Mutex::new(Ejection::default()),
+            ejected: AtomicBool::new(false),
             _health: health,
         }
     }
@@ -383,12 +397,13 @@ impl Endpoint {
     /// Whether a call may go to this endpoint now: serving, and not ejected (or its backoff is over).
     fn is_usable(&self, now: Instant) -> bool {
         self.is_serving()
-            && self
-                .ejection
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .until
-                .is_none_or(|until| until <= now)
+            && (!self.ejected.load(Ordering::Acquire)
+                || self
+                    .ejection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .until
+                    .is_none_or(|until| until <= now))
     }
 
     /// Calls outstanding.
@@ -396,11 +411,13 @@ impl Endpoint {
         self.outstanding.load(Ordering::Relaxed)
     }
 
-    /// Ends an ejection once a connect worked.
+    /// Notes an open connection, and ends an ejection.
     fn connected(&self) {
-        let mut ejection = self.ejection.lock().unwrap_or_else(PoisonError::into_inner);
-        if ejection.until.is_some() {
+        self.was_connected.store(true, Ordering::Relaxed);
+        if self.ejected.load(Ordering::Acquire) {
+            let mut ejection = self.ejection.lock().unwrap_or_else(PoisonError::into_inner);
             *ejection = Ejection::default();
+            self.ejected.store(false, Ordering::Release);
         }
     }
 }
@@ -437,5 +454,113 @@ impl http_body::Body for CountedBody {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::AtomicUsize;
+
+    use futures_util::FutureExt as _;
+
+    use super::*;
+    use crate::client::resolver::StaticResolver;
+
+    /// An endpoint transport that answers at once, or (`hang`) never; counting its calls.
+    #[derive(Default)]
+    struct Fake {
+        hang: bool,
+        calls: AtomicUsize,
+    }
+
+    impl SendRequest for Fake {
+        fn send_request(self: Arc<Self>, _: http::Request<Body>) -> ResponseFuture {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            if self.hang {
+                Box::pin(std::future::pending())
+            } else {
+                Box::pin(async { Ok(http::Response::new(Body::empty())) })
+            }
+        }
+    }
+
+    /// A balancer over two fake endpoints, the first of which hangs; with both fakes.
+    fn hanging_and_quick(policy: BalancePolicy) -> (Arc<Balancer>, Arc<Fake>, Arc<Fake>) {
+        let slow = Arc::new(Fake {
+            hang: true,
+            ..Fake::default()
+        });
+        let quick = Arc::new(Fake::default());
+        let (a, b) = (slow.clone(), quick.clone());
+        let slow_address = SocketAddr::from(([127, 0, 0, 1], 1));
+        let transports: EndpointTransports = Box::new(move |address| {
+            if address == slow_address {
+                a.clone() as Arc<dyn SendRequest>
+            } else {
+                b.clone() as Arc<dyn SendRequest>
+            }
+        });
+        let resolver = StaticResolver::new([slow_address, SocketAddr::from(([127, 0, 0, 1], 2))]);
+        let balancer = Balancer::new(Box::new(resolver), policy, transports, None);
+        (Arc::new(balancer), slow, quick)
+    }
+
+    fn request() -> http::Request<Body> {
+        http::Request::new(Body::empty())
+    }
+
+    /// Sends `n` calls, keeping those that do not finish at once (outstanding).
+    async fn send_many(balancer: &Arc<Balancer>, n: usize) -> Vec<ResponseFuture> {
+        // The first call waits for the resolver; the others find the set at once.
+        let mut pending = Vec::new();
+        let mut first = balancer.clone().send_request(request());
+        tokio::select! {
+            _ = &mut first => {}
+            () = tokio::time::sleep(std::time::Duration::from_millis(100)) => pending.push(first),
+        }
+        for _ in 1..n {
+            let mut call = balancer.clone().send_request(request());
+            // Unconstrained: tokio's cooperative budget would stop a task polling this many at once.
+            if tokio::task::unconstrained(&mut call).now_or_never().is_none() {
+                pending.push(call);
+            }
+        }
+        pending
+    }
+
+    #[tokio::test]
+    async fn round_robin_takes_each_endpoint_in_turn() {
+        let (balancer, slow, quick) = hanging_and_quick(BalancePolicy::RoundRobin);
+        let pending = send_many(&balancer, 200).await;
+        assert_eq!(slow.calls.load(Ordering::Relaxed), 100);
+        assert_eq!(quick.calls.load(Ordering::Relaxed), 100);
+        assert_eq!(pending.len(), 100);
+    }
+
+    #[tokio::test]
+    async fn two_choices_steer_calls_away_from_a_busy_endpoint() {
+        let (balancer, slow, quick) = hanging_and_quick(BalancePolicy::PowerOfTwoChoices);
+        let _pending = send_many(&balancer, 200).await;
+        // Once it holds a call, the hanging endpoint wins only when both draws fall on it (1 in 4).
+        let slow_calls = slow.calls.load(Ordering::Relaxed);
+        assert!(slow_calls < 80, "{slow_calls} of 200 calls went to the busy endpoint");
+        assert_eq!(slow_calls + quick.calls.load(Ordering::Relaxed), 200);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn ejections_grow_and_end_with_a_connect() {
+        let (balancer, _, _) = hanging_and_quick(BalancePolicy::RoundRobin);
+        let _ = send_many(&balancer, 2).await;
+        let endpoints = balancer.shared.snapshot();
+        let endpoint = &endpoints[0];
+        let now = Instant::now();
+        balancer.shared.connect_failed(endpoint);
+        assert!(!endpoint.is_usable(now));
+        assert!(endpoint.is_usable(now + EJECT_INITIAL));
+        balancer.shared.connect_failed(endpoint);
+        assert!(!endpoint.is_usable(now + EJECT_INITIAL));
+        assert!(endpoint.is_usable(now + EJECT_INITIAL.mul_f64(EJECT_MULTIPLIER)));
+        endpoint.connected();
+        assert!(endpoint.is_usable(now));
     }
 }

@@ -248,6 +248,37 @@ async fn every_stream_type_over_tls_on_both_http_versions() {
     }
 }
 
+/// A balanced client dials its endpoints' addresses but names the base URL's host to TLS: a server
+/// whose certificate names only `secure.test` is reached at 127.0.0.1, over both HTTP versions, with
+/// mutual TLS; a base URL naming another host fails the handshake.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn balanced_endpoints_keep_the_base_urls_server_name() {
+    let pki = Pki::with_server_names("balanced", &["secure.test"]);
+    let server = TlsServer::start(who_am_i_router(), pki.server_mtls(false)).await;
+    for http in [Http::H1, Http::H2] {
+        let builder = pki
+            .builder_with_identity(&format!("https://secure.test:{}", server.addr.port()), http)
+            .endpoints([server.addr]);
+        let answer = who_am_i(&build_client(builder)).await.expect("reached");
+        assert_eq!(
+            answer.payload, pki.client.der,
+            "the client certificate went along"
+        );
+        assert_eq!(answer.http_version, format!("{:?}", version(http)));
+
+        let wrong = pki
+            .builder(
+                &format!("https://elsewhere.test:{}", server.addr.port()),
+                http,
+            )
+            .endpoints([server.addr]);
+        let error = who_am_i(&build_client(wrong))
+            .await
+            .expect_err("the certificate does not name elsewhere.test");
+        assert_eq!(error.code(), Code::Unavailable, "{error}");
+    }
+}
+
 /// With client certificates required, a client without one is refused with `unavailable`; one with a
 /// certificate from the trusted CA gets through, and the handler sees exactly that certificate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
