@@ -521,7 +521,10 @@ mod tests {
         for _ in 1..n {
             let mut call = balancer.clone().send_request(request());
             // Unconstrained: tokio's cooperative budget would stop a task polling this many at once.
-            if tokio::task::unconstrained(&mut call).now_or_never().is_none() {
+            if tokio::task::unconstrained(&mut call)
+                .now_or_never()
+                .is_none()
+            {
                 pending.push(call);
             }
         }
@@ -543,7 +546,10 @@ mod tests {
         let _pending = send_many(&balancer, 200).await;
         // Once it holds a call, the hanging endpoint wins only when both draws fall on it (1 in 4).
         let slow_calls = slow.calls.load(Ordering::Relaxed);
-        assert!(slow_calls < 80, "{slow_calls} of 200 calls went to the busy endpoint");
+        assert!(
+            slow_calls < 80,
+            "{slow_calls} of 200 calls went to the busy endpoint"
+        );
         assert_eq!(slow_calls + quick.calls.load(Ordering::Relaxed), 200);
     }
 

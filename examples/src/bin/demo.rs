@@ -1,7 +1,8 @@
 //! The demo: starts a server on a free local port, then runs a client through every stream type with
 //! each protocol (Connect, gRPC, gRPC-Web, Triple), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
 //! codecs and gzip, printing what happens. Then the same over HTTP/3: a second server with a
-//! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port.
+//! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port. Last, a balanced
+//! client spreads the calls over two replicas and steps around an endpoint that is down.
 
 use std::time::Duration;
 
@@ -119,6 +120,31 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("[triple   {group}/{version:<5} proto] unary   greet          -> {outcome}");
     }
 
+    // A balanced client: calls spread over two replicas, stepping around a third endpoint where
+    // nothing listens (its connect fails, so it is left out and the call goes elsewhere), retrying
+    // idempotent calls that fail with `unavailable`.
+    let replica = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let replica_addr = replica.local_addr()?;
+    let replica_router = Router::new().add(greet_service_routes(Greeter))?;
+    tokio::spawn(Server::new().serve(replica, replica_router).into_future());
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let balanced = GreetServiceClient::new(
+        Client::builder("http://greeter.demo")
+            .protocol(ProtocolKind::Grpc)
+            .http_version(HttpVersion::Http2)
+            .endpoints([addr, nowhere, replica_addr])
+            .balance(trident::BalancePolicy::PowerOfTwoChoices)
+            .retry(trident::RetryPolicy::new())
+            .timeout(Duration::from_secs(10))
+            .build()?,
+    );
+    run(
+        &balanced,
+        "balanced over 3 endpoints, 1 down",
+        HttpVersion::Http2,
+    )
+    .await?;
+
     // Errors carry codes.
     let error = client
         .greet(GreetRequest::default())
@@ -127,7 +153,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(error.code(), Code::InvalidArgument);
     println!("[connect  GET      json ] unary   greet(\"\")      -> error {error}");
     println!(
-        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON"
+        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON, and balanced over replicas"
     );
     Ok(())
 }
