@@ -21,9 +21,7 @@ pub(crate) use crate::client::tls::TlsSettings;
 use crate::client::tls::https_endpoint_transports;
 #[cfg(feature = "tls")]
 use crate::client::tls::https_transport;
-use crate::client::transport::{
-    Dispatch, HttpVersion, HyperTransport, SendRequest, TowerSend, Transport,
-};
+use crate::client::transport::{Dispatch, HttpVersion, HyperTransport, Transport};
 use crate::http2::Http2Settings;
 
 /// The TCP connector every built-in transport starts from: no Nagle delay, and `connect_timeout`.
@@ -94,14 +92,7 @@ pub(crate) fn endpoint_transports(
     }
     Ok(Box::new(move |address| {
         let connector = PinnedConnector::new(tcp_connector(connect_timeout), address);
-        if version == HttpVersion::Http2 {
-            return Arc::new(H2Channel::new(connector, http2)) as Arc<dyn SendRequest>;
-        }
-        let client: HyperClient<PinnedConnector, Body> =
-            HyperClient::builder(TokioExecutor::new()).build(connector);
-        Arc::new(TowerSend(BoxCloneSyncService::new(HyperTransport {
-            client,
-        })))
+        built_in(connector, version, http2).into_send_request()
     }))
 }
 
@@ -111,12 +102,27 @@ pub(crate) fn http_transport(
     http2: Http2Settings,
     connect_timeout: Option<Duration>,
 ) -> Dispatch {
-    let connector = tcp_connector(connect_timeout);
+    built_in(tcp_connector(connect_timeout), version, http2)
+}
+
+/// The built-in transport over `connector`: for HTTP/2, the channel (`h2_channel.rs`) configured by
+/// `http2`; for HTTP/1.1, hyper-util's pool.
+pub(crate) fn built_in<C>(connector: C, version: HttpVersion, http2: Http2Settings) -> Dispatch
+where
+    C: tower::Service<http::Uri> + Clone + Send + Sync + 'static,
+    C::Response: hyper::rt::Read
+        + hyper::rt::Write
+        + hyper_util::client::legacy::connect::Connection
+        + Unpin
+        + Send
+        + 'static,
+    C::Future: Unpin + Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     if version == HttpVersion::Http2 {
         return Dispatch::Direct(Arc::new(H2Channel::new(connector, http2)));
     }
-    let client: HyperClient<HttpConnector, Body> =
-        HyperClient::builder(TokioExecutor::new()).build(connector);
+    let client: HyperClient<C, Body> = HyperClient::builder(TokioExecutor::new()).build(connector);
     Dispatch::Tower(BoxCloneSyncService::new(HyperTransport { client }))
 }
 

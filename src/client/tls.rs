@@ -4,17 +4,12 @@
 use std::sync::Arc;
 
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client as HyperClient;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use tower::util::BoxCloneSyncService;
 
 use crate::ConfigError;
-use crate::body::Body;
 use crate::client::balancer::EndpointTransports;
 use crate::client::default_transport::PinnedConnector;
-use crate::client::h2_channel::H2Channel;
-use crate::client::transport::{Dispatch, HttpVersion, HyperTransport, SendRequest, TowerSend};
+use crate::client::default_transport::built_in;
+use crate::client::transport::{Dispatch, HttpVersion};
 use crate::http2::Http2Settings;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, certificates_from_pem, default_roots, private_key_from_pem, provider,
@@ -105,14 +100,7 @@ pub(crate) fn https_transport(
     http.enforce_http(false);
     let mut connector = HttpsConnector::from((http, Arc::new(config)));
     connector.enforce_https();
-    if version == HttpVersion::Http2 {
-        return Ok(Dispatch::Direct(Arc::new(H2Channel::new(connector, http2))));
-    }
-    let client: HyperClient<HttpsConnector<HttpConnector>, Body> =
-        HyperClient::builder(TokioExecutor::new()).build(connector);
-    Ok(Dispatch::Tower(BoxCloneSyncService::new(HyperTransport {
-        client,
-    })))
+    Ok(built_in(connector, version, http2))
 }
 
 /// The transports of a balanced client's `https://` endpoints (HTTP/1.1 or HTTP/2), each dialing its
@@ -130,14 +118,7 @@ pub(crate) fn https_endpoint_transports(
         let pinned = PinnedConnector::new(tcp, address);
         let mut connector = HttpsConnector::from((pinned, config.clone()));
         connector.enforce_https();
-        if version == HttpVersion::Http2 {
-            return Arc::new(H2Channel::new(connector, http2)) as Arc<dyn SendRequest>;
-        }
-        let client: HyperClient<HttpsConnector<PinnedConnector>, Body> =
-            HyperClient::builder(TokioExecutor::new()).build(connector);
-        Arc::new(TowerSend(BoxCloneSyncService::new(HyperTransport {
-            client,
-        })))
+        built_in(connector, version, http2).into_send_request()
     }))
 }
 

@@ -47,7 +47,7 @@ pub(crate) trait SendRequest: Send + Sync + 'static {
 }
 
 /// A tower transport as a [`SendRequest`] (a balanced client's HTTP/1.1 endpoints).
-pub(crate) struct TowerSend(pub Transport);
+struct TowerSend(Transport);
 
 impl SendRequest for TowerSend {
     fn send_request(self: Arc<Self>, request: http::Request<Body>) -> ResponseFuture {
@@ -75,6 +75,14 @@ impl Dispatch {
         match self {
             Dispatch::Direct(channel) => channel.clone().send_request(request),
             Dispatch::Tower(transport) => Box::pin(transport.clone().oneshot(request)),
+        }
+    }
+
+    /// The transport as a [`SendRequest`] (a balanced client's endpoints).
+    pub fn into_send_request(self) -> Arc<dyn SendRequest> {
+        match self {
+            Dispatch::Direct(channel) => channel,
+            Dispatch::Tower(transport) => Arc::new(TowerSend(transport)),
         }
     }
 

@@ -24,29 +24,52 @@ struct Replica {
     reporter: HealthReporter,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
-    relay: Option<tokio::task::JoinSet<()>>,
+    relay: Option<Relay>,
 }
 
-/// Relays the connections `public` accepts to `server`, each in a task of the set returned; dropping
-/// the set closes them all, and the listener.
-fn relay(public: tokio::net::TcpListener, server: SocketAddr) -> tokio::task::JoinSet<()> {
-    let connections = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
-    let mut relay = tokio::task::JoinSet::new();
-    relay.spawn(async move {
-        // Held here: dropping the relay set aborts this task, which drops every connection's task.
-        let connections = connections;
-        while let Ok((mut client, _)) = public.accept().await {
-            let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await else {
-                continue;
-            };
-            let _ = client.set_nodelay(true);
-            let _ = upstream.set_nodelay(true);
-            connections.lock().expect("connections").spawn(async move {
-                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
-            });
+/// A TCP relay: its accept loop, and the connections it relays.
+struct Relay {
+    accepting: JoinHandle<()>,
+    connections: Arc<Mutex<tokio::task::JoinSet<()>>>,
+}
+
+impl Relay {
+    /// Relays the connections `public` accepts to `server`.
+    fn start(public: tokio::net::TcpListener, server: SocketAddr) -> Self {
+        let connections = Arc::new(Mutex::new(tokio::task::JoinSet::new()));
+        let relayed = connections.clone();
+        let accepting = tokio::spawn(async move {
+            while let Ok((mut client, _)) = public.accept().await {
+                let Ok(mut upstream) = tokio::net::TcpStream::connect(server).await else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = upstream.set_nodelay(true);
+                relayed.lock().expect("connections").spawn(async move {
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+                });
+            }
+        });
+        Self {
+            accepting,
+            connections,
         }
-    });
-    relay
+    }
+
+    /// Closes the public port, as a server's listener closes when it shuts down; the connections
+    /// relayed so far go on.
+    async fn stop_accepting(&mut self) {
+        self.accepting.abort();
+        let _ = (&mut self.accepting).await;
+    }
+
+    /// Cuts every connection, and closes the port.
+    async fn cut(mut self) {
+        self.stop_accepting().await;
+        let mut connections = std::mem::take(&mut *self.connections.lock().expect("connections"));
+        connections.abort_all();
+        while connections.join_next().await.is_some() {}
+    }
 }
 
 impl Replica {
@@ -55,7 +78,7 @@ impl Replica {
         let public = bind(addr).await;
         let addr = public.local_addr().expect("address");
         let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0))).await;
-        let relay = relay(public, listener.local_addr().expect("address"));
+        let relay = Relay::start(public, listener.local_addr().expect("address"));
         let service = TestService::new();
         let (reporter, health) = trident_health::service();
         let routes = router(service.clone()).add(health).expect("health routes");
@@ -87,17 +110,20 @@ impl Replica {
     /// Kills the replica: its connections are cut and its port closed at once, then its server is
     /// stopped.
     async fn kill(&mut self) {
-        if let Some(mut relay) = self.relay.take() {
-            relay.abort_all();
-            while relay.join_next().await.is_some() {}
+        if let Some(relay) = self.relay.take() {
+            relay.cut().await;
         }
         self.task.abort();
         let _ = (&mut self.task).await;
     }
 
-    /// Drains the replica: NOT_SERVING to its watchers, then graceful shutdown; returns when it ended.
+    /// Drains the replica: NOT_SERVING to its watchers, then graceful shutdown (its port closes at
+    /// once, its calls finish); returns when it ended.
     async fn drain(&mut self) {
         self.reporter.set_all_not_serving();
+        if let Some(relay) = self.relay.as_mut() {
+            relay.stop_accepting().await;
+        }
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -108,6 +134,9 @@ impl Replica {
 impl Drop for Replica {
     fn drop(&mut self) {
         self.task.abort();
+        if let Some(relay) = &self.relay {
+            relay.accepting.abort();
+        }
     }
 }
 
