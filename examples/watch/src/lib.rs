@@ -19,6 +19,14 @@
 //! resuming from a revision of another store is refused with `failed_precondition` (see [`service`]).
 //! [`resume`] holds what a client needs to follow a watch across reconnections, as `watch-cli watch` does.
 //!
+//! [`registry`] applies the config-sync use case to Trident itself, as service discovery: replicas of a
+//! service register their address under a key prefix ([`Registration`](registry::Registration)), and a
+//! balanced Trident client follows that prefix with a [`StoreResolver`](registry::StoreResolver), a
+//! [`trident::Resolver`] that lists it with `Range`, then watches it (resuming, or listing again, when the
+//! watch breaks), so replicas joining and leaving reach every client within a watch event. There are no
+//! leases: a replica that crashes leaves its key until it is deleted, and clients only eject it for
+//! failing to connect.
+//!
 //! Memory is bounded: the history keeps a fixed number of events, and every watcher a fixed-size buffer;
 //! a watcher whose client does not keep up is ended with `resource_exhausted` and a
 //! [`FellBehindDetail`](proto::FellBehindDetail) that says where to resume. Handlers stop as soon as their
@@ -43,6 +51,7 @@
 mod error;
 mod history;
 pub mod persist;
+pub mod registry;
 pub mod resume;
 pub mod service;
 pub mod store;
