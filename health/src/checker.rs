@@ -57,12 +57,27 @@ struct Watcher {
     service: String,
     call: Option<ServerStreamCall<HealthCheckResponse>>,
     backoff: Duration,
+    /// Set once the endpoint turned out to have no health service: the watch is over.
+    unwatched: bool,
 }
 
 impl Watcher {
-    /// The next status the endpoint reports, opening the `Watch` (again) when need be; `None` when the
-    /// endpoint has no health service.
+    /// The next status the endpoint reports, opening the `Watch` (again) when need be. An endpoint
+    /// without the health service (perhaps restarted without it, after reporting NOT_SERVING) is
+    /// serving, said once; then the watch ends.
     async fn next(&mut self) -> Option<EndpointHealth> {
+        if self.unwatched {
+            return None;
+        }
+        let status = self.status().await;
+        if status.is_none() {
+            self.unwatched = true;
+        }
+        Some(status.unwrap_or(EndpointHealth::Serving))
+    }
+
+    /// The next status the endpoint reports; `None` when it has no health service.
+    async fn status(&mut self) -> Option<EndpointHealth> {
         loop {
             let Some(call) = self.call.as_mut() else {
                 let request = HealthCheckRequest {
@@ -108,6 +123,7 @@ impl HealthCheck for WatchHealth {
             service: self.service.clone(),
             call: None,
             backoff: FIRST_BACKOFF,
+            unwatched: false,
         };
         Box::pin(futures_util::stream::unfold(
             watcher,

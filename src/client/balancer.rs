@@ -6,10 +6,14 @@
 //! Each call picks an endpoint that is neither ejected nor reported not serving: in turn
 //! (round-robin), or the less busy of two drawn at random (power of two choices, by calls
 //! outstanding). An endpoint whose connect fails is ejected for a backoff (1 s, growing 1.6 times
-//! with each failure in a row up to 30 s, the shape of gRPC's connection backoff), the resolver is asked
-//! to look again, and the call goes on to another endpoint (nothing was sent). An ejected endpoint
-//! is tried again by the first call after its backoff; a connect that works ends the ejection. A call
-//! that finds an endpoint's connection lost asks the resolver to look again as well. With a
+//! with each failed connect in a row up to 30 s, the shape of gRPC's connection backoff), and the
+//! resolver is asked to look again. Over HTTP/2 the balancer opens the endpoint's connection before
+//! it hands over the request, so the call goes on to another endpoint (nothing was sent); an HTTP/1.1
+//! pool connects inside the send, so there the call fails as unprocessed and its transparent retry
+//! (`retry.rs`) picks again. After its backoff, calls may go to an ejected endpoint again: the first
+//! dials (those arriving meanwhile wait for that connect and share its outcome), and a call that
+//! gets a response ends the ejection. A call that finds an endpoint's connection lost asks the
+//! resolver to look again as well. With a
 //! [`HealthCheck`], endpoints reporting NOT_SERVING get no calls until they report SERVING.
 //!
 //! Why not tower's `balance::p2c::Balance`: it is a `Service` whose `poll_ready` takes `&mut self`, so
@@ -185,16 +189,20 @@ impl Balancer {
                     continue;
                 }
             }
-            endpoint.connected();
             endpoint.outstanding.fetch_add(1, Ordering::Relaxed);
             let outstanding = Outstanding(endpoint.clone());
             return match endpoint.transport.clone().send_request(request).await {
-                Ok(response) => Ok(response.map(|body| {
-                    Body::new(CountedBody {
-                        body,
-                        _outstanding: outstanding,
-                    })
-                })),
+                Ok(response) => {
+                    // Only now is the endpoint known to be reachable (an HTTP/1.1 pool connects
+                    // inside the send).
+                    endpoint.connected();
+                    Ok(response.map(|body| {
+                        Body::new(CountedBody {
+                            body,
+                            _outstanding: outstanding,
+                        })
+                    }))
+                }
                 Err(error) => {
                     if error.is_not_connected() {
                         shared.connect_failed(&endpoint);
@@ -231,6 +239,8 @@ impl Shared {
             .unwrap_or_else(|_| Some(Err(Error::new(Code::Unavailable, "the client is closing"))));
         let endpoints = self.snapshot();
         if endpoints.is_empty() {
+            // Perhaps there are endpoints by now: ask the resolver to look again.
+            self.refresh.request();
             let error = match outcome {
                 Some(Err(error)) => error,
                 _ => Error::new(Code::Unavailable, "the resolver found no endpoints"),
@@ -247,10 +257,17 @@ impl Shared {
                     .find(|e| usable(e))
             }
             BalancePolicy::PowerOfTwoChoices => {
+                // Two different endpoints (with one, it twice).
                 let mut rng = HasherRng::new();
                 let n = endpoints.len() as u64;
-                let a = &endpoints[rng.next_range(0..n) as usize];
-                let b = &endpoints[rng.next_range(0..n) as usize];
+                let first = rng.next_range(0..n);
+                let second = if n > 1 {
+                    (first + 1 + rng.next_range(0..n - 1)) % n
+                } else {
+                    first
+                };
+                let a = &endpoints[first as usize];
+                let b = &endpoints[second as usize];
                 match (usable(a), usable(b)) {
                     (true, true) => Some(if b.load() < a.load() { b } else { a }),
                     (true, false) => Some(a),
@@ -285,11 +302,16 @@ impl Shared {
             .ejection
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if ejection.until.is_some_and(|until| until > now) {
+            // Already out: calls that raced to it failed together, and count as one failure.
+            return;
+        }
         let backoff = EJECT_INITIAL
             .mul_f64(EJECT_MULTIPLIER.powi(ejection.failures.min(16) as i32))
             .min(EJECT_MAX);
         ejection.failures = ejection.failures.saturating_add(1);
-        ejection.until = Some(Instant::now() + backoff);
+        ejection.until = Some(now + backoff);
         endpoint.ejected.store(true, Ordering::Release);
         drop(ejection);
         self.refresh.request();
@@ -559,14 +581,19 @@ mod tests {
         let _ = send_many(&balancer, 2).await;
         let endpoints = balancer.shared.snapshot();
         let endpoint = &endpoints[0];
-        let now = Instant::now();
+        let start = Instant::now();
         balancer.shared.connect_failed(endpoint);
-        assert!(!endpoint.is_usable(now));
-        assert!(endpoint.is_usable(now + EJECT_INITIAL));
+        // Calls that failed together count once.
         balancer.shared.connect_failed(endpoint);
-        assert!(!endpoint.is_usable(now + EJECT_INITIAL));
-        assert!(endpoint.is_usable(now + EJECT_INITIAL.mul_f64(EJECT_MULTIPLIER)));
+        assert!(!endpoint.is_usable(start));
+        assert!(endpoint.is_usable(start + EJECT_INITIAL));
+        // Failing again once usable: a longer ejection.
+        tokio::time::advance(EJECT_INITIAL).await;
+        let again = Instant::now();
+        balancer.shared.connect_failed(endpoint);
+        assert!(!endpoint.is_usable(again + EJECT_INITIAL));
+        assert!(endpoint.is_usable(again + EJECT_INITIAL.mul_f64(EJECT_MULTIPLIER)));
         endpoint.connected();
-        assert!(endpoint.is_usable(now));
+        assert!(endpoint.is_usable(again));
     }
 }

@@ -169,12 +169,15 @@ impl ClientBuilder {
         self
     }
 
-    /// Retries failed calls to idempotent methods with `policy` (see [`RetryPolicy`] and the
-    /// [`retry`](crate::RetryPolicy) rules): methods whose proto declares `idempotency_level =
-    /// IDEMPOTENT` or `NO_SIDE_EFFECTS`, and those named with
-    /// [`idempotent_method`](Self::idempotent_method). Calls the server provably never processed are
-    /// also retried under it, whatever the method. Without a policy, no call is retried but for one
-    /// immediate resend of a call the server refused unprocessed.
+    /// Retries failed calls to idempotent methods with `policy`: methods whose proto declares
+    /// `idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS`, and those named with
+    /// [`idempotent_method`](Self::idempotent_method). Calls the server provably never processed
+    /// ([`Error::is_unprocessed`](crate::Error::is_unprocessed)) are also retried under it, whatever
+    /// the method. A call is retried until something of its response reached the caller (a unary
+    /// call until it returns, a server stream until its head is handed over, a client or bidi stream
+    /// until its first response message or its headers are read); see the guide's section on
+    /// replicas. Without a policy, unary and server-streaming calls that the server provably never
+    /// processed are sent again once, at once; nothing else is retried.
     pub fn retry(mut self, policy: RetryPolicy) -> Self {
         self.retry.default = Some(policy);
         self

@@ -73,8 +73,9 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
                 ..
             } => {
                 let framed = writer.envelope(&message, 0)?;
+                // A message after the close (which fails) or past the limit ends the keeping.
                 if let Some(kept) = replay
-                    && !kept.record(&framed)
+                    && (kept.is_closed() || !kept.record(&framed))
                 {
                     *replay = None;
                 }
@@ -224,7 +225,11 @@ impl<Req: Message, Res: Message> Streams<Req, Res> {
 
     fn cancel(&mut self) {
         match &mut self.way {
-            Way::Direct { call, .. } => call.cancel(),
+            Way::Direct { call, replay, .. } => {
+                // A cancelled call is not opened again.
+                *replay = None;
+                call.cancel();
+            }
             Way::Intercepted(stream) => stream.cancel(),
         }
     }

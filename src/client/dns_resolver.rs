@@ -9,12 +9,14 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
+use tokio::time::Instant;
 
 use crate::client::resolver::{ResolveNow, Resolver};
 use crate::{Code, ConfigError, Error};
 
 /// How often a [`DnsResolver`] looks the name up again unless told otherwise: 30 s, the usual floor
-/// of gRPC's DNS re-resolution.
+/// of gRPC's DNS re-resolution. A lookup that found nothing (or failed) is made again sooner: after
+/// 1 s, doubling up to the interval.
 pub const DEFAULT_DNS_INTERVAL: Duration = Duration::from_secs(30);
 
 /// The shortest time between two lookups, however often a client asks.
@@ -96,34 +98,79 @@ impl DnsResolver {
 
 impl Resolver for DnsResolver {
     fn resolve(&self, refresh: ResolveNow) -> BoxStream<'static, Result<Vec<SocketAddr>, Error>> {
-        let (host, port, interval) = (self.host.clone(), self.port, self.interval);
+        let lookups = Lookups {
+            host: self.host.clone(),
+            port: self.port,
+            interval: self.interval,
+            refresh,
+            last: None,
+            found: None,
+            retry: RETRY_FIRST,
+        };
         Box::pin(futures_util::stream::unfold(
-            (None, true),
-            move |(last, first): (Option<Vec<SocketAddr>>, bool)| {
-                let (host, refresh) = (host.clone(), refresh.clone());
-                async move {
-                    let mut wait_first = !first;
-                    loop {
-                        if wait_first {
-                            tokio::select! {
-                                () = tokio::time::sleep(interval) => {}
-                                () = refresh.requested() => {}
-                            }
-                        }
-                        wait_first = true;
-                        let found = Self::lookup(&host, port).await;
-                        // Only changes (and failures) are news; a failed lookup keeps nothing.
-                        match &found {
-                            Ok(set) if Some(set) == last.as_ref() => {}
-                            Ok(set) => return Some((found.clone(), (Some(set.clone()), false))),
-                            Err(_) => return Some((found, (None, false))),
-                        }
-                        // Do not look up again within the minimum gap, however often asked.
-                        tokio::time::sleep(MIN_GAP).await;
-                    }
-                }
+            lookups,
+            |mut lookups| async move {
+                let news = lookups.next().await;
+                Some((news, lookups))
             },
         ))
+    }
+}
+
+/// The first wait before a failed (or empty) lookup is made again; it doubles up to the interval.
+const RETRY_FIRST: Duration = Duration::from_secs(1);
+
+/// A [`DnsResolver`]'s lookups as they go.
+struct Lookups {
+    host: String,
+    port: u16,
+    interval: Duration,
+    refresh: ResolveNow,
+    /// When the last lookup was made.
+    last: Option<Instant>,
+    /// The set the last lookup found, if it found any.
+    found: Option<Vec<SocketAddr>>,
+    /// The wait before looking again after a lookup found nothing (doubling, up to the interval).
+    retry: Duration,
+}
+
+impl Lookups {
+    /// The next news: a set that differs from the last, or a failure.
+    async fn next(&mut self) -> Result<Vec<SocketAddr>, Error> {
+        loop {
+            if let Some(last) = self.last {
+                // A set found is looked up again after the interval; no set, sooner, and sooner
+                // still when the client asks (but never within the minimum gap).
+                let wait = if self.found.is_some() {
+                    self.interval
+                } else {
+                    let wait = self.retry;
+                    self.retry = (self.retry * 2).min(self.interval);
+                    wait
+                };
+                tokio::select! {
+                    () = tokio::time::sleep_until(last + wait) => {}
+                    () = self.refresh.requested() => {}
+                }
+                tokio::time::sleep_until(last + MIN_GAP).await;
+            }
+            self.last = Some(Instant::now());
+            let found = DnsResolver::lookup(&self.host, self.port).await;
+            match found {
+                Ok(set) if !set.is_empty() => {
+                    self.retry = RETRY_FIRST;
+                    if self.found.as_ref() != Some(&set) {
+                        self.found = Some(set.clone());
+                        return Ok(set);
+                    }
+                }
+                // Nothing found: said, and looked up again after a growing wait.
+                other => {
+                    self.found = None;
+                    return other;
+                }
+            }
+        }
     }
 }
 

@@ -3,10 +3,12 @@
 //! Each origin has a slot: a live connection is taken from it under a short synchronous lock, and only
 //! opening a connection is serialised, per origin, by an async lock held across the connect. Calls that
 //! find a live connection never wait on it, and a slow connect to one origin holds up only the calls
-//! that need that origin's new connection (which share it once it is open).
+//! that need that origin's new connection (which share it once it is open, or share its failure: a
+//! dead origin is dialled once, not once per waiting call).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::Error;
@@ -61,15 +63,20 @@ impl<T> Slots<T> {
 pub(crate) struct Slot<T> {
     /// The current connection and its number (which counts connections opened for the origin).
     current: Mutex<Option<(u64, T)>>,
-    /// Held while a connection is being opened.
-    connecting: tokio::sync::Mutex<()>,
+    /// Held while a connection is being opened; holds how the last connect failed, if it did, so
+    /// that calls that waited for a connect share its failure too rather than dial again one after
+    /// another.
+    connecting: tokio::sync::Mutex<Option<Error>>,
+    /// How many connects have ended.
+    connects: AtomicU64,
 }
 
 impl<T> Default for Slot<T> {
     fn default() -> Self {
         Self {
             current: Mutex::new(None),
-            connecting: tokio::sync::Mutex::new(()),
+            connecting: tokio::sync::Mutex::new(None),
+            connects: AtomicU64::new(0),
         }
     }
 }
@@ -99,12 +106,31 @@ impl<T: ConnectionHandle> Slot<T> {
         if let Some(live) = self.live(stale) {
             return Ok(live);
         }
-        // One connect per origin at a time: calls that arrive meanwhile wait, then share it.
-        let _connecting = self.connecting.lock().await;
+        // One connect per origin at a time: calls that arrive meanwhile wait, then share it (or its
+        // failure).
+        let ended = self.connects.load(Ordering::Acquire);
+        let mut failure = self.connecting.lock().await;
         if let Some(live) = self.live(stale) {
             return Ok(live);
         }
-        let handle = connect().await?;
+        if self.connects.load(Ordering::Acquire) != ended
+            && let Some(error) = &*failure
+        {
+            // A connect ended, and failed, while this call waited.
+            return Err(error.clone());
+        }
+        let connected = connect().await;
+        self.connects.fetch_add(1, Ordering::Release);
+        let handle = match connected {
+            Ok(handle) => {
+                *failure = None;
+                handle
+            }
+            Err(error) => {
+                *failure = Some(error.clone());
+                return Err(error);
+            }
+        };
         let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let number = current.as_ref().map_or(0, |(number, _)| number + 1);
         *current = Some((number, handle.clone()));

@@ -75,6 +75,11 @@ impl Replay {
         true
     }
 
+    /// Whether the caller closed the request stream.
+    pub fn is_closed(&self) -> bool {
+        self.closed
+    }
+
     /// Notes that the caller closed the request stream.
     pub fn close(&mut self) {
         self.closed = true;

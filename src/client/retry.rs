@@ -13,30 +13,32 @@
 //!   and a [`RetryPolicy`] applies to it: a failure with a retryable code is retried up to the policy's
 //!   attempts.
 //!
-//! Unary and server-streaming calls are retried until the response head arrives (A6's commit point):
-//! once the head is handed to the caller, the call is theirs. Client- and bidi-streaming calls, whose
-//! messages the caller writes one by one, are sent again only when the server never processed them
-//! (the built-in transports resend a request refused before it left; a balanced client steps to
-//! another endpoint when a connect fails).
+//! A call is retried until it is committed, that is until something of its response has reached the
+//! caller: a unary call until it returns (its response is read whole first, so any failure may be
+//! retried); a server-streaming call until its response head is handed over (a gRPC trailers-only
+//! error, which ends the call with its head, still counts as before it); a client- or bidi-streaming
+//! call until its first response message or until the caller reads its headers, keeping what it sent
+//! meanwhile to send again (`replay.rs`). Client- and bidi-streaming calls are retried only under a
+//! policy (without one, they keep nothing to resend; the built-in transports still resend a request
+//! refused before any of it left, and a balanced client steps to another endpoint when a connect
+//! fails). Calls through interceptors retry below them, on the unary and server-streaming path.
 //!
 //! Every attempt shares the call's deadline: a backoff that would outlast it ends the call with
 //! `deadline_exceeded`. A server may steer retries with A6's `grpc-retry-pushback-ms` trailer (wait
 //! that long; a negative or unreadable value: do not retry). The budget is tower's
 //! [`TpsBudget`](tower::retry::budget::TpsBudget), shared by the client's clones: retries may add at
 //! most a set share to the calls made, which stops a failing server from drawing a retry storm. The
-//! backoff is tower's [`ExponentialBackoff`](tower::retry::backoff::ExponentialBackoff): doubling from
-//! the initial backoff up to the maximum, each wait stretched by a random share of itself (jitter).
+//! backoff is A6's, with full jitter: the n-th retry waits a random time between zero and
+//! `min(initial_backoff × multiplierⁿ⁻¹, max_backoff)`, so that clients failing together do not
+//! retry together.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::time::Instant;
-use tower::retry::backoff::{
-    Backoff as _, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff,
-};
 use tower::retry::budget::{Budget as _, TpsBudget};
-use tower::util::rng::HasherRng;
+use tower::util::rng::{HasherRng, Rng as _};
 
 use crate::method::{Idempotency, MethodSpec};
 use crate::{Code, ConfigError, Error, deadline};
@@ -58,7 +60,7 @@ const PUSHBACK: &str = "grpc-retry-pushback-ms";
 ///     .max_attempts(4)
 ///     .initial_backoff(Duration::from_millis(50))
 ///     .max_backoff(Duration::from_secs(1))
-///     .retryable_codes(&[Code::Unavailable, Code::ResourceExhausted]);
+///     .retryable_codes(&[Code::Unavailable, Code::Aborted]);
 /// let client = trident::Client::builder("http://127.0.0.1:8080")
 ///     .retry(policy)
 ///     .build()?;
@@ -69,6 +71,7 @@ pub struct RetryPolicy {
     max_attempts: u32,
     initial_backoff: Duration,
     max_backoff: Duration,
+    multiplier: f64,
     retryable_codes: Vec<Code>,
 }
 
@@ -86,6 +89,7 @@ impl RetryPolicy {
             max_attempts: 3,
             initial_backoff: Duration::from_millis(100),
             max_backoff: Duration::from_secs(1),
+            multiplier: 2.0,
             retryable_codes: vec![Code::Unavailable],
         }
     }
@@ -97,7 +101,8 @@ impl RetryPolicy {
         self
     }
 
-    /// The wait before the first retry (before jitter); each later wait doubles, up to
+    /// The longest wait before the first retry: it waits a random time up to this. Each later
+    /// retry's longest wait grows by the [multiplier](Self::backoff_multiplier), up to
     /// [`max_backoff`](Self::max_backoff). Default 100 ms.
     pub fn initial_backoff(mut self, backoff: Duration) -> Self {
         self.initial_backoff = backoff;
@@ -110,22 +115,31 @@ impl RetryPolicy {
         self
     }
 
-    /// The codes worth retrying (default: `unavailable` only).
+    /// How much the longest wait grows from one retry to the next (default 2; values below 1, or
+    /// not finite, are taken as 1).
+    pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
+        self.multiplier = if multiplier.is_finite() {
+            multiplier.max(1.0)
+        } else {
+            1.0
+        };
+        self
+    }
+
+    /// The retryable codes: those the *server* answers with when another attempt may work (default:
+    /// `unavailable` only). Codes the client makes up itself count too (a response over the
+    /// client's receive limit is its own `resource_exhausted`), so name only codes whose retry is
+    /// worth it whoever made them.
     pub fn retryable_codes(mut self, codes: &[Code]) -> Self {
         self.retryable_codes = codes.to_vec();
         self
     }
 
-    /// The backoff maker, or why the policy cannot make one.
-    fn backoff(&self) -> Result<ExponentialBackoffMaker, ConfigError> {
-        // Jitter 1.0: each wait is its base plus up to as much again, at random.
-        ExponentialBackoffMaker::new(
-            self.initial_backoff,
-            self.max_backoff.max(Duration::from_millis(1)),
-            1.0,
-            HasherRng::new(),
-        )
-        .map_err(|e| ConfigError::with_source(format!("retry backoff: {e}"), e))
+    /// The longest wait before retry number `retry` (1 for the first).
+    fn ceiling(&self, retry: u32) -> Duration {
+        let grown = self.initial_backoff.as_secs_f64()
+            * self.multiplier.powi(retry.saturating_sub(1).min(64) as i32);
+        Duration::from_secs_f64(grown.min(self.max_backoff.as_secs_f64()))
     }
 }
 
@@ -178,19 +192,17 @@ pub(crate) struct Retries {
 }
 
 /// A policy ready to use.
-struct Policy {
-    max_attempts: u32,
-    retryable_codes: Vec<Code>,
-    backoff: ExponentialBackoffMaker,
-}
+struct Policy(RetryPolicy);
 
 impl Policy {
     fn new(policy: &RetryPolicy) -> Result<Self, ConfigError> {
-        Ok(Self {
-            max_attempts: policy.max_attempts,
-            retryable_codes: policy.retryable_codes.clone(),
-            backoff: policy.backoff()?,
-        })
+        if policy.max_backoff < policy.initial_backoff {
+            return Err(ConfigError::new(format!(
+                "retry policy: the maximum backoff ({:?}) is below the initial backoff ({:?})",
+                policy.max_backoff, policy.initial_backoff
+            )));
+        }
+        Ok(Self(policy.clone()))
     }
 }
 
@@ -235,7 +247,8 @@ pub(crate) struct Attempts {
     /// The policy that applies to the call, if any, and whether the method is idempotent.
     policy: Option<(Arc<Policy>, bool)>,
     budget: Option<Arc<TpsBudget>>,
-    backoff: Option<ExponentialBackoff>,
+    /// Retries made since the backoff last started over (a pushback starts it over).
+    backoff_step: u32,
     deadline: Option<Instant>,
     /// Attempts made so far, counting neither the first nor the transparent retry.
     retries: u32,
@@ -260,7 +273,7 @@ impl Attempts {
         Self {
             budget: policy.as_ref().and(retries).map(|r| r.budget.clone()),
             policy,
-            backoff: None,
+            backoff_step: 0,
             deadline,
             retries: 0,
             transparent: false,
@@ -288,6 +301,7 @@ impl Attempts {
             return Some(Pause::None);
         }
         let (policy, idempotent) = self.policy.as_ref()?;
+        let policy = &policy.0;
         let safe = *idempotent || error.is_unprocessed();
         let retryable = error.is_unprocessed() || policy.retryable_codes.contains(&error.code());
         if !safe || !retryable || self.retries + 1 >= policy.max_attempts {
@@ -302,18 +316,19 @@ impl Attempts {
             return None;
         }
         self.retries += 1;
-        Some(match pushback {
+        let wait = match pushback {
             Some(wait) => {
                 // A6: after a pushback, the backoff starts over.
-                self.backoff = None;
-                Pause::Sleep(tokio::time::sleep(wait))
+                self.backoff_step = 0;
+                wait
             }
-            None => Pause::Sleep(
-                self.backoff
-                    .get_or_insert_with(|| policy.backoff.clone().make_backoff())
-                    .next_backoff(),
-            ),
-        })
+            None => {
+                self.backoff_step += 1;
+                let ceiling = policy.ceiling(self.backoff_step);
+                ceiling.mul_f64(HasherRng::new().next_f64())
+            }
+        };
+        Some(Pause::Sleep(tokio::time::sleep(wait)))
     }
 
     /// Whether a policy applies to the call (beyond the transparent retry every call gets).
@@ -340,7 +355,7 @@ impl Attempts {
 pub(crate) enum Pause {
     /// None: the transparent retry of an unprocessed call.
     None,
-    /// The backoff's, or the server's pushback.
+    /// The backoff's (a random share of its ceiling), or the server's pushback.
     Sleep(tokio::time::Sleep),
 }
 
@@ -455,29 +470,60 @@ mod tests {
         assert!(attempts.again(unavailable()).await.is_err());
     }
 
+    #[test]
+    fn backoff_ceilings_grow_by_the_multiplier_up_to_the_maximum() {
+        let policy = RetryPolicy::new()
+            .initial_backoff(Duration::from_millis(100))
+            .max_backoff(Duration::from_millis(500))
+            .backoff_multiplier(3.0);
+        let ceilings: Vec<u128> = (1..=4).map(|n| policy.ceiling(n).as_millis()).collect();
+        assert_eq!(ceilings, [100, 300, 500, 500]);
+        let invalid = RetrySettings {
+            default: Some(RetryPolicy::new().max_backoff(Duration::from_millis(1))),
+            ..RetrySettings::default()
+        };
+        assert!(
+            invalid.build().is_err(),
+            "a maximum below the initial backoff"
+        );
+    }
+
     #[tokio::test(start_paused = true)]
-    async fn backoff_waits_grow_and_the_deadline_bounds_them() {
+    async fn waits_are_random_below_their_ceiling_and_the_deadline_bounds_them() {
         let retries = retries(RetrySettings {
             default: Some(
                 RetryPolicy::new()
-                    .max_attempts(5)
-                    .initial_backoff(Duration::from_millis(100))
-                    .max_backoff(Duration::from_secs(10)),
+                    .max_attempts(2)
+                    .initial_backoff(Duration::from_millis(100)),
             ),
+            budget: RetryBudget::new(Duration::from_secs(10), 1000, 1.0),
             ..RetrySettings::default()
         });
-        let start = Instant::now();
-        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
-        attempts.again(unavailable()).await.expect("retried");
-        let first = start.elapsed();
-        assert!(first >= Duration::from_millis(100) && first <= Duration::from_millis(200));
-        attempts.again(unavailable()).await.expect("retried");
-        let second = start.elapsed() - first;
-        assert!(second >= Duration::from_millis(200) && second <= Duration::from_millis(400));
+        let mut total = Duration::ZERO;
+        for _ in 0..200 {
+            let start = Instant::now();
+            let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+            attempts.again(unavailable()).await.expect("retried");
+            let waited = start.elapsed();
+            assert!(waited <= Duration::from_millis(100), "{waited:?}");
+            total += waited;
+        }
+        // Full jitter: about half the ceiling on average.
+        let mean = total / 200;
+        assert!(
+            mean > Duration::from_millis(30) && mean < Duration::from_millis(70),
+            "{mean:?}"
+        );
 
+        // A wait the deadline cuts short ends the call with `deadline_exceeded`, at the deadline.
         let deadline = Instant::now() + Duration::from_millis(50);
         let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, Some(deadline));
-        let error = attempts.again(unavailable()).await.expect_err("deadline");
+        let mut pushed = unavailable();
+        pushed
+            .trailers_mut()
+            .insert(PUSHBACK, "2000")
+            .expect("valid metadata");
+        let error = attempts.again(pushed).await.expect_err("deadline");
         assert_eq!(error.code(), Code::DeadlineExceeded);
         assert_eq!(Instant::now(), deadline);
     }

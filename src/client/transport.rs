@@ -202,9 +202,10 @@ pub(crate) fn transport_error(error: impl Into<Box<dyn std::error::Error + Send 
 /// What a transport failure (or an error in its source chain) proves about the call's delivery:
 ///
 /// - hyper-util's pooled client failed to connect: nothing was sent;
-/// - h2 reports the stream reset with REFUSED_STREAM, or left out by a graceful GOAWAY (h2 fails the
-///   streams above the GOAWAY's last stream id with the GOAWAY's own error; a GOAWAY with an error
-///   code may also end streams the server took, so only NO_ERROR proves anything).
+/// - h2 reports the stream reset with REFUSED_STREAM, or failed by a graceful GOAWAY: h2 fails a
+///   stream with the GOAWAY's own error only when its id is above the GOAWAY's last stream id (the
+///   server names those unprocessed). Only GOAWAYs with NO_ERROR count: a cautious reading, since
+///   one with an error code ends the connection, and the streams it leaves may fail in other ways.
 fn delivery_of(error: &(dyn std::error::Error + 'static)) -> Delivery {
     let mut current = Some(error);
     while let Some(e) = current {

@@ -135,29 +135,37 @@ async fn a_negative_pushback_stops_retries() {
     assert_eq!(server.state().calls.get(), 1);
 }
 
-/// The deadline bounds every attempt and every wait together.
+/// The deadline bounds every attempt and every wait together: a wait (here the server's pushback)
+/// that would outlast it ends the call with `deadline_exceeded` when the deadline comes.
 #[tokio::test]
 async fn the_deadline_bounds_the_whole_call() {
     let server = TestServer::start().await;
-    let builder = server.builder(Codec::Proto, Http::H2).retry(
-        RetryPolicy::new()
-            .max_attempts(5)
-            .initial_backoff(Duration::from_millis(400))
-            .max_backoff(Duration::from_millis(400)),
-    );
+    let builder = server
+        .builder(Codec::Proto, Http::H2)
+        .retry(RetryPolicy::new().max_attempts(5));
     let client = build_client(builder);
-    let request =
-        trident::Request::new(failing(Code::Unavailable)).with_timeout(Duration::from_millis(300));
+    let mut failing = failing(Code::Unavailable);
+    if let Some(spec) = failing.error.as_mut() {
+        spec.trailers.push(Header {
+            name: "grpc-retry-pushback-ms".into(),
+            value: "1000".into(),
+        });
+    }
+    let request = trident::Request::new(failing).with_timeout(Duration::from_millis(300));
     let started = std::time::Instant::now();
     let error = within("echo", client.echo(request))
         .await
         .expect_err("fails");
     assert_eq!(error.code(), Code::DeadlineExceeded, "{error}");
-    assert!(started.elapsed() < Duration::from_millis(1000));
+    let took = started.elapsed();
+    assert!(
+        took >= Duration::from_millis(290) && took < Duration::from_millis(900),
+        "{took:?}"
+    );
     assert_eq!(
         server.state().calls.get(),
         1,
-        "the backoff outlasted the deadline"
+        "the wait outlasted the deadline"
     );
 }
 
