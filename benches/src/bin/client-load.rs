@@ -5,10 +5,15 @@
 //!
 //! `client-load --client trident|tonic|connect-rust --addr HOST:PORT [--connections C] [--inflight N]
 //! [--scenario unary|stream] [--size BYTES] [--warmup S] [--seconds S] [--runs R] [--server-pid PID]
-//! [--protocol grpc|connect] [--http-version 2|3] [--tls-ca PEM-FILE]`
+//! [--protocol grpc|connect] [--http-version 2|3] [--tls-ca PEM-FILE] [--balanced] [--balance rr|p2c]
+//! [--retry]`
 //!
 //! `--protocol`, `--http-version` and `--tls-ca` apply to Trident's client only: with `--tls-ca` it
-//! calls `https://` and trusts that certificate; HTTP/3 needs it.
+//! calls `https://` and trusts that certificate; HTTP/3 needs it. So do the client paths the driver's
+//! `client-paths` rows compare, which take no value: `--balanced` builds the client with
+//! `.endpoints([ADDR])`, balancing over that one endpoint (round-robin, or power of two choices with
+//! `--balance p2c`, which implies `--balanced`); `--retry` adds `.retry(RetryPolicy::new())`, which
+//! never fires while calls succeed. Without them the client calls its base URL with no retry policy.
 //!
 //! The calls in flight are spread evenly over `C` HTTP/2 connections (one client object per
 //! connection, as each library opens one connection per client or channel). After the warm-up, each of
@@ -54,6 +59,9 @@ struct Args {
     protocol: trident::ProtocolKind,
     http_version: trident::HttpVersion,
     tls_ca: Option<String>,
+    /// `Some` for a client balancing over `[addr]` with this policy.
+    balance: Option<trident::BalancePolicy>,
+    retry: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -71,9 +79,23 @@ fn parse_args() -> Result<Args, String> {
         protocol: trident::ProtocolKind::Grpc,
         http_version: trident::HttpVersion::Http2,
         tls_ca: None,
+        balance: None,
+        retry: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
+        // The switches, which take no value.
+        match flag.as_str() {
+            "--balanced" => {
+                args.balance = Some(args.balance.unwrap_or_default());
+                continue;
+            }
+            "--retry" => {
+                args.retry = true;
+                continue;
+            }
+            _ => {}
+        }
         let value = it.next().ok_or(format!("{flag} needs a value"))?;
         let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
         match flag.as_str() {
@@ -115,11 +137,21 @@ fn parse_args() -> Result<Args, String> {
                 }
             }
             "--tls-ca" => args.tls_ca = Some(value),
+            "--balance" => {
+                args.balance = Some(match value.as_str() {
+                    "rr" => trident::BalancePolicy::RoundRobin,
+                    "p2c" => trident::BalancePolicy::PowerOfTwoChoices,
+                    other => return Err(format!("unknown balance policy {other}")),
+                })
+            }
             other => return Err(format!("unknown argument {other}")),
         }
     }
     if args.connections == 0 || args.inflight < args.connections {
         return Err("need at least one connection and one call in flight per connection".into());
+    }
+    if args.library != Library::Trident && (args.balance.is_some() || args.retry) {
+        return Err("--balanced, --balance and --retry are options of Trident's client".into());
     }
     Ok(args)
 }
@@ -169,11 +201,13 @@ impl Caller {
                             std::fs::read(path).map_err(|e| format!("{path}: {e}"))?,
                         ),
                 };
-                let client = builder
-                    .protocol(args.protocol)
-                    .http_version(args.http_version)
-                    .build()
-                    .map_err(|e| e.to_string())?;
+                let builder = with_client_paths(
+                    builder
+                        .protocol(args.protocol)
+                        .http_version(args.http_version),
+                    args,
+                )?;
+                let client = builder.build().map_err(|e| e.to_string())?;
                 Ok(Caller::Trident(
                     trident_benches::trident_gen::EchoServiceClient::new(client),
                 ))
@@ -300,6 +334,27 @@ impl Caller {
         }
         Ok(())
     }
+}
+
+/// Adds the client paths asked for to Trident's `builder`: balancing over the one server's address, and
+/// a retry policy.
+fn with_client_paths(
+    mut builder: trident::ClientBuilder,
+    args: &Args,
+) -> Result<trident::ClientBuilder, String> {
+    if let Some(policy) = args.balance {
+        let addr: std::net::SocketAddr = args.addr.parse().map_err(|e| {
+            format!(
+                "--balanced needs an IP:PORT address, not {}: {e}",
+                args.addr
+            )
+        })?;
+        builder = builder.endpoints([addr]).balance(policy);
+    }
+    if args.retry {
+        builder = builder.retry(trident::RetryPolicy::new());
+    }
+    Ok(builder)
 }
 
 fn check_size(got: usize, want: usize) -> Result<(), String> {

@@ -83,6 +83,17 @@ impl Bench {
         peer: Peer,
         load: &ClientLoad,
     ) -> Result<Vec<Window>, String> {
+        self.client_windows_of(peer, load, self.options.runs)
+    }
+
+    /// Runs one client against a fresh `trident-echo`: a warm-up, then `runs` windows of the
+    /// configured length.
+    pub(crate) fn client_windows_of(
+        &mut self,
+        peer: Peer,
+        load: &ClientLoad,
+        runs: usize,
+    ) -> Result<Vec<Window>, String> {
         let mut cmd = command(self, peer)?;
         let server: Server = self.start(Peer::Trident)?;
         cmd.args(["--addr", &self.addr.to_string()])
@@ -92,7 +103,7 @@ impl Bench {
             .args(["--size", &load.size.to_string()])
             .args(["--warmup", &self.options.warmup.to_string()])
             .args(["--seconds", &self.options.seconds.to_string()])
-            .args(["--runs", &self.options.runs.to_string()])
+            .args(["--runs", &runs.to_string()])
             .args(["--server-pid", &server.pid().to_string()])
             .args(&load.extra);
         let output = cmd
@@ -107,7 +118,7 @@ impl Bench {
             .lines()
             .filter_map(Window::parse)
             .collect();
-        if windows.len() != self.options.runs || windows.iter().any(|w| w.calls == 0.0) {
+        if windows.len() != runs || windows.iter().any(|w| w.calls == 0.0) {
             return Err("the client reported no calls".into());
         }
         Ok(windows)

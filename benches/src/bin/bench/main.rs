@@ -8,6 +8,7 @@
 //! `bench [--quick] [--runs N] [--seconds S] [--warmup S] [--peers a,b] [--scenarios x,y] [--save]`
 
 mod client;
+mod client_paths;
 mod codecs;
 mod defaults;
 mod h2client;
@@ -629,6 +630,9 @@ fn main() {
     }
     if bench.options.wants("http3") {
         bench.http3();
+    }
+    if bench.options.wants("client-paths") {
+        bench.client_paths();
     }
 
     let command = std::iter::once("benches/run".to_string())

@@ -2,7 +2,7 @@
 
 use crate::peers::Peer;
 
-pub const SCENARIOS: [&str; 13] = [
+pub const SCENARIOS: [&str; 14] = [
     "unary64",
     "unary1k",
     "latency",
@@ -16,6 +16,7 @@ pub const SCENARIOS: [&str; 13] = [
     "codecs",
     "clients",
     "http3",
+    "client-paths",
 ];
 
 /// What to run, from the command line.
@@ -90,7 +91,8 @@ impl Options {
                         "usage: benches/run [--quick] [--runs N] [--seconds S] [--warmup S] \
                          [--peers {}] [--scenarios {}] [--server-cpu N] [--load-cpu N] [--workers N] [--save]\n\
                          defaults: unary64 and stream again with every peer at its library's HTTP/2 defaults; \
-                         http1: Connect unary 64 B over HTTP/1.1; codecs: Connect JSON unary 64 B, gRPC gzip unary 1 KiB and 64 KiB",
+                         http1: Connect unary 64 B over HTTP/1.1; codecs: Connect JSON unary 64 B, gRPC gzip unary 1 KiB and 64 KiB; \
+                         client-paths: Trident's own client plain, with a retry policy, balanced over its one server, both, and balanced by p2c",
                         Peer::ALL.map(Peer::name).join(","),
                         SCENARIOS.join(",")
                     ));
@@ -144,6 +146,7 @@ pub fn settings_section(options: &Options) -> Vec<String> {
         "latency: h2load `--rps` (fixed rate per connection, 64 streams each) at 50% and 80% of each peer's own unary 64 B peak from this run, percentiles from h2load's per-request log".into(),
         "idle streams: the driver opens 50 connections (one warm-up call each), reads the server's VmRSS, opens 200 held `Stream` calls per connection, waits for each one's first message, reads VmRSS again".into(),
         "client rows: each library's own client (`client-load` for Trident, tonic 0.14 `Channel` and connect-rust's `Http2Connection`; `benches/go/client` for connect-go's over Go's h2c transport) calls `trident-echo` over gRPC with that many calls in flight, spread evenly over the connections (one client object per connection), each library at its client defaults; client and server on one runtime thread each; client CPU from its own `/proc/self/stat` over each window; latency of every call in the window; § marks rows where the server's core was over 90% busy, so the server may have set the pace".into(),
+        "client-paths rows: Trident's client as in the client rows, built plain (one base URL, no retry policy), with `.retry(RetryPolicy::new())`, with `.endpoints([server])` (round-robin over that one endpoint), with both, and with `.balance(BalancePolicy::PowerOfTwoChoices)`; the variants take turns, each run measuring each once (fresh server, warm-up, one window), starting one variant further along each run; notes give each variant's ratio to plain".into(),
         "ratios are Trident's median divided by the peer's: above 1 is better for ↑ rows, below 1 is better for ↓ rows".into(),
     ]
 }

@@ -26,11 +26,13 @@ impl Figure {
         }
     }
 
-    fn min(&self) -> Option<f64> {
+    /// The lowest of the runs.
+    pub fn min(&self) -> Option<f64> {
         self.samples.first().copied()
     }
 
-    fn max(&self) -> Option<f64> {
+    /// The highest of the runs.
+    pub fn max(&self) -> Option<f64> {
         self.samples.last().copied()
     }
 }
