@@ -23,51 +23,33 @@ const PREFIX: &str = "services/kv/";
 /// How long a change to the registry may take to reach the client's calls.
 const PROPAGATION: Duration = Duration::from_secs(1);
 
-/// A replica: a server over its own in-memory store. Each call the test makes is a `Put`, so the
-/// store's revision counts the calls the replica took.
-struct Replica {
-    addr: SocketAddr,
-    store: Store,
-    task: tokio::task::JoinHandle<()>,
+/// A replica is a server over its own in-memory store ([`Server`]). Each call the test makes is a
+/// `Put`, so the store's revision counts the calls the replica took.
+type Replica = Server;
+
+/// The calls `replica` took.
+fn taken(replica: &Replica) -> i64 {
+    replica.store.revision()
 }
 
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+/// Registers `replica` in `registry`.
+async fn register(replica: &Replica, registry: &Server) -> Registration {
+    within(
+        "register",
+        Registration::register(registry.client(), PREFIX, replica.addr),
+    )
+    .await
+    .expect("register")
 }
 
-impl Replica {
-    async fn start() -> Self {
-        let store = Store::new(StoreConfig::default());
-        let router = Router::new()
-            .add(trident_watch::routes(store.clone()))
-            .expect("one service");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("local address");
-        let task = tokio::spawn(async move {
-            trident::Server::new()
-                .serve(listener, router)
-                .await
-                .expect("serve");
-        });
-        Self { addr, store, task }
-    }
-
-    fn calls(&self) -> i64 {
-        self.store.revision()
-    }
-
-    async fn register(&self, registry: &Server) -> Registration {
-        within(
-            "register",
-            Registration::register(registry.client(), PREFIX, self.addr),
-        )
-        .await
-        .expect("register")
-    }
+/// A balanced client over the replicas registered in `registry`.
+fn balanced_client(registry: &Server) -> KvServiceClient {
+    let client = Client::builder("http://kv.replicas")
+        .http_version(HttpVersion::Http2)
+        .resolver(StoreResolver::new(registry.h2_client(), PREFIX))
+        .build()
+        .expect("client");
+    KvServiceClient::new(client)
 }
 
 async fn call(client: &KvServiceClient) {
@@ -90,7 +72,7 @@ async fn calls(client: &KvServiceClient, n: usize) {
 }
 
 fn counts(replicas: &[Replica]) -> Vec<i64> {
-    replicas.iter().map(Replica::calls).collect()
+    replicas.iter().map(taken).collect()
 }
 
 /// Calls until `done` holds, failing if that takes longer than [`PROPAGATION`].
@@ -120,24 +102,19 @@ async fn calls_until(
 async fn a_balanced_client_follows_replicas_registering_and_leaving() {
     let registry = Server::start().await;
     let replicas = vec![
-        Replica::start().await,
-        Replica::start().await,
-        Replica::start().await,
-        Replica::start().await,
+        Server::start().await,
+        Server::start().await,
+        Server::start().await,
+        Server::start().await,
     ];
     let mut registrations = Vec::new();
     for replica in &replicas[..3] {
-        registrations.push(Some(replica.register(&registry).await));
+        registrations.push(Some(register(replica, &registry).await));
     }
     // A junk value under the prefix is left out, not a failure.
     registry.put(&format!("{PREFIX}junk"), "not an address");
 
-    let client = Client::builder("http://kv.replicas")
-        .http_version(HttpVersion::Http2)
-        .resolver(StoreResolver::new(registry.h2_client(), PREFIX))
-        .build()
-        .expect("client");
-    let client = KvServiceClient::new(client);
+    let client = balanced_client(&registry);
 
     // Round-robin over the three registered replicas.
     calls(&client, 30).await;
@@ -160,7 +137,7 @@ async fn a_balanced_client_follows_replicas_registering_and_leaving() {
     assert_eq!(taken, [15, 0, 15, 0]);
 
     // A fourth replica joins.
-    registrations.push(Some(replicas[3].register(&registry).await));
+    registrations.push(Some(register(&replicas[3], &registry).await));
     calls_until("replica 3 in", &client, &replicas, |before, after| {
         after[3] > before[3]
     })
@@ -285,9 +262,9 @@ async fn the_resolver_resumes_across_store_restarts_and_relists_when_it_cannot()
 #[tokio::test]
 async fn calls_go_around_a_crashed_replica_whose_key_stays() {
     let registry = Server::start().await;
-    let replicas = vec![Replica::start().await, Replica::start().await];
+    let replicas = vec![Server::start().await, Server::start().await];
     for replica in &replicas {
-        replica.register(&registry).await;
+        register(replica, &registry).await;
     }
     // A replica that crashed without deregistering: its key stays, nothing listens at its address
     // (port 1, privileged, so that no other test's server can take it meanwhile).
@@ -299,12 +276,7 @@ async fn calls_go_around_a_crashed_replica_whose_key_stays() {
     .await
     .expect("register");
 
-    let client = Client::builder("http://kv.replicas")
-        .http_version(HttpVersion::Http2)
-        .resolver(StoreResolver::new(registry.h2_client(), PREFIX))
-        .build()
-        .expect("client");
-    let client = KvServiceClient::new(client);
+    let client = balanced_client(&registry);
     // Every call succeeds: the client ejects the endpoint it cannot connect to and goes on to another.
     calls(&client, 30).await;
     let taken = counts(&replicas);
