@@ -231,12 +231,20 @@ impl Shared {
     /// An endpoint for a call, waiting for the resolver's first answer if need be; endpoints in
     /// `tried` (whose connect failed during this call) are left out.
     async fn pick(&self, tried: &[SocketAddr]) -> Result<Arc<Endpoint>, Error> {
-        let mut resolution = self.resolution.subscribe();
-        let outcome = resolution
-            .wait_for(Option::is_some)
-            .await
-            .map(|state| state.clone())
-            .unwrap_or_else(|_| Some(Err(Error::new(Code::Unavailable, "the client is closing"))));
+        // Once the resolver has answered (every call but the first few), no waiting is needed.
+        let answered = self.resolution.borrow().clone();
+        let outcome = match answered {
+            Some(outcome) => Some(outcome),
+            None => self
+                .resolution
+                .subscribe()
+                .wait_for(Option::is_some)
+                .await
+                .map(|state| state.clone())
+                .unwrap_or_else(|_| {
+                    Some(Err(Error::new(Code::Unavailable, "the client is closing")))
+                }),
+        };
         let endpoints = self.snapshot();
         if endpoints.is_empty() {
             // Perhaps there are endpoints by now: ask the resolver to look again.

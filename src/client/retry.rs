@@ -183,27 +183,23 @@ impl RetryBudget {
 /// A client's retry configuration, as its calls consult it.
 pub(crate) struct Retries {
     /// The policy of every idempotent method without one of its own.
-    default: Option<Arc<Policy>>,
+    default: Option<Arc<RetryPolicy>>,
     /// Policies by method path.
-    methods: HashMap<String, Arc<Policy>>,
+    methods: HashMap<String, Arc<RetryPolicy>>,
     /// Methods the client was told are idempotent, by path.
     idempotent: HashSet<String>,
     budget: Arc<TpsBudget>,
 }
 
-/// A policy ready to use.
-struct Policy(RetryPolicy);
-
-impl Policy {
-    fn new(policy: &RetryPolicy) -> Result<Self, ConfigError> {
-        if policy.max_backoff < policy.initial_backoff {
-            return Err(ConfigError::new(format!(
-                "retry policy: the maximum backoff ({:?}) is below the initial backoff ({:?})",
-                policy.max_backoff, policy.initial_backoff
-            )));
-        }
-        Ok(Self(policy.clone()))
+/// `policy`, shared by the calls, if it is consistent.
+fn checked(policy: &RetryPolicy) -> Result<Arc<RetryPolicy>, ConfigError> {
+    if policy.max_backoff < policy.initial_backoff {
+        return Err(ConfigError::new(format!(
+            "retry policy: the maximum backoff ({:?}) is below the initial backoff ({:?})",
+            policy.max_backoff, policy.initial_backoff
+        )));
     }
+    Ok(Arc::new(policy.clone()))
 }
 
 /// What a [`ClientBuilder`](crate::ClientBuilder) collects about retries.
@@ -222,15 +218,11 @@ impl RetrySettings {
         if self.default.is_none() && self.methods.is_empty() {
             return Ok(None);
         }
-        let default = self
-            .default
-            .as_ref()
-            .map(|policy| Policy::new(policy).map(Arc::new))
-            .transpose()?;
+        let default = self.default.as_ref().map(checked).transpose()?;
         let methods = self
             .methods
             .iter()
-            .map(|(path, policy)| Ok((path.clone(), Arc::new(Policy::new(policy)?))))
+            .map(|(path, policy)| Ok((path.clone(), checked(policy)?)))
             .collect::<Result<_, ConfigError>>()?;
         let budget = self.budget;
         Ok(Some(Retries {
@@ -245,7 +237,7 @@ impl RetrySettings {
 /// The attempts of one call: whether a failure is sent again, after how long.
 pub(crate) struct Attempts {
     /// The policy that applies to the call, if any, and whether the method is idempotent.
-    policy: Option<(Arc<Policy>, bool)>,
+    policy: Option<(Arc<RetryPolicy>, bool)>,
     budget: Option<Arc<TpsBudget>>,
     /// Retries made since the backoff last started over (a pushback starts it over).
     backoff_step: u32,
@@ -301,7 +293,6 @@ impl Attempts {
             return Some(Pause::None);
         }
         let (policy, idempotent) = self.policy.as_ref()?;
-        let policy = &policy.0;
         let safe = *idempotent || error.is_unprocessed();
         let retryable = error.is_unprocessed() || policy.retryable_codes.contains(&error.code());
         if !safe || !retryable || self.retries + 1 >= policy.max_attempts {
