@@ -6,14 +6,15 @@
 //! `client-load --client trident|tonic|connect-rust --addr HOST:PORT [--connections C] [--inflight N]
 //! [--scenario unary|stream] [--size BYTES] [--warmup S] [--seconds S] [--runs R] [--server-pid PID]
 //! [--protocol grpc|connect] [--http-version 2|3] [--tls-ca PEM-FILE] [--balanced] [--balance rr|p2c]
-//! [--retry]`
+//! [--retry] [--intercept]`
 //!
 //! `--protocol`, `--http-version` and `--tls-ca` apply to Trident's client only: with `--tls-ca` it
 //! calls `https://` and trusts that certificate; HTTP/3 needs it. So do the client paths the driver's
 //! `client-paths` rows compare, which take no value: `--balanced` builds the client with
 //! `.endpoints([ADDR])`, balancing over that one endpoint (round-robin, or power of two choices with
 //! `--balance p2c`, which implies `--balanced`); `--retry` adds `.retry(RetryPolicy::new())`, which
-//! never fires while calls succeed. Without them the client calls its base URL with no retry policy.
+//! never fires while calls succeed; `--intercept` attaches an interceptor that passes every call on
+//! unchanged. Without them the client calls its base URL with no retry policy and no interceptor.
 //!
 //! The calls in flight are spread evenly over `C` HTTP/2 connections (one client object per
 //! connection, as each library opens one connection per client or channel). After the warm-up, each of
@@ -62,7 +63,13 @@ struct Args {
     /// `Some` for a client balancing over `[addr]` with this policy.
     balance: Option<trident::BalancePolicy>,
     retry: bool,
+    intercept: bool,
 }
+
+/// Changes nothing: what one interceptor costs a call (`--intercept`).
+struct PassThrough;
+
+impl trident::Interceptor for PassThrough {}
 
 fn parse_args() -> Result<Args, String> {
     let mut args = Args {
@@ -81,6 +88,7 @@ fn parse_args() -> Result<Args, String> {
         tls_ca: None,
         balance: None,
         retry: false,
+        intercept: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -92,6 +100,10 @@ fn parse_args() -> Result<Args, String> {
             }
             "--retry" => {
                 args.retry = true;
+                continue;
+            }
+            "--intercept" => {
+                args.intercept = true;
                 continue;
             }
             _ => {}
@@ -150,8 +162,11 @@ fn parse_args() -> Result<Args, String> {
     if args.connections == 0 || args.inflight < args.connections {
         return Err("need at least one connection and one call in flight per connection".into());
     }
-    if args.library != Library::Trident && (args.balance.is_some() || args.retry) {
-        return Err("--balanced, --balance and --retry are options of Trident's client".into());
+    if args.library != Library::Trident && (args.balance.is_some() || args.retry || args.intercept)
+    {
+        return Err(
+            "--balanced, --balance, --retry and --intercept are options of Trident's client".into(),
+        );
     }
     Ok(args)
 }
@@ -336,8 +351,8 @@ impl Caller {
     }
 }
 
-/// Adds the client paths asked for to Trident's `builder`: balancing over the one server's address, and
-/// a retry policy.
+/// Adds the client paths asked for to Trident's `builder`: balancing over the one server's address, a
+/// retry policy, and an interceptor.
 fn with_client_paths(
     mut builder: trident::ClientBuilder,
     args: &Args,
@@ -353,6 +368,9 @@ fn with_client_paths(
     }
     if args.retry {
         builder = builder.retry(trident::RetryPolicy::new());
+    }
+    if args.intercept {
+        builder = builder.intercept(PassThrough);
     }
     Ok(builder)
 }

@@ -2,7 +2,7 @@
 //! one port, Connect, gRPC and gRPC-Web). `trident-echo [ADDR]`.
 //!
 //! `TRIDENT_ECHO_OBSERVE` in the environment measures what observing calls costs: `intercept` puts a
-//! pass-through interceptor around every call (the price of the erased path alone); `trace` adds
+//! pass-through interceptor around every call (the price of one interceptor alone); `trace` adds
 //! `TraceCalls` with its spans going through `tracing-opentelemetry` into an OpenTelemetry SDK tracer
 //! (level INFO, always sampled, no exporter: creating and filling the spans is what is measured); `metrics` adds
 //! `RecordMetrics` into an SDK meter provider (aggregated in memory, exported once a minute to memory);
@@ -22,7 +22,7 @@ use trident_benches::echo::Echo;
 use trident_benches::settings;
 use trident_benches::trident_gen::echo_service_routes;
 
-/// Changes nothing; makes every call take the intercepted path.
+/// Changes nothing: what one interceptor costs a call.
 struct PassThrough;
 
 impl Interceptor for PassThrough {}

@@ -1,8 +1,10 @@
 //! The `client-paths` scenario: what Trident's client pays for its balancing and retry paths when it has
 //! one endpoint and every call succeeds. Trident's client (`client-load`) calls `trident-echo` with gRPC
-//! unary 64 B over one HTTP/2 connection, at 1 and 64 calls in flight, built five ways: plain (one base
-//! URL, no retry policy: the baseline), with a retry policy (`--retry`), balancing over the one
-//! server's address (`--balanced`, round-robin), both, and balancing with power of two choices.
+//! unary 64 B over one HTTP/2 connection, at 1 and 64 calls in flight, built six ways: plain (one base
+//! URL, no retry policy, no interceptor: the baseline), with a retry policy (`--retry`), balancing over
+//! the one server's address (`--balanced`, round-robin), both, balancing with power of two choices, and
+//! with one pass-through interceptor on each side (`--intercept` on the client, and the server started
+//! with `TRIDENT_ECHO_OBSERVE=intercept`).
 //!
 //! The variants take turns: each run measures every variant once (a fresh server, a warm-up, one
 //! window), starting one variant further along each run, so drift on the machine hits all alike.
@@ -14,42 +16,55 @@ use crate::client::{ClientLoad, Window};
 use crate::peers::Peer;
 use crate::report::{Cell, Figure, Row};
 
-/// A way of building the client: its name in the rows and the `client-load` arguments for it.
+/// A way of building the client: its name in the rows, the `client-load` arguments for it, and the
+/// server's `TRIDENT_ECHO_OBSERVE` (empty: none).
 struct Variant {
     name: &'static str,
     args: &'static [&'static str],
+    server_observe: &'static str,
 }
 
 /// The variants, the baseline first.
-const VARIANTS: [Variant; 5] = [
+const VARIANTS: [Variant; 6] = [
     Variant {
         name: "plain",
         args: &[],
+        server_observe: "",
     },
     Variant {
         name: "retry",
         args: &["--retry"],
+        server_observe: "",
     },
     Variant {
         name: "balanced",
         args: &["--balanced"],
+        server_observe: "",
     },
     Variant {
         name: "balanced + retry",
         args: &["--balanced", "--retry"],
+        server_observe: "",
     },
     Variant {
         name: "balanced p2c",
         args: &["--balance", "p2c"],
+        server_observe: "",
+    },
+    Variant {
+        name: "intercepted both sides",
+        args: &["--intercept"],
+        server_observe: "intercept",
     },
 ];
 
 /// A metric: its name, whether higher is better, and how a window gives its value.
 type Metric = (&'static str, bool, fn(&Window) -> f64);
 
-const METRICS: [Metric; 4] = [
+const METRICS: [Metric; 5] = [
     ("calls/s", true, |w| w.calls / w.seconds),
     ("client CPU-µs/call", false, |w| w.client_cpu_us / w.calls),
+    ("server CPU-µs/call", false, |w| w.server_cpu_us / w.calls),
     ("p50 µs", false, |w| w.p50_us),
     ("p99 µs", false, |w| w.p99_us),
 ];
@@ -113,7 +128,14 @@ impl Bench {
                     size: 64,
                     extra: variant.args.iter().map(|s| s.to_string()).collect(),
                 };
-                match self.client_windows_of(Peer::Trident, &load, 1) {
+                self.peer_env = if variant.server_observe.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![("TRIDENT_ECHO_OBSERVE", variant.server_observe.to_string())]
+                };
+                let result = self.client_windows_of(Peer::Trident, &load, 1);
+                self.peer_env.clear();
+                match result {
                     Ok(window) => windows.extend(window),
                     Err(why) => {
                         self.log(&format!("client paths, {}: {why}", variant.name));
