@@ -4,7 +4,6 @@
 use std::any::Any;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use bytes::{Bytes, BytesMut};
@@ -142,100 +141,169 @@ impl MessageView for AnyMessage {
     }
 }
 
-/// A stream of messages of any type, as streaming interceptors see a call's requests and responses.
+/// A stream of messages of any type, as a server's streaming interceptors see a call's requests and
+/// responses.
 ///
 /// It ends with `None` when the sending side finished successfully, or with an `Err` item (after which
-/// it yields nothing more). Wrap it to
-/// watch or change each message: [`map`](Self::map), [`inspect`](Self::inspect),
-/// [`on_end`](Self::on_end), or [`new`](Self::new) around any stream of your own.
+/// it yields nothing more). Wrap it to watch or change each message: [`map`](Self::map),
+/// [`inspect`](Self::inspect), [`on_end`](Self::on_end), or [`new`](Self::new) around any stream of
+/// your own.
+///
+/// A stream that no interceptor wrapped reaches the far end of the chain (the handler, or the
+/// connection) as the typed stream it started as: its messages are erased into [`AnyMessage`]s only
+/// if something reads them as such.
 pub struct MessageStream {
-    inner: Pin<Box<dyn Stream<Item = Result<AnyMessage, Error>> + Send + 'static>>,
+    inner: Box<dyn ErasedStream>,
     /// Whether it ended (with `None` or an error): it is not polled again.
     finished: bool,
-    /// Where a client's response stream leaves the trailers when it ends; kept by the wrappers.
-    trailers: Option<TrailerSlot>,
 }
 
-/// The trailers a stream of responses ended with, once it has (client side).
-pub(crate) type TrailerSlot = Arc<OnceLock<Metadata>>;
+/// A stream of erased messages that can be given back whole, as what it was made from.
+trait ErasedStream: Stream<Item = Result<AnyMessage, Error>> + Send + Unpin + 'static {
+    fn as_any(&self) -> &dyn Any;
+    fn into_any(self: Box<Self>) -> Box<dyn Any>;
+}
+
+/// A typed stream, erased one message at a time as it is read.
+struct Typed<S>(S);
+
+impl<S, T> Stream for Typed<S>
+where
+    S: Stream<Item = Result<T, Error>> + Unpin,
+    T: Message,
+{
+    type Item = Result<AnyMessage, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.0)
+            .poll_next(cx)
+            .map(|item| item.map(|item| item.map(AnyMessage::new)))
+    }
+}
+
+impl<S, T> ErasedStream for Typed<S>
+where
+    S: Stream<Item = Result<T, Error>> + Send + Unpin + 'static,
+    T: Message,
+{
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
+
+/// A stream of erased messages from elsewhere (an interceptor's own, or one wrapped around another).
+struct Foreign(Pin<Box<dyn Stream<Item = Result<AnyMessage, Error>> + Send + 'static>>);
+
+impl Stream for Foreign {
+    type Item = Result<AnyMessage, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.0.as_mut().poll_next(cx)
+    }
+}
+
+impl ErasedStream for Foreign {
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+
+    fn into_any(self: Box<Self>) -> Box<dyn Any> {
+        self
+    }
+}
 
 impl MessageStream {
     /// A message stream from any stream of messages.
     pub fn new(stream: impl Stream<Item = Result<AnyMessage, Error>> + Send + 'static) -> Self {
         Self {
-            inner: Box::pin(stream),
+            inner: Box::new(Foreign(Box::pin(stream))),
             finished: false,
-            trailers: None,
+        }
+    }
+
+    /// Typed messages as a message stream. Nothing is erased until the stream is read as one: see
+    /// [`into_typed`](Self::into_typed).
+    pub(crate) fn erase<S, T>(stream: S) -> Self
+    where
+        S: Stream<Item = Result<T, Error>> + Send + Unpin + 'static,
+        T: Message,
+    {
+        Self {
+            inner: Box::new(Typed(stream)),
+            finished: false,
         }
     }
 
     /// A stream of one message.
-    pub(crate) fn one(message: AnyMessage) -> Self {
-        Self::new(futures_util::stream::iter([Ok(message)]))
+    pub(crate) fn one<T: Message>(message: T) -> Self {
+        Self::erase(futures_util::stream::iter([Ok(message)]))
+    }
+
+    /// The typed stream `S` this stream was made from with [`erase`](Self::erase), if nothing wrapped
+    /// it or read from it; this stream back otherwise.
+    pub(crate) fn into_typed<S, T>(self) -> Result<S, Self>
+    where
+        S: Stream<Item = Result<T, Error>> + Send + Unpin + 'static,
+        T: Message,
+    {
+        if self.finished || !self.inner.as_any().is::<Typed<S>>() {
+            return Err(self);
+        }
+        match self.inner.into_any().downcast::<Typed<S>>() {
+            Ok(typed) => Ok(typed.0),
+            Err(_) => unreachable!("the stream's type was just checked"),
+        }
+    }
+
+    /// The messages as a stream of `T`: the typed stream itself when it went through untouched (see
+    /// [`into_typed`](Self::into_typed)); else each message typed again as it is read (see
+    /// [`AnyMessage`] for a message of another type).
+    pub(crate) fn typed<S, T>(self) -> TypedMessages<S>
+    where
+        S: Stream<Item = Result<T, Error>> + Send + Unpin + 'static,
+        T: Message,
+    {
+        match self.into_typed::<S, T>() {
+            Ok(stream) => TypedMessages::Unchanged(stream),
+            Err(messages) => TypedMessages::Retyped(messages),
+        }
     }
 
     /// The one message of a stream that must carry exactly one (a server-streaming call's request, a
     /// client-streaming call's response, once interceptors have had them as streams); `what` names it
     /// in the errors. A missing or extra message is an `internal` error.
-    pub(crate) async fn only_message(mut self, what: &str) -> Result<AnyMessage, Error> {
+    pub(crate) async fn only_message<T: Message>(self, what: &str) -> Result<T, Error> {
         use futures_util::StreamExt as _;
-        let Some(first) = self.next().await.transpose()? else {
-            return Err(Error::new(
-                Code::Internal,
-                format!("an interceptor ended the {what} stream without its one message"),
-            ));
+        type One<T> = futures_util::stream::Iter<std::array::IntoIter<Result<T, Error>, 1>>;
+        let mut messages = match self.into_typed::<One<T>, T>() {
+            // The stream made of the one message, untouched: take the message out as it is.
+            Ok(mut one) => return one.next().await.transpose()?.ok_or_else(|| missing(what)),
+            Err(messages) => messages,
         };
-        if self.next().await.transpose()?.is_some() {
+        let first = messages
+            .next()
+            .await
+            .transpose()?
+            .ok_or_else(|| missing(what))?;
+        if messages.next().await.transpose()?.is_some() {
             return Err(Error::new(
                 Code::Internal,
                 format!("an interceptor added a message to the {what} stream, which carries one"),
             ));
         }
-        Ok(first)
+        first.into_typed()
     }
 
-    /// A client's response messages, leaving the trailers in `trailers` when they end.
-    pub(crate) fn with_trailers(
-        stream: impl Stream<Item = Result<AnyMessage, Error>> + Send + 'static,
-        trailers: TrailerSlot,
-    ) -> Self {
-        Self {
-            trailers: Some(trailers),
-            ..Self::new(stream)
-        }
-    }
-
-    /// A stream around this one (`wrap` builds it), keeping this one's trailers.
+    /// A stream around this one (`wrap` builds it).
     pub(crate) fn wrap<S>(self, wrap: impl FnOnce(Self) -> S) -> Self
     where
         S: Stream<Item = Result<AnyMessage, Error>> + Send + 'static,
     {
-        let trailers = self.trailers.clone();
-        Self {
-            trailers,
-            ..Self::new(wrap(self))
-        }
-    }
-
-    /// The trailers, once the stream has ended successfully: a client's response trailers, or empty.
-    fn ended_trailers(&self) -> Metadata {
-        self.trailers
-            .as_ref()
-            .and_then(|slot| slot.get().cloned())
-            .unwrap_or_default()
-    }
-
-    /// Typed messages as a message stream.
-    pub(crate) fn erase<T: Message>(
-        stream: impl Stream<Item = Result<T, Error>> + Send + 'static,
-    ) -> Self {
-        use futures_util::StreamExt as _;
-        Self::new(stream.map(|item| item.map(AnyMessage::new)))
-    }
-
-    /// The messages typed again as `T` (see [`AnyMessage`] for a message of another type).
-    pub(crate) fn typed<T: Message>(self) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
-        futures_util::StreamExt::map(self, |item| item.and_then(AnyMessage::into_typed))
+        Self::new(wrap(self))
     }
 
     /// Passes each message through `f`, which may change it, replace it or fail the stream with an
@@ -255,15 +323,48 @@ impl MessageStream {
         })
     }
 
-    /// Calls `f` once when the stream ends: after its last message, with the trailers (on the client,
-    /// the response's trailers; elsewhere empty: a server's response trailers are on the
-    /// [`Response`](crate::Response) around the stream); with the error it ended with; or with a
-    /// `canceled` error if it is dropped before its end (the call was cancelled or its peer went away).
+    /// Calls `f` once when the stream ends: after its last message (with empty trailers: a server's
+    /// response trailers are on the [`Response`](crate::Response) around the stream), with the error it
+    /// ended with, or with a `canceled` error if it is dropped before its end (the call was cancelled
+    /// or its peer went away).
     pub fn on_end(self, f: impl FnOnce(Result<&Metadata, &Error>) + Send + 'static) -> Self {
         self.wrap(|inner| EndWatch {
             inner,
             on_end: Some(Box::new(f)),
         })
+    }
+}
+
+/// The error of a one-message stream that an interceptor emptied.
+fn missing(what: &str) -> Error {
+    Error::new(
+        Code::Internal,
+        format!("an interceptor ended the {what} stream without its one message"),
+    )
+}
+
+/// Messages typed again at the far end of a chain (see [`MessageStream::typed`]).
+pub(crate) enum TypedMessages<S> {
+    /// The typed stream the chain was given, untouched.
+    Unchanged(S),
+    /// Messages that went through an interceptor, typed again one by one.
+    Retyped(MessageStream),
+}
+
+impl<S, T> Stream for TypedMessages<S>
+where
+    S: Stream<Item = Result<T, Error>> + Unpin,
+    T: Message,
+{
+    type Item = Result<T, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        match &mut *self {
+            TypedMessages::Unchanged(stream) => Pin::new(stream).poll_next(cx),
+            TypedMessages::Retyped(messages) => Pin::new(messages)
+                .poll_next(cx)
+                .map(|item| item.map(|item| item.and_then(AnyMessage::into_typed))),
+        }
     }
 }
 
@@ -274,7 +375,7 @@ impl Stream for MessageStream {
         if self.finished {
             return Poll::Ready(None);
         }
-        let item = std::task::ready!(self.inner.as_mut().poll_next(cx));
+        let item = std::task::ready!(Pin::new(&mut *self.inner).poll_next(cx));
         self.finished = !matches!(item, Some(Ok(_)));
         Poll::Ready(item)
     }
@@ -308,7 +409,7 @@ impl Stream for EndWatch {
             }
             None => {
                 if let Some(f) = self.on_end.take() {
-                    f(Ok(&self.inner.ended_trailers()));
+                    f(Ok(&Metadata::new()));
                 }
             }
         }
@@ -331,7 +432,7 @@ impl Drop for EndWatch {
 mod tests {
     use super::*;
     use futures_util::StreamExt as _;
-    use std::sync::Mutex;
+    use std::sync::{Arc, Mutex};
 
     #[test]
     fn downcasts_to_its_own_type_only() {

@@ -80,7 +80,9 @@ impl CallContext {
         http_version: http::Version,
     ) -> Self {
         // No peer, certificates or shutdown token: the client has no request extensions to read them
-        // from, and nothing cancels the token.
+        // from. Nothing cancels the token (a client call is cancelled by dropping it), so every client
+        // call shares one rather than allocating its own.
+        static NEVER_CANCELLED: std::sync::OnceLock<CancellationToken> = std::sync::OnceLock::new();
         let extensions = http::Extensions::new();
         Self::new(
             method,
@@ -90,7 +92,7 @@ impl CallContext {
             uri,
             http_version,
             &extensions,
-            CancellationToken::new(),
+            NEVER_CANCELLED.get_or_init(CancellationToken::new).clone(),
         )
     }
 

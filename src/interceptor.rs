@@ -4,40 +4,63 @@
 //! and outcome; it can change headers, trailers and messages, pass values on through the request's
 //! extensions, or answer the call itself.
 //!
-//! A chain is a slice of interceptors and a position in it: each interceptor gets a `Next` that runs
-//! the rest of the chain and then the call's far end (the handler, or the client's request), so it
-//! decides whether, when and with what the call goes on, and sees what comes back. With no interceptor
-//! attached, calls take their typed paths (`server/handler.rs`, `client/calls.rs`) and no message is
-//! erased.
+//! Every call goes through its chain, and a call with no interceptors goes through the chain of length
+//! zero: there is one path per call type and side, not a direct one and an intercepted one. The chain
+//! is fixed once, when a route is registered or a client is built (which interceptors, in which
+//! order); a call only binds its typed far end to it.
+//!
+//! - **Unary calls**, both sides: each interceptor gets the request and a [`UnaryNext`] that runs the
+//!   rest of the chain and then the far end (the handler, or the request to the server).
+//! - **Streaming calls on the server**: the server pulls both of a call's streams (the handler reads
+//!   the requests, the connection takes the responses as it can send them), so the call's connection
+//!   is the request stream in and the response stream out: each interceptor gets the request (its
+//!   [`MessageStream`]) and a [`StreamingNext`], and may wrap either stream. A stream no interceptor
+//!   wrapped reaches the handler (or the connection) as the typed stream it was: its messages are
+//!   never erased.
+//! - **Streaming calls on the client**: the caller pushes requests and pulls responses, so the call is
+//!   one connection-like object, a [`StreamingClientConn`] (send, close, receive, headers, trailers),
+//!   which the client's own call implements and each interceptor may wrap in one of its own. No task or
+//!   channel stands between the caller and the wire.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::any_message::{AnyMessage, MessageStream};
-use crate::{Error, Request, Response};
+use crate::{CallContext, Error, Metadata, Request, Response};
 
 /// A boxed, sendable future: what interceptor methods return.
 pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// A boxed, sendable future that borrows its [`StreamingClientConn`]: what the connection's
+/// operations return.
+pub type ConnFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
 /// Code that runs around calls. On the server, attach it to a whole [`Router`](crate::Router) with
 /// [`Router::intercept`](crate::Router::intercept) or to one service with
 /// [`ServiceRoutes::intercept`](crate::ServiceRoutes::intercept); on the client, with
-/// [`ClientBuilder::intercept`](crate::ClientBuilder::intercept). One type may serve both sides.
+/// [`ClientBuilder::intercept`](crate::ClientBuilder::intercept). One type may serve both sides:
+/// [`unary`](Self::unary) runs on both, [`streaming_handler`](Self::streaming_handler) on the server
+/// and [`streaming_client`](Self::streaming_client) on the client.
 ///
-/// Both methods pass the call on unchanged unless overridden. The request's
+/// Every method passes the call on unchanged unless overridden. The request's
 /// [`context`](Request::context) tells the method, protocol and deadline (and on the server the peer);
 /// its [`headers`](Request::headers) can be read and changed; values put in its
 /// [`extensions`](Request::extensions_mut) reach the handler (server) or the transport's HTTP request
 /// (client). Returning an error ends the call with it: on the server it is written the way the
-/// caller's protocol writes errors (Connect, gRPC or gRPC-Web); on the client the caller gets it, and
-/// nothing was sent if the interceptor did not call `next`.
+/// caller's protocol writes errors; on the client the caller gets it, and nothing was sent if the
+/// interceptor did not go on.
 ///
 /// Chains run in the order they were attached. On the server, the router's interceptors come first
 /// (outermost), then the service's; within each, and on the client, the first attached is the
-/// outermost, so it sees the request first and the response last. On the client, a call's deadline
-/// bounds its interceptors too, and a client- or bidi-streaming call's chain starts, like the call, at
-/// its first send, close or receive.
+/// outermost, so it sees the request first and the response last.
+///
+/// On the client, interceptors see **one logical call**, whatever happens below them: retries (see
+/// [`RetryPolicy`](crate::RetryPolicy)) and balancing run under the chain, so an interceptor sees the
+/// request once, the messages the caller sent once, and the outcome of the last attempt (a retried
+/// call that then succeeded looks like a call that succeeded). A unary call's deadline bounds its
+/// interceptors too; a streaming call's chain is built when the call is opened, and, like the call,
+/// sends nothing until its first send, close or receive.
 ///
 /// On the server, calls the router refuses before a handler could run (an unknown codec or compression,
 /// a malformed or oversized request message of a unary or server-streaming call) are answered without
@@ -46,8 +69,8 @@ pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 ///
 /// For one that only looks at (or rejects) each call's request headers, see [`RequestInterceptor`].
 pub trait Interceptor: Send + Sync + 'static {
-    /// Runs around a unary call: `request` holds the message; `next.run(request)` runs the rest of the
-    /// chain and the call (the handler, or the request to the server).
+    /// Runs around a unary call, on either side: `request` holds the message; `next.run(request)`
+    /// runs the rest of the chain and the call (the handler, or the request to the server).
     fn unary(
         &self,
         request: Request<AnyMessage>,
@@ -56,80 +79,241 @@ pub trait Interceptor: Send + Sync + 'static {
         next.run(request)
     }
 
-    /// Runs around a streaming call (client-, server- or bidi-streaming): `request` holds the stream of
-    /// request messages (one message for server streaming); the response, once the handler has
-    /// returned it (server) or its headers arrived (client), holds the stream of response messages
-    /// (one message for client streaming). Wrap either stream to see or change each message and how it
-    /// ends, with the trailers on the client (see [`MessageStream`]).
-    fn streaming(
+    /// Runs around a streaming call on the server (client-, server- or bidi-streaming): `request`
+    /// holds the stream of request messages (one message for server streaming); the response, once
+    /// the handler has returned it, holds the stream of response messages (one message for client
+    /// streaming), and its trailers. Wrap either stream to see or change each message and how it ends
+    /// (see [`MessageStream`]).
+    fn streaming_handler(
         &self,
         request: Request<MessageStream>,
         next: StreamingNext,
     ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
         next.run(request)
     }
+
+    /// Wraps a streaming call on the client (client-, server- or bidi-streaming) when it is opened:
+    /// return `call` itself, or a [`StreamingClientConn`] of your own that holds it and passes each
+    /// operation on, seeing or changing what goes by. The call has not started: request headers and
+    /// extensions set now go out with it.
+    fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+        call
+    }
 }
 
-/// The interceptors around one route, outermost first.
-#[derive(Clone)]
+/// A client's streaming call (client-, server- or bidi-streaming) as its interceptors see it: the one
+/// interface the typed calls ([`BidiStreamCall`](crate::BidiStreamCall) and the others) drive. The
+/// client's own call implements it, below every interceptor, with retries and balancing under it;
+/// an interceptor wraps it in one of its own (see [`Interceptor::streaming_client`]).
+///
+/// The call starts, exactly once, on its first send, close or receive. Its first failure is kept:
+/// every later operation returns it. Dropping the call cancels it.
+///
+/// A wrapper implements every method, passing each on to the call it holds, and does its own work
+/// around the ones it cares about:
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use trident::{
+///     AnyMessage, CallContext, ConnFuture, Error, Interceptor, Metadata, StreamingClientConn,
+/// };
+///
+/// /// Counts the messages every streaming call sends.
+/// struct CountSends(Arc<AtomicUsize>);
+///
+/// impl Interceptor for CountSends {
+///     fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+///         Box::new(Counting { inner: call, sent: self.0.clone() })
+///     }
+/// }
+///
+/// struct Counting {
+///     inner: Box<dyn StreamingClientConn>,
+///     sent: Arc<AtomicUsize>,
+/// }
+///
+/// impl StreamingClientConn for Counting {
+///     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+///         self.sent.fetch_add(1, Ordering::Relaxed);
+///         self.inner.send(message)
+///     }
+///     // The rest pass straight on.
+///     fn context(&self) -> &CallContext { self.inner.context() }
+///     fn request_headers(&self) -> &Metadata { self.inner.request_headers() }
+///     fn request_headers_mut(&mut self) -> &mut Metadata { self.inner.request_headers_mut() }
+///     fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+///         self.inner.request_extensions_mut()
+///     }
+///     fn close_send(&mut self) -> Result<(), Error> { self.inner.close_send() }
+///     fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+///         self.inner.receive_headers()
+///     }
+///     fn response_headers(&self) -> Option<&Metadata> { self.inner.response_headers() }
+///     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+///         self.inner.receive()
+///     }
+///     fn response_trailers(&self) -> Option<&Metadata> { self.inner.response_trailers() }
+///     fn cancel(&mut self) { self.inner.cancel() }
+/// }
+/// ```
+pub trait StreamingClientConn: Send + 'static {
+    /// The call's method, protocol, URI and deadline.
+    fn context(&self) -> &CallContext;
+
+    /// The request headers.
+    fn request_headers(&self) -> &Metadata;
+
+    /// The request headers, to change before the call starts (later changes are not sent).
+    fn request_headers_mut(&mut self) -> &mut Metadata;
+
+    /// Values for the transport's HTTP request (see
+    /// [`Request::extensions_mut`](crate::Request::extensions_mut)), to set before the call starts.
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions;
+
+    /// Sends one request message (starting the call on the first); waits while the transport is
+    /// busy. A server-streaming call sends exactly one.
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>>;
+
+    /// Ends the request stream (starting the call if nothing was sent).
+    fn close_send(&mut self) -> Result<(), Error>;
+
+    /// Waits for the response headers (starting the call if it has not started); they are then in
+    /// [`response_headers`](Self::response_headers).
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>>;
+
+    /// The response headers, once they arrived.
+    fn response_headers(&self) -> Option<&Metadata>;
+
+    /// The next response message; `Ok(None)` once the server ended the stream successfully.
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>>;
+
+    /// The response trailers, once the stream has ended successfully.
+    fn response_trailers(&self) -> Option<&Metadata>;
+
+    /// Cancels the call: the server sees the stream reset, and later operations fail with `canceled`.
+    fn cancel(&mut self);
+}
+
+impl StreamingClientConn for Box<dyn StreamingClientConn> {
+    fn context(&self) -> &CallContext {
+        (**self).context()
+    }
+
+    fn request_headers(&self) -> &Metadata {
+        (**self).request_headers()
+    }
+
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        (**self).request_headers_mut()
+    }
+
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        (**self).request_extensions_mut()
+    }
+
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        (**self).send(message)
+    }
+
+    fn close_send(&mut self) -> Result<(), Error> {
+        (**self).close_send()
+    }
+
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        (**self).receive_headers()
+    }
+
+    fn response_headers(&self) -> Option<&Metadata> {
+        (**self).response_headers()
+    }
+
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        (**self).receive()
+    }
+
+    fn response_trailers(&self) -> Option<&Metadata> {
+        (**self).response_trailers()
+    }
+
+    fn cancel(&mut self) {
+        (**self).cancel()
+    }
+}
+
+/// The interceptors around one route or client, outermost first (possibly none).
+#[derive(Clone, Default)]
 pub(crate) struct Chain(Arc<[Arc<dyn Interceptor>]>);
 
 impl Chain {
-    /// The chain of `interceptors`, or `None` when there are none (calls then skip interception).
-    pub fn of(interceptors: Vec<Arc<dyn Interceptor>>) -> Option<Self> {
-        (!interceptors.is_empty()).then(|| Self(interceptors.into()))
+    /// The chain of `interceptors`, outermost first.
+    pub fn of(interceptors: Vec<Arc<dyn Interceptor>>) -> Self {
+        Self(interceptors.into())
     }
 
-    /// Runs a unary call through the chain and on to `handler`.
+    /// Runs a unary call through the chain and on to `end`.
     pub fn unary(
         &self,
         request: Request<AnyMessage>,
-        handler: UnaryEndpoint,
+        end: UnaryEndpoint,
     ) -> BoxFuture<Result<Response<AnyMessage>, Error>> {
         UnaryNext {
             chain: self.clone(),
             index: 0,
-            handler,
+            end,
         }
         .run(request)
     }
 
-    /// Runs a streaming call through the chain and on to `handler`.
-    pub fn streaming(
+    /// Runs a server's streaming call through the chain and on to `end`.
+    pub fn streaming_handler(
         &self,
         request: Request<MessageStream>,
-        handler: StreamingEndpoint,
+        end: StreamingEndpoint,
     ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
         StreamingNext {
             chain: self.clone(),
             index: 0,
-            handler,
+            end,
         }
         .run(request)
     }
+
+    /// A client's streaming call, `call`, wrapped by every interceptor: the innermost first, so that
+    /// the first attached is outermost.
+    pub fn streaming_client(
+        &self,
+        call: Box<dyn StreamingClientConn>,
+    ) -> Box<dyn StreamingClientConn> {
+        self.0
+            .iter()
+            .rev()
+            .fold(call, |call, interceptor| interceptor.streaming_client(call))
+    }
 }
 
-/// A typed unary handler behind the chain, erased.
+/// The far end of a unary chain, erased: the typed handler (server), or the typed request going out
+/// (client).
 pub(crate) type UnaryEndpoint = Arc<
     dyn Fn(Request<AnyMessage>) -> BoxFuture<Result<Response<AnyMessage>, Error>> + Send + Sync,
 >;
 
-/// A typed streaming handler behind the chain, erased.
+/// The far end of a server's streaming chain, erased: the typed handler.
 pub(crate) type StreamingEndpoint = Arc<
     dyn Fn(Request<MessageStream>) -> BoxFuture<Result<Response<MessageStream>, Error>>
         + Send
         + Sync,
 >;
 
-/// The rest of a unary call's chain, and its handler.
+/// The rest of a unary call's chain, and its far end.
 pub struct UnaryNext {
     chain: Chain,
     index: usize,
-    handler: UnaryEndpoint,
+    end: UnaryEndpoint,
 }
 
 impl UnaryNext {
-    /// Runs the next interceptor (or the handler, after the last) with `request`.
+    /// Runs the next interceptor (or the far end, after the last) with `request`.
     pub fn run(
         self,
         request: Request<AnyMessage>,
@@ -142,16 +326,16 @@ impl UnaryNext {
                     ..self
                 },
             ),
-            None => (self.handler)(request),
+            None => (self.end)(request),
         }
     }
 }
 
-/// The rest of a streaming call's chain, and its handler.
+/// The rest of a server's streaming call's chain, and its handler.
 pub struct StreamingNext {
     chain: Chain,
     index: usize,
-    handler: StreamingEndpoint,
+    end: StreamingEndpoint,
 }
 
 impl StreamingNext {
@@ -161,14 +345,14 @@ impl StreamingNext {
         request: Request<MessageStream>,
     ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
         match self.chain.0.get(self.index).cloned() {
-            Some(interceptor) => interceptor.streaming(
+            Some(interceptor) => interceptor.streaming_handler(
                 request,
                 StreamingNext {
                     index: self.index + 1,
                     ..self
                 },
             ),
-            None => (self.handler)(request),
+            None => (self.end)(request),
         }
     }
 }
@@ -228,7 +412,7 @@ where
         })
     }
 
-    fn streaming(
+    fn streaming_handler(
         &self,
         request: Request<MessageStream>,
         next: StreamingNext,
@@ -239,5 +423,124 @@ where
             let head = f(head).await?;
             next.run(head.map(|()| messages)).await
         })
+    }
+
+    fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+        Box::new(HeadChecked {
+            inner: call,
+            check: Some(self.f.clone()),
+            close_pending: false,
+            error: None,
+        })
+    }
+}
+
+/// A client's streaming call whose request head a [`RequestInterceptor`] checks when the call starts
+/// (its first send, close or receive), within the call's deadline.
+struct HeadChecked<F> {
+    inner: Box<dyn StreamingClientConn>,
+    /// The check, until it ran.
+    check: Option<Arc<F>>,
+    /// Whether the caller closed the request stream before the check ran (closing is not `async`):
+    /// the close goes on once the check passed.
+    close_pending: bool,
+    /// The check's failure, which every operation returns.
+    error: Option<Error>,
+}
+
+impl<F, Fut> HeadChecked<F>
+where
+    F: Fn(Request<()>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Request<()>, Error>> + Send + 'static,
+{
+    /// Runs the check if it has not run; `Err` if it failed.
+    async fn checked(&mut self) -> Result<(), Error> {
+        if let Some(check) = self.check.take() {
+            let context = self.inner.context().clone();
+            let deadline = context.deadline();
+            let headers = std::mem::take(self.inner.request_headers_mut());
+            let extensions = std::mem::take(self.inner.request_extensions_mut());
+            let head = Request::from_parts((), headers, context, extensions);
+            match crate::deadline::within(deadline, check(head)).await {
+                Ok(mut head) => {
+                    *self.inner.request_headers_mut() = std::mem::take(head.headers_mut());
+                    *self.inner.request_extensions_mut() = std::mem::take(head.extensions_mut());
+                    if self.close_pending {
+                        self.inner.close_send()?;
+                    }
+                }
+                Err(error) => {
+                    self.inner.cancel();
+                    self.error = Some(error);
+                }
+            }
+        }
+        self.error.clone().map_or(Ok(()), Err)
+    }
+}
+
+impl<F, Fut> StreamingClientConn for HeadChecked<F>
+where
+    F: Fn(Request<()>) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Request<()>, Error>> + Send + 'static,
+{
+    fn context(&self) -> &CallContext {
+        self.inner.context()
+    }
+
+    fn request_headers(&self) -> &Metadata {
+        self.inner.request_headers()
+    }
+
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        self.inner.request_headers_mut()
+    }
+
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner.request_extensions_mut()
+    }
+
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.checked().await?;
+            self.inner.send(message).await
+        })
+    }
+
+    fn close_send(&mut self) -> Result<(), Error> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        if self.check.is_some() {
+            self.close_pending = true;
+            return Ok(());
+        }
+        self.inner.close_send()
+    }
+
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.checked().await?;
+            self.inner.receive_headers().await
+        })
+    }
+
+    fn response_headers(&self) -> Option<&Metadata> {
+        self.inner.response_headers()
+    }
+
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        Box::pin(async move {
+            self.checked().await?;
+            self.inner.receive().await
+        })
+    }
+
+    fn response_trailers(&self) -> Option<&Metadata> {
+        self.inner.response_trailers()
+    }
+
+    fn cancel(&mut self) {
+        self.inner.cancel()
     }
 }

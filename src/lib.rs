@@ -103,7 +103,10 @@ pub use compression::{Compression, CompressionRegistry, Deflate, Gzip, read_boun
 pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
-pub use interceptor::{BoxFuture, Interceptor, RequestInterceptor, StreamingNext, UnaryNext};
+pub use interceptor::{
+    BoxFuture, ConnFuture, Interceptor, RequestInterceptor, StreamingClientConn, StreamingNext,
+    UnaryNext,
+};
 pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;
 pub use method::{Idempotency, MethodSpec, StreamType};

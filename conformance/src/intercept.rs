@@ -1,11 +1,11 @@
 //! The conformance programs' optional interceptor: with `TRIDENT_CONFORMANCE_INTERCEPT=1` in their
 //! environment, the server's router and every client get [`PassThrough`], so that the suite exercises
-//! the intercepted call paths (erased messages, wrapped streams, the client's spawned chain) as
-//! thoroughly as the direct ones. `conformance/run --intercept` sets it.
+//! calls through a chain that does something (erased messages, wrapped streams, a wrapped client
+//! call) as thoroughly as calls through the empty chain. `conformance/run --intercept` sets it.
 
 use trident::{
-    AnyMessage, BoxFuture, Error, Interceptor, MessageStream, Request, Response, StreamingNext,
-    UnaryNext,
+    AnyMessage, BoxFuture, CallContext, ConnFuture, Error, Interceptor, MessageStream, Metadata,
+    Request, Response, StreamingClientConn, StreamingNext, UnaryNext,
 };
 
 /// The environment variable that switches interception on.
@@ -16,8 +16,9 @@ pub fn enabled() -> bool {
     std::env::var(ENV).is_ok_and(|value| value == "1")
 }
 
-/// Changes nothing, but takes every path an interceptor can: it wraps each request and response
-/// stream and watches it end, and passes every message through a function.
+/// Changes nothing, but takes every path an interceptor can: on the server it wraps each request and
+/// response stream and watches it end, passing every message through a function; on the client it
+/// wraps each streaming call, and every operation runs in a future of its own around the call's.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct PassThrough;
 
@@ -33,7 +34,7 @@ impl Interceptor for PassThrough {
         })
     }
 
-    fn streaming(
+    fn streaming_handler(
         &self,
         request: Request<MessageStream>,
         next: StreamingNext,
@@ -43,5 +44,60 @@ impl Interceptor for PassThrough {
             let response = next.run(request).await?;
             Ok(response.map(|messages| messages.map(Ok).on_end(|_| {})))
         })
+    }
+
+    fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+        Box::new(PassThroughCall { inner: call })
+    }
+}
+
+/// A client's streaming call, passed through.
+struct PassThroughCall {
+    inner: Box<dyn StreamingClientConn>,
+}
+
+impl StreamingClientConn for PassThroughCall {
+    fn context(&self) -> &CallContext {
+        self.inner.context()
+    }
+
+    fn request_headers(&self) -> &Metadata {
+        self.inner.request_headers()
+    }
+
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        self.inner.request_headers_mut()
+    }
+
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner.request_extensions_mut()
+    }
+
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        Box::pin(async move { self.inner.send(message).await })
+    }
+
+    fn close_send(&mut self) -> Result<(), Error> {
+        self.inner.close_send()
+    }
+
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        Box::pin(async move { self.inner.receive_headers().await })
+    }
+
+    fn response_headers(&self) -> Option<&Metadata> {
+        self.inner.response_headers()
+    }
+
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        Box::pin(async move { self.inner.receive().await })
+    }
+
+    fn response_trailers(&self) -> Option<&Metadata> {
+        self.inner.response_trailers()
+    }
+
+    fn cancel(&mut self) {
+        self.inner.cancel()
     }
 }

@@ -86,7 +86,7 @@ fn endpoint_clients(
             send_max_bytes: 0,
             use_get: false,
             timeout: None,
-            chain: None,
+            chain: Chain::default(),
             service_group: None,
             service_version: None,
             retries: None,

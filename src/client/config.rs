@@ -39,8 +39,8 @@ pub(crate) struct ClientConfig {
     pub send_max_bytes: usize,
     pub use_get: bool,
     pub timeout: Option<Duration>,
-    /// The interceptors every call goes through (`None`: none).
-    pub chain: Option<Chain>,
+    /// The interceptors every call goes through (possibly none).
+    pub chain: Chain,
     /// The Dubbo service group and version every call names (`tri-service-group`,
     /// `tri-service-version`), unless the call's own headers name them.
     pub service_group: Option<HeaderValue>,

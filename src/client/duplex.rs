@@ -129,14 +129,6 @@ impl DuplexCall {
         self.start(Body::new(body), true);
     }
 
-    /// Starts the request with a body that streams on its own (what a client's interceptors hand on), in
-    /// a task of its own as piped requests run, if not started yet.
-    pub fn start_streaming(&mut self, body: Body) {
-        if !self.started {
-            self.start(body, true);
-        }
-    }
-
     /// Starts the request with a complete body (unary and server-streaming calls, GET).
     pub fn start_with_body(&mut self, body: Body) {
         if !self.started {

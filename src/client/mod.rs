@@ -1,4 +1,8 @@
 //! The client half: configuration, the typed call entry points, and the duplex call they share.
+//!
+//! Every call takes one path: the typed entry point, the client's interceptor chain (of length zero
+//! when it has none), then the call as the client makes it, with its retries under the chain: a unary
+//! call's `send_unary` here, a streaming call's `StreamConn` (`stream_conn.rs`).
 
 mod balancer;
 mod builder;
@@ -13,12 +17,12 @@ mod h2_connection;
 #[cfg(feature = "http3")]
 mod h3_channel;
 mod health_check;
-mod intercepted;
 mod origin_slots;
 mod receive;
 mod replay;
 mod resolver;
 mod retry;
+mod stream_conn;
 #[cfg(feature = "tls")]
 mod tls;
 mod transport;
@@ -38,13 +42,17 @@ pub use resolver::{ResolveNow, Resolver, StaticResolver};
 pub use retry::{MAX_RETRY_ATTEMPTS, RetryBudget, RetryPolicy};
 pub use transport::{HttpVersion, Transport, boxed_transport};
 
+use crate::any_message::AnyMessage;
 use crate::body::Body;
 use crate::codec::Message;
+use crate::deadline;
+use crate::interceptor::{StreamingClientConn, UnaryEndpoint};
 use crate::method::MethodSpec;
 use crate::protocol::client::GetMessage;
-use crate::{Error, Request, Response};
+use crate::{CallContext, Error, Request, Response};
 use config::ClientConfig;
 use duplex::DuplexCall;
+use stream_conn::StreamConn;
 
 /// A unary request's message, encoded once for all its attempts.
 enum UnaryPayload<'a> {
@@ -89,28 +97,64 @@ impl Client {
         (timeout, timeout.map(|t| Instant::now() + t))
     }
 
+    /// The context a call's interceptors see.
+    fn call_context(&self, spec: &'static MethodSpec, deadline: Option<Instant>) -> CallContext {
+        let config = &self.config;
+        let http_method = if config.uses_get(spec) {
+            http::Method::GET
+        } else {
+            http::Method::POST
+        };
+        // An unusable URI fails the call itself, once the chain lets it go out.
+        let uri = config.uri(spec).unwrap_or_default();
+        CallContext::client(
+            spec,
+            config.protocol.kind(),
+            deadline,
+            http_method,
+            uri,
+            config.http_version.as_http(),
+        )
+    }
+
     /// Calls a unary method.
     pub async fn unary<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
         request: Request<Req>,
     ) -> Result<Response<Res>, Error> {
-        match &self.config.chain {
-            None => self.direct_unary(spec, request).await,
-            Some(chain) => self.intercepted_unary(chain, spec, request).await,
-        }
+        let (timeout, deadline) = self.call_deadline(request.timeout());
+        let request = request
+            .with_context(self.call_context(spec, deadline))
+            .map(AnyMessage::new);
+        let client = self.clone();
+        let end: UnaryEndpoint = Arc::new(move |request: Request<AnyMessage>| {
+            let client = client.clone();
+            Box::pin(async move {
+                let request = request.map(AnyMessage::into_typed::<Req>);
+                let response = client
+                    .send_unary::<Req, Res>(spec, request.transpose_message()?, timeout)
+                    .await?;
+                Ok(response.map(AnyMessage::new))
+            })
+        });
+        let response = deadline::within(deadline, self.config.chain.unary(request, end)).await?;
+        response
+            .map(AnyMessage::into_typed::<Res>)
+            .transpose_message()
     }
 
-    /// A unary call as it goes out (after any interceptors): encoded once, then sent, and sent again
-    /// as long as the client's retry rules allow (`retry.rs`).
-    async fn direct_unary<Req: Message, Res: Message>(
+    /// A unary call as it goes out, below the interceptors: encoded once, then sent, and sent again
+    /// as long as the client's retry rules allow (`retry.rs`). Its deadline is its context's.
+    async fn send_unary<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
         mut request: Request<Req>,
+        timeout: Option<Duration>,
     ) -> Result<Response<Res>, Error> {
         let config = &self.config;
         let extensions = std::mem::take(request.extensions_mut());
-        let (timeout, deadline) = self.call_deadline(request.timeout());
+        let deadline = request.context().deadline();
         let writer = config.writer();
         let payload = if config.protocol.is_unframed(spec.stream_type) {
             let (payload, compressed) = writer.compress(writer.encode(request.message())?)?;
@@ -163,8 +207,7 @@ impl Client {
                 );
                 let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
                 call.start_with_body(Body::full(framed.clone()));
-                let mut receiver = receive::StreamReceiver::default();
-                return calls::single_response(config, &mut call, &mut receiver).await;
+                return receive::read_single_response(config, &mut call).await;
             }
             UnaryPayload::Unframed {
                 payload,
@@ -204,47 +247,12 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<Req>,
     ) -> Result<ServerStreamCall<Res>, Error> {
-        match &self.config.chain {
-            None => self.direct_server_stream(spec, request).await,
-            Some(chain) => self.intercepted_server_stream(chain, spec, request).await,
-        }
-    }
-
-    /// A server-streaming call as it goes out (after any interceptors): sent again, as the client's
-    /// retry rules allow, until the response head arrives.
-    async fn direct_server_stream<Req: Message, Res: Message>(
-        &self,
-        spec: &'static MethodSpec,
-        mut request: Request<Req>,
-    ) -> Result<ServerStreamCall<Res>, Error> {
-        let config = &self.config;
-        let (timeout, deadline) = self.call_deadline(request.timeout());
-        let framed = config.writer().envelope(request.message(), 0)?;
-        let extensions = std::mem::take(request.extensions_mut());
-        let mut attempts = retry::Attempts::new(config.retries.as_ref(), spec, deadline);
-        loop {
-            let head = config.request_head(
-                spec,
-                request.headers(),
-                extensions.clone(),
-                timeout,
-                config.send_compression_name(),
-            );
-            let mut call = DuplexCall::new(config.clone(), spec, head, deadline);
-            call.start_with_body(Body::full(framed.clone()));
-            match ServerStreamCall::start(config.clone(), config.writer(), call).await {
-                // A head that ended the call (gRPC's trailers-only error) came before any message:
-                // the call may go again. If not, the stream is handed over, its error in it.
-                Ok(mut stream) => match stream.failed_at_head().await {
-                    None => return Ok(stream),
-                    Some(error) => match attempts.retry_after(&error) {
-                        None => return Ok(stream),
-                        Some(pause) => attempts.pause(pause).await?,
-                    },
-                },
-                Err(error) => attempts.again(error).await?,
-            }
-        }
+        let (head, message) = request.split_message();
+        let mut conn = self.open::<Req, Res>(spec, head);
+        conn.send(AnyMessage::new(message)).await?;
+        conn.close_send()?;
+        conn.receive_headers().await?;
+        Ok(ServerStreamCall::new(conn))
     }
 
     /// Opens a client-streaming call. `request` carries the call's headers and timeout (its message is
@@ -254,15 +262,7 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<()>,
     ) -> ClientStreamCall<Req, Res> {
-        match &self.config.chain {
-            None => {
-                let (call, replay) = self.duplex_call(spec, request, true);
-                ClientStreamCall::new(self.config.clone(), self.config.writer(), call, replay)
-            }
-            Some(chain) => ClientStreamCall::intercepted(
-                self.intercepted_stream::<Req, Res>(chain, spec, request),
-            ),
-        }
+        ClientStreamCall::new(self.open::<Req, Res>(spec, request))
     }
 
     /// Opens a bidi-streaming call (HTTP/2 only). `request` carries the call's headers and timeout (its
@@ -273,50 +273,25 @@ impl Client {
         spec: &'static MethodSpec,
         request: Request<()>,
     ) -> BidiStreamCall<Req, Res> {
-        match &self.config.chain {
-            None => {
-                let (call, replay) = self.duplex_call(spec, request, true);
-                BidiStreamCall::new(self.config.clone(), self.config.writer(), call, replay)
-            }
-            Some(chain) => BidiStreamCall::intercepted(
-                self.intercepted_stream::<Req, Res>(chain, spec, request),
-            ),
-        }
+        BidiStreamCall::new(self.open::<Req, Res>(spec, request))
     }
 
-    /// The duplex call a client- or bidi-streaming `request` goes out on, and, if `retryable` and a
-    /// retry policy applies to it, what it keeps to be sent again (`replay.rs`). (Calls through
-    /// interceptors are not: their messages stream through the interceptors' own code.)
-    fn duplex_call(
+    /// A streaming call to `spec` with `request`'s headers, extensions and timeout: the client's own
+    /// call, wrapped by its interceptors. Nothing is sent yet.
+    fn open<Req: Message, Res: Message>(
         &self,
         spec: &'static MethodSpec,
         mut request: Request<()>,
-        retryable: bool,
-    ) -> (DuplexCall, Option<Box<replay::Replay>>) {
-        let config = &self.config;
+    ) -> Box<dyn StreamingClientConn> {
         let (timeout, deadline) = self.call_deadline(request.timeout());
-        let extensions = std::mem::take(request.extensions_mut());
-        let replay = match &config.retries {
-            Some(_) if retryable => replay::Replay::new(
-                config,
-                spec,
-                request.headers(),
-                &extensions,
-                timeout,
-                deadline,
-            ),
-            _ => None,
-        };
-        let head = config.request_head(
+        let conn = StreamConn::<Req, Res>::new(
+            self.config.clone(),
             spec,
-            request.headers(),
-            extensions,
+            self.call_context(spec, deadline),
+            std::mem::take(request.headers_mut()),
+            std::mem::take(request.extensions_mut()),
             timeout,
-            config.send_compression_name(),
         );
-        (
-            DuplexCall::new(config.clone(), spec, head, deadline),
-            replay,
-        )
+        self.config.chain.streaming_client(Box::new(conn))
     }
 }

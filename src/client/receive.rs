@@ -217,3 +217,32 @@ fn with_headers(call: &DuplexCall, mut error: Error) -> Error {
     }
     error
 }
+
+/// Reads exactly one message and the end of the stream (gRPC and gRPC-Web unary calls).
+pub(crate) async fn read_single_response<Res: Message>(
+    config: &ClientConfig,
+    call: &mut DuplexCall,
+) -> Result<Response<Res>, Error> {
+    let mut receiver = StreamReceiver::default();
+    let headers = receiver.headers(config, call).await?.clone();
+    let Some(message) = receiver.next::<Res>(config, call).await? else {
+        return Err(call.fail(
+            Error::new(
+                crate::Code::Unimplemented,
+                "the response stream has no message",
+            )
+            .with_headers(headers),
+        ));
+    };
+    if receiver.next::<Res>(config, call).await?.is_some() {
+        return Err(call.fail(
+            Error::new(
+                crate::Code::Unimplemented,
+                "the response stream has more than one message",
+            )
+            .with_headers(headers),
+        ));
+    }
+    let trailers = receiver.trailers().cloned().unwrap_or_default();
+    Ok(Response::from_parts(message, headers, trailers))
+}

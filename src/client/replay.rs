@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use crate::body::Body;
 use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::client::retry::Attempts;
@@ -39,7 +40,8 @@ pub(crate) struct Replay {
 }
 
 impl Replay {
-    /// What a call to `spec` keeps, if a retry policy applies to it.
+    /// What a call to `spec` keeps, if a retry policy applies to it or if it is to keep its messages
+    /// `always` (a server-streaming call's one message, for the transparent retry).
     pub fn new(
         config: &ClientConfig,
         spec: &'static MethodSpec,
@@ -47,9 +49,10 @@ impl Replay {
         extensions: &http::Extensions,
         timeout: Option<Duration>,
         deadline: Option<Instant>,
+        always: bool,
     ) -> Option<Box<Self>> {
         let attempts = Attempts::new(config.retries.as_ref(), spec, deadline);
-        attempts.has_policy().then(|| {
+        (always || attempts.has_policy()).then(|| {
             Box::new(Self {
                 attempts,
                 spec,
@@ -116,6 +119,16 @@ impl Replay {
 
     /// Sends the kept messages on `call`, and closes it if the caller had.
     async fn resend(&self, call: &mut DuplexCall) -> Result<(), Error> {
+        if self.closed {
+            // The whole request is known: sent as one body, in the caller's task, as it first was
+            // for a server-streaming call.
+            let body = match self.sent.as_slice() {
+                [one] => one.clone(),
+                many => many.concat().into(),
+            };
+            call.start_with_body(Body::full(body));
+            return call.error().map_or(Ok(()), |e| Err(e.clone()));
+        }
         for framed in &self.sent {
             call.send(framed.clone()).await?;
         }

@@ -10,7 +10,7 @@ use opentelemetry::metrics::{Histogram, Meter};
 
 use super::{CallInfo, Direction, Observer, Side, StatusAttribute, Tally};
 use crate::any_message::{AnyMessage, MessageStream};
-use crate::interceptor::{BoxFuture, Interceptor, StreamingNext, UnaryNext};
+use crate::interceptor::{BoxFuture, Interceptor, StreamingClientConn, StreamingNext, UnaryNext};
 use crate::{Error, Request, Response};
 
 /// The instrumentation scope Trident's instruments are created in (the name a `Meter` is asked for).
@@ -172,7 +172,7 @@ impl Interceptor for RecordMetrics {
         }
     }
 
-    fn streaming(
+    fn streaming_handler(
         &self,
         request: Request<MessageStream>,
         next: StreamingNext,
@@ -180,6 +180,14 @@ impl Interceptor for RecordMetrics {
         match MetricsObserver::of(self, &request) {
             Some(observer) => super::streaming(Arc::new(observer), self.side, request, next),
             None => next.run(request),
+        }
+    }
+
+    fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+        let info = CallInfo::from_parts(call.context(), call.request_headers(), self.side);
+        match info {
+            Some(info) => super::client_conn(Arc::new(MetricsObserver::new(self, info)), call),
+            None => call,
         }
     }
 }
@@ -195,7 +203,13 @@ struct MetricsObserver {
 
 impl MetricsObserver {
     fn of<T>(interceptor: &RecordMetrics, request: &Request<T>) -> Option<Self> {
-        let info = CallInfo::of(request, interceptor.side)?;
+        Some(Self::new(
+            interceptor,
+            CallInfo::of(request, interceptor.side)?,
+        ))
+    }
+
+    fn new(interceptor: &RecordMetrics, info: CallInfo) -> Self {
         let mut attributes = vec![
             KeyValue::new("rpc.system", info.system()),
             KeyValue::new("rpc.service", info.service),
@@ -209,12 +223,12 @@ impl MetricsObserver {
                 attributes.push(KeyValue::new("server.port", i64::from(port)));
             }
         }
-        Some(Self {
+        Self {
             info,
             instruments: interceptor.instruments.clone(),
             started: Instant::now(),
             attributes,
-        })
+        }
     }
 
     /// Whether messages going `direction` are requests.

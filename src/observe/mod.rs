@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::any_message::{AnyMessage, MessageStream};
-use crate::interceptor::{BoxFuture, StreamingNext, UnaryNext};
-use crate::{Code, Error, ProtocolKind, Request, Response};
+use crate::interceptor::{BoxFuture, ConnFuture, StreamingClientConn, StreamingNext, UnaryNext};
+use crate::{CallContext, Code, Error, Metadata, ProtocolKind, Request, Response};
 
 /// Which end of a call an observing interceptor sits at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,14 +59,18 @@ impl CallInfo {
     /// The call `request` belongs to, seen from `side`; `None` for a request with an empty context
     /// (built by hand, outside any call), which observers pass on untouched.
     pub fn of<T>(request: &Request<T>, side: Side) -> Option<Self> {
-        let context = request.context();
+        Self::from_parts(request.context(), request.headers(), side)
+    }
+
+    /// The call of `context`, with request `headers`, seen from `side` (see [`of`](Self::of)).
+    pub fn from_parts(context: &CallContext, headers: &Metadata, side: Side) -> Option<Self> {
         let spec = context.method()?;
         let uri = context.uri();
         let authority = uri
             .and_then(http::Uri::authority)
             .map(|a| (a.host().to_string(), a.port_u16()))
             .or_else(|| {
-                let host = request.headers().get("host")?;
+                let host = headers.get("host")?;
                 let authority: http::uri::Authority = host.parse().ok()?;
                 Some((authority.host().to_string(), authority.port_u16()))
             });
@@ -199,9 +203,14 @@ pub(crate) trait Observer: Send + Sync + 'static {
     /// `tally` holds the counts of both directions.
     fn end(&self, error: Option<&Error>, tally: &Tally);
 
-    /// Wraps a message stream of the call (both directions), e.g. to poll it inside a span.
+    /// Wraps a message stream of a server's call (both directions), e.g. to poll it inside a span.
     fn wrap(&self, stream: MessageStream) -> MessageStream {
         stream
+    }
+
+    /// The span a client's streaming call runs its operations in, if any.
+    fn span(&self) -> Option<tracing::Span> {
+        None
     }
 }
 
@@ -281,8 +290,8 @@ pub(crate) fn unary<O: Observer>(
     })
 }
 
-/// Runs a streaming call past `observer`: both streams' messages are counted, and the call ends with
-/// the response stream (or with the error that came instead of a response).
+/// Runs a server's streaming call past `observer`: both streams' messages are counted, and the call
+/// ends with the response stream (or with the error that came instead of a response).
 pub(crate) fn streaming<O: Observer>(
     observer: Arc<O>,
     side: Side,
@@ -320,6 +329,136 @@ pub(crate) fn streaming<O: Observer>(
             }
         }
     })
+}
+
+/// A client's streaming call past `observer`: the messages it sends and receives are counted, and it
+/// ends with the end of the response stream, an error, a cancellation, or being dropped before its end.
+pub(crate) fn client_conn<O: Observer>(
+    observer: Arc<O>,
+    conn: Box<dyn StreamingClientConn>,
+) -> Box<dyn StreamingClientConn> {
+    Box::new(ObservedConn {
+        inner: conn,
+        watch: Arc::new(Watch {
+            observer,
+            tally: Tally::default(),
+            side: Side::Client,
+            ended: Default::default(),
+        }),
+    })
+}
+
+/// A client's streaming call an observer watches (see [`client_conn`]).
+struct ObservedConn<O: Observer> {
+    inner: Box<dyn StreamingClientConn>,
+    watch: Arc<Watch<O>>,
+}
+
+/// `operation`, run in `span` if there is one.
+fn in_span<'a, T: 'a>(
+    span: Option<tracing::Span>,
+    operation: ConnFuture<'a, T>,
+) -> ConnFuture<'a, T> {
+    use tracing::Instrument as _;
+    match span {
+        Some(span) => Box::pin(operation.instrument(span)),
+        None => operation,
+    }
+}
+
+impl<O: Observer> StreamingClientConn for ObservedConn<O> {
+    fn context(&self) -> &CallContext {
+        self.inner.context()
+    }
+
+    fn request_headers(&self) -> &Metadata {
+        self.inner.request_headers()
+    }
+
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        self.inner.request_headers_mut()
+    }
+
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner.request_extensions_mut()
+    }
+
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        let (watch, span) = (self.watch.clone(), self.watch.observer.span());
+        let size = message.encoded_len();
+        let sent = self.inner.send(message);
+        in_span(
+            span,
+            Box::pin(async move {
+                let result = sent.await;
+                if result.is_ok() {
+                    watch.message(true, size);
+                }
+                result
+            }),
+        )
+    }
+
+    fn close_send(&mut self) -> Result<(), Error> {
+        self.inner.close_send()
+    }
+
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        let (watch, span) = (self.watch.clone(), self.watch.observer.span());
+        let received = self.inner.receive_headers();
+        in_span(
+            span,
+            Box::pin(async move {
+                let result = received.await;
+                if let Err(error) = &result {
+                    watch.end(Some(error));
+                }
+                result
+            }),
+        )
+    }
+
+    fn response_headers(&self) -> Option<&Metadata> {
+        self.inner.response_headers()
+    }
+
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        let (watch, span) = (self.watch.clone(), self.watch.observer.span());
+        let received = self.inner.receive();
+        in_span(
+            span,
+            Box::pin(async move {
+                let result = received.await;
+                match &result {
+                    Ok(Some(message)) => watch.message(false, message.encoded_len()),
+                    Ok(None) => watch.end(None),
+                    Err(error) => watch.end(Some(error)),
+                }
+                result
+            }),
+        )
+    }
+
+    fn response_trailers(&self) -> Option<&Metadata> {
+        self.inner.response_trailers()
+    }
+
+    fn cancel(&mut self) {
+        self.inner.cancel();
+        self.watch.end(Some(&Error::new(
+            Code::Canceled,
+            "call was cancelled by the client",
+        )));
+    }
+}
+
+impl<O: Observer> Drop for ObservedConn<O> {
+    fn drop(&mut self) {
+        self.watch.end(Some(&Error::new(
+            Code::Canceled,
+            "the call was dropped before its end",
+        )));
+    }
 }
 
 #[cfg(test)]

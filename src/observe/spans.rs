@@ -11,7 +11,7 @@ use tracing::{Instrument as _, Level, Span, field};
 
 use super::{CallInfo, Direction, Observer, Side, StatusAttribute, Tally};
 use crate::any_message::{AnyMessage, MessageStream};
-use crate::interceptor::{BoxFuture, Interceptor, StreamingNext, UnaryNext};
+use crate::interceptor::{BoxFuture, Interceptor, StreamingClientConn, StreamingNext, UnaryNext};
 use crate::{Error, Request, Response};
 
 /// An interceptor that opens one [`tracing`] span per call, on the server
@@ -136,7 +136,7 @@ impl Interceptor for TraceCalls {
         Box::pin(super::unary(observer, self.side, request, next).instrument(span))
     }
 
-    fn streaming(
+    fn streaming_handler(
         &self,
         mut request: Request<MessageStream>,
         next: StreamingNext,
@@ -146,6 +146,24 @@ impl Interceptor for TraceCalls {
         };
         let observer = Arc::new(SpanObserver::new(span.clone(), info));
         Box::pin(super::streaming(observer, self.side, request, next).instrument(span))
+    }
+
+    fn streaming_client(
+        &self,
+        mut call: Box<dyn StreamingClientConn>,
+    ) -> Box<dyn StreamingClientConn> {
+        let Some(info) = CallInfo::from_parts(call.context(), call.request_headers(), self.side)
+        else {
+            return call;
+        };
+        let span = call_span(&info);
+        #[cfg(feature = "opentelemetry")]
+        super::propagation::inject(
+            self.propagator.as_deref(),
+            &span,
+            call.request_headers_mut(),
+        );
+        super::client_conn(Arc::new(SpanObserver::new(span, info)), call)
     }
 }
 
@@ -279,6 +297,10 @@ impl Observer for SpanObserver {
     fn wrap(&self, stream: MessageStream) -> MessageStream {
         let span = self.span.clone();
         stream.wrap(|inner| InSpan { inner, span })
+    }
+
+    fn span(&self) -> Option<Span> {
+        current(&self.span)
     }
 }
 

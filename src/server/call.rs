@@ -27,7 +27,7 @@ use crate::{CallContext, Code, Error, Metadata, Request, Response};
 pub(crate) struct ServerCall {
     incoming: Incoming,
     responder: Responder,
-    chain: Option<Chain>,
+    chain: Chain,
 }
 
 impl ServerCall {
@@ -38,7 +38,7 @@ impl ServerCall {
         request: http::request::Parts,
         body: Body,
         recovery: Recovery,
-        chain: Option<Chain>,
+        chain: Chain,
     ) -> Self {
         let Negotiated {
             reader,
@@ -94,9 +94,8 @@ impl ServerCall {
         }
     }
 
-    /// Splits the call into what the handler reads, what answers it, and the interceptors around it
-    /// (`None` when there are none).
-    pub fn split(self) -> (Incoming, Responder, Option<Chain>) {
+    /// Splits the call into what the handler reads, what answers it, and the interceptors around it.
+    pub fn split(self) -> (Incoming, Responder, Chain) {
         (self.incoming, self.responder, self.chain)
     }
 }

@@ -1,10 +1,13 @@
 //! Typed handlers: adapters from user functions of each stream type to one type-erased handler. Each
-//! adapter only says how its request is read and its reply made; the call's deadline, cancellation and
+//! adapter says how its request is read and its reply made; the call's deadline, cancellation and
 //! answer are the shared core in `call.rs`.
 //!
-//! A call whose route has interceptors goes through them (`interceptor.rs`): its messages are erased
-//! on the way in and typed again at the handler, which is the other half of each adapter here (its
-//! `*_endpoint`). A call without interceptors stays typed throughout.
+//! Every call goes through its route's interceptor chain (`interceptor.rs`), which has no
+//! interceptors when none were attached: one path per stream type. Each adapter builds the chain's far
+//! end once, when the route is registered: the user's function, with the request typed again on the
+//! way in and the response erased on the way out. Erasing costs a unary call its two messages boxed;
+//! streams are erased lazily (see `MessageStream`), so a stream no interceptor wrapped reaches the
+//! handler, and the handler's reaches the connection, as the typed stream it was.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,7 +20,7 @@ use crate::body::Body;
 use crate::codec::Message;
 use crate::interceptor::{StreamingEndpoint, UnaryEndpoint};
 use crate::server::call::ServerCall;
-use crate::server::outgoing::{self, ResponseStream};
+use crate::server::outgoing::{self, Outgoing, ResponseStream};
 use crate::server::respond::Reply;
 use crate::server::streaming::Streaming;
 use crate::{Error, Request, Response};
@@ -36,34 +39,25 @@ where
     Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
-    let endpoint: UnaryEndpoint = {
+    let end: UnaryEndpoint = Arc::new(move |request: Request<AnyMessage>| {
         let f = f.clone();
-        Arc::new(move |request: Request<AnyMessage>| {
-            let f = f.clone();
-            Box::pin(async move {
-                let (head, message) = request.split_message();
-                let request = head.map(|()| message.into_typed::<Req>());
-                let response = f(request.transpose_message()?).await?;
-                Ok(response.map(AnyMessage::new))
-            })
+        Box::pin(async move {
+            let request = request.map(AnyMessage::into_typed::<Req>);
+            let response = f(request.transpose_message()?).await?;
+            Ok(response.map(AnyMessage::new))
         })
-    };
+    });
     Arc::new(move |call: ServerCall| {
-        let f = f.clone();
-        let endpoint = endpoint.clone();
+        let end = end.clone();
         let (incoming, responder, chain) = call.split();
         let encoder = responder.encoder();
         // Reading the request, then handling it, as two steps that share the future's space (an
         // `async` block would keep the finished read beside the handler's future).
-        let work = incoming.single::<Req>().and_then(|request| async move {
-            match chain {
-                None => encoder.one(f(request).await?),
-                Some(chain) => {
-                    let request = request.map(AnyMessage::new);
-                    encoder.one(chain.unary(request, endpoint).await?)
-                }
-            }
-        });
+        let work = incoming
+            .single::<Req>()
+            .and_then(move |request| async move {
+                encoder.one(chain.unary(request.map(AnyMessage::new), end).await?)
+            });
         Box::pin(responder.answer(work))
     })
 }
@@ -77,38 +71,26 @@ where
     Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
-    let endpoint: StreamingEndpoint = {
+    let end: StreamingEndpoint = Arc::new(move |request: Request<MessageStream>| {
         let f = f.clone();
-        Arc::new(move |request: Request<MessageStream>| {
-            let f = f.clone();
-            Box::pin(async move {
-                let (head, messages) = request.split_message();
-                let message = messages.only_message("request").await?;
-                let request = head.map(|()| message.into_typed::<Req>());
-                let response = f(request.transpose_message()?).await?;
-                Ok(response.map(MessageStream::erase))
-            })
+        Box::pin(async move {
+            let (head, messages) = request.split_message();
+            let message = messages.only_message::<Req>("request").await?;
+            let response = f(head.map(|()| message)).await?;
+            Ok(response.map(MessageStream::erase))
         })
-    };
+    });
     Arc::new(move |call: ServerCall| {
-        let f = f.clone();
-        let endpoint = endpoint.clone();
+        let end = end.clone();
         let (incoming, responder, chain) = call.split();
         // Two steps sharing the future's space, as for unary calls.
-        let work = incoming.single::<Req>().and_then(|request| async move {
-            match chain {
-                None => {
-                    let response = f(request).await?;
-                    Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
-                }
-                Some(chain) => {
-                    let request =
-                        request.map(|message| MessageStream::one(AnyMessage::new(message)));
-                    let response = chain.streaming(request, endpoint).await?;
-                    Ok(response.map(|stream| Reply::Stream(outgoing::messages(stream))))
-                }
-            }
-        });
+        let work = incoming
+            .single::<Req>()
+            .and_then(move |request| async move {
+                let request = request.map(MessageStream::one);
+                let response = chain.streaming_handler(request, end).await?;
+                Ok(response.map(|messages| Reply::Stream(responses::<Res>(messages))))
+            });
         Box::pin(responder.answer(work))
     })
 }
@@ -122,35 +104,23 @@ where
     Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
-    let endpoint: StreamingEndpoint = {
+    let end: StreamingEndpoint = Arc::new(move |request: Request<MessageStream>| {
         let f = f.clone();
-        Arc::new(move |request: Request<MessageStream>| {
-            let f = f.clone();
-            Box::pin(async move {
-                let request =
-                    request.map(|messages| Streaming::intercepted(messages.typed::<Req>()));
-                let response = f(request).await?;
-                Ok(response.map(|message| MessageStream::one(AnyMessage::new(message))))
-            })
+        Box::pin(async move {
+            let response = f(request.map(requests::<Req>)).await?;
+            Ok(response.map(MessageStream::one))
         })
-    };
+    });
     Arc::new(move |call: ServerCall| {
-        let f = f.clone();
-        let endpoint = endpoint.clone();
+        let end = end.clone();
         let (incoming, responder, chain) = call.split();
         let encoder = responder.encoder();
-        let request = incoming.stream::<Req>();
+        let request = incoming.stream::<Req>().map(MessageStream::erase);
         Box::pin(responder.answer(async move {
-            match chain {
-                None => encoder.one(f(request).await?),
-                Some(chain) => {
-                    let request = request.map(MessageStream::erase);
-                    let response = chain.streaming(request, endpoint).await?;
-                    let (head, messages) = response.split_message();
-                    let message = messages.only_message("response").await?;
-                    encoder.one(head.map(|()| message))
-                }
-            }
+            let response = chain.streaming_handler(request, end).await?;
+            let (head, messages) = response.split_message();
+            let message = messages.only_message::<Res>("response").await?;
+            encoder.one(head.map(|()| message))
         }))
     })
 }
@@ -164,33 +134,37 @@ where
     Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
 {
     let f = Arc::new(f);
-    let endpoint: StreamingEndpoint = {
+    let end: StreamingEndpoint = Arc::new(move |request: Request<MessageStream>| {
         let f = f.clone();
-        Arc::new(move |request: Request<MessageStream>| {
-            let f = f.clone();
-            Box::pin(async move {
-                let request =
-                    request.map(|messages| Streaming::intercepted(messages.typed::<Req>()));
-                let response = f(request).await?;
-                Ok(response.map(MessageStream::erase))
-            })
+        Box::pin(async move {
+            let response = f(request.map(requests::<Req>)).await?;
+            Ok(response.map(MessageStream::erase))
         })
-    };
+    });
     Arc::new(move |call: ServerCall| {
-        let f = f.clone();
-        let endpoint = endpoint.clone();
+        let end = end.clone();
         let (incoming, responder, chain) = call.split();
-        let request = incoming.stream::<Req>();
+        let request = incoming.stream::<Req>().map(MessageStream::erase);
         Box::pin(responder.answer(async move {
-            let response = match chain {
-                None => f(request).await?.map(outgoing::messages),
-                Some(chain) => {
-                    let request = request.map(MessageStream::erase);
-                    let response = chain.streaming(request, endpoint).await?;
-                    response.map(outgoing::messages)
-                }
-            };
-            Ok(response.map(Reply::Stream))
+            let response = chain.streaming_handler(request, end).await?;
+            Ok(response.map(|messages| Reply::Stream(responses::<Res>(messages))))
         }))
     })
+}
+
+/// The request stream a handler reads: the call's own when no interceptor wrapped it.
+fn requests<Req: Message>(messages: MessageStream) -> Streaming<Req> {
+    match messages.into_typed::<Streaming<Req>, Req>() {
+        Ok(typed) => typed,
+        Err(messages) => Streaming::intercepted(messages.typed::<Streaming<Req>, Req>()),
+    }
+}
+
+/// A handler's response stream as the connection pulls it: the handler's own when no interceptor
+/// wrapped it, else the messages the interceptors pass on (encoded as they are).
+fn responses<Res: Message>(messages: MessageStream) -> Outgoing {
+    match messages.into_typed::<ResponseStream<Res>, Res>() {
+        Ok(typed) => outgoing::messages(typed),
+        Err(messages) => outgoing::messages(messages),
+    }
 }

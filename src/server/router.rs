@@ -48,7 +48,7 @@ struct Route {
     /// The interceptors of the route's service, outermost first.
     service_interceptors: Vec<Arc<dyn Interceptor>>,
     /// The router's interceptors, then the service's: what a call goes through.
-    chain: Option<Chain>,
+    chain: Chain,
 }
 
 impl ServiceRoutes {
@@ -109,7 +109,7 @@ impl ServiceRoutes {
             spec,
             handler,
             service_interceptors: Vec::new(),
-            chain: None,
+            chain: Chain::default(),
         });
         self
     }
@@ -533,7 +533,7 @@ impl Future for RouterFuture {
 }
 
 /// The chain a route's calls go through: the router's interceptors, then its service's.
-fn chain(router: &[Arc<dyn Interceptor>], service: &[Arc<dyn Interceptor>]) -> Option<Chain> {
+fn chain(router: &[Arc<dyn Interceptor>], service: &[Arc<dyn Interceptor>]) -> Chain {
     Chain::of(router.iter().chain(service).cloned().collect())
 }
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 use futures_util::stream;
 use tokio::net::TcpListener;
 use trident::{
-    AnyMessage, BoxFuture, Client, Code, Error, HttpVersion, Interceptor, MessageStream,
-    ProtocolKind, Request, RequestInterceptor, Response, ResponseStream, Router, Server,
-    ServiceRoutes, Streaming, StreamingNext, UnaryNext,
+    AnyMessage, BoxFuture, CallContext, Client, Code, ConnFuture, Error, HttpVersion, Interceptor,
+    Metadata, ProtocolKind, Request, RequestInterceptor, Response, ResponseStream, Router, Server,
+    ServiceRoutes, Streaming, StreamingClientConn, UnaryNext,
 };
 use trident_tests::{CHAT, COLLECT, ECHO, EchoRequest, EchoResponse, REPEAT, text, within};
 
@@ -272,48 +272,83 @@ impl Interceptor for Watch {
         })
     }
 
-    fn streaming(
-        &self,
-        request: Request<MessageStream>,
-        next: StreamingNext,
-    ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
-        let (name, log) = (self.name, self.log.clone());
-        let context = request.context().clone();
-        let method = context.method().expect("a client call").method;
+    fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+        let context = call.context().clone();
         assert!(context.protocol().is_some());
-        let sent_log = log.clone();
-        let request = request.map(move |messages| {
-            messages.map(move |mut message| {
-                Watch::note(
-                    &sent_log,
-                    format!("{name} {method} sends {}", text_of(&message)),
-                );
-                if let Some(request) = message.downcast_mut::<EchoRequest>() {
-                    request.text = request.text.to_uppercase();
-                }
-                Ok(message)
-            })
-        });
-        Box::pin(async move {
-            let response = next.run(request).await?;
-            let (got_log, end_log) = (log.clone(), log.clone());
-            Ok(response.map(move |messages| {
-                messages
-                    .inspect(move |message| {
-                        Watch::note(
-                            &got_log,
-                            format!("{name} {method} got {}", text_of(message)),
-                        )
-                    })
-                    .on_end(move |end| {
-                        let end = match end {
-                            Ok(trailers) => format!("ended, x-sent={:?}", trailers.get("x-sent")),
-                            Err(error) => format!("failed {}", error.code()),
-                        };
-                        Watch::note(&end_log, format!("{name} {method} {end}"));
-                    })
-            }))
+        Box::new(WatchedCall {
+            inner: call,
+            name: self.name,
+            method: context.method().expect("a client call").method,
+            log: self.log.clone(),
         })
+    }
+}
+
+/// A streaming call a [`Watch`] notes the events of.
+struct WatchedCall {
+    inner: Box<dyn StreamingClientConn>,
+    name: &'static str,
+    method: &'static str,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl StreamingClientConn for WatchedCall {
+    fn send(&mut self, mut message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        let (name, method) = (self.name, self.method);
+        Watch::note(
+            &self.log,
+            format!("{name} {method} sends {}", text_of(&message)),
+        );
+        if let Some(request) = message.downcast_mut::<EchoRequest>() {
+            request.text = request.text.to_uppercase();
+        }
+        self.inner.send(message)
+    }
+
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        Box::pin(async move {
+            let (name, method) = (self.name, self.method);
+            let received = self.inner.receive().await;
+            let entry = match &received {
+                Ok(Some(message)) => format!("{name} {method} got {}", text_of(message)),
+                Ok(None) => {
+                    let trailers = self.inner.response_trailers();
+                    let sent = trailers.and_then(|t| t.get("x-sent"));
+                    format!("{name} {method} ended, x-sent={sent:?}")
+                }
+                Err(error) => format!("{name} {method} failed {}", error.code()),
+            };
+            Watch::note(&self.log, entry);
+            received
+        })
+    }
+
+    fn context(&self) -> &CallContext {
+        self.inner.context()
+    }
+    fn request_headers(&self) -> &Metadata {
+        self.inner.request_headers()
+    }
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        self.inner.request_headers_mut()
+    }
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner.request_extensions_mut()
+    }
+    fn close_send(&mut self) -> Result<(), Error> {
+        self.inner.close_send()
+    }
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        self.inner.receive_headers()
+    }
+    fn response_headers(&self) -> Option<&Metadata> {
+        self.inner.response_headers()
+    }
+    fn response_trailers(&self) -> Option<&Metadata> {
+        self.inner.response_trailers()
+    }
+    fn cancel(&mut self) {
+        self.inner.cancel()
     }
 }
 
@@ -413,20 +448,75 @@ impl Interceptor for Gate {
         })
     }
 
-    fn streaming(
-        &self,
-        request: Request<MessageStream>,
-        next: StreamingNext,
-    ) -> BoxFuture<Result<Response<MessageStream>, Error>> {
-        let request = request.map(|messages| {
-            messages.map(|message| {
-                if text_of(&message) == "poison" {
-                    return Err(Error::new(Code::InvalidArgument, "poisoned message"));
-                }
-                Ok(message)
-            })
-        });
-        next.run(request)
+    fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+        Box::new(GatedCall {
+            inner: call,
+            error: None,
+        })
+    }
+}
+
+/// A streaming call a [`Gate`] fails at a message "poison": the call is cancelled, and every later
+/// operation reports the gate's error.
+struct GatedCall {
+    inner: Box<dyn StreamingClientConn>,
+    error: Option<Error>,
+}
+
+impl GatedCall {
+    fn check(&self) -> Result<(), Error> {
+        self.error.clone().map_or(Ok(()), Err)
+    }
+}
+
+impl StreamingClientConn for GatedCall {
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        if self.error.is_none() && text_of(&message) == "poison" {
+            self.inner.cancel();
+            self.error = Some(Error::new(Code::InvalidArgument, "poisoned message"));
+        }
+        Box::pin(async move {
+            self.check()?;
+            self.inner.send(message).await
+        })
+    }
+    fn close_send(&mut self) -> Result<(), Error> {
+        self.check()?;
+        self.inner.close_send()
+    }
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.receive_headers().await
+        })
+    }
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        Box::pin(async move {
+            self.check()?;
+            self.inner.receive().await
+        })
+    }
+
+    fn context(&self) -> &CallContext {
+        self.inner.context()
+    }
+    fn request_headers(&self) -> &Metadata {
+        self.inner.request_headers()
+    }
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        self.inner.request_headers_mut()
+    }
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner.request_extensions_mut()
+    }
+    fn response_headers(&self) -> Option<&Metadata> {
+        self.inner.response_headers()
+    }
+    fn response_trailers(&self) -> Option<&Metadata> {
+        self.inner.response_trailers()
+    }
+    fn cancel(&mut self) {
+        self.inner.cancel()
     }
 }
 

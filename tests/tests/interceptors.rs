@@ -376,7 +376,7 @@ fn texts_of(message: &mut AnyMessage) -> Result<&mut String, Error> {
 }
 
 impl Interceptor for Shout {
-    fn streaming(
+    fn streaming_handler(
         &self,
         request: Request<MessageStream>,
         next: StreamingNext,
@@ -612,7 +612,7 @@ struct Observe {
 }
 
 impl Interceptor for Observe {
-    fn streaming(
+    fn streaming_handler(
         &self,
         request: Request<MessageStream>,
         next: StreamingNext,

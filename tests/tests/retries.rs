@@ -372,3 +372,160 @@ async fn client_and_bidi_streams_resend_their_messages_on_retry() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     server.abort();
 }
+
+/// What a client interceptor saw of the streaming calls it wrapped.
+#[derive(Default)]
+struct Seen {
+    /// Calls the interceptor wrapped (opened by the caller).
+    opened: AtomicUsize,
+    /// Messages sent, and response messages received, through it.
+    sent: AtomicUsize,
+    received: AtomicUsize,
+    /// Calls that ended successfully, and that failed, as it saw them.
+    ended: AtomicUsize,
+    failed: AtomicUsize,
+}
+
+/// Counts what goes through each streaming call, on the client.
+struct CountCalls(Arc<Seen>);
+
+impl trident::Interceptor for CountCalls {
+    fn streaming_client(
+        &self,
+        call: Box<dyn trident::StreamingClientConn>,
+    ) -> Box<dyn trident::StreamingClientConn> {
+        self.0.opened.fetch_add(1, Ordering::SeqCst);
+        Box::new(Counted {
+            inner: call,
+            seen: self.0.clone(),
+        })
+    }
+}
+
+struct Counted {
+    inner: Box<dyn trident::StreamingClientConn>,
+    seen: Arc<Seen>,
+}
+
+impl trident::StreamingClientConn for Counted {
+    fn send(
+        &mut self,
+        message: trident::AnyMessage,
+    ) -> trident::ConnFuture<'_, Result<(), trident::Error>> {
+        Box::pin(async move {
+            self.inner.send(message).await?;
+            self.seen.sent.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
+    }
+
+    fn receive(
+        &mut self,
+    ) -> trident::ConnFuture<'_, Result<Option<trident::AnyMessage>, trident::Error>> {
+        Box::pin(async move {
+            let received = self.inner.receive().await;
+            let count = match &received {
+                Ok(Some(_)) => &self.seen.received,
+                Ok(None) => &self.seen.ended,
+                Err(_) => &self.seen.failed,
+            };
+            count.fetch_add(1, Ordering::SeqCst);
+            received
+        })
+    }
+
+    fn context(&self) -> &trident::CallContext {
+        self.inner.context()
+    }
+    fn request_headers(&self) -> &trident::Metadata {
+        self.inner.request_headers()
+    }
+    fn request_headers_mut(&mut self) -> &mut trident::Metadata {
+        self.inner.request_headers_mut()
+    }
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner.request_extensions_mut()
+    }
+    fn close_send(&mut self) -> Result<(), trident::Error> {
+        self.inner.close_send()
+    }
+    fn receive_headers(&mut self) -> trident::ConnFuture<'_, Result<(), trident::Error>> {
+        self.inner.receive_headers()
+    }
+    fn response_headers(&self) -> Option<&trident::Metadata> {
+        self.inner.response_headers()
+    }
+    fn response_trailers(&self) -> Option<&trident::Metadata> {
+        self.inner.response_trailers()
+    }
+    fn cancel(&mut self) {
+        self.inner.cancel()
+    }
+}
+
+/// Retries run below the client's interceptors for client and bidi streams too, in every protocol:
+/// the handler runs twice (the first attempt fails), while the interceptor sees one call, each
+/// message sent once, and the answers of the attempt that worked.
+#[tokio::test]
+async fn intercepted_client_and_bidi_streams_are_retried_as_one_call() {
+    for protocol in [
+        ProtocolKind::Connect,
+        ProtocolKind::Grpc,
+        ProtocolKind::GrpcWeb,
+        ProtocolKind::Triple,
+    ] {
+        let (addr, calls, server) = flaky_streams().await;
+        let seen = Arc::new(Seen::default());
+        let builder = Client::builder(format!("http://{addr}"))
+            .http_version(trident::HttpVersion::Http2)
+            .protocol(protocol)
+            .intercept(CountCalls(seen.clone()))
+            .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
+            .idempotent_method("/trident.test.v1.EchoService/Collect")
+            .idempotent_method("/trident.test.v1.EchoService/Chat");
+        let client = build_client(builder);
+        let count = |n: &AtomicUsize| n.load(Ordering::SeqCst);
+
+        let mut collect = client.collect(());
+        for text in ["a", "b", "c"] {
+            within("send", collect.send(trident_tests::text(text)))
+                .await
+                .expect("sent");
+        }
+        let response = within("close", collect.close_and_receive())
+            .await
+            .unwrap_or_else(|e| panic!("{protocol}: the retry works: {e}"));
+        assert_eq!(response.message().text, "a,b,c", "{protocol}");
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{protocol}: two attempts");
+        let seen_collect = [&seen.opened, &seen.sent, &seen.received, &seen.ended].map(count);
+        assert_eq!(seen_collect, [1, 3, 1, 1], "{protocol}: one call seen");
+
+        calls.store(0, Ordering::SeqCst);
+        let mut chat = client.chat(());
+        within("send", chat.send(trident_tests::text("x")))
+            .await
+            .expect("sent");
+        let first = within("message", chat.message())
+            .await
+            .unwrap_or_else(|e| panic!("{protocol}: retried: {e}"));
+        assert_eq!(first.map(|m| m.text), Some("x".to_string()), "{protocol}");
+        within("send", chat.send(trident_tests::text("y")))
+            .await
+            .expect("sent");
+        chat.close_send().expect("closed");
+        let second = within("message", chat.message()).await.expect("a message");
+        assert_eq!(second.map(|m| m.text), Some("y".to_string()), "{protocol}");
+        assert_eq!(within("end", chat.message()).await.expect("the end"), None);
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "{protocol}: two attempts");
+        let seen_both = [
+            &seen.opened,
+            &seen.sent,
+            &seen.received,
+            &seen.ended,
+            &seen.failed,
+        ]
+        .map(count);
+        assert_eq!(seen_both, [2, 5, 3, 2, 0], "{protocol}: one call seen");
+        server.abort();
+    }
+}
