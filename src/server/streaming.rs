@@ -32,8 +32,9 @@ enum Source<T> {
         envelopes: EnvelopeReader,
         reader: MessageReader,
     },
-    /// Through the call's interceptors.
-    Intercepted(Pin<Box<dyn Stream<Item = Result<T, Error>> + Send>>),
+    /// The messages an interceptor passed on, when one wrapped the request stream (unwrapped, the
+    /// stream reaches the handler as `Wire`).
+    Wrapped(Pin<Box<dyn Stream<Item = Result<T, Error>> + Send>>),
 }
 
 impl<T: Message> Streaming<T> {
@@ -46,13 +47,13 @@ impl<T: Message> Streaming<T> {
         }
     }
 
-    /// The messages an interceptor chain passes on to the handler.
-    pub(crate) fn intercepted(
+    /// The messages an interceptor that wrapped the request stream passes on to the handler.
+    pub(crate) fn wrapped(
         messages: impl Stream<Item = Result<T, Error>> + Send + 'static,
     ) -> Self {
         Self {
             state: Mutex::new(State {
-                source: Source::Intercepted(Box::pin(messages)),
+                source: Source::Wrapped(Box::pin(messages)),
                 finished: false,
             }),
         }
@@ -75,7 +76,7 @@ impl<T: Message> Streaming<T> {
                 Poll::Ready(Ok(None)) => Ok(None),
                 Poll::Ready(Err(e)) => Err(e),
             },
-            Source::Intercepted(messages) => match messages.as_mut().poll_next(cx) {
+            Source::Wrapped(messages) => match messages.as_mut().poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(item) => item.transpose(),
             },
