@@ -517,4 +517,64 @@ mod tests {
         drop(stream);
         assert_eq!(*ends.lock().unwrap(), [Err(Code::Canceled)]);
     }
+
+    type Durations =
+        futures_util::stream::Iter<std::vec::IntoIter<Result<prost_types::Duration, Error>>>;
+
+    fn durations(seconds: &[i64]) -> Durations {
+        futures_util::stream::iter(
+            seconds
+                .iter()
+                .map(|&seconds| Ok(prost_types::Duration { seconds, nanos: 0 }))
+                .collect::<Vec<_>>(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_stream_no_one_wrapped_comes_back_as_the_typed_stream_it_was() {
+        let stream = MessageStream::erase(durations(&[1, 2]));
+        let mut typed = stream
+            .into_typed::<Durations, prost_types::Duration>()
+            .unwrap_or_else(|_| panic!("untouched: the same stream"));
+        assert_eq!(typed.next().await.expect("one").expect("ok").seconds, 1);
+
+        // Asked for as another type, it stays erased, and its messages are typed one by one.
+        let stream = MessageStream::erase(durations(&[3]));
+        let stream = stream
+            .into_typed::<futures_util::stream::Empty<Result<prost_types::Duration, Error>>, _>()
+            .expect_err("not that type");
+        let typed: Vec<_> = stream
+            .typed::<Durations, prost_types::Duration>()
+            .collect()
+            .await;
+        assert_eq!(typed.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_wrapped_stream_is_typed_again_message_by_message() {
+        let stream = MessageStream::erase(durations(&[1, 2])).inspect(|_| {});
+        let stream = stream
+            .into_typed::<Durations, prost_types::Duration>()
+            .expect_err("wrapped: no longer the typed stream");
+        let typed: Vec<i64> = stream
+            .typed::<Durations, prost_types::Duration>()
+            .map(|item| item.expect("ok").seconds)
+            .collect()
+            .await;
+        assert_eq!(typed, [1, 2]);
+
+        // One message, as a server-streaming request or a client-streaming response carries it.
+        let one = MessageStream::one(prost_types::Duration {
+            seconds: 7,
+            nanos: 0,
+        });
+        let message: prost_types::Duration = one.only_message("request").await.expect("one");
+        assert_eq!(message.seconds, 7);
+        let two = MessageStream::erase(durations(&[1, 2])).map(Ok);
+        let error = two
+            .only_message::<prost_types::Duration>("request")
+            .await
+            .expect_err("two messages");
+        assert_eq!(error.code(), Code::Internal);
+    }
 }

@@ -48,9 +48,7 @@ impl<T: Message> Streaming<T> {
     }
 
     /// The messages an interceptor that wrapped the request stream passes on to the handler.
-    pub(crate) fn wrapped(
-        messages: impl Stream<Item = Result<T, Error>> + Send + 'static,
-    ) -> Self {
+    pub(crate) fn wrapped(messages: impl Stream<Item = Result<T, Error>> + Send + 'static) -> Self {
         Self {
             state: Mutex::new(State {
                 source: Source::Wrapped(Box::pin(messages)),

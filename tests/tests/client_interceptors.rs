@@ -741,3 +741,24 @@ async fn dropping_an_intercepted_stream_cancels_it_on_the_server() {
         .expect("cancelled");
     server.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_interceptor_refuses_every_call_type_before_it_goes_out() {
+    let server = serve().await;
+    let refuse = RequestInterceptor::new(|_request: Request<()>| async move {
+        Err::<Request<()>, _>(Error::new(Code::Unauthenticated, "no token"))
+    });
+    let client = Client::builder(&server.url)
+        .http_version(HttpVersion::Http2)
+        .intercept(refuse)
+        .build()
+        .expect("client");
+    let results = within("refused", all_call_types(&client, true)).await;
+    assert_eq!(results.len(), 4);
+    for result in results {
+        let error = result.expect_err("refused");
+        assert_eq!(error.code(), Code::Unauthenticated, "{error}");
+        assert_eq!(error.message(), "no token");
+    }
+    assert_eq!(server.echo_calls.load(Ordering::SeqCst), 0);
+}
