@@ -109,54 +109,8 @@ pub trait Interceptor: Send + Sync + 'static {
 /// The call starts, exactly once, on its first send, close or receive. Its first failure is kept:
 /// every later operation returns it. Dropping the call cancels it.
 ///
-/// A wrapper implements every method, passing each on to the call it holds, and does its own work
-/// around the ones it cares about:
-///
-/// ```
-/// use std::sync::Arc;
-/// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use trident::{
-///     AnyMessage, CallContext, ConnFuture, Error, Interceptor, Metadata, StreamingClientConn,
-/// };
-///
-/// /// Counts the messages every streaming call sends.
-/// struct CountSends(Arc<AtomicUsize>);
-///
-/// impl Interceptor for CountSends {
-///     fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
-///         Box::new(Counting { inner: call, sent: self.0.clone() })
-///     }
-/// }
-///
-/// struct Counting {
-///     inner: Box<dyn StreamingClientConn>,
-///     sent: Arc<AtomicUsize>,
-/// }
-///
-/// impl StreamingClientConn for Counting {
-///     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
-///         self.sent.fetch_add(1, Ordering::Relaxed);
-///         self.inner.send(message)
-///     }
-///     // The rest pass straight on.
-///     fn context(&self) -> &CallContext { self.inner.context() }
-///     fn request_headers(&self) -> &Metadata { self.inner.request_headers() }
-///     fn request_headers_mut(&mut self) -> &mut Metadata { self.inner.request_headers_mut() }
-///     fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-///         self.inner.request_extensions_mut()
-///     }
-///     fn close_send(&mut self) -> Result<(), Error> { self.inner.close_send() }
-///     fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
-///         self.inner.receive_headers()
-///     }
-///     fn response_headers(&self) -> Option<&Metadata> { self.inner.response_headers() }
-///     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
-///         self.inner.receive()
-///     }
-///     fn response_trailers(&self) -> Option<&Metadata> { self.inner.response_trailers() }
-///     fn cancel(&mut self) { self.inner.cancel() }
-/// }
-/// ```
+/// An interceptor's own call around another is easiest written as a [`StreamingClientWrapper`],
+/// which passes on every operation it does not override.
 pub trait StreamingClientConn: Send + 'static {
     /// The call's method, protocol, URI and deadline.
     fn context(&self) -> &CallContext;
@@ -195,49 +149,153 @@ pub trait StreamingClientConn: Send + 'static {
     fn cancel(&mut self);
 }
 
-impl StreamingClientConn for Box<dyn StreamingClientConn> {
+/// A client's streaming call that holds another (its `inner` call) and passes on every operation it does
+/// not override: what an interceptor's [`streaming_client`](Interceptor::streaming_client) usually
+/// returns. Every `StreamingClientWrapper` is a [`StreamingClientConn`].
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+/// use trident::{AnyMessage, ConnFuture, Error, Interceptor, StreamingClientConn, StreamingClientWrapper};
+///
+/// /// Counts the messages every streaming call sends.
+/// struct CountSends(Arc<AtomicUsize>);
+///
+/// impl Interceptor for CountSends {
+///     fn streaming_client(&self, call: Box<dyn StreamingClientConn>) -> Box<dyn StreamingClientConn> {
+///         Box::new(Counting { inner: call, sent: self.0.clone() })
+///     }
+/// }
+///
+/// struct Counting {
+///     inner: Box<dyn StreamingClientConn>,
+///     sent: Arc<AtomicUsize>,
+/// }
+///
+/// impl StreamingClientWrapper for Counting {
+///     fn inner(&self) -> &dyn StreamingClientConn {
+///         &*self.inner
+///     }
+///
+///     fn inner_mut(&mut self) -> &mut dyn StreamingClientConn {
+///         &mut *self.inner
+///     }
+///
+///     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+///         Box::pin(async move {
+///             self.inner.send(message).await?;
+///             self.sent.fetch_add(1, Ordering::Relaxed);
+///             Ok(())
+///         })
+///     }
+/// }
+/// ```
+pub trait StreamingClientWrapper: Send + 'static {
+    /// The call this one wraps.
+    fn inner(&self) -> &dyn StreamingClientConn;
+
+    /// The call this one wraps, mutably.
+    fn inner_mut(&mut self) -> &mut dyn StreamingClientConn;
+
+    /// See [`StreamingClientConn::context`].
     fn context(&self) -> &CallContext {
-        (**self).context()
+        self.inner().context()
+    }
+
+    /// See [`StreamingClientConn::request_headers`].
+    fn request_headers(&self) -> &Metadata {
+        self.inner().request_headers()
+    }
+
+    /// See [`StreamingClientConn::request_headers_mut`].
+    fn request_headers_mut(&mut self) -> &mut Metadata {
+        self.inner_mut().request_headers_mut()
+    }
+
+    /// See [`StreamingClientConn::request_extensions_mut`].
+    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
+        self.inner_mut().request_extensions_mut()
+    }
+
+    /// See [`StreamingClientConn::send`].
+    fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
+        self.inner_mut().send(message)
+    }
+
+    /// See [`StreamingClientConn::close_send`].
+    fn close_send(&mut self) -> Result<(), Error> {
+        self.inner_mut().close_send()
+    }
+
+    /// See [`StreamingClientConn::receive_headers`].
+    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
+        self.inner_mut().receive_headers()
+    }
+
+    /// See [`StreamingClientConn::response_headers`].
+    fn response_headers(&self) -> Option<&Metadata> {
+        self.inner().response_headers()
+    }
+
+    /// See [`StreamingClientConn::receive`].
+    fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
+        self.inner_mut().receive()
+    }
+
+    /// See [`StreamingClientConn::response_trailers`].
+    fn response_trailers(&self) -> Option<&Metadata> {
+        self.inner().response_trailers()
+    }
+
+    /// See [`StreamingClientConn::cancel`].
+    fn cancel(&mut self) {
+        self.inner_mut().cancel()
+    }
+}
+
+impl<W: StreamingClientWrapper> StreamingClientConn for W {
+    fn context(&self) -> &CallContext {
+        StreamingClientWrapper::context(self)
     }
 
     fn request_headers(&self) -> &Metadata {
-        (**self).request_headers()
+        StreamingClientWrapper::request_headers(self)
     }
 
     fn request_headers_mut(&mut self) -> &mut Metadata {
-        (**self).request_headers_mut()
+        StreamingClientWrapper::request_headers_mut(self)
     }
 
     fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        (**self).request_extensions_mut()
+        StreamingClientWrapper::request_extensions_mut(self)
     }
 
     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
-        (**self).send(message)
+        StreamingClientWrapper::send(self, message)
     }
 
     fn close_send(&mut self) -> Result<(), Error> {
-        (**self).close_send()
+        StreamingClientWrapper::close_send(self)
     }
 
     fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
-        (**self).receive_headers()
+        StreamingClientWrapper::receive_headers(self)
     }
 
     fn response_headers(&self) -> Option<&Metadata> {
-        (**self).response_headers()
+        StreamingClientWrapper::response_headers(self)
     }
 
     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
-        (**self).receive()
+        StreamingClientWrapper::receive(self)
     }
 
     fn response_trailers(&self) -> Option<&Metadata> {
-        (**self).response_trailers()
+        StreamingClientWrapper::response_trailers(self)
     }
 
     fn cancel(&mut self) {
-        (**self).cancel()
+        StreamingClientWrapper::cancel(self)
     }
 }
 
@@ -479,25 +537,17 @@ where
     }
 }
 
-impl<F, Fut> StreamingClientConn for HeadChecked<F>
+impl<F, Fut> StreamingClientWrapper for HeadChecked<F>
 where
     F: Fn(Request<()>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Request<()>, Error>> + Send + 'static,
 {
-    fn context(&self) -> &CallContext {
-        self.inner.context()
+    fn inner(&self) -> &dyn StreamingClientConn {
+        &*self.inner
     }
 
-    fn request_headers(&self) -> &Metadata {
-        self.inner.request_headers()
-    }
-
-    fn request_headers_mut(&mut self) -> &mut Metadata {
-        self.inner.request_headers_mut()
-    }
-
-    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.request_extensions_mut()
+    fn inner_mut(&mut self) -> &mut dyn StreamingClientConn {
+        &mut *self.inner
     }
 
     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
@@ -525,22 +575,10 @@ where
         })
     }
 
-    fn response_headers(&self) -> Option<&Metadata> {
-        self.inner.response_headers()
-    }
-
     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
         Box::pin(async move {
             self.checked().await?;
             self.inner.receive().await
         })
-    }
-
-    fn response_trailers(&self) -> Option<&Metadata> {
-        self.inner.response_trailers()
-    }
-
-    fn cancel(&mut self) {
-        self.inner.cancel()
     }
 }

@@ -104,8 +104,8 @@ pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
 pub use interceptor::{
-    BoxFuture, ConnFuture, Interceptor, RequestInterceptor, StreamingClientConn, StreamingNext,
-    UnaryNext,
+    BoxFuture, ConnFuture, Interceptor, RequestInterceptor, StreamingClientConn,
+    StreamingClientWrapper, StreamingNext, UnaryNext,
 };
 pub use limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 pub use metadata::Metadata;

@@ -4,8 +4,8 @@
 //! call) as thoroughly as calls through the empty chain. `conformance/run --intercept` sets it.
 
 use trident::{
-    AnyMessage, BoxFuture, CallContext, ConnFuture, Error, Interceptor, MessageStream, Metadata,
-    Request, Response, StreamingClientConn, StreamingNext, UnaryNext,
+    AnyMessage, BoxFuture, ConnFuture, Error, Interceptor, MessageStream, Request, Response,
+    StreamingClientConn, StreamingClientWrapper, StreamingNext, UnaryNext,
 };
 
 /// The environment variable that switches interception on.
@@ -56,48 +56,24 @@ struct PassThroughCall {
     inner: Box<dyn StreamingClientConn>,
 }
 
-impl StreamingClientConn for PassThroughCall {
-    fn context(&self) -> &CallContext {
-        self.inner.context()
+impl StreamingClientWrapper for PassThroughCall {
+    fn inner(&self) -> &dyn StreamingClientConn {
+        &*self.inner
     }
 
-    fn request_headers(&self) -> &Metadata {
-        self.inner.request_headers()
-    }
-
-    fn request_headers_mut(&mut self) -> &mut Metadata {
-        self.inner.request_headers_mut()
-    }
-
-    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.request_extensions_mut()
+    fn inner_mut(&mut self) -> &mut dyn StreamingClientConn {
+        &mut *self.inner
     }
 
     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
         Box::pin(async move { self.inner.send(message).await })
     }
 
-    fn close_send(&mut self) -> Result<(), Error> {
-        self.inner.close_send()
-    }
-
     fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
         Box::pin(async move { self.inner.receive_headers().await })
     }
 
-    fn response_headers(&self) -> Option<&Metadata> {
-        self.inner.response_headers()
-    }
-
     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
         Box::pin(async move { self.inner.receive().await })
-    }
-
-    fn response_trailers(&self) -> Option<&Metadata> {
-        self.inner.response_trailers()
-    }
-
-    fn cancel(&mut self) {
-        self.inner.cancel()
     }
 }

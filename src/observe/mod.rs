@@ -16,7 +16,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::any_message::{AnyMessage, MessageStream};
-use crate::interceptor::{BoxFuture, ConnFuture, StreamingClientConn, StreamingNext, UnaryNext};
+use crate::interceptor::{
+    BoxFuture, ConnFuture, StreamingClientConn, StreamingClientWrapper, StreamingNext, UnaryNext,
+};
 use crate::{CallContext, Code, Error, Metadata, ProtocolKind, Request, Response};
 
 /// Which end of a call an observing interceptor sits at.
@@ -366,21 +368,13 @@ fn in_span<'a, T: 'a>(
     }
 }
 
-impl<O: Observer> StreamingClientConn for ObservedConn<O> {
-    fn context(&self) -> &CallContext {
-        self.inner.context()
+impl<O: Observer> StreamingClientWrapper for ObservedConn<O> {
+    fn inner(&self) -> &dyn StreamingClientConn {
+        &*self.inner
     }
 
-    fn request_headers(&self) -> &Metadata {
-        self.inner.request_headers()
-    }
-
-    fn request_headers_mut(&mut self) -> &mut Metadata {
-        self.inner.request_headers_mut()
-    }
-
-    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.request_extensions_mut()
+    fn inner_mut(&mut self) -> &mut dyn StreamingClientConn {
+        &mut *self.inner
     }
 
     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
@@ -399,10 +393,6 @@ impl<O: Observer> StreamingClientConn for ObservedConn<O> {
         )
     }
 
-    fn close_send(&mut self) -> Result<(), Error> {
-        self.inner.close_send()
-    }
-
     fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
         let (watch, span) = (self.watch.clone(), self.watch.observer.span());
         let received = self.inner.receive_headers();
@@ -416,10 +406,6 @@ impl<O: Observer> StreamingClientConn for ObservedConn<O> {
                 result
             }),
         )
-    }
-
-    fn response_headers(&self) -> Option<&Metadata> {
-        self.inner.response_headers()
     }
 
     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
@@ -437,10 +423,6 @@ impl<O: Observer> StreamingClientConn for ObservedConn<O> {
                 result
             }),
         )
-    }
-
-    fn response_trailers(&self) -> Option<&Metadata> {
-        self.inner.response_trailers()
     }
 
     fn cancel(&mut self) {

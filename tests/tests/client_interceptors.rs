@@ -10,9 +10,9 @@ use std::time::Duration;
 use futures_util::stream;
 use tokio::net::TcpListener;
 use trident::{
-    AnyMessage, BoxFuture, CallContext, Client, Code, ConnFuture, Error, HttpVersion, Interceptor,
-    Metadata, ProtocolKind, Request, RequestInterceptor, Response, ResponseStream, Router, Server,
-    ServiceRoutes, Streaming, StreamingClientConn, UnaryNext,
+    AnyMessage, BoxFuture, Client, Code, ConnFuture, Error, HttpVersion, Interceptor, ProtocolKind,
+    Request, RequestInterceptor, Response, ResponseStream, Router, Server, ServiceRoutes,
+    Streaming, StreamingClientConn, StreamingClientWrapper, UnaryNext,
 };
 use trident_tests::{CHAT, COLLECT, ECHO, EchoRequest, EchoResponse, REPEAT, text, within};
 
@@ -292,7 +292,14 @@ struct WatchedCall {
     log: Arc<Mutex<Vec<String>>>,
 }
 
-impl StreamingClientConn for WatchedCall {
+impl StreamingClientWrapper for WatchedCall {
+    fn inner(&self) -> &dyn StreamingClientConn {
+        &*self.inner
+    }
+    fn inner_mut(&mut self) -> &mut dyn StreamingClientConn {
+        &mut *self.inner
+    }
+
     fn send(&mut self, mut message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
         let (name, method) = (self.name, self.method);
         Watch::note(
@@ -321,34 +328,6 @@ impl StreamingClientConn for WatchedCall {
             Watch::note(&self.log, entry);
             received
         })
-    }
-
-    fn context(&self) -> &CallContext {
-        self.inner.context()
-    }
-    fn request_headers(&self) -> &Metadata {
-        self.inner.request_headers()
-    }
-    fn request_headers_mut(&mut self) -> &mut Metadata {
-        self.inner.request_headers_mut()
-    }
-    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.request_extensions_mut()
-    }
-    fn close_send(&mut self) -> Result<(), Error> {
-        self.inner.close_send()
-    }
-    fn receive_headers(&mut self) -> ConnFuture<'_, Result<(), Error>> {
-        self.inner.receive_headers()
-    }
-    fn response_headers(&self) -> Option<&Metadata> {
-        self.inner.response_headers()
-    }
-    fn response_trailers(&self) -> Option<&Metadata> {
-        self.inner.response_trailers()
-    }
-    fn cancel(&mut self) {
-        self.inner.cancel()
     }
 }
 
@@ -469,7 +448,14 @@ impl GatedCall {
     }
 }
 
-impl StreamingClientConn for GatedCall {
+impl StreamingClientWrapper for GatedCall {
+    fn inner(&self) -> &dyn StreamingClientConn {
+        &*self.inner
+    }
+    fn inner_mut(&mut self) -> &mut dyn StreamingClientConn {
+        &mut *self.inner
+    }
+
     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {
         if self.error.is_none() && text_of(&message) == "poison" {
             self.inner.cancel();
@@ -495,28 +481,6 @@ impl StreamingClientConn for GatedCall {
             self.check()?;
             self.inner.receive().await
         })
-    }
-
-    fn context(&self) -> &CallContext {
-        self.inner.context()
-    }
-    fn request_headers(&self) -> &Metadata {
-        self.inner.request_headers()
-    }
-    fn request_headers_mut(&mut self) -> &mut Metadata {
-        self.inner.request_headers_mut()
-    }
-    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.request_extensions_mut()
-    }
-    fn response_headers(&self) -> Option<&Metadata> {
-        self.inner.response_headers()
-    }
-    fn response_trailers(&self) -> Option<&Metadata> {
-        self.inner.response_trailers()
-    }
-    fn cancel(&mut self) {
-        self.inner.cancel()
     }
 }
 

@@ -407,7 +407,14 @@ struct Counted {
     seen: Arc<Seen>,
 }
 
-impl trident::StreamingClientConn for Counted {
+impl trident::StreamingClientWrapper for Counted {
+    fn inner(&self) -> &dyn trident::StreamingClientConn {
+        &*self.inner
+    }
+    fn inner_mut(&mut self) -> &mut dyn trident::StreamingClientConn {
+        &mut *self.inner
+    }
+
     fn send(
         &mut self,
         message: trident::AnyMessage,
@@ -432,34 +439,6 @@ impl trident::StreamingClientConn for Counted {
             count.fetch_add(1, Ordering::SeqCst);
             received
         })
-    }
-
-    fn context(&self) -> &trident::CallContext {
-        self.inner.context()
-    }
-    fn request_headers(&self) -> &trident::Metadata {
-        self.inner.request_headers()
-    }
-    fn request_headers_mut(&mut self) -> &mut trident::Metadata {
-        self.inner.request_headers_mut()
-    }
-    fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        self.inner.request_extensions_mut()
-    }
-    fn close_send(&mut self) -> Result<(), trident::Error> {
-        self.inner.close_send()
-    }
-    fn receive_headers(&mut self) -> trident::ConnFuture<'_, Result<(), trident::Error>> {
-        self.inner.receive_headers()
-    }
-    fn response_headers(&self) -> Option<&trident::Metadata> {
-        self.inner.response_headers()
-    }
-    fn response_trailers(&self) -> Option<&trident::Metadata> {
-        self.inner.response_trailers()
-    }
-    fn cancel(&mut self) {
-        self.inner.cancel()
     }
 }
 
