@@ -1,6 +1,10 @@
 //! The router: a `tower::Service` that routes `/{package.Service}/{Method}` to handlers. It answers CORS
 //! preflights and unknown paths itself, has `protocol::server::negotiate` settle how each call travels,
 //! and hands the negotiated call to the method's handler.
+//!
+//! Routes are keyed by path. What protocols add to that (a variant of a service that a call's headers
+//! name, looser spellings of a path; Triple has both) the router asks `protocol::routing` for: it names
+//! no protocol's headers itself.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
