@@ -24,7 +24,8 @@
 //! Everything else of Dubbo's is here too, in a file per concept: service group and version routing,
 //! interface-name aliases and the lower-case-first method lookup (`routing.rs`; they apply to calls of
 //! every protocol, as dubbo-go applies them), the client's group and version (`client_options.rs`),
-//! and the business error (`business.rs`). The rest of the crate names none of them.
+//! and the business error (`business.rs`, which gRPC's status trailers and the JSON errors ask about
+//! status 17). Nothing outside `src/protocol/` names any of them.
 
 pub(crate) mod business;
 mod client_options;
