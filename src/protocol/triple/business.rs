@@ -51,3 +51,21 @@ pub(crate) fn grpc_status(error: &Error) -> u32 {
 pub(crate) fn is_json_code(code: Option<&str>) -> bool {
     code == Some(JSON_CODE)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_marker_is_kept_by_clones_and_read_by_the_writers() {
+        let business = Error::business("refused").clone();
+        assert!(business.is_business());
+        assert_eq!(business.code(), Code::Unknown);
+        assert_eq!(grpc_status(&business), STATUS);
+        let unknown = Error::new(Code::Unknown, "refused");
+        assert!(!unknown.is_business());
+        assert_eq!(grpc_status(&unknown), Code::Unknown.as_u32());
+        assert!(is_json_code(Some("code_17")));
+        assert!(!is_json_code(Some("unknown")));
+    }
+}
