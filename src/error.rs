@@ -22,8 +22,9 @@ struct Inner {
     headers: Metadata,
     trailers: Metadata,
     source: Option<Box<dyn std::error::Error + Send + Sync>>,
-    /// Apache Dubbo's business error (status 17; see [`Error::business`]).
-    business: bool,
+    /// What a protocol attaches to the error for its own wire form (a typed marker only that
+    /// protocol's writers and readers know); empty for most errors.
+    extensions: http::Extensions,
     /// What the client knows of whether the server saw the call (set by client transports).
     delivery: Delivery,
 }
@@ -61,7 +62,7 @@ impl Error {
                 headers: Metadata::new(),
                 trailers: Metadata::new(),
                 source: None,
-                business: false,
+                extensions: http::Extensions::new(),
                 delivery: Delivery::Unknown,
             }),
         }
@@ -142,23 +143,6 @@ impl Error {
         self.code() == Code::DeadlineExceeded
     }
 
-    /// Apache Dubbo's business error: the handler's own failure, which Dubbo clients do not retry
-    /// (dubbo-go's default cluster retries every other error twice). It travels as status 17 over
-    /// gRPC and gRPC-Web (Triple's streams, and dubbo-go's unary calls) and as `"code": "code_17"`
-    /// with HTTP 500 in Triple's unary form; Connect callers, whose codes are names, see `unknown`.
-    /// Its [`code`](Self::code) is [`Code::Unknown`].
-    pub fn business(message: impl Into<String>) -> Self {
-        let mut error = Self::new(Code::Unknown, message);
-        error.inner.business = true;
-        error
-    }
-
-    /// Whether this is a Dubbo business error ([`Error::business`]), made here or received as
-    /// status 17.
-    pub fn is_business(&self) -> bool {
-        self.inner.business
-    }
-
     /// Whether the server provably never processed the call: no connection could be made, or the
     /// server refused the request before handing it to a handler (an HTTP/2 REFUSED_STREAM or a GOAWAY
     /// that left the call out, HTTP/3's H3_REQUEST_REJECTED). Such a call is safe to send again, even to
@@ -178,13 +162,15 @@ impl Error {
         self
     }
 
-    /// The status number gRPC sends: the code's, or Dubbo's 17 for a business error.
-    pub(crate) fn grpc_status(&self) -> u32 {
-        if self.inner.business {
-            BUSINESS_STATUS
-        } else {
-            self.code().as_u32()
-        }
+    /// What protocols attached to the error for their own wire forms (see `protocol/`): typed
+    /// markers, read only by the protocol that defines them.
+    pub(crate) fn extensions(&self) -> &http::Extensions {
+        &self.inner.extensions
+    }
+
+    /// What protocols attached to the error, mutably.
+    pub(crate) fn extensions_mut(&mut self) -> &mut http::Extensions {
+        &mut self.inner.extensions
     }
 
     /// Shorthand for an `internal` error.
@@ -233,11 +219,8 @@ impl std::error::Error for Error {
     }
 }
 
-/// Apache Dubbo's business error status.
-pub(crate) const BUSINESS_STATUS: u32 = 17;
-
 impl Clone for Error {
-    /// Clones code, message, details, headers and trailers; the source is summarised into the message chain.
+    /// Clones code, message, details, headers, trailers and protocol extensions; the source is summarised into the message chain.
     fn clone(&self) -> Self {
         Self {
             inner: Box::new(Inner {
@@ -247,7 +230,7 @@ impl Clone for Error {
                 headers: self.inner.headers.clone(),
                 trailers: self.inner.trailers.clone(),
                 source: self.inner.source.as_ref().map(|s| s.to_string().into()),
-                business: self.inner.business,
+                extensions: self.inner.extensions.clone(),
                 delivery: self.inner.delivery,
             }),
         }

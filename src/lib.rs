@@ -117,6 +117,13 @@ pub use observe::metrics::RecordMetrics;
 pub use observe::spans::TraceCalls;
 pub use peer_certificates::PeerCertificates;
 pub use protocol::ProtocolKind;
+
+/// Apache Dubbo's Triple protocol ([`ProtocolKind::Triple`]): its options for routes and clients, as
+/// extension traits of [`ServiceRoutes`] and [`ClientBuilder`]. Dubbo's business error is
+/// [`Error::business`].
+pub mod triple {
+    pub use crate::protocol::triple::{TripleClientOptions, TripleRoutes};
+}
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
     Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,

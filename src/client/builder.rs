@@ -53,8 +53,9 @@ pub struct ClientBuilder {
     connect_timeout: Option<Duration>,
     interceptors: Vec<Arc<dyn Interceptor>>,
     layers: Vec<TransportLayer>,
-    service_group: Option<String>,
-    service_version: Option<String>,
+    /// Headers every call sends unless its own headers name them, as a protocol's client options
+    /// set them; checked when the client is built.
+    default_headers: Vec<(http::HeaderName, String)>,
     retry: RetrySettings,
     resolver: Option<Box<dyn Resolver>>,
     balance: BalancePolicy,
@@ -87,8 +88,7 @@ fn endpoint_clients(
             use_get: false,
             timeout: None,
             chain: Chain::default(),
-            service_group: None,
-            service_version: None,
+            default_headers: Vec::new(),
             retries: None,
         }),
     })
@@ -117,8 +117,7 @@ impl ClientBuilder {
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
             interceptors: Vec::new(),
             layers: Vec::new(),
-            service_group: None,
-            service_version: None,
+            default_headers: Vec::new(),
             retry: RetrySettings::default(),
             resolver: None,
             balance: BalancePolicy::default(),
@@ -207,19 +206,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Names the Apache Dubbo service group every call is for (the `tri-service-group` header, which
-    /// Dubbo servers, and Trident routers with [`ServiceRoutes::group`](crate::ServiceRoutes::group),
-    /// route by), unless a call's own headers name one. Works with every protocol; Dubbo services are
-    /// usually called with [`ProtocolKind::Triple`].
-    pub fn service_group(mut self, group: &str) -> Self {
-        self.service_group = Some(group.to_string());
-        self
-    }
-
-    /// Names the Apache Dubbo service version every call is for (the `tri-service-version` header);
-    /// see [`service_group`](Self::service_group).
-    pub fn service_version(mut self, version: &str) -> Self {
-        self.service_version = Some(version.to_string());
+    /// Sends header `name` with `value` on every call whose own headers do not name it, replacing
+    /// an earlier default of that name. For protocols' client options (such as Triple's service
+    /// group and version); the value is checked when the client is built.
+    pub(crate) fn default_header(mut self, name: http::HeaderName, value: &str) -> Self {
+        self.default_headers.retain(|(other, _)| *other != name);
+        self.default_headers.push((name, value.to_string()));
         self
     }
 
@@ -474,17 +466,17 @@ impl ClientBuilder {
                 self.base
             )));
         }
-        let header = |what: &str, value: Option<String>| {
-            value
-                .map(|value| {
-                    http::HeaderValue::from_str(&value).map_err(|e| {
-                        ConfigError::with_source(format!("invalid service {what} {value:?}"), e)
-                    })
-                })
-                .transpose()
-        };
-        let service_group = header("group", self.service_group)?;
-        let service_version = header("version", self.service_version)?;
+        let default_headers = self
+            .default_headers
+            .into_iter()
+            .map(|(name, value)| match http::HeaderValue::from_str(&value) {
+                Ok(checked) => Ok((name, checked)),
+                Err(e) => Err(ConfigError::with_source(
+                    format!("invalid {name} {value:?}"),
+                    e,
+                )),
+            })
+            .collect::<Result<_, _>>()?;
         let protocol = self.protocol.client();
         if protocol.requires_http2() && self.http_version == HttpVersion::Http1 {
             return Err(ConfigError::new(format!(
@@ -584,8 +576,7 @@ impl ClientBuilder {
                 use_get: self.use_get,
                 timeout: self.timeout,
                 chain: Chain::of(self.interceptors),
-                service_group,
-                service_version,
+                default_headers,
                 retries: self.retry.build()?,
             }),
         })

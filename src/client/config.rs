@@ -16,11 +16,6 @@ use crate::protocol::client::{ClientProtocol, RequestHeaders};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Code, Error, Metadata};
 
-/// The header naming the Dubbo service group a call is for.
-const SERVICE_GROUP: http::HeaderName = http::HeaderName::from_static("tri-service-group");
-/// The header naming the Dubbo service version a call is for.
-const SERVICE_VERSION: http::HeaderName = http::HeaderName::from_static("tri-service-version");
-
 /// Everything a client was configured with; shared by its calls.
 pub(crate) struct ClientConfig {
     pub base: String,
@@ -41,10 +36,8 @@ pub(crate) struct ClientConfig {
     pub timeout: Option<Duration>,
     /// The interceptors every call goes through (possibly none).
     pub chain: Chain,
-    /// The Dubbo service group and version every call names (`tri-service-group`,
-    /// `tri-service-version`), unless the call's own headers name them.
-    pub service_group: Option<HeaderValue>,
-    pub service_version: Option<HeaderValue>,
+    /// Headers every call sends unless its own headers name them (set by protocols' client options).
+    pub default_headers: Vec<(http::HeaderName, HeaderValue)>,
     /// Retry policies (`None`: none set; calls then get only the transparent retry of unprocessed
     /// failures).
     pub retries: Option<Retries>,
@@ -129,14 +122,9 @@ impl ClientConfig {
         for (name, value) in headers.as_header_map() {
             map.append(name.clone(), value.clone());
         }
-        for (name, value) in [
-            (SERVICE_GROUP, &self.service_group),
-            (SERVICE_VERSION, &self.service_version),
-        ] {
-            if let Some(value) = value
-                && !map.contains_key(&name)
-            {
-                map.insert(name, value.clone());
+        for (name, value) in &self.default_headers {
+            if !map.contains_key(name) {
+                map.insert(name.clone(), value.clone());
             }
         }
         let accept = self.compression.accept_header();

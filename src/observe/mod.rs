@@ -19,6 +19,7 @@ use crate::any_message::{AnyMessage, MessageStream};
 use crate::interceptor::{
     BoxFuture, ConnFuture, StreamingClientConn, StreamingClientWrapper, StreamingNext, UnaryNext,
 };
+use crate::protocol::CodeStyle;
 use crate::{CallContext, Code, Error, Metadata, ProtocolKind, Request, Response};
 
 /// Which end of a call an observing interceptor sits at.
@@ -105,29 +106,26 @@ impl CallInfo {
         })
     }
 
-    /// `rpc.system`: `grpc` for gRPC and gRPC-Web (the same status model and codes), `connect_rpc` for
-    /// Connect, `apache_dubbo` for Triple, as the semantic conventions and connect-go's instrumentation
-    /// name them.
+    /// `rpc.system`, as the call's protocol names it (`grpc` for gRPC and gRPC-Web, which share the
+    /// status model and codes; `connect_rpc` for Connect; ...), after the semantic conventions and
+    /// connect-go's instrumentation.
     pub fn system(&self) -> &'static str {
-        match self.protocol {
-            ProtocolKind::Connect => "connect_rpc",
-            ProtocolKind::Grpc | ProtocolKind::GrpcWeb => "grpc",
-            ProtocolKind::Triple => "apache_dubbo",
-        }
+        self.protocol.protocol().rpc_system
     }
 
-    /// The status attribute for the call's outcome: `rpc.grpc.status_code` (a number, 0 on success)
-    /// for gRPC and gRPC-Web; `rpc.connect_rpc.error_code` (a code name, only on error) for Connect.
+    /// The status attribute for the call's outcome, as the protocol's codes travel:
+    /// `rpc.grpc.status_code` (a number, 0 on success) for protocols with numbered codes (gRPC,
+    /// gRPC-Web, ...), `rpc.connect_rpc.error_code` (a code name, only on error) for those with named
+    /// codes (Connect).
     pub fn status(&self, error: Option<&Error>) -> Option<StatusAttribute> {
-        match (self.protocol, error) {
-            (ProtocolKind::Connect, None) => None,
-            (ProtocolKind::Connect, Some(error)) => {
+        match (self.protocol.protocol().codes, error) {
+            (CodeStyle::Names, None) => None,
+            (CodeStyle::Names, Some(error)) => {
                 Some(StatusAttribute::ConnectErrorCode(error.code().as_str()))
             }
-            // Triple's codes are gRPC's (its streams are gRPC).
-            (ProtocolKind::Grpc | ProtocolKind::GrpcWeb | ProtocolKind::Triple, error) => Some(
-                StatusAttribute::GrpcStatusCode(error.map_or(0, |e| i64::from(e.code().as_u32()))),
-            ),
+            (CodeStyle::Numbers, error) => Some(StatusAttribute::GrpcStatusCode(
+                error.map_or(0, |e| i64::from(e.code().as_u32())),
+            )),
         }
     }
 

@@ -25,7 +25,7 @@ use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
     set_encoding,
 };
-use crate::protocol::{ProtocolKind, conditional, header};
+use crate::protocol::{CodeStyle, Protocol, ProtocolKind, conditional, header};
 use crate::{Code, Error, Metadata};
 
 /// Header naming the protocol version; clients send `1`.
@@ -139,6 +139,17 @@ pub(crate) fn append_unary_trailers(headers: &mut http::HeaderMap, trailers: &Me
         }
     }
 }
+
+/// Connect in the registry: codes are names, `rpc.system` is `connect_rpc`.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    kind: ProtocolKind::Connect,
+    name: "connect",
+    rpc_system: "connect_rpc",
+    codes: CodeStyle::Names,
+    server: &Connect,
+    client: &ConnectClient,
+    routing: None,
+};
 
 // Server side.
 

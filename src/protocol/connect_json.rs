@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorDetail;
 use crate::metadata::decode_base64;
+use crate::protocol::triple::business;
 use crate::{Code, Error, Metadata};
 
 #[derive(Serialize, Deserialize, Default)]
@@ -52,12 +53,9 @@ fn to_wire(error: &Error) -> WireError {
     }
 }
 
-/// Triple's name for Apache Dubbo's business error (status 17) in its JSON errors.
-pub(crate) const BUSINESS_CODE: &str = "code_17";
-
 /// Builds an error from its wire form; `fallback` is the code when the body names none (or an unknown one).
 fn from_wire(wire: WireError, fallback: Code) -> Result<Error, Error> {
-    let mut error = if wire.code.as_deref() == Some(BUSINESS_CODE) {
+    let mut error = if business::is_json_code(wire.code.as_deref()) {
         Error::business(wire.message.unwrap_or_default())
     } else {
         let code = wire
@@ -94,7 +92,7 @@ pub(crate) fn error_json(error: &Error) -> Bytes {
 pub(crate) fn triple_error_json(error: &Error) -> Bytes {
     let mut wire = to_wire(error);
     if error.is_business() {
-        wire.code = Some(BUSINESS_CODE.to_string());
+        wire.code = Some(business::JSON_CODE.to_string());
     }
     Bytes::from(serde_json::to_vec(&wire).unwrap_or_default())
 }

@@ -25,7 +25,8 @@ use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, append_metadata,
     echo_content_type, set_encoding,
 };
-use crate::protocol::{ProtocolKind, header};
+use crate::protocol::triple::business;
+use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header};
 use crate::{Code, Error, Metadata};
 
 /// Status code trailer.
@@ -165,7 +166,7 @@ pub(crate) fn status_trailers(error: Option<&Error>, trailers: &Metadata) -> Hea
             for (name, value) in error.trailers().as_header_map() {
                 map.append(name.clone(), value.clone());
             }
-            map.insert(STATUS, HeaderValue::from(error.grpc_status()));
+            map.insert(STATUS, HeaderValue::from(business::grpc_status(error)));
             if !error.message().is_empty()
                 && let Ok(value) = HeaderValue::from_str(&encode_message(error.message()))
             {
@@ -173,7 +174,7 @@ pub(crate) fn status_trailers(error: Option<&Error>, trailers: &Metadata) -> Hea
             }
             if !error.details().is_empty() {
                 let status = Status {
-                    code: error.grpc_status() as i32,
+                    code: business::grpc_status(error) as i32,
                     message: error.message().to_string(),
                     details: error.details().iter().map(ErrorDetail::to_any).collect(),
                 };
@@ -222,7 +223,7 @@ pub(crate) fn parse_status(map: &HeaderMap) -> Result<Option<Error>, Error> {
         .and_then(|v| v.to_str().ok())
         .map(decode_message)
         .unwrap_or_default();
-    let mut error = if code == crate::error::BUSINESS_STATUS {
+    let mut error = if code == business::STATUS {
         Error::business(message)
     } else {
         Error::new(Code::from_u32(code).unwrap_or(Code::Unknown), message)
@@ -253,6 +254,17 @@ pub(crate) fn user_metadata(map: &HeaderMap) -> Metadata {
     }
     out
 }
+
+/// gRPC in the registry.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    kind: ProtocolKind::Grpc,
+    name: "grpc",
+    rpc_system: "grpc",
+    codes: CodeStyle::Numbers,
+    server: &Grpc,
+    client: &GrpcClient,
+    routing: None,
+};
 
 // Server side.
 

@@ -8,7 +8,6 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use crate::body::Body;
 use crate::envelope::{Envelope, write_envelope};
 use crate::method::{MethodSpec, StreamType};
-use crate::protocol::ProtocolKind;
 use crate::protocol::client::{
     BodyEnd, ClientProtocol, ControlFrames, Ending, Received, RequestHeaders, ResponseContext,
     Verdict, insert,
@@ -16,6 +15,7 @@ use crate::protocol::client::{
 use crate::protocol::grpc;
 use crate::protocol::grpc_web_text::{DecodeText, EncodeText};
 use crate::protocol::server::{Proposal, ResponseFormat, ServerProtocol, StreamEnd};
+use crate::protocol::{CodeStyle, Protocol, ProtocolKind};
 use crate::{Code, Error, Metadata};
 
 /// Flag of a gRPC-Web body frame that carries trailers instead of a message.
@@ -50,6 +50,18 @@ pub(crate) fn parse_web_trailers(block: &[u8]) -> Result<HeaderMap, Error> {
     }
     Ok(map)
 }
+
+/// gRPC-Web in the registry: gRPC's status model and codes, so its `rpc.system` is `grpc`. Its text
+/// mode is no entry of its own: the binary mode's `propose` hands such requests to it.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    kind: ProtocolKind::GrpcWeb,
+    name: "grpc-web",
+    rpc_system: "grpc",
+    codes: CodeStyle::Numbers,
+    server: &GrpcWeb { text: false },
+    client: &GrpcWebClient,
+    routing: None,
+};
 
 // Server side.
 

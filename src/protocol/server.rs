@@ -1,10 +1,12 @@
 //! The server side of the protocol seam: what each protocol decides when it serves a call, and the one
 //! negotiation every request goes through.
 //!
-//! A protocol is a `&'static dyn ServerProtocol`, listed once in `SERVER_PROTOCOLS` (in `mod.rs`). A trait of static
-//! objects (rather than an enum with methods) keeps everything one protocol decides in its own file:
-//! adding a protocol is one new file and one line in that list, and no `match` elsewhere grows an arm.
-//! The calls are few per RPC (propose, head, ending), so the indirection costs nothing measurable.
+//! A protocol's server half is a `&'static dyn ServerProtocol`, the `server` of its entry in the
+//! registry (`PROTOCOLS`, in `mod.rs`, whose docs say what adding a protocol takes). A trait of static
+//! objects (rather than an enum with methods) keeps everything one protocol decides in its own file,
+//! and no `match` elsewhere grows an arm. The calls are few per RPC (propose, head, ending), so the
+//! indirection costs nothing measurable. This module depends on nothing of `server/`: what it needs
+//! of the connection (the server's default timeout) is passed in.
 //!
 //! The flow, in order:
 //! 1. [`negotiate`] checks the HTTP method, asks each protocol whether the request is its own
@@ -28,8 +30,7 @@ use crate::body::Body;
 use crate::codec::Codec;
 use crate::compression::{Compression, CompressionRegistry};
 use crate::method::MethodSpec;
-use crate::protocol::ProtocolKind;
-use crate::server::ConnectionScope;
+use crate::protocol::{Protocol, ProtocolKind};
 use crate::wire::{MessageReader, MessageWriter};
 use crate::{Error, Metadata};
 
@@ -132,7 +133,7 @@ pub(crate) struct Proposal<'a> {
 #[derive(Clone)]
 pub(crate) struct Offer {
     /// The protocols, asked in this order whether a request is theirs.
-    pub protocols: &'static [&'static dyn ServerProtocol],
+    pub protocols: &'static [&'static Protocol],
     pub codecs: Vec<Arc<dyn Codec>>,
     pub compression: CompressionRegistry,
     pub read_max_bytes: usize,
@@ -208,13 +209,15 @@ pub(crate) struct UnaryReply {
 }
 
 /// Works out how `request` is served as a call of `spec`: the protocol, framing, codec, compressions
-/// and deadline. On failure, the response to send instead, in the caller's protocol when it is known.
+/// and deadline (`default_timeout` when the request states none: the server's default for its
+/// connection). On failure, the response to send instead, in the caller's protocol when it is known.
 pub(crate) fn negotiate(
     request: &http::request::Parts,
     spec: &MethodSpec,
     offer: &Offer,
+    default_timeout: Option<Duration>,
 ) -> Result<Negotiated, Box<http::Response<Body>>> {
-    let serves_get = offer.protocols.iter().any(|p| p.serves_get(spec));
+    let serves_get = offer.protocols.iter().any(|p| p.server.serves_get(spec));
     let verb_allowed =
         request.method == Method::POST || (serves_get && request.method == Method::GET);
     if !verb_allowed {
@@ -228,10 +231,10 @@ pub(crate) fn negotiate(
     let proposal = offer
         .protocols
         .iter()
-        .find_map(|protocol| protocol.propose(request, spec))
+        .find_map(|protocol| protocol.server.propose(request, spec))
         .ok_or_else(|| plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))?
         .map_err(Box::new)?;
-    settle(request, proposal, offer)
+    settle(request, proposal, offer, default_timeout)
 }
 
 /// The response that fails `request` with `error` in the request's own protocol, for code outside
@@ -264,7 +267,7 @@ pub(crate) fn error_response_for(
         offer
             .protocols
             .iter()
-            .find_map(|protocol| protocol.propose(request, spec))
+            .find_map(|protocol| protocol.server.propose(request, spec))
             .and_then(Result::ok)
     });
     let (protocol, framing, content_type) = match proposal {
@@ -272,9 +275,13 @@ pub(crate) fn error_response_for(
         None => match offer
             .protocols
             .iter()
-            .find(|p| p.kind() == ProtocolKind::Connect)
+            .find(|p| p.kind == ProtocolKind::Connect)
         {
-            Some(connect) => (*connect, Framing::Unframed, HeaderValue::from_static("")),
+            Some(connect) => (
+                connect.server,
+                Framing::Unframed,
+                HeaderValue::from_static(""),
+            ),
             None => {
                 return plain_status(
                     StatusCode::from_u16(error.code().http_status())
@@ -295,6 +302,7 @@ fn settle(
     request: &http::request::Parts,
     proposal: Proposal<'_>,
     offer: &Offer,
+    default_timeout: Option<Duration>,
 ) -> Result<Negotiated, Box<http::Response<Body>>> {
     let Some(codec) = offer.codec(&proposal.codec) else {
         return Err(Box::new(plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)));
@@ -330,9 +338,7 @@ fn settle(
     negotiated.reader.compression = request_compression;
     negotiated.deadline = match proposal.timeout {
         // The server's default for calls that state no timeout, when its `Server` set one.
-        None => ConnectionScope::of(&request.extensions)
-            .and_then(|scope| scope.default_timeout)
-            .map(|default| Instant::now() + default),
+        None => default_timeout.map(|default| Instant::now() + default),
         Some(Ok(timeout)) => Some(Instant::now() + timeout),
         Some(Err(error)) => return Err(fail(&negotiated, error)),
     };
@@ -405,7 +411,7 @@ mod tests {
 
     fn offer() -> Offer {
         Offer {
-            protocols: crate::protocol::SERVER_PROTOCOLS,
+            protocols: crate::protocol::PROTOCOLS,
             codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
             compression: CompressionRegistry::new(),
             read_max_bytes: 0,
@@ -468,7 +474,7 @@ mod tests {
         ];
         for (spec, content_type, kind, framing) in cases {
             let parts = request("POST", spec.path, &[("content-type", content_type)]);
-            let negotiated = negotiate(&parts, spec, &offer()).unwrap_or_else(|_| {
+            let negotiated = negotiate(&parts, spec, &offer(), None).unwrap_or_else(|_| {
                 panic!("{content_type} was refused");
             });
             assert_eq!(negotiated.format.protocol.kind(), kind, "{content_type}");
@@ -483,25 +489,30 @@ mod tests {
             "/",
             &[("content-type", "application/grpc+proto; charset=utf-8")],
         );
-        let negotiated = negotiate(&parts, &UNARY, &offer()).ok().unwrap();
+        let negotiated = negotiate(&parts, &UNARY, &offer(), None).ok().unwrap();
         assert_eq!(negotiated.format.content_type, "application/grpc+proto");
         let parts = request("POST", "/", &[("content-type", "application/JSON")]);
-        let negotiated = negotiate(&parts, &UNARY, &offer()).ok().unwrap();
+        let negotiated = negotiate(&parts, &UNARY, &offer(), None).ok().unwrap();
         assert_eq!(negotiated.format.content_type, "application/json");
     }
 
     #[test]
     fn wrong_verbs_and_content_types_are_plain_http_errors() {
-        let put = rejected(negotiate(&request("PUT", "/", &[]), &GETTABLE, &offer()));
+        let put = rejected(negotiate(
+            &request("PUT", "/", &[]),
+            &GETTABLE,
+            &offer(),
+            None,
+        ));
         assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(put.headers()[http::header::ALLOW], "GET, POST");
-        let get = rejected(negotiate(&request("GET", "/", &[]), &UNARY, &offer()));
+        let get = rejected(negotiate(&request("GET", "/", &[]), &UNARY, &offer(), None));
         assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
         assert_eq!(get.headers()[http::header::ALLOW], "POST");
 
         for content_type in ["text/plain", "application/connect+proto", "application/xml"] {
             let parts = request("POST", "/", &[("content-type", content_type)]);
-            let response = rejected(negotiate(&parts, &UNARY, &offer()));
+            let response = rejected(negotiate(&parts, &UNARY, &offer(), None));
             assert_eq!(
                 response.status(),
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -510,7 +521,7 @@ mod tests {
         }
         // A unary content type on a streaming method is no request that method can serve.
         let parts = request("POST", "/", &[("content-type", "application/proto")]);
-        let response = rejected(negotiate(&parts, &BIDI, &offer()));
+        let response = rejected(negotiate(&parts, &BIDI, &offer(), None));
         assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
     }
 
@@ -524,7 +535,7 @@ mod tests {
                 ("connect-timeout-ms", "soon"),
             ],
         );
-        let response = rejected(negotiate(&parts, &UNARY, &offer()));
+        let response = rejected(negotiate(&parts, &UNARY, &offer(), None));
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
         assert_eq!(response.headers()["content-type"], "application/json");
 
@@ -536,7 +547,7 @@ mod tests {
                 ("grpc-encoding", "lz4"),
             ],
         );
-        let response = rejected(negotiate(&parts, &UNARY, &offer()));
+        let response = rejected(negotiate(&parts, &UNARY, &offer(), None));
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["grpc-status"], "12");
         assert!(response.headers().contains_key("grpc-accept-encoding"));
@@ -549,14 +560,14 @@ mod tests {
             "/t.v1.S/M?connect=v1&encoding=json&message=%7B%7D",
             &[("if-none-match", "\"7\"")],
         );
-        let negotiated = negotiate(&parts, &GETTABLE, &offer()).ok().unwrap();
+        let negotiated = negotiate(&parts, &GETTABLE, &offer(), None).ok().unwrap();
         assert_eq!(negotiated.format.framing, Framing::Unframed);
         assert_eq!(negotiated.reader.codec.name(), "json");
         assert_eq!(negotiated.get_message.as_deref(), Some(&b"{}"[..]));
         assert_eq!(negotiated.format.if_none_match.unwrap(), "\"7\"");
 
         let parts = request("GET", "/t.v1.S/M?connect=v1&message=x", &[]);
-        let response = rejected(negotiate(&parts, &GETTABLE, &offer()));
+        let response = rejected(negotiate(&parts, &GETTABLE, &offer(), None));
         assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     }
 
@@ -570,7 +581,7 @@ mod tests {
                 ("connect-accept-encoding", "lz4, gzip"),
             ],
         );
-        let negotiated = negotiate(&parts, &BIDI, &offer()).ok().unwrap();
+        let negotiated = negotiate(&parts, &BIDI, &offer(), None).ok().unwrap();
         assert!(negotiated.reader.compression.is_none());
         let sent = negotiated.format.writer.compression.map(|c| c.name());
         assert_eq!(sent, Some("gzip"));

@@ -46,4 +46,10 @@ impl ConnectionScope {
     pub fn of(extensions: &http::Extensions) -> Option<&Self> {
         extensions.get::<Arc<Self>>().map(Arc::as_ref)
     }
+
+    /// The timeout of calls that state none, for a request with `extensions`: its server's default,
+    /// if it came through a `Server` that set one.
+    pub fn default_timeout_of(extensions: &http::Extensions) -> Option<Duration> {
+        Self::of(extensions).and_then(|scope| scope.default_timeout)
+    }
 }

@@ -1,6 +1,10 @@
 //! The router: a `tower::Service` that routes `/{package.Service}/{Method}` to handlers. It answers CORS
 //! preflights and unknown paths itself, has `protocol::server::negotiate` settle how each call travels,
 //! and hands the negotiated call to the method's handler.
+//!
+//! Routes are keyed by path. What protocols add to that (a variant of a service that a call's headers
+//! name, looser spellings of a path; Triple has both) the router asks `protocol::routing` for: it names
+//! no protocol's headers itself.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -18,8 +22,10 @@ use crate::compression::CompressionRegistry;
 use crate::interceptor::{Chain, Interceptor};
 use crate::limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 use crate::method::MethodSpec;
-use crate::protocol::SERVER_PROTOCOLS;
+use crate::protocol::PROTOCOLS;
+use crate::protocol::routing::{self, Variant};
 use crate::protocol::server::{Offer, negotiate, plain_status};
+use crate::server::ConnectionScope;
 use crate::server::call::ServerCall;
 use crate::server::cors::Cors;
 use crate::server::drain::DrainOnDrop;
@@ -34,10 +40,10 @@ pub struct ServiceRoutes {
     service: &'static str,
     routes: Vec<Route>,
     interceptors: Vec<Arc<dyn Interceptor>>,
-    /// The Dubbo service group and version these handlers implement ("" for none).
-    group: Box<str>,
-    version: Box<str>,
-    /// Other names the service answers to (Dubbo interface names).
+    /// Which implementation of the service these handlers are, when a protocol lets one service
+    /// have several (set through that protocol's options); the default one unless told otherwise.
+    variant: Variant,
+    /// Other service names these handlers answer to (set through a protocol's options).
     aliases: Vec<Box<str>>,
 }
 
@@ -58,38 +64,21 @@ impl ServiceRoutes {
             service,
             routes: Vec::new(),
             interceptors: Vec::new(),
-            group: Box::from(""),
-            version: Box::from(""),
+            variant: Variant::default(),
             aliases: Vec::new(),
         }
     }
 
-    /// Also serves these methods under the service name `name`: `/{name}/{Method}`. Dubbo services
-    /// defined as Java interfaces are called by the interface's name
-    /// (`/org.apache.dubbo.demo.GreetService/greet`) rather than the proto's full name; with
-    /// `alias("org.apache.dubbo.demo.GreetService")` such callers reach these handlers too. Method
-    /// names match as for the service's own name, the first letter in either case.
-    pub fn alias(mut self, name: &str) -> Self {
+    /// Which implementation of the service these handlers are: a protocol's route options set its
+    /// labels (see `protocol/routing.rs`).
+    pub(crate) fn variant_mut(&mut self) -> &mut Variant {
+        &mut self.variant
+    }
+
+    /// Also serves these methods under the service name `name`: `/{name}/{Method}`, and the looser
+    /// spellings of that path the protocols allow. Public through a protocol's route options.
+    pub(crate) fn push_alias(&mut self, name: &str) {
         self.aliases.push(Box::from(name));
-        self
-    }
-
-    /// Makes these handlers the implementation of the service for Apache Dubbo's service group
-    /// `group`: they answer only calls whose `tri-service-group` header names it (and whose
-    /// `tri-service-version` names this routes' [`version`](Self::version)). One router may hold a
-    /// service's default implementation (no group, no version) and others per group and version;
-    /// a call naming a pair with no implementation fails with `unimplemented`, as dubbo-go answers
-    /// it. The headers are plain request headers, so this works with every protocol.
-    pub fn group(mut self, group: &str) -> Self {
-        self.group = Box::from(group);
-        self
-    }
-
-    /// Makes these handlers the implementation of the service for Apache Dubbo's service version
-    /// `version` (the `tri-service-version` header); see [`group`](Self::group).
-    pub fn version(mut self, version: &str) -> Self {
-        self.version = Box::from(version);
-        self
     }
 
     /// The service name.
@@ -168,10 +157,9 @@ pub struct Router {
 #[derive(Clone)]
 struct Inner {
     routes: HashMap<&'static str, Implementations>,
-    /// Other paths of routes, to their own: each route's path with the method's first letter in
-    /// lower case (dubbo-go routes `/pkg.Service/sayHello` to `SayHello`, and the other way round, so
-    /// Trident does too), and the paths under its service's aliases (likewise). Looked up only when
-    /// no path matches exactly, always with the method's first letter in lower case.
+    /// Other paths of routes, to their own: the paths under their services' aliases, and the looser
+    /// spellings of every path the protocols allow (`protocol::routing::loose_path`). Looked up only
+    /// when no path matches exactly: as it is, then in its looser spelling.
     aliases: HashMap<Box<str>, &'static str>,
     offer: Offer,
     cors: Option<Arc<Cors>>,
@@ -180,53 +168,28 @@ struct Inner {
     interceptors: Vec<Arc<dyn Interceptor>>,
 }
 
-/// The implementations of one method: the default one, and those for a Dubbo service group and
-/// version.
+/// The implementations of one method: the default one, and those of other variants (see
+/// `protocol/routing.rs`).
 #[derive(Clone, Default)]
 struct Implementations {
-    /// Keyed by group and version; ("", "") is the default implementation.
-    routes: Vec<(Box<str>, Box<str>, Route)>,
+    routes: Vec<(Variant, Route)>,
 }
-
-/// The header naming a call's Dubbo service group.
-const SERVICE_GROUP: &str = "tri-service-group";
-/// The header naming a call's Dubbo service version.
-const SERVICE_VERSION: &str = "tri-service-version";
 
 impl Implementations {
-    /// The implementation for the group and version `headers` name (none: the default), or the
-    /// pair when there is none.
-    fn pick(&self, headers: &http::HeaderMap) -> Result<&Route, (String, String)> {
-        let named = |name| {
-            headers.get(name).map_or("", |value: &http::HeaderValue| {
-                value.to_str().unwrap_or("\u{fffd}")
-            })
-        };
-        let (group, version) = (named(SERVICE_GROUP), named(SERVICE_VERSION));
+    /// The implementation of the variant `headers` ask for (none: the default), or that variant
+    /// when there is none.
+    fn pick(&self, headers: &http::HeaderMap) -> Result<&Route, Variant> {
+        let variant = routing::variant_of(headers);
         self.routes
             .iter()
-            .find(|(g, v, _)| **g == *group && **v == *version)
-            .map(|(_, _, route)| route)
-            .ok_or_else(|| (group.to_string(), version.to_string()))
+            .find(|(v, _)| *v == variant)
+            .map(|(_, route)| route)
+            .ok_or(variant)
     }
 
-    fn contains(&self, group: &str, version: &str) -> bool {
-        self.routes
-            .iter()
-            .any(|(g, v, _)| **g == *group && **v == *version)
+    fn contains(&self, variant: &Variant) -> bool {
+        self.routes.iter().any(|(v, _)| v == variant)
     }
-}
-
-/// `path` with the first letter of its last segment (the method) in lower case.
-fn lower_first(path: &str) -> Option<String> {
-    let (service, method) = path.rsplit_once('/')?;
-    let mut chars = method.chars();
-    let first = chars.next()?;
-    Some(format!(
-        "{service}/{}{}",
-        first.to_lowercase(),
-        chars.as_str()
-    ))
 }
 
 /// Answers requests whose path is no method of this router.
@@ -240,7 +203,7 @@ type Fallback = Arc<
 /// compression, a 4 MiB receive limit, no send limit.
 pub(crate) fn default_offer() -> Offer {
     Offer {
-        protocols: SERVER_PROTOCOLS,
+        protocols: PROTOCOLS,
         codecs: vec![Arc::new(ProtoCodec), Arc::new(JsonCodec)],
         compression: CompressionRegistry::new(),
         read_max_bytes: DEFAULT_READ_MAX_BYTES,
@@ -277,12 +240,12 @@ impl Router {
     }
 
     /// Adds a service's routes. Fails, naming the path, if a method is already routed (the same service
-    /// added twice, or two methods of one path), for the same service [group](ServiceRoutes::group)
-    /// and [version](ServiceRoutes::version).
+    /// added twice, or two methods of one path) for the same variant (such as the same Triple service
+    /// group and version, [`TripleRoutes`](crate::triple::TripleRoutes)).
     #[allow(clippy::should_implement_trait)] // `Router::new().add(..)` reads best; it is no `+`.
     pub fn add(mut self, routes: ServiceRoutes) -> Result<Self, ConfigError> {
         let inner = Arc::make_mut(&mut self.inner);
-        let (group, version) = (&*routes.group, &*routes.version);
+        let variant = &routes.variant;
         for route in &routes.routes {
             let duplicates = routes
                 .routes
@@ -292,12 +255,12 @@ impl Router {
             let taken = inner
                 .routes
                 .get(route.spec.path)
-                .is_some_and(|routes| routes.contains(group, version));
+                .is_some_and(|routes| routes.contains(variant));
             if duplicates > 1 || taken {
-                let variant = if group.is_empty() && version.is_empty() {
+                let variant = if variant.is_default() {
                     String::new()
                 } else {
-                    format!(" (service group {group:?}, version {version:?})")
+                    format!(" ({variant})")
                 };
                 return Err(ConfigError::new(format!(
                     "{}{variant} is routed twice: add each service to a router once",
@@ -313,15 +276,20 @@ impl Router {
             let names =
                 std::iter::once(route.spec.service).chain(routes.aliases.iter().map(|a| &**a));
             for service in names {
-                if let Some(lower) = lower_first(&format!("/{service}/{method}")) {
-                    inner.aliases.entry(lower.into()).or_insert(path);
+                let other = format!("/{service}/{method}");
+                if let Some(loose) = routing::loose_path(&other) {
+                    inner.aliases.entry(loose.into()).or_insert(path);
+                }
+                if other != path {
+                    inner.aliases.entry(other.into()).or_insert(path);
                 }
             }
-            inner.routes.entry(path).or_default().routes.push((
-                Box::from(group),
-                Box::from(version),
-                route,
-            ));
+            inner
+                .routes
+                .entry(path)
+                .or_default()
+                .routes
+                .push((routes.variant.clone(), route));
         }
         Ok(self)
     }
@@ -333,7 +301,7 @@ impl Router {
         self.edit(|inner| {
             inner.interceptors.push(Arc::new(interceptor));
             for implementations in inner.routes.values_mut() {
-                for (_, _, route) in &mut implementations.routes {
+                for (_, route) in &mut implementations.routes {
                     route.chain = chain(&inner.interceptors, &route.service_interceptors);
                 }
             }
@@ -427,27 +395,28 @@ impl Inner {
             cors_origin = Some((cors.clone(), request.into_allowed_origin()));
         }
         let implementations = self.routes.get(parts.uri.path()).or_else(|| {
-            let lower = lower_first(parts.uri.path())?;
-            self.routes.get(self.aliases.get(lower.as_str())?)
+            let path = parts.uri.path();
+            let own = match self.aliases.get(path) {
+                Some(own) => own,
+                None => self.aliases.get(routing::loose_path(path)?.as_str())?,
+            };
+            self.routes.get(own)
         });
         let running = match implementations.map(|routes| (routes, routes.pick(&parts.headers))) {
             None => match &self.fallback {
                 Some(fallback) => fallback(http::Request::from_parts(parts, body)),
                 None => return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin),
             },
-            Some((routes, Err((group, version)))) => {
-                let Some((_, _, any)) = routes.routes.first() else {
+            Some((routes, Err(variant))) => {
+                let default_timeout = ConnectionScope::default_timeout_of(&parts.extensions);
+                let Some((_, any)) = routes.routes.first() else {
                     return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin);
                 };
                 let error = Error::new(
                     crate::Code::Unimplemented,
-                    format!(
-                        "no implementation of {} for service group {group:?} and service version \
-                         {version:?}",
-                        any.spec.service
-                    ),
+                    format!("no implementation of {} for {variant}", any.spec.service),
                 );
-                let response = match negotiate(&parts, any.spec, &self.offer) {
+                let response = match negotiate(&parts, any.spec, &self.offer, default_timeout) {
                     Ok(negotiated) => negotiated
                         .format
                         .protocol
@@ -456,7 +425,12 @@ impl Inner {
                 };
                 return ready(response).decorated(cors_origin);
             }
-            Some((_, Ok(route))) => match negotiate(&parts, route.spec, &self.offer) {
+            Some((_, Ok(route))) => match negotiate(
+                &parts,
+                route.spec,
+                &self.offer,
+                ConnectionScope::default_timeout_of(&parts.extensions),
+            ) {
                 Ok(negotiated) => {
                     let recovery = Recovery {
                         method: route.spec,

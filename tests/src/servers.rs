@@ -83,6 +83,7 @@ pub fn router(service: TestService) -> Router {
 /// tests' variant): its answers are prefixed with the group and version its handler sees in the
 /// request headers, `g1/1.0.0:`.
 pub fn g1_echo_routes() -> trident::ServiceRoutes {
+    use trident::triple::TripleRoutes as _;
     trident::ServiceRoutes::new("trident.test.v1.EchoService")
         .unary(
             &crate::ECHO,

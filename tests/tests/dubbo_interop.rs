@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use trident::triple::TripleClientOptions as _;
 use trident::{Client, Code, HttpVersion, ProtocolKind, Request};
 use trident_tests::{
     EchoRequest, EchoServiceClient, ErrorSpec, FailureInfo, Header, TestServer, g1_echo_routes,

@@ -4,6 +4,7 @@
 //! lower-case-first method fallback.
 
 use bytes::Bytes;
+use trident::triple::{TripleClientOptions as _, TripleRoutes as _};
 use trident::{Code, ProtocolKind, Request, Response, Router, ServiceRoutes};
 use trident_tests::{
     Codec, ECHO, EchoRequest, EchoResponse, ErrorSpec, Http, TestServer, TestService, build_client,

@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use trident::triple::{TripleClientOptions as _, TripleRoutes as _};
 use trident::{Client, Code, HttpVersion, ProtocolKind, Router, Server, TlsConfig};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
@@ -15,7 +16,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     // The same service again as Apache Dubbo's service group "beta", version "2.0.0": Dubbo callers
-    // (and Trident clients with `service_group`/`service_version`) pick it by name.
+    // (and Trident clients with Triple's `service_group`/`service_version`) pick it by name.
     let router = Router::new()
         .add(greet_service_routes(Greeter))?
         .add(greet_service_routes(Greeter).group("beta").version("2.0.0"))?;

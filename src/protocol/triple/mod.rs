@@ -16,13 +16,23 @@
 //!   not used).
 //! - Unary trailers travel as `trailer-` headers, as in Connect.
 //! - Dubbo's business error (a handler's own failure, which Dubbo clients do not retry) is status
-//!   17: `"code": "code_17"` with HTTP 500 here, `grpc-status: 17` in streams ([`Error::business`]).
+//!   17: `"code": "code_17"` with HTTP 500 here, `grpc-status: 17` in streams (`business.rs`).
 //! - Streams are gRPC (`application/grpc+proto`), which the gRPC protocol already serves; this file
 //!   only claims unary requests that carry a Triple header, so Connect and plain HTTP callers are
 //!   unaffected.
 //!
-//! Service group and version (`tri-service-group`, `tri-service-version`) apply to every protocol
-//! and are the router's (see `server/router.rs`) and the client's business.
+//! Everything else of Dubbo's is here too, in a file per concept: service group and version routing,
+//! interface-name aliases and the lower-case-first method lookup (`routing.rs`; they apply to calls of
+//! every protocol, as dubbo-go applies them), the client's group and version (`client_options.rs`),
+//! and the business error (`business.rs`, which gRPC's status trailers and the JSON errors ask about
+//! status 17). Nothing outside `src/protocol/` names any of them.
+
+pub(crate) mod business;
+mod client_options;
+mod routing;
+
+pub use client_options::TripleClientOptions;
+pub use routing::TripleRoutes;
 
 use std::borrow::Cow;
 
@@ -45,7 +55,7 @@ use crate::protocol::grpc::GrpcClient;
 use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply,
 };
-use crate::protocol::{ProtocolKind, header};
+use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header};
 use crate::{Code, Error, Metadata};
 
 /// The header naming Triple's protocol version.
@@ -55,6 +65,10 @@ pub(crate) const PROTOCOL_VERSION_HEADER: HeaderName =
 pub(crate) const PROTOCOL_VERSION: &str = "0.1.0";
 /// The header carrying a unary call's timeout in milliseconds.
 pub(crate) const TIMEOUT_HEADER: HeaderName = HeaderName::from_static("triple-timeout-ms");
+/// The header naming the Apache Dubbo service group a call is for.
+const SERVICE_GROUP: HeaderName = HeaderName::from_static("tri-service-group");
+/// The header naming the Apache Dubbo service version a call is for.
+const SERVICE_VERSION: HeaderName = HeaderName::from_static("tri-service-version");
 
 /// The HTTP status of a unary Triple error with `code`.
 pub(crate) fn http_status(code: Code) -> u16 {
@@ -80,6 +94,18 @@ pub(crate) fn code_from_http(status: u16) -> Code {
         _ => Code::Unknown,
     }
 }
+
+/// Triple in the registry: its codes are gRPC's (its streams are gRPC), and it adds service group
+/// and version routing and the lower-case-first method lookup.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    kind: ProtocolKind::Triple,
+    name: "triple",
+    rpc_system: "apache_dubbo",
+    codes: CodeStyle::Numbers,
+    server: &Triple,
+    client: &TripleClient,
+    routing: Some(&routing::TripleRouting),
+};
 
 // Server side.
 
