@@ -142,6 +142,15 @@ pub trait StreamingClientConn: Send + 'static {
     /// The next response message; `Ok(None)` once the server ended the stream successfully.
     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>>;
 
+    /// The next response message if it has already arrived, at no cost of a future: `None` when the
+    /// caller is to [`receive`](Self::receive) instead. The typed calls ask this first, so that a
+    /// stream of small messages, which arrive many to a frame, reads most of them without waiting.
+    /// Optional: the default is `None`, and a [`StreamingClientWrapper`] keeps it (every message
+    /// then goes through its `receive`).
+    fn try_receive(&mut self) -> Option<Result<Option<AnyMessage>, Error>> {
+        None
+    }
+
     /// The response trailers, once the stream has ended successfully.
     fn response_trailers(&self) -> Option<&Metadata>;
 

@@ -35,7 +35,11 @@ impl<Req: Message, Res: Message> Typed<Req, Res> {
     }
 
     async fn message(&mut self) -> Result<Option<Res>, Error> {
-        match self.conn.receive().await? {
+        let received = match self.conn.try_receive() {
+            Some(received) => received,
+            None => self.conn.receive().await,
+        };
+        match received? {
             Some(message) => message.into_typed().map(Some),
             None => Ok(None),
         }

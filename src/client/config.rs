@@ -14,7 +14,7 @@ use crate::interceptor::Chain;
 use crate::method::{Idempotency, MethodSpec};
 use crate::protocol::client::{ClientProtocol, RequestHeaders};
 use crate::wire::{MessageReader, MessageWriter};
-use crate::{Code, Error, Metadata};
+use crate::{CallContext, Code, Error, Metadata};
 
 /// Everything a client was configured with; shared by its calls.
 pub(crate) struct ClientConfig {
@@ -83,6 +83,15 @@ impl ClientConfig {
             .map_err(|e| Error::with_source(Code::InvalidArgument, "invalid request URI", e))
     }
 
+    /// The URI of a call to `spec`: the one its `context` was made with (built once per call, when the
+    /// context was), or, if that could not be built, the error building it gives.
+    fn call_uri(&self, spec: &MethodSpec, context: &CallContext) -> Result<http::Uri, Error> {
+        match context.uri().filter(|uri| uri.authority().is_some()) {
+            Some(uri) => Ok(uri.clone()),
+            None => self.uri(spec),
+        }
+    }
+
     /// Whether a unary call to `spec` goes out as a GET: asked for, allowed by the method, and
     /// possible in the protocol.
     pub(crate) fn uses_get(&self, spec: &MethodSpec) -> bool {
@@ -95,12 +104,13 @@ impl ClientConfig {
     pub(crate) fn request_head(
         &self,
         spec: &MethodSpec,
+        context: &CallContext,
         headers: &Metadata,
         extensions: http::Extensions,
         timeout: Option<Duration>,
         send_compression: Option<&str>,
     ) -> Result<http::request::Parts, Error> {
-        let uri = self.uri(spec)?;
+        let uri = self.call_uri(spec, context)?;
         let mut request = http::Request::post(uri).body(()).map_err(|e| {
             Error::with_source(Code::InvalidArgument, "cannot build the request", e)
         })?;

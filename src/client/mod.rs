@@ -68,6 +68,7 @@ enum UnaryPayload<'a> {
 /// What one attempt of a unary call is sent with, besides its payload.
 struct UnaryAttempt<'a> {
     spec: &'static MethodSpec,
+    context: &'a CallContext,
     headers: &'a crate::Metadata,
     extensions: http::Extensions,
     timeout: Option<Duration>,
@@ -170,6 +171,7 @@ impl Client {
         loop {
             let attempt = UnaryAttempt {
                 spec,
+                context: request.context(),
                 headers: request.headers(),
                 extensions: extensions.clone(),
                 timeout,
@@ -191,6 +193,7 @@ impl Client {
         let config = &self.config;
         let UnaryAttempt {
             spec,
+            context,
             headers,
             extensions,
             timeout,
@@ -200,6 +203,7 @@ impl Client {
             UnaryPayload::Framed(framed) => {
                 let head = config.request_head(
                     spec,
+                    context,
                     headers,
                     extensions,
                     timeout,
@@ -216,7 +220,7 @@ impl Client {
         };
         let mut get = false;
         let head = config
-            .request_head(spec, headers, extensions, timeout, compression)
+            .request_head(spec, context, headers, extensions, timeout, compression)
             .and_then(|mut head| {
                 if config.uses_get(spec) {
                     let message = GetMessage {

@@ -18,7 +18,7 @@ use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::client::retry::Attempts;
 use crate::method::MethodSpec;
-use crate::{Error, Metadata};
+use crate::{CallContext, Error, Metadata};
 
 /// The most request bytes a call keeps for a retry (1 MiB, grpc-java's per-call default); a call that
 /// sent more is not retried.
@@ -28,6 +28,7 @@ pub const REPLAY_LIMIT: usize = 1024 * 1024;
 pub(crate) struct Replay {
     attempts: Attempts,
     spec: &'static MethodSpec,
+    context: CallContext,
     headers: Metadata,
     extensions: http::Extensions,
     timeout: Option<Duration>,
@@ -45,6 +46,7 @@ impl Replay {
     pub fn new(
         config: &ClientConfig,
         spec: &'static MethodSpec,
+        context: &CallContext,
         headers: &Metadata,
         extensions: &http::Extensions,
         timeout: Option<Duration>,
@@ -56,6 +58,7 @@ impl Replay {
             Box::new(Self {
                 attempts,
                 spec,
+                context: context.clone(),
                 headers: headers.clone(),
                 extensions: extensions.clone(),
                 timeout,
@@ -103,6 +106,7 @@ impl Replay {
             self.attempts.pause(pause).await?;
             let head = config.request_head(
                 self.spec,
+                &self.context,
                 &self.headers,
                 self.extensions.clone(),
                 self.timeout,

@@ -88,6 +88,7 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
             self.replay = Replay::new(
                 config,
                 self.spec,
+                &self.context,
                 &self.headers,
                 &extensions,
                 self.timeout,
@@ -96,6 +97,7 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
             );
             let head = config.request_head(
                 self.spec,
+                &self.context,
                 &self.headers,
                 extensions,
                 self.timeout,
@@ -275,6 +277,16 @@ impl<Req: Message, Res: Message> StreamingClientConn for StreamConn<Req, Res> {
 
     fn receive(&mut self) -> ConnFuture<'_, Result<Option<AnyMessage>, Error>> {
         Box::pin(self.message())
+    }
+
+    fn try_receive(&mut self) -> Option<Result<Option<AnyMessage>, Error>> {
+        // Only once committed: before, a failure may have to be retried, which waits.
+        if self.replay.is_some() {
+            return None;
+        }
+        let call = self.call.as_mut()?;
+        let received = self.receiver.try_next::<Res>(&self.config, call)?;
+        Some(received.map(|message| message.map(AnyMessage::new)))
     }
 
     fn response_trailers(&self) -> Option<&Metadata> {
