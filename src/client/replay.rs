@@ -42,7 +42,8 @@ pub(crate) struct Replay {
 
 impl Replay {
     /// What a call to `spec` keeps, if a retry policy applies to it or if it is to keep its messages
-    /// `always` (a server-streaming call's one message, for the transparent retry).
+    /// `always` (a server-streaming call's one message, for the transparent retry). The call's
+    /// deadline is its `context`'s.
     pub fn new(
         config: &ClientConfig,
         spec: &'static MethodSpec,
@@ -50,9 +51,9 @@ impl Replay {
         headers: &Metadata,
         extensions: &http::Extensions,
         timeout: Option<Duration>,
-        deadline: Option<Instant>,
         always: bool,
     ) -> Option<Box<Self>> {
+        let deadline = context.deadline();
         let attempts = Attempts::new(config.retries.as_ref(), spec, deadline);
         (always || attempts.has_policy()).then(|| {
             Box::new(Self {

@@ -92,7 +92,6 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
                 &self.headers,
                 &extensions,
                 self.timeout,
-                self.deadline,
                 server_streams,
             );
             let head = config.request_head(
