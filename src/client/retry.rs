@@ -21,7 +21,9 @@
 //! meanwhile to send again (`replay.rs`). Client- and bidi-streaming calls are retried only under a
 //! policy (without one, they keep nothing to resend; the built-in transports still resend a request
 //! refused before any of it left, and a balanced client steps to another endpoint when a connect
-//! fails). Calls through interceptors retry below them, on the unary and server-streaming path.
+//! fails). Retries run below the client's interceptors, for every call type: the interceptors see one
+//! call, however many attempts it took (`Client::unary`'s far end for unary calls, `stream_conn.rs`
+//! for the others).
 //!
 //! Every attempt shares the call's deadline: a backoff that would outlast it ends the call with
 //! `deadline_exceeded`. A server may steer retries with A6's `grpc-retry-pushback-ms` trailer (wait
