@@ -384,12 +384,23 @@ struct Seen {
     /// Calls that ended successfully, and that failed, as it saw them.
     ended: AtomicUsize,
     failed: AtomicUsize,
+    /// Unary calls it ran around.
+    unary: AtomicUsize,
 }
 
 /// Counts what goes through each streaming call, on the client.
 struct CountCalls(Arc<Seen>);
 
 impl trident::Interceptor for CountCalls {
+    fn unary(
+        &self,
+        request: trident::Request<trident::AnyMessage>,
+        next: trident::UnaryNext,
+    ) -> trident::BoxFuture<Result<trident::Response<trident::AnyMessage>, trident::Error>> {
+        self.0.unary.fetch_add(1, Ordering::SeqCst);
+        next.run(request)
+    }
+
     fn streaming_client(
         &self,
         call: Box<dyn trident::StreamingClientConn>,
@@ -507,4 +518,34 @@ async fn intercepted_client_and_bidi_streams_are_retried_as_one_call() {
         assert_eq!(seen_both, [2, 5, 3, 2, 0], "{protocol}: one call seen");
         server.abort();
     }
+}
+
+/// A unary call is retried below the interceptors too: its handler runs once per attempt, the
+/// interceptor once.
+#[tokio::test]
+async fn an_intercepted_unary_call_is_retried_as_one_call() {
+    let server = TestServer::start().await;
+    let seen = Arc::new(Seen::default());
+    let builder = configure_builder(Client::builder(server.url()), Codec::Proto, Http::H2)
+        .intercept(CountCalls(seen.clone()))
+        .retry(
+            RetryPolicy::new()
+                .max_attempts(4)
+                .initial_backoff(Duration::from_millis(1)),
+        );
+    let client = build_client(builder);
+    let error = within("echo", client.echo(failing(Code::Unavailable)))
+        .await
+        .expect_err("fails every time");
+    assert_eq!(error.code(), Code::Unavailable);
+    assert_eq!(
+        server.state().calls.get(),
+        4,
+        "four attempts reached the handler"
+    );
+    assert_eq!(
+        seen.unary.load(Ordering::SeqCst),
+        1,
+        "the interceptor saw one call"
+    );
 }
