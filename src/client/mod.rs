@@ -72,7 +72,6 @@ struct UnaryAttempt<'a> {
     headers: &'a crate::Metadata,
     extensions: http::Extensions,
     timeout: Option<Duration>,
-    deadline: Option<Instant>,
 }
 
 /// An RPC client bound to one base URL. Cheap to clone; clones share connections.
@@ -175,7 +174,6 @@ impl Client {
                 headers: request.headers(),
                 extensions: extensions.clone(),
                 timeout,
-                deadline,
             };
             match self.unary_attempt(attempt, &payload).await {
                 Ok(response) => return Ok(response),
@@ -197,8 +195,8 @@ impl Client {
             headers,
             extensions,
             timeout,
-            deadline,
         } = attempt;
+        let deadline = context.deadline();
         let (payload, compression) = match payload {
             UnaryPayload::Framed(framed) => {
                 let head = config.request_head(

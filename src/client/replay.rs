@@ -7,32 +7,24 @@
 //! past it, a call is no longer retried). Only calls a retry policy applies to keep anything: a client
 //! without retries pays nothing.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use crate::Error;
 use crate::body::Body;
 use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
 use crate::client::retry::Attempts;
 use crate::method::MethodSpec;
-use crate::{CallContext, Error, Metadata};
 
 /// The most request bytes a call keeps for a retry (1 MiB, grpc-java's per-call default); a call that
 /// sent more is not retried.
 pub const REPLAY_LIMIT: usize = 1024 * 1024;
 
-/// What a retryable streaming call keeps to open itself again.
+/// What a retryable streaming call keeps to be sent again: its attempts so far and what it sent. The
+/// call itself makes each new attempt (`stream_conn.rs`), from the request it was opened with.
 pub(crate) struct Replay {
     attempts: Attempts,
-    spec: &'static MethodSpec,
-    context: CallContext,
-    headers: Metadata,
-    extensions: http::Extensions,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
     /// The framed messages sent so far, and their size.
     sent: Vec<Bytes>,
     size: usize,
@@ -41,29 +33,18 @@ pub(crate) struct Replay {
 }
 
 impl Replay {
-    /// What a call to `spec` keeps, if a retry policy applies to it or if it is to keep its messages
-    /// `always` (a server-streaming call's one message, for the transparent retry). The call's
-    /// deadline is its `context`'s.
+    /// What a call to `spec` with `deadline` keeps, if a retry policy applies to it or if it is to
+    /// keep its messages `always` (a server-streaming call's one message, for the transparent retry).
     pub fn new(
         config: &ClientConfig,
         spec: &'static MethodSpec,
-        context: &CallContext,
-        headers: &Metadata,
-        extensions: &http::Extensions,
-        timeout: Option<Duration>,
+        deadline: Option<Instant>,
         always: bool,
     ) -> Option<Box<Self>> {
-        let deadline = context.deadline();
         let attempts = Attempts::new(config.retries.as_ref(), spec, deadline);
         (always || attempts.has_policy()).then(|| {
             Box::new(Self {
                 attempts,
-                spec,
-                context: context.clone(),
-                headers: headers.clone(),
-                extensions: extensions.clone(),
-                timeout,
-                deadline,
                 sent: Vec::new(),
                 size: 0,
                 closed: false,
@@ -92,29 +73,22 @@ impl Replay {
         self.closed = true;
     }
 
-    /// Opens the call again after it failed with `error`, if the retry rules allow, and sends what the
-    /// caller sent so far; `Err` (the call's final error) if it is not retried or every try failed.
+    /// Opens the call again (with `reopen`) after it failed with `error`, if the retry rules allow,
+    /// and sends what the caller sent so far; `Err` (the call's final error) if it is not retried or
+    /// every try failed.
     pub async fn retry(
         &mut self,
-        config: &Arc<ClientConfig>,
         call: &mut DuplexCall,
         mut error: Error,
+        mut reopen: impl FnMut() -> DuplexCall,
     ) -> Result<(), Error> {
         loop {
             let Some(pause) = self.attempts.retry_after(&error) else {
                 return Err(error);
             };
             self.attempts.pause(pause).await?;
-            let head = config.request_head(
-                self.spec,
-                &self.context,
-                &self.headers,
-                self.extensions.clone(),
-                self.timeout,
-                config.send_compression_name(),
-            );
             // The failed call is dropped here, which resets its stream.
-            *call = DuplexCall::new(config.clone(), self.spec, head, self.deadline);
+            *call = reopen();
             match self.resend(call).await {
                 Ok(()) => return Ok(()),
                 Err(failed) => error = failed,

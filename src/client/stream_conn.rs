@@ -19,7 +19,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::time::Instant;
 
 use crate::any_message::AnyMessage;
 use crate::body::Body;
@@ -35,13 +34,8 @@ use crate::{CallContext, Code, Error, Metadata};
 /// A streaming call as the client makes it (see the module docs).
 pub(crate) struct StreamConn<Req, Res> {
     config: Arc<ClientConfig>,
-    spec: &'static MethodSpec,
-    context: CallContext,
-    headers: Metadata,
-    /// The transport's request extensions, until the call starts.
-    extensions: http::Extensions,
-    timeout: Option<Duration>,
-    deadline: Option<Instant>,
+    /// What every attempt of the call is made from.
+    request: RequestHead,
     /// The call, once started.
     call: Option<DuplexCall>,
     receiver: StreamReceiver,
@@ -50,6 +44,36 @@ pub(crate) struct StreamConn<Req, Res> {
     /// A server-streaming call's one message, framed, until the close sends it.
     single: Option<Bytes>,
     _types: PhantomData<fn(Req) -> Res>,
+}
+
+/// The request a streaming call is opened with, as the interceptors leave it.
+struct RequestHead {
+    spec: &'static MethodSpec,
+    context: CallContext,
+    headers: Metadata,
+    /// The transport's request extensions: taken by the call's first attempt, unless it may be retried.
+    extensions: http::Extensions,
+    timeout: Option<Duration>,
+}
+
+impl RequestHead {
+    /// A new attempt of the call; `again` when a retry may follow (the extensions are then kept).
+    fn open(&mut self, config: &Arc<ClientConfig>, again: bool) -> DuplexCall {
+        let extensions = if again {
+            self.extensions.clone()
+        } else {
+            std::mem::take(&mut self.extensions)
+        };
+        let head = config.request_head(
+            self.spec,
+            &self.context,
+            &self.headers,
+            extensions,
+            self.timeout,
+            config.send_compression_name(),
+        );
+        DuplexCall::new(config.clone(), self.spec, head, self.context.deadline())
+    }
 }
 
 impl<Req: Message, Res: Message> StreamConn<Req, Res> {
@@ -62,15 +86,15 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
         extensions: http::Extensions,
         timeout: Option<Duration>,
     ) -> Self {
-        let deadline = context.deadline();
         Self {
             config,
-            spec,
-            context,
-            headers,
-            extensions,
-            timeout,
-            deadline,
+            request: RequestHead {
+                spec,
+                context,
+                headers,
+                extensions,
+                timeout,
+            },
             call: None,
             receiver: StreamReceiver::default(),
             replay: None,
@@ -79,35 +103,18 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
         }
     }
 
+    fn stream_type(&self) -> StreamType {
+        self.request.spec.stream_type
+    }
+
     /// The call, made (not yet sent) from the request as it stands, if this is the first use.
     fn call(&mut self) -> &mut DuplexCall {
         if self.call.is_none() {
-            let config = &self.config;
-            let extensions = std::mem::take(&mut self.extensions);
-            let server_streams = self.spec.stream_type == StreamType::ServerStream;
-            self.replay = Replay::new(
-                config,
-                self.spec,
-                &self.context,
-                &self.headers,
-                &extensions,
-                self.timeout,
-                server_streams,
-            );
-            let head = config.request_head(
-                self.spec,
-                &self.context,
-                &self.headers,
-                extensions,
-                self.timeout,
-                config.send_compression_name(),
-            );
-            self.call = Some(DuplexCall::new(
-                config.clone(),
-                self.spec,
-                head,
-                self.deadline,
-            ));
+            let server_streams = self.stream_type() == StreamType::ServerStream;
+            let deadline = self.request.context.deadline();
+            self.replay = Replay::new(&self.config, self.request.spec, deadline, server_streams);
+            let call = self.request.open(&self.config, self.replay.is_some());
+            self.call = Some(call);
         }
         self.call.as_mut().expect("the call was just made")
     }
@@ -119,7 +126,8 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
             return Err(error);
         };
         let call = self.call.as_mut().expect("a failed call was started");
-        let result = kept.retry(&self.config, call, error).await;
+        let (request, config) = (&mut self.request, &self.config);
+        let result = kept.retry(call, error, || request.open(config, true)).await;
         match result {
             // A new call: read its response from the start.
             Ok(()) => self.receiver = StreamReceiver::default(),
@@ -136,7 +144,7 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
             Ok(framed) => framed,
             Err(error) => return Err(self.call().fail(error)),
         };
-        if self.spec.stream_type == StreamType::ServerStream {
+        if self.stream_type() == StreamType::ServerStream {
             return self.keep_single(framed);
         }
         self.call();
@@ -168,7 +176,7 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
     }
 
     fn close(&mut self) -> Result<(), Error> {
-        if self.spec.stream_type == StreamType::ServerStream && self.call.is_none() {
+        if self.stream_type() == StreamType::ServerStream && self.call.is_none() {
             let Some(framed) = self.single.take() else {
                 let error = Error::new(
                     Code::Internal,
@@ -242,19 +250,19 @@ impl<Req: Message, Res: Message> StreamConn<Req, Res> {
 
 impl<Req: Message, Res: Message> StreamingClientConn for StreamConn<Req, Res> {
     fn context(&self) -> &CallContext {
-        &self.context
+        &self.request.context
     }
 
     fn request_headers(&self) -> &Metadata {
-        &self.headers
+        &self.request.headers
     }
 
     fn request_headers_mut(&mut self) -> &mut Metadata {
-        &mut self.headers
+        &mut self.request.headers
     }
 
     fn request_extensions_mut(&mut self) -> &mut http::Extensions {
-        &mut self.extensions
+        &mut self.request.extensions
     }
 
     fn send(&mut self, message: AnyMessage) -> ConnFuture<'_, Result<(), Error>> {

@@ -317,41 +317,11 @@ async fn flaky_streams() -> (
 #[tokio::test]
 async fn client_and_bidi_streams_resend_their_messages_on_retry() {
     let (addr, calls, server) = flaky_streams().await;
-    let builder = Client::builder(format!("http://{addr}"))
-        .http_version(trident::HttpVersion::Http2)
-        .protocol(ProtocolKind::Grpc)
-        .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
-        .idempotent_method("/trident.test.v1.EchoService/Collect")
-        .idempotent_method("/trident.test.v1.EchoService/Chat");
-    let client = build_client(builder);
-
-    let mut collect = client.collect(());
-    for text in ["a", "b", "c"] {
-        within("send", collect.send(trident_tests::text(text)))
-            .await
-            .expect("sent");
-    }
-    let response = within("close", collect.close_and_receive())
-        .await
-        .expect("the retry works");
-    assert_eq!(response.message().text, "a,b,c");
+    let client = idempotent_streams_client(addr, ProtocolKind::Grpc, None);
+    collect_abc_retried(&client, "grpc").await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
-
     calls.store(0, Ordering::SeqCst);
-    let mut chat = client.chat(());
-    within("send", chat.send(trident_tests::text("x")))
-        .await
-        .expect("sent");
-    // The first attempt fails at its head; reading the first message retries it.
-    let first = within("message", chat.message()).await.expect("retried");
-    assert_eq!(first.map(|m| m.text), Some("x".to_string()));
-    within("send", chat.send(trident_tests::text("y")))
-        .await
-        .expect("sent");
-    chat.close_send().expect("closed");
-    let second = within("message", chat.message()).await.expect("a message");
-    assert_eq!(second.map(|m| m.text), Some("y".to_string()));
-    assert_eq!(within("end", chat.message()).await.expect("the end"), None);
+    chat_xy_retried(&client, "grpc").await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
     // Not marked idempotent: one attempt.
@@ -371,6 +341,60 @@ async fn client_and_bidi_streams_resend_their_messages_on_retry() {
     assert_eq!(error.code(), Code::Unavailable);
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     server.abort();
+}
+
+/// A client of `flaky_streams` at `addr` that retries `Collect` and `Chat` (marked idempotent), with
+/// `interceptor` if any.
+fn idempotent_streams_client(
+    addr: std::net::SocketAddr,
+    protocol: ProtocolKind,
+    interceptor: Option<CountCalls>,
+) -> EchoServiceClient {
+    let mut builder = Client::builder(format!("http://{addr}"))
+        .http_version(trident::HttpVersion::Http2)
+        .protocol(protocol);
+    if let Some(interceptor) = interceptor {
+        builder = builder.intercept(interceptor);
+    }
+    let builder = builder
+        .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
+        .idempotent_method("/trident.test.v1.EchoService/Collect")
+        .idempotent_method("/trident.test.v1.EchoService/Chat");
+    build_client(builder)
+}
+
+/// Sends a, b and c on `Collect`, whose first attempt fails: the retry answers with all three.
+async fn collect_abc_retried(client: &EchoServiceClient, case: &str) {
+    let mut collect = client.collect(());
+    for text in ["a", "b", "c"] {
+        within("send", collect.send(trident_tests::text(text)))
+            .await
+            .expect("sent");
+    }
+    let response = within("close", collect.close_and_receive())
+        .await
+        .unwrap_or_else(|e| panic!("{case}: the retry works: {e}"));
+    assert_eq!(response.message().text, "a,b,c", "{case}");
+}
+
+/// Chats x then y on `Chat`, whose first attempt fails at its head: reading the first message
+/// retries it, and both come back.
+async fn chat_xy_retried(client: &EchoServiceClient, case: &str) {
+    let mut chat = client.chat(());
+    within("send", chat.send(trident_tests::text("x")))
+        .await
+        .expect("sent");
+    let first = within("message", chat.message())
+        .await
+        .unwrap_or_else(|e| panic!("{case}: retried: {e}"));
+    assert_eq!(first.map(|m| m.text), Some("x".to_string()), "{case}");
+    within("send", chat.send(trident_tests::text("y")))
+        .await
+        .expect("sent");
+    chat.close_send().expect("closed");
+    let second = within("message", chat.message()).await.expect("a message");
+    assert_eq!(second.map(|m| m.text), Some("y".to_string()), "{case}");
+    assert_eq!(within("end", chat.message()).await.expect("the end"), None);
 }
 
 /// What a client interceptor saw of the streaming calls it wrapped.
@@ -466,46 +490,17 @@ async fn intercepted_client_and_bidi_streams_are_retried_as_one_call() {
     ] {
         let (addr, calls, server) = flaky_streams().await;
         let seen = Arc::new(Seen::default());
-        let builder = Client::builder(format!("http://{addr}"))
-            .http_version(trident::HttpVersion::Http2)
-            .protocol(protocol)
-            .intercept(CountCalls(seen.clone()))
-            .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
-            .idempotent_method("/trident.test.v1.EchoService/Collect")
-            .idempotent_method("/trident.test.v1.EchoService/Chat");
-        let client = build_client(builder);
+        let client = idempotent_streams_client(addr, protocol, Some(CountCalls(seen.clone())));
         let count = |n: &AtomicUsize| n.load(Ordering::SeqCst);
+        let case = protocol.to_string();
 
-        let mut collect = client.collect(());
-        for text in ["a", "b", "c"] {
-            within("send", collect.send(trident_tests::text(text)))
-                .await
-                .expect("sent");
-        }
-        let response = within("close", collect.close_and_receive())
-            .await
-            .unwrap_or_else(|e| panic!("{protocol}: the retry works: {e}"));
-        assert_eq!(response.message().text, "a,b,c", "{protocol}");
+        collect_abc_retried(&client, &case).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "{protocol}: two attempts");
         let seen_collect = [&seen.opened, &seen.sent, &seen.received, &seen.ended].map(count);
         assert_eq!(seen_collect, [1, 3, 1, 1], "{protocol}: one call seen");
 
         calls.store(0, Ordering::SeqCst);
-        let mut chat = client.chat(());
-        within("send", chat.send(trident_tests::text("x")))
-            .await
-            .expect("sent");
-        let first = within("message", chat.message())
-            .await
-            .unwrap_or_else(|e| panic!("{protocol}: retried: {e}"));
-        assert_eq!(first.map(|m| m.text), Some("x".to_string()), "{protocol}");
-        within("send", chat.send(trident_tests::text("y")))
-            .await
-            .expect("sent");
-        chat.close_send().expect("closed");
-        let second = within("message", chat.message()).await.expect("a message");
-        assert_eq!(second.map(|m| m.text), Some("y".to_string()), "{protocol}");
-        assert_eq!(within("end", chat.message()).await.expect("the end"), None);
+        chat_xy_retried(&client, &case).await;
         assert_eq!(calls.load(Ordering::SeqCst), 2, "{protocol}: two attempts");
         let seen_both = [
             &seen.opened,
