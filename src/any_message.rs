@@ -259,18 +259,14 @@ impl MessageStream {
         }
     }
 
-    /// The messages as a stream of `T`: the typed stream itself when it went through untouched (see
-    /// [`into_typed`](Self::into_typed)); else each message typed again as it is read (see
-    /// [`AnyMessage`] for a message of another type).
-    pub(crate) fn typed<S, T>(self) -> TypedMessages<S>
-    where
-        S: Stream<Item = Result<T, Error>> + Send + Unpin + 'static,
-        T: Message,
-    {
-        match self.into_typed::<S, T>() {
-            Ok(stream) => TypedMessages::Unchanged(stream),
-            Err(messages) => TypedMessages::Retyped(messages),
-        }
+    /// The messages typed again as `T`, one by one as they are read: what the far end of a chain
+    /// reads when an interceptor wrapped the stream (else [`into_typed`](Self::into_typed) gives the
+    /// typed stream back whole). A message of another type is an `internal` error (see
+    /// [`AnyMessage`]).
+    pub(crate) fn retyped<T: Message>(
+        self,
+    ) -> impl Stream<Item = Result<T, Error>> + Send + 'static {
+        futures_util::StreamExt::map(self, |item| item.and_then(AnyMessage::into_typed))
     }
 
     /// The one message of a stream that must carry exactly one (a server-streaming call's request, a
@@ -341,31 +337,6 @@ fn missing(what: &str) -> Error {
         Code::Internal,
         format!("an interceptor ended the {what} stream without its one message"),
     )
-}
-
-/// Messages typed again at the far end of a chain (see [`MessageStream::typed`]).
-pub(crate) enum TypedMessages<S> {
-    /// The typed stream the chain was given, untouched.
-    Unchanged(S),
-    /// Messages that went through an interceptor, typed again one by one.
-    Retyped(MessageStream),
-}
-
-impl<S, T> Stream for TypedMessages<S>
-where
-    S: Stream<Item = Result<T, Error>> + Unpin,
-    T: Message,
-{
-    type Item = Result<T, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        match &mut *self {
-            TypedMessages::Unchanged(stream) => Pin::new(stream).poll_next(cx),
-            TypedMessages::Retyped(messages) => Pin::new(messages)
-                .poll_next(cx)
-                .map(|item| item.map(|item| item.and_then(AnyMessage::into_typed))),
-        }
-    }
 }
 
 impl Stream for MessageStream {
@@ -543,10 +514,7 @@ mod tests {
         let stream = stream
             .into_typed::<futures_util::stream::Empty<Result<prost_types::Duration, Error>>, _>()
             .expect_err("not that type");
-        let typed: Vec<_> = stream
-            .typed::<Durations, prost_types::Duration>()
-            .collect()
-            .await;
+        let typed: Vec<_> = stream.retyped::<prost_types::Duration>().collect().await;
         assert_eq!(typed.len(), 1);
     }
 
@@ -557,7 +525,7 @@ mod tests {
             .into_typed::<Durations, prost_types::Duration>()
             .expect_err("wrapped: no longer the typed stream");
         let typed: Vec<i64> = stream
-            .typed::<Durations, prost_types::Duration>()
+            .retyped::<prost_types::Duration>()
             .map(|item| item.expect("ok").seconds)
             .collect()
             .await;

@@ -156,7 +156,7 @@ where
 fn requests<Req: Message>(messages: MessageStream) -> Streaming<Req> {
     match messages.into_typed::<Streaming<Req>, Req>() {
         Ok(typed) => typed,
-        Err(messages) => Streaming::wrapped(messages.typed::<Streaming<Req>, Req>()),
+        Err(messages) => Streaming::wrapped(messages.retyped::<Req>()),
     }
 }
 
