@@ -234,7 +234,7 @@ mod tests {
     fn context(extensions: http::Extensions, cancel: CancellationToken) -> CallContext {
         CallContext::new(
             &SPEC,
-            ProtocolKind::Grpc,
+            ProtocolKind::GRPC,
             None,
             http::Method::POST,
             http::Uri::from_static("/t.v1.S/M"),

@@ -118,7 +118,7 @@ pub use observe::spans::TraceCalls;
 pub use peer_certificates::PeerCertificates;
 pub use protocol::ProtocolKind;
 
-/// Apache Dubbo's Triple protocol ([`ProtocolKind::Triple`]): its options for routes and clients, as
+/// Apache Dubbo's Triple protocol ([`ProtocolKind::TRIPLE`]): its options for routes and clients, as
 /// extension traits of [`ServiceRoutes`] and [`ClientBuilder`]. Dubbo's business error is
 /// [`Error::business`].
 pub mod triple {

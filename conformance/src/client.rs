@@ -133,9 +133,9 @@ impl ClientKey {
     fn from_request(request: &ClientCompatRequest) -> Result<Self, String> {
         let tls = TlsKey::from_request(request)?;
         let protocol = match proto::Protocol::try_from(request.protocol) {
-            Ok(proto::Protocol::Connect) => ProtocolKind::Connect,
-            Ok(proto::Protocol::Grpc) => ProtocolKind::Grpc,
-            Ok(proto::Protocol::GrpcWeb) => ProtocolKind::GrpcWeb,
+            Ok(proto::Protocol::Connect) => ProtocolKind::CONNECT,
+            Ok(proto::Protocol::Grpc) => ProtocolKind::GRPC,
+            Ok(proto::Protocol::GrpcWeb) => ProtocolKind::GRPC_WEB,
             _ => return Err(format!("unknown protocol {}", request.protocol)),
         };
         let http_version = match proto::HttpVersion::try_from(request.http_version) {

@@ -60,10 +60,10 @@ async fn axum_routes_and_the_trident_router_share_one_port() {
     }
 
     let cases = [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Connect, HttpVersion::Http2),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http2),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
     ];
     for (protocol, http) in cases {
         let case = format!("{protocol} over {http:?}");

@@ -12,11 +12,11 @@ use trident_health::{
 };
 
 const PROTOCOLS: [(ProtocolKind, HttpVersion); 5] = [
-    (ProtocolKind::Connect, HttpVersion::Http1),
-    (ProtocolKind::Connect, HttpVersion::Http2),
-    (ProtocolKind::Grpc, HttpVersion::Http2),
-    (ProtocolKind::GrpcWeb, HttpVersion::Http1),
-    (ProtocolKind::GrpcWeb, HttpVersion::Http2),
+    (ProtocolKind::CONNECT, HttpVersion::Http1),
+    (ProtocolKind::CONNECT, HttpVersion::Http2),
+    (ProtocolKind::GRPC, HttpVersion::Http2),
+    (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
+    (ProtocolKind::GRPC_WEB, HttpVersion::Http2),
 ];
 
 const STEP: Duration = Duration::from_secs(10);
@@ -175,7 +175,7 @@ async fn watch_sends_the_status_then_each_change_in_every_protocol() {
 #[tokio::test]
 async fn watching_an_unknown_service_waits_for_it() {
     let server = TestServer::start().await;
-    let client = server.client(ProtocolKind::Grpc, HttpVersion::Http2);
+    let client = server.client(ProtocolKind::GRPC, HttpVersion::Http2);
     let mut call = within("watch", client.watch(request("acme.v1.Later")))
         .await
         .expect("watch starts");
@@ -221,7 +221,7 @@ async fn shutdown_tells_every_watcher_not_serving() {
 #[tokio::test]
 async fn a_watch_ends_when_its_caller_goes_away() {
     let server = TestServer::start().await;
-    let client = server.client(ProtocolKind::Grpc, HttpVersion::Http2);
+    let client = server.client(ProtocolKind::GRPC, HttpVersion::Http2);
     let mut call = within("watch", client.watch(request("acme.v1.Gone")))
         .await
         .expect("watch starts");
@@ -262,7 +262,7 @@ async fn a_graceful_shutdown_reports_not_serving_before_the_server_stops() {
 
     let client = HealthClient::new(
         Client::builder(format!("http://{addr}"))
-            .protocol(ProtocolKind::Grpc)
+            .protocol(ProtocolKind::GRPC)
             .http_version(HttpVersion::Http2)
             .build()
             .expect("client"),

@@ -20,9 +20,9 @@ use trident_reflection::v1::{ExtensionRequest, ServerReflectionRequest, ServerRe
 use trident_reflection::{v1, v1alpha};
 
 const PROTOCOLS: [ProtocolKind; 3] = [
-    ProtocolKind::Connect,
-    ProtocolKind::Grpc,
-    ProtocolKind::GrpcWeb,
+    ProtocolKind::CONNECT,
+    ProtocolKind::GRPC,
+    ProtocolKind::GRPC_WEB,
 ];
 
 const STEP: Duration = Duration::from_secs(10);
@@ -361,7 +361,7 @@ async fn sends_each_file_with_the_dependencies_the_stream_lacks() {
 #[tokio::test]
 async fn finds_every_kind_of_symbol() {
     let server = TestServer::start(trident_reflection::Builder::new()).await;
-    let mut stream = Stream::open(&server.client(ProtocolKind::Grpc), false);
+    let mut stream = Stream::open(&server.client(ProtocolKind::GRPC), false);
     for (symbol, file) in [
         ("test.v1.TestService", "test/v1/service.proto"),
         ("test.v1.TestService.Do", "test/v1/service.proto"),
@@ -424,7 +424,7 @@ async fn finds_every_kind_of_symbol() {
 async fn answers_extension_questions_from_the_registered_files() {
     let server = TestServer::start(trident_reflection::Builder::new()).await;
     for alpha in [false, true] {
-        let mut stream = Stream::open(&server.client(ProtocolKind::Connect), alpha);
+        let mut stream = Stream::open(&server.client(ProtocolKind::CONNECT), alpha);
         let answer = stream
             .ask(MessageRequest::AllExtensionNumbersOfType(
                 "test.v1.Extendable".into(),
@@ -483,7 +483,7 @@ async fn answers_extension_questions_from_the_registered_files() {
 #[tokio::test]
 async fn files_come_back_as_registered() {
     let server = TestServer::start(trident_reflection::Builder::new()).await;
-    let mut stream = Stream::open(&server.client(ProtocolKind::Grpc), false);
+    let mut stream = Stream::open(&server.client(ProtocolKind::GRPC), false);
     let answer = stream
         .ask(MessageRequest::FileByFilename(
             "test/v1/service.proto".into(),
@@ -504,7 +504,7 @@ async fn files_come_back_as_registered() {
 #[tokio::test]
 async fn an_empty_question_is_an_error_answer_not_a_failed_stream() {
     let server = TestServer::start(trident_reflection::Builder::new()).await;
-    let client = server.client(ProtocolKind::Grpc);
+    let client = server.client(ProtocolKind::GRPC);
     let mut call: BidiStreamCall<ServerReflectionRequest, ServerReflectionResponse> =
         client.bidi_stream(&v1::SERVER_REFLECTION_INFO, Request::new(()));
     within("send", call.send(ServerReflectionRequest::default()))
@@ -527,7 +527,7 @@ async fn an_empty_question_is_an_error_answer_not_a_failed_stream() {
 #[tokio::test]
 async fn v1_only_leaves_v1alpha_out() {
     let server = TestServer::start(trident_reflection::Builder::new().v1alpha(false)).await;
-    let client = server.client(ProtocolKind::Grpc);
+    let client = server.client(ProtocolKind::GRPC);
     let mut stream = Stream::open(&client, false);
     let MessageResponse::ListServicesResponse(list) = stream
         .ask(MessageRequest::ListServices(String::new()))

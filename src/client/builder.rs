@@ -102,7 +102,7 @@ impl ClientBuilder {
         Self {
             base: base.trim_end_matches('/').to_string(),
             transport: None,
-            protocol: ProtocolKind::Connect,
+            protocol: ProtocolKind::CONNECT,
             http_version: HttpVersion::Http1,
             codec: Arc::new(ProtoCodec),
             send_compression: None,

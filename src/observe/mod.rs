@@ -470,7 +470,7 @@ mod tests {
     #[test]
     fn the_client_names_the_server_from_its_uri_with_the_schemes_port() {
         let info = CallInfo::of(
-            &client_request(ProtocolKind::Connect, "https://api.example.com/t.v1.S/M"),
+            &client_request(ProtocolKind::CONNECT, "https://api.example.com/t.v1.S/M"),
             Side::Client,
         )
         .expect("a call");
@@ -481,7 +481,7 @@ mod tests {
         assert_eq!(info.system(), "connect_rpc");
 
         let info = CallInfo::of(
-            &client_request(ProtocolKind::GrpcWeb, "http://10.0.0.1:8080/t.v1.S/M"),
+            &client_request(ProtocolKind::GRPC_WEB, "http://10.0.0.1:8080/t.v1.S/M"),
             Side::Client,
         )
         .expect("a call");
@@ -498,12 +498,12 @@ mod tests {
     #[test]
     fn status_attributes_follow_the_protocol_and_span_errors_the_side() {
         let connect = CallInfo::of(
-            &client_request(ProtocolKind::Connect, "http://h/t.v1.S/M"),
+            &client_request(ProtocolKind::CONNECT, "http://h/t.v1.S/M"),
             Side::Client,
         )
         .expect("a call");
         let grpc = CallInfo {
-            protocol: ProtocolKind::Grpc,
+            protocol: ProtocolKind::GRPC,
             side: Side::Server,
             ..connect.clone()
         };

@@ -142,7 +142,6 @@ pub(crate) fn append_unary_trailers(headers: &mut http::HeaderMap, trailers: &Me
 
 /// Connect in the registry: codes are names, `rpc.system` is `connect_rpc`.
 pub(crate) const PROTOCOL: Protocol = Protocol {
-    kind: ProtocolKind::Connect,
     name: "connect",
     rpc_system: "connect_rpc",
     codes: CodeStyle::Names,
@@ -151,6 +150,12 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     routing: None,
 };
 
+impl ProtocolKind {
+    /// The Connect protocol (unary over plain HTTP, streams with an end-stream message); the
+    /// default.
+    pub const CONNECT: ProtocolKind = ProtocolKind(&PROTOCOL);
+}
+
 // Server side.
 
 /// The Connect protocol, as the server speaks it.
@@ -158,7 +163,7 @@ pub(crate) struct Connect;
 
 impl ServerProtocol for Connect {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Connect
+        ProtocolKind::CONNECT
     }
 
     /// Unary methods marked free of side effects may be called with GET.
@@ -336,7 +341,7 @@ pub(crate) struct ConnectClient;
 
 impl ClientProtocol for ConnectClient {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Connect
+        ProtocolKind::CONNECT
     }
 
     fn is_unframed(&self, stream_type: StreamType) -> bool {
@@ -521,7 +526,7 @@ fn validate_stream_response(call: &ResponseContext<'_>, head: &http::response::P
         Some(ct) if ct.streaming && ct.codec == call.codec => {}
         parsed => {
             let error = stream_content_type_error(
-                ProtocolKind::Connect,
+                ProtocolKind::CONNECT,
                 content_type,
                 call.codec,
                 parsed.is_some(),

@@ -257,7 +257,6 @@ pub(crate) fn user_metadata(map: &HeaderMap) -> Metadata {
 
 /// gRPC in the registry.
 pub(crate) const PROTOCOL: Protocol = Protocol {
-    kind: ProtocolKind::Grpc,
     name: "grpc",
     rpc_system: "grpc",
     codes: CodeStyle::Numbers,
@@ -266,6 +265,11 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     routing: None,
 };
 
+impl ProtocolKind {
+    /// gRPC over HTTP/2 with trailers.
+    pub const GRPC: ProtocolKind = ProtocolKind(&PROTOCOL);
+}
+
 // Server side.
 
 /// The gRPC protocol, as the server speaks it.
@@ -273,7 +277,7 @@ pub(crate) struct Grpc;
 
 impl ServerProtocol for Grpc {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Grpc
+        ProtocolKind::GRPC
     }
 
     fn propose<'a>(
@@ -383,7 +387,7 @@ pub(crate) struct GrpcClient;
 
 impl ClientProtocol for GrpcClient {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Grpc
+        ProtocolKind::GRPC
     }
 
     fn requires_http2(&self) -> bool {
@@ -415,7 +419,7 @@ impl ClientProtocol for GrpcClient {
                 "the gRPC protocol requires HTTP/2, but the server answered over HTTP/1.1",
             ));
         }
-        validate_client_response(ProtocolKind::Grpc, call, head)
+        validate_client_response(ProtocolKind::GRPC, call, head)
     }
 
     fn read_envelope(
@@ -464,7 +468,7 @@ pub(crate) fn validate_client_response(
     // which need not name a content type.
     let trailers_only = head.headers.contains_key(STATUS);
     let content_type = header(&head.headers, CONTENT_TYPE);
-    let web = kind == ProtocolKind::GrpcWeb;
+    let web = kind == ProtocolKind::GRPC_WEB;
     let parsed = content_type.and_then(parse_content_type);
     let valid = parsed
         .as_ref()

@@ -54,7 +54,6 @@ pub(crate) fn parse_web_trailers(block: &[u8]) -> Result<HeaderMap, Error> {
 /// gRPC-Web in the registry: gRPC's status model and codes, so its `rpc.system` is `grpc`. Its text
 /// mode is no entry of its own: the binary mode's `propose` hands such requests to it.
 pub(crate) const PROTOCOL: Protocol = Protocol {
-    kind: ProtocolKind::GrpcWeb,
     name: "grpc-web",
     rpc_system: "grpc",
     codes: CodeStyle::Numbers,
@@ -62,6 +61,13 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     client: &GrpcWebClient,
     routing: None,
 };
+
+impl ProtocolKind {
+    /// gRPC-Web: gRPC with trailers in the body, usable from browsers. The server also accepts its
+    /// text mode (`application/grpc-web-text`, base64 bodies, as grpc-web's JavaScript client sends
+    /// by default) and answers in kind; Trident's client speaks the binary mode.
+    pub const GRPC_WEB: ProtocolKind = ProtocolKind(&PROTOCOL);
+}
 
 // Server side.
 
@@ -72,7 +78,7 @@ pub(crate) struct GrpcWeb {
 
 impl ServerProtocol for GrpcWeb {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::GrpcWeb
+        ProtocolKind::GRPC_WEB
     }
 
     fn propose<'a>(
@@ -141,7 +147,7 @@ pub(crate) struct GrpcWebClient;
 
 impl ClientProtocol for GrpcWebClient {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::GrpcWeb
+        ProtocolKind::GRPC_WEB
     }
 
     fn write_request_headers(&self, request: &RequestHeaders<'_>, map: &mut HeaderMap) {
@@ -163,7 +169,7 @@ impl ClientProtocol for GrpcWebClient {
         call: &ResponseContext<'_>,
         head: &http::response::Parts,
     ) -> Verdict {
-        grpc::validate_client_response(ProtocolKind::GrpcWeb, call, head)
+        grpc::validate_client_response(ProtocolKind::GRPC_WEB, call, head)
     }
 
     fn read_envelope(

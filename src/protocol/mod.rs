@@ -5,13 +5,15 @@
 //! The registry is [`PROTOCOLS`]: one [`Protocol`] value per protocol, defined in that protocol's own
 //! file, holding its facts (name, OpenTelemetry's `rpc.system`, how its codes travel) and its halves
 //! (the [`ServerProtocol`], the [`ClientProtocol`], and any [`Routing`] it adds). Adding a protocol is:
-//! - one new file (or folder) beside this one, with its `impl ServerProtocol`, `impl ClientProtocol`
-//!   and its `pub(crate) const PROTOCOL: Protocol`;
-//! - its registration: a `mod` line and its line in [`PROTOCOLS`], plus its variant of the public
-//!   [`ProtocolKind`], the name users choose it by.
+//! - one new file (or folder) beside this one, declared with its `mod` line below. It holds its
+//!   `impl ServerProtocol`, its `impl ClientProtocol`, its `pub(crate) const PROTOCOL: Protocol`, and
+//!   the public name users choose it by: an associated constant of [`ProtocolKind`] (an inherent
+//!   `impl ProtocolKind` block may live in any file of the crate, so the name sits with the protocol);
+//! - one registration line: its entry in [`PROTOCOLS`].
 //!
-//! No `match` on [`ProtocolKind`] exists outside the protocol files: the rest of the crate reads the
-//! facts through [`ProtocolKind::protocol`].
+//! Nothing outside the protocol files names a protocol: [`ProtocolKind`] is a handle on a registry
+//! entry, not an enum, so no `match` anywhere grows an arm, and the rest of the crate reads the facts
+//! through [`ProtocolKind::protocol`].
 
 pub(crate) mod client;
 mod conditional;
@@ -41,9 +43,7 @@ pub(crate) const PROTOCOLS: &[&Protocol] = &[
 
 /// One protocol, as the registry lists it: the facts the rest of the crate asks of it, and its halves.
 pub(crate) struct Protocol {
-    /// The public name users choose it by.
-    pub kind: ProtocolKind,
-    /// Its name in logs and error messages (`ProtocolKind`'s `Display`).
+    /// Its name in logs and error messages (`ProtocolKind`'s `Display`), unique in the registry.
     pub name: &'static str,
     /// OpenTelemetry's `rpc.system` for its calls, as the semantic conventions name it.
     // Read only by observability (`observe/`), which the `tracing` feature builds.
@@ -72,43 +72,63 @@ pub(crate) enum CodeStyle {
     Names,
 }
 
+/// A wire protocol: which one a client speaks, and which one a call arrived in.
+///
+/// The protocols are its associated constants: [`CONNECT`](Self::CONNECT) (the default),
+/// [`GRPC`](Self::GRPC), [`GRPC_WEB`](Self::GRPC_WEB) and [`TRIPLE`](Self::TRIPLE). It displays as the
+/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`).
+#[derive(Clone, Copy)]
+pub struct ProtocolKind(pub(crate) &'static Protocol);
+
 impl ProtocolKind {
     /// This protocol's entry in the registry.
     pub(crate) fn protocol(self) -> &'static Protocol {
-        PROTOCOLS
-            .iter()
-            .find(|protocol| protocol.kind == self)
-            .expect("every ProtocolKind is registered in PROTOCOLS")
+        self.0
     }
 
     /// The client side of this protocol.
     pub(crate) fn client(self) -> &'static dyn ClientProtocol {
-        self.protocol().client
+        self.0.client
+    }
+
+    /// The protocol's name, as it displays.
+    pub fn name(self) -> &'static str {
+        self.0.name
     }
 }
 
-/// A wire protocol.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
-pub enum ProtocolKind {
-    /// The Connect protocol (unary over plain HTTP, streams with an end-stream message).
-    #[default]
-    Connect,
-    /// gRPC over HTTP/2 with trailers.
-    Grpc,
-    /// gRPC-Web: gRPC with trailers in the body, usable from browsers. The server also accepts its text
-    /// mode (`application/grpc-web-text`, base64 bodies, as grpc-web's JavaScript client sends by
-    /// default) and answers in kind; Trident's client speaks the binary mode.
-    GrpcWeb,
-    /// Apache Dubbo's Triple, as dubbo-go speaks it: unary calls as a Connect-like request marked
-    /// `Triple-Protocol-Version: 0.1.0` (with Triple's own HTTP statuses for errors), streams as gRPC
-    /// (which need HTTP/2). Pair it with the client's service group and version
-    /// ([`TripleClientOptions`](crate::triple::TripleClientOptions)) to call Dubbo services.
-    Triple,
+impl Default for ProtocolKind {
+    /// Connect.
+    fn default() -> Self {
+        Self::CONNECT
+    }
+}
+
+// Names are unique in the registry, so they identify a protocol (the address of a registry entry
+// need not be unique: each use of a `const` may make its own copy).
+impl PartialEq for ProtocolKind {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for ProtocolKind {}
+
+impl std::hash::Hash for ProtocolKind {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.name.hash(state)
+    }
+}
+
+impl std::fmt::Debug for ProtocolKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("ProtocolKind").field(&self.0.name).finish()
+    }
 }
 
 impl std::fmt::Display for ProtocolKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.protocol().name)
+        f.write_str(self.0.name)
     }
 }
 
@@ -125,22 +145,36 @@ mod tests {
     use super::*;
 
     const EVERY_KIND: [ProtocolKind; 4] = [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
-        ProtocolKind::Triple,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
+        ProtocolKind::TRIPLE,
     ];
 
     #[test]
     fn every_kind_is_registered_once_with_halves_of_its_own() {
         for kind in EVERY_KIND {
-            let registered = PROTOCOLS.iter().filter(|p| p.kind == kind).count();
+            let registered = PROTOCOLS.iter().filter(|p| p.name == kind.name()).count();
             assert_eq!(registered, 1, "{kind:?}");
             let protocol = kind.protocol();
             assert_eq!(protocol.client.kind(), kind);
             assert_eq!(protocol.server.kind(), kind);
         }
         assert_eq!(PROTOCOLS.len(), EVERY_KIND.len());
+    }
+
+    #[test]
+    fn kinds_compare_hash_and_print_by_name() {
+        use std::collections::HashSet;
+        let kinds: HashSet<ProtocolKind> = EVERY_KIND.into_iter().collect();
+        assert_eq!(kinds.len(), 4);
+        assert!(kinds.contains(&ProtocolKind::GRPC_WEB));
+        assert_ne!(ProtocolKind::GRPC, ProtocolKind::GRPC_WEB);
+        assert_eq!(ProtocolKind::default(), ProtocolKind::CONNECT);
+        assert_eq!(
+            format!("{:?}", ProtocolKind::GRPC),
+            r#"ProtocolKind("grpc")"#
+        );
     }
 
     #[test]

@@ -275,7 +275,7 @@ pub(crate) fn error_response_for(
         None => match offer
             .protocols
             .iter()
-            .find(|p| p.kind == ProtocolKind::Connect)
+            .find(|p| ProtocolKind(p) == ProtocolKind::CONNECT)
         {
             Some(connect) => (
                 connect.server,
@@ -444,31 +444,31 @@ mod tests {
             (
                 &UNARY,
                 "application/proto",
-                ProtocolKind::Connect,
+                ProtocolKind::CONNECT,
                 Framing::Unframed,
             ),
             (
                 &BIDI,
                 "application/connect+json",
-                ProtocolKind::Connect,
+                ProtocolKind::CONNECT,
                 Framing::Enveloped,
             ),
             (
                 &UNARY,
                 "application/grpc",
-                ProtocolKind::Grpc,
+                ProtocolKind::GRPC,
                 Framing::Enveloped,
             ),
             (
                 &BIDI,
                 "application/grpc-web+proto",
-                ProtocolKind::GrpcWeb,
+                ProtocolKind::GRPC_WEB,
                 Framing::Enveloped,
             ),
             (
                 &UNARY,
                 "application/grpc-web-text",
-                ProtocolKind::GrpcWeb,
+                ProtocolKind::GRPC_WEB,
                 Framing::Enveloped,
             ),
         ];

@@ -390,9 +390,9 @@ fn build_response(
     u: &mut Unstructured<'_>,
 ) -> arbitrary::Result<(ProtocolKind, bool, u8, FakeResponse)> {
     let protocol = *u.choose(&[
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ])?;
     let json = bool::arbitrary(u)?;
     let kind = u.int_in_range(0..=3)?;

@@ -395,8 +395,8 @@ async fn a_dns_target_balances_every_call_type() {
     let replica = Replica::start(SocketAddr::from(([127, 0, 0, 1], 0))).await;
     let port = replica.addr.port();
     for (version, protocol) in [
-        (HttpVersion::Http1, trident::ProtocolKind::Connect),
-        (HttpVersion::Http2, trident::ProtocolKind::Grpc),
+        (HttpVersion::Http1, trident::ProtocolKind::CONNECT),
+        (HttpVersion::Http2, trident::ProtocolKind::GRPC),
     ] {
         let client = Client::builder(format!("http://localhost:{port}"))
             .http_version(version)

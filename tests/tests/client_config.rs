@@ -29,10 +29,10 @@ fn base_url_must_parse_and_name_a_host() {
 
 #[test]
 fn grpc_needs_http2() {
-    let error = build_error(Client::builder("http://127.0.0.1:1").protocol(ProtocolKind::Grpc));
+    let error = build_error(Client::builder("http://127.0.0.1:1").protocol(ProtocolKind::GRPC));
     assert!(error.message().contains("requires HTTP/2"), "{error}");
     Client::builder("http://127.0.0.1:1")
-        .protocol(ProtocolKind::Grpc)
+        .protocol(ProtocolKind::GRPC)
         .http_version(HttpVersion::Http2)
         .build()
         .expect("gRPC over HTTP/2 builds");

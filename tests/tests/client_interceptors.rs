@@ -184,11 +184,11 @@ async fn all_call_types(
 async fn a_client_interceptor_adds_a_header_to_every_call_type() {
     let server = serve().await;
     let cases = [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Connect, HttpVersion::Http2),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http2),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http2),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http2),
     ];
     for (protocol, http) in cases {
         let case = format!("{protocol} over {http:?}");
@@ -488,8 +488,8 @@ impl StreamingClientWrapper for GatedCall {
 async fn client_interceptors_answer_refuse_and_fail_request_streams() {
     let server = serve().await;
     for (protocol, http) in [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
     ] {
         let case = format!("{protocol} over {http:?}");
         let client = Client::builder(&server.url)

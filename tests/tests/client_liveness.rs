@@ -11,7 +11,7 @@ use trident_tests::{ECHO, EchoResponse, SilencingProxy, TestServer, text, within
 
 fn client(url: &str, keepalive: bool) -> Client {
     let mut builder = Client::builder(url)
-        .protocol(ProtocolKind::Grpc)
+        .protocol(ProtocolKind::GRPC)
         .http_version(HttpVersion::Http2);
     if keepalive {
         builder = builder

@@ -5,7 +5,7 @@
 //!   proto and JSON codecs, through every call type, errors, deadlines, metadata, service group and
 //!   version routing, and business errors.
 //! - Trident's client calls dubbo-go's servers (its high-level stub server and its low-level one)
-//!   with `ProtocolKind::Triple` and `ProtocolKind::Grpc`: the same ground from the other side.
+//!   with `ProtocolKind::TRIPLE` and `ProtocolKind::GRPC`: the same ground from the other side.
 //!
 //! The Go toolchain is required, as for the conformance suite; `TRIDENT_SKIP_DUBBO_INTEROP=1` skips
 //! these tests on a machine without it, saying so.
@@ -406,9 +406,9 @@ async fn trident_calls_dubbo_go_low_level_server() {
     let Some(program) = program() else { return };
     let server = DubboServer::start(program, "raw");
     for (protocol, json) in [
-        (ProtocolKind::Triple, false),
-        (ProtocolKind::Triple, true),
-        (ProtocolKind::Grpc, false),
+        (ProtocolKind::TRIPLE, false),
+        (ProtocolKind::TRIPLE, true),
+        (ProtocolKind::GRPC, false),
     ] {
         trident_calls(&server, protocol, json, true).await;
     }
@@ -421,9 +421,9 @@ async fn trident_calls_dubbo_go_high_level_server() {
     let Some(program) = program() else { return };
     let server = DubboServer::start(program, "hl");
     for (protocol, json) in [
-        (ProtocolKind::Triple, false),
-        (ProtocolKind::Triple, true),
-        (ProtocolKind::Grpc, false),
+        (ProtocolKind::TRIPLE, false),
+        (ProtocolKind::TRIPLE, true),
+        (ProtocolKind::GRPC, false),
     ] {
         trident_calls(&server, protocol, json, false).await;
     }

@@ -31,10 +31,10 @@ async fn middleware_rejections_reach_every_client_as_rpc_errors() {
     let server = tokio::spawn(Server::new().serve(listener, authenticated).into_future());
 
     let cases = [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Connect, HttpVersion::Http2),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http2),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
     ];
     for (protocol, http) in cases {
         let case = format!("{protocol} over {http:?}");

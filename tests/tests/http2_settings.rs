@@ -359,7 +359,7 @@ async fn large_messages_flow_through_small_and_adaptive_windows() {
     let payload: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
     for (name, configure_server, configure_client) in setups {
         let server = TestServer::start_on(configure_server(Server::new()), |router| router).await;
-        for protocol in [trident::ProtocolKind::Connect, trident::ProtocolKind::Grpc] {
+        for protocol in [trident::ProtocolKind::CONNECT, trident::ProtocolKind::GRPC] {
             let client = build_client(configure_client(
                 server
                     .builder(Codec::Proto, Http::H2)

@@ -148,9 +148,9 @@ async fn every_stream_type_protocol_and_codec() {
     let certificate = Certificate::new();
     let server = H3Server::with_router(router(TestService::new()), certificate.server_tls()).await;
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ] {
         for codec in [Codec::Proto, Codec::Json] {
             let client = build_client(builder(&server.url(), &certificate, protocol, codec));
@@ -175,7 +175,7 @@ async fn get_compression_and_limits() {
     let url = server.url();
 
     let get = build_client(
-        builder(&url, &certificate, ProtocolKind::Connect, Codec::Proto).use_get(true),
+        builder(&url, &certificate, ProtocolKind::CONNECT, Codec::Proto).use_get(true),
     );
     let echo = within(
         "GET",
@@ -193,9 +193,9 @@ async fn get_compression_and_limits() {
     );
 
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ] {
         let gzip = build_client(
             builder(&url, &certificate, protocol, Codec::Proto)
@@ -233,9 +233,9 @@ async fn deadlines_and_cancellation_reach_the_handler() {
     let server = H3Server::with_router(router(service.clone()), certificate.server_tls()).await;
     let state = service.state();
     for (round, protocol) in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ]
     .into_iter()
     .enumerate()
@@ -276,7 +276,7 @@ async fn graceful_shutdown_and_reconnect_after_restart() {
     let server = H3Server::with_router(router(TestService::new()), certificate.server_tls()).await;
     let port = server.addr.port();
     let url = server.url();
-    let client = client(&url, &certificate, ProtocolKind::Connect);
+    let client = client(&url, &certificate, ProtocolKind::CONNECT);
     within("first call", client.echo(text("one")))
         .await
         .expect("served");
@@ -334,7 +334,7 @@ async fn connection_loss_is_unavailable() {
     let certificate = Certificate::new();
     let service = TestService::new();
     let server = H3Server::with_router(router(service.clone()), certificate.server_tls()).await;
-    let client = client(&server.url(), &certificate, ProtocolKind::Grpc);
+    let client = client(&server.url(), &certificate, ProtocolKind::GRPC);
     let mut call = client.chat(());
     within("send", call.send(hang())).await.expect("send");
     service
@@ -376,7 +376,7 @@ async fn alt_svc_and_header_limit() {
     let expected = format!("h3=\":{}\"; ma=3600", server.addr.port());
     assert_eq!(response.headers().get("alt-svc"), Some(expected.as_str()));
 
-    let over_quic = client(&url, &certificate, ProtocolKind::Connect);
+    let over_quic = client(&url, &certificate, ProtocolKind::CONNECT);
     let response = within("HTTP/3 call", over_quic.echo(text("quic")))
         .await
         .expect("served");
@@ -439,7 +439,7 @@ fn a_crashed_server_is_noticed_at_once_after_its_restart() {
     ));
     let (port, url) = (server.addr.port(), server.url());
     std::mem::forget(server);
-    let client = client(&url, &certificate, ProtocolKind::Connect);
+    let client = client(&url, &certificate, ProtocolKind::CONNECT);
     runtime.block_on(async {
         within("first call", client.echo(text("one")))
             .await

@@ -193,11 +193,11 @@ async fn an_auth_interceptor_rejects_every_call_type_in_each_protocol() {
         .expect("one service");
     let (url, server) = serve(router).await;
     let cases = [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Connect, HttpVersion::Http2),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http2),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http2),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http2),
     ];
     for (protocol, http) in cases {
         let case = format!("{protocol} over {http:?}");
@@ -423,9 +423,9 @@ async fn a_streaming_interceptor_sees_and_changes_messages_headers_and_trailers(
     let (url, server) = serve(router).await;
 
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ] {
         let client = Client::builder(&url)
             .protocol(protocol)
@@ -586,7 +586,7 @@ async fn handler_errors_pass_back_through_the_chain() {
         .expect("one service");
     let (url, server) = serve(router).await;
     let client = Client::builder(&url)
-        .protocol(ProtocolKind::Grpc)
+        .protocol(ProtocolKind::GRPC)
         .http_version(HttpVersion::Http2)
         .build()
         .expect("client");

@@ -220,11 +220,11 @@ async fn every_protocol_and_call_type_through_nginx() {
     );
 
     let combinations = [
-        (ProtocolKind::Grpc, Http::H2, listen_h2),
-        (ProtocolKind::Connect, Http::H2, listen_h2),
-        (ProtocolKind::GrpcWeb, Http::H2, listen_h2),
-        (ProtocolKind::Connect, Http::H1, listen_h1),
-        (ProtocolKind::GrpcWeb, Http::H1, listen_h1),
+        (ProtocolKind::GRPC, Http::H2, listen_h2),
+        (ProtocolKind::CONNECT, Http::H2, listen_h2),
+        (ProtocolKind::GRPC_WEB, Http::H2, listen_h2),
+        (ProtocolKind::CONNECT, Http::H1, listen_h1),
+        (ProtocolKind::GRPC_WEB, Http::H1, listen_h1),
     ];
     for (protocol, http, listener) in combinations {
         for codec in [Codec::Proto, Codec::Json] {
@@ -263,7 +263,7 @@ async fn every_protocol_and_call_type_through_nginx() {
     // shows that GET requests went through).
     for (http, listener) in [(Http::H2, listen_h2), (Http::H1, listen_h1)] {
         let builder = Client::builder(format!("http://{listener}"))
-            .protocol(ProtocolKind::Connect)
+            .protocol(ProtocolKind::CONNECT)
             .use_get(true);
         let client = build_client(configure_builder(builder, Codec::Proto, http));
         scenarios::unary(&client, version(http)).await;

@@ -288,7 +288,7 @@ fn client(
 async fn a_unary_call_has_a_client_and_a_server_span_in_one_trace() {
     let telemetry = Telemetry::install();
     let addr = serve(&telemetry).await;
-    let client = client(&telemetry, addr, ProtocolKind::Connect, HttpVersion::Http1);
+    let client = client(&telemetry, addr, ProtocolKind::CONNECT, HttpVersion::Http1);
 
     let request = text("hello");
     let response = within(
@@ -352,7 +352,7 @@ async fn failed_unary_calls_carry_the_protocols_status_attribute() {
     let addr = serve(&telemetry).await;
 
     // gRPC: the numeric status on both sides; `internal` is an error on both.
-    let grpc = client(&telemetry, addr, ProtocolKind::Grpc, HttpVersion::Http2);
+    let grpc = client(&telemetry, addr, ProtocolKind::GRPC, HttpVersion::Http2);
     let error = within(
         "boom",
         grpc.unary::<_, EchoResponse>(&ECHO, Request::new(text("boom"))),
@@ -371,7 +371,7 @@ async fn failed_unary_calls_carry_the_protocols_status_attribute() {
 
     // Connect: the code's name; `not_found` fails the client span but is the caller's doing on the
     // server, whose span stays unset.
-    let connect = client(&telemetry, addr, ProtocolKind::Connect, HttpVersion::Http2);
+    let connect = client(&telemetry, addr, ProtocolKind::CONNECT, HttpVersion::Http2);
     let error = within(
         "missing",
         connect.unary::<_, EchoResponse>(&ECHO, Request::new(text("missing"))),
@@ -419,7 +419,7 @@ async fn repeat(client: &Client, word: &str) -> Result<Vec<String>, Error> {
 async fn a_server_stream_records_its_messages_and_the_error_it_ends_with() {
     let telemetry = Telemetry::install();
     let addr = serve(&telemetry).await;
-    let client = client(&telemetry, addr, ProtocolKind::GrpcWeb, HttpVersion::Http1);
+    let client = client(&telemetry, addr, ProtocolKind::GRPC_WEB, HttpVersion::Http1);
 
     let texts = within("repeat", repeat(&client, "ok"))
         .await
@@ -461,7 +461,7 @@ async fn a_server_stream_records_its_messages_and_the_error_it_ends_with() {
 async fn client_and_bidi_streams_are_traced_and_a_dropped_stream_is_canceled() {
     let telemetry = Telemetry::install();
     let addr = serve(&telemetry).await;
-    let client = client(&telemetry, addr, ProtocolKind::Connect, HttpVersion::Http2);
+    let client = client(&telemetry, addr, ProtocolKind::CONNECT, HttpVersion::Http2);
 
     let mut call = client.client_stream::<EchoRequest, EchoResponse>(&COLLECT, Request::new(()));
     within("collect", async {
@@ -561,7 +561,7 @@ async fn a_traceparent_from_any_opentelemetry_peer_is_continued() {
 async fn metrics_record_durations_sizes_and_message_counts() {
     let telemetry = Telemetry::install();
     let addr = serve(&telemetry).await;
-    let client = client(&telemetry, addr, ProtocolKind::Grpc, HttpVersion::Http2);
+    let client = client(&telemetry, addr, ProtocolKind::GRPC, HttpVersion::Http2);
 
     let request = text("hello");
     within(
@@ -710,7 +710,7 @@ async fn spans_carry_their_fields_for_any_subscriber_and_the_handler_runs_inside
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move { Server::new().serve(listener, router).await });
     let client = Client::builder(format!("http://{addr}"))
-        .protocol(ProtocolKind::GrpcWeb)
+        .protocol(ProtocolKind::GRPC_WEB)
         .intercept(TraceCalls::client())
         .build()
         .expect("client");

@@ -60,10 +60,10 @@ async fn a_panicking_handler_fails_its_call_only() {
     let server = tokio::spawn(Server::new().serve(listener, router).into_future());
 
     let cases = [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Connect, HttpVersion::Http2),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http2),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
     ];
     for (protocol, http) in cases {
         let case = format!("{protocol} over {http:?}");
@@ -165,9 +165,9 @@ async fn a_panic_leaves_a_parallel_call_on_the_same_connection_alone() {
     let server = tokio::spawn(Server::new().serve(listener, router).into_future());
 
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ] {
         let client = Client::builder(format!("http://{addr}"))
             .protocol(protocol)

@@ -43,10 +43,10 @@ fn retrying_client(server: &TestServer, protocol: ProtocolKind, http: Http) -> E
 #[tokio::test]
 async fn only_idempotent_methods_are_sent_again_after_reaching_a_handler() {
     for (protocol, http) in [
-        (ProtocolKind::Connect, Http::H1),
-        (ProtocolKind::Grpc, Http::H2),
-        (ProtocolKind::GrpcWeb, Http::H2),
-        (ProtocolKind::Triple, Http::H2),
+        (ProtocolKind::CONNECT, Http::H1),
+        (ProtocolKind::GRPC, Http::H2),
+        (ProtocolKind::GRPC_WEB, Http::H2),
+        (ProtocolKind::TRIPLE, Http::H2),
     ] {
         let server = TestServer::start().await;
         let client = retrying_client(&server, protocol, http);
@@ -121,7 +121,7 @@ async fn methods_are_marked_idempotent_and_given_policies_per_client() {
 #[tokio::test]
 async fn a_negative_pushback_stops_retries() {
     let server = TestServer::start().await;
-    let client = retrying_client(&server, ProtocolKind::Grpc, Http::H2);
+    let client = retrying_client(&server, ProtocolKind::GRPC, Http::H2);
     let mut request = failing(Code::Unavailable);
     if let Some(spec) = request.error.as_mut() {
         spec.trailers.push(Header {
@@ -174,13 +174,13 @@ async fn the_deadline_bounds_the_whole_call() {
 #[tokio::test]
 async fn server_streams_are_retried_before_their_response_head() {
     let server = TestServer::start().await;
-    let client = retrying_client(&server, ProtocolKind::Grpc, Http::H2);
+    let client = retrying_client(&server, ProtocolKind::GRPC, Http::H2);
     let mut request = failing(Code::Unavailable);
     request.repeat = 3;
     // `Repeat` has no idempotency option: mark it on a client of its own.
     let builder = server
         .builder(Codec::Proto, Http::H2)
-        .protocol(ProtocolKind::Grpc)
+        .protocol(ProtocolKind::GRPC)
         .retry(RetryPolicy::new().initial_backoff(Duration::from_millis(1)))
         .idempotent_method("/trident.test.v1.EchoService/Repeat");
     let marked = build_client(builder);
@@ -317,7 +317,7 @@ async fn flaky_streams() -> (
 #[tokio::test]
 async fn client_and_bidi_streams_resend_their_messages_on_retry() {
     let (addr, calls, server) = flaky_streams().await;
-    let client = idempotent_streams_client(addr, ProtocolKind::Grpc, None);
+    let client = idempotent_streams_client(addr, ProtocolKind::GRPC, None);
     collect_abc_retried(&client, "grpc").await;
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     calls.store(0, Ordering::SeqCst);
@@ -483,10 +483,10 @@ impl trident::StreamingClientWrapper for Counted {
 #[tokio::test]
 async fn intercepted_client_and_bidi_streams_are_retried_as_one_call() {
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
-        ProtocolKind::Triple,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
+        ProtocolKind::TRIPLE,
     ] {
         let (addr, calls, server) = flaky_streams().await;
         let seen = Arc::new(Seen::default());

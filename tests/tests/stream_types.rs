@@ -199,11 +199,11 @@ async fn a_reading_client_gets_every_batch_of_a_long_stream() {
         ..Default::default()
     };
     for (protocol, http) in [
-        (ProtocolKind::Connect, Http::H1),
-        (ProtocolKind::Connect, Http::H2),
-        (ProtocolKind::Grpc, Http::H2),
-        (ProtocolKind::GrpcWeb, Http::H1),
-        (ProtocolKind::GrpcWeb, Http::H2),
+        (ProtocolKind::CONNECT, Http::H1),
+        (ProtocolKind::CONNECT, Http::H2),
+        (ProtocolKind::GRPC, Http::H2),
+        (ProtocolKind::GRPC_WEB, Http::H1),
+        (ProtocolKind::GRPC_WEB, Http::H2),
     ] {
         let client =
             trident_tests::build_client(server.builder(Codec::Proto, http).protocol(protocol));

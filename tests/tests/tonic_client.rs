@@ -667,7 +667,7 @@ async fn unknown_methods_are_unimplemented_both_ways() {
         // Trident -> tonic.
         let tonic_server = TonicServer::start(false).await;
         let client = Client::builder(format!("http://{}", tonic_server.addr))
-            .protocol(ProtocolKind::Grpc)
+            .protocol(ProtocolKind::GRPC)
             .http_version(HttpVersion::Http2)
             .build()
             .expect("client builds");

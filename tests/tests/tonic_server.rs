@@ -418,7 +418,7 @@ async fn trident_client_deadlines_against_tonic() {
         // A bidi call whose handler is slow to answer, with a client-wide timeout.
         let slow_client = EchoServiceClient::new(
             Client::builder(format!("http://{}", server.addr))
-                .protocol(ProtocolKind::Grpc)
+                .protocol(ProtocolKind::GRPC)
                 .http_version(HttpVersion::Http2)
                 .timeout(Duration::from_millis(300))
                 .build()

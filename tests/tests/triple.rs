@@ -33,7 +33,7 @@ async fn every_stream_type_over_triple() {
         let client = build_client(
             server
                 .builder(codec, Http::H2)
-                .protocol(ProtocolKind::Triple),
+                .protocol(ProtocolKind::TRIPLE),
         );
         scenarios::unary(&client, http::Version::HTTP_2).await;
         scenarios::server_stream(&client, http::Version::HTTP_2).await;
@@ -50,7 +50,7 @@ async fn triple_over_http1_is_unary_only() {
     let client = build_client(
         server
             .builder(Codec::Json, Http::H1)
-            .protocol(ProtocolKind::Triple),
+            .protocol(ProtocolKind::TRIPLE),
     );
     scenarios::unary(&client, http::Version::HTTP_11).await;
     let Err(error) = within("server stream", client.repeat(text("r"))).await else {
@@ -171,10 +171,10 @@ async fn triple_on_the_wire() {
 async fn group_and_version_routing_for_every_protocol() {
     let server = start_grouped().await;
     for protocol in [
-        ProtocolKind::Triple,
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::TRIPLE,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ] {
         let builder = || {
             configure_builder(
@@ -269,7 +269,7 @@ async fn business_errors() {
         }),
         ..text("order")
     };
-    for protocol in [ProtocolKind::Triple, ProtocolKind::Grpc] {
+    for protocol in [ProtocolKind::TRIPLE, ProtocolKind::GRPC] {
         let client = build_client(server.builder(Codec::Proto, Http::H2).protocol(protocol));
         let error = within("business error", client.echo(business()))
             .await

@@ -68,7 +68,7 @@ fn main() {
             router = router.intercept(PassThrough);
         }
         let mut builder = Client::builder("http://in-memory.test")
-            .protocol(ProtocolKind::Grpc)
+            .protocol(ProtocolKind::GRPC)
             .http_version(HttpVersion::Http2)
             .transport(boxed_transport(router));
         if args.client_intercept {

@@ -83,7 +83,7 @@ fn parse_args() -> Result<Args, String> {
         seconds: 5.0,
         runs: 1,
         server_pid: None,
-        protocol: trident::ProtocolKind::Grpc,
+        protocol: trident::ProtocolKind::GRPC,
         http_version: trident::HttpVersion::Http2,
         tls_ca: None,
         balance: None,
@@ -136,8 +136,8 @@ fn parse_args() -> Result<Args, String> {
             "--server-pid" => args.server_pid = Some(value.parse().map_err(|e| bad(&e))?),
             "--protocol" => {
                 args.protocol = match value.as_str() {
-                    "grpc" => trident::ProtocolKind::Grpc,
-                    "connect" => trident::ProtocolKind::Connect,
+                    "grpc" => trident::ProtocolKind::GRPC,
+                    "connect" => trident::ProtocolKind::CONNECT,
                     other => return Err(format!("unknown protocol {other}")),
                 }
             }

@@ -361,13 +361,13 @@ fn request(text: &str) -> Request<EchoRequest> {
 async fn unary_round(url: String) -> Result<u64, String> {
     let mut calls = 0;
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
     ] {
         for codec in [Codec::Proto, Codec::Json] {
             for http in [Http::H1, Http::H2] {
-                if protocol == ProtocolKind::Grpc && http == Http::H1 {
+                if protocol == ProtocolKind::GRPC && http == Http::H1 {
                     continue; // gRPC needs HTTP/2.
                 }
                 let client = client(&url, protocol, codec, http)?;
@@ -389,7 +389,7 @@ async fn unary_round(url: String) -> Result<u64, String> {
 }
 
 async fn server_stream(url: String) -> Result<u64, String> {
-    let client = client(&url, ProtocolKind::Grpc, Codec::Proto, Http::H2)?;
+    let client = client(&url, ProtocolKind::GRPC, Codec::Proto, Http::H2)?;
     let mut stream = client
         .repeat(
             Request::new(EchoRequest {
@@ -413,7 +413,7 @@ async fn server_stream(url: String) -> Result<u64, String> {
 }
 
 async fn client_stream(url: String) -> Result<u64, String> {
-    let client = client(&url, ProtocolKind::Connect, Codec::Proto, Http::H1)?;
+    let client = client(&url, ProtocolKind::CONNECT, Codec::Proto, Http::H1)?;
     let mut call = client.collect(Request::new(()).with_timeout(Duration::from_secs(30)));
     for _ in 0..50 {
         call.send(EchoRequest::default())
@@ -428,7 +428,7 @@ async fn client_stream(url: String) -> Result<u64, String> {
 }
 
 async fn bidi(url: String) -> Result<u64, String> {
-    let client = client(&url, ProtocolKind::GrpcWeb, Codec::Json, Http::H2)?;
+    let client = client(&url, ProtocolKind::GRPC_WEB, Codec::Json, Http::H2)?;
     let mut call = client.chat(Request::new(()).with_timeout(Duration::from_secs(30)));
     for i in 0..20 {
         call.send(EchoRequest {
@@ -452,7 +452,7 @@ async fn bidi(url: String) -> Result<u64, String> {
 /// A new client, so a new connection, for every call: the accept path and connection teardown.
 async fn churn(url: String) -> Result<u64, String> {
     for http in [Http::H1, Http::H2] {
-        let client = client(&url, ProtocolKind::Connect, Codec::Proto, http)?;
+        let client = client(&url, ProtocolKind::CONNECT, Codec::Proto, http)?;
         client
             .echo(request("churn"))
             .await
@@ -463,7 +463,7 @@ async fn churn(url: String) -> Result<u64, String> {
 
 /// Opens a large server stream, reads a few messages slowly, and walks away.
 async fn slow_reader(url: String) -> Result<u64, String> {
-    let client = client(&url, ProtocolKind::Grpc, Codec::Proto, Http::H2)?;
+    let client = client(&url, ProtocolKind::GRPC, Codec::Proto, Http::H2)?;
     let mut stream = client
         .repeat(
             Request::new(EchoRequest {
@@ -488,7 +488,7 @@ async fn slow_reader(url: String) -> Result<u64, String> {
 
 /// Starts a call that waits for cancellation and drops it midway.
 async fn cancel(url: String) -> Result<u64, String> {
-    let client = client(&url, ProtocolKind::Connect, Codec::Proto, Http::H2)?;
+    let client = client(&url, ProtocolKind::CONNECT, Codec::Proto, Http::H2)?;
     let call = tokio::spawn(async move { client.wait(request("cancel me")).await });
     tokio::time::sleep(Duration::from_millis(20)).await;
     call.abort();
@@ -501,7 +501,7 @@ async fn cancel(url: String) -> Result<u64, String> {
 
 /// A call with a short deadline on a method that waits: `deadline_exceeded` is the expected end.
 async fn deadline(url: String) -> Result<u64, String> {
-    let client = client(&url, ProtocolKind::GrpcWeb, Codec::Proto, Http::H1)?;
+    let client = client(&url, ProtocolKind::GRPC_WEB, Codec::Proto, Http::H1)?;
     let request = Request::new(EchoRequest::default()).with_timeout(Duration::from_millis(50));
     match client.wait(request).await {
         Err(error) if error.code() == Code::DeadlineExceeded => Ok(1),

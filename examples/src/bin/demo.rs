@@ -39,19 +39,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("server listening on https://{tls_addr} (TCP and, for HTTP/3, UDP)");
 
     for protocol in [
-        ProtocolKind::Connect,
-        ProtocolKind::Grpc,
-        ProtocolKind::GrpcWeb,
-        ProtocolKind::Triple,
+        ProtocolKind::CONNECT,
+        ProtocolKind::GRPC,
+        ProtocolKind::GRPC_WEB,
+        ProtocolKind::TRIPLE,
     ] {
         for version in [HttpVersion::Http1, HttpVersion::Http2, HttpVersion::Http3] {
-            if protocol == ProtocolKind::Grpc && version == HttpVersion::Http1 {
+            if protocol == ProtocolKind::GRPC && version == HttpVersion::Http1 {
                 println!(
                     "[grpc     HTTP/1.1      ] gRPC needs HTTP/2 (trailers); use gRPC-Web or Connect instead"
                 );
                 continue;
             }
-            if protocol == ProtocolKind::Triple && version == HttpVersion::Http1 {
+            if protocol == ProtocolKind::TRIPLE && version == HttpVersion::Http1 {
                 println!(
                     "[triple   HTTP/1.1      ] Triple's streams are gRPC, which needs HTTP/2 (its unary calls work over HTTP/1.1)"
                 );
@@ -104,7 +104,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for (group, version) in [("beta", "2.0.0"), ("beta", "9")] {
         let client = GreetServiceClient::new(
             Client::builder(format!("http://{addr}"))
-                .protocol(ProtocolKind::Triple)
+                .protocol(ProtocolKind::TRIPLE)
                 .service_group(group)
                 .service_version(version)
                 .build()?,
@@ -131,7 +131,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let balanced = GreetServiceClient::new(
         Client::builder("http://greeter.demo")
-            .protocol(ProtocolKind::Grpc)
+            .protocol(ProtocolKind::GRPC)
             .http_version(HttpVersion::Http2)
             .endpoints([addr, nowhere, replica_addr])
             .balance(trident::BalancePolicy::PowerOfTwoChoices)

@@ -49,8 +49,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     tokio::spawn(Server::new().serve(listener, router).into_future());
 
     for (protocol, version) in [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
     ] {
         let client = GreetServiceClient::new(
             Client::builder(format!("http://{addr}"))

@@ -25,9 +25,9 @@ fn poll(prefixes: &[&str], after_revision: i64, timeout_ms: u32) -> LongPollRequ
 #[tokio::test]
 async fn a_long_poll_is_held_until_something_under_its_prefixes_changes() {
     for (protocol, http) in [
-        (ProtocolKind::Connect, HttpVersion::Http1),
-        (ProtocolKind::Grpc, HttpVersion::Http2),
-        (ProtocolKind::GrpcWeb, HttpVersion::Http1),
+        (ProtocolKind::CONNECT, HttpVersion::Http1),
+        (ProtocolKind::GRPC, HttpVersion::Http2),
+        (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
     ] {
         let server = Server::start().await;
         let revision = server.put("config/a", "1");

@@ -11,10 +11,10 @@ use trident_watch::proto::*;
 use trident_watch::store::StoreConfig;
 
 const PROTOCOLS: [(ProtocolKind, HttpVersion); 4] = [
-    (ProtocolKind::Connect, HttpVersion::Http1),
-    (ProtocolKind::Connect, HttpVersion::Http2),
-    (ProtocolKind::Grpc, HttpVersion::Http2),
-    (ProtocolKind::GrpcWeb, HttpVersion::Http1),
+    (ProtocolKind::CONNECT, HttpVersion::Http1),
+    (ProtocolKind::CONNECT, HttpVersion::Http2),
+    (ProtocolKind::GRPC, HttpVersion::Http2),
+    (ProtocolKind::GRPC_WEB, HttpVersion::Http1),
 ];
 
 fn watch_prefix(prefix: &str, start_revision: i64) -> WatchRequest {
@@ -234,7 +234,7 @@ async fn slow_watcher_is_cut_off(http: HttpVersion) {
         watcher_buffer: BUFFER,
     })
     .await;
-    let client = server.client_with(ProtocolKind::Connect, http);
+    let client = server.client_with(ProtocolKind::CONNECT, http);
     let mut call = within("watch", client.watch(watch_prefix("big/", 0)))
         .await
         .unwrap();

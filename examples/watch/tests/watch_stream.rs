@@ -62,7 +62,7 @@ fn stream(server: &Server, protocol: ProtocolKind) -> Call {
 
 #[tokio::test]
 async fn many_watches_share_one_stream_and_are_cancelled_by_id() {
-    for protocol in [ProtocolKind::Connect, ProtocolKind::Grpc] {
+    for protocol in [ProtocolKind::CONNECT, ProtocolKind::GRPC] {
         let server = Server::start().await;
         server.put("a/0", "before");
         let mut call = stream(&server, protocol);
@@ -139,7 +139,7 @@ async fn a_watch_that_cannot_start_is_cancelled_alone() {
         server.put(&format!("k{i}"), "v");
     }
     server.store.compact(5).unwrap();
-    let mut call = stream(&server, ProtocolKind::Connect);
+    let mut call = stream(&server, ProtocolKind::CONNECT);
     send(&mut call, create(1, "k", true, 0)).await;
     assert!(next(&mut call).await.created);
 
@@ -179,7 +179,7 @@ async fn a_watch_that_cannot_start_is_cancelled_alone() {
 async fn progress_is_reported_on_request_and_on_a_timer() {
     let server = Server::start().await;
     server.put("x", "v");
-    let mut call = stream(&server, ProtocolKind::Connect);
+    let mut call = stream(&server, ProtocolKind::CONNECT);
     send(&mut call, create(1, "a", false, 0)).await;
     send(&mut call, create(2, "b", false, 0)).await;
     next(&mut call).await;
@@ -233,7 +233,7 @@ async fn a_watch_that_falls_behind_is_cancelled_with_where_to_resume() {
         watcher_buffer: BUFFER,
     })
     .await;
-    let mut call = stream(&server, ProtocolKind::Connect);
+    let mut call = stream(&server, ProtocolKind::CONNECT);
     send(&mut call, create(1, "big/", true, 0)).await;
     assert!(next(&mut call).await.created);
     let value = "x".repeat(256 * 1024);
@@ -280,7 +280,7 @@ async fn a_watch_that_falls_behind_is_cancelled_with_where_to_resume() {
 #[tokio::test]
 async fn dropping_the_stream_frees_every_watcher() {
     let server = Server::start().await;
-    let mut call = stream(&server, ProtocolKind::Connect);
+    let mut call = stream(&server, ProtocolKind::CONNECT);
     for id in 1..=5 {
         send(&mut call, create(id, &format!("k{id}"), false, 0)).await;
     }
@@ -297,7 +297,7 @@ async fn dropping_the_stream_frees_every_watcher() {
 #[tokio::test]
 async fn closing_the_request_side_ends_the_stream() {
     let server = Server::start().await;
-    let mut call = stream(&server, ProtocolKind::Grpc);
+    let mut call = stream(&server, ProtocolKind::GRPC);
     send(&mut call, create(1, "k", false, 0)).await;
     assert!(next(&mut call).await.created);
     call.close_send().unwrap();

@@ -11,7 +11,7 @@ pub trait TripleClientOptions: Sized {
     /// Names the Apache Dubbo service group every call is for (the `tri-service-group` header, which
     /// Dubbo servers, and Trident routers with [`TripleRoutes::group`](crate::triple::TripleRoutes::group), route by), unless a call's own
     /// headers name one. Works with every protocol; Dubbo services are usually called with
-    /// [`ProtocolKind::Triple`](crate::ProtocolKind::Triple). A value that is no valid header value
+    /// [`ProtocolKind::TRIPLE`](crate::ProtocolKind::TRIPLE). A value that is no valid header value
     /// fails [`build`](ClientBuilder::build).
     fn service_group(self, group: &str) -> Self;
 

@@ -98,7 +98,6 @@ pub(crate) fn code_from_http(status: u16) -> Code {
 /// Triple in the registry: its codes are gRPC's (its streams are gRPC), and it adds service group
 /// and version routing and the lower-case-first method lookup.
 pub(crate) const PROTOCOL: Protocol = Protocol {
-    kind: ProtocolKind::Triple,
     name: "triple",
     rpc_system: "apache_dubbo",
     codes: CodeStyle::Numbers,
@@ -107,6 +106,14 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     routing: Some(&routing::TripleRouting),
 };
 
+impl ProtocolKind {
+    /// Apache Dubbo's Triple, as dubbo-go speaks it: unary calls as a Connect-like request marked
+    /// `Triple-Protocol-Version: 0.1.0` (with Triple's own HTTP statuses for errors), streams as gRPC
+    /// (which need HTTP/2). Pair it with the client's service group and version
+    /// ([`TripleClientOptions`](crate::triple::TripleClientOptions)) to call Dubbo services.
+    pub const TRIPLE: ProtocolKind = ProtocolKind(&PROTOCOL);
+}
+
 // Server side.
 
 /// The Triple protocol's unary calls, as the server speaks them.
@@ -114,7 +121,7 @@ pub(crate) struct Triple;
 
 impl ServerProtocol for Triple {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Triple
+        ProtocolKind::TRIPLE
     }
 
     fn propose<'a>(
@@ -201,7 +208,7 @@ pub(crate) struct TripleClient;
 
 impl ClientProtocol for TripleClient {
     fn kind(&self) -> ProtocolKind {
-        ProtocolKind::Triple
+        ProtocolKind::TRIPLE
     }
 
     fn requires_http2_for(&self, stream_type: StreamType) -> bool {

@@ -365,7 +365,7 @@ impl TonicServer {
     /// A Trident gRPC client (HTTP/2) for this server; with `gzip`, it compresses requests.
     pub(crate) fn client(&self, gzip: bool) -> EchoServiceClient {
         let mut builder = Client::builder(format!("http://{}", self.addr))
-            .protocol(ProtocolKind::Grpc)
+            .protocol(ProtocolKind::GRPC)
             .http_version(HttpVersion::Http2);
         if gzip {
             builder = builder.send_compression("gzip");

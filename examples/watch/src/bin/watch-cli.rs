@@ -118,12 +118,12 @@ impl Args {
 fn client(args: &Args, force_http2: bool) -> Result<KvServiceClient, String> {
     let url = args.value("--url").unwrap_or("http://127.0.0.1:8080");
     let protocol = match args.value("--protocol").unwrap_or("connect") {
-        "connect" => ProtocolKind::Connect,
-        "grpc" => ProtocolKind::Grpc,
-        "grpc-web" => ProtocolKind::GrpcWeb,
+        "connect" => ProtocolKind::CONNECT,
+        "grpc" => ProtocolKind::GRPC,
+        "grpc-web" => ProtocolKind::GRPC_WEB,
         other => return Err(format!("unknown protocol {other}")),
     };
-    let http2 = force_http2 || args.has("--http2") || protocol == ProtocolKind::Grpc;
+    let http2 = force_http2 || args.has("--http2") || protocol == ProtocolKind::GRPC;
     let mut builder = Client::builder(url).protocol(protocol);
     if http2 {
         builder = builder.http_version(HttpVersion::Http2);

@@ -79,7 +79,7 @@ fn parse_options() -> Options {
         connections: 8,
         puts: 50,
         interval: Duration::from_millis(200),
-        protocol: ProtocolKind::Connect,
+        protocol: ProtocolKind::CONNECT,
         server: None,
         server_pid: None,
         modes: vec![false, true],
@@ -97,9 +97,9 @@ fn parse_options() -> Options {
             "--interval-ms" => options.interval = Duration::from_millis(number(value())),
             "--protocol" => {
                 options.protocol = match value().as_str() {
-                    "connect" => ProtocolKind::Connect,
-                    "grpc" => ProtocolKind::Grpc,
-                    "grpc-web" => ProtocolKind::GrpcWeb,
+                    "connect" => ProtocolKind::CONNECT,
+                    "grpc" => ProtocolKind::GRPC,
+                    "grpc-web" => ProtocolKind::GRPC_WEB,
                     _ => usage(),
                 }
             }

@@ -85,12 +85,12 @@ impl Server {
 
     /// A Connect client over HTTP/1.1.
     pub fn client(&self) -> KvServiceClient {
-        self.client_with(ProtocolKind::Connect, HttpVersion::Http1)
+        self.client_with(ProtocolKind::CONNECT, HttpVersion::Http1)
     }
 
     /// A Connect client over h2c (needed for `WatchStream`).
     pub fn h2_client(&self) -> KvServiceClient {
-        self.client_with(ProtocolKind::Connect, HttpVersion::Http2)
+        self.client_with(ProtocolKind::CONNECT, HttpVersion::Http2)
     }
 
     /// A client for any protocol and HTTP version.
