@@ -110,7 +110,7 @@ impl CallInfo {
     /// status model and codes; `connect_rpc` for Connect; ...), after the semantic conventions and
     /// connect-go's instrumentation.
     pub fn system(&self) -> &'static str {
-        self.protocol.protocol().rpc_system
+        self.protocol.0.rpc_system
     }
 
     /// The status attribute for the call's outcome, as the protocol's codes travel:
@@ -118,7 +118,7 @@ impl CallInfo {
     /// gRPC-Web, ...), `rpc.connect_rpc.error_code` (a code name, only on error) for those with named
     /// codes (Connect).
     pub fn status(&self, error: Option<&Error>) -> Option<StatusAttribute> {
-        match (self.protocol.protocol().codes, error) {
+        match (self.protocol.0.codes, error) {
             (CodeStyle::Names, None) => None,
             (CodeStyle::Names, Some(error)) => {
                 Some(StatusAttribute::ConnectErrorCode(error.code().as_str()))

@@ -13,7 +13,7 @@
 //!
 //! Nothing outside the protocol files names a protocol: [`ProtocolKind`] is a handle on a registry
 //! entry, not an enum, so no `match` anywhere grows an arm, and the rest of the crate reads the facts
-//! through [`ProtocolKind::protocol`].
+//! through the registry entry a [`ProtocolKind`] holds.
 
 pub(crate) mod client;
 mod conditional;
@@ -81,11 +81,6 @@ pub(crate) enum CodeStyle {
 pub struct ProtocolKind(pub(crate) &'static Protocol);
 
 impl ProtocolKind {
-    /// This protocol's entry in the registry.
-    pub(crate) fn protocol(self) -> &'static Protocol {
-        self.0
-    }
-
     /// The client side of this protocol.
     pub(crate) fn client(self) -> &'static dyn ClientProtocol {
         self.0.client
@@ -156,7 +151,7 @@ mod tests {
         for kind in EVERY_KIND {
             let registered = PROTOCOLS.iter().filter(|p| p.name == kind.name()).count();
             assert_eq!(registered, 1, "{kind:?}");
-            let protocol = kind.protocol();
+            let protocol = kind.0;
             assert_eq!(protocol.client.kind(), kind);
             assert_eq!(protocol.server.kind(), kind);
         }
@@ -179,7 +174,7 @@ mod tests {
 
     #[test]
     fn names_and_systems() {
-        let facts = EVERY_KIND.map(|kind| (kind.to_string(), kind.protocol().rpc_system));
+        let facts = EVERY_KIND.map(|kind| (kind.to_string(), kind.0.rpc_system));
         assert_eq!(
             facts,
             [
