@@ -34,6 +34,19 @@ impl ConfigError {
         }
     }
 
+    /// `Ok` when `problems` is empty; else one error that lists them all, so that a configuration
+    /// with several mistakes is reported once.
+    pub(crate) fn check(problems: Vec<String>) -> Result<(), Self> {
+        match problems.len() {
+            0 => Ok(()),
+            1 => Err(Self::new(problems.into_iter().next().unwrap_or_default())),
+            n => Err(Self::new(format!(
+                "{n} configuration problems: {}",
+                problems.join("; ")
+            ))),
+        }
+    }
+
     /// What is wrong.
     pub fn message(&self) -> &str {
         &self.message
@@ -52,5 +65,14 @@ mod tests {
         let source = std::error::Error::source(&error).expect("a source");
         assert_eq!(source.to_string(), "no such file");
         assert!(std::error::Error::source(&ConfigError::new("bad")).is_none());
+    }
+
+    #[test]
+    fn problems_are_reported_together() {
+        assert!(ConfigError::check(Vec::new()).is_ok());
+        let one = ConfigError::check(vec!["a is wrong".into()]).unwrap_err();
+        assert_eq!(one.message(), "a is wrong");
+        let two = ConfigError::check(vec!["a is wrong".into(), "b too".into()]).unwrap_err();
+        assert_eq!(two.message(), "2 configuration problems: a is wrong; b too");
     }
 }

@@ -103,6 +103,7 @@ pub use compression::{Compression, CompressionRegistry, Deflate, Gzip, read_boun
 pub use config_error::ConfigError;
 pub use context::CallContext;
 pub use error::{Error, ErrorDetail};
+pub use http2::Http2Settings;
 pub use interceptor::{
     BoxFuture, ConnFuture, Interceptor, RequestInterceptor, StreamingClientConn,
     StreamingClientWrapper, StreamingNext, UnaryNext,

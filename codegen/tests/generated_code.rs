@@ -99,8 +99,8 @@ fn client(service: impl GreetService, json: bool) -> GreetServiceClient {
     impl golden::EmptyService for Empty {}
     let router = Router::new()
         .add(golden::greet_service_routes(service))
-        .and_then(|router| router.add(golden::empty_service_routes(Empty)))
-        .expect("distinct services");
+        .add(golden::empty_service_routes(Empty));
+    router.check().expect("distinct services");
     let builder = Client::builder("http://in-memory")
         .http_version(HttpVersion::Http2)
         .transport(trident::boxed_transport(router));

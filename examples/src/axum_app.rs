@@ -19,7 +19,6 @@ pub const TOKEN: &str = "let-me-in";
 pub fn app() -> axum::Router {
     let rpc = Router::new()
         .add(greet_service_routes(Greeter))
-        .expect("one service")
         .intercept(RequestInterceptor::new(|request: Request<()>| async move {
             match request.headers().get("authorization") {
                 Some(value) if value == format!("Bearer {TOKEN}") => Ok(request),

@@ -16,7 +16,7 @@
 //! let (reporter, health) = trident_health::service();
 //! reporter.set_serving("acme.greet.v1.GreetService");
 //!
-//! let router = trident::Router::new().add(health)?;
+//! let router = trident::Router::new().add(health);
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! trident::Server::new()
 //!     .serve(listener, router)

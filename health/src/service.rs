@@ -24,7 +24,7 @@ pub const MAX_LISTED_SERVICES: usize = 100;
 /// # fn main() -> Result<(), trident::ConfigError> {
 /// let (reporter, routes) = trident_health::service();
 /// reporter.set_serving("acme.greet.v1.GreetService");
-/// let router = trident::Router::new().add(routes)?;
+/// let router = trident::Router::new().add(routes);
 /// // ... at shutdown, before the server drains:
 /// reporter.set_all_not_serving();
 /// # let _ = router; Ok(()) }

@@ -43,7 +43,7 @@ impl Drop for TestServer {
 impl TestServer {
     async fn start() -> Self {
         let (reporter, routes) = trident_health::service();
-        let router = Router::new().add(routes).expect("one service");
+        let router = Router::new().add(routes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -241,7 +241,7 @@ async fn a_watch_ends_when_its_caller_goes_away() {
 async fn a_graceful_shutdown_reports_not_serving_before_the_server_stops() {
     let (reporter, routes) = trident_health::service();
     reporter.set_serving("acme.v1.Svc");
-    let router = Router::new().add(routes).expect("one service");
+    let router = Router::new().add(routes);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -13,7 +13,7 @@
 //!     .register_file_descriptor_set(greet::FILE_DESCRIPTOR_SET)?
 //!     .register_pool(trident_health::descriptor_pool())?
 //!     .build();
-//! let router = reflection.add_to(trident::Router::new().add(health)?)?;
+//! let router = reflection.add_to(trident::Router::new().add(health));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! trident::Server::new().serve(listener, router).await?;
 //! # let _ = health_reporter; Ok(()) }

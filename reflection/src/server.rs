@@ -6,9 +6,7 @@ use std::sync::Arc;
 
 use futures_util::StreamExt as _;
 use prost_reflect::{DescriptorError, DescriptorPool, FileDescriptor};
-use trident::{
-    Code, ConfigError, Request, Response, ResponseStream, Router, ServiceRoutes, Streaming,
-};
+use trident::{Code, Request, Response, ResponseStream, Router, ServiceRoutes, Streaming};
 
 use crate::proto::v1::server_reflection_request::MessageRequest;
 use crate::proto::v1::server_reflection_response::MessageResponse;
@@ -32,7 +30,7 @@ use crate::proto::{file_descriptor_proto, v1, v1alpha};
 ///     // Any pool, such as the health service's:
 ///     // .register_pool(trident_health::descriptor_pool())?
 ///     .build();
-/// let router = reflection.add_to(trident::Router::new())?;
+/// let router = reflection.add_to(trident::Router::new());
 /// # let _ = router; Ok(()) }
 /// ```
 #[derive(Debug, Clone)]
@@ -188,15 +186,13 @@ impl Reflection {
         routes
     }
 
-    /// Adds [`routes`](Self::routes) to `router`.
-    ///
-    /// # Errors
-    ///
-    /// The router already serves a reflection service.
-    pub fn add_to(&self, router: Router) -> Result<Router, ConfigError> {
+    /// Adds [`routes`](Self::routes) to `router`. If the router already serves a reflection
+    /// service, the router reports it as a misconfiguration ([`Router::check`]), as for any service
+    /// added twice.
+    pub fn add_to(&self, router: Router) -> Router {
         self.routes()
             .into_iter()
-            .try_fold(router, |router, routes| router.add(routes))
+            .fold(router, |router, routes| router.add(routes))
     }
 
     /// The names of the services listed, sorted.

@@ -174,9 +174,8 @@ impl TestServer {
             .register_pool(trident_health::descriptor_pool())
             .expect("health schema")
             .build();
-        let router = reflection
-            .add_to(Router::new().add(health).expect("health"))
-            .expect("reflection");
+        let router = reflection.add_to(Router::new().add(health));
+        router.check().expect("each service once");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

@@ -16,7 +16,7 @@ use crate::client::retry::{RetryBudget, RetryPolicy, RetrySettings};
 use crate::client::transport::{Dispatch, HttpVersion, Transport, boxed_transport};
 use crate::codec::{Codec, JsonCodec, ProtoCodec};
 use crate::compression::CompressionRegistry;
-use crate::http2::Http2Settings;
+use crate::http2::{Http2Settings, Side};
 use crate::interceptor::{Chain, Interceptor};
 use crate::protocol::ProtocolKind;
 use crate::protocol::client::ClientProtocol;
@@ -374,74 +374,27 @@ impl ClientBuilder {
         self
     }
 
-    /// HTTP/2 only: the initial flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE), how
-    /// many bytes of one response the server may send before this client reads them. Default 2 MiB.
-    /// Raise it for large messages over high-latency links; lower it to bound the memory that many
-    /// concurrent streams may buffer. HTTP/2 allows 0 to 2^31-1: 0 (which would stall every response)
-    /// is taken as 1 and larger values as 2^31-1.
+    /// The HTTP/2 settings of the built-in HTTP/2 transport ([`HttpVersion::Http2`]); HTTP/1.1, HTTP/3
+    /// and a custom [`transport`](Self::transport) do not use them. What `settings` leaves unset keeps
+    /// the client's default:
+    /// - a 2 MiB stream window and a 5 MiB connection window, 16 KiB frames, 1 MiB of one request
+    ///   buffered for sending;
+    /// - no adaptive window: with hundreds of busy streams on one connection, its small starting
+    ///   window lets h2 mistake their unread DATA frames for a flood and close the connection. Such a
+    ///   client's connections go through hyper's HTTP/2 client (the `h2` crate the client otherwise
+    ///   speaks to directly has no adaptive window), which spends a task or two more on each call;
+    /// - no keepalive PINGs, as in grpc-go and tonic: gRPC servers refuse pings more often than every
+    ///   5 minutes by default (grpc-go answers with a `too_many_pings` GOAWAY), so use an interval of
+    ///   at least that against them, or what the server's own keepalive policy allows. With an
+    ///   interval, PINGs go out while calls are open (and, with `keep_alive_while_idle`, also while
+    ///   none is), and a connection whose PING goes unanswered for the timeout (20 s unless set) is
+    ///   closed: its calls fail with `unavailable` instead of waiting for their deadlines, and the
+    ///   next call opens a new connection.
     ///
-    /// Like the other `http2_*` options, it applies to the built-in HTTP/2 transport
-    /// ([`HttpVersion::Http2`]); HTTP/1.1 and a custom [`transport`](Self::transport) ignore it.
-    pub fn http2_initial_stream_window_size(mut self, size: u32) -> Self {
-        self.http2.set_stream_window(size);
-        self
-    }
-
-    /// HTTP/2 only: the flow-control window of the whole connection, shared by all its streams.
-    /// Default 5 MiB. Raise it with the stream window when many streams carry large messages at once.
-    /// HTTP/2 allows 65,535 (where it starts; SETTINGS cannot lower it) to 2^31-1; values outside are
-    /// taken as the nearest bound.
-    pub fn http2_initial_connection_window_size(mut self, size: u32) -> Self {
-        self.http2.set_connection_window(size);
-        self
-    }
-
-    /// HTTP/2 only: the largest frame payload this client accepts (SETTINGS_MAX_FRAME_SIZE); what it
-    /// sends is bounded by the server's own setting. Default 16 KiB, the protocol's minimum. Larger
-    /// frames save a little per-frame work on large messages. HTTP/2 allows 16,384 to 16,777,215; values
-    /// outside are taken as the nearest bound.
-    pub fn http2_max_frame_size(mut self, size: u32) -> Self {
-        self.http2.set_max_frame_size(size);
-        self
-    }
-
-    /// HTTP/2 only: hyper's adaptive flow control, which starts both windows at 64 KiB and grows them
-    /// with the measured bandwidth-delay product; when on, the window sizes set above are not used.
-    /// Off by default: with hundreds of busy streams on one connection, the small starting window lets
-    /// h2 mistake their unread DATA frames for a flood and close the connection. Worth trying for a few
-    /// large transfers over links whose latency is unknown. Such a client's connections go through
-    /// hyper's HTTP/2 client (the `h2` crate the client otherwise speaks to directly has no adaptive
-    /// window), which spends a task or two more on each call.
-    pub fn http2_adaptive_window(mut self, enabled: bool) -> Self {
-        self.http2.adaptive_window = Some(enabled);
-        self
-    }
-
-    /// HTTP/2 only: sends a PING every `interval` while calls are open on the connection (see
-    /// [`http2_keep_alive_while_idle`](Self::http2_keep_alive_while_idle)), and closes the connection
-    /// when one goes unanswered for the [keepalive timeout](Self::http2_keep_alive_timeout). Calls on
-    /// a connection that died without closing (a crashed host, a dropped NAT entry) then fail with
-    /// `unavailable` instead of waiting for their deadlines, and the next call opens a new
-    /// connection. Off by default, as in grpc-go and tonic: gRPC servers refuse pings more often than
-    /// every 5 minutes by default (grpc-go answers with a `too_many_pings` GOAWAY), so use an interval
-    /// of at least that against them, or what the server's own keepalive policy allows.
-    pub fn http2_keep_alive_interval(mut self, interval: Duration) -> Self {
-        self.http2.keep_alive_interval = Some(interval);
-        self
-    }
-
-    /// HTTP/2 only: how long a keepalive PING may go unanswered before the connection is closed.
-    /// Default 20 s. Takes effect with [`http2_keep_alive_interval`](Self::http2_keep_alive_interval).
-    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
-        self.http2.keep_alive_timeout = Some(timeout);
-        self
-    }
-
-    /// HTTP/2 only: whether keepalive PINGs go out also while no call is open on the connection, so an
-    /// idle connection that died is found before the next call needs it. Off by default (servers
-    /// often count such pings against a client).
-    pub fn http2_keep_alive_while_idle(mut self, enabled: bool) -> Self {
-        self.http2.keep_alive_while_idle = Some(enabled);
+    /// A value out of HTTP/2's range, or a server-only setting, fails [`build`](Self::build) with a
+    /// [`ConfigError`] naming it.
+    pub fn http2(mut self, settings: Http2Settings) -> Self {
+        self.http2 = settings;
         self
     }
 
@@ -457,6 +410,7 @@ impl ClientBuilder {
     /// is not in the compression registry, the protocol cannot run over the HTTP version (gRPC over
     /// HTTP/1.1), or the TLS settings are unusable (or set for an `http://` URL or a custom transport).
     pub fn build(self) -> Result<Client, ConfigError> {
+        ConfigError::check(self.http2.problems(Side::Client))?;
         let uri: http::Uri = self.base.parse().map_err(|e| {
             ConfigError::with_source(format!("invalid base URL {:?}", self.base), e)
         })?;

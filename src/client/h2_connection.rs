@@ -11,7 +11,7 @@
 //! connection as a flood and tears it down. [`Http2Settings`] (shared with the server, in
 //! `crate::http2`) carries what a `ClientBuilder` was told instead. h2 has no adaptive window of its
 //! own (hyper measures the bandwidth-delay product itself), so a client that asks for one
-//! (`http2_adaptive_window(true)`) still gets hyper's HTTP/2 client connection, with its per-request
+//! (`Http2Settings::adaptive_window(true)`) still gets hyper's HTTP/2 client connection, with its per-request
 //! tasks.
 
 use std::future::Future;
@@ -39,8 +39,6 @@ const INITIAL_MAX_SEND_STREAMS: usize = 100;
 const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 /// How much of one stream's request body h2 buffers for sending: 1 MiB (hyper's client default).
 const MAX_SEND_BUFFER_SIZE: usize = 1024 * 1024;
-/// The shortest keepalive interval used (a zero interval would PING without pause).
-const MIN_KEEP_ALIVE_INTERVAL: Duration = Duration::from_millis(1);
 
 /// How long a keepalive PING may go unanswered when no timeout was set: 20 s, as gRPC's own
 /// keepalive specification (gRFC A8) defaults it.
@@ -60,7 +58,11 @@ pub(super) fn h2_builder(settings: &Http2Settings) -> h2::client::Builder {
         .max_frame_size(settings.max_frame_size.unwrap_or(MIN_FRAME_SIZE))
         .initial_max_send_streams(INITIAL_MAX_SEND_STREAMS)
         .max_header_list_size(MAX_HEADER_LIST_SIZE)
-        .max_send_buffer_size(MAX_SEND_BUFFER_SIZE)
+        .max_send_buffer_size(
+            settings
+                .max_send_buffer_size
+                .unwrap_or(MAX_SEND_BUFFER_SIZE),
+        )
         .enable_push(false);
     builder
 }
@@ -102,9 +104,10 @@ pub(super) struct Keepalive {
 impl Keepalive {
     /// The keepalive `settings` ask for, if any.
     pub(super) fn from_settings(settings: &Http2Settings) -> Option<Self> {
-        let interval = settings.keep_alive_interval?;
+        let interval = settings.keep_alive_interval.flatten()?;
         Some(Self {
-            interval: interval.max(MIN_KEEP_ALIVE_INTERVAL),
+            // Never zero: `Http2Settings` refuses a zero interval when the client is built.
+            interval,
             timeout: settings
                 .keep_alive_timeout
                 .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT),

@@ -13,7 +13,7 @@ use std::time::Duration;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
 
-use crate::http2::Http2Settings;
+use crate::http2::{Http2Settings, Side};
 use crate::min_data_rate::MinDataRate;
 #[cfg(feature = "tls")]
 use crate::server::tls::TlsConfig;
@@ -72,7 +72,7 @@ pub const DEFAULT_HTTP3_MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// # drop(stop);
 /// trident::Server::new()
 ///     .max_connections(10_000)
-///     .http2_max_concurrent_streams(1_000)
+///     .http2(trident::Http2Settings::new().max_concurrent_streams(1_000))
 ///     .grace_period(Duration::from_secs(10))
 ///     .serve(listener, router)
 ///     .with_graceful_shutdown(async {
@@ -92,7 +92,6 @@ pub const DEFAULT_HTTP3_MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Server {
     pub(super) http1_keep_alive: bool,
     pub(super) http1_header_read_timeout: Option<Duration>,
-    pub(super) http2_max_concurrent_streams: Option<u32>,
     pub(super) http2: Http2Settings,
     pub(super) tcp_keepalive: Option<Duration>,
     pub(super) idle_timeout: Option<Duration>,
@@ -132,22 +131,16 @@ impl Default for Server {
 impl Server {
     /// A cleartext server with hyper's HTTP/1.1 and HTTP/2 settings and every protection at its
     /// default: a [`DEFAULT_HEADER_READ_TIMEOUT`] to send headers, a [`DEFAULT_IDLE_TIMEOUT`] idle
-    /// timeout, HTTP/2 PINGs every [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`], TCP keepalive, at most as many
+    /// timeout, HTTP/2 PINGs every [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`] (see [`http2`](Self::http2)), TCP keepalive, at most as many
     /// connections as the process may open file descriptors (less a reserve), headers up to
     /// [`DEFAULT_MAX_HEADER_LIST_SIZE`], request bodies at least as fast as [`MinDataRate::DEFAULT`],
     /// and a [`DEFAULT_GRACE_PERIOD`] grace period. Connections have no maximum age, calls in flight no
     /// limit and calls without a timeout no deadline, unless set.
     pub fn new() -> Self {
-        let http2 = Http2Settings {
-            keep_alive_interval: Some(DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL),
-            keep_alive_timeout: Some(DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
-            ..Http2Settings::default()
-        };
         Self {
             http1_keep_alive: true,
             http1_header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
-            http2_max_concurrent_streams: None,
-            http2,
+            http2: Http2Settings::default(),
             tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
             idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
             max_connection_age: None,
@@ -201,19 +194,24 @@ impl Server {
         self
     }
 
-    /// How often the server PINGs each HTTP/2 connection to learn that its client still answers
-    /// (default [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`]; `None`: never). A client that has vanished
-    /// without closing (a crashed host, a dropped NAT mapping) would otherwise hold its streams, and
-    /// their handlers, forever. PINGs go out whether or not streams are open; they cost a few bytes.
-    pub fn http2_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
-        self.http2.keep_alive_interval = interval.into();
-        self
-    }
-
-    /// How long a keepalive PING may go unanswered before the connection is closed and its calls
-    /// cancelled (default [`DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT`]).
-    pub fn http2_keep_alive_timeout(mut self, timeout: Duration) -> Self {
-        self.http2.keep_alive_timeout = Some(timeout);
+    /// The HTTP/2 settings of the server's connections. What `settings` leaves unset keeps the
+    /// server's default:
+    /// - PINGs every [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`], whether or not streams are open, and a
+    ///   connection whose PING goes unanswered for [`DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT`] is closed and
+    ///   its calls cancelled, so that a client that vanished without closing does not hold its
+    ///   handlers forever;
+    /// - 200 concurrent streams per connection, 1 MiB stream and connection windows and 16 KiB frames
+    ///   (hyper's defaults), no adaptive window;
+    /// - 64 KiB of one stream's response buffered for sending (below h2's own 400 KiB). Trident's
+    ///   streaming responses stop producing messages while two batches of theirs (under 64 KiB plus
+    ///   two messages) wait to be written, whatever this is; it bounds other bodies (a fallback's,
+    ///   gRPC-Web text's re-encoded stream). A connection's response memory is then at most its
+    ///   concurrent streams times that.
+    ///
+    /// A value out of HTTP/2's range, or a client-only setting, fails the serve future at start with
+    /// a [`ConfigError`](crate::ConfigError) naming it.
+    pub fn http2(mut self, settings: Http2Settings) -> Self {
+        self.http2 = settings;
         self
     }
 
@@ -241,64 +239,6 @@ impl Server {
     /// they take).
     pub fn max_connection_age_grace(mut self, grace: impl Into<Option<Duration>>) -> Self {
         self.max_connection_age_grace = grace.into();
-        self
-    }
-
-    /// How many streams one HTTP/2 connection may carry at once (hyper's default is 200). Long-lived
-    /// watch streams may need more.
-    pub fn http2_max_concurrent_streams(mut self, max: u32) -> Self {
-        self.http2_max_concurrent_streams = Some(max);
-        self
-    }
-
-    /// The initial flow-control window of each HTTP/2 stream (SETTINGS_INITIAL_WINDOW_SIZE): how many
-    /// bytes of one request a client may send before the handler reads them. Unset: hyper's default,
-    /// 1 MiB. Raise it for large client-streamed or unary messages over high-latency links; lower it to
-    /// bound what many concurrent streams may buffer. HTTP/2 allows 0 to 2^31-1: 0 (which would stall
-    /// every request body) is taken as 1 and larger values as 2^31-1.
-    pub fn http2_initial_stream_window_size(mut self, size: u32) -> Self {
-        self.http2.set_stream_window(size);
-        self
-    }
-
-    /// The flow-control window of a whole HTTP/2 connection, shared by its streams (announced with a
-    /// WINDOW_UPDATE when the connection opens). Unset: hyper's default, 1 MiB. Raise it with the
-    /// stream window when a connection carries many large uploads at once. HTTP/2 allows 65,535 (where
-    /// it starts; SETTINGS cannot lower it) to 2^31-1; values outside are taken as the nearest bound.
-    pub fn http2_initial_connection_window_size(mut self, size: u32) -> Self {
-        self.http2.set_connection_window(size);
-        self
-    }
-
-    /// The largest HTTP/2 frame payload the server accepts (SETTINGS_MAX_FRAME_SIZE); what it sends is
-    /// bounded by each client's own setting. Unset: 16 KiB, the protocol's minimum and hyper's
-    /// default. Larger frames save a little per-frame work on large messages. HTTP/2 allows 16,384 to
-    /// 16,777,215; values outside are taken as the nearest bound.
-    pub fn http2_max_frame_size(mut self, size: u32) -> Self {
-        self.http2.set_max_frame_size(size);
-        self
-    }
-
-    /// How many bytes of one HTTP/2 stream's response h2 buffers for sending while the connection
-    /// cannot write them (the client is not reading, or has not granted flow-control window). Unset:
-    /// 64 KiB, below h2's own 400 KiB default. Trident's streaming responses stop producing messages
-    /// while two batches of theirs (under 64 KiB plus two messages) wait to be written, whatever this
-    /// is; this bounds other bodies (a fallback's, gRPC-Web text's re-encoded stream) at about this
-    /// size plus two of their chunks. A connection's response memory is then at most
-    /// [`http2_max_concurrent_streams`](Self::http2_max_concurrent_streams) times that. Raising it
-    /// rarely helps throughput: the kernel's socket buffer, not this one, covers the network's
-    /// latency. 0 is taken as 1, values above 2^32-1 as 2^32-1.
-    pub fn http2_max_send_buffer_size(mut self, size: usize) -> Self {
-        self.http2.set_max_send_buffer_size(size);
-        self
-    }
-
-    /// hyper's adaptive HTTP/2 flow control, which starts both windows at 64 KiB and grows them with
-    /// the measured bandwidth-delay product; when on, the window sizes set above are not used. Off
-    /// unless set (hyper's default). Worth trying when clients upload large messages over links whose
-    /// latency is unknown; fixed windows suit many small concurrent streams better.
-    pub fn http2_adaptive_window(mut self, enabled: bool) -> Self {
-        self.http2.adaptive_window = Some(enabled);
         self
     }
 
@@ -353,9 +293,9 @@ impl Server {
     /// batches (under 64 KiB plus two messages); past this budget, each stream of the connection holds
     /// one batch at most, of one message, until the connection has written enough. Streams keep moving
     /// as their clients read, one message at a time, and one connection's slow readers cost at most
-    /// about this much plus one batch per stream. 0 is taken as 1 (one message per batch always).
+    /// about this much plus one batch per stream. At least 1 (one message per batch always).
     pub fn max_buffered_response_bytes(mut self, bytes: usize) -> Self {
-        self.max_buffered_response_bytes = bytes.max(1);
+        self.max_buffered_response_bytes = bytes;
         self
     }
 
@@ -424,7 +364,7 @@ impl Server {
     /// [`DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS`]; at least 1).
     #[cfg(feature = "http3")]
     pub fn http3_max_concurrent_streams(mut self, max: u32) -> Self {
-        self.http3.max_concurrent_streams = max.max(1);
+        self.http3.max_concurrent_streams = max;
         self
     }
 
@@ -445,6 +385,26 @@ impl Server {
     pub fn http3_max_idle_timeout(mut self, timeout: Duration) -> Self {
         self.http3.max_idle_timeout = timeout;
         self
+    }
+
+    /// What is wrong with this configuration, one line per problem naming its setting and value;
+    /// reported, with the router's, when serving starts.
+    pub(super) fn problems(&self) -> Vec<String> {
+        let mut problems = self.http2.problems(Side::Server);
+        if self.max_buffered_response_bytes == 0 {
+            problems.push(
+                "Server::max_buffered_response_bytes(0) is out of range: it takes at least 1"
+                    .into(),
+            );
+        }
+        #[cfg(feature = "http3")]
+        if self.http3.max_concurrent_streams == 0 {
+            problems.push(
+                "Server::http3_max_concurrent_streams(0) is out of range: it takes at least 1"
+                    .into(),
+            );
+        }
+        problems
     }
 
     /// The QUIC settings of this server's HTTP/3 connections.
@@ -475,17 +435,21 @@ impl Server {
         http2
             .timer(TokioTimer::new())
             .max_header_list_size(self.max_header_list_size);
-        if let Some(max) = self.http2_max_concurrent_streams {
+        // `check` found these in HTTP/2's ranges before serving started, so h2 cannot panic on them.
+        let settings = &self.http2;
+        if let Some(max) = settings.max_concurrent_streams {
             http2.max_concurrent_streams(max);
         }
-        if let Some(interval) = self.http2.keep_alive_interval {
-            http2.keep_alive_interval(interval);
-            if let Some(timeout) = self.http2.keep_alive_timeout {
-                http2.keep_alive_timeout(timeout);
-            }
+        let interval = settings
+            .keep_alive_interval
+            .unwrap_or(Some(DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL));
+        if let Some(interval) = interval {
+            http2.keep_alive_interval(interval).keep_alive_timeout(
+                settings
+                    .keep_alive_timeout
+                    .unwrap_or(DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
+            );
         }
-        // The setters clamped these into HTTP/2's ranges, so h2 cannot panic on them.
-        let settings = &self.http2;
         if let Some(size) = settings.stream_window {
             http2.initial_stream_window_size(size);
         }
@@ -513,15 +477,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn options_are_recorded_and_clamped() {
+    fn options_are_recorded_and_checked_when_serving_starts() {
         let server = Server::new()
             .http1_keep_alive(false)
             .http1_header_read_timeout(Duration::from_secs(5))
-            .http2_max_concurrent_streams(500)
-            .http2_initial_stream_window_size(0)
-            .http2_initial_connection_window_size(u32::MAX)
-            .http2_max_frame_size(1)
-            .http2_adaptive_window(true)
+            .http2(
+                Http2Settings::new()
+                    .max_concurrent_streams(500)
+                    .initial_stream_window_size(300_000)
+                    .adaptive_window(true),
+            )
             .max_connections(0)
             .grace_period(Duration::MAX);
         assert!(!server.http1_keep_alive);
@@ -529,19 +494,33 @@ mod tests {
             server.http1_header_read_timeout,
             Some(Duration::from_secs(5))
         );
-        assert_eq!(server.http2_max_concurrent_streams, Some(500));
-        assert_eq!(server.http2.stream_window, Some(1));
-        assert_eq!(
-            server.http2.connection_window,
-            Some(crate::http2::MAX_WINDOW_SIZE)
-        );
-        assert_eq!(
-            server.http2.max_frame_size,
-            Some(crate::http2::MIN_FRAME_SIZE)
-        );
+        assert_eq!(server.http2.max_concurrent_streams, Some(500));
+        assert_eq!(server.http2.stream_window, Some(300_000));
         assert_eq!(server.http2.adaptive_window, Some(true));
         assert_eq!(server.max_connections, None, "0 means no limit");
         assert_eq!(server.max_connections(3).max_connections, Some(3));
         assert_eq!(Server::default().grace_period, DEFAULT_GRACE_PERIOD);
+        assert!(Server::new().problems().is_empty());
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once_by_name() {
+        let server = Server::new()
+            .http2(
+                Http2Settings::new()
+                    .max_frame_size(1)
+                    .keep_alive_while_idle(true),
+            )
+            .max_buffered_response_bytes(0);
+        let error = crate::ConfigError::check(server.problems()).expect_err("three problems");
+        let message = error.message();
+        assert!(message.starts_with("3 configuration problems"), "{message}");
+        for setting in [
+            "Http2Settings::max_frame_size(1)",
+            "Http2Settings::keep_alive_while_idle",
+            "Server::max_buffered_response_bytes(0)",
+        ] {
+            assert!(message.contains(setting), "{message}");
+        }
     }
 }

@@ -107,7 +107,7 @@ enum AllowHeaders {
 /// use trident::{Cors, Router};
 ///
 /// # fn main() -> Result<(), trident::ConfigError> {
-/// let router = Router::new() // .add(greet_service_routes(Greeter))?
+/// let router = Router::new() // .add(greet_service_routes(Greeter))
 ///     .cors(
 ///         Cors::new()
 ///             .allow_origins(["https://app.example.com", "http://localhost:5173"])?

@@ -24,7 +24,7 @@ use crate::limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 use crate::method::MethodSpec;
 use crate::protocol::PROTOCOLS;
 use crate::protocol::routing::{self, Variant};
-use crate::protocol::server::{Offer, negotiate, plain_status};
+use crate::protocol::server::{Offer, error_response_for, negotiate, plain_status};
 use crate::server::ConnectionScope;
 use crate::server::call::ServerCall;
 use crate::server::cors::Cors;
@@ -166,6 +166,8 @@ struct Inner {
     fallback: Option<Fallback>,
     on_panic: Option<PanicHook>,
     interceptors: Vec<Arc<dyn Interceptor>>,
+    /// What is wrong with this router's configuration (a route added twice), one line each.
+    problems: Vec<String>,
 }
 
 /// The implementations of one method: the default one, and those of other variants (see
@@ -230,6 +232,7 @@ impl Router {
                 fallback: None,
                 on_panic: None,
                 interceptors: Vec::new(),
+                problems: Vec::new(),
             }),
         }
     }
@@ -239,11 +242,15 @@ impl Router {
         self
     }
 
-    /// Adds a service's routes. Fails, naming the path, if a method is already routed (the same service
-    /// added twice, or two methods of one path) for the same variant (such as the same Triple service
-    /// group and version, [`TripleRoutes`](crate::triple::TripleRoutes)).
+    /// Adds a service's routes.
+    ///
+    /// A method routed twice (the same service added twice, or two methods of one path) for the
+    /// same variant (such as the same Triple service group and version,
+    /// [`TripleRoutes`](crate::triple::TripleRoutes)) is a misconfiguration: the second service is
+    /// not added, and the router reports it once, naming the path: [`Server::serve`](crate::Server::serve)
+    /// fails at start with it, and [`check`](Self::check) returns it.
     #[allow(clippy::should_implement_trait)] // `Router::new().add(..)` reads best; it is no `+`.
-    pub fn add(mut self, routes: ServiceRoutes) -> Result<Self, ConfigError> {
+    pub fn add(mut self, routes: ServiceRoutes) -> Self {
         let inner = Arc::make_mut(&mut self.inner);
         let variant = &routes.variant;
         for route in &routes.routes {
@@ -262,10 +269,11 @@ impl Router {
                 } else {
                     format!(" ({variant})")
                 };
-                return Err(ConfigError::new(format!(
-                    "{}{variant} is routed twice: add each service to a router once",
+                inner.problems.push(format!(
+                    "Router::add: {}{variant} is routed twice: add each service to a router once",
                     route.spec.path
-                )));
+                ));
+                return self;
             }
         }
         for mut route in routes.routes {
@@ -291,7 +299,21 @@ impl Router {
                 .routes
                 .push((routes.variant.clone(), route));
         }
-        Ok(self)
+        self
+    }
+
+    /// Whether this router is configured as it can work: `Err` names every misconfiguration (a
+    /// method routed twice, see [`add`](Self::add)). [`Server::serve`](crate::Server::serve) checks
+    /// a router it is given directly; call this where the router is mounted some other way (inside
+    /// tower middleware, in axum or plain hyper). A misconfigured router refuses every call with
+    /// `internal`, naming the problem, rather than serve some of its routes.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        ConfigError::check(self.inner.problems.clone())
+    }
+
+    /// The misconfigurations [`check`](Self::check) reports.
+    pub(crate) fn problems(&self) -> &[String] {
+        &self.inner.problems
     }
 
     /// Runs `interceptor` around every call to this router's methods, those added before and after,
@@ -385,6 +407,13 @@ impl Inner {
             body
         };
         let ready = |response| RouterFuture::ready(response, version);
+        if !self.problems.is_empty() {
+            let error = Error::new(
+                crate::Code::Internal,
+                format!("the router is misconfigured: {}", self.problems.join("; ")),
+            );
+            return ready(error_response_for(&parts, &self.offer, &error));
+        }
         // CORS, when on: preflights to known paths are answered here; other responses get its headers.
         let mut cors_origin = None;
         if let Some(cors) = &self.cors {
@@ -549,21 +578,32 @@ mod tests {
     }
 
     #[test]
-    fn a_path_routed_twice_is_refused() {
-        let router = Router::new().add(greeter()).expect("the first time");
-        let error = router
-            .add(greeter())
-            .err()
-            .expect("the second time is refused");
-        assert!(error.message().contains("/t.v1.Greeter/Greet"), "{error}");
+    fn a_path_routed_twice_is_reported_once_and_refuses_calls() {
+        let router = Router::new().add(greeter());
+        assert!(router.check().is_ok());
+        let router = router.add(greeter());
+        let error = router.check().expect_err("the second time is refused");
+        assert!(
+            error.message().contains("Router::add: /t.v1.Greeter/Greet"),
+            "{error}"
+        );
 
         let doubled = greeter().unary(&GREET, |request: Request<String>| async move {
             Ok::<_, Error>(Response::new(request.into_message()))
         });
         let error = Router::new()
             .add(doubled)
-            .err()
-            .expect("one path twice in one service");
+            .check()
+            .expect_err("one path twice");
         assert!(error.message().contains("routed twice"), "{error}");
+
+        // Mounted without a check, it refuses every call, naming the problem.
+        let request = http::Request::post("/t.v1.Greeter/Greet")
+            .header("content-type", "application/json")
+            .body(Body::full(Bytes::from_static(b"\"hi\"")))
+            .expect("a request");
+        let response = futures_util::FutureExt::now_or_never(router.handle(request))
+            .expect("answered at once");
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     }
 }

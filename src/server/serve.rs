@@ -229,6 +229,14 @@ async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io
         #[cfg(feature = "http3")]
         udp,
     } = serve;
+    // Misconfiguration is reported here, once and all of it, before anything is accepted. A router
+    // inside other middleware cannot be seen here: it refuses its calls instead (`Router::check`).
+    let mut problems = server.problems();
+    if let Some(router) = (&service as &dyn std::any::Any).downcast_ref::<Router>() {
+        problems.extend_from_slice(router.problems());
+    }
+    crate::ConfigError::check(problems)
+        .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
     #[allow(unused_mut)]
     let mut shared = Shared::new(&server, service);
     #[cfg(feature = "http3")]

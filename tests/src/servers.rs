@@ -74,9 +74,7 @@ impl Http {
 
 /// A router serving `service`.
 pub fn router(service: TestService) -> Router {
-    Router::new()
-        .add(echo_service_routes(service))
-        .expect("one service")
+    Router::new().add(echo_service_routes(service))
 }
 
 /// An implementation of `Echo` alone for Apache Dubbo's service group `g1`, version `1.0.0` (the Triple

@@ -81,7 +81,7 @@ impl Replica {
         let relay = Relay::start(public, listener.local_addr().expect("address"));
         let service = TestService::new();
         let (reporter, health) = trident_health::service();
-        let routes = router(service.clone()).add(health).expect("health routes");
+        let routes = router(service.clone()).add(health);
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let _ = Server::new()

@@ -98,9 +98,7 @@ impl Drop for TestServer {
 
 async fn serve() -> TestServer {
     let echo_calls = Arc::new(AtomicUsize::new(0));
-    let router = Router::new()
-        .add(routes(echo_calls.clone()))
-        .expect("one service");
+    let router = Router::new().add(routes(echo_calls.clone()));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let task = tokio::spawn(async move {
@@ -642,9 +640,7 @@ async fn request_extensions_reach_the_transport() {
 /// A transport that records each request's `Tag` and answers from a fresh router.
 fn client_transport_of(seen: &Arc<Mutex<Vec<Option<Tag>>>>) -> trident::Transport {
     let seen = seen.clone();
-    let router = Router::new()
-        .add(routes(Arc::new(AtomicUsize::new(0))))
-        .expect("one service");
+    let router = Router::new().add(routes(Arc::new(AtomicUsize::new(0))));
     trident::boxed_transport(tower::service_fn(
         move |request: http::Request<trident::Body>| {
             seen.lock()
@@ -674,7 +670,7 @@ async fn dropping_an_intercepted_stream_cancels_it_on_the_server() {
             }
         },
     );
-    let router = Router::new().add(routes).expect("one service");
+    let router = Router::new().add(routes);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let server = tokio::spawn(Server::new().serve(listener, router).into_future());

@@ -14,9 +14,11 @@ fn client(url: &str, keepalive: bool) -> Client {
         .protocol(ProtocolKind::GRPC)
         .http_version(HttpVersion::Http2);
     if keepalive {
-        builder = builder
-            .http2_keep_alive_interval(Duration::from_millis(250))
-            .http2_keep_alive_timeout(Duration::from_secs(1));
+        builder = builder.http2(
+            trident::Http2Settings::new()
+                .keep_alive_interval(Duration::from_millis(250))
+                .keep_alive_timeout(Duration::from_secs(1)),
+        );
     }
     builder.build().expect("client")
 }

@@ -254,9 +254,11 @@ async fn idle_connections_make_room_at_the_connection_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keepalive_pings_find_clients_that_vanished() {
     let server = Running::start(
-        Server::new()
-            .http2_keep_alive_interval(Duration::from_millis(200))
-            .http2_keep_alive_timeout(Duration::from_millis(300)),
+        Server::new().http2(
+            trident::Http2Settings::new()
+                .keep_alive_interval(Duration::from_millis(200))
+                .keep_alive_timeout(Duration::from_millis(300)),
+        ),
     )
     .await;
     let proxy = SilencingProxy::start(server.addr).await;

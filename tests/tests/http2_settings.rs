@@ -2,6 +2,7 @@
 //! wire (read frame by frame from raw sockets), that out-of-range values are clamped instead of failing,
 //! and that calls still work with the smallest windows and frames.
 
+use std::future::IntoFuture as _;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
@@ -157,10 +158,12 @@ async fn server_announces_its_windows_and_frame_size() {
     const CONNECTION_WINDOW: u32 = 3_000_000;
     const FRAME: u32 = 65_536;
     let server = TestServer::start_on(
-        Server::new()
-            .http2_initial_stream_window_size(STREAM_WINDOW)
-            .http2_initial_connection_window_size(CONNECTION_WINDOW)
-            .http2_max_frame_size(FRAME),
+        Server::new().http2(
+            trident::Http2Settings::new()
+                .initial_stream_window_size(STREAM_WINDOW)
+                .initial_connection_window_size(CONNECTION_WINDOW)
+                .max_frame_size(FRAME),
+        ),
         |router| router,
     )
     .await;
@@ -180,37 +183,60 @@ async fn server_announces_its_windows_and_frame_size() {
     assert_eq!(announced.connection_window, CONNECTION_WINDOW);
 }
 
-/// Out-of-range values are brought into HTTP/2's ranges instead of failing (h2 itself would panic on
-/// such a frame size): the server announces the nearest legal values and still serves calls.
+/// The largest values HTTP/2 allows are announced as they are, and calls work.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_clamps_out_of_range_values() {
+async fn server_announces_the_largest_legal_values() {
     const MAX_WINDOW: u32 = (1 << 31) - 1;
-    for (frame, expected_frame) in [(1, 16_384), (u32::MAX, 16_777_215)] {
-        let server = TestServer::start_on(
-            Server::new()
-                .http2_initial_stream_window_size(u32::MAX)
-                .http2_initial_connection_window_size(u32::MAX)
-                .http2_max_frame_size(frame),
-            |router| router,
+    const MAX_FRAME: u32 = (1 << 24) - 1;
+    let server = TestServer::start_on(
+        Server::new().http2(
+            trident::Http2Settings::new()
+                .initial_stream_window_size(MAX_WINDOW)
+                .initial_connection_window_size(MAX_WINDOW)
+                .max_frame_size(MAX_FRAME),
+        ),
+        |router| router,
+    )
+    .await;
+    let announced = server_announcement(server.addr, MAX_WINDOW).await;
+    let settings = &announced.settings;
+    assert_eq!(
+        settings.setting(SETTINGS_INITIAL_WINDOW_SIZE),
+        Some(MAX_WINDOW)
+    );
+    assert_eq!(settings.setting(SETTINGS_MAX_FRAME_SIZE), Some(MAX_FRAME));
+    assert_eq!(announced.connection_window, MAX_WINDOW);
+    let client = server.client(Codec::Proto, Http::H2);
+    let reply = within("echo", client.echo(text("largest")))
+        .await
+        .expect("calls work");
+    assert_eq!(reply.message().text, "largest");
+}
+
+/// Values out of HTTP/2's range (h2 itself would panic on such a frame size) are not clamped: the
+/// serve future fails at start, naming each setting and its value, and accepts nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_refuses_out_of_range_values_when_serving_starts() {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let serve = Server::new()
+        .http2(
+            trident::Http2Settings::new()
+                .initial_stream_window_size(0)
+                .max_frame_size(u32::MAX),
         )
-        .await;
-        let announced = server_announcement(server.addr, MAX_WINDOW).await;
-        let settings = &announced.settings;
-        assert_eq!(
-            settings.setting(SETTINGS_INITIAL_WINDOW_SIZE),
-            Some(MAX_WINDOW)
-        );
-        assert_eq!(
-            settings.setting(SETTINGS_MAX_FRAME_SIZE),
-            Some(expected_frame)
-        );
-        assert_eq!(announced.connection_window, MAX_WINDOW);
-        let client = server.client(Codec::Proto, Http::H2);
-        let reply = within("echo", client.echo(text("clamped")))
-            .await
-            .expect("calls work");
-        assert_eq!(reply.message().text, "clamped");
-    }
+        .serve(listener, trident::Router::new());
+    let error = within("serving fails at once", serve.into_future())
+        .await
+        .expect_err("a misconfigured server does not serve");
+    assert_eq!(error.kind(), std::io::ErrorKind::InvalidInput);
+    let message = error.to_string();
+    assert!(
+        message.contains("initial_stream_window_size(0)"),
+        "{message}"
+    );
+    assert!(message.contains("max_frame_size(4294967295)"), "{message}");
 }
 
 /// Accepts the client's h2c connection on a raw listener and returns what the client announced.
@@ -259,10 +285,12 @@ async fn client_announces_its_windows_and_frame_size() {
     const FRAME: u32 = 32_768;
     let announced = client_announcement(
         |builder| {
-            builder
-                .http2_initial_stream_window_size(STREAM_WINDOW)
-                .http2_initial_connection_window_size(CONNECTION_WINDOW)
-                .http2_max_frame_size(FRAME)
+            builder.http2(
+                trident::Http2Settings::new()
+                    .initial_stream_window_size(STREAM_WINDOW)
+                    .initial_connection_window_size(CONNECTION_WINDOW)
+                    .max_frame_size(FRAME),
+            )
         },
         CONNECTION_WINDOW,
     )
@@ -305,23 +333,28 @@ async fn client_defaults_are_fixed_windows() {
     assert_eq!(announced.connection_window, 5 * 1024 * 1024);
 }
 
-/// Out-of-range client values are clamped too, not a panic in the connection task.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn client_clamps_out_of_range_values() {
-    let announced = client_announcement(
-        |builder| {
-            builder
-                .http2_initial_stream_window_size(0)
-                .http2_initial_connection_window_size(1)
-                .http2_max_frame_size(u32::MAX)
-        },
-        SPEC_WINDOW,
-    )
-    .await;
-    let settings = &announced.settings;
-    assert_eq!(settings.setting(SETTINGS_INITIAL_WINDOW_SIZE), Some(1));
-    assert_eq!(settings.setting(SETTINGS_MAX_FRAME_SIZE), Some(16_777_215));
-    assert_eq!(announced.connection_window, SPEC_WINDOW);
+/// Out-of-range client values fail `build`, naming each setting and its value.
+#[test]
+fn client_refuses_out_of_range_values_when_built() {
+    let error = trident::Client::builder("http://127.0.0.1:1")
+        .http_version(trident::HttpVersion::Http2)
+        .http2(
+            trident::Http2Settings::new()
+                .initial_stream_window_size(0)
+                .initial_connection_window_size(1)
+                .max_frame_size(u32::MAX),
+        )
+        .build()
+        .expect_err("a misconfigured client is not built");
+    let message = error.message();
+    assert!(message.starts_with("3 configuration problems"), "{message}");
+    for setting in [
+        "initial_stream_window_size(0)",
+        "initial_connection_window_size(1)",
+        "max_frame_size(4294967295)",
+    ] {
+        assert!(message.contains(setting), "{message}");
+    }
 }
 
 /// With the smallest windows and frames on both sides (65,535-byte windows, 16 KiB frames), and with
@@ -338,22 +371,26 @@ async fn large_messages_flow_through_small_and_adaptive_windows() {
         (
             "small windows",
             |server| {
-                server
-                    .http2_initial_stream_window_size(SPEC_WINDOW)
-                    .http2_initial_connection_window_size(SPEC_WINDOW)
-                    .http2_max_frame_size(16_384)
+                server.http2(
+                    trident::Http2Settings::new()
+                        .initial_stream_window_size(SPEC_WINDOW)
+                        .initial_connection_window_size(SPEC_WINDOW)
+                        .max_frame_size(16_384),
+                )
             },
             |builder| {
-                builder
-                    .http2_initial_stream_window_size(SPEC_WINDOW)
-                    .http2_initial_connection_window_size(SPEC_WINDOW)
-                    .http2_max_frame_size(16_384)
+                builder.http2(
+                    trident::Http2Settings::new()
+                        .initial_stream_window_size(SPEC_WINDOW)
+                        .initial_connection_window_size(SPEC_WINDOW)
+                        .max_frame_size(16_384),
+                )
             },
         ),
         (
             "adaptive windows",
-            |server| server.http2_adaptive_window(true),
-            |builder| builder.http2_adaptive_window(true),
+            |server| server.http2(trident::Http2Settings::new().adaptive_window(true)),
+            |builder| builder.http2(trident::Http2Settings::new().adaptive_window(true)),
         ),
     ];
     let payload: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();

@@ -187,10 +187,7 @@ async fn all_call_types(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_auth_interceptor_rejects_every_call_type_in_each_protocol() {
-    let router = Router::new()
-        .intercept(auth())
-        .add(greeting_routes())
-        .expect("one service");
+    let router = Router::new().intercept(auth()).add(greeting_routes());
     let (url, server) = serve(router).await;
     let cases = [
         (ProtocolKind::CONNECT, HttpVersion::Http1),
@@ -247,10 +244,7 @@ async fn an_auth_interceptor_rejects_every_call_type_in_each_protocol() {
 async fn a_tonic_client_reads_the_interceptors_rejection() {
     use tonic_common::stubs::echo_service_client::EchoServiceClient as TonicClient;
 
-    let router = Router::new()
-        .intercept(auth())
-        .add(greeting_routes())
-        .expect("one service");
+    let router = Router::new().intercept(auth()).add(greeting_routes());
     let (url, server) = serve(router).await;
     let channel = within(
         "tonic connects",
@@ -330,7 +324,6 @@ async fn chains_run_router_first_then_service_in_the_order_attached() {
     let router = Router::new()
         .intercept(trace("router 1"))
         .add(routes)
-        .expect("one service")
         .intercept(trace("router 2"));
     let (url, server) = serve(router).await;
     let client = Client::builder(&url).build().expect("client");
@@ -419,7 +412,7 @@ impl Interceptor for Shout {
 async fn a_streaming_interceptor_sees_and_changes_messages_headers_and_trailers() {
     let ends = Arc::new(Mutex::new(Vec::new()));
     let routes = greeting_routes().intercept(Shout { ends: ends.clone() });
-    let router = Router::new().add(routes).expect("one service");
+    let router = Router::new().add(routes);
     let (url, server) = serve(router).await;
 
     for protocol in [
@@ -525,10 +518,7 @@ impl Interceptor for Cache {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_interceptor_can_answer_itself_and_a_wrong_message_type_fails_internal() {
-    let router = Router::new()
-        .intercept(Cache)
-        .add(greeting_routes())
-        .expect("one service");
+    let router = Router::new().intercept(Cache).add(greeting_routes());
     let (url, server) = serve(router).await;
     let client = Client::builder(&url).build().expect("client");
 
@@ -579,11 +569,9 @@ async fn handler_errors_pass_back_through_the_chain() {
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let seen_in_chain = seen.clone();
-    let router = Router::new()
-        .add(routes.intercept(Observe {
-            seen: seen_in_chain,
-        }))
-        .expect("one service");
+    let router = Router::new().add(routes.intercept(Observe {
+        seen: seen_in_chain,
+    }));
     let (url, server) = serve(router).await;
     let client = Client::builder(&url)
         .protocol(ProtocolKind::GRPC)

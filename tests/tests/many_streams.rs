@@ -7,9 +7,10 @@ use trident_tests::{Codec, Http, TestServer, text, within};
 /// 300 server streams of 5 small messages each, all opened before any is read, on one connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hundreds_of_unread_streams_share_one_connection() {
-    let server = TestServer::start_on(Server::new().http2_max_concurrent_streams(1000), |router| {
-        router
-    })
+    let server = TestServer::start_on(
+        Server::new().http2(trident::Http2Settings::new().max_concurrent_streams(1000)),
+        |router| router,
+    )
     .await;
     let client = server.client(Codec::Proto, Http::H2);
     let mut streams = Vec::new();

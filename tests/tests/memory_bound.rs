@@ -34,7 +34,7 @@ const TEXT_BYTES: usize = 1000;
 const MESSAGES: u32 = 1_000_000;
 
 /// The bound the server's resident memory growth must stay under, derived from the documented
-/// per-stream bound (see `Server::http2_max_send_buffer_size` and the guide's "Memory" section).
+/// per-stream bound (see `Http2Settings::max_send_buffer_size` and the guide's "Memory" section).
 ///
 /// Per never-read stream the server holds at most:
 /// - what the response body has handed on and the connection has not yet written: less than two
@@ -145,7 +145,7 @@ fn serve_until_stdin_closes(budget: usize) {
         let addr = listener.local_addr().expect("local address");
         let service = trident_tests::TestService::new();
         let serve = Server::new()
-            .http2_max_concurrent_streams(STREAMS)
+            .http2(trident::Http2Settings::new().max_concurrent_streams(STREAMS))
             .max_buffered_response_bytes(budget)
             .serve(listener, router(service));
         tokio::spawn(async move {

@@ -255,8 +255,7 @@ async fn serve(telemetry: &Telemetry) -> SocketAddr {
     let router = Router::new()
         .intercept(TraceCalls::server().propagator(TraceContextPropagator::new()))
         .intercept(RecordMetrics::server().meter(&meter))
-        .add(routes())
-        .expect("one service");
+        .add(routes());
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move {
@@ -702,10 +701,7 @@ async fn spans_carry_their_fields_for_any_subscriber_and_the_handler_runs_inside
         *seen.lock().unwrap() = tracing::Span::current().id().map(|id| id.into_u64());
         async move { Ok::<_, Error>(Response::new(reply(&request.into_message().text))) }
     });
-    let router = Router::new()
-        .intercept(TraceCalls::server())
-        .add(routes)
-        .expect("one service");
+    let router = Router::new().intercept(TraceCalls::server()).add(routes);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     tokio::spawn(async move { Server::new().serve(listener, router).await });

@@ -45,16 +45,13 @@ fn panicking_routes() -> ServiceRoutes {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panicking_handler_fails_its_call_only() {
     let seen = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
-    let router = Router::new()
-        .add(panicking_routes())
-        .expect("one service")
-        .on_panic({
-            let seen = seen.clone();
-            move |panic| {
-                let report = (panic.method().path.to_string(), panic.message().to_string());
-                seen.lock().expect("not poisoned").push(report);
-            }
-        });
+    let router = Router::new().add(panicking_routes()).on_panic({
+        let seen = seen.clone();
+        move |panic| {
+            let report = (panic.method().path.to_string(), panic.message().to_string());
+            seen.lock().expect("not poisoned").push(report);
+        }
+    });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let server = tokio::spawn(Server::new().serve(listener, router).into_future());
@@ -159,7 +156,7 @@ async fn a_panic_leaves_a_parallel_call_on_the_same_connection_alone() {
             }
         }
     });
-    let router = Router::new().add(routes).expect("one service");
+    let router = Router::new().add(routes);
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("address");
     let server = tokio::spawn(Server::new().serve(listener, router).into_future());

@@ -307,7 +307,7 @@ async fn flaky_streams() -> (
                 }
             },
         );
-    let router = trident::Router::new().add(routes).expect("routes");
+    let router = trident::Router::new().add(routes);
     let (addr, task) = trident_tests::serve_router(router).await;
     (addr, calls, task)
 }

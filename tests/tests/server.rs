@@ -293,7 +293,11 @@ async fn http1_header_read_timeout_disconnects_slow_clients() {
 /// of 200: 300 calls that each wait for cancellation must all reach their handler at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http2_stream_limit_is_applied() {
-    let server = TestServer::start_on(Server::new().http2_max_concurrent_streams(400), |r| r).await;
+    let server = TestServer::start_on(
+        Server::new().http2(trident::Http2Settings::new().max_concurrent_streams(400)),
+        |r| r,
+    )
+    .await;
     let client = server.client(Codec::Proto, Http::H2);
     let mut calls = tokio::task::JoinSet::new();
     for i in 0..300 {
@@ -337,7 +341,7 @@ async fn a_tower_stack_around_the_router_is_served_and_hands_values_to_handlers(
             }))
         },
     );
-    let router = trident::Router::new().add(routes).expect("one service");
+    let router = trident::Router::new().add(routes);
     let stack = tower::ServiceBuilder::new()
         .map_request(|mut request: http::Request<trident::Body>| {
             request.extensions_mut().insert(Caller("ada"));

@@ -207,9 +207,7 @@ impl EchoService for WhoAmI {
 }
 
 fn who_am_i_router() -> Router {
-    Router::new()
-        .add(echo_service_routes(WhoAmI))
-        .expect("one service")
+    Router::new().add(echo_service_routes(WhoAmI))
 }
 
 async fn who_am_i(client: &EchoServiceClient) -> Result<EchoResponse, Error> {

@@ -61,9 +61,7 @@ fn main() {
         .build()
         .expect("a runtime");
     runtime.block_on(async {
-        let mut router = Router::new()
-            .add(echo_service_routes(Echo))
-            .expect("one service");
+        let mut router = Router::new().add(echo_service_routes(Echo));
         if args.server_intercept {
             router = router.intercept(PassThrough);
         }

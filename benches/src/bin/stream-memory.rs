@@ -51,7 +51,7 @@ fn serve(profile: String) -> Result<(), BoxError> {
         .build()?;
     let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
     println!("{}", listener.local_addr()?);
-    let router = Router::new().add(echo_service_routes(Echo))?;
+    let router = Router::new().add(echo_service_routes(Echo));
     runtime.spawn(Server::new().serve(listener, router).into_future());
     let mut baseline = (0u64, 0u64);
     for line in std::io::stdin().lines() {

@@ -73,7 +73,6 @@ fn main() -> std::io::Result<()> {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let router = Router::new()
             .add(echo_service_routes(Echo))
-            .expect("one service")
             .read_max_bytes(settings::MAX_MESSAGE)
             .send_max_bytes(settings::MAX_MESSAGE);
         let router = observe(router);
@@ -83,11 +82,13 @@ fn main() -> std::io::Result<()> {
         let server = if settings::library_defaults() {
             Server::new()
         } else {
-            Server::new()
-                .http2_max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
-                .http2_initial_stream_window_size(settings::STREAM_WINDOW)
-                .http2_initial_connection_window_size(settings::CONNECTION_WINDOW)
-                .http2_max_frame_size(settings::MAX_FRAME_SIZE)
+            Server::new().http2(
+                trident::Http2Settings::new()
+                    .max_concurrent_streams(settings::MAX_CONCURRENT_STREAMS)
+                    .initial_stream_window_size(settings::STREAM_WINDOW)
+                    .initial_connection_window_size(settings::CONNECTION_WINDOW)
+                    .max_frame_size(settings::MAX_FRAME_SIZE),
+            )
         };
         let server = match std::env::var_os("TRIDENT_ECHO_TLS_DIR") {
             None => server,

@@ -18,8 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The same service again as Apache Dubbo's service group "beta", version "2.0.0": Dubbo callers
     // (and Trident clients with Triple's `service_group`/`service_version`) pick it by name.
     let router = Router::new()
-        .add(greet_service_routes(Greeter))?
-        .add(greet_service_routes(Greeter).group("beta").version("2.0.0"))?;
+        .add(greet_service_routes(Greeter))
+        .add(greet_service_routes(Greeter).group("beta").version("2.0.0"));
     tokio::spawn(Server::new().serve(listener, router.clone()).into_future());
     println!("server listening on http://{addr}");
 
@@ -126,7 +126,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // idempotent calls that fail with `unavailable`.
     let replica = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let replica_addr = replica.local_addr()?;
-    let replica_router = Router::new().add(greet_service_routes(Greeter))?;
+    let replica_router = Router::new().add(greet_service_routes(Greeter));
     tokio::spawn(Server::new().serve(replica, replica_router).into_future());
     let nowhere = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let balanced = GreetServiceClient::new(

@@ -45,7 +45,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let router = Router::new()
         .intercept(TraceCalls::server())
         .intercept(RecordMetrics::server())
-        .add(greet_service_routes(Greeter))?;
+        .add(greet_service_routes(Greeter));
     tokio::spawn(Server::new().serve(listener, router).into_future());
 
     for (protocol, version) in [

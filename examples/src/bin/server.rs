@@ -28,9 +28,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .register_pool(trident_health::descriptor_pool())?
         .build();
     let router = Router::new()
-        .add(greet_service_routes(Greeter))?
-        .add(health_routes)?;
-    let router = reflection.add_to(router)?;
+        .add(greet_service_routes(Greeter))
+        .add(health_routes);
+    let router = reflection.add_to(router);
 
     println!(
         "serving {} on http://{}",

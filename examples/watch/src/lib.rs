@@ -38,7 +38,7 @@
 //!
 //! // Durable: kept in ./watch-data (created if needed), every change on disk before it is answered.
 //! let store = Store::open("watch-data", StoreConfig::default())?;
-//! let router = trident::Router::new().add(trident_watch::routes(store))?;
+//! let router = trident::Router::new().add(trident_watch::routes(store));
 //! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
 //! trident::Server::new().serve(listener, router).await?;
 //! # Ok(())

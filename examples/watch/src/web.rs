@@ -177,7 +177,7 @@ impl Default for ServeOptions {
 /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) first.
 pub fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> Serve {
     let server = Server::new()
-        .http2_max_concurrent_streams(options.max_concurrent_streams)
+        .http2(trident::Http2Settings::new().max_concurrent_streams(options.max_concurrent_streams))
         .grace_period(options.grace_period);
     let mut router = router;
     if let Some(files) = options.static_files {

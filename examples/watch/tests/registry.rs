@@ -169,9 +169,7 @@ impl Registry {
         })
         .await;
         let addr = listener.local_addr().expect("local address");
-        let router = Router::new()
-            .add(trident_watch::routes(store.clone()))
-            .expect("one service");
+        let router = Router::new().add(trident_watch::routes(store.clone()));
         let options = ServeOptions {
             grace_period: Duration::from_millis(100),
             ..ServeOptions::default()

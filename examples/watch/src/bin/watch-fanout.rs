@@ -144,7 +144,7 @@ fn serve_child() -> Result<(), BoxError> {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         println!("listening on http://{}", listener.local_addr()?);
         let store = Store::new(StoreConfig::default());
-        let router = trident::Router::new().add(trident_watch::routes(store))?;
+        let router = trident::Router::new().add(trident_watch::routes(store));
         let options = ServeOptions {
             static_files: None,
             max_concurrent_streams: 100_000,

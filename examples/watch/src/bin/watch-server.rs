@@ -128,13 +128,7 @@ async fn main() -> ExitCode {
         stats.revision,
         stats.compact_revision
     );
-    let mut router = match Router::new().add(trident_watch::routes(store)) {
-        Ok(router) => router,
-        Err(error) => {
-            eprintln!("watch-server: {error}");
-            return ExitCode::FAILURE;
-        }
-    };
+    let mut router = Router::new().add(trident_watch::routes(store));
     if args.cors {
         router = router.cors(Cors::permissive());
     }

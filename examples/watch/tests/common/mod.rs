@@ -63,9 +63,7 @@ impl Server {
 
     async fn with_options(config: StoreConfig, options: ServeOptions) -> Self {
         let store = Store::new(config);
-        let router = Router::new()
-            .add(trident_watch::routes(store.clone()))
-            .expect("one service");
+        let router = Router::new().add(trident_watch::routes(store.clone()));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
