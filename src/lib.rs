@@ -9,7 +9,8 @@
 //!
 //! - The [`guide`]: a service and its client for the four call types, errors, deadlines, interceptors,
 //!   TLS, browsers, shutdown, and coming from tonic.
-//! - Serving: [`Router`] (routes, limits, codecs, compression, CORS, [`Router::intercept`]) and
+//! - Serving: [`Router`] (routes, limits, codecs, compression, [`Router::intercept`]), [`cors`] for
+//!   browsers on other origins, and
 //!   [`Server`] (connections, TLS, graceful shutdown).
 //! - Calling: [`Client::builder`] and [`ClientBuilder`]; the generated clients wrap a [`Client`].
 //! - Around calls: [`Interceptor`] and [`RequestInterceptor`] on both sides, [`ClientBuilder::layer`]
@@ -60,6 +61,7 @@ mod codec;
 mod compression;
 mod config_error;
 mod context;
+pub mod cors;
 mod deadline;
 mod envelope;
 mod error;
@@ -127,7 +129,6 @@ pub mod triple {
 }
 pub use request::{IntoRequest, Request, Response};
 pub use server::{
-    Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
     DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
     DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
     DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, HandlerPanic, ResponseStream, Router,

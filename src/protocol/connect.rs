@@ -147,6 +147,15 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     codes: CodeStyle::Names,
     server: &Connect,
     client: &ConnectClient,
+    // connect-es sends `x-user-agent` in place of the `user-agent` browsers reserve.
+    cors_request_headers: &[
+        "connect-protocol-version",
+        "connect-timeout-ms",
+        "connect-content-encoding",
+        "connect-accept-encoding",
+        "x-user-agent",
+    ],
+    cors_response_headers: &["connect-content-encoding"],
     routing: None,
 };
 

@@ -262,6 +262,9 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     codes: CodeStyle::Numbers,
     server: &Grpc,
     client: &GrpcClient,
+    // Browsers cannot send gRPC (they give pages no trailers): gRPC-Web is their form of it.
+    cors_request_headers: &[],
+    cors_response_headers: &[],
     routing: None,
 };
 

@@ -59,6 +59,19 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     codes: CodeStyle::Numbers,
     server: &GrpcWeb { text: false },
     client: &GrpcWebClient,
+    cors_request_headers: &[
+        "x-grpc-web",
+        "grpc-timeout",
+        "grpc-encoding",
+        "grpc-accept-encoding",
+        "x-user-agent",
+    ],
+    cors_response_headers: &[
+        "grpc-status",
+        "grpc-message",
+        "grpc-status-details-bin",
+        "grpc-encoding",
+    ],
     routing: None,
 };
 

@@ -57,6 +57,11 @@ pub(crate) struct Protocol {
     pub server: &'static dyn ServerProtocol,
     /// The client half: how a call's request head is written and its response read.
     pub client: &'static dyn ClientProtocol,
+    /// The request headers its browser clients send (and a CORS preflight must allow), beside
+    /// `content-type` and the content codings every protocol shares.
+    pub cors_request_headers: &'static [&'static str],
+    /// The response headers its browser clients read (and CORS must expose to pages).
+    pub cors_response_headers: &'static [&'static str],
     /// What it adds to routing (ways for a call to name one of several implementations of a
     /// service, other spellings of a path), if anything. It applies to calls of every protocol, as
     /// the headers it reads are plain request headers.

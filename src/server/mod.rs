@@ -7,7 +7,6 @@ mod call;
 mod connection;
 mod connection_scope;
 mod connection_service;
-mod cors;
 mod drain;
 mod error_response;
 mod fd_limit;
@@ -35,9 +34,6 @@ pub use builder::{
     DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
 };
 pub(crate) use connection_scope::ConnectionScope;
-pub use cors::{
-    Cors, DEFAULT_CORS_ALLOW_HEADERS, DEFAULT_CORS_EXPOSE_HEADERS, DEFAULT_CORS_MAX_AGE,
-};
 pub use error_response::error_response;
 pub use outgoing::ResponseStream;
 pub use recover::HandlerPanic;

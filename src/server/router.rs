@@ -27,7 +27,6 @@ use crate::protocol::routing::{self, Variant};
 use crate::protocol::server::{Offer, error_response_for, negotiate, plain_status};
 use crate::server::ConnectionScope;
 use crate::server::call::ServerCall;
-use crate::server::cors::Cors;
 use crate::server::drain::DrainOnDrop;
 use crate::server::handler::{self, Handler};
 use crate::server::outgoing::ResponseStream;
@@ -162,7 +161,6 @@ struct Inner {
     /// when no path matches exactly: as it is, then in its looser spelling.
     aliases: HashMap<Box<str>, &'static str>,
     offer: Offer,
-    cors: Option<Arc<Cors>>,
     fallback: Option<Fallback>,
     on_panic: Option<PanicHook>,
     interceptors: Vec<Arc<dyn Interceptor>>,
@@ -228,7 +226,6 @@ impl Router {
                 routes: HashMap::new(),
                 aliases: HashMap::new(),
                 offer: default_offer(),
-                cors: None,
                 fallback: None,
                 on_panic: None,
                 interceptors: Vec::new(),
@@ -358,12 +355,6 @@ impl Router {
         })
     }
 
-    /// Switches on CORS, so that browsers may call from pages of the origins `cors` allows: preflights
-    /// to this router's methods are answered, and responses carry the CORS headers. Off by default; see [`Cors`].
-    pub fn cors(self, cors: Cors) -> Self {
-        self.edit(|inner| inner.cors = Some(Arc::new(cors)))
-    }
-
     /// Answers requests to paths that are no method of this router (static files, health checks, ...)
     /// with `fallback` instead of 404.
     pub fn fallback<F, Fut>(self, fallback: F) -> Self
@@ -414,15 +405,6 @@ impl Inner {
             );
             return ready(error_response_for(&parts, &self.offer, &error));
         }
-        // CORS, when on: preflights to known paths are answered here; other responses get its headers.
-        let mut cors_origin = None;
-        if let Some(cors) = &self.cors {
-            let request = cors.inspect(&parts);
-            if request.is_preflight() && self.routes.contains_key(parts.uri.path()) {
-                return ready(request.preflight_response());
-            }
-            cors_origin = Some((cors.clone(), request.into_allowed_origin()));
-        }
         let implementations = self.routes.get(parts.uri.path()).or_else(|| {
             let path = parts.uri.path();
             let own = match self.aliases.get(path) {
@@ -434,12 +416,12 @@ impl Inner {
         let running = match implementations.map(|routes| (routes, routes.pick(&parts.headers))) {
             None => match &self.fallback {
                 Some(fallback) => fallback(http::Request::from_parts(parts, body)),
-                None => return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin),
+                None => return ready(plain_status(StatusCode::NOT_FOUND)),
             },
             Some((routes, Err(variant))) => {
                 let default_timeout = ConnectionScope::default_timeout_of(&parts.extensions);
                 let Some((_, any)) = routes.routes.first() else {
-                    return ready(plain_status(StatusCode::NOT_FOUND)).decorated(cors_origin);
+                    return ready(plain_status(StatusCode::NOT_FOUND));
                 };
                 let error = Error::new(
                     crate::Code::Unimplemented,
@@ -452,7 +434,7 @@ impl Inner {
                         .error_response(&negotiated.format, &error),
                     Err(response) => *response,
                 };
-                return ready(response).decorated(cors_origin);
+                return ready(response);
             }
             Some((_, Ok(route))) => match negotiate(
                 &parts,
@@ -475,25 +457,21 @@ impl Inner {
                     );
                     (route.handler)(call)
                 }
-                Err(response) => return ready(*response).decorated(cors_origin),
+                Err(response) => return ready(*response),
             },
         };
         RouterFuture {
             state: State::Running(running),
             version,
-            cors: cors_origin,
         }
     }
 }
 
 /// The future of [`Router`]'s `tower::Service::call`: the handler (or fallback) running, or the
-/// answer the router gave at once; either way finished with the CORS headers (when CORS is on) and the
-/// request's HTTP version.
+/// answer the router gave at once; either way finished with the request's HTTP version.
 pub struct RouterFuture {
     state: State,
     version: http::Version,
-    /// The router's CORS settings and the request's allowed origin, when CORS is on.
-    cors: Option<(Arc<Cors>, Option<http::HeaderValue>)>,
 }
 
 enum State {
@@ -506,13 +484,7 @@ impl RouterFuture {
         Self {
             state: State::Ready(Some(response)),
             version,
-            cors: None,
         }
-    }
-
-    fn decorated(mut self, cors: Option<(Arc<Cors>, Option<http::HeaderValue>)>) -> Self {
-        self.cors = cors;
-        self
     }
 }
 
@@ -526,9 +498,6 @@ impl Future for RouterFuture {
                 .expect("a router future is not polled after it completed"),
             State::Running(future) => std::task::ready!(future.as_mut().poll(cx)),
         };
-        if let Some((cors, origin)) = &self.cors {
-            cors.decorate(origin.as_ref(), response.headers_mut());
-        }
         // hyper sets the version itself; in-memory transports see the request's.
         *response.version_mut() = self.version;
         Poll::Ready(Ok(response))

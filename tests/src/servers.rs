@@ -132,6 +132,38 @@ impl TestServer {
         }
     }
 
+    /// Serves a fresh [`TestService`] on a default router inside the tower service `wrap` makes of
+    /// it (a `CorsLayer` around it, say).
+    pub async fn start_wrapped<S, B>(wrap: impl FnOnce(Router) -> S) -> Self
+    where
+        S: tower::Service<
+                http::Request<trident::Body>,
+                Response = http::Response<B>,
+                Error = std::convert::Infallible,
+            > + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+        B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let service = TestService::new();
+        let wrapped = wrap(router(service.clone()));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let addr = listener.local_addr().expect("local address");
+        let task = tokio::spawn(async move {
+            let _ = Server::new().serve(listener, wrapped).await;
+        });
+        Self {
+            addr,
+            service,
+            task,
+        }
+    }
+
     /// The base URL, `http://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

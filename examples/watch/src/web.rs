@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use http::{Method, StatusCode, header};
 use tokio::net::TcpListener;
+use tower::Layer as _;
 use trident::Serve;
 use trident::{Body, Router, Server};
 
@@ -159,6 +160,8 @@ pub struct ServeOptions {
     pub max_concurrent_streams: u32,
     /// How long open calls may finish after a shutdown signal.
     pub grace_period: Duration,
+    /// Whether pages of any origin may call (CORS, for development: `trident::cors::permissive`).
+    pub cors: bool,
 }
 
 impl Default for ServeOptions {
@@ -167,6 +170,7 @@ impl Default for ServeOptions {
             static_files: None,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
             grace_period: DEFAULT_GRACE_PERIOD,
+            cors: false,
         }
     }
 }
@@ -175,7 +179,7 @@ impl Default for ServeOptions {
 /// opens with the HTTP/2 preface. Static files answer the paths that are no method of the router (its
 /// fallback). Await the result to serve until the process ends, or add
 /// [`with_graceful_shutdown`](Serve::with_graceful_shutdown) first.
-pub fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> Serve {
+pub fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> Serve<Served> {
     let server = Server::new()
         .http2(trident::Http2Settings::new().max_concurrent_streams(options.max_concurrent_streams))
         .grace_period(options.grace_period);
@@ -186,8 +190,12 @@ pub fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> Se
             async move { files.respond(request.method(), request.uri().path()).await }
         });
     }
-    server.serve(listener, router)
+    let cors = options.cors.then(trident::cors::permissive);
+    server.serve(listener, tower::util::option_layer(cors).layer(router))
 }
+
+/// What [`serve`] serves: the router, inside the CORS layer when [`ServeOptions::cors`] is on.
+pub type Served = tower::util::Either<trident::cors::Cors<Router>, Router>;
 
 #[cfg(test)]
 mod tests {

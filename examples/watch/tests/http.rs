@@ -22,6 +22,59 @@ fn encode(s: &str) -> String {
         .collect()
 }
 
+/// `watch-server --cors` answers a browser's preflight from any origin and marks its answers for
+/// that origin; without it, a preflight is no call the router serves.
+#[tokio::test]
+async fn cors_lets_pages_of_other_origins_call_when_asked() {
+    let path = "/trident.watch.v1.KvService/Put";
+    let origin = "http://localhost:5173";
+    let preflight = [
+        ("origin", origin),
+        ("access-control-request-method", "POST"),
+        (
+            "access-control-request-headers",
+            "content-type,connect-protocol-version",
+        ),
+    ];
+    let server = Server::with_cors().await;
+    let (status, headers, _) = within(
+        "preflight",
+        raw_http1(server.addr, "OPTIONS", path, &preflight, ""),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some(origin)
+    );
+    let put = [("origin", origin), ("content-type", "application/json")];
+    let (status, headers, body) = within(
+        "put",
+        raw_http1(
+            server.addr,
+            "POST",
+            path,
+            &put,
+            r#"{"key":"k","value":"dg=="}"#,
+        ),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        header(&headers, "access-control-allow-origin"),
+        Some(origin)
+    );
+
+    let plain = Server::start().await;
+    let (status, headers, _) = within(
+        "preflight",
+        raw_http1(plain.addr, "OPTIONS", path, &preflight, ""),
+    )
+    .await;
+    assert_eq!(status, 405);
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+}
+
 #[tokio::test]
 async fn range_is_fetched_with_connect_get_and_may_be_cached() {
     let server = Server::start().await;

@@ -103,6 +103,13 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     codes: CodeStyle::Numbers,
     server: &Triple,
     client: &TripleClient,
+    cors_request_headers: &[
+        "triple-protocol-version",
+        "triple-timeout-ms",
+        "tri-service-group",
+        "tri-service-version",
+    ],
+    cors_response_headers: &[],
     routing: Some(&routing::TripleRouting),
 };
 

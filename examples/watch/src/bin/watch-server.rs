@@ -26,7 +26,7 @@
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use trident::{Cors, Router};
+use trident::Router;
 use trident_watch::store::{Store, StoreConfig};
 use trident_watch::web::{ServeOptions, StaticFiles};
 
@@ -128,10 +128,7 @@ async fn main() -> ExitCode {
         stats.revision,
         stats.compact_revision
     );
-    let mut router = Router::new().add(trident_watch::routes(store));
-    if args.cors {
-        router = router.cors(Cors::permissive());
-    }
+    let router = Router::new().add(trident_watch::routes(store));
     let listener = match tokio::net::TcpListener::bind(&args.addr).await {
         Ok(listener) => listener,
         Err(error) => {
@@ -147,6 +144,7 @@ async fn main() -> ExitCode {
         static_files,
         max_concurrent_streams: args.max_streams,
         grace_period: trident_watch::web::DEFAULT_GRACE_PERIOD,
+        cors: args.cors,
     };
     // Ctrl-C or SIGTERM stops accepting, lets calls finish for the grace period, then cuts off what is left
     // (watches, long polls).

@@ -61,6 +61,15 @@ impl Server {
         Self::with_options(StoreConfig::default(), options).await
     }
 
+    /// A server that lets pages of any origin call (as `watch-server --cors`).
+    pub async fn with_cors() -> Self {
+        let options = ServeOptions {
+            cors: true,
+            ..ServeOptions::default()
+        };
+        Self::with_options(StoreConfig::default(), options).await
+    }
+
     async fn with_options(config: StoreConfig, options: ServeOptions) -> Self {
         let store = Store::new(config);
         let router = Router::new().add(trident_watch::routes(store.clone()));
