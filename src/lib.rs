@@ -40,7 +40,7 @@
 //!
 //! | Feature  | Default | What it adds |
 //! |----------|---------|--------------|
-//! | `tls`    | on      | TLS with rustls (ring provider): serving with `TlsConfig`, `https://` clients |
+//! | `tls`    | on      | TLS with rustls: serving with `TlsConfig`, `https://` clients; the application's process-wide rustls provider if installed, else ring |
 //! | `br`     | on      | Brotli compression (`br`): `Brotli`, in [`CompressionRegistry::new`] |
 //! | `zstd`   | on      | Zstandard compression (`zstd`): `Zstd`; builds the zstd C library |
 //! | `snappy` | on      | Snappy compression (`snappy`, framing format): `Snappy` |

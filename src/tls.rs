@@ -1,8 +1,11 @@
 //! TLS pieces the server and the client share: the crypto provider, PEM parsing, root stores and ALPN
 //! names.
 //!
-//! Every rustls config Trident builds is given the `ring` provider explicitly, so the process-wide
-//! default provider is neither needed nor touched (an application may install its own).
+//! The crypto provider is the application's, as rustls asks of libraries: every rustls config
+//! Trident builds uses the process-wide default provider when the application installed one
+//! (`CryptoProvider::install_default`, say aws-lc-rs for its post-quantum key exchange), and rustls'
+//! `ring` provider otherwise, which builds everywhere without a C toolchain beyond `cc`. Trident never
+//! installs a process default itself.
 
 use std::sync::{Arc, OnceLock};
 
@@ -19,12 +22,21 @@ pub(crate) const ALPN_H2: &[u8] = b"h2";
 /// The ALPN protocol name of HTTP/1.1.
 pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
 
-/// The crypto provider every Trident TLS config uses: rustls' `ring` provider.
+/// The crypto provider a Trident TLS config uses: the application's process-wide default if it
+/// installed one, else rustls' `ring` provider.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
-    PROVIDER
-        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
-        .clone()
+    if let Some(installed) = CryptoProvider::get_default() {
+        return installed.clone();
+    }
+    static RING: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    RING.get_or_init(|| {
+        // rustls 0.23.48 deprecates it for lacking post-quantum key exchange, pointing to aws-lc-rs;
+        // an application that wants that installs aws-lc-rs as the process default, used above.
+        #[allow(deprecated)]
+        let ring = rustls::crypto::ring::default_provider();
+        Arc::new(ring)
+    })
+    .clone()
 }
 
 /// Every `CERTIFICATE` block of `pem`, in order. Fails if there is none, or a block is malformed.
@@ -92,6 +104,16 @@ pub(crate) fn default_roots() -> Arc<RootCertStore> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_installed_process_default_provider_is_used() {
+        // Installing one is for the whole process: ring, as Trident's own, so nothing else changes.
+        #[allow(deprecated)]
+        let installed = rustls::crypto::ring::default_provider();
+        let _ = installed.install_default();
+        let default = CryptoProvider::get_default().expect("a process default");
+        assert!(Arc::ptr_eq(&provider(), default));
+    }
 
     fn self_signed() -> (String, String) {
         let key = rcgen::KeyPair::generate().expect("key");

@@ -301,6 +301,7 @@ impl DuplexCall {
                 stream_type: self.spec.stream_type,
                 codec: self.config.codec.name(),
                 compression: &self.config.compression,
+                body_ended: http_body::Body::is_end_stream(&body),
             };
             let verdict = self.config.protocol.validate_response(&context, &parts);
             self.body = Some(EnvelopeReader::new(body, self.config.read_max_bytes));

@@ -130,6 +130,9 @@ pub(crate) struct ResponseContext<'a> {
     pub codec: &'a str,
     /// The encodings the client accepts.
     pub compression: &'a CompressionRegistry,
+    /// Whether the response body is known to have ended with the head (HTTP/2's END_STREAM on the
+    /// HEADERS frame, an empty HTTP/1.1 body): a head that carries the call's status then is its end.
+    pub body_ended: bool,
 }
 
 /// A response head the protocol accepted.
@@ -310,6 +313,7 @@ pub(crate) mod tests {
             stream_type,
             codec: "proto",
             compression: registry,
+            body_ended: false,
         }
     }
 

@@ -467,9 +467,18 @@ pub(crate) fn validate_client_response(
     if head.status != http::StatusCode::OK {
         return Verdict::Reject(status_error(head.status).with_headers(headers));
     }
-    // A status in the headers may make this a trailers-only response (decided at the end of the body),
-    // which need not name a content type.
+    // A status in the headers may make this a trailers-only response, which need not name a content
+    // type. When the body is known to have ended with the head, it is one: its error is the call's,
+    // now (so that opening a stream fails, not its first read). Otherwise the end of the body decides.
     let trailers_only = head.headers.contains_key(STATUS);
+    if trailers_only
+        && call.body_ended
+        && let Ok(Ending {
+            error: Some(error), ..
+        }) = client_ending(Some(&head.headers))
+    {
+        return Verdict::Reject(error.with_headers(headers));
+    }
     let content_type = header(&head.headers, CONTENT_TYPE);
     let web = kind == ProtocolKind::GRPC_WEB;
     let parsed = content_type.and_then(parse_content_type);
@@ -578,6 +587,35 @@ mod client_tests {
         assert!(head.headers.get("grpc-status").is_none());
         let e = rejected(GrpcClient.validate_response(&call, &response(H2, 502, &[])));
         assert_eq!(e.code(), Code::Unavailable);
+    }
+
+    #[test]
+    fn a_trailers_only_head_whose_body_ended_is_the_calls_error() {
+        let registry = CompressionRegistry::new();
+        let ended = ResponseContext {
+            body_ended: true,
+            ..context(StreamType::ServerStream, &registry)
+        };
+        let head = response(
+            H2,
+            200,
+            &[
+                ("grpc-status", "16"),
+                ("grpc-message", "who%20are%20you"),
+                ("x-h", "1"),
+            ],
+        );
+        let e = rejected(GrpcClient.validate_response(&ended, &head));
+        assert_eq!(e.code(), Code::Unauthenticated);
+        assert_eq!(e.message(), "who are you");
+        assert_eq!(e.headers().get("x-h"), Some("1"));
+        assert_eq!(e.trailers().get("x-h"), Some("1"));
+        // A trailers-only success (an empty stream) ends at the body, as before.
+        let ok = response(H2, 200, &[("grpc-status", "0")]);
+        accepted(GrpcClient.validate_response(&ended, &ok));
+        // Without the end of the body in sight, the body's end decides.
+        let open = context(StreamType::ServerStream, &registry);
+        accepted(GrpcClient.validate_response(&open, &head));
     }
 
     #[test]

@@ -137,6 +137,41 @@ async fn server_stream_error_before_messages() {
     }
 }
 
+/// A server stream whose error is known from the response head (gRPC, gRPC-Web and Triple answer
+/// trailers-only) fails when it is opened, with its details, headers and trailers; over Connect the
+/// error travels in the body's end-stream message, so it comes with the first read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stream_whose_head_carries_the_error_fails_when_opened() {
+    use trident::ProtocolKind;
+    let server = TestServer::start().await;
+    for (protocol, http) in [
+        (ProtocolKind::GRPC, Http::H2),
+        (ProtocolKind::GRPC_WEB, Http::H1),
+        (ProtocolKind::GRPC_WEB, Http::H2),
+        (ProtocolKind::TRIPLE, Http::H2),
+    ] {
+        let context = format!("{protocol} {http:?}");
+        let client =
+            trident_tests::build_client(server.builder(Codec::Proto, http).protocol(protocol));
+        let error = within("open", client.repeat(failing(0)))
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{context}: opening the stream fails"));
+        assert_rich(&error, &context);
+        assert_error_headers(&error, &context);
+    }
+    for http in [Http::H1, Http::H2] {
+        let client = server.client(Codec::Proto, http);
+        let mut call = within("open", client.repeat(failing(0)))
+            .await
+            .expect("Connect's head says nothing of the error");
+        let error = within("read", call.message())
+            .await
+            .expect_err("the first read fails");
+        assert_rich(&error, &format!("connect {http:?}"));
+    }
+}
+
 /// A server stream that fails after two messages: the messages, then the error with details and
 /// trailers; the stream's trailers are readable too.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
