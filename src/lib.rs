@@ -1,9 +1,13 @@
-//! Trident: one Rust RPC server and client for the Connect, gRPC and gRPC-Web protocols.
+//! Trident: one Rust RPC server and client for the Connect, gRPC, gRPC-Web and Apache Dubbo Triple
+//! protocols, over HTTP/1.1, HTTP/2 (cleartext or TLS) and HTTP/3.
 //!
 //! Services are described in `.proto` files; `trident-build` generates prost messages, a server trait and
 //! a typed client for each service. The server side is a [`tower::Service`] (see [`Router`]) that routes
-//! every protocol, and a [`Server`] that serves it on a listener over HTTP/1.1 and HTTP/2 (TLS, limits,
-//! graceful shutdown); the client ([`Client`]) rides on one duplex call for all four stream types.
+//! every protocol on one port, and a [`Server`] that serves it on a listener (TLS, limits, graceful
+//! shutdown, HTTP/3 beside TCP); the client ([`Client`]) rides on one duplex call for all four stream
+//! types.
+//!
+//! [`tower::Service`]: https://docs.rs/tower/0.5/tower/trait.Service.html
 //!
 //! # Where to start
 //!
@@ -44,13 +48,16 @@
 //! | `br`     | on      | Brotli compression (`br`): `Brotli`, in [`CompressionRegistry::new`] |
 //! | `zstd`   | on      | Zstandard compression (`zstd`): `Zstd`; builds the zstd C library |
 //! | `snappy` | on      | Snappy compression (`snappy`, framing format): `Snappy` |
+//! | `http3`  | off     | HTTP/3 over QUIC (quinn): `Server::http3` beside TCP on the same port, `HttpVersion::Http3` for `https://` clients; needs `tls` |
 //! | `tracing` | off    | `TraceCalls`: one `tracing` span per call on either side, with OpenTelemetry's RPC attributes |
 //! | `opentelemetry` | off | `tracing`, plus W3C trace context propagation in `TraceCalls` (via `tracing-opentelemetry`) and `RecordMetrics`: RPC duration, size and count histograms through an OpenTelemetry `Meter` |
 //!
-//! With `default-features = false`, Trident speaks cleartext HTTP only and compresses with gzip and
+//! With `default-features = false`, Trident speaks cleartext HTTP/1.1 and HTTP/2 only and compresses with gzip and
 //! deflate (always built in, with identity). An encoding whose feature is off is unknown to
 //! [`CompressionRegistry`]: a peer sending it gets `unimplemented`, and it is never advertised. With
 //! `tracing` and `opentelemetry` off (the default), no observability code or dependency is built.
+
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod any_message;
 mod body;

@@ -75,7 +75,7 @@ impl Server {
     /// process ends, or until the signal given to [`Serve::with_graceful_shutdown`] fires and the
     /// shutdown is complete.
     ///
-    /// With [`http3`](Server::http3) on, the UDP socket is bound here, on the listener's address,
+    /// With HTTP/3 on (`Server::http3`, feature `http3`), the UDP socket is bound here, on the listener's address,
     /// so that its port is open as soon as this returns; a failure to bind is the serve future's
     /// error.
     pub fn serve<S>(self, listener: TcpListener, service: S) -> Serve<S> {
