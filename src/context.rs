@@ -159,7 +159,7 @@ impl CallContext {
 
     /// Whether the caller went away, the deadline passed, the response finished, or the server gave up on
     /// the call (its shutdown grace period ran out, see [`Server::grace_period`](crate::Server::grace_period)).
-    pub fn is_cancelled(&self) -> bool {
+    pub fn is_canceled(&self) -> bool {
         self.inner.as_ref().is_some_and(|i| {
             i.cancel.is_cancelled() || self.server_shutdown().is_some_and(|s| s.is_cancelled())
         })
@@ -170,7 +170,7 @@ impl CallContext {
     /// (watches, long polls) to stop work nobody will read.
     ///
     /// Never resolves outside a server call.
-    pub async fn cancelled(&self) {
+    pub async fn canceled(&self) {
         let Some(inner) = &self.inner else {
             return std::future::pending().await;
         };
@@ -254,7 +254,7 @@ mod tests {
         extensions.insert(Arc::new(scope));
         extensions.insert(SocketAddr::from(([127, 0, 0, 1], 9)));
         let context = context(extensions, CancellationToken::new());
-        assert!(!context.is_cancelled());
+        assert!(!context.is_canceled());
         assert_eq!(
             context.peer_addr(),
             Some(SocketAddr::from(([127, 0, 0, 1], 9)))
@@ -262,7 +262,7 @@ mod tests {
 
         let waiting = tokio::spawn({
             let context = context.clone();
-            async move { context.cancelled().await }
+            async move { context.canceled().await }
         });
         draining.cancel();
         assert!(context.is_draining(), "told of the shutdown");
@@ -270,7 +270,7 @@ mod tests {
             .await
             .expect("draining() resolves");
         assert!(
-            !context.is_cancelled(),
+            !context.is_canceled(),
             "not cancelled until the grace is over"
         );
         shutdown.cancel();
@@ -278,17 +278,17 @@ mod tests {
             .await
             .expect("cancelled() resolves")
             .expect("task");
-        assert!(context.is_cancelled());
+        assert!(context.is_canceled());
     }
 
     #[tokio::test]
     async fn without_a_server_only_the_call_cancels() {
         let cancel = CancellationToken::new();
         let context = context(http::Extensions::new(), cancel.clone());
-        assert!(!context.is_cancelled() && context.peer_addr().is_none());
+        assert!(!context.is_canceled() && context.peer_addr().is_none());
         cancel.cancel();
-        context.cancelled().await;
-        assert!(context.is_cancelled());
-        assert!(!CallContext::default().is_cancelled());
+        context.canceled().await;
+        assert!(context.is_canceled());
+        assert!(!CallContext::default().is_canceled());
     }
 }

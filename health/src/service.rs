@@ -292,7 +292,7 @@ impl Watcher {
             }
             tokio::select! {
                 changed = receiver.changed() => changed.ok()?,
-                () = self.context.cancelled() => return None,
+                () = self.context.canceled() => return None,
                 () = self.context.draining() => draining = true,
             }
         }

@@ -326,9 +326,12 @@ impl ClientBuilder {
         self
     }
 
-    /// A default timeout for every call.
-    pub fn timeout(mut self, timeout: Duration) -> Self {
-        self.timeout = Some(timeout);
+    /// The deadline of calls that state no timeout of their own (`None`, the default: such calls
+    /// have no deadline), as [`Server::default_timeout`](crate::Server::default_timeout) is for the
+    /// calls a server receives. A call's own timeout ([`Request::with_timeout`](crate::Request::with_timeout))
+    /// wins, longer or not.
+    pub fn default_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = timeout.into();
         self
     }
 

@@ -109,11 +109,11 @@ impl TestService {
     /// whether it was.
     async fn until_cancelled(&self, context: &CallContext) -> bool {
         if !self.bounded {
-            context.cancelled().await;
+            context.canceled().await;
             return true;
         }
         tokio::select! {
-            () = context.cancelled() => true,
+            () = context.canceled() => true,
             () = tokio::time::sleep(BOUNDED_PATIENCE) => false,
         }
     }
@@ -130,7 +130,7 @@ impl TestService {
         let context = context.clone();
         let state = self.state.clone();
         tokio::spawn(async move {
-            context.cancelled().await;
+            context.canceled().await;
             state.cancelled.increment();
         });
     }
@@ -261,7 +261,7 @@ async fn delay(ms: u32, context: &CallContext) -> Result<(), Error> {
     }
     tokio::select! {
         () = tokio::time::sleep(Duration::from_millis(u64::from(ms))) => Ok(()),
-        () = context.cancelled() => Err(Error::new(Code::Canceled, "cancelled while delaying")),
+        () = context.canceled() => Err(Error::new(Code::Canceled, "cancelled while delaying")),
     }
 }
 

@@ -173,7 +173,7 @@ fn balanced_client(replicas: &[Replica], policy: BalancePolicy) -> EchoServiceCl
                 .initial_backoff(Duration::from_millis(5))
                 .max_backoff(Duration::from_millis(50)),
         )
-        .timeout(Duration::from_secs(10))
+        .default_timeout(Duration::from_secs(10))
         .build()
         .expect("client builds");
     EchoServiceClient::new(client)

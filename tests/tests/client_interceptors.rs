@@ -662,7 +662,7 @@ async fn dropping_an_intercepted_stream_cancels_it_on_the_server() {
             async move {
                 let context = request.context().clone();
                 tokio::spawn(async move {
-                    context.cancelled().await;
+                    context.canceled().await;
                     let _ = cancelled_tx.send(());
                 });
                 let messages: ResponseStream<EchoResponse> = Box::pin(stream::pending());

@@ -77,7 +77,7 @@ async fn client_enforces_its_timeout_when_the_server_never_answers() {
     }
 }
 
-/// The client's default timeout (`ClientBuilder::timeout`) applies to calls without their own.
+/// The client's default timeout (`ClientBuilder::default_timeout`) applies to calls without their own.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_default_timeout_applies() {
     let silent = SilentServer::start().await;
@@ -87,7 +87,7 @@ async fn client_default_timeout_applies() {
             Codec::Json,
             Http::H2,
         )
-        .timeout(SHORT),
+        .default_timeout(SHORT),
     );
     let started = Instant::now();
     let result = within("unary", client.echo(text("x"))).await;

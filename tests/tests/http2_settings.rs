@@ -254,7 +254,7 @@ async fn client_announcement(
         Codec::Proto,
         Http::H2,
     )
-    .timeout(Duration::from_secs(10));
+    .default_timeout(Duration::from_secs(10));
     let client = build_client(configure(builder));
     let call = tokio::spawn(async move { client.echo(text("never answered")).await });
 

@@ -420,7 +420,7 @@ async fn trident_client_deadlines_against_tonic() {
             Client::builder(format!("http://{}", server.addr))
                 .protocol(ProtocolKind::GRPC)
                 .http_version(HttpVersion::Http2)
-                .timeout(Duration::from_millis(300))
+                .default_timeout(Duration::from_millis(300))
                 .build()
                 .expect("client builds"),
         );

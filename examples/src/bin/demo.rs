@@ -67,7 +67,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     .protocol(protocol)
                     .http_version(version)
                     .send_compression("gzip")
-                    .timeout(Duration::from_secs(10));
+                    .default_timeout(Duration::from_secs(10));
                 if json {
                     builder = builder.json();
                 }
@@ -136,7 +136,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .endpoints([addr, nowhere, replica_addr])
             .balance(trident::BalancePolicy::PowerOfTwoChoices)
             .retry(trident::RetryPolicy::new())
-            .timeout(Duration::from_secs(10))
+            .default_timeout(Duration::from_secs(10))
             .build()?,
     );
     run(

@@ -1,6 +1,6 @@
 //! `KvService` over a [`Store`]: unary reads and writes, watch streams, multiplexed watches, long polls.
 //!
-//! Every long-running handler selects on `request.context().cancelled()`, so it stops (and drops its
+//! Every long-running handler selects on `request.context().canceled()`, so it stops (and drops its
 //! watchers) as soon as the caller goes away or the deadline passes. The streaming handlers produce their
 //! responses lazily, only when the transport asks for the next message: a client that stops reading stops
 //! the handler from draining its watchers, whose buffers then fill up until the store cuts them off
@@ -445,7 +445,7 @@ impl KvServer {
         let baseline = request.after_revision.max(watcher.created_revision());
         let first = tokio::select! {
             biased;
-            () = context.cancelled() => {
+            () = context.canceled() => {
                 return Err(Error::new(Code::Canceled, "the caller went away"));
             }
             first = watcher.next(MAX_LONG_POLL_EVENTS) => first.map_err(store_error)?,
@@ -543,7 +543,7 @@ impl SingleWatch {
         loop {
             tokio::select! {
                 biased;
-                () = self.context.cancelled() => {
+                () = self.context.canceled() => {
                     // The caller went away or the deadline passed: stop, freeing the watcher.
                     self.done = true;
                     return ended(&self.context).map(Err);

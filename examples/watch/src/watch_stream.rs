@@ -77,7 +77,7 @@ impl MultiWatch {
             let next_due = self.timers.first().map(|(due, _)| *due);
             tokio::select! {
                 biased;
-                () = self.context.cancelled() => {
+                () = self.context.canceled() => {
                     // The caller went away or the deadline passed: stop, freeing every watcher.
                     self.done = true;
                     self.outbox.clear();
