@@ -36,11 +36,11 @@ impl MinDataRate {
         grace: Duration::from_secs(10),
     };
 
-    /// At least `bytes_per_second` (0 is taken as 1) once `grace` has passed since the message began
-    /// to arrive.
+    /// At least `bytes_per_second` (1 or more: a server given 0 fails at start, naming it) once
+    /// `grace` has passed since the message began to arrive.
     pub fn new(bytes_per_second: u32, grace: Duration) -> Self {
         Self {
-            bytes_per_second: bytes_per_second.max(1),
+            bytes_per_second,
             grace,
         }
     }
@@ -57,7 +57,8 @@ impl MinDataRate {
 
     /// When a message that began at `started` and has brought `received` bytes so far falls behind.
     fn due(&self, started: Instant, received: u64) -> Instant {
-        let earned = Duration::from_secs_f64(received as f64 / f64::from(self.bytes_per_second));
+        let earned =
+            Duration::from_secs_f64(received as f64 / f64::from(self.bytes_per_second.max(1)));
         started + self.grace + earned
     }
 }
@@ -140,7 +141,11 @@ mod tests {
         let start = Instant::now();
         assert_eq!(rate.due(start, 0), start + Duration::from_secs(2));
         assert_eq!(rate.due(start, 250), start + Duration::from_millis(4500));
-        assert_eq!(MinDataRate::new(0, Duration::ZERO).bytes_per_second(), 1);
+        assert_eq!(
+            MinDataRate::new(0, Duration::ZERO).bytes_per_second(),
+            0,
+            "kept; the server refuses it"
+        );
     }
 
     #[tokio::test(start_paused = true)]

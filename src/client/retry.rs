@@ -97,9 +97,9 @@ impl RetryPolicy {
     }
 
     /// How many times a call may be sent in all, the first time included: 1 (no retries) to
-    /// [`MAX_RETRY_ATTEMPTS`]; values outside are taken as the nearest bound.
+    /// [`MAX_RETRY_ATTEMPTS`]. A value outside fails [`ClientBuilder::build`](crate::ClientBuilder::build).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
-        self.max_attempts = attempts.clamp(1, MAX_RETRY_ATTEMPTS);
+        self.max_attempts = attempts;
         self
     }
 
@@ -117,14 +117,10 @@ impl RetryPolicy {
         self
     }
 
-    /// How much the longest wait grows from one retry to the next (default 2; values below 1, or
-    /// not finite, are taken as 1).
+    /// How much the longest wait grows from one retry to the next (default 2; at least 1, and
+    /// finite, or [`ClientBuilder::build`](crate::ClientBuilder::build) fails).
     pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
-        self.multiplier = if multiplier.is_finite() {
-            multiplier.max(1.0)
-        } else {
-            1.0
-        };
+        self.multiplier = multiplier;
         self
     }
 
@@ -168,16 +164,12 @@ impl Default for RetryBudget {
 impl RetryBudget {
     /// Retries may add `ratio` (0 to 1000: 0.2 is a fifth) to the calls made in the last `ttl` (1 to 60
     /// seconds), and `min_per_sec` retries a second are always allowed, for clients that make few
-    /// calls. Values outside the ranges are taken as the nearest bound.
+    /// calls. A value outside its range fails [`ClientBuilder::build`](crate::ClientBuilder::build).
     pub fn new(ttl: Duration, min_per_sec: u32, ratio: f32) -> Self {
         Self {
-            ttl: ttl.clamp(Duration::from_secs(1), Duration::from_secs(60)),
+            ttl,
             min_per_sec,
-            ratio: if ratio.is_nan() {
-                0.0
-            } else {
-                ratio.clamp(0.0, 1000.0)
-            },
+            ratio,
         }
     }
 }
@@ -193,15 +185,43 @@ pub(crate) struct Retries {
     budget: Arc<TpsBudget>,
 }
 
-/// `policy`, shared by the calls, if it is consistent.
-fn checked(policy: &RetryPolicy) -> Result<Arc<RetryPolicy>, ConfigError> {
-    if policy.max_backoff < policy.initial_backoff {
-        return Err(ConfigError::new(format!(
-            "retry policy: the maximum backoff ({:?}) is below the initial backoff ({:?})",
-            policy.max_backoff, policy.initial_backoff
-        )));
+/// What is wrong with `policy`, one line per setting (`whose` says which policy it is).
+fn policy_problems(policy: &RetryPolicy, whose: &str, problems: &mut Vec<String>) {
+    if !(1..=MAX_RETRY_ATTEMPTS).contains(&policy.max_attempts) {
+        problems.push(format!(
+            "{whose}: RetryPolicy::max_attempts({}) is out of range: it takes 1 to {MAX_RETRY_ATTEMPTS}",
+            policy.max_attempts
+        ));
     }
-    Ok(Arc::new(policy.clone()))
+    if !(policy.multiplier.is_finite() && policy.multiplier >= 1.0) {
+        problems.push(format!(
+            "{whose}: RetryPolicy::backoff_multiplier({}) is out of range: it takes a finite value of \
+             at least 1",
+            policy.multiplier
+        ));
+    }
+    if policy.max_backoff < policy.initial_backoff {
+        problems.push(format!(
+            "{whose}: RetryPolicy::max_backoff({:?}) is below its initial_backoff({:?})",
+            policy.max_backoff, policy.initial_backoff
+        ));
+    }
+}
+
+/// What is wrong with `budget`, one line per setting.
+fn budget_problems(budget: &RetryBudget, problems: &mut Vec<String>) {
+    if !(Duration::from_secs(1)..=Duration::from_secs(60)).contains(&budget.ttl) {
+        problems.push(format!(
+            "RetryBudget::new: its ttl {:?} is out of range: it takes 1 s to 60 s",
+            budget.ttl
+        ));
+    }
+    if !(0.0..=1000.0).contains(&budget.ratio) {
+        problems.push(format!(
+            "RetryBudget::new: its ratio {} is out of range: it takes 0 to 1000",
+            budget.ratio
+        ));
+    }
 }
 
 /// What a [`ClientBuilder`](crate::ClientBuilder) collects about retries.
@@ -217,15 +237,28 @@ impl RetrySettings {
     /// The configuration calls consult; `None` when no policy was set (calls then only get the
     /// transparent retry of unprocessed failures).
     pub fn build(self) -> Result<Option<Retries>, ConfigError> {
+        let mut problems = Vec::new();
+        if let Some(policy) = &self.default {
+            policy_problems(policy, "ClientBuilder::retry", &mut problems);
+        }
+        for (path, policy) in &self.methods {
+            policy_problems(
+                policy,
+                &format!("ClientBuilder::retry_method({path:?})"),
+                &mut problems,
+            );
+        }
+        budget_problems(&self.budget, &mut problems);
+        ConfigError::check(problems)?;
         if self.default.is_none() && self.methods.is_empty() {
             return Ok(None);
         }
-        let default = self.default.as_ref().map(checked).transpose()?;
+        let default = self.default.map(Arc::new);
         let methods = self
             .methods
-            .iter()
-            .map(|(path, policy)| Ok((path.clone(), checked(policy)?)))
-            .collect::<Result<_, ConfigError>>()?;
+            .into_iter()
+            .map(|(path, policy)| (path, Arc::new(policy)))
+            .collect();
         let budget = self.budget;
         Ok(Some(Retries {
             default,
@@ -380,6 +413,46 @@ fn pushback(error: &Error) -> Pushback {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_range_policies_and_budgets_fail_the_build_by_name() {
+        let settings = RetrySettings {
+            default: Some(
+                RetryPolicy::new()
+                    .max_attempts(0)
+                    .backoff_multiplier(f64::NAN),
+            ),
+            methods: vec![(
+                "/t.S/M".into(),
+                RetryPolicy::new()
+                    .max_attempts(9)
+                    .initial_backoff(Duration::from_secs(2))
+                    .max_backoff(Duration::from_secs(1)),
+            )],
+            idempotent: Vec::new(),
+            budget: RetryBudget::new(Duration::ZERO, 10, 2000.0),
+        };
+        let error = settings.build().err().expect("refused");
+        let message = error.message();
+        assert!(message.starts_with("6 configuration problems"), "{message}");
+        for part in [
+            "ClientBuilder::retry: RetryPolicy::max_attempts(0)",
+            "ClientBuilder::retry: RetryPolicy::backoff_multiplier(NaN)",
+            "ClientBuilder::retry_method(\"/t.S/M\"): RetryPolicy::max_attempts(9)",
+            "RetryPolicy::max_backoff(1s) is below its initial_backoff(2s)",
+            "RetryBudget::new: its ttl 0ns",
+            "RetryBudget::new: its ratio 2000",
+        ] {
+            assert!(message.contains(part), "{part} in {message}");
+        }
+        // A budget is checked even without a policy.
+        let budget_only = RetrySettings {
+            budget: RetryBudget::new(Duration::from_secs(10), 1, -1.0),
+            ..RetrySettings::default()
+        };
+        assert!(budget_only.build().is_err());
+        assert!(RetrySettings::default().build().is_ok_and(|r| r.is_none()));
+    }
     use crate::error::Delivery;
     use crate::method::StreamType;
 

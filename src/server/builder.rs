@@ -391,6 +391,15 @@ impl Server {
     /// reported, with the router's, when serving starts.
     pub(super) fn problems(&self) -> Vec<String> {
         let mut problems = self.http2.problems(Side::Server);
+        if let Some(rate) = self.min_request_data_rate
+            && rate.bytes_per_second() == 0
+        {
+            problems.push(
+                "Server::min_request_data_rate: MinDataRate::new(0, ..) is out of range: it takes at \
+                 least 1 byte per second (None turns the minimum off)"
+                    .into(),
+            );
+        }
         if self.max_buffered_response_bytes == 0 {
             problems.push(
                 "Server::max_buffered_response_bytes(0) is out of range: it takes at least 1"

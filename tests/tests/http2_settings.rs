@@ -1,6 +1,6 @@
 //! HTTP/2 flow-control settings on both sides: what a `Server` and a `ClientBuilder` announce on the
-//! wire (read frame by frame from raw sockets), that out-of-range values are clamped instead of failing,
-//! and that calls still work with the smallest windows and frames.
+//! wire (read frame by frame from raw sockets), that out-of-range values are refused by name when a
+//! client is built or serving starts, and that calls still work with the smallest windows and frames.
 
 use std::future::IntoFuture as _;
 use std::time::Duration;
