@@ -1,7 +1,7 @@
 //! Compiles the test service's proto (`proto/trident/test/v1/test.proto`) twice: with `trident-build`
 //! (messages, Trident server trait and client), and with `tonic-prost-build` into `$OUT_DIR/tonic/`
 //! (tonic client and server stubs only, reusing the Trident-generated messages), for the tonic interop
-//! tests in `tests/tonic_client.rs` and `tests/tonic_server.rs`.
+//! tests in `tests/suite/tonic_client.rs` and `tests/suite/tonic_server.rs`.
 
 use std::path::PathBuf;
 

@@ -4,9 +4,9 @@
 //! The bytes of an input are read as a structured request or response (with `arbitrary`): mostly
 //! well-formed pieces (known content types and headers, envelopes holding real or mangled messages,
 //! compression, base64 text) mixed with arbitrary ones, so that the fuzzer spends its time past the
-//! first check. `fuzz/` runs them under cargo-fuzz; `tests/fuzz_inputs.rs` runs them on seeded inputs.
-//! Time is paused in the runtime, so handler delays and deadlines cost nothing, and a call that does not
-//! end within [`VIRTUAL_LIMIT`] of virtual time is reported as a hang.
+//! first check. `fuzz/` runs them under cargo-fuzz; `tests/suite/fuzz_inputs.rs` runs them on seeded
+//! inputs. Time is paused in the runtime, so handler delays and deadlines cost nothing, and a call that
+//! does not end within [`VIRTUAL_LIMIT`] of virtual time is reported as a hang.
 
 use std::time::Duration;
 

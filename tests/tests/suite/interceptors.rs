@@ -3,8 +3,6 @@
 //! tonic's), and passing the caller to handlers; chains in their documented order; interceptors that
 //! see and change messages, headers and trailers, answer calls themselves, or break the message types.
 
-mod tonic_common;
-
 use std::sync::{Arc, Mutex};
 
 use futures_util::{StreamExt as _, stream};
@@ -242,7 +240,7 @@ async fn an_auth_interceptor_rejects_every_call_type_in_each_protocol() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tonic_client_reads_the_interceptors_rejection() {
-    use tonic_common::stubs::echo_service_client::EchoServiceClient as TonicClient;
+    use crate::tonic_common::stubs::echo_service_client::EchoServiceClient as TonicClient;
 
     let router = Router::new().intercept(auth()).add(greeting_routes());
     let (url, server) = serve(router).await;

@@ -3,11 +3,11 @@
 //! the documented per-stream bound, nor, with the connection's response budget, more than that budget
 //! and a message a stream.
 //!
-//! The server runs in a child process (this test binary, re-executed with [`SERVER_ENV`] set), so that
-//! its resident memory can be read from `/proc` apart from the client's. The client is a raw h2
-//! connection: it sends every request, waits for every response's headers, and then stops polling its
-//! connection altogether, so the server's writes fill the kernel's socket buffers and then stay in the
-//! server.
+//! The server runs in a child process (this test binary, re-executed with [`SERVER_ENV`] set to run
+//! only this test), so that its resident memory can be read from `/proc` apart from the client's. The
+//! client is a raw h2 connection: it sends every request, waits for every response's headers, and then
+//! stops polling its connection altogether, so the server's writes fill the kernel's socket buffers and
+//! then stay in the server.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::process::{Child, Command, Stdio};
@@ -161,6 +161,15 @@ fn serve_until_stdin_closes(budget: usize) {
     });
 }
 
+/// The name the test harness knows this module's test `name` by, for `--exact`: the module's path
+/// without the crate's name (`memory_bound::NAME` in the suite binary).
+fn test_path(name: &str) -> String {
+    match module_path!().split_once("::") {
+        Some((_crate, module)) => format!("{module}::{name}"),
+        None => name.to_owned(),
+    }
+}
+
 /// The server child process; killed when dropped.
 struct ServerProcess {
     child: Child,
@@ -170,7 +179,12 @@ struct ServerProcess {
 impl ServerProcess {
     fn spawn(test: &str, budget: usize) -> Self {
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args([test, "--exact", "--nocapture", "--test-threads=1"])
+            .args([
+                &test_path(test),
+                "--exact",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env(SERVER_ENV, budget.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

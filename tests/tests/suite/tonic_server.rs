@@ -3,8 +3,6 @@
 //! gzip; errors with typed details (`grpc-status-details-bin` holding a `google.rpc.Status`); custom
 //! request and response metadata; and deadlines.
 
-mod tonic_common;
-
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue};
@@ -14,7 +12,7 @@ use trident_tests::{
     EchoRequest, EchoResponse, EchoServiceClient, FailureInfo, header, text, within,
 };
 
-use tonic_common::{
+use crate::tonic_common::{
     MESSAGE, TonicServer, big_payload, bounded, echoed, encoding, expected_encoding, failing,
     huge_payload, parse_grpc_timeout,
 };

@@ -62,7 +62,7 @@ impl Nginx {
         replacements: &[(&str, String)],
         listeners: &[SocketAddr],
     ) -> Self {
-        let template = include_str!("../../deploy/nginx/trident.conf");
+        let template = include_str!("../../../deploy/nginx/trident.conf");
         let mut config = template.replace("@PREFIX@", prefix.to_str().expect("UTF-8 path"));
         for (placeholder, value) in replacements {
             config = config.replace(placeholder, value);

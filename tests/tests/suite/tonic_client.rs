@@ -4,8 +4,6 @@
 //! deadlines; and, both ways (with a Trident client calling a tonic server too), every status code and
 //! unknown methods.
 
-mod tonic_common;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -19,8 +17,8 @@ use trident_tests::{
     EchoRequest, EchoResponse, ErrorSpec, FailureInfo, TestServer, header, text, within,
 };
 
-use tonic_common::stubs::echo_service_client::EchoServiceClient as TonicClient;
-use tonic_common::{
+use crate::tonic_common::stubs::echo_service_client::EchoServiceClient as TonicClient;
+use crate::tonic_common::{
     MESSAGE, RpcStatus, TonicServer, big_payload, bounded, echoed, encoding, expected_encoding,
     failing, huge_payload, tonic_values,
 };
