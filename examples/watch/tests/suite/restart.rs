@@ -4,10 +4,8 @@
 //! server whose store is another one is refused rather than silently followed. SIGTERM, by contrast,
 //! ends open watches at once with `unavailable` (which clients resume from) and exits cleanly.
 
-mod common;
-
-use common::process::{CliProcess, ServerProcess, TempDir};
-use common::*;
+use crate::common::process::{CliProcess, ServerProcess, TempDir};
+use crate::common::*;
 use trident::Code;
 use trident_watch::proto::*;
 use trident_watch::store::{Store, StoreConfig};

@@ -1,11 +1,9 @@
 //! `Watch` (server streaming): replay from a revision, compaction errors with details, progress
 //! notifications, the slow-watcher cutoff, and freeing the watcher when the client goes away.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use trident::{Code, Error, HttpVersion, ProtocolKind, Request};
 use trident_watch::proto::*;
 use trident_watch::store::StoreConfig;

@@ -1,8 +1,6 @@
 //! Helpers shared by the watch example's tests: a loopback server over a fresh store, clients for each
 //! protocol and HTTP version, a raw HTTP/1.1 exchange (what `curl` does), and time limits on every step.
 
-#![allow(dead_code)] // Each test file uses its own subset.
-
 pub mod process;
 
 use std::future::Future;

@@ -1,9 +1,7 @@
 //! `WatchStream` (bidi over HTTP/2): many watches on one stream, created and cancelled by id; a watch that
 //! cannot go on is cancelled alone; progress on request; everything freed when the stream goes away.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use trident::{BidiStreamCall, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::*;

@@ -1,11 +1,9 @@
 //! Plain HTTP: `Range` fetched with Connect GET (cacheable), unary calls as `curl` makes them, and the
 //! static files `watch-server --static DIR` serves beside the service, without path traversal.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use trident::Client;
 use trident_watch::proto::*;

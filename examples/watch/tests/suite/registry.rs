@@ -2,8 +2,6 @@
 //! with `StoreResolver`, and replicas that leave or join stop or start taking calls within a second;
 //! the resolver also follows the store across restarts, a compacted history and a replaced store.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -16,7 +14,7 @@ use trident_watch::resume::Backoff;
 use trident_watch::store::{Store, StoreConfig};
 use trident_watch::web::ServeOptions;
 
-use common::{Server, within};
+use crate::common::{Server, within};
 
 const PREFIX: &str = "services/kv/";
 

@@ -2,9 +2,7 @@
 //! is refused (`failed_precondition` naming both ids, or a `WatchStream` cancellation) instead of being
 //! answered from a different history.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use trident::Code;
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::*;

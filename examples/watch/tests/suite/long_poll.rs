@@ -2,11 +2,9 @@
 //! with what changed; plain JSON over HTTP/1.1 as `curl` sends it; the watcher freed when the caller
 //! leaves.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::common::*;
 use serde_json::Value;
 use tokio::time::Instant;
 use trident::{Code, HttpVersion, ProtocolKind, Request};

@@ -3,12 +3,10 @@
 //! never reads a byte. The server (a `watch-server` child process, so that its resident memory can be
 //! read alone from `/proc`) must grow by a bounded amount, and keep serving others.
 
-mod common;
-
 use std::time::Duration;
 
-use common::process::{ServerProcess, resident_kib};
-use common::*;
+use crate::common::process::{ServerProcess, resident_kib};
+use crate::common::*;
 use prost::Message as _;
 use tokio::io::AsyncWriteExt as _;
 use trident_watch::proto::*;
