@@ -7,11 +7,12 @@
 //! ```
 //!
 //! The store is durable by default: it lives in the directory `--data DIR` (default `watch-data`, under
-//! the current directory), created on first start with a new store id, and every change is on disk
-//! before it is acknowledged, so the server can be killed at any moment and restarted on the same
-//! directory to go on from the same revision with the same history. Only one server may use a directory
-//! at a time. `--in-memory` keeps everything in memory instead (lost on exit; a new store id each start),
-//! for demos and tests.
+//! the current directory, where it stays between runs; the repository's `.gitignore` keeps it out of
+//! git), created on first start with a new store id, and every change is on disk before it is
+//! acknowledged, so the server can be killed at any moment and restarted on the same directory to go on
+//! from the same revision with the same history. Only one server may use a directory at a time.
+//! `--in-memory` keeps everything in memory instead (lost on exit; a new store id each start), for demos
+//! and tests.
 //!
 //! Each HTTP/2 connection may carry at most `--max-streams` calls at once (default
 //! [`DEFAULT_MAX_CONCURRENT_STREAMS`](trident_watch::web::DEFAULT_MAX_CONCURRENT_STREAMS), 100): every
