@@ -8,11 +8,11 @@ use rustls_pki_types::CertificateDer;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::PeerCertificates;
 use crate::method::MethodSpec;
 use crate::protocol::ProtocolKind;
 use crate::server::ConnectionScope;
 use crate::server_shutdown::{ServerShutdown, ShutdownSignals};
+use crate::tls::PeerCertificates;
 
 /// Per-call information: what server handlers and interceptors on both sides learn about a call beyond
 /// its messages and headers.
@@ -129,7 +129,7 @@ impl CallContext {
     /// The certificate chain the client presented over TLS and the server verified, leaf first; `None`
     /// without TLS or when the client sent no certificate (see [`TlsConfigBuilder::client_ca_pem`]).
     ///
-    /// [`TlsConfigBuilder::client_ca_pem`]: crate::TlsConfigBuilder::client_ca_pem
+    /// [`TlsConfigBuilder::client_ca_pem`]: crate::tls::TlsConfigBuilder::client_ca_pem
     pub fn peer_certificates(&self) -> Option<&[CertificateDer<'static>]> {
         self.peer_certificate_chain()
             .map(PeerCertificates::as_slice)

@@ -146,7 +146,7 @@ impl Error {
     /// Whether the server provably never processed the call: no connection could be made, or the
     /// server refused the request before handing it to a handler (an HTTP/2 REFUSED_STREAM or a GOAWAY
     /// that left the call out, HTTP/3's H3_REQUEST_REJECTED). Such a call is safe to send again, even to
-    /// a method with side effects; the client's [retries](crate::RetryPolicy) do so.
+    /// a method with side effects; the client's [retries](crate::client::RetryPolicy) do so.
     pub fn is_unprocessed(&self) -> bool {
         self.inner.delivery != Delivery::Unknown
     }

@@ -23,12 +23,12 @@ pub(crate) const DEFAULT_SERVER_SEND_BUFFER_SIZE: usize = 64 * 1024;
 pub(crate) const MAX_SEND_BUFFER_SIZE: usize = u32::MAX as usize;
 
 /// HTTP/2 settings, in one vocabulary for both sides: [`Server::http2`](crate::Server::http2) and
-/// [`ClientBuilder::http2`](crate::ClientBuilder::http2) take them. What is left unset keeps that
+/// [`ClientBuilder::http2`](crate::client::ClientBuilder::http2) take them. What is left unset keeps that
 /// side's default, which each of those setters lists.
 ///
 /// The setters only record values. They are checked when the configuration is finished: a value
 /// HTTP/2 does not allow (or that one side cannot use) fails
-/// [`ClientBuilder::build`](crate::ClientBuilder::build), or the server's serve future at start,
+/// [`ClientBuilder::build`](crate::client::ClientBuilder::build), or the server's serve future at start,
 /// with a [`ConfigError`](crate::ConfigError) naming the setting and the value. Nothing is clamped.
 ///
 /// ```

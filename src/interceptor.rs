@@ -26,7 +26,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::any_message::{AnyMessage, MessageStream};
+pub use crate::any_message::{AnyMessage, MessageStream};
 use crate::{CallContext, Error, Metadata, Request, Response};
 
 /// A boxed, sendable future: what interceptor methods return.
@@ -39,7 +39,7 @@ pub type ConnFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// Code that runs around calls. On the server, attach it to a whole [`Router`](crate::Router) with
 /// [`Router::intercept`](crate::Router::intercept) or to one service with
 /// [`ServiceRoutes::intercept`](crate::ServiceRoutes::intercept); on the client, with
-/// [`ClientBuilder::intercept`](crate::ClientBuilder::intercept). One type may serve both sides:
+/// [`ClientBuilder::intercept`](crate::client::ClientBuilder::intercept). One type may serve both sides:
 /// [`unary`](Self::unary) runs on both, [`streaming_handler`](Self::streaming_handler) on the server
 /// and [`streaming_client`](Self::streaming_client) on the client.
 ///
@@ -56,7 +56,7 @@ pub type ConnFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// outermost, so it sees the request first and the response last.
 ///
 /// On the client, interceptors see **one logical call**, whatever happens below them: retries (see
-/// [`RetryPolicy`](crate::RetryPolicy)) and balancing run under the chain, so an interceptor sees the
+/// [`RetryPolicy`](crate::client::RetryPolicy)) and balancing run under the chain, so an interceptor sees the
 /// request once, the messages the caller sent once, and the outcome of the last attempt (a retried
 /// call that then succeeded looks like a call that succeeded). A unary call's deadline bounds its
 /// interceptors too; a streaming call's chain is built when the call is opened, and, like the call,
@@ -102,7 +102,7 @@ pub trait Interceptor: Send + Sync + 'static {
 }
 
 /// A client's streaming call (client-, server- or bidi-streaming) as its interceptors see it: the one
-/// interface the typed calls ([`BidiStreamCall`](crate::BidiStreamCall) and the others) drive. The
+/// interface the typed calls ([`BidiStreamCall`](crate::client::BidiStreamCall) and the others) drive. The
 /// client's own call implements it, below every interceptor, with retries and balancing under it;
 /// an interceptor wraps it in one of its own (see [`Interceptor::streaming_client`]).
 ///
@@ -165,7 +165,7 @@ pub trait StreamingClientConn: Send + 'static {
 /// ```
 /// use std::sync::Arc;
 /// use std::sync::atomic::{AtomicUsize, Ordering};
-/// use trident::{AnyMessage, ConnFuture, Error, Interceptor, StreamingClientConn, StreamingClientWrapper};
+/// use trident::{interceptor::AnyMessage, interceptor::ConnFuture, Error, Interceptor, interceptor::StreamingClientConn, interceptor::StreamingClientWrapper};
 ///
 /// /// Counts the messages every streaming call sends.
 /// struct CountSends(Arc<AtomicUsize>);

@@ -6,8 +6,8 @@
 use futures_util::StreamExt as _;
 use prost_reflect::ReflectMessage as _;
 use trident::{
-    Client, Code, Codec as _, Error, HttpVersion, JsonCodec, Request, Response, ResponseStream,
-    Router, Streaming,
+    Client, Code, Error, HttpVersion, Request, Response, ResponseStream, Router, Streaming,
+    codec::Codec as _, codec::JsonCodec,
 };
 
 /// The generated code under test.
@@ -103,7 +103,7 @@ fn client(service: impl GreetService, json: bool) -> GreetServiceClient {
     router.check().expect("distinct services");
     let builder = Client::builder("http://in-memory")
         .http_version(HttpVersion::Http2)
-        .transport(trident::boxed_transport(router));
+        .transport(trident::client::boxed_transport(router));
     let builder = if json { builder.json() } else { builder };
     let client = builder.build().expect("client builds");
     // The empty service's client has no methods to call; it must still build.

@@ -4,8 +4,9 @@
 //! call) as thoroughly as calls through the empty chain. `conformance/run --intercept` sets it.
 
 use trident::{
-    AnyMessage, BoxFuture, ConnFuture, Error, Interceptor, MessageStream, Request, Response,
-    StreamingClientConn, StreamingClientWrapper, StreamingNext, UnaryNext,
+    Error, Interceptor, Request, Response, interceptor::AnyMessage, interceptor::BoxFuture,
+    interceptor::ConnFuture, interceptor::MessageStream, interceptor::StreamingClientConn,
+    interceptor::StreamingClientWrapper, interceptor::StreamingNext, interceptor::UnaryNext,
 };
 
 /// The environment variable that switches interception on.

@@ -1,11 +1,13 @@
 //! The client side of health checking: a balanced Trident client's
-//! [`HealthCheck`](trident::HealthCheck) that follows each endpoint's `Watch` stream, so that a server
+//! [`HealthCheck`](trident::client::HealthCheck) that follows each endpoint's `Watch` stream, so that a server
 //! reporting NOT_SERVING (as a draining one does) gets no more calls.
 
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use trident::{Client, Code, EndpointHealth, HealthCheck, ServerStreamCall};
+use trident::{
+    Client, Code, client::EndpointHealth, client::HealthCheck, client::ServerStreamCall,
+};
 
 use crate::client::HealthClient;
 use crate::proto::{HealthCheckRequest, HealthCheckResponse, ServingStatus};
@@ -16,7 +18,7 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// Follows an endpoint's health through `grpc.health.v1.Health/Watch`, for
-/// [`ClientBuilder::health_check`](trident::ClientBuilder::health_check).
+/// [`ClientBuilder::health_check`](trident::client::ClientBuilder::health_check).
 ///
 /// `SERVING` lets calls go to the endpoint; any other status (`NOT_SERVING`, `SERVICE_UNKNOWN`,
 /// `UNKNOWN`) holds them back. A server without the health service (`unimplemented`) is taken as
@@ -27,7 +29,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// ```no_run
 /// let client = trident::Client::builder("http://replicas.internal:8080")
 ///     .http_version(trident::HttpVersion::Http2)
-///     .resolver(trident::DnsResolver::new("dns:///replicas.internal:8080")?)
+///     .resolver(trident::client::DnsResolver::new("dns:///replicas.internal:8080")?)
 ///     .health_check(trident_health::WatchHealth::server())
 ///     .build()?;
 /// # Ok::<_, trident::ConfigError>(())

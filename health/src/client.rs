@@ -1,6 +1,6 @@
 //! A typed client of `grpc.health.v1.Health`, for probing Trident or any other gRPC server.
 
-use trident::{Client, Error, IntoRequest, Response, ServerStreamCall};
+use trident::{Client, Error, IntoRequest, Response, client::ServerStreamCall};
 
 use crate::proto::{
     CHECK, HealthCheckRequest, HealthCheckResponse, HealthListRequest, HealthListResponse, LIST,

@@ -5,7 +5,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use trident::{Client, Code, HttpVersion, ProtocolKind, Router, ServerStreamCall};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Router, client::ServerStreamCall};
 use trident_health::{
     HealthCheckRequest, HealthCheckResponse, HealthClient, HealthListRequest, HealthReporter,
     ServingStatus,

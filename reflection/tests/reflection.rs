@@ -13,7 +13,7 @@ use prost_types::{
     FileDescriptorProto, FileDescriptorSet, MethodDescriptorProto, OneofDescriptorProto,
     ServiceDescriptorProto, descriptor_proto::ExtensionRange,
 };
-use trident::{BidiStreamCall, Client, Code, HttpVersion, ProtocolKind, Request, Router};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Request, Router, client::BidiStreamCall};
 use trident_reflection::v1::server_reflection_request::MessageRequest;
 use trident_reflection::v1::server_reflection_response::MessageResponse;
 use trident_reflection::v1::{ExtensionRequest, ServerReflectionRequest, ServerReflectionResponse};

@@ -21,11 +21,6 @@ use crate::interceptor::{Chain, Interceptor};
 use crate::protocol::ProtocolKind;
 use crate::protocol::client::ClientProtocol;
 
-/// How long the built-in transport waits for a TCP connection when not told otherwise (see
-/// [`ClientBuilder::connect_timeout`]): 20 s, the minimum connect timeout of gRPC's connection backoff
-/// specification.
-pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
-
 impl Client {
     /// Starts configuring a client for `base_url` (such as `http://127.0.0.1:8080`, optionally with a path
     /// prefix).
@@ -60,6 +55,21 @@ pub struct ClientBuilder {
     resolver: Option<Box<dyn Resolver>>,
     balance: BalancePolicy,
     health_check: Option<Arc<dyn HealthCheck>>,
+}
+
+impl ClientBuilder {
+    /// The largest received message a client accepts unless told otherwise
+    /// ([`read_max_bytes`](Self::read_max_bytes)), counted after decompression: 4 MiB.
+    pub const DEFAULT_READ_MAX_BYTES: usize = crate::limits::DEFAULT_READ_MAX_BYTES;
+
+    /// The size below which a client sends messages uncompressed unless told otherwise
+    /// ([`compress_min_bytes`](Self::compress_min_bytes)): 1 KiB.
+    pub const DEFAULT_COMPRESS_MIN_BYTES: usize = crate::limits::DEFAULT_COMPRESS_MIN_BYTES;
+
+    /// How long the built-in transport waits for a TCP connection when not told otherwise (see
+    /// [`ClientBuilder::connect_timeout`]): 20 s, the minimum connect timeout of gRPC's connection backoff
+    /// specification.
+    pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 }
 
 /// Makes the clients a health check watches each endpoint through: the balanced client's protocol,
@@ -114,7 +124,7 @@ impl ClientBuilder {
             timeout: None,
             tls: default_transport::TlsSettings::default(),
             http2: Http2Settings::default(),
-            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            connect_timeout: Some(ClientBuilder::DEFAULT_CONNECT_TIMEOUT),
             interceptors: Vec::new(),
             layers: Vec::new(),
             default_headers: Vec::new(),
@@ -125,8 +135,8 @@ impl ClientBuilder {
         }
     }
 
-    /// Balances calls over the endpoints `resolver` finds (a [`DnsResolver`](crate::DnsResolver), a
-    /// [`StaticResolver`](crate::StaticResolver), or one of your own), instead of calling the base URL's
+    /// Balances calls over the endpoints `resolver` finds (a [`DnsResolver`](crate::client::DnsResolver), a
+    /// [`StaticResolver`](crate::client::StaticResolver), or one of your own), instead of calling the base URL's
     /// host. Requests still name the base URL's authority (`:authority`, `Host`, and the TLS server
     /// name), and the built-in transport opens one connection per endpoint (HTTP/2: one multiplexed
     /// connection; HTTP/1.1: a pool). See [`balance`](Self::balance) for how endpoints are picked and
@@ -136,8 +146,8 @@ impl ClientBuilder {
     /// ```
     /// let client = trident::Client::builder("http://payments.internal:8080")
     ///     .http_version(trident::HttpVersion::Http2)
-    ///     .resolver(trident::DnsResolver::new("dns:///payments.internal:8080")?)
-    ///     .balance(trident::BalancePolicy::PowerOfTwoChoices)
+    ///     .resolver(trident::client::DnsResolver::new("dns:///payments.internal:8080")?)
+    ///     .balance(trident::client::BalancePolicy::PowerOfTwoChoices)
     ///     .build()?;
     /// # Ok::<_, trident::ConfigError>(())
     /// ```
@@ -147,7 +157,7 @@ impl ClientBuilder {
     }
 
     /// Balances calls over a fixed set of endpoint addresses: [`resolver`](Self::resolver) with a
-    /// [`StaticResolver`](crate::StaticResolver).
+    /// [`StaticResolver`](crate::client::StaticResolver).
     pub fn endpoints(self, addresses: impl IntoIterator<Item = std::net::SocketAddr>) -> Self {
         self.resolver(StaticResolver::new(addresses))
     }
@@ -402,7 +412,7 @@ impl ClientBuilder {
     }
 
     /// How long the built-in transport waits for a TCP connection to be established before the call
-    /// fails with `unavailable`. Default [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT)
+    /// fails with `unavailable`. Default [`ClientBuilder::DEFAULT_CONNECT_TIMEOUT`](crate::client::ClientBuilder::DEFAULT_CONNECT_TIMEOUT)
     /// (20 s, gRPC's minimum connect timeout); a call's own deadline, when shorter, ends it sooner.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         self.connect_timeout = Some(timeout);

@@ -14,11 +14,6 @@ use tokio::time::Instant;
 use crate::client::resolver::{ResolveNow, Resolver};
 use crate::{Code, ConfigError, Error};
 
-/// How often a [`DnsResolver`] looks the name up again unless told otherwise: 30 s, the usual floor
-/// of gRPC's DNS re-resolution. A lookup that found nothing (or failed) is made again sooner: after
-/// 1 s, doubling up to the interval.
-pub const DEFAULT_DNS_INTERVAL: Duration = Duration::from_secs(30);
-
 /// The shortest time between two lookups, however often a client asks.
 const MIN_GAP: Duration = Duration::from_millis(500);
 
@@ -28,6 +23,13 @@ pub struct DnsResolver {
     host: String,
     port: u16,
     interval: Duration,
+}
+
+impl DnsResolver {
+    /// How often a [`DnsResolver`] looks the name up again unless told otherwise: 30 s, the usual floor
+    /// of gRPC's DNS re-resolution. A lookup that found nothing (or failed) is made again sooner: after
+    /// 1 s, doubling up to the interval.
+    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 }
 
 impl DnsResolver {
@@ -67,11 +69,11 @@ impl DnsResolver {
         Ok(Self {
             host: host.to_string(),
             port,
-            interval: DEFAULT_DNS_INTERVAL,
+            interval: DnsResolver::DEFAULT_INTERVAL,
         })
     }
 
-    /// How often the name is looked up again (default [`DEFAULT_DNS_INTERVAL`]); the client also asks
+    /// How often the name is looked up again (default [`DnsResolver::DEFAULT_INTERVAL`]); the client also asks
     /// for a lookup after a failed connect, at most every half second.
     pub fn interval(mut self, interval: Duration) -> Self {
         self.interval = interval.max(MIN_GAP);

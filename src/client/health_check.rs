@@ -15,7 +15,7 @@ pub enum EndpointHealth {
 }
 
 /// Watches one endpoint's health for a balanced client; see
-/// [`ClientBuilder::health_check`](crate::ClientBuilder::health_check).
+/// [`ClientBuilder::health_check`](crate::client::ClientBuilder::health_check).
 ///
 /// [`watch`](Self::watch) is called for each endpoint when it joins the client's set, with a client
 /// whose calls go to that endpoint alone (same protocol, codec and TLS as the balanced client, no

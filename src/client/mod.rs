@@ -1,5 +1,8 @@
 //! The client half: configuration, the typed call entry points, and the duplex call they share.
 //!
+//! [`Client`] and [`HttpVersion`] are also at the crate root; this module adds the builder, the typed
+//! streaming calls, retries, balancing and discovery, and custom transports.
+//!
 //! Every call takes one path: the typed entry point, the client's interceptor chain (of length zero
 //! when it has none), then the call as the client makes it, with its retries under the chain: a unary
 //! call's `send_unary` here, a streaming call's `StreamConn` (`stream_conn.rs`).
@@ -33,13 +36,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 pub use balancer::BalancePolicy;
-pub use builder::{ClientBuilder, DEFAULT_CONNECT_TIMEOUT};
+pub use builder::ClientBuilder;
 pub use calls::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
-pub use dns_resolver::{DEFAULT_DNS_INTERVAL, DnsResolver};
+pub use dns_resolver::DnsResolver;
 pub use health_check::{EndpointHealth, HealthCheck};
-pub use replay::REPLAY_LIMIT;
 pub use resolver::{ResolveNow, Resolver, StaticResolver};
-pub use retry::{MAX_RETRY_ATTEMPTS, RetryBudget, RetryPolicy};
+pub use retry::{RetryBudget, RetryPolicy};
 pub use transport::{HttpVersion, Transport, boxed_transport};
 
 use crate::any_message::AnyMessage;

@@ -3,7 +3,7 @@
 //! gRFC A6 buffers them.
 //!
 //! A call is committed, and its messages let go, at its first response message, when the caller reads
-//! the response headers, or when what it sent outgrows [`REPLAY_LIMIT`] (A6's per-call buffer limit:
+//! the response headers, or when what it sent outgrows [`RetryPolicy::REPLAY_LIMIT`] (A6's per-call buffer limit:
 //! past it, a call is no longer retried). Only calls a retry policy applies to keep anything: a client
 //! without retries pays nothing.
 
@@ -14,12 +14,8 @@ use crate::Error;
 use crate::body::Body;
 use crate::client::config::ClientConfig;
 use crate::client::duplex::DuplexCall;
-use crate::client::retry::Attempts;
+use crate::client::retry::{Attempts, RetryPolicy};
 use crate::method::MethodSpec;
-
-/// The most request bytes a call keeps for a retry (1 MiB, grpc-java's per-call default); a call that
-/// sent more is not retried.
-pub const REPLAY_LIMIT: usize = 1024 * 1024;
 
 /// What a retryable streaming call keeps to be sent again: its attempts so far and what it sent. The
 /// call itself makes each new attempt (`stream_conn.rs`), from the request it was opened with.
@@ -56,7 +52,7 @@ impl Replay {
     /// committed).
     pub fn record(&mut self, framed: &Bytes) -> bool {
         self.size += framed.len();
-        if self.size > REPLAY_LIMIT {
+        if self.size > RetryPolicy::REPLAY_LIMIT {
             return false;
         }
         self.sent.push(framed.clone());

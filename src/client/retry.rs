@@ -9,7 +9,7 @@
 //!   whatever the method and whether or not a policy applies (A6's transparent retry); a policy may
 //!   send it again after that, within its attempts;
 //! - **the method is idempotent** (`idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` in the
-//!   proto, or named with [`ClientBuilder::idempotent_method`](crate::ClientBuilder::idempotent_method))
+//!   proto, or named with [`ClientBuilder::idempotent_method`](crate::client::ClientBuilder::idempotent_method))
 //!   and a [`RetryPolicy`] applies to it: a failure with a retryable code is retried up to the policy's
 //!   attempts.
 //!
@@ -45,9 +45,6 @@ use tower::util::rng::{HasherRng, Rng as _};
 use crate::method::{Idempotency, MethodSpec};
 use crate::{Code, ConfigError, Error, deadline};
 
-/// The most attempts a policy may make (gRFC A6 caps `maxAttempts` at 5 as well).
-pub const MAX_RETRY_ATTEMPTS: u32 = 5;
-
 /// The trailer (or header) in which a server tells a client how long to wait before retrying, in
 /// milliseconds; a negative value asks it not to retry (gRFC A6).
 const PUSHBACK: &str = "grpc-retry-pushback-ms";
@@ -56,7 +53,7 @@ const PUSHBACK: &str = "grpc-retry-pushback-ms";
 ///
 /// ```
 /// use std::time::Duration;
-/// use trident::{Code, RetryPolicy};
+/// use trident::{Code, client::RetryPolicy};
 ///
 /// let policy = RetryPolicy::new()
 ///     .max_attempts(4)
@@ -75,6 +72,15 @@ pub struct RetryPolicy {
     max_backoff: Duration,
     multiplier: f64,
     retryable_codes: Vec<Code>,
+}
+
+impl RetryPolicy {
+    /// The most request bytes a streaming call keeps to send again on a retry (1 MiB, grpc-java's
+    /// per-call default); a call that sent more is not retried.
+    pub const REPLAY_LIMIT: usize = 1024 * 1024;
+
+    /// The most attempts a policy may make (gRFC A6 caps `maxAttempts` at 5 as well).
+    pub const MAX_ATTEMPTS: u32 = 5;
 }
 
 impl Default for RetryPolicy {
@@ -97,7 +103,7 @@ impl RetryPolicy {
     }
 
     /// How many times a call may be sent in all, the first time included: 1 (no retries) to
-    /// [`MAX_RETRY_ATTEMPTS`]. A value outside fails [`ClientBuilder::build`](crate::ClientBuilder::build).
+    /// [`RetryPolicy::MAX_ATTEMPTS`]. A value outside fails [`ClientBuilder::build`](crate::client::ClientBuilder::build).
     pub fn max_attempts(mut self, attempts: u32) -> Self {
         self.max_attempts = attempts;
         self
@@ -118,7 +124,7 @@ impl RetryPolicy {
     }
 
     /// How much the longest wait grows from one retry to the next (default 2; at least 1, and
-    /// finite, or [`ClientBuilder::build`](crate::ClientBuilder::build) fails).
+    /// finite, or [`ClientBuilder::build`](crate::client::ClientBuilder::build) fails).
     pub fn backoff_multiplier(mut self, multiplier: f64) -> Self {
         self.multiplier = multiplier;
         self
@@ -142,7 +148,7 @@ impl RetryPolicy {
 }
 
 /// How many retries a client may add to its calls, shared by all its clones; see
-/// [`ClientBuilder::retry_budget`](crate::ClientBuilder::retry_budget).
+/// [`ClientBuilder::retry_budget`](crate::client::ClientBuilder::retry_budget).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RetryBudget {
     ttl: Duration,
@@ -164,7 +170,7 @@ impl Default for RetryBudget {
 impl RetryBudget {
     /// Retries may add `ratio` (0 to 1000: 0.2 is a fifth) to the calls made in the last `ttl` (1 to 60
     /// seconds), and `min_per_sec` retries a second are always allowed, for clients that make few
-    /// calls. A value outside its range fails [`ClientBuilder::build`](crate::ClientBuilder::build).
+    /// calls. A value outside its range fails [`ClientBuilder::build`](crate::client::ClientBuilder::build).
     pub fn new(ttl: Duration, min_per_sec: u32, ratio: f32) -> Self {
         Self {
             ttl,
@@ -187,10 +193,11 @@ pub(crate) struct Retries {
 
 /// What is wrong with `policy`, one line per setting (`whose` says which policy it is).
 fn policy_problems(policy: &RetryPolicy, whose: &str, problems: &mut Vec<String>) {
-    if !(1..=MAX_RETRY_ATTEMPTS).contains(&policy.max_attempts) {
+    if !(1..=RetryPolicy::MAX_ATTEMPTS).contains(&policy.max_attempts) {
         problems.push(format!(
-            "{whose}: RetryPolicy::max_attempts({}) is out of range: it takes 1 to {MAX_RETRY_ATTEMPTS}",
-            policy.max_attempts
+            "{whose}: RetryPolicy::max_attempts({}) is out of range: it takes 1 to {}",
+            policy.max_attempts,
+            RetryPolicy::MAX_ATTEMPTS
         ));
     }
     if !(policy.multiplier.is_finite() && policy.multiplier >= 1.0) {
@@ -224,7 +231,7 @@ fn budget_problems(budget: &RetryBudget, problems: &mut Vec<String>) {
     }
 }
 
-/// What a [`ClientBuilder`](crate::ClientBuilder) collects about retries.
+/// What a [`ClientBuilder`](crate::client::ClientBuilder) collects about retries.
 #[derive(Default)]
 pub(crate) struct RetrySettings {
     pub default: Option<RetryPolicy>,

@@ -10,7 +10,7 @@
 //!
 //! Until the call is committed, it keeps what it sent (`replay.rs`) so that a retry can send it again:
 //! a server-streaming call always (its one message, for the transparent retry of calls the server
-//! never processed), client- and bidi-streaming calls only under a [`RetryPolicy`](crate::RetryPolicy).
+//! never processed), client- and bidi-streaming calls only under a [`RetryPolicy`](crate::client::RetryPolicy).
 //! It is committed when its response head is received with the call still open (a gRPC
 //! trailers-only error is not a head: the call may go again), or at its first response message.
 

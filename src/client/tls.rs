@@ -16,7 +16,7 @@ use crate::tls::{
     root_store_from_pem,
 };
 
-/// TLS settings a [`ClientBuilder`](crate::ClientBuilder) collects for `https://` base URLs.
+/// TLS settings a [`ClientBuilder`](crate::client::ClientBuilder) collects for `https://` base URLs.
 #[derive(Clone, Default)]
 pub(crate) struct TlsSettings {
     /// PEM trust anchors replacing the default (public web) roots; empty: the defaults.

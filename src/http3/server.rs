@@ -22,10 +22,10 @@ use http_body::Frame;
 use http_body_util::BodyExt as _;
 use tokio::sync::mpsc;
 
-use crate::PeerCertificates;
 use crate::body::Body;
 use crate::http3::body::{RecvBody, SendFailure, SendHalf, send_body};
 use crate::http3::quic::{QuicSettings, server_config};
+use crate::tls::PeerCertificates;
 
 /// A QUIC endpoint accepting HTTP/3 connections. Clones share it.
 #[derive(Clone)]

@@ -48,12 +48,12 @@ const DURATION_BOUNDARIES: [f64; 14] = [
 /// provider (`opentelemetry::global::set_meter_provider`) before calling [`server`](Self::server) or
 /// [`client`](Self::client), or instruments made earlier record nowhere.
 ///
-/// [`TraceCalls`]: crate::TraceCalls
+/// [`TraceCalls`]: crate::observe::TraceCalls
 ///
 /// ```
-/// let router = trident::Router::new().intercept(trident::RecordMetrics::server());
+/// let router = trident::Router::new().intercept(trident::observe::RecordMetrics::server());
 /// let client = trident::Client::builder("http://127.0.0.1:8080")
-///     .intercept(trident::RecordMetrics::client())
+///     .intercept(trident::observe::RecordMetrics::client())
 ///     .build()?;
 /// # Ok::<(), trident::ConfigError>(())
 /// ```

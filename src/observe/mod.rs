@@ -1,7 +1,11 @@
-//! Observability as interceptors: what the tracing and metrics interceptors share. A call is described
-//! once by the attributes of OpenTelemetry's RPC semantic conventions ([`CallInfo`]), its messages are
+//! Observability as interceptors: [`TraceCalls`] (feature `tracing`) opens one span per call, and
+//! [`RecordMetrics`] (feature `opentelemetry`) records OpenTelemetry's RPC metrics; attach either to a
+//! router or a client with `intercept`.
+//!
+//! What they share: a call is described
+//! once by the attributes of OpenTelemetry's RPC semantic conventions (`CallInfo`), its messages are
 //! counted and measured as they pass, and its end (success, error, or a stream dropped early) is
-//! reported exactly once to an [`Observer`]. Built only with the `tracing` feature (which
+//! reported exactly once to an `Observer`. Built only with the `tracing` feature (which
 //! `opentelemetry` implies); with it off, none of this exists.
 
 pub(crate) mod spans;
@@ -10,6 +14,15 @@ pub(crate) mod spans;
 pub(crate) mod metrics;
 #[cfg(feature = "opentelemetry")]
 pub(crate) mod propagation;
+
+#[cfg(feature = "opentelemetry")]
+pub use metrics::RecordMetrics;
+pub use spans::TraceCalls;
+
+/// The OpenTelemetry API crate [`RecordMetrics::meter`] and [`TraceCalls::propagator`] take their
+/// types from, at the version Trident is built with. Only with the `opentelemetry` feature.
+#[cfg(feature = "opentelemetry")]
+pub use opentelemetry;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

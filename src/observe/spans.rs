@@ -17,7 +17,7 @@ use crate::{Error, Request, Response};
 /// An interceptor that opens one [`tracing`] span per call, on the server
 /// ([`TraceCalls::server`], attached with [`Router::intercept`](crate::Router::intercept) or
 /// [`ServiceRoutes::intercept`](crate::ServiceRoutes::intercept)) or on the client
-/// ([`TraceCalls::client`], attached with [`ClientBuilder::intercept`](crate::ClientBuilder::intercept)).
+/// ([`TraceCalls::client`], attached with [`ClientBuilder::intercept`](crate::client::ClientBuilder::intercept)).
 /// Only with the `tracing` feature.
 ///
 /// The span, at level `INFO`, is named `rpc.server` or `rpc.client`; its `otel.name` field,
@@ -54,9 +54,9 @@ use crate::{Error, Request, Response};
 /// unless given one with [`TraceCalls::propagator`].
 ///
 /// ```
-/// let router = trident::Router::new().intercept(trident::TraceCalls::server()); // .add(...) services
+/// let router = trident::Router::new().intercept(trident::observe::TraceCalls::server()); // .add(...) services
 /// let client = trident::Client::builder("http://127.0.0.1:8080")
-///     .intercept(trident::TraceCalls::client())
+///     .intercept(trident::observe::TraceCalls::client())
 ///     .build()?;
 /// # Ok::<(), trident::ConfigError>(())
 /// ```

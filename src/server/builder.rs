@@ -6,7 +6,7 @@
 //! them; the guide's "Connections and limits" section lists the defaults and why they were chosen.
 //!
 //! The router only routes (and mounts in any tower stack); a `Server` owns the listener's connections.
-//! [`Server::serve`] starts serving; see [`Serve`](crate::Serve) for running it and shutting it down.
+//! [`Server::serve`] starts serving; see [`Serve`](crate::server::Serve) for running it and shutting it down.
 
 use std::time::Duration;
 
@@ -17,47 +17,6 @@ use crate::http2::{Http2Settings, Side};
 use crate::min_data_rate::MinDataRate;
 #[cfg(feature = "tls")]
 use crate::server::tls::TlsConfig;
-
-/// How long open calls may take to finish after a shutdown signal unless configured otherwise: 30
-/// seconds.
-pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
-
-/// How long an HTTP/1.1 client may take to send a request's headers, by default: 30 seconds.
-pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long a connection may stay open with no call in flight, by default: 5 minutes.
-pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-
-/// How often the server PINGs each HTTP/2 connection to learn that its client is still there, by
-/// default: every 60 seconds.
-pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
-
-/// How long an HTTP/2 PING may go unanswered before the connection is closed, by default: 20 seconds.
-pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
-/// How long a TCP connection may be silent before the kernel starts probing it, by default: 60 seconds.
-pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
-
-/// How many bytes of streamed responses one connection holds, waiting to be written, before its streams
-/// slow down, by default: 4 MiB.
-pub const DEFAULT_MAX_BUFFERED_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// The largest request header list accepted by default, measured as HTTP/2 measures it: 16 KiB.
-pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
-
-/// How many requests a client may have open at once on one HTTP/3 connection, by default: 200.
-#[cfg(feature = "http3")]
-pub const DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS: u32 = 200;
-
-/// How often the server PINGs an HTTP/3 connection that is otherwise quiet, by default: every 15
-/// seconds, so that a quiet stream outlives the idle timeout.
-#[cfg(feature = "http3")]
-pub const DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
-
-/// How long an HTTP/3 connection may go without a packet from its client before it is closed, by
-/// default: 30 seconds (the smaller of both sides' values applies).
-#[cfg(feature = "http3")]
-pub const DEFAULT_HTTP3_MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves a [`Router`](crate::Router) on a TCP listener: HTTP/1.1 and HTTP/2 on one port (cleartext HTTP/2 with prior
 /// knowledge, or ALPN over TLS with `Server::tls`), with limits and graceful shutdown.
@@ -84,7 +43,7 @@ pub const DEFAULT_HTTP3_MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// ```
 ///
 /// Every request reaches the router with the peer's [`SocketAddr`](std::net::SocketAddr) (and, over
-/// TLS with client certificates, its [`PeerCertificates`](crate::PeerCertificates)) as request
+/// TLS with client certificates, its [`PeerCertificates`](crate::tls::PeerCertificates)) as request
 /// extensions, which [`CallContext`](crate::CallContext) reads.
 ///
 /// Cloning is cheap; one `Server` may serve several listeners.
@@ -110,6 +69,49 @@ pub struct Server {
     pub(super) http3: Http3Options,
 }
 
+impl Server {
+    /// How long open calls may take to finish after a shutdown signal unless configured otherwise: 30
+    /// seconds.
+    pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+    /// How long an HTTP/1.1 client may take to send a request's headers, by default: 30 seconds.
+    pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// How long a connection may stay open with no call in flight, by default: 5 minutes.
+    pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
+
+    /// How often the server PINGs each HTTP/2 connection to learn that its client is still there, by
+    /// default: every 60 seconds.
+    pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+    /// How long an HTTP/2 PING may go unanswered before the connection is closed, by default: 20 seconds.
+    pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+    /// How long a TCP connection may be silent before the kernel starts probing it, by default: 60 seconds.
+    pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+    /// How many bytes of streamed responses one connection holds, waiting to be written, before its streams
+    /// slow down, by default: 4 MiB.
+    pub const DEFAULT_MAX_BUFFERED_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+    /// The largest request header list accepted by default, measured as HTTP/2 measures it: 16 KiB.
+    pub const DEFAULT_MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
+
+    /// How many requests a client may have open at once on one HTTP/3 connection, by default: 200.
+    #[cfg(feature = "http3")]
+    pub const DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS: u32 = 200;
+
+    /// How often the server PINGs an HTTP/3 connection that is otherwise quiet, by default: every 15
+    /// seconds, so that a quiet stream outlives the idle timeout.
+    #[cfg(feature = "http3")]
+    pub const DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(15);
+
+    /// How long an HTTP/3 connection may go without a packet from its client before it is closed, by
+    /// default: 30 seconds (the smaller of both sides' values applies).
+    #[cfg(feature = "http3")]
+    pub const DEFAULT_HTTP3_MAX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
 /// How a server serves HTTP/3, if it does.
 #[cfg(feature = "http3")]
 #[derive(Clone, Debug)]
@@ -130,37 +132,37 @@ impl Default for Server {
 
 impl Server {
     /// A cleartext server with hyper's HTTP/1.1 and HTTP/2 settings and every protection at its
-    /// default: a [`DEFAULT_HEADER_READ_TIMEOUT`] to send headers, a [`DEFAULT_IDLE_TIMEOUT`] idle
-    /// timeout, HTTP/2 PINGs every [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`] (see [`http2`](Self::http2)), TCP keepalive, at most as many
+    /// default: a [`Server::DEFAULT_HEADER_READ_TIMEOUT`] to send headers, a [`Server::DEFAULT_IDLE_TIMEOUT`] idle
+    /// timeout, HTTP/2 PINGs every [`Server::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`] (see [`http2`](Self::http2)), TCP keepalive, at most as many
     /// connections as the process may open file descriptors (less a reserve), headers up to
-    /// [`DEFAULT_MAX_HEADER_LIST_SIZE`], request bodies at least as fast as [`MinDataRate::DEFAULT`],
-    /// and a [`DEFAULT_GRACE_PERIOD`] grace period. Connections have no maximum age, calls in flight no
+    /// [`Server::DEFAULT_MAX_HEADER_LIST_SIZE`], request bodies at least as fast as [`MinDataRate::DEFAULT`],
+    /// and a [`Server::DEFAULT_GRACE_PERIOD`] grace period. Connections have no maximum age, calls in flight no
     /// limit and calls without a timeout no deadline, unless set.
     pub fn new() -> Self {
         Self {
             http1_keep_alive: true,
-            http1_header_read_timeout: Some(DEFAULT_HEADER_READ_TIMEOUT),
+            http1_header_read_timeout: Some(Server::DEFAULT_HEADER_READ_TIMEOUT),
             http2: Http2Settings::default(),
-            tcp_keepalive: Some(DEFAULT_TCP_KEEPALIVE),
-            idle_timeout: Some(DEFAULT_IDLE_TIMEOUT),
+            tcp_keepalive: Some(Server::DEFAULT_TCP_KEEPALIVE),
+            idle_timeout: Some(Server::DEFAULT_IDLE_TIMEOUT),
             max_connection_age: None,
             max_connection_age_grace: None,
             max_connections: crate::server::fd_limit::default_max_connections(),
-            max_header_list_size: DEFAULT_MAX_HEADER_LIST_SIZE,
+            max_header_list_size: Server::DEFAULT_MAX_HEADER_LIST_SIZE,
             max_calls_in_flight: None,
             default_timeout: None,
             min_request_data_rate: Some(MinDataRate::DEFAULT),
-            max_buffered_response_bytes: DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
-            grace_period: DEFAULT_GRACE_PERIOD,
+            max_buffered_response_bytes: Server::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
+            grace_period: Server::DEFAULT_GRACE_PERIOD,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "http3")]
             http3: Http3Options {
                 enabled: false,
                 alt_svc_max_age: None,
-                max_concurrent_streams: DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
-                keep_alive_interval: Some(DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL),
-                max_idle_timeout: DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
+                max_concurrent_streams: Server::DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
+                keep_alive_interval: Some(Server::DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL),
+                max_idle_timeout: Server::DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
             },
         }
     }
@@ -173,7 +175,7 @@ impl Server {
     }
 
     /// How long an HTTP/1.1 client may take to send a request's headers before its connection is
-    /// closed (default [`DEFAULT_HEADER_READ_TIMEOUT`]; `None`: no limit). The clock starts when the
+    /// closed (default [`Server::DEFAULT_HEADER_READ_TIMEOUT`]; `None`: no limit). The clock starts when the
     /// server begins waiting for a request, so this also bounds how long an idle keep-alive connection
     /// is kept open. A defence against clients that open connections and trickle bytes. HTTP/2
     /// connections are covered by the [idle timeout](Self::idle_timeout) instead: a request whose
@@ -184,7 +186,7 @@ impl Server {
     }
 
     /// How long a connection may stay open with no call in flight before the server closes it
-    /// (default [`DEFAULT_IDLE_TIMEOUT`]; `None`: never). HTTP/2 connections get a GOAWAY, HTTP/1.1
+    /// (default [`Server::DEFAULT_IDLE_TIMEOUT`]; `None`: never). HTTP/2 connections get a GOAWAY, HTTP/1.1
     /// connections are closed between requests. The clock runs from the moment the last call's
     /// response ended (or the connection opened), so a connection that never sends a request is closed
     /// after this long too. Clients reconnect when they next need to; gRPC and Connect clients do so by
@@ -196,8 +198,8 @@ impl Server {
 
     /// The HTTP/2 settings of the server's connections. What `settings` leaves unset keeps the
     /// server's default:
-    /// - PINGs every [`DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`], whether or not streams are open, and a
-    ///   connection whose PING goes unanswered for [`DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT`] is closed and
+    /// - PINGs every [`Server::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL`], whether or not streams are open, and a
+    ///   connection whose PING goes unanswered for [`Server::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT`] is closed and
     ///   its calls cancelled, so that a client that vanished without closing does not hold its
     ///   handlers forever;
     /// - 200 concurrent streams per connection, 1 MiB stream and connection windows and 16 KiB frames
@@ -216,7 +218,7 @@ impl Server {
     }
 
     /// How long an accepted TCP connection may be silent before the kernel sends keepalive probes
-    /// (default [`DEFAULT_TCP_KEEPALIVE`]; `None`: the system's setting, usually off). The kernel
+    /// (default [`Server::DEFAULT_TCP_KEEPALIVE`]; `None`: the system's setting, usually off). The kernel
     /// closes a connection whose probes go unanswered, which is how a vanished HTTP/1.1 client is
     /// noticed (HTTP/1.1 has no PING).
     pub fn tcp_keepalive(mut self, idle: impl Into<Option<Duration>>) -> Self {
@@ -260,7 +262,7 @@ impl Server {
 
     /// The largest request header list the server accepts, in bytes, measured as HTTP/2 measures it
     /// on both HTTP versions: each field's name and value plus 32 bytes, the request line's parts
-    /// (method, path, scheme, authority) included (default [`DEFAULT_MAX_HEADER_LIST_SIZE`]). Larger
+    /// (method, path, scheme, authority) included (default [`Server::DEFAULT_MAX_HEADER_LIST_SIZE`]). Larger
     /// requests are answered `431 Request Header Fields Too Large`. HTTP/2 clients learn the limit from
     /// the server's SETTINGS. (HTTP/1.1 requests are also limited to 100 fields, by hyper.)
     pub fn max_header_list_size(mut self, max: u32) -> Self {
@@ -289,7 +291,7 @@ impl Server {
 
     /// How many bytes of streamed responses one connection may hold, over all its streams, in batches
     /// handed to the connection and not yet written out (default
-    /// [`DEFAULT_MAX_BUFFERED_RESPONSE_BYTES`]). A backstop: each stream already holds at most two
+    /// [`Server::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES`]). A backstop: each stream already holds at most two
     /// batches (under 64 KiB plus two messages); past this budget, each stream of the connection holds
     /// one batch at most, of one message, until the connection has written enough. Streams keep moving
     /// as their clients read, one message at a time, and one connection's slow readers cost at most
@@ -311,7 +313,7 @@ impl Server {
     }
 
     /// How long open calls may take to finish after the shutdown signal (default
-    /// [`DEFAULT_GRACE_PERIOD`]); see [`Serve::with_graceful_shutdown`](crate::Serve::with_graceful_shutdown). When it has passed, the
+    /// [`Server::DEFAULT_GRACE_PERIOD`]); see [`Serve::with_graceful_shutdown`](crate::server::Serve::with_graceful_shutdown). When it has passed, the
     /// connections still open are closed and their calls cancelled. `Duration::MAX` waits for as long
     /// as the calls take.
     pub fn grace_period(mut self, period: Duration) -> Self {
@@ -361,7 +363,7 @@ impl Server {
     }
 
     /// How many requests a client may have open at once on one HTTP/3 connection (default
-    /// [`DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS`]; at least 1).
+    /// [`Server::DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS`]; at least 1).
     #[cfg(feature = "http3")]
     pub fn http3_max_concurrent_streams(mut self, max: u32) -> Self {
         self.http3.max_concurrent_streams = max;
@@ -369,7 +371,7 @@ impl Server {
     }
 
     /// How often to PING an HTTP/3 connection that is otherwise quiet (default
-    /// [`DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL`]; `None`: never). Keep it below the idle timeout, or
+    /// [`Server::DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL`]; `None`: never). Keep it below the idle timeout, or
     /// quiet streams end with their connection.
     #[cfg(feature = "http3")]
     pub fn http3_keep_alive_interval(mut self, interval: impl Into<Option<Duration>>) -> Self {
@@ -378,7 +380,7 @@ impl Server {
     }
 
     /// How long an HTTP/3 connection may go without hearing from its client before it is closed
-    /// (default [`DEFAULT_HTTP3_MAX_IDLE_TIMEOUT`]; the client's own value applies when smaller).
+    /// (default [`Server::DEFAULT_HTTP3_MAX_IDLE_TIMEOUT`]; the client's own value applies when smaller).
     /// This finds dead clients; the [`idle_timeout`](Self::idle_timeout) (no call in flight) applies
     /// as well.
     #[cfg(feature = "http3")]
@@ -451,12 +453,12 @@ impl Server {
         }
         let interval = settings
             .keep_alive_interval
-            .unwrap_or(Some(DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL));
+            .unwrap_or(Some(Server::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL));
         if let Some(interval) = interval {
             http2.keep_alive_interval(interval).keep_alive_timeout(
                 settings
                     .keep_alive_timeout
-                    .unwrap_or(DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
+                    .unwrap_or(Server::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
             );
         }
         if let Some(size) = settings.stream_window {
@@ -508,7 +510,7 @@ mod tests {
         assert_eq!(server.http2.adaptive_window, Some(true));
         assert_eq!(server.max_connections, None, "0 means no limit");
         assert_eq!(server.max_connections(3).max_connections, Some(3));
-        assert_eq!(Server::default().grace_period, DEFAULT_GRACE_PERIOD);
+        assert_eq!(Server::default().grace_period, Server::DEFAULT_GRACE_PERIOD);
         assert!(Server::new().problems().is_empty());
     }
 

@@ -25,11 +25,11 @@ use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::PeerCertificates;
 use crate::coalesce::Coalesce;
 use crate::server::connection_service::{Activity, ConnectionService, RequestLimits, Served};
 use crate::server::{ConnectionScope, Server};
 use crate::server_shutdown::ServerShutdown;
+use crate::tls::PeerCertificates;
 
 /// How long a connection must have been idle before the connection limit may close it to make room.
 /// Long enough that a client which has just connected can send its first request.
@@ -42,7 +42,7 @@ pub(super) struct Shared<S> {
     pub limits: Arc<RequestLimits>,
     pub timers: Timers,
     #[cfg(feature = "tls")]
-    pub tls: Option<crate::server::TlsConfig>,
+    pub tls: Option<crate::tls::TlsConfig>,
     /// What TCP responses advertise in `alt-svc`, if anything (HTTP/3).
     pub alt_svc: Option<http::HeaderValue>,
 }

@@ -20,10 +20,10 @@ use tokio::time::Instant;
 use tower::ServiceExt as _;
 use tower::util::Oneshot;
 
-use crate::PeerCertificates;
 use crate::body::Body;
 use crate::min_data_rate::MinDataRate;
 use crate::server::ConnectionScope;
+use crate::tls::PeerCertificates;
 use crate::{Code, Error};
 
 /// What HTTP/2 adds to each header field's name and value when it measures a header list (RFC 9113,
@@ -161,7 +161,9 @@ where
                         Code::Unavailable,
                         "the server is at its limit of calls in flight; try again later",
                     );
-                    return ResponseFuture::refused(crate::error_response(&request, &error));
+                    return ResponseFuture::refused(crate::server::error_response(
+                        &request, &error,
+                    ));
                 }
             },
         };

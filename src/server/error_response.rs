@@ -18,7 +18,7 @@ use crate::server::router::default_offer;
 /// use trident::{Body, Code, Error};
 ///
 /// fn reject(request: &http::Request<Body>) -> http::Response<Body> {
-///     trident::error_response(request, &Error::new(Code::Unauthenticated, "no token"))
+///     trident::server::error_response(request, &Error::new(Code::Unauthenticated, "no token"))
 /// }
 /// # let grpc = http::Request::post("/a.B/C").header("content-type", "application/grpc").body(Body::empty()).unwrap();
 /// # assert_eq!(reject(&grpc).headers()["grpc-status"], "16");

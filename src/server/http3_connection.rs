@@ -184,7 +184,7 @@ async fn serve_connection<S: Served>(
     let handshake_timeout = shared
         .tls
         .as_ref()
-        .map_or(crate::server::DEFAULT_TLS_HANDSHAKE_TIMEOUT, |tls| {
+        .map_or(crate::tls::TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT, |tls| {
             tls.handshake_timeout()
         });
     // A handshake still in progress when shutdown starts is abandoned: no call has begun.

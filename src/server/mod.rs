@@ -1,5 +1,10 @@
 //! The server half: a router of typed handlers that speaks every protocol on one port, and the
 //! [`Server`] that serves it on a listener.
+//!
+//! The common path ([`Router`], [`Server`], [`ServiceRoutes`], [`Streaming`], [`ResponseStream`]) is
+//! also at the crate root; this module adds what running a server names less often: the serve
+//! futures, [`RouterFuture`], [`HandlerPanic`], [`MinDataRate`] and [`error_response`] for tower
+//! middleware.
 
 mod answer;
 mod builder;
@@ -20,19 +25,12 @@ mod response_budget;
 mod router;
 mod serve;
 mod streaming;
+// Its configuration types are public as `trident::tls`'s.
 #[cfg(feature = "tls")]
-mod tls;
+pub(crate) mod tls;
 
-pub use builder::{
-    DEFAULT_GRACE_PERIOD, DEFAULT_HEADER_READ_TIMEOUT, DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL,
-    DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
-    DEFAULT_MAX_HEADER_LIST_SIZE, DEFAULT_TCP_KEEPALIVE, Server,
-};
-#[cfg(feature = "http3")]
-pub use builder::{
-    DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL, DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
-    DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
-};
+pub use crate::min_data_rate::MinDataRate;
+pub use builder::Server;
 pub(crate) use connection_scope::ConnectionScope;
 pub use error_response::error_response;
 pub use outgoing::ResponseStream;
@@ -40,5 +38,3 @@ pub use recover::HandlerPanic;
 pub use router::{Router, RouterFuture, ServiceRoutes};
 pub use serve::{Serve, ServeFuture, WithGracefulShutdown};
 pub use streaming::Streaming;
-#[cfg(feature = "tls")]
-pub use tls::{DEFAULT_TLS_HANDSHAKE_TIMEOUT, TlsConfig, TlsConfigBuilder};

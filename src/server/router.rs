@@ -153,6 +153,16 @@ pub struct Router {
     inner: Arc<Inner>,
 }
 
+impl Router {
+    /// The largest received message a router accepts unless told otherwise
+    /// ([`read_max_bytes`](Self::read_max_bytes)), counted after decompression: 4 MiB.
+    pub const DEFAULT_READ_MAX_BYTES: usize = DEFAULT_READ_MAX_BYTES;
+
+    /// The size below which a router sends messages uncompressed unless told otherwise
+    /// ([`compress_min_bytes`](Self::compress_min_bytes)): 1 KiB.
+    pub const DEFAULT_COMPRESS_MIN_BYTES: usize = DEFAULT_COMPRESS_MIN_BYTES;
+}
+
 #[derive(Clone)]
 struct Inner {
     routes: HashMap<&'static str, Implementations>,

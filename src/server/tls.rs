@@ -10,7 +10,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use trident::TlsConfig;
+//! use trident::tls::TlsConfig;
 //!
 //! // Mutual TLS: the server's chain and key, and the CA client certificates must chain to.
 //! let tls = TlsConfig::builder(std::fs::read("server.pem")?, std::fs::read("server.key")?)
@@ -39,13 +39,10 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::ConfigError;
-use crate::PeerCertificates;
+use crate::tls::PeerCertificates;
 use crate::tls::{
     ALPN_H2, ALPN_HTTP1, add_roots_from_pem, certificates_from_pem, private_key_from_pem, provider,
 };
-
-/// How long a client may take to complete the TLS handshake unless configured otherwise.
-pub const DEFAULT_TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What a TLS server needs: a rustls server configuration and a handshake timeout.
 ///
@@ -59,6 +56,11 @@ pub struct TlsConfig {
     /// rustls configuration).
     #[cfg(feature = "http3")]
     stateless_reset_seed: Option<[u8; 32]>,
+}
+
+impl TlsConfig {
+    /// How long a client may take to complete the TLS handshake unless configured otherwise.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 }
 
 impl TlsConfig {
@@ -84,7 +86,7 @@ impl TlsConfig {
             key_pem: key_pem.as_ref().to_vec(),
             client_ca_pem: Vec::new(),
             client_auth_optional: false,
-            handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            handshake_timeout: TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT,
         }
     }
 
@@ -96,14 +98,14 @@ impl TlsConfig {
         }
         Self {
             server: Arc::new(config),
-            handshake_timeout: DEFAULT_TLS_HANDSHAKE_TIMEOUT,
+            handshake_timeout: TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT,
             #[cfg(feature = "http3")]
             stateless_reset_seed: None,
         }
     }
 
     /// Sets how long a client may take to complete the handshake before its connection is closed
-    /// (default [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]).
+    /// (default [`TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT`]).
     pub fn with_handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -182,7 +184,7 @@ impl TlsConfigBuilder {
     }
 
     /// Sets how long a client may take to complete the handshake before its connection is closed
-    /// (default [`DEFAULT_TLS_HANDSHAKE_TIMEOUT`]).
+    /// (default [`TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT`]).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
         self.handshake_timeout = timeout;
         self
@@ -296,7 +298,10 @@ mod tests {
             config.rustls_config().alpn_protocols,
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         );
-        assert_eq!(config.handshake_timeout(), DEFAULT_TLS_HANDSHAKE_TIMEOUT);
+        assert_eq!(
+            config.handshake_timeout(),
+            TlsConfig::DEFAULT_HANDSHAKE_TIMEOUT
+        );
         let (client_ca, _) = self_signed("client-ca");
         let config = TlsConfig::builder(&cert, &key)
             .client_ca_pem(&client_ca)

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use prost::Message as _;
 use tower::ServiceExt as _;
-use trident::boxed_transport;
+use trident::client::boxed_transport;
 use trident::{Body, Client, HttpVersion, ProtocolKind};
 
 use crate::{EchoRequest, EchoResponse, EchoServiceClient, ErrorSpec, TestService, gzip, router};

@@ -8,7 +8,7 @@ use bytes::{Buf as _, Bytes};
 use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use trident::Router;
-use trident::boxed_transport;
+use trident::client::boxed_transport;
 
 use crate::{Http, within};
 
@@ -211,7 +211,7 @@ impl MethodLog {
     }
 
     /// Wraps `router` as a transport that records each request's HTTP method.
-    pub fn transport(&self, router: Router) -> trident::Transport {
+    pub fn transport(&self, router: Router) -> trident::client::Transport {
         let log = self.clone();
         boxed_transport(tower::ServiceExt::map_request(
             router,

@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 
 use bytes::Bytes;
 use tokio::task::JoinHandle;
-use trident::boxed_transport;
-use trident::{Client, ClientBuilder, HttpVersion, Router, Server};
+use trident::client::boxed_transport;
+use trident::{Client, HttpVersion, Router, Server, client::ClientBuilder};
 
 use crate::{EchoServiceClient, State, TestService, echo_service_routes};
 
@@ -30,11 +30,11 @@ impl Codec {
 
     /// Encodes `message` as this codec would.
     pub fn encode<M: trident::Message>(self, message: &M) -> Vec<u8> {
-        use trident::Codec as _;
+        use trident::codec::Codec as _;
         let mut buf = bytes::BytesMut::new();
         match self {
-            Codec::Proto => trident::ProtoCodec.encode(message, &mut buf),
-            Codec::Json => trident::JsonCodec.encode(message, &mut buf),
+            Codec::Proto => trident::codec::ProtoCodec.encode(message, &mut buf),
+            Codec::Json => trident::codec::JsonCodec.encode(message, &mut buf),
         }
         .expect("test messages encode");
         buf.to_vec()
@@ -42,11 +42,15 @@ impl Codec {
 
     /// Decodes a message as this codec would.
     pub fn decode<M: trident::Message>(self, data: &[u8]) -> M {
-        use trident::Codec as _;
+        use trident::codec::Codec as _;
         let mut message = M::default();
         match self {
-            Codec::Proto => trident::ProtoCodec.decode(Bytes::copy_from_slice(data), &mut message),
-            Codec::Json => trident::JsonCodec.decode(Bytes::copy_from_slice(data), &mut message),
+            Codec::Proto => {
+                trident::codec::ProtoCodec.decode(Bytes::copy_from_slice(data), &mut message)
+            }
+            Codec::Json => {
+                trident::codec::JsonCodec.decode(Bytes::copy_from_slice(data), &mut message)
+            }
         }
         .expect("response decodes");
         message

@@ -10,7 +10,9 @@
 //! per call on one stream). `--client-intercept` and `--server-intercept` attach one interceptor that
 //! passes every call on unchanged to the client and to the router.
 
-use trident::{Client, HttpVersion, Interceptor, ProtocolKind, Request, Router, boxed_transport};
+use trident::{
+    Client, HttpVersion, Interceptor, ProtocolKind, Request, Router, client::boxed_transport,
+};
 use trident_benches::echo::Echo;
 use trident_benches::trident_gen::{
     EchoRequest, EchoServiceClient, StreamRequest, echo_service_routes,

@@ -61,7 +61,7 @@ struct Args {
     http_version: trident::HttpVersion,
     tls_ca: Option<String>,
     /// `Some` for a client balancing over `[addr]` with this policy.
-    balance: Option<trident::BalancePolicy>,
+    balance: Option<trident::client::BalancePolicy>,
     retry: bool,
     intercept: bool,
 }
@@ -151,8 +151,8 @@ fn parse_args() -> Result<Args, String> {
             "--tls-ca" => args.tls_ca = Some(value),
             "--balance" => {
                 args.balance = Some(match value.as_str() {
-                    "rr" => trident::BalancePolicy::RoundRobin,
-                    "p2c" => trident::BalancePolicy::PowerOfTwoChoices,
+                    "rr" => trident::client::BalancePolicy::RoundRobin,
+                    "p2c" => trident::client::BalancePolicy::PowerOfTwoChoices,
                     other => return Err(format!("unknown balance policy {other}")),
                 })
             }
@@ -354,9 +354,9 @@ impl Caller {
 /// Adds the client paths asked for to Trident's `builder`: balancing over the one server's address, a
 /// retry policy, and an interceptor.
 fn with_client_paths(
-    mut builder: trident::ClientBuilder,
+    mut builder: trident::client::ClientBuilder,
     args: &Args,
-) -> Result<trident::ClientBuilder, String> {
+) -> Result<trident::client::ClientBuilder, String> {
     if let Some(policy) = args.balance {
         let addr: std::net::SocketAddr = args.addr.parse().map_err(|e| {
             format!(
@@ -367,7 +367,7 @@ fn with_client_paths(
         builder = builder.endpoints([addr]).balance(policy);
     }
     if args.retry {
-        builder = builder.retry(trident::RetryPolicy::new());
+        builder = builder.retry(trident::client::RetryPolicy::new());
     }
     if args.intercept {
         builder = builder.intercept(PassThrough);

@@ -17,7 +17,9 @@
 //! certificate for 127.0.0.1 made at start and written to `DIR/cert.pem` for the client to trust: the
 //! driver's HTTP/3 rows, which compare HTTP/3 with HTTP/2 over the same TLS.
 
-use trident::{Interceptor, RecordMetrics, Router, Server, TlsConfig, TraceCalls};
+use trident::{
+    Interceptor, Router, Server, observe::RecordMetrics, observe::TraceCalls, tls::TlsConfig,
+};
 use trident_benches::echo::Echo;
 use trident_benches::settings;
 use trident_benches::trident_gen::echo_service_routes;

@@ -8,7 +8,7 @@ use std::io;
 use std::process::ExitCode;
 
 use trident::Server;
-use trident::TlsConfig;
+use trident::tls::TlsConfig;
 use trident_conformance::proto::{self, ServerCompatRequest, ServerCompatResponse};
 use trident_conformance::{service, wire};
 

@@ -7,7 +7,8 @@ use std::future::Future;
 use prost_reflect::ReflectMessage;
 use tokio::time::{Instant, sleep, sleep_until};
 use trident::{
-    BidiStreamCall, Client, Code, Error, Message, Metadata, MethodSpec, Request, ServerStreamCall,
+    Client, Code, Error, Message, Metadata, MethodSpec, Request, client::BidiStreamCall,
+    client::ServerStreamCall,
 };
 
 use super::{CancelAt, Plan};

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use trident::triple::{TripleClientOptions as _, TripleRoutes as _};
-use trident::{Client, Code, HttpVersion, ProtocolKind, Router, Server, TlsConfig};
+use trident::{Client, Code, HttpVersion, ProtocolKind, Router, Server, tls::TlsConfig};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
 
@@ -134,8 +134,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .protocol(ProtocolKind::GRPC)
             .http_version(HttpVersion::Http2)
             .endpoints([addr, nowhere, replica_addr])
-            .balance(trident::BalancePolicy::PowerOfTwoChoices)
-            .retry(trident::RetryPolicy::new())
+            .balance(trident::client::BalancePolicy::PowerOfTwoChoices)
+            .retry(trident::client::RetryPolicy::new())
             .default_timeout(Duration::from_secs(10))
             .build()?,
     );

@@ -10,7 +10,9 @@ use opentelemetry_sdk::metrics::{InMemoryMetricExporter, PeriodicReader, SdkMete
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::{InMemorySpanExporter, SdkTracerProvider};
 use tracing_subscriber::layer::SubscriberExt as _;
-use trident::{Client, HttpVersion, ProtocolKind, RecordMetrics, Router, Server, TraceCalls};
+use trident::{
+    Client, HttpVersion, ProtocolKind, Router, Server, observe::RecordMetrics, observe::TraceCalls,
+};
 use trident_examples::Greeter;
 use trident_examples::greet::*;
 

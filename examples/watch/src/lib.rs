@@ -22,7 +22,7 @@
 //! [`registry`] applies the config-sync use case to Trident itself, as service discovery: replicas of a
 //! service register their address under a key prefix ([`Registration`](registry::Registration)), and a
 //! balanced Trident client follows that prefix with a [`StoreResolver`](registry::StoreResolver), a
-//! [`trident::Resolver`] that lists it with `Range`, then watches it (resuming, or listing again, when the
+//! [`trident::client::Resolver`] that lists it with `Range`, then watches it (resuming, or listing again, when the
 //! watch breaks), so replicas joining and leaving reach every client within a watch event. There are no
 //! leases: a replica that crashes leaves its key until it is deleted, and clients only eject it for
 //! failing to connect.

@@ -45,7 +45,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use futures_util::stream::BoxStream;
-use trident::{Code, Error, ResolveNow, Resolver, ServerStreamCall};
+use trident::{Code, Error, client::ResolveNow, client::Resolver, client::ServerStreamCall};
 
 use crate::proto::{
     DeleteRequest, Event, EventType, FellBehindDetail, KvServiceClient, PutRequest, RangeRequest,

@@ -16,7 +16,7 @@ use std::time::Duration;
 use http::{Method, StatusCode, header};
 use tokio::net::TcpListener;
 use tower::Layer as _;
-use trident::Serve;
+use trident::server::Serve;
 use trident::{Body, Router, Server};
 
 /// The HTTP/2 limit on concurrent streams per connection that [`serve`] sets by default.

@@ -1,7 +1,7 @@
 //! Triple's client options: the Apache Dubbo service group and version a client's calls are for, sent
 //! as headers the server routes by (see `routing.rs`).
 
-use crate::ClientBuilder;
+use crate::client::ClientBuilder;
 use crate::protocol::triple::{SERVICE_GROUP, SERVICE_VERSION};
 
 /// Triple's options for a client: the Apache Dubbo service group and version its calls are for. Bring

@@ -11,7 +11,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use trident::{BalancePolicy, Client, Code, DnsResolver, Error, HttpVersion, RetryPolicy, Server};
+use trident::{
+    Client, Code, Error, HttpVersion, Server, client::BalancePolicy, client::DnsResolver,
+    client::RetryPolicy,
+};
 use trident_health::{HealthReporter, WatchHealth};
 use trident_tests::{EchoRequest, EchoServiceClient, TestService, router, within};
 

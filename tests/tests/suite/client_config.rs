@@ -1,9 +1,9 @@
 //! `ClientBuilder::build` refuses configurations that cannot work with a `ConfigError` naming the problem,
 //! before any call is made (TLS material has its own cases in tls.rs).
 
-use trident::{Client, CompressionRegistry, ConfigError, HttpVersion, ProtocolKind};
+use trident::{Client, ConfigError, HttpVersion, ProtocolKind, compression::CompressionRegistry};
 
-fn build_error(builder: trident::ClientBuilder) -> ConfigError {
+fn build_error(builder: trident::client::ClientBuilder) -> ConfigError {
     match builder.build() {
         Ok(client) => panic!("expected a configuration error, built {client:?}"),
         Err(error) => error,

@@ -10,9 +10,10 @@ use std::time::Duration;
 use futures_util::stream;
 use tokio::net::TcpListener;
 use trident::{
-    AnyMessage, BoxFuture, Client, Code, ConnFuture, Error, HttpVersion, Interceptor, ProtocolKind,
-    Request, RequestInterceptor, Response, ResponseStream, Router, Server, ServiceRoutes,
-    Streaming, StreamingClientConn, StreamingClientWrapper, UnaryNext,
+    Client, Code, Error, HttpVersion, Interceptor, ProtocolKind, Request, RequestInterceptor,
+    Response, ResponseStream, Router, Server, ServiceRoutes, Streaming, interceptor::AnyMessage,
+    interceptor::BoxFuture, interceptor::ConnFuture, interceptor::StreamingClientConn,
+    interceptor::StreamingClientWrapper, interceptor::UnaryNext,
 };
 use trident_tests::{CHAT, COLLECT, ECHO, EchoRequest, EchoResponse, REPEAT, text, within};
 
@@ -638,10 +639,10 @@ async fn request_extensions_reach_the_transport() {
 }
 
 /// A transport that records each request's `Tag` and answers from a fresh router.
-fn client_transport_of(seen: &Arc<Mutex<Vec<Option<Tag>>>>) -> trident::Transport {
+fn client_transport_of(seen: &Arc<Mutex<Vec<Option<Tag>>>>) -> trident::client::Transport {
     let seen = seen.clone();
     let router = Router::new().add(routes(Arc::new(AtomicUsize::new(0))));
-    trident::boxed_transport(tower::service_fn(
+    trident::client::boxed_transport(tower::service_fn(
         move |request: http::Request<trident::Body>| {
             seen.lock()
                 .expect("not poisoned")

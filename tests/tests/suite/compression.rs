@@ -2,7 +2,7 @@
 //! size threshold below which nothing is compressed, and encodings one side does not support.
 
 use bytes::Bytes;
-use trident::{Code, CompressionRegistry, Request};
+use trident::{Code, Request, compression::CompressionRegistry};
 use trident_tests::{
     Codec, EchoRequest, Http, TestServer, build_client, envelope, gunzip, gzip, raw_unary, text,
     within,

@@ -12,7 +12,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
-use trident::{Client, Code, MinDataRate, Server};
+use trident::{Client, Code, Server, server::MinDataRate};
 use trident_tests::{
     Codec, ECHO, EchoRequest, EchoServiceClient, Http, SilencingProxy, TestService, raw, router,
     send_on_new_connection, send_raw, text, within,
@@ -64,7 +64,7 @@ fn client(url: &str, http: Http) -> EchoServiceClient {
 /// Opens a `WaitStream` call that holds its stream open until cancelled, and reads its first message.
 async fn held_stream(
     client: &EchoServiceClient,
-) -> trident::ServerStreamCall<trident_tests::EchoResponse> {
+) -> trident::client::ServerStreamCall<trident_tests::EchoResponse> {
     let mut stream = within("open a stream", client.wait_stream(text("hold")))
         .await
         .expect("stream");

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue};
 use tower::Layer as _;
 use trident::cors::{AllowOrigin, CorsLayer};
-use trident::{Codec as _, ProtoCodec};
+use trident::{codec::Codec as _, codec::ProtoCodec};
 use trident_tests::{
     Codec, EchoRequest, EchoResponse, ErrorSpec, Http, RawResponse, TestServer, envelope, raw,
     raw_unary, send_raw, text, within,

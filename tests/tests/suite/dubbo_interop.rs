@@ -175,7 +175,7 @@ impl DubboServer {
         Self { child, port }
     }
 
-    fn client(&self, protocol: ProtocolKind, json: bool) -> trident::ClientBuilder {
+    fn client(&self, protocol: ProtocolKind, json: bool) -> trident::client::ClientBuilder {
         let builder = Client::builder(format!("http://127.0.0.1:{}", self.port))
             .protocol(protocol)
             .http_version(HttpVersion::Http2);

@@ -1,4 +1,4 @@
-//! `trident::error_response` from tower middleware in front of the router: an authentication layer that
+//! `trident::server::error_response` from tower middleware in front of the router: an authentication layer that
 //! rejects calls without a token answers each protocol in its own form, so every client reads the code,
 //! message and headers (where a plain `401 text/plain` would break gRPC clients).
 
@@ -23,7 +23,7 @@ async fn middleware_rejections_reach_every_client_as_rpc_errors() {
                 .headers_mut()
                 .insert("www-authenticate", "Bearer")
                 .expect("a valid header");
-            Ok::<_, Infallible>(trident::error_response(&request, &error))
+            Ok::<_, Infallible>(trident::server::error_response(&request, &error))
         }
     });
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -76,7 +76,7 @@ async fn middleware_rejections_reach_every_client_as_rpc_errors() {
     }
 
     // A request of no protocol gets Connect's unary form: the code's HTTP status and JSON.
-    let plain = trident::error_response(
+    let plain = trident::server::error_response(
         &http::Request::get("/anything").body(()).expect("a request"),
         &Error::new(Code::Unauthenticated, "a token is required"),
     );

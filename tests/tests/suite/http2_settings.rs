@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
-use trident::{ClientBuilder, Server};
+use trident::{Server, client::ClientBuilder};
 use trident_tests::{
     Codec, EchoRequest, Http, TestServer, build_client, configure_builder, text, within,
 };

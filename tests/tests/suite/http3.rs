@@ -11,7 +11,8 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use trident::{
-    Client, ClientBuilder, Code, HttpVersion, ProtocolKind, Request, Router, Server, TlsConfig,
+    Client, Code, HttpVersion, ProtocolKind, Request, Router, Server, client::ClientBuilder,
+    tls::TlsConfig,
 };
 use trident_tests::{
     Codec, EchoRequest, EchoServiceClient, TestService, build_client, configure_builder, router,

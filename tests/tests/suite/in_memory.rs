@@ -1,7 +1,7 @@
 //! The stream-type matrix over the in-memory transport: the `Router` itself as the client's transport,
 //! with HTTP/2 requests.
 
-use trident::boxed_transport;
+use trident::client::boxed_transport;
 use trident_tests::{
     Codec, Http, TestService, build_client, configure_builder, in_memory_builder, router,
     scenarios, within,

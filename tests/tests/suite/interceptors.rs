@@ -8,9 +8,10 @@ use std::sync::{Arc, Mutex};
 use futures_util::{StreamExt as _, stream};
 use tokio::net::TcpListener;
 use trident::{
-    AnyMessage, BoxFuture, Client, Code, Error, HttpVersion, Interceptor, MessageStream,
-    ProtocolKind, Request, RequestInterceptor, Response, ResponseStream, Router, Server,
-    ServiceRoutes, Streaming, StreamingNext, UnaryNext,
+    Client, Code, Error, HttpVersion, Interceptor, ProtocolKind, Request, RequestInterceptor,
+    Response, ResponseStream, Router, Server, ServiceRoutes, Streaming, interceptor::AnyMessage,
+    interceptor::BoxFuture, interceptor::MessageStream, interceptor::StreamingNext,
+    interceptor::UnaryNext,
 };
 use trident_tests::{CHAT, COLLECT, ECHO, EchoRequest, EchoResponse, REPEAT, text, within};
 

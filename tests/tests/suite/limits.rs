@@ -3,7 +3,7 @@
 //! bombs: small gzip bodies expanding past the limit).
 
 use bytes::Bytes;
-use trident::{Code, CompressionRegistry, Error};
+use trident::{Code, Error, compression::CompressionRegistry};
 use trident_tests::{
     Codec, EchoRequest, Http, TestServer, build_client, envelope, gzip, raw_unary, sized_request,
     text, text_for_stream_response, within,

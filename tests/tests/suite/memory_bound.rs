@@ -87,7 +87,7 @@ const BUDGETED_GROWTH: usize =
 #[test]
 fn a_connections_response_budget_caps_its_never_read_streams() {
     const NAME: &str = "a_connections_response_budget_caps_its_never_read_streams";
-    assert_eq!(BUDGET, trident::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
+    assert_eq!(BUDGET, trident::Server::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
     let growth = measure(NAME, BUDGET);
     assert!(
         growth > BUDGET / 2,

@@ -24,8 +24,8 @@ use prost::Message as _;
 use tokio::net::TcpListener;
 use tracing_subscriber::layer::SubscriberExt as _;
 use trident::{
-    Client, Code, Error, HttpVersion, ProtocolKind, RecordMetrics, Request, Response,
-    ResponseStream, Router, Server, ServiceRoutes, Streaming, TraceCalls,
+    Client, Code, Error, HttpVersion, ProtocolKind, Request, Response, ResponseStream, Router,
+    Server, ServiceRoutes, Streaming, observe::RecordMetrics, observe::TraceCalls,
 };
 use trident_tests::{
     CHAT, COLLECT, ECHO, EchoRequest, EchoResponse, Http, REPEAT, raw_unary, text, within,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use trident::{Client, Code, ProtocolKind, RetryPolicy};
+use trident::{Client, Code, ProtocolKind, client::RetryPolicy};
 use trident_tests::{
     Codec, EchoRequest, EchoServiceClient, ErrorSpec, Header, Http, TestServer, build_client,
     configure_builder, within,
@@ -187,7 +187,10 @@ async fn server_streams_are_retried_before_their_response_head() {
     // The last attempt's error (in its trailers-only head) is the call's: opening the stream fails.
     async fn first_error(
         call: impl std::future::Future<
-            Output = Result<trident::ServerStreamCall<trident_tests::EchoResponse>, trident::Error>,
+            Output = Result<
+                trident::client::ServerStreamCall<trident_tests::EchoResponse>,
+                trident::Error,
+            >,
         >,
     ) -> trident::Error {
         within("repeat", call)
@@ -418,17 +421,19 @@ struct CountCalls(Arc<Seen>);
 impl trident::Interceptor for CountCalls {
     fn unary(
         &self,
-        request: trident::Request<trident::AnyMessage>,
-        next: trident::UnaryNext,
-    ) -> trident::BoxFuture<Result<trident::Response<trident::AnyMessage>, trident::Error>> {
+        request: trident::Request<trident::interceptor::AnyMessage>,
+        next: trident::interceptor::UnaryNext,
+    ) -> trident::interceptor::BoxFuture<
+        Result<trident::Response<trident::interceptor::AnyMessage>, trident::Error>,
+    > {
         self.0.unary.fetch_add(1, Ordering::SeqCst);
         next.run(request)
     }
 
     fn streaming_client(
         &self,
-        call: Box<dyn trident::StreamingClientConn>,
-    ) -> Box<dyn trident::StreamingClientConn> {
+        call: Box<dyn trident::interceptor::StreamingClientConn>,
+    ) -> Box<dyn trident::interceptor::StreamingClientConn> {
         self.0.opened.fetch_add(1, Ordering::SeqCst);
         Box::new(Counted {
             inner: call,
@@ -438,22 +443,22 @@ impl trident::Interceptor for CountCalls {
 }
 
 struct Counted {
-    inner: Box<dyn trident::StreamingClientConn>,
+    inner: Box<dyn trident::interceptor::StreamingClientConn>,
     seen: Arc<Seen>,
 }
 
-impl trident::StreamingClientWrapper for Counted {
-    fn inner(&self) -> &dyn trident::StreamingClientConn {
+impl trident::interceptor::StreamingClientWrapper for Counted {
+    fn inner(&self) -> &dyn trident::interceptor::StreamingClientConn {
         &*self.inner
     }
-    fn inner_mut(&mut self) -> &mut dyn trident::StreamingClientConn {
+    fn inner_mut(&mut self) -> &mut dyn trident::interceptor::StreamingClientConn {
         &mut *self.inner
     }
 
     fn send(
         &mut self,
-        message: trident::AnyMessage,
-    ) -> trident::ConnFuture<'_, Result<(), trident::Error>> {
+        message: trident::interceptor::AnyMessage,
+    ) -> trident::interceptor::ConnFuture<'_, Result<(), trident::Error>> {
         Box::pin(async move {
             self.inner.send(message).await?;
             self.seen.sent.fetch_add(1, Ordering::SeqCst);
@@ -463,7 +468,10 @@ impl trident::StreamingClientWrapper for Counted {
 
     fn receive(
         &mut self,
-    ) -> trident::ConnFuture<'_, Result<Option<trident::AnyMessage>, trident::Error>> {
+    ) -> trident::interceptor::ConnFuture<
+        '_,
+        Result<Option<trident::interceptor::AnyMessage>, trident::Error>,
+    > {
         Box::pin(async move {
             let received = self.inner.receive().await;
             let count = match &received {

@@ -14,9 +14,9 @@ use rcgen::{
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::task::JoinHandle;
-use trident::TlsConfig;
-use trident::rustls::pki_types::pem::PemObject as _;
-use trident::{Client, ClientBuilder, Code, Error, Request, Response, Router, Server};
+use trident::tls::TlsConfig;
+use trident::tls::rustls::pki_types::pem::PemObject as _;
+use trident::{Client, Code, Error, Request, Response, Router, Server, client::ClientBuilder};
 use trident_tests::{
     Codec, EchoRequest, EchoResponse, EchoService, EchoServiceClient, Http, TestService,
     build_client, configure_builder, echo_service_routes, router, scenarios, text, within,
@@ -404,19 +404,22 @@ async fn wrong_name_is_unavailable() {
 async fn hand_made_client_config() {
     let pki = Pki::new("rustls");
     let server = TlsServer::start(who_am_i_router(), pki.server_mtls(false)).await;
-    let mut roots = trident::rustls::RootCertStore::empty();
-    for cert in trident::rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes()) {
+    let mut roots = trident::tls::rustls::RootCertStore::empty();
+    for cert in
+        trident::tls::rustls::pki_types::CertificateDer::pem_slice_iter(pki.ca_pem.as_bytes())
+    {
         roots.add(cert.expect("CA PEM")).expect("CA anchor");
     }
     let chain = vec![pki.client.der.clone().into()];
-    let key =
-        trident::rustls::pki_types::PrivateKeyDer::from_pem_slice(pki.client.key_pem.as_bytes())
-            .expect("client key");
+    let key = trident::tls::rustls::pki_types::PrivateKeyDer::from_pem_slice(
+        pki.client.key_pem.as_bytes(),
+    )
+    .expect("client key");
     // A hand-made config picks its own provider; ring is deprecated in rustls 0.23.48 only for lacking
     // post-quantum key exchange, which this test does not need.
     #[allow(deprecated)]
-    let ring = trident::rustls::crypto::ring::default_provider();
-    let mut config = trident::rustls::ClientConfig::builder_with_provider(Arc::new(ring))
+    let ring = trident::tls::rustls::crypto::ring::default_provider();
+    let mut config = trident::tls::rustls::ClientConfig::builder_with_provider(Arc::new(ring))
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
         .with_root_certificates(roots)
@@ -556,7 +559,7 @@ async fn client_configuration_errors() {
         (
             "TLS settings with a custom transport",
             Client::builder("https://127.0.0.1:1")
-                .transport(trident::boxed_transport(router(TestService::new())))
+                .transport(trident::client::boxed_transport(router(TestService::new())))
                 .tls_root_certificates_pem(&pki.ca_pem),
             "custom",
         ),

@@ -237,8 +237,10 @@ async fn tonic_client_calls_every_stream_type_with_gzip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tonic_gzip_refused_by_trident_without_gzip() {
     bounded(async {
-        let server =
-            TestServer::start_with(|r| r.compression(trident::CompressionRegistry::empty())).await;
+        let server = TestServer::start_with(|r| {
+            r.compression(trident::compression::CompressionRegistry::empty())
+        })
+        .await;
         let mut client = tonic_client(server.addr, true).await;
         let status = within("compressed unary", client.echo(text("gz")))
             .await

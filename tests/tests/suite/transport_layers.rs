@@ -92,14 +92,16 @@ async fn a_failing_layer_fails_the_call() {
     let server = TestServer::start().await;
     let client = server
         .builder(Codec::Proto, Http::H2)
-        .layer(tower::layer::layer_fn(|_inner: trident::Transport| {
-            tower::service_fn(|_request: http::Request<trident::Body>| async {
-                Err::<http::Response<trident::Body>, _>(trident::Error::new(
-                    Code::ResourceExhausted,
-                    "the layer refuses",
-                ))
-            })
-        }))
+        .layer(tower::layer::layer_fn(
+            |_inner: trident::client::Transport| {
+                tower::service_fn(|_request: http::Request<trident::Body>| async {
+                    Err::<http::Response<trident::Body>, _>(trident::Error::new(
+                        Code::ResourceExhausted,
+                        "the layer refuses",
+                    ))
+                })
+            },
+        ))
         .build()
         .expect("client");
     let error = within(
@@ -113,11 +115,13 @@ async fn a_failing_layer_fails_the_call() {
 
     let client = server
         .builder(Codec::Proto, Http::H2)
-        .layer(tower::layer::layer_fn(|_inner: trident::Transport| {
-            tower::service_fn(|_request: http::Request<trident::Body>| async {
-                Err::<http::Response<trident::Body>, _>(std::io::Error::other("no route"))
-            })
-        }))
+        .layer(tower::layer::layer_fn(
+            |_inner: trident::client::Transport| {
+                tower::service_fn(|_request: http::Request<trident::Body>| async {
+                    Err::<http::Response<trident::Body>, _>(std::io::Error::other("no route"))
+                })
+            },
+        ))
         .build()
         .expect("client");
     let error = within(

@@ -18,7 +18,7 @@ use std::path::Path;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use http::HeaderMap;
-use trident::Compression as _;
+use trident::compression::Compression as _;
 
 use crate::Bench;
 use crate::h2client::{self, Error};
@@ -137,7 +137,7 @@ pub fn text_payload(size: usize) -> Vec<u8> {
 /// One gRPC envelope with the compressed flag holding `message` gzip-compressed (level 6).
 fn gzip_envelope(message: &[u8]) -> Result<Vec<u8>, String> {
     let mut compressed = BytesMut::new();
-    trident::Gzip
+    trident::compression::Gzip
         .compress(message, &mut compressed)
         .map_err(|e| e.to_string())?;
     let mut out = Vec::with_capacity(compressed.len() + 5);
@@ -327,7 +327,7 @@ async fn check_gzip(addr: SocketAddr, envelope: &[u8], message: &[u8]) -> Result
         return Err("the answer's message is not compressed (flag 0)".into());
     }
     let mut plain = BytesMut::new();
-    trident::Gzip.decompress(&data[5..], message.len() + 1, &mut plain)?;
+    trident::compression::Gzip.decompress(&data[5..], message.len() + 1, &mut plain)?;
     if plain[..] != message[..] {
         return Err("the decompressed answer differs from the request".into());
     }

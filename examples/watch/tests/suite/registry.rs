@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
-use trident::{Client, HttpVersion, ResolveNow, Resolver as _, Router};
+use trident::{Client, HttpVersion, Router, client::ResolveNow, client::Resolver as _};
 use trident_watch::proto::*;
 use trident_watch::registry::{Registration, StoreResolver, registry_key};
 use trident_watch::resume::Backoff;

@@ -2,7 +2,7 @@
 //! cannot go on is cancelled alone; progress on request; everything freed when the stream goes away.
 
 use crate::common::*;
-use trident::{BidiStreamCall, HttpVersion, ProtocolKind};
+use trident::{HttpVersion, ProtocolKind, client::BidiStreamCall};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::*;
 use trident_watch::store::StoreConfig;

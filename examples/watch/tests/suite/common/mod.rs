@@ -140,7 +140,7 @@ pub fn revisions_and_keys(events: &[Event]) -> Vec<(i64, String)> {
 
 /// Reads watch responses until `count` events have arrived (skipping progress notifications).
 pub async fn collect_events(
-    call: &mut trident::ServerStreamCall<WatchResponse>,
+    call: &mut trident::client::ServerStreamCall<WatchResponse>,
     count: usize,
 ) -> Result<Vec<Event>, Error> {
     let mut events = Vec::new();

@@ -1,5 +1,5 @@
-//! TLS pieces the server and the client share: the crypto provider, PEM parsing, root stores and ALPN
-//! names.
+//! The TLS pieces the server and the client share: the crypto provider, PEM parsing, root stores and
+//! ALPN names.
 //!
 //! The crypto provider is the application's, as rustls asks of libraries: every rustls config
 //! Trident builds uses the process-wide default provider when the application installed one
