@@ -19,6 +19,10 @@ pub(crate) const MAX_FRAME_SIZE: u32 = (1 << 24) - 1;
 /// What a server's HTTP/2 connection buffers of one stream's response body for sending, unless set
 /// otherwise: 64 KiB (h2's own default is 400 KiB).
 pub(crate) const DEFAULT_SERVER_SEND_BUFFER_SIZE: usize = 64 * 1024;
+/// How long a keepalive PING may go unanswered when no timeout was set, on either side: 20 s, as
+/// gRPC's own keepalive specification (gRFC A8) defaults it.
+pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// The largest per-stream send buffer h2 accepts (it panics above): 2^32 - 1 bytes.
 pub(crate) const MAX_SEND_BUFFER_SIZE: usize = u32::MAX as usize;
 

@@ -40,10 +40,6 @@ const MAX_HEADER_LIST_SIZE: u32 = 16 * 1024;
 /// How much of one stream's request body h2 buffers for sending: 1 MiB (hyper's client default).
 const MAX_SEND_BUFFER_SIZE: usize = 1024 * 1024;
 
-/// How long a keepalive PING may go unanswered when no timeout was set: 20 s, as gRPC's own
-/// keepalive specification (gRFC A8) defaults it.
-pub(crate) const DEFAULT_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
-
 /// An h2 client connection builder with `settings` applied, and the client's defaults for what is
 /// unset.
 pub(super) fn h2_builder(settings: &Http2Settings) -> h2::client::Builder {
@@ -110,7 +106,7 @@ impl Keepalive {
             interval,
             timeout: settings
                 .keep_alive_timeout
-                .unwrap_or(DEFAULT_KEEP_ALIVE_TIMEOUT),
+                .unwrap_or(crate::http2::DEFAULT_KEEP_ALIVE_TIMEOUT),
             while_idle: settings.keep_alive_while_idle.unwrap_or(false),
         })
     }

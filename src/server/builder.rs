@@ -85,7 +85,7 @@ impl Server {
     pub const DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(60);
 
     /// How long an HTTP/2 PING may go unanswered before the connection is closed, by default: 20 seconds.
-    pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+    pub const DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT: Duration = crate::http2::DEFAULT_KEEP_ALIVE_TIMEOUT;
 
     /// How long a TCP connection may be silent before the kernel starts probing it, by default: 60 seconds.
     pub const DEFAULT_TCP_KEEPALIVE: Duration = Duration::from_secs(60);
@@ -141,28 +141,28 @@ impl Server {
     pub fn new() -> Self {
         Self {
             http1_keep_alive: true,
-            http1_header_read_timeout: Some(Server::DEFAULT_HEADER_READ_TIMEOUT),
+            http1_header_read_timeout: Some(Self::DEFAULT_HEADER_READ_TIMEOUT),
             http2: Http2Settings::default(),
-            tcp_keepalive: Some(Server::DEFAULT_TCP_KEEPALIVE),
-            idle_timeout: Some(Server::DEFAULT_IDLE_TIMEOUT),
+            tcp_keepalive: Some(Self::DEFAULT_TCP_KEEPALIVE),
+            idle_timeout: Some(Self::DEFAULT_IDLE_TIMEOUT),
             max_connection_age: None,
             max_connection_age_grace: None,
             max_connections: crate::server::fd_limit::default_max_connections(),
-            max_header_list_size: Server::DEFAULT_MAX_HEADER_LIST_SIZE,
+            max_header_list_size: Self::DEFAULT_MAX_HEADER_LIST_SIZE,
             max_calls_in_flight: None,
             default_timeout: None,
             min_request_data_rate: Some(MinDataRate::DEFAULT),
-            max_buffered_response_bytes: Server::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
-            grace_period: Server::DEFAULT_GRACE_PERIOD,
+            max_buffered_response_bytes: Self::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES,
+            grace_period: Self::DEFAULT_GRACE_PERIOD,
             #[cfg(feature = "tls")]
             tls: None,
             #[cfg(feature = "http3")]
             http3: Http3Options {
                 enabled: false,
                 alt_svc_max_age: None,
-                max_concurrent_streams: Server::DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
-                keep_alive_interval: Some(Server::DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL),
-                max_idle_timeout: Server::DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
+                max_concurrent_streams: Self::DEFAULT_HTTP3_MAX_CONCURRENT_STREAMS,
+                keep_alive_interval: Some(Self::DEFAULT_HTTP3_KEEP_ALIVE_INTERVAL),
+                max_idle_timeout: Self::DEFAULT_HTTP3_MAX_IDLE_TIMEOUT,
             },
         }
     }
@@ -453,12 +453,12 @@ impl Server {
         }
         let interval = settings
             .keep_alive_interval
-            .unwrap_or(Some(Server::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL));
+            .unwrap_or(Some(Self::DEFAULT_HTTP2_KEEP_ALIVE_INTERVAL));
         if let Some(interval) = interval {
             http2.keep_alive_interval(interval).keep_alive_timeout(
                 settings
                     .keep_alive_timeout
-                    .unwrap_or(Server::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
+                    .unwrap_or(Self::DEFAULT_HTTP2_KEEP_ALIVE_TIMEOUT),
             );
         }
         if let Some(size) = settings.stream_window {
