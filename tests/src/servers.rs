@@ -154,13 +154,7 @@ impl TestServer {
     {
         let service = TestService::new();
         let wrapped = wrap(router(service.clone()));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
-        let task = tokio::spawn(async move {
-            let _ = Server::new().serve(listener, wrapped).await;
-        });
+        let (addr, task) = serve_on(Server::new(), wrapped).await;
         Self {
             addr,
             service,
@@ -203,12 +197,31 @@ pub async fn serve_router(router: Router) -> (SocketAddr, JoinHandle<()>) {
 /// Serves `router` with `server` on a fresh loopback port; returns the address and the serving task
 /// (aborting it stops the server and closes its connections).
 pub async fn serve_router_on(server: Server, router: Router) -> (SocketAddr, JoinHandle<()>) {
+    serve_on(server, router).await
+}
+
+/// Serves `service` (a router, or a tower stack around one) with `server` on a fresh loopback port;
+/// returns the address and the serving task.
+async fn serve_on<S, B>(server: Server, service: S) -> (SocketAddr, JoinHandle<()>)
+where
+    S: tower::Service<
+            http::Request<trident::Body>,
+            Response = http::Response<B>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = bytes::Bytes> + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind a loopback port");
     let addr = listener.local_addr().expect("local address");
     let task = tokio::spawn(async move {
-        let _ = server.serve(listener, router).await;
+        let _ = server.serve(listener, service).await;
     });
     (addr, task)
 }
