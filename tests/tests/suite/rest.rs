@@ -591,3 +591,62 @@ fn misconfigured_bindings_are_reported_naming_both_routes() {
         "{error}"
     );
 }
+
+/// Records the protocol and method of every call it sees, unary and streaming, and passes it on.
+#[derive(Clone, Default)]
+struct Seen(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Seen {
+    fn note(&self, context: &trident::CallContext) {
+        let method = context.method().expect("a server call");
+        let protocol = context.protocol().expect("a protocol");
+        self.0
+            .lock()
+            .expect("not poisoned")
+            .push(format!("{protocol} {}", method.method));
+    }
+}
+
+impl trident::Interceptor for Seen {
+    fn unary(
+        &self,
+        request: Request<trident::interceptor::AnyMessage>,
+        next: trident::interceptor::UnaryNext,
+    ) -> trident::interceptor::BoxFuture<Result<Response<trident::interceptor::AnyMessage>, Error>>
+    {
+        self.note(request.context());
+        next.run(request)
+    }
+
+    fn streaming_handler(
+        &self,
+        request: Request<trident::interceptor::MessageStream>,
+        next: trident::interceptor::StreamingNext,
+    ) -> trident::interceptor::BoxFuture<Result<Response<trident::interceptor::MessageStream>, Error>>
+    {
+        self.note(request.context());
+        next.run(request)
+    }
+}
+
+/// REST calls go through the router's interceptors like any other call, naming their protocol.
+#[tokio::test]
+async fn calls_go_through_interceptors() {
+    let seen = Seen::default();
+    let (addr, task) = serve_router(library_router().intercept(seen.clone())).await;
+    for (method, path) in [
+        ("GET", "/v1/shelves/1/books/2"),
+        ("GET", "/v1/shelves/1:watch?count=1"),
+    ] {
+        let request = raw(method.parse().expect("a method"), addr, path, Http::H2)
+            .body(Bytes::new())
+            .expect("a request");
+        let response = send_raw(addr, Http::H2, request).await;
+        assert_eq!(response.status, 200);
+    }
+    task.abort();
+    assert_eq!(
+        *seen.0.lock().expect("not poisoned"),
+        ["rest GetBook", "rest WatchShelf"]
+    );
+}
