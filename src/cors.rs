@@ -60,8 +60,16 @@ pub use tower_http::cors::{AllowHeaders, AllowOrigin, Cors, CorsLayer, ExposeHea
 
 use crate::protocol::PROTOCOLS;
 
-/// The methods Trident's protocols use: `POST`, and `GET` for Connect's side-effect-free unary calls.
-pub const ALLOW_METHODS: [Method; 2] = [Method::GET, Method::POST];
+/// The methods Trident's protocols use: `POST`, `GET` for Connect's side-effect-free unary calls, and
+/// the others REST bindings use (`PUT`, `PATCH`, `DELETE`; a binding with a custom method needs it
+/// added).
+pub const ALLOW_METHODS: [Method; 5] = [
+    Method::GET,
+    Method::POST,
+    Method::PUT,
+    Method::PATCH,
+    Method::DELETE,
+];
 
 /// How long [`layer`] lets browsers cache a preflight's answer: two hours (the most Chromium accepts;
 /// Firefox accepts a day).

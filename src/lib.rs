@@ -26,7 +26,8 @@
 //!   - [`codec`] and [`compression`]: the pluggable message codecs and encodings;
 //!   - [`tls`]: TLS configuration and the peer's certificates; [`cors`]: browsers on other origins;
 //!   - `observe` (features `tracing` and `opentelemetry`): spans, trace context and metrics;
-//!   - [`triple`]: Apache Dubbo's service groups and versions.
+//!   - [`triple`]: Apache Dubbo's service groups and versions;
+//!   - [`rest`]: methods at resource URLs (`google.api.http` bindings).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -121,6 +122,14 @@ pub mod triple {
     pub use crate::protocol::triple::{TripleClientOptions, TripleRoutes};
 }
 
+/// REST: methods served at resource URLs, from `google.api.http` bindings, beside their RPC
+/// protocols on the same router ([`ProtocolKind::REST`]). Generated routes bind every annotated
+/// method; [`RestRoutes::http`](rest::RestRoutes::http) binds one by hand. The guide's REST section
+/// shows both.
+pub mod rest {
+    pub use crate::protocol::rest::{HttpRule, RestRoutes};
+}
+
 /// The guide: services and clients for the four call types, errors, deadlines, interceptors and
 /// middleware, TLS, browsers, shutdown and deployment, and coming from tonic (`docs/guide.md`; its
 /// snippets are compiled and run as the doc tests of the repository's `trident-examples` crate).
@@ -132,6 +141,7 @@ pub mod guide {}
 #[doc(hidden)]
 pub mod codegen {
     pub use crate::client::{BidiStreamCall, ClientStreamCall, ServerStreamCall};
+    pub use crate::rest::{HttpRule, RestRoutes};
     pub use crate::{
         Client, Code, Error, Idempotency, IntoRequest, MethodSpec, Request, Response,
         ResponseStream, ServiceRoutes, StreamType, Streaming,

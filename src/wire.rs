@@ -10,6 +10,7 @@ use bytes::{BufMut as _, Bytes, BytesMut};
 use crate::codec::{Codec, Message, MessageView};
 use crate::compression::{Compression, decompress_bounded};
 use crate::envelope::{Envelope, FLAG_COMPRESSED, HEADER_LEN};
+use crate::protocol::server::TextFrame;
 use crate::{Code, Error};
 
 /// Encodes outgoing messages.
@@ -21,6 +22,8 @@ pub(crate) struct MessageWriter {
     pub compress_min_bytes: usize,
     /// Largest message (uncompressed) this side will send (0: no limit).
     pub send_max_bytes: usize,
+    /// What surrounds each streamed message of a text stream (`None`: each is an envelope).
+    pub text_frame: Option<TextFrame>,
 }
 
 impl MessageWriter {
@@ -88,6 +91,20 @@ impl MessageWriter {
         out: &mut BytesMut,
     ) -> Result<(), Error> {
         let start = out.len();
+        if let Some(frame) = self.text_frame {
+            // Text streams are never compressed per message (HTTP compresses whole bodies).
+            out.extend_from_slice(frame.prefix);
+            let written = self
+                .codec
+                .encode(message, out)
+                .and_then(|()| self.check_send_limit(out.len() - start - frame.prefix.len()));
+            if let Err(error) = written {
+                out.truncate(start);
+                return Err(error);
+            }
+            out.extend_from_slice(frame.suffix);
+            return Ok(());
+        }
         out.put_bytes(0, HEADER_LEN);
         let result = self.write_payload(message, out).and_then(|compressed| {
             let len = u32::try_from(out.len() - start - HEADER_LEN)
@@ -182,6 +199,7 @@ mod tests {
 
     fn writer(compression: Option<Arc<dyn Compression>>, min: usize, max: usize) -> MessageWriter {
         MessageWriter {
+            text_frame: None,
             codec: Arc::new(ProtoCodec),
             compression,
             compress_min_bytes: min,

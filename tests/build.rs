@@ -7,8 +7,14 @@ use std::path::PathBuf;
 
 const PROTO: &str = "trident/test/v1/test.proto";
 
+/// The REST tests' service, whose `google.api.http` annotations import our own minimal
+/// `google/api` definitions from the repository's `proto/` folder.
+const LIBRARY: &str = "trident/test/v1/library.proto";
+
 fn main() -> std::io::Result<()> {
-    trident_build::configure().compile(&[PROTO], &["proto"])?;
+    trident_build::configure()
+        .include_file("protos.rs")
+        .compile(&[PROTO, LIBRARY], &["proto", "../proto"])?;
 
     // protox parses the proto in-process (there is no protoc), and tonic's prost generator turns the
     // descriptors into stubs. Every message is the one `trident_tests::proto` already defines.

@@ -444,7 +444,13 @@ impl ClientBuilder {
                 )),
             })
             .collect::<Result<_, _>>()?;
-        let protocol = self.protocol.client();
+        let Some(protocol) = self.protocol.client() else {
+            return Err(ConfigError::new(format!(
+                "Trident's client does not speak the {} protocol: it serves it; call with Connect, \
+                 gRPC, gRPC-Web or Triple",
+                self.protocol
+            )));
+        };
         if protocol.requires_http2() && self.http_version == HttpVersion::Http1 {
             return Err(ConfigError::new(format!(
                 "the {} protocol requires HTTP/2: use HttpVersion::Http2, or a protocol that runs over \

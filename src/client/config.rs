@@ -46,6 +46,7 @@ pub(crate) struct ClientConfig {
 impl ClientConfig {
     pub(crate) fn writer(&self) -> MessageWriter {
         MessageWriter {
+            text_frame: None,
             codec: self.codec.clone(),
             compression: self.send_compression.clone(),
             compress_min_bytes: self.compress_min_bytes,

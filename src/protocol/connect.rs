@@ -146,7 +146,7 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     rpc_system: "connect_rpc",
     codes: CodeStyle::Names,
     server: &Connect,
-    client: &ConnectClient,
+    client: Some(&ConnectClient),
     // connect-es sends `x-user-agent` in place of the `user-agent` browsers reserve.
     cors_request_headers: &[
         "connect-protocol-version",
@@ -200,6 +200,8 @@ impl ServerProtocol for Connect {
                 framing: Framing::Unframed,
                 content_type: header_value(&unary_content_type(&codec)),
                 codec: Cow::Owned(codec),
+                own_codec: None,
+                state: None,
                 encoding: query.compression.map(Cow::Owned),
                 accept_encoding: header(&request.headers, http::header::ACCEPT_ENCODING),
                 timeout,
@@ -235,6 +237,8 @@ impl ServerProtocol for Connect {
             framing,
             content_type: header_value(&content_type),
             codec: Cow::Owned(codec),
+            own_codec: None,
+            state: None,
             encoding: header(&request.headers, encoding).map(Cow::Borrowed),
             accept_encoding: header(&request.headers, accept),
             timeout,
@@ -244,7 +248,7 @@ impl ServerProtocol for Connect {
 
     fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
         let (encoding, accept) = match format.framing {
-            Framing::Unframed => (
+            Framing::Unframed | Framing::Text(_) => (
                 http::header::CONTENT_ENCODING,
                 http::header::ACCEPT_ENCODING,
             ),
@@ -273,7 +277,7 @@ impl ServerProtocol for Connect {
     /// 200, with the error in the end-stream message.
     fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
         match format.framing {
-            Framing::Unframed => {
+            Framing::Unframed | Framing::Text(_) => {
                 let mut response = unary_error_response(error);
                 response.headers_mut().insert(
                     http::header::ACCEPT_ENCODING,

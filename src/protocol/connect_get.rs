@@ -87,7 +87,7 @@ const QUERY_ESCAPES: &AsciiSet = &NON_ALPHANUMERIC
 /// Decodes one query value: `+` is a space, `%XX` escapes are bytes, and the result must be UTF-8. A `%`
 /// that starts no escape is an error, as it is in connect-go (a query mangled on the way is refused, not
 /// guessed at).
-fn decode_query_value(value: &str) -> Result<String, Error> {
+pub(crate) fn decode_query_value(value: &str) -> Result<String, Error> {
     let bytes = value.as_bytes();
     let malformed = bytes.iter().enumerate().any(|(i, &b)| {
         b == b'%'

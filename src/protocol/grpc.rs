@@ -261,7 +261,7 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     rpc_system: "grpc",
     codes: CodeStyle::Numbers,
     server: &Grpc,
-    client: &GrpcClient,
+    client: Some(&GrpcClient),
     // Browsers cannot send gRPC (they give pages no trailers): gRPC-Web is their form of it.
     cors_request_headers: &[],
     cors_response_headers: &[],
@@ -345,6 +345,8 @@ pub(crate) fn proposal<'a>(
         protocol,
         framing: Framing::Enveloped,
         codec: Cow::Borrowed(content_type.codec),
+        own_codec: None,
+        state: None,
         content_type: echo_content_type(value, essence),
         encoding: header(&request.headers, ENCODING).map(Cow::Borrowed),
         accept_encoding: header(&request.headers, ACCEPT_ENCODING),

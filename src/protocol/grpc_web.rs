@@ -58,7 +58,7 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     rpc_system: "grpc",
     codes: CodeStyle::Numbers,
     server: &GrpcWeb { text: false },
-    client: &GrpcWebClient,
+    client: Some(&GrpcWebClient),
     cors_request_headers: &[
         "x-grpc-web",
         "grpc-timeout",

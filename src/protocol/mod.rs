@@ -23,6 +23,7 @@ mod connect_json;
 pub(crate) mod grpc;
 pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
+pub(crate) mod rest;
 pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod triple;
@@ -39,6 +40,8 @@ pub(crate) const PROTOCOLS: &[&Protocol] = &[
     // requests with a Triple header.
     &triple::PROTOCOL,
     &connect::PROTOCOL,
+    // Claims only the requests the router matched to one of its REST bindings.
+    &rest::PROTOCOL,
 ];
 
 /// One protocol, as the registry lists it: the facts the rest of the crate asks of it, and its halves.
@@ -55,8 +58,9 @@ pub(crate) struct Protocol {
     pub codes: CodeStyle,
     /// The server half: which requests are its own, and how it answers them.
     pub server: &'static dyn ServerProtocol,
-    /// The client half: how a call's request head is written and its response read.
-    pub client: &'static dyn ClientProtocol,
+    /// The client half: how a call's request head is written and its response read (`None`: a
+    /// protocol Trident only serves).
+    pub client: Option<&'static dyn ClientProtocol>,
     /// The request headers its browser clients send (and a CORS preflight must allow), beside
     /// `content-type` and the content codings every protocol shares.
     pub cors_request_headers: &'static [&'static str],
@@ -80,14 +84,15 @@ pub(crate) enum CodeStyle {
 /// A wire protocol: which one a client speaks, and which one a call arrived in.
 ///
 /// The protocols are its associated constants: [`CONNECT`](Self::CONNECT) (the default),
-/// [`GRPC`](Self::GRPC), [`GRPC_WEB`](Self::GRPC_WEB) and [`TRIPLE`](Self::TRIPLE). It displays as the
-/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`).
+/// [`GRPC`](Self::GRPC), [`GRPC_WEB`](Self::GRPC_WEB), [`TRIPLE`](Self::TRIPLE), and
+/// [`REST`](Self::REST), which Trident serves but its client does not speak. It displays as the
+/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`).
 #[derive(Clone, Copy)]
 pub struct ProtocolKind(pub(crate) &'static Protocol);
 
 impl ProtocolKind {
-    /// The client side of this protocol.
-    pub(crate) fn client(self) -> &'static dyn ClientProtocol {
+    /// The client side of this protocol, if Trident's client speaks it.
+    pub(crate) fn client(self) -> Option<&'static dyn ClientProtocol> {
         self.0.client
     }
 
@@ -144,11 +149,12 @@ pub(crate) fn header(
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [ProtocolKind; 4] = [
+    const EVERY_KIND: [ProtocolKind; 5] = [
         ProtocolKind::CONNECT,
         ProtocolKind::GRPC,
         ProtocolKind::GRPC_WEB,
         ProtocolKind::TRIPLE,
+        ProtocolKind::REST,
     ];
 
     #[test]
@@ -157,7 +163,9 @@ mod tests {
             let registered = PROTOCOLS.iter().filter(|p| p.name == kind.name()).count();
             assert_eq!(registered, 1, "{kind:?}");
             let protocol = kind.0;
-            assert_eq!(protocol.client.kind(), kind);
+            if let Some(client) = protocol.client {
+                assert_eq!(client.kind(), kind);
+            }
             assert_eq!(protocol.server.kind(), kind);
         }
         assert_eq!(PROTOCOLS.len(), EVERY_KIND.len());
@@ -167,7 +175,7 @@ mod tests {
     fn kinds_compare_hash_and_print_by_name() {
         use std::collections::HashSet;
         let kinds: HashSet<ProtocolKind> = EVERY_KIND.into_iter().collect();
-        assert_eq!(kinds.len(), 4);
+        assert_eq!(kinds.len(), 5);
         assert!(kinds.contains(&ProtocolKind::GRPC_WEB));
         assert_ne!(ProtocolKind::GRPC, ProtocolKind::GRPC_WEB);
         assert_eq!(ProtocolKind::default(), ProtocolKind::CONNECT);
@@ -187,6 +195,7 @@ mod tests {
                 ("grpc".to_string(), "grpc"),
                 ("grpc-web".to_string(), "grpc"),
                 ("triple".to_string(), "apache_dubbo"),
+                ("rest".to_string(), "rest"),
             ]
         );
     }

@@ -18,6 +18,7 @@
 //!    unary body ([`ServerProtocol::unary_response`]), the end of a stream
 //!    ([`ServerProtocol::end_stream`]) or an error ([`ServerProtocol::error_response`]).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,12 +42,30 @@ pub(crate) enum Framing {
     Unframed,
     /// Each message is an envelope: a flags byte and a 4-byte length, then the payload.
     Enveloped,
+    /// The request is one whole body, as when [`Unframed`](Self::Unframed); a stream of responses is
+    /// text, each message between the frame's prefix and suffix (REST's JSON lines and server-sent
+    /// events), sent uncompressed.
+    Text(TextFrame),
+}
+
+/// What surrounds each message of a text stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TextFrame {
+    pub prefix: &'static [u8],
+    pub suffix: &'static [u8],
 }
 
 /// What one protocol decides on the server.
 pub(crate) trait ServerProtocol: Send + Sync + 'static {
     /// The protocol, as handlers and logs name it.
     fn kind(&self) -> ProtocolKind;
+
+    /// Whether this protocol routed `request` itself (REST, by URL template), and so claims it
+    /// whatever its HTTP method: negotiation then asks no other protocol.
+    fn routed_here(&self, request: &http::request::Parts) -> bool {
+        let _ = request;
+        false
+    }
 
     /// Whether a call of `spec` may arrive as an HTTP GET.
     fn serves_get(&self, spec: &MethodSpec) -> bool {
@@ -117,6 +136,10 @@ pub(crate) struct Proposal<'a> {
     pub framing: Framing,
     /// The codec's name (`proto`, `json`, ...), as the content type or query names it.
     pub codec: Cow<'a, str>,
+    /// The call's own codec, used instead of the offered one `codec` names (REST's translation).
+    pub own_codec: Option<Arc<dyn Codec>>,
+    /// What the protocol keeps about this call for writing its response (REST's match).
+    pub state: Option<Arc<dyn Any + Send + Sync>>,
     /// The content type to answer with.
     pub content_type: HeaderValue,
     /// The encoding of the request's messages, if any.
@@ -161,6 +184,8 @@ pub(crate) struct ResponseFormat {
     pub accept_encoding: HeaderValue,
     /// A GET request's `If-None-Match`, for answering 304 Not Modified.
     pub if_none_match: Option<HeaderValue>,
+    /// What the protocol keeps about this call (see [`Proposal::state`]).
+    pub state: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 impl ResponseFormat {
@@ -182,9 +207,14 @@ impl ResponseFormat {
                 compression: None,
                 compress_min_bytes: offer.compress_min_bytes,
                 send_max_bytes: offer.send_max_bytes,
+                text_frame: match framing {
+                    Framing::Text(frame) => Some(frame),
+                    _ => None,
+                },
             },
             accept_encoding: offer.compression.accept_header(),
             if_none_match: None,
+            state: None,
         }
     }
 }
@@ -217,6 +247,18 @@ pub(crate) fn negotiate(
     offer: &Offer,
     default_timeout: Option<Duration>,
 ) -> Result<Negotiated, Box<http::Response<Body>>> {
+    if let Some(routed) = offer
+        .protocols
+        .iter()
+        .find(|p| p.server.routed_here(request))
+    {
+        let proposal = routed
+            .server
+            .propose(request, spec)
+            .ok_or_else(|| plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE))?
+            .map_err(Box::new)?;
+        return settle(request, proposal, offer, default_timeout);
+    }
     let serves_get = offer.protocols.iter().any(|p| p.server.serves_get(spec));
     let verb_allowed =
         request.method == Method::POST || (serves_get && request.method == Method::GET);
@@ -304,7 +346,11 @@ fn settle(
     offer: &Offer,
     default_timeout: Option<Duration>,
 ) -> Result<Negotiated, Box<http::Response<Body>>> {
-    let Some(codec) = offer.codec(&proposal.codec) else {
+    let Some(codec) = proposal
+        .own_codec
+        .as_ref()
+        .or_else(|| offer.codec(&proposal.codec))
+    else {
         return Err(Box::new(plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)));
     };
     let mut negotiated = Negotiated {
@@ -323,6 +369,7 @@ fn settle(
             offer,
         ),
     };
+    negotiated.format.state = proposal.state;
     // From here on, failures are answered in the call's own protocol.
     let fail = |negotiated: &Negotiated, error: Error| {
         let format = &negotiated.format;

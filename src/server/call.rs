@@ -166,7 +166,7 @@ async fn read_single<T: Message>(
 ) -> Result<T, Error> {
     let compression = reader.compression.as_deref();
     // One reader for both framings (two would each take their own space in the future).
-    let unframed = framing == Framing::Unframed;
+    let unframed = framing != Framing::Enveloped;
     let max = if unframed { 0 } else { reader.read_max_bytes };
     let mut envelopes = EnvelopeReader::new(body, max).paced(pace, true);
     if unframed {
@@ -240,7 +240,7 @@ impl Encoder {
     pub fn one<T: MessageView>(&self, response: Response<T>) -> Result<Response<Reply>, Error> {
         let (headers, message, trailers) = response.into_parts();
         let encoded: BytesMut = match self.framing {
-            Framing::Unframed => self.writer.encode(&message)?,
+            Framing::Unframed | Framing::Text(_) => self.writer.encode(&message)?,
             Framing::Enveloped => self.writer.frame(&message)?,
         };
         Ok(Response::from_parts(Reply::One(encoded), headers, trailers))

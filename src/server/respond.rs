@@ -96,24 +96,26 @@ pub(crate) fn respond(
         Err(error) => return protocol.error_response(&format, &error),
     };
     match (format.framing, reply) {
-        (Framing::Unframed, Reply::One(encoded)) => match format.writer.compress(encoded) {
-            Ok((payload, compressed)) => {
-                let reply = UnaryReply {
-                    headers,
-                    payload,
-                    compressed,
-                    trailers,
-                };
-                protocol.unary_response(&format, reply)
+        (Framing::Unframed | Framing::Text(_), Reply::One(encoded)) => {
+            match format.writer.compress(encoded) {
+                Ok((payload, compressed)) => {
+                    let reply = UnaryReply {
+                        headers,
+                        payload,
+                        compressed,
+                        trailers,
+                    };
+                    protocol.unary_response(&format, reply)
+                }
+                Err(error) => protocol.error_response(&format, &error),
             }
-            Err(error) => protocol.error_response(&format, &error),
-        },
+        }
         (Framing::Unframed, Reply::Stream(_)) => {
             let error = Error::internal("a stream of responses cannot be sent unframed");
             protocol.error_response(&format, &error)
         }
         (Framing::Enveloped, Reply::One(framed)) => single(format, headers, framed, trailers),
-        (Framing::Enveloped, Reply::Stream(messages)) => {
+        (Framing::Enveloped | Framing::Text(_), Reply::Stream(messages)) => {
             let ending = Ending {
                 deadline,
                 cancel_on_drop,

@@ -23,6 +23,8 @@ use crate::interceptor::{Chain, Interceptor};
 use crate::limits::{DEFAULT_COMPRESS_MIN_BYTES, DEFAULT_READ_MAX_BYTES};
 use crate::method::MethodSpec;
 use crate::protocol::PROTOCOLS;
+use crate::protocol::rest::matcher::Found;
+use crate::protocol::rest::{self, Bindings, HttpRule, Messages, RestMatch};
 use crate::protocol::routing::{self, Variant};
 use crate::protocol::server::{Offer, error_response_for, negotiate, plain_status};
 use crate::server::ConnectionScope;
@@ -44,12 +46,16 @@ pub struct ServiceRoutes {
     variant: Variant,
     /// Other service names these handlers answer to (set through a protocol's options).
     aliases: Vec<Box<str>>,
+    /// REST bindings of these methods (set through `rest::RestRoutes`), in the order added.
+    http_rules: Vec<(&'static MethodSpec, HttpRule)>,
 }
 
 #[derive(Clone)]
 struct Route {
     spec: &'static MethodSpec,
     handler: Handler,
+    /// The request and response message types, which REST bindings read and write by reflection.
+    messages: Messages,
     /// The interceptors of the route's service, outermost first.
     service_interceptors: Vec<Arc<dyn Interceptor>>,
     /// The router's interceptors, then the service's: what a call goes through.
@@ -65,7 +71,13 @@ impl ServiceRoutes {
             interceptors: Vec::new(),
             variant: Variant::default(),
             aliases: Vec::new(),
+            http_rules: Vec::new(),
         }
+    }
+
+    /// Also serves `spec` at the REST binding `rule`. Public through `rest::RestRoutes`.
+    pub(crate) fn push_http_rule(&mut self, spec: &'static MethodSpec, rule: HttpRule) {
+        self.http_rules.push((spec, rule));
     }
 
     /// Which implementation of the service these handlers are: a protocol's route options set its
@@ -92,10 +104,11 @@ impl ServiceRoutes {
         self
     }
 
-    fn push(mut self, spec: &'static MethodSpec, handler: Handler) -> Self {
+    fn push(mut self, spec: &'static MethodSpec, messages: Messages, handler: Handler) -> Self {
         self.routes.push(Route {
             spec,
             handler,
+            messages,
             service_interceptors: Vec::new(),
             chain: Chain::default(),
         });
@@ -110,7 +123,11 @@ impl ServiceRoutes {
         F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
     {
-        self.push(spec, handler::unary_handler(handler))
+        self.push(
+            spec,
+            Messages::of::<Req, Res>(),
+            handler::unary_handler(handler),
+        )
     }
 
     /// Adds a server-streaming method.
@@ -121,7 +138,11 @@ impl ServiceRoutes {
         F: Fn(Request<Req>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
     {
-        self.push(spec, handler::server_stream_handler(handler))
+        self.push(
+            spec,
+            Messages::of::<Req, Res>(),
+            handler::server_stream_handler(handler),
+        )
     }
 
     /// Adds a client-streaming method.
@@ -132,7 +153,11 @@ impl ServiceRoutes {
         F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<Res>, Error>> + Send + 'static,
     {
-        self.push(spec, handler::client_stream_handler(handler))
+        self.push(
+            spec,
+            Messages::of::<Req, Res>(),
+            handler::client_stream_handler(handler),
+        )
     }
 
     /// Adds a bidi-streaming method.
@@ -143,7 +168,11 @@ impl ServiceRoutes {
         F: Fn(Request<Streaming<Req>>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Response<ResponseStream<Res>>, Error>> + Send + 'static,
     {
-        self.push(spec, handler::bidi_stream_handler(handler))
+        self.push(
+            spec,
+            Messages::of::<Req, Res>(),
+            handler::bidi_stream_handler(handler),
+        )
     }
 }
 
@@ -170,6 +199,8 @@ struct Inner {
     /// spellings of every path the protocols allow (`protocol::routing::loose_path`). Looked up only
     /// when no path matches exactly: as it is, then in its looser spelling.
     aliases: HashMap<Box<str>, &'static str>,
+    /// The REST bindings of the routes (`protocol::rest`), asked for requests no path takes.
+    rest: Bindings,
     offer: Offer,
     fallback: Option<Fallback>,
     on_panic: Option<PanicHook>,
@@ -235,6 +266,7 @@ impl Router {
             inner: Arc::new(Inner {
                 routes: HashMap::new(),
                 aliases: HashMap::new(),
+                rest: Bindings::default(),
                 offer: default_offer(),
                 fallback: None,
                 on_panic: None,
@@ -283,6 +315,24 @@ impl Router {
                 return self;
             }
         }
+        for (spec, rule) in routes.http_rules {
+            let messages = routes
+                .routes
+                .iter()
+                .find(|route| route.spec.path == spec.path)
+                .map(|route| route.messages.clone());
+            let added = match messages {
+                Some(messages) => inner.rest.add(spec, rule, messages),
+                None => Err(format!(
+                    "Router::add: the REST binding {rule} is for {}, which the service's routes do \
+                     not serve",
+                    spec.path
+                )),
+            };
+            if let Err(problem) = added {
+                inner.problems.push(problem);
+            }
+        }
         for mut route in routes.routes {
             route.service_interceptors = routes.interceptors.clone();
             route.chain = chain(&inner.interceptors, &route.service_interceptors);
@@ -305,6 +355,15 @@ impl Router {
                 .or_default()
                 .routes
                 .push((routes.variant.clone(), route));
+        }
+        if !inner.rest.is_empty() {
+            for path in inner.routes.keys() {
+                if let Some(problem) = inner.rest.taking(path)
+                    && !inner.problems.contains(&problem)
+                {
+                    inner.problems.push(problem);
+                }
+            }
         }
         self
     }
@@ -423,6 +482,47 @@ impl Inner {
             };
             self.routes.get(own)
         });
+        let mut parts = parts;
+        let implementations = match implementations {
+            Some(implementations) => Some(implementations),
+            None if self.rest.is_empty() => None,
+            None => match self.rest.find(&parts.method, parts.uri.path()) {
+                Found::Route { value, captures } => {
+                    let matched = RestMatch {
+                        binding: value.clone(),
+                        captures: captures.into_iter().map(|c| c.value).collect(),
+                    };
+                    let implementations = self.routes.get(value.spec.path);
+                    parts.extensions.insert(matched);
+                    implementations
+                }
+                Found::NoRoute if self.fallback.is_some() => None,
+                Found::NoRoute => {
+                    let error = Error::new(
+                        crate::Code::NotFound,
+                        format!("no method or REST binding serves {}", parts.uri.path()),
+                    );
+                    return ready(rest::error_response(&error, &[]));
+                }
+                Found::WrongMethod(allowed) => {
+                    let error = Error::new(
+                        crate::Code::Unimplemented,
+                        format!("{} is not served for {}", parts.method, parts.uri.path()),
+                    );
+                    let mut response = rest::error_response(&error, &[]);
+                    *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+                    let allow = allowed.iter().map(http::Method::as_str).collect::<Vec<_>>();
+                    if let Ok(allow) = http::HeaderValue::from_str(&allow.join(", ")) {
+                        response.headers_mut().insert(http::header::ALLOW, allow);
+                    }
+                    return ready(response);
+                }
+                Found::BadPath(why) => {
+                    let error = Error::new(crate::Code::InvalidArgument, why);
+                    return ready(rest::error_response(&error, &[]));
+                }
+            },
+        };
         let running = match implementations.map(|routes| (routes, routes.pick(&parts.headers))) {
             None => match &self.fallback {
                 Some(fallback) => fallback(http::Request::from_parts(parts, body)),

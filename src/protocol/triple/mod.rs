@@ -102,7 +102,7 @@ pub(crate) const PROTOCOL: Protocol = Protocol {
     rpc_system: "apache_dubbo",
     codes: CodeStyle::Numbers,
     server: &Triple,
-    client: &TripleClient,
+    client: Some(&TripleClient),
     cors_request_headers: &[
         "triple-protocol-version",
         "triple-timeout-ms",
@@ -169,6 +169,8 @@ impl ServerProtocol for Triple {
             content_type: HeaderValue::from_str(&unary_content_type(&codec))
                 .unwrap_or_else(|_| HeaderValue::from_static("application/proto")),
             codec: Cow::Owned(codec),
+            own_codec: None,
+            state: None,
             encoding: header(&request.headers, CONTENT_ENCODING).map(Cow::Borrowed),
             accept_encoding: header(&request.headers, ACCEPT_ENCODING),
             timeout: timeout.map(|value| parse_timeout_header(&TIMEOUT_HEADER, value)),

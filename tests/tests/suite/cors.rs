@@ -166,7 +166,7 @@ async fn preflight_from_allowed_origin() {
             assert_eq!(response.header("access-control-allow-origin"), Some(APP));
             assert_eq!(
                 listed(&response, "access-control-allow-methods"),
-                ["get", "post"]
+                ["get", "post", "put", "patch", "delete"]
             );
             let allowed = listed(&response, "access-control-allow-headers");
             for name in headers.split(',') {

@@ -23,6 +23,7 @@ use trident_tests::{
 /// client trusts it.
 struct Certificate {
     cert_pem: String,
+    cert_der: Vec<u8>,
     key_pem: String,
 }
 
@@ -35,6 +36,7 @@ impl Certificate {
         .expect("self-signed certificate");
         Self {
             cert_pem: certified.cert.pem(),
+            cert_der: certified.cert.der().to_vec(),
             key_pem: certified.signing_key.serialize_pem(),
         }
     }
@@ -472,4 +474,125 @@ fn a_crashed_server_is_noticed_at_once_after_its_restart() {
             .await
             .expect("reconnected");
     });
+}
+
+/// Sends `request` (its path and method, its headers, `body`) over a fresh HTTP/3 connection to
+/// `addr`, trusting `certificate`; returns the status, headers and whole body.
+async fn send_h3(
+    addr: SocketAddr,
+    certificate: &Certificate,
+    request: http::Request<()>,
+    body: &[u8],
+) -> (http::StatusCode, http::HeaderMap, Vec<u8>) {
+    use bytes::Buf as _;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(
+            certificate.cert_der.clone(),
+        ))
+        .expect("trust the test certificate");
+    // The provider the server uses (rustls deprecates ring's for lacking post-quantum key exchange).
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .expect("TLS 1.3")
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls).expect("QUIC TLS");
+    let mut endpoint =
+        quinn::Endpoint::client("127.0.0.1:0".parse().expect("address")).expect("endpoint");
+    endpoint.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(quic)));
+    within("raw HTTP/3 exchange", async {
+        let connection = endpoint
+            .connect(addr, "localhost")
+            .expect("connect")
+            .await
+            .expect("QUIC handshake");
+        let (mut driver, mut sender) = h3::client::new(h3_quinn::Connection::new(connection))
+            .await
+            .expect("h3");
+        let drive = tokio::spawn(async move {
+            let _ = std::future::poll_fn(|cx| driver.poll_close(cx)).await;
+        });
+        let (mut parts, ()) = request.into_parts();
+        parts.uri = format!("https://localhost:{}{}", addr.port(), parts.uri)
+            .parse()
+            .expect("a URI");
+        let mut stream = sender
+            .send_request(http::Request::from_parts(parts, ()))
+            .await
+            .expect("send the head");
+        if !body.is_empty() {
+            stream
+                .send_data(bytes::Bytes::copy_from_slice(body))
+                .await
+                .expect("send the body");
+        }
+        stream.finish().await.expect("finish the request");
+        let response = stream.recv_response().await.expect("a response");
+        let mut received = Vec::new();
+        while let Some(mut chunk) = stream.recv_data().await.expect("the body") {
+            while chunk.has_remaining() {
+                let part = chunk.chunk();
+                received.extend_from_slice(part);
+                let len = part.len();
+                chunk.advance(len);
+            }
+        }
+        drop(sender);
+        drive.abort();
+        let (parts, ()) = response.into_parts();
+        (parts.status, parts.headers, received)
+    })
+    .await
+}
+
+/// REST over HTTP/3: a GET with a path variable and a query, a POST with a body field, a stream of
+/// JSON lines, and an error as `google.rpc.Status`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_over_http3() {
+    let certificate = Certificate::new();
+    let server =
+        H3Server::with_router(crate::rest::library_router(), certificate.server_tls()).await;
+    let get = http::Request::get("/v1/shelves/3/books?pageSize=4")
+        .body(())
+        .expect("GET");
+    let (status, headers, body) = send_h3(server.addr, &certificate, get, b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/json");
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        json["request"],
+        serde_json::json!({"parent": "shelves/3", "pageSize": 4})
+    );
+
+    let post = http::Request::post("/v1/shelves/3/books?bookId=b")
+        .header("content-type", "application/json")
+        .body(())
+        .expect("POST");
+    let (status, _, body) = send_h3(server.addr, &certificate, post, br#"{"title":"T"}"#).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(
+        json,
+        serde_json::json!({"name": "shelves/3/books/b", "title": "T"})
+    );
+
+    let watch = http::Request::get("/v1/shelves/3:watch?count=2")
+        .body(())
+        .expect("GET");
+    let (status, headers, body) = send_h3(server.addr, &certificate, watch, b"").await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "application/x-ndjson");
+    assert_eq!(String::from_utf8(body).expect("text").lines().count(), 2);
+
+    let missing = http::Request::get("/v1/shelves/3/books/missing")
+        .body(())
+        .expect("GET");
+    let (status, _, body) = send_h3(server.addr, &certificate, missing, b"").await;
+    assert_eq!(status, 404);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["code"], 5);
 }

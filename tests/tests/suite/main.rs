@@ -38,6 +38,7 @@ mod nginx;
 mod observability;
 mod panics;
 mod response_framing;
+mod rest;
 mod retries;
 mod router_options;
 mod server;

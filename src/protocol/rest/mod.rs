@@ -1,0 +1,286 @@
+//! REST: methods served at resource URLs from their `google.api.http` bindings (googleapis'
+//! `google/api/http.proto` says what each rule means), on the same router and port as the RPC
+//! protocols, so `curl`, browsers, API gateways and OpenAPI tooling reach the same handlers.
+//!
+//! It is a protocol like the others, with one difference: its requests are found by URL template
+//! rather than by path. The router asks its [`Bindings`] (a compiled matcher) for a request no method
+//! path takes, and marks a match on the request ([`RestMatch`]); this protocol claims exactly the
+//! requests so marked, whatever their HTTP method ([`ServerProtocol::routed_here`]). From there on a
+//! REST call is an ordinary call: the same negotiation, interceptors, deadline, limits, compression
+//! and panic recovery. What is REST's own is in the files beside this one:
+//! - `rule.rs`: [`HttpRule`] and [`RestRoutes`], the public way to bind a method;
+//! - `template.rs` and `matcher.rs`: URL templates and the compiled matcher;
+//! - `bindings.rs`: a router's bindings, checked against the methods' messages when added;
+//! - `transcode.rs`: the call's codec, building the request from path, query and body and writing
+//!   the response (or its `response_body` field) as proto3 JSON, or raw for `google.api.HttpBody`;
+//! - `fields.rs`: fields set from URL text;
+//! - `status.rs`: errors as `google.rpc.Status` JSON with grpc-gateway's HTTP statuses.
+//!
+//! A unary response is the message as JSON. A server stream is newline-delimited JSON
+//! (`application/x-ndjson`, grpc-gateway's form: one `{"result": message}` line per message and a
+//! last `{"error": status}` line if it fails), or server-sent events when the request accepts
+//! `text/event-stream` (one `data:` event per message, a last `event: error` if it fails). Trailers
+//! of a unary call join its headers; a stream has none to send. Client- and bidi-streaming methods
+//! cannot be bound: such a binding answers `unimplemented`. The request may state its timeout as
+//! gRPC does (`grpc-timeout`), as grpc-gateway reads it. Trident's client does not speak REST.
+
+pub(crate) mod bindings;
+mod fields;
+pub(crate) mod matcher;
+pub(crate) mod rule;
+mod status;
+pub(crate) mod template;
+mod transcode;
+
+use std::any::Any;
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use bytes::{BufMut as _, BytesMut};
+use http::{HeaderMap, HeaderValue};
+
+use crate::body::Body;
+use crate::codec::Codec;
+use crate::method::MethodSpec;
+use crate::protocol::conditional;
+use crate::protocol::server::{
+    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, TextFrame, UnaryReply,
+    append_metadata, set_encoding,
+};
+use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header};
+use crate::{Code, Error, Metadata};
+
+pub(crate) use bindings::{Bindings, Messages};
+pub use rule::{HttpRule, RestRoutes};
+pub(crate) use status::error_response;
+use transcode::RestCall;
+
+/// REST in the registry. It has no client half: Trident's client speaks the RPC protocols.
+pub(crate) const PROTOCOL: Protocol = Protocol {
+    name: "rest",
+    // OpenTelemetry lists no system for HTTP/JSON transcoding; the codes are gRPC's.
+    rpc_system: "rest",
+    codes: CodeStyle::Numbers,
+    server: &LINES,
+    client: None,
+    cors_request_headers: &["grpc-timeout"],
+    cors_response_headers: &[],
+    routing: None,
+};
+
+impl ProtocolKind {
+    /// REST: methods at the resource URLs of their `google.api.http` bindings, with JSON bodies
+    /// (see [`rest`](crate::rest)). Served only: Trident's client does not speak it.
+    pub const REST: ProtocolKind = ProtocolKind(&PROTOCOL);
+}
+
+/// What the router marks on a request one of its REST bindings matched.
+#[derive(Clone)]
+pub(crate) struct RestMatch {
+    pub binding: Arc<bindings::Binding>,
+    /// The path variables' values, in the template's order, decoded.
+    pub captures: Vec<String>,
+}
+
+/// A server stream as newline-delimited JSON: `{"result": message}` lines.
+const LINES_FRAMING: Framing = Framing::Text(TextFrame {
+    prefix: b"{\"result\":",
+    suffix: b"}\n",
+});
+
+/// A server stream as server-sent events: one `data:` event per message (JSON has no newlines).
+const EVENTS_FRAMING: Framing = Framing::Text(TextFrame {
+    prefix: b"data: ",
+    suffix: b"\n\n",
+});
+
+/// How a REST server stream is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum StreamStyle {
+    /// Newline-delimited JSON.
+    Lines,
+    /// Server-sent events.
+    Events,
+}
+
+/// REST, as the server speaks it: unary calls, and server streams as newline-delimited JSON.
+pub(crate) static LINES: Rest = Rest {
+    style: StreamStyle::Lines,
+};
+
+/// REST server streams as server-sent events.
+static EVENTS: Rest = Rest {
+    style: StreamStyle::Events,
+};
+
+/// REST on the server (see the module docs); one value per way of writing a stream.
+pub(crate) struct Rest {
+    style: StreamStyle,
+}
+
+impl Rest {
+    /// The call's own state: its match and what its response learned.
+    fn call(format: &ResponseFormat) -> Option<&RestCall> {
+        format.state.as_deref()?.downcast_ref::<RestCall>()
+    }
+}
+
+impl ServerProtocol for Rest {
+    fn kind(&self) -> ProtocolKind {
+        ProtocolKind::REST
+    }
+
+    fn routed_here(&self, request: &http::request::Parts) -> bool {
+        request.extensions.get::<RestMatch>().is_some()
+    }
+
+    fn propose<'a>(
+        &'static self,
+        request: &'a http::request::Parts,
+        spec: &MethodSpec,
+    ) -> Option<Result<Proposal<'a>, http::Response<Body>>> {
+        let matched = request.extensions.get::<RestMatch>()?;
+        if !Bindings::serves(spec.stream_type) {
+            let error = Error::new(
+                Code::Unimplemented,
+                format!(
+                    "{} is bound to {}, but REST serves unary and server-streaming methods only, \
+                     and it is {:?}",
+                    spec.path, matched.binding.rule, spec.stream_type
+                ),
+            );
+            return Some(Err(error_response(&error, &[])));
+        }
+        let streaming = spec.stream_type.server_streams();
+        let events = streaming && accepts_events(&request.headers);
+        let (protocol, framing, content_type): (&'static Rest, Framing, &'static str) =
+            match (streaming, events) {
+                (false, _) => (&LINES, Framing::Unframed, "application/json"),
+                (true, false) => (&LINES, LINES_FRAMING, "application/x-ndjson"),
+                (true, true) => (&EVENTS, EVENTS_FRAMING, "text/event-stream"),
+            };
+        let call = Arc::new(RestCall {
+            binding: matched.binding.clone(),
+            captures: matched.captures.clone(),
+            query: request.uri.query().map(str::to_string),
+            content_type: header(&request.headers, http::header::CONTENT_TYPE).map(str::to_string),
+            streaming,
+            raw_content_type: Mutex::new(None),
+        });
+        let state: Arc<dyn Any + Send + Sync> = call.clone();
+        let codec: Arc<dyn Codec> = call;
+        Some(Ok(Proposal {
+            protocol,
+            framing,
+            codec: Cow::Borrowed("json"),
+            own_codec: Some(codec),
+            state: Some(state),
+            content_type: HeaderValue::from_static(content_type),
+            encoding: header(&request.headers, http::header::CONTENT_ENCODING).map(Cow::Borrowed),
+            // A stream goes out uncompressed: HTTP compresses a whole body, not each message.
+            accept_encoding: if streaming {
+                None
+            } else {
+                header(&request.headers, http::header::ACCEPT_ENCODING)
+            },
+            timeout: header(&request.headers, "grpc-timeout")
+                .map(crate::protocol::grpc::parse_timeout),
+            get_message: None,
+        }))
+    }
+
+    fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
+        headers.insert(http::header::CONTENT_TYPE, format.content_type.clone());
+        if compressed {
+            set_encoding(
+                headers,
+                http::header::CONTENT_ENCODING,
+                format.writer.compression.as_ref(),
+            );
+        }
+        if self.style == StreamStyle::Events {
+            // Proxies must pass events on as they come, and caches keep none of them.
+            headers.insert(
+                http::header::CACHE_CONTROL,
+                HeaderValue::from_static("no-cache"),
+            );
+        }
+    }
+
+    /// The message (or its `response_body` field) is the body, a raw `HttpBody` with its own content
+    /// type; trailers join the headers. A GET whose `If-None-Match` names the response's `ETag` is
+    /// answered 304 Not Modified.
+    fn unary_response(&self, format: &ResponseFormat, reply: UnaryReply) -> http::Response<Body> {
+        let mut response = http::Response::new(Body::full(reply.payload));
+        let headers = response.headers_mut();
+        append_metadata(headers, &reply.headers);
+        self.response_headers(format, reply.compressed, headers);
+        let raw_content_type = Rest::call(format)
+            .filter(|call| call.binding.raw_response())
+            .map(|call| {
+                call.raw_content_type
+                    .lock()
+                    .ok()
+                    .and_then(|mut slot| slot.take())
+                    .unwrap_or(HeaderValue::from_static("application/octet-stream"))
+            });
+        if let Some(content_type) = raw_content_type {
+            headers.insert(http::header::CONTENT_TYPE, content_type);
+        }
+        append_metadata(headers, &reply.trailers);
+        conditional::answer_not_modified(format.if_none_match.as_ref(), &mut response);
+        response
+    }
+
+    fn error_response(&self, format: &ResponseFormat, error: &Error) -> http::Response<Body> {
+        match Rest::call(format) {
+            Some(call) => {
+                let messages = &call.binding.messages;
+                let pools = [
+                    messages.request.parent_pool(),
+                    messages.response.parent_pool(),
+                ];
+                error_response(error, &pools)
+            }
+            None => error_response(error, &[]),
+        }
+    }
+
+    fn end_stream(
+        &self,
+        error: Option<&Error>,
+        _trailers: &Metadata,
+        batch: &mut BytesMut,
+    ) -> Result<StreamEnd, Error> {
+        if let Some(error) = error {
+            let status = status::status_json(error, &[]);
+            let mut writer = batch.writer();
+            let written = match self.style {
+                StreamStyle::Lines => {
+                    serde_json::to_writer(&mut writer, &serde_json::json!({ "error": status }))
+                        .map(|()| writer.get_mut().put_u8(b'\n'))
+                }
+                StreamStyle::Events => {
+                    writer.get_mut().put_slice(b"event: error\ndata: ");
+                    serde_json::to_writer(&mut writer, &status)
+                        .map(|()| writer.get_mut().put_slice(b"\n\n"))
+                }
+            };
+            written.map_err(|e| Error::internal(format!("cannot encode the error: {e}")))?;
+        }
+        Ok(StreamEnd::InBody)
+    }
+}
+
+/// Whether the request's `Accept` asks for server-sent events.
+fn accepts_events(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(http::header::ACCEPT)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .any(|item| {
+            let essence = item.split(';').next().unwrap_or("").trim();
+            essence.eq_ignore_ascii_case("text/event-stream")
+        })
+}

@@ -1,0 +1,593 @@
+//! REST transcoding (`google.api.http`): the library service's annotated methods called as plain HTTP
+//! over HTTP/1.1 and HTTP/2 (HTTP/3 in `http3.rs`): path variables (nested, multi-segment, `**`,
+//! custom verbs), query parameters of every kind, `body` and `response_body`, raw `HttpBody`
+//! uploads and downloads, server streams as JSON lines and server-sent events, `google.rpc.Status`
+//! errors, and bad input of every kind.
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+use trident::{Code, Error, Request, Response, ResponseStream, Router, Streaming};
+use trident_tests::google_api::HttpBody;
+use trident_tests::proto::{
+    Book, CreateBookRequest, DeleteBookRequest, DeleteBookResponse, GetBookRequest, LibraryService,
+    ListBooksRequest, ListBooksResponse, ShelfEvent, UpdateBookRequest, UploadCoverRequest,
+    WatchShelfRequest, library_service_routes,
+};
+use trident_tests::{Http, RawResponse, gunzip, gzip, raw, send_raw, serve_router};
+
+/// A library that echoes what each request asked for.
+#[derive(Clone, Default)]
+pub(crate) struct Library;
+
+impl LibraryService for Library {
+    async fn get_book(&self, request: Request<GetBookRequest>) -> Result<Response<Book>, Error> {
+        let request = request.into_message();
+        if request.name.ends_with("/missing") {
+            return Err(
+                Error::new(Code::NotFound, format!("no book {}", request.name)).with_detail(
+                    &prost_types::Duration {
+                        seconds: 1,
+                        nanos: 0,
+                    },
+                ),
+            );
+        }
+        let title = request
+            .read_mask
+            .map(|mask| mask.paths.join(","))
+            .unwrap_or_default();
+        Ok(Response::new(Book {
+            name: request.name,
+            title,
+            ..Default::default()
+        }))
+    }
+
+    async fn list_books(
+        &self,
+        request: Request<ListBooksRequest>,
+    ) -> Result<Response<ListBooksResponse>, Error> {
+        Ok(Response::new(ListBooksResponse {
+            books: Vec::new(),
+            request: Some(request.into_message()),
+        }))
+    }
+
+    async fn create_book(
+        &self,
+        request: Request<CreateBookRequest>,
+    ) -> Result<Response<Book>, Error> {
+        let request = request.into_message();
+        let mut book = request.book.unwrap_or_default();
+        book.name = format!("{}/books/{}", request.parent, request.book_id);
+        Ok(Response::new(book))
+    }
+
+    async fn update_book(
+        &self,
+        request: Request<UpdateBookRequest>,
+    ) -> Result<Response<Book>, Error> {
+        let request = request.into_message();
+        let mut book = request.book.unwrap_or_default();
+        book.tags = request.update_mask.map(|m| m.paths).unwrap_or_default();
+        Ok(Response::new(book))
+    }
+
+    async fn delete_book(
+        &self,
+        request: Request<DeleteBookRequest>,
+    ) -> Result<Response<DeleteBookResponse>, Error> {
+        let request = request.into_message();
+        Ok(Response::new(DeleteBookResponse { name: request.name }))
+    }
+
+    async fn publish_book(
+        &self,
+        request: Request<GetBookRequest>,
+    ) -> Result<Response<Book>, Error> {
+        Ok(Response::new(Book {
+            name: request.into_message().name,
+            title: "published".into(),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_cover(
+        &self,
+        request: Request<UploadCoverRequest>,
+    ) -> Result<Response<HttpBody>, Error> {
+        let request = request.into_message();
+        let image = request.image.unwrap_or_default();
+        Ok(Response::new(HttpBody {
+            content_type: "text/plain".into(),
+            data: format!(
+                "{} got {} bytes of {}",
+                request.name,
+                image.data.len(),
+                image.content_type
+            )
+            .into_bytes(),
+            extensions: Vec::new(),
+        }))
+    }
+
+    async fn get_cover(
+        &self,
+        request: Request<GetBookRequest>,
+    ) -> Result<Response<HttpBody>, Error> {
+        let _ = request;
+        Ok(Response::new(HttpBody {
+            content_type: "image/png".into(),
+            data: vec![0x89, b'P', b'N', b'G', 0, 0xff],
+            extensions: Vec::new(),
+        }))
+    }
+
+    async fn watch_shelf(
+        &self,
+        request: Request<WatchShelfRequest>,
+    ) -> Result<Response<ResponseStream<ShelfEvent>>, Error> {
+        let request = request.into_message();
+        let parent = request.parent.clone();
+        let events = (0..request.count).map(move |index| {
+            Ok(ShelfEvent {
+                index,
+                book: Some(Book {
+                    name: format!("{parent}/books/{index}"),
+                    ..Default::default()
+                }),
+            })
+        });
+        let failure = (request.fail_code != 0).then(|| {
+            let code = Code::from_u32(request.fail_code).unwrap_or(Code::Unknown);
+            Err(Error::new(code, "the shelf fell over"))
+        });
+        let stream: ResponseStream<ShelfEvent> =
+            Box::pin(futures_util::stream::iter(events.chain(failure)));
+        Ok(Response::new(stream))
+    }
+
+    async fn import_books(
+        &self,
+        request: Request<Streaming<CreateBookRequest>>,
+    ) -> Result<Response<ListBooksResponse>, Error> {
+        let _ = request;
+        Ok(Response::new(ListBooksResponse::default()))
+    }
+}
+
+/// The library's router.
+pub(crate) fn library_router() -> Router {
+    use trident::rest::{HttpRule, RestRoutes};
+    use trident_tests::proto::library_service as m;
+    let routes = library_service_routes(Library)
+        .http(&m::GET_BOOK, HttpRule::get("/v1/{name=shelves/*/books/*}"))
+        .http(&m::GET_BOOK, HttpRule::get("/v1/books/{name=**}"))
+        .http(
+            &m::LIST_BOOKS,
+            HttpRule::get("/v1/{parent=shelves/*}/books"),
+        )
+        .http(
+            &m::CREATE_BOOK,
+            HttpRule::post("/v1/{parent=shelves/*}/books").body("book"),
+        )
+        .http(
+            &m::UPDATE_BOOK,
+            HttpRule::patch("/v1/{book.name=shelves/*/books/*}").body("*"),
+        )
+        .http(
+            &m::DELETE_BOOK,
+            HttpRule::delete("/v1/{name=shelves/*/books/*}").response_body("name"),
+        )
+        .http(
+            &m::PUBLISH_BOOK,
+            HttpRule::post("/v1/{name=shelves/*/books/*}:publish").body("*"),
+        )
+        .http(
+            &m::UPLOAD_COVER,
+            HttpRule::put("/v1/{name=shelves/*/books/*}/cover").body("image"),
+        )
+        .http(
+            &m::GET_COVER,
+            HttpRule::get("/v1/{name=shelves/*/books/*}/cover"),
+        )
+        .http(
+            &m::WATCH_SHELF,
+            HttpRule::get("/v1/{parent=shelves/*}:watch"),
+        )
+        .http(
+            &m::IMPORT_BOOKS,
+            HttpRule::post("/v1/{parent=shelves/*}/books:import").body("*"),
+        );
+    let router = Router::new().add(routes);
+    router.check().expect("the library's bindings are sound");
+    router
+}
+
+async fn call(
+    http: Http,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: impl Into<Bytes>,
+) -> RawResponse {
+    let (addr, task) = serve_router(library_router()).await;
+    let mut request = raw(method.parse().expect("a method"), addr, path, http);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = send_raw(addr, http, request.body(body.into()).expect("a request")).await;
+    task.abort();
+    response
+}
+
+const BOTH: [Http; 2] = [Http::H1, Http::H2];
+
+#[tokio::test]
+async fn path_variables_set_nested_and_multi_segment_fields() {
+    for http in BOTH {
+        let response = call(http, "GET", "/v1/shelves/7/books/12", &[], "").await;
+        assert_eq!(response.status, 200, "{http:?}");
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(response.json(), json!({"name": "shelves/7/books/12"}));
+
+        // `**` takes the rest of the path, slashes and all; %2F stays encoded in it.
+        let response = call(http, "GET", "/v1/books/a/b%2Fc/d", &[], "").await;
+        assert_eq!(response.json(), json!({"name": "a/b%2Fc/d"}));
+
+        // A nested field path (`book.name`) with `body: "*"`.
+        let body = r#"{"book": {"title": "Dune", "tags": ["x"]}, "updateMask": "title"}"#;
+        let response = call(http, "PATCH", "/v1/shelves/1/books/2", &[], body).await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        assert_eq!(
+            response.json(),
+            json!({"name": "shelves/1/books/2", "title": "Dune", "tags": ["title"]})
+        );
+
+        // A custom verb.
+        let response = call(http, "POST", "/v1/shelves/1/books/2:publish", &[], "{}").await;
+        assert_eq!(
+            response.json(),
+            json!({"name": "shelves/1/books/2", "title": "published"})
+        );
+    }
+}
+
+#[tokio::test]
+async fn query_parameters_set_the_remaining_fields() {
+    let path = "/v1/shelves/3/books?pageSize=10&filter.kind=KIND_NOVEL&filter.since=2024-05-01T10:00:00Z\
+                &ids=1&ids=-2&filter.author=A%20B%2BC&unknown=ignored&parent=shelves/9";
+    for http in BOTH {
+        let response = call(http, "GET", path, &[], "").await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        assert_eq!(
+            response.json()["request"],
+            json!({
+                // The path's value wins over the query's.
+                "parent": "shelves/3",
+                "pageSize": 10,
+                "filter": {"kind": "KIND_NOVEL", "since": "2024-05-01T10:00:00Z", "author": "A B+C"},
+                "ids": ["1", "-2"],
+            })
+        );
+    }
+    // Enums by number, proto field names, well-known types.
+    let response = call(
+        Http::H1,
+        "GET",
+        "/v1/shelves/3/books?page_size=2&filter.kind=2",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(
+        response.json()["request"],
+        json!({"parent": "shelves/3", "pageSize": 2, "filter": {"kind": "KIND_REFERENCE"}})
+    );
+    let response = call(
+        Http::H1,
+        "GET",
+        "/v1/shelves/3/books/4?readMask=title,author.name",
+        &[],
+        "",
+    )
+    .await;
+    assert_eq!(response.json()["title"], "title,author.name");
+}
+
+#[tokio::test]
+async fn body_field_and_response_body() {
+    for http in BOTH {
+        let body = r#"{"title": "Dune", "pageCount": "412", "price": 9.5, "available": true, "readingTime": "3600s", "kind": "KIND_NOVEL", "author": {"name": "Herbert"}}"#;
+        let response = call(
+            http,
+            "POST",
+            "/v1/shelves/7/books?bookId=dune",
+            &[("content-type", "application/json")],
+            body,
+        )
+        .await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        assert_eq!(
+            response.json(),
+            json!({
+                "name": "shelves/7/books/dune", "title": "Dune", "pageCount": "412", "price": 9.5,
+                "available": true, "readingTime": "3600s", "kind": "KIND_NOVEL",
+                "author": {"name": "Herbert"}
+            })
+        );
+        // `response_body: "name"`: the field alone is the body.
+        let response = call(http, "DELETE", "/v1/shelves/7/books/dune", &[], "").await;
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json(), json!("shelves/7/books/dune"));
+    }
+}
+
+#[tokio::test]
+async fn http_body_uploads_and_downloads_are_raw() {
+    for http in BOTH {
+        let response = call(
+            http,
+            "PUT",
+            "/v1/shelves/1/books/2/cover",
+            &[("content-type", "image/jpeg")],
+            vec![0u8, 1, 2, 3, 255],
+        )
+        .await;
+        assert_eq!(response.status, 200, "{:?}", response.body);
+        assert_eq!(response.header("content-type"), Some("text/plain"));
+        assert_eq!(
+            &response.body[..],
+            b"shelves/1/books/2 got 5 bytes of image/jpeg"
+        );
+        let response = call(http, "GET", "/v1/shelves/1/books/2/cover", &[], "").await;
+        assert_eq!(response.header("content-type"), Some("image/png"));
+        assert_eq!(&response.body[..], [0x89, b'P', b'N', b'G', 0, 0xff]);
+    }
+}
+
+#[tokio::test]
+async fn gzip_both_ways() {
+    let body = gzip(br#"{"title": "Dune"}"#);
+    let response = call(
+        Http::H2,
+        "POST",
+        "/v1/shelves/7/books?bookId=dune",
+        &[("content-encoding", "gzip"), ("accept-encoding", "gzip")],
+        body,
+    )
+    .await;
+    assert_eq!(response.status, 200, "{:?}", response.body);
+    assert_eq!(response.json()["title"], "Dune");
+    // Small responses go out uncompressed (the router's `compress_min_bytes`).
+    assert_eq!(response.header("content-encoding"), None);
+    let (addr, task) = serve_router(library_router().compress_min_bytes(0)).await;
+    let request = raw(http::Method::GET, addr, "/v1/shelves/7/books/1", Http::H1)
+        .header("accept-encoding", "gzip")
+        .body(Bytes::new())
+        .expect("a request");
+    let response = send_raw(addr, Http::H1, request).await;
+    task.abort();
+    assert_eq!(response.header("content-encoding"), Some("gzip"));
+    let json: Value = serde_json::from_slice(&gunzip(&response.body)).expect("JSON");
+    assert_eq!(json, json!({"name": "shelves/7/books/1"}));
+}
+
+#[tokio::test]
+async fn server_streams_as_json_lines_and_events() {
+    for http in BOTH {
+        let response = call(http, "GET", "/v1/shelves/5:watch?count=2", &[], "").await;
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.header("content-type"),
+            Some("application/x-ndjson")
+        );
+        let text = std::str::from_utf8(&response.body).expect("text");
+        assert_eq!(
+            text,
+            "{\"result\":{\"book\":{\"name\":\"shelves/5/books/0\"}}}\n\
+             {\"result\":{\"index\":1,\"book\":{\"name\":\"shelves/5/books/1\"}}}\n"
+        );
+        let response = call(
+            http,
+            "GET",
+            "/v1/shelves/5:watch?count=1&failCode=14",
+            &[],
+            "",
+        )
+        .await;
+        let lines: Vec<Value> = std::str::from_utf8(&response.body)
+            .expect("text")
+            .lines()
+            .map(|line| serde_json::from_str(line).expect("JSON line"))
+            .collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(
+            lines[1],
+            json!({"error": {"code": 14, "message": "the shelf fell over", "details": []}})
+        );
+
+        let events = [("accept", "text/event-stream")];
+        let response = call(
+            http,
+            "GET",
+            "/v1/shelves/5:watch?count=1&failCode=9",
+            &events,
+            "",
+        )
+        .await;
+        assert_eq!(response.header("content-type"), Some("text/event-stream"));
+        assert_eq!(
+            std::str::from_utf8(&response.body).expect("text"),
+            "data: {\"book\":{\"name\":\"shelves/5/books/0\"}}\n\n\
+             event: error\ndata: {\"code\":9,\"message\":\"the shelf fell over\",\"details\":[]}\n\n"
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_are_google_rpc_status_with_grpc_gateways_statuses() {
+    for http in BOTH {
+        let response = call(http, "GET", "/v1/shelves/1/books/missing", &[], "").await;
+        assert_eq!(response.status, 404);
+        assert_eq!(response.header("content-type"), Some("application/json"));
+        assert_eq!(
+            response.json(),
+            json!({
+                "code": 5,
+                "message": "no book shelves/1/books/missing",
+                "details": [{"@type": "type.googleapis.com/google.protobuf.Duration", "value": "1s"}]
+            })
+        );
+    }
+}
+
+/// Asserts `response` is a `google.rpc.Status` with `code` and HTTP `status`, whose message
+/// contains `says`.
+fn assert_status(response: &RawResponse, status: u16, code: Code, says: &str) {
+    assert_eq!(response.status, status, "{:?}", response.body);
+    let json = response.json();
+    assert_eq!(json["code"], code.as_u32(), "{json}");
+    let message = json["message"].as_str().expect("a message");
+    assert!(message.contains(says), "{message:?} should say {says:?}");
+}
+
+#[tokio::test]
+async fn bad_input_answers_the_right_status() {
+    for http in BOTH {
+        let unknown = call(http, "GET", "/v2/nothing/here", &[], "").await;
+        assert_status(&unknown, 404, Code::NotFound, "/v2/nothing/here");
+
+        let wrong_verb = call(http, "PUT", "/v1/shelves/1/books", &[], "").await;
+        assert_status(&wrong_verb, 405, Code::Unimplemented, "PUT");
+        assert_eq!(wrong_verb.header("allow"), Some("GET, POST"));
+
+        let bad_number = call(http, "GET", "/v1/shelves/1/books?pageSize=many", &[], "").await;
+        assert_status(&bad_number, 400, Code::InvalidArgument, "pageSize");
+
+        let bad_enum = call(http, "GET", "/v1/shelves/1/books?filter.kind=POEM", &[], "").await;
+        assert_status(&bad_enum, 400, Code::InvalidArgument, "POEM");
+
+        let bad_escape = call(
+            http,
+            "GET",
+            "/v1/shelves/1/books?filter.author=%zz",
+            &[],
+            "",
+        )
+        .await;
+        assert_status(&bad_escape, 400, Code::InvalidArgument, "percent");
+
+        let bad_path = call(http, "GET", "/v1/shelves/%ff/books/1", &[], "").await;
+        assert_status(&bad_path, 400, Code::InvalidArgument, "");
+
+        let bad_body = call(http, "POST", "/v1/shelves/1/books", &[], "{\"title\": ").await;
+        assert_status(&bad_body, 400, Code::InvalidArgument, "JSON");
+
+        let smuggled = call(
+            http,
+            "POST",
+            "/v1/shelves/1/books",
+            &[],
+            "{}, \"bookId\": \"x\"",
+        )
+        .await;
+        assert_status(&smuggled, 400, Code::InvalidArgument, "JSON");
+
+        let unwanted_body = call(http, "GET", "/v1/shelves/1/books/2", &[], "{}").await;
+        assert_status(
+            &unwanted_body,
+            400,
+            Code::InvalidArgument,
+            "takes no request body",
+        );
+
+        let client_stream = call(http, "POST", "/v1/shelves/1/books:import", &[], "{}").await;
+        assert_status(&client_stream, 501, Code::Unimplemented, "ClientStream");
+
+        let bad_timeout = call(
+            http,
+            "GET",
+            "/v1/shelves/1/books/2",
+            &[("grpc-timeout", "soon")],
+            "",
+        )
+        .await;
+        assert_status(&bad_timeout, 400, Code::InvalidArgument, "grpc-timeout");
+    }
+}
+
+#[tokio::test]
+async fn oversize_bodies_are_refused() {
+    let (addr, task) = serve_router(library_router().read_max_bytes(1024)).await;
+    for http in BOTH {
+        let title = "x".repeat(4096);
+        let body = format!("{{\"title\": \"{title}\"}}");
+        let request = raw(http::Method::POST, addr, "/v1/shelves/1/books", http)
+            .body(Bytes::from(body))
+            .expect("a request");
+        let response = send_raw(addr, http, request).await;
+        assert_status(&response, 429, Code::ResourceExhausted, "");
+        // A compression bomb: small on the wire, large once inflated.
+        let bomb = gzip(format!("{{\"title\": \"{}\"}}", "y".repeat(1 << 20)).as_bytes());
+        let request = raw(http::Method::POST, addr, "/v1/shelves/1/books", http)
+            .header("content-encoding", "gzip")
+            .body(Bytes::from(bomb))
+            .expect("a request");
+        let response = send_raw(addr, http, request).await;
+        assert_status(&response, 429, Code::ResourceExhausted, "");
+    }
+    task.abort();
+}
+
+#[test]
+fn misconfigured_bindings_are_reported_naming_both_routes() {
+    use trident::rest::{HttpRule, RestRoutes};
+    use trident_tests::proto::library_service;
+    // (The generated routes bind GetBook to this template too; adding it again is no conflict.)
+    let routes = library_service_routes(Library)
+        .http(
+            &library_service::GET_BOOK,
+            HttpRule::get("/v1/{name=shelves/*/books/*}"),
+        )
+        .http(
+            &library_service::PUBLISH_BOOK,
+            HttpRule::get("/v1/{name=shelves/*/books/*}"),
+        )
+        .http(&library_service::GET_BOOK, HttpRule::get("/v1/{nope}"))
+        .http(&library_service::GET_BOOK, HttpRule::get("/v1/{name"))
+        .http(
+            &library_service::CREATE_BOOK,
+            HttpRule::post("/v1/x").body("nope"),
+        );
+    let error = Router::new()
+        .add(routes)
+        .check()
+        .expect_err("misconfigured");
+    let message = error.message();
+    for says in [
+        "GET /v1/{name=shelves/*/books/*} (/trident.test.v1.LibraryService/GetBook) and GET \
+         /v1/{name=shelves/*/books/*} (/trident.test.v1.LibraryService/PublishBook) take the same \
+         requests",
+        "has no field nope",
+        "/v1/{name",
+        "POST /v1/x",
+    ] {
+        assert!(message.contains(says), "{message}\nshould say {says:?}");
+    }
+    // A binding taking a method's own RPC path.
+    let routes = library_service_routes(Library).http(
+        &library_service::GET_BOOK,
+        HttpRule::post("/{name=**}").body("*"),
+    );
+    let error = Router::new()
+        .add(routes)
+        .check()
+        .expect_err("takes RPC paths");
+    assert!(
+        error
+            .message()
+            .contains("takes the requests of the method /trident.test.v1.LibraryService/"),
+        "{error}"
+    );
+}
