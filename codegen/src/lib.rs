@@ -60,18 +60,24 @@
 //! The `protoc-gen-trident` binary writes the same files, one per package, except that
 //! `FILE_DESCRIPTOR_SET` is embedded in each file. See [`plugin`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::env;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use prost::Message as _;
 use prost_build::Module;
+use prost_reflect::DescriptorPool;
 use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
 
+mod http_rules;
+mod openapi;
 pub mod plugin;
 mod service;
+
+use http_rules::HttpRules;
 
 pub use service::TridentServiceGenerator;
 
@@ -131,6 +137,8 @@ pub struct Builder {
     bytes: Vec<String>,
     btree_map: Vec<String>,
     boxed: Vec<String>,
+    openapi: Option<String>,
+    openapi_options: openapi::Options,
 }
 
 impl Default for Builder {
@@ -172,6 +180,8 @@ impl Builder {
             bytes: Vec::new(),
             btree_map: Vec::new(),
             boxed: Vec::new(),
+            openapi: None,
+            openapi_options: openapi::Options::default(),
         }
     }
 
@@ -310,6 +320,28 @@ impl Builder {
         self
     }
 
+    /// Also writes an OpenAPI 3.1 document named `file_name` (such as `api.openapi.json`) into
+    /// the output directory, describing every service compiled: its REST bindings
+    /// (`google.api.http`) and its Connect endpoints. Off by default. See the crate docs.
+    pub fn openapi(mut self, file_name: impl Into<String>) -> Self {
+        self.openapi = Some(file_name.into());
+        self
+    }
+
+    /// The `info.title` of the OpenAPI document (default: the service's full name when there is
+    /// one service, else the protobuf packages).
+    pub fn openapi_title(mut self, title: impl Into<String>) -> Self {
+        self.openapi_options.title = Some(title.into());
+        self
+    }
+
+    /// The `info.version` of the OpenAPI document, the version of the API it describes (default
+    /// `0.0.0`).
+    pub fn openapi_version(mut self, version: impl Into<String>) -> Self {
+        self.openapi_options.version = Some(version.into());
+        self
+    }
+
     /// Parses `protos` (searched for in the [`include`](Self::include) directories, then in
     /// `includes`) and writes their code, their imports' code and the encoded descriptors into the
     /// output directory.
@@ -335,12 +367,35 @@ impl Builder {
                 }
             }
         }
-        self.compile_fds(compiler.file_descriptor_set())
+        self.write(
+            &compiler.file_descriptor_set(),
+            Some(&compiler.descriptor_pool()),
+        )
     }
 
     /// Like [`compile`](Self::compile), from already parsed descriptors. The set must hold
     /// every imported file too.
+    ///
+    /// `prost_types` drops extension options when it decodes descriptors, so this sees no
+    /// `google.api.http` bindings: give encoded descriptors to
+    /// [`compile_encoded_fds`](Self::compile_encoded_fds) to keep them.
     pub fn compile_fds(self, fds: FileDescriptorSet) -> io::Result<()> {
+        self.write(&fds, None)
+    }
+
+    /// Like [`compile`](Self::compile), from an encoded `google.protobuf.FileDescriptorSet`
+    /// holding every imported file too (such as `buf build -o set.binpb` or
+    /// `protoc --include_imports --descriptor_set_out` writes), with its extension options, so
+    /// `google.api.http` bindings included. Keep the source info (`--include_source_info`) for
+    /// doc comments.
+    pub fn compile_encoded_fds(self, encoded: &[u8]) -> io::Result<()> {
+        let (fds, pool) = decode_fds(encoded)?;
+        self.write(&fds, Some(&pool))
+    }
+
+    /// Writes everything into the output directory; `pool`, when given, holds the same files with
+    /// their extension options.
+    fn write(self, fds: &FileDescriptorSet, pool: Option<&DescriptorPool>) -> io::Result<()> {
         let env_out_dir = env::var_os("OUT_DIR").map(PathBuf::from);
         let (target, in_env_out_dir) = match (&self.out_dir, &env_out_dir) {
             (Some(dir), Some(env_dir)) => (dir.clone(), dir.strip_prefix(env_dir).ok()),
@@ -372,9 +427,14 @@ impl Builder {
         )?;
 
         let include_bytes = format!("include_bytes!({})", locate(&self.file_descriptor_set_name));
-        let files = self.generate_files(&fds, None, &include_bytes)?;
+        let output = self.generate_output(fds, pool, None, &include_bytes)?;
+        output.print_warnings();
+        let files = output.files;
         for file in &files {
             write_if_changed(&target.join(&file.name), file.content.as_bytes())?;
+        }
+        if let (Some(name), Some(document)) = (&self.openapi, &output.openapi) {
+            write_if_changed(&target.join(name), document.as_bytes())?;
         }
         if let Some(include_file) = &self.include_file {
             let content =
@@ -387,20 +447,116 @@ impl Builder {
     /// Returns the code for every package in `fds` without writing anything.
     ///
     /// With the default descriptor source, the code includes
-    /// `$OUT_DIR/file_descriptor_set.bin`, which is not written.
+    /// `$OUT_DIR/file_descriptor_set.bin`, which is not written. Like
+    /// [`compile_fds`](Self::compile_fds), this sees no `google.api.http` bindings; see
+    /// [`generate_encoded`](Self::generate_encoded).
     pub fn generate(&self, fds: &FileDescriptorSet) -> io::Result<Vec<GeneratedFile>> {
-        let include_bytes = format!(
+        let output = self.generate_output(fds, None, None, &self.out_dir_include_bytes())?;
+        output.print_warnings();
+        Ok(output.files)
+    }
+
+    /// Like [`generate`](Self::generate), from an encoded `google.protobuf.FileDescriptorSet`,
+    /// so with the `google.api.http` bindings of its methods.
+    pub fn generate_encoded(&self, encoded: &[u8]) -> io::Result<Vec<GeneratedFile>> {
+        let (fds, pool) = decode_fds(encoded)?;
+        let output =
+            self.generate_output(&fds, Some(&pool), None, &self.out_dir_include_bytes())?;
+        output.print_warnings();
+        Ok(output.files)
+    }
+
+    /// The OpenAPI document of every service of an encoded `google.protobuf.FileDescriptorSet`,
+    /// as [`openapi`](Self::openapi) writes it, whether or not that option is set.
+    pub fn generate_openapi(&self, encoded: &[u8]) -> io::Result<String> {
+        let (_, pool) = decode_fds(encoded)?;
+        let mut warnings = Vec::new();
+        let rules = HttpRules::read(&pool, |_| true, &mut warnings).map_err(invalid_input)?;
+        let document = openapi::document(
+            &pool,
+            |_| true,
+            &rules,
+            &self.openapi_options,
+            &mut warnings,
+        );
+        Output::print(&warnings);
+        Ok(document)
+    }
+
+    /// How generated code includes the descriptor file written into `OUT_DIR`.
+    fn out_dir_include_bytes(&self) -> String {
+        format!(
             "include_bytes!(concat!(env!(\"OUT_DIR\"), {:?}))",
             format!("/{}", self.file_descriptor_set_name)
-        );
-        self.generate_files(fds, None, &include_bytes)
+        )
     }
 
     /// Generates the files of the packages that hold at least one of `only` (file names as in
-    /// the descriptors), or of every package when `only` is `None`.
+    /// the descriptors), or of every package when `only` is `None`, with the OpenAPI document of
+    /// their services when asked for. `pool`, when given, holds the same files with their
+    /// extension options, where the `google.api.http` bindings are read from.
+    fn generate_output(
+        &self,
+        fds: &FileDescriptorSet,
+        pool: Option<&DescriptorPool>,
+        only: Option<&[String]>,
+        include_bytes: &str,
+    ) -> io::Result<Output> {
+        // The packages generated: those holding a file of `only`.
+        let packages: Option<BTreeSet<&str>> = only.map(|only| {
+            fds.file
+                .iter()
+                .filter(|file| only.iter().any(|name| name == file.name()))
+                .map(|file| file.package())
+                .collect()
+        });
+        let generated = |package: &str| {
+            packages
+                .as_ref()
+                .is_none_or(|packages| packages.contains(package))
+        };
+        let mut warnings = Vec::new();
+        let owned_pool;
+        let pool = match pool {
+            Some(pool) => Some(pool),
+            None if self.openapi.is_some() => {
+                owned_pool =
+                    DescriptorPool::from_file_descriptor_set(fds.clone()).map_err(invalid_input)?;
+                Some(&owned_pool)
+            }
+            None => None,
+        };
+        let rules = match pool {
+            Some(pool) => {
+                HttpRules::read(pool, |file| generated(file.package_name()), &mut warnings)
+                    .map_err(invalid_input)?
+            }
+            None => HttpRules::default(),
+        };
+        let openapi = match (&self.openapi, pool) {
+            (Some(_), Some(pool)) => Some(openapi::document(
+                pool,
+                |file| generated(file.package_name()),
+                &rules,
+                &self.openapi_options,
+                &mut warnings,
+            )),
+            _ => None,
+        };
+        let files = self.generate_files(fds, rules, only, include_bytes)?;
+        Ok(Output {
+            files,
+            openapi,
+            warnings,
+        })
+    }
+
+    /// Generates the code of the packages that hold at least one of `only`, or of every package
+    /// when `only` is `None`, registering `rules` in the routes functions.
     fn generate_files(
         &self,
         fds: &FileDescriptorSet,
+        rules: HttpRules,
         only: Option<&[String]>,
         include_bytes: &str,
     ) -> io::Result<Vec<GeneratedFile>> {
@@ -411,7 +567,8 @@ impl Builder {
         config.service_generator(Box::new(
             TridentServiceGenerator::new()
                 .server(self.server)
-                .client(self.client),
+                .client(self.client)
+                .http_rules(Arc::new(rules)),
         ));
         for (path, attribute) in &self.type_attributes {
             config.type_attribute(path, attribute);
@@ -516,6 +673,42 @@ impl Builder {
         };
         format!("#[prost_reflect(message_name = {full_name:?}, {source})]")
     }
+}
+
+/// What one generation run produces.
+struct Output {
+    /// The Rust files.
+    files: Vec<GeneratedFile>,
+    /// The OpenAPI document, when asked for.
+    openapi: Option<String>,
+    /// Problems that did not stop generation.
+    warnings: Vec<String>,
+}
+
+impl Output {
+    /// Prints the warnings for Cargo to show (a build script's `cargo:warning`).
+    fn print_warnings(&self) {
+        Self::print(&self.warnings);
+    }
+
+    fn print(warnings: &[String]) {
+        for warning in warnings {
+            println!("cargo:warning=trident-build: {warning}");
+        }
+    }
+}
+
+/// Decodes an encoded `FileDescriptorSet` twice: with `prost_types` for prost-build, and into a
+/// pool that keeps extension options.
+fn decode_fds(encoded: &[u8]) -> io::Result<(FileDescriptorSet, DescriptorPool)> {
+    let fds = FileDescriptorSet::decode(encoded).map_err(invalid_input)?;
+    let pool = DescriptorPool::decode(encoded).map_err(invalid_input)?;
+    Ok((fds, pool))
+}
+
+/// An `InvalidInput` error with `error`'s message.
+fn invalid_input(error: impl ToString) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, error.to_string())
 }
 
 /// Wraps a protox error, keeping its message (which names the file and line).

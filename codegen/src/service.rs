@@ -2,10 +2,13 @@
 //! client code.
 
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use heck::{ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
 use prost_build::{Comments, Method, Service};
 use prost_types::method_options::IdempotencyLevel;
+
+use crate::http_rules::HttpRules;
 
 /// Path under which generated code reaches the runtime; nothing else of `trident` is named.
 const RT: &str = "::trident::codegen";
@@ -21,12 +24,15 @@ const RT: &str = "::trident::codegen";
 /// * `FOO_SERVICE_NAME`, the fully-qualified service name;
 /// * `mod foo_service`, one `MethodSpec` constant per method (`SAY_HELLO`, ...);
 /// * `trait FooService`, the server side, whose methods answer `unimplemented` by default;
-/// * `fn foo_service_routes`, which turns an implementation into `ServiceRoutes`;
+/// * `fn foo_service_routes`, which turns an implementation into `ServiceRoutes` (with the
+///   methods' `google.api.http` bindings when [`crate::Builder`] drives it: prost-build's
+///   descriptors alone do not carry them);
 /// * `struct FooServiceClient`, the typed client.
 #[derive(Debug, Clone)]
 pub struct TridentServiceGenerator {
     server: bool,
     client: bool,
+    http_rules: Arc<HttpRules>,
 }
 
 impl Default for TridentServiceGenerator {
@@ -41,7 +47,14 @@ impl TridentServiceGenerator {
         Self {
             server: true,
             client: true,
+            http_rules: Arc::default(),
         }
+    }
+
+    /// The REST bindings to register in the routes functions.
+    pub(crate) fn http_rules(mut self, rules: Arc<HttpRules>) -> Self {
+        self.http_rules = rules;
+        self
     }
 
     /// Whether to emit the server trait and the routes function (default `true`).
@@ -70,7 +83,7 @@ impl prost_build::ServiceGenerator for TridentServiceGenerator {
         write_specs_module(&names, &methods, buf);
         if self.server {
             write_server_trait(&service, &names, &methods, buf);
-            write_routes_fn(&names, &methods, buf);
+            write_routes_fn(&names, &methods, &self.http_rules, buf);
         }
         if self.client {
             write_client(&names, &methods, buf);
@@ -337,7 +350,21 @@ fn write_server_trait(
     buf.push_str("}\n");
 }
 
-fn write_routes_fn(names: &ServiceNames, methods: &[MethodNames<'_>], buf: &mut String) {
+fn write_routes_fn(
+    names: &ServiceNames,
+    methods: &[MethodNames<'_>],
+    rules: &HttpRules,
+    buf: &mut String,
+) {
+    let bindings: Vec<_> = methods
+        .iter()
+        .flat_map(|m| {
+            rules
+                .bindings(&m.full_name)
+                .iter()
+                .map(move |binding| (m, binding))
+        })
+        .collect();
     let _ = writeln!(
         buf,
         "/// Routes serving the `{}` service with `service`; add them to a `Router`.",
@@ -358,6 +385,9 @@ fn write_routes_fn(names: &ServiceNames, methods: &[MethodNames<'_>], buf: &mut 
     } else {
         let _ = writeln!(buf, "let service = {RT}::Arc::new(service);");
     }
+    if !bindings.is_empty() {
+        buf.push_str("let routes = ");
+    }
     let _ = write!(buf, "{RT}::ServiceRoutes::new({})", names.name_const);
     for m in methods {
         let _ = write!(
@@ -375,6 +405,20 @@ fn write_routes_fn(names: &ServiceNames, methods: &[MethodNames<'_>], buf: &mut 
             name = names.trait_name,
             method = m.rust_name,
         );
+    }
+    if !bindings.is_empty() {
+        // The `google.api.http` bindings, in the order written.
+        buf.push(';');
+        for (m, binding) in bindings {
+            let _ = write!(
+                buf,
+                "\nlet routes = {RT}::RestRoutes::http(routes, &{specs}::{konst}, {rule});",
+                specs = names.specs_mod,
+                konst = m.spec_const,
+                rule = binding.rust_expr(RT),
+            );
+        }
+        buf.push_str("\nroutes");
     }
     buf.push_str("\n}\n");
 }

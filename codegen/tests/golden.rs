@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use prost::Message as _;
 use prost_types::FileDescriptorSet;
-use prost_types::compiler::CodeGeneratorRequest;
+use prost_types::compiler::{CodeGeneratorRequest, CodeGeneratorResponse};
 use trident_build::GeneratedFile;
 
 const PROTO: &str = "golden/v1/greet.proto";
@@ -14,8 +14,22 @@ fn manifest_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The golden proto and its imports, encoded with their extension options (`google.api.http`)
+/// and source info. Our own `google/api` protos live at the top of the repository.
+fn encoded_descriptors() -> Vec<u8> {
+    let mut compiler = protox::Compiler::new([
+        manifest_dir().join("tests/proto"),
+        manifest_dir().join("../proto"),
+    ])
+    .expect("include directories exist");
+    compiler.include_imports(true).include_source_info(true);
+    compiler.open_file(PROTO).expect("test proto compiles");
+    compiler.encode_file_descriptor_set()
+}
+
+/// The golden proto and its imports, as prost_types holds them (without extension options).
 fn descriptors() -> FileDescriptorSet {
-    protox::compile([PROTO], [manifest_dir().join("tests/proto")]).expect("test proto compiles")
+    FileDescriptorSet::decode(encoded_descriptors().as_slice()).unwrap()
 }
 
 /// Compares `actual` with the golden file `relative` (under `tests/golden/`), or rewrites it when
@@ -55,17 +69,25 @@ fn only_file(files: &[GeneratedFile]) -> &GeneratedFile {
     &files[0]
 }
 
+/// The golden package's file among `files`, which also hold `google.api` (from the annotations).
+fn golden_file(files: &[GeneratedFile]) -> &GeneratedFile {
+    let names: Vec<&str> = files.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(names, ["golden.v1.rs", "google.api.rs"]);
+    &files[0]
+}
+
 #[test]
 fn build_api_output_matches_golden() {
     let files = trident_build::configure()
-        .generate(&descriptors())
+        .generate_encoded(&encoded_descriptors())
         .expect("generates");
-    let file = only_file(&files);
+    let file = golden_file(&files);
     assert_eq!(file.name, "golden.v1.rs");
     assert_eq!(file.package, "golden.v1");
     check_golden("build/golden.v1.rs", &file.content);
 }
 
+/// The golden request, as prost_types holds it (without extension options).
 fn plugin_request(parameter: Option<&str>) -> CodeGeneratorRequest {
     CodeGeneratorRequest {
         file_to_generate: vec![PROTO.to_owned()],
@@ -75,9 +97,27 @@ fn plugin_request(parameter: Option<&str>) -> CodeGeneratorRequest {
     }
 }
 
+/// The golden request encoded as protoc sends it: every file with its extension options.
+fn encoded_plugin_request(parameter: Option<&str>) -> Vec<u8> {
+    let mut bytes = CodeGeneratorRequest {
+        proto_file: Vec::new(),
+        ..plugin_request(parameter)
+    }
+    .encode_to_vec();
+    let pool = prost_reflect::DescriptorPool::decode(encoded_descriptors().as_slice()).unwrap();
+    for file in pool.files() {
+        prost::encoding::bytes::encode(15, &file.encode_to_vec(), &mut bytes);
+    }
+    bytes
+}
+
+fn plugin_generate(parameter: Option<&str>) -> CodeGeneratorResponse {
+    trident_build::plugin::generate_encoded(&encoded_plugin_request(parameter))
+}
+
 #[test]
 fn plugin_output_matches_golden() {
-    let response = trident_build::plugin::generate(&plugin_request(None));
+    let response = plugin_generate(None);
     assert_eq!(response.error, None);
     assert_eq!(response.supported_features, Some(1), "proto3 optional");
     assert_eq!(response.file.len(), 1);
@@ -89,8 +129,10 @@ fn plugin_output_matches_golden() {
 
 #[test]
 fn plugin_and_build_api_differ_only_in_descriptor_source() {
-    let build = trident_build::configure().generate(&descriptors()).unwrap();
-    let plugin = trident_build::plugin::generate(&plugin_request(None));
+    let build = trident_build::configure()
+        .generate_encoded(&encoded_descriptors())
+        .unwrap();
+    let plugin = plugin_generate(None);
     let before_descriptors = |code: &str| {
         code.split("/// Encoded `google.protobuf.FileDescriptorSet`")
             .next()
@@ -106,14 +148,18 @@ fn plugin_and_build_api_differ_only_in_descriptor_source() {
 
 #[test]
 fn plugin_round_trips_through_its_wire_format() {
-    let request = plugin_request(Some("client=false"));
+    let request = encoded_plugin_request(Some("client=false"));
     let mut output = Vec::new();
-    trident_build::plugin::run(request.encode_to_vec().as_slice(), &mut output).unwrap();
+    trident_build::plugin::run(request.as_slice(), &mut output).unwrap();
     let response = prost_types::compiler::CodeGeneratorResponse::decode(output.as_slice()).unwrap();
     assert_eq!(response.error, None);
     let code = response.file[0].content();
     assert!(code.contains("pub trait GreetService"));
     assert!(!code.contains("GreetServiceClient"));
+    assert!(
+        code.contains("RestRoutes::http("),
+        "bindings read from the wire"
+    );
 }
 
 #[test]
@@ -130,16 +176,13 @@ fn plugin_binary_speaks_protoc() {
         .stdin
         .take()
         .unwrap()
-        .write_all(&plugin_request(None).encode_to_vec())
+        .write_all(&encoded_plugin_request(None))
         .unwrap();
     let output = child.wait_with_output().unwrap();
     assert!(output.status.success());
     let response =
         prost_types::compiler::CodeGeneratorResponse::decode(output.stdout.as_slice()).unwrap();
-    assert_eq!(
-        response,
-        trident_build::plugin::generate(&plugin_request(None))
-    );
+    assert_eq!(response, plugin_generate(None));
 
     let mut child = Command::new(env!("CARGO_BIN_EXE_protoc-gen-trident"))
         .stdin(Stdio::piped())
@@ -155,8 +198,7 @@ fn plugin_binary_speaks_protoc() {
 
 #[test]
 fn plugin_options() {
-    let response =
-        trident_build::plugin::generate(&plugin_request(Some("server=false,include_file=mod.rs")));
+    let response = plugin_generate(Some("server=false,include_file=mod.rs"));
     assert_eq!(response.error, None);
     let names: Vec<&str> = response.file.iter().map(|f| f.name()).collect();
     assert_eq!(names, ["golden.v1.rs", "mod.rs"]);
@@ -177,8 +219,7 @@ fn plugin_options() {
          }\n"
     );
 
-    let response =
-        trident_build::plugin::generate(&plugin_request(Some("descriptor_pool=crate::POOL")));
+    let response = plugin_generate(Some("descriptor_pool=crate::POOL"));
     assert_eq!(response.error, None);
     let code = response.file[0].content();
     assert!(!code.contains("FILE_DESCRIPTOR_SET"));
@@ -189,7 +230,7 @@ fn plugin_options() {
 #[test]
 fn plugin_reports_bad_options() {
     for parameter in ["frobnicate", "server=maybe", "include_file"] {
-        let response = trident_build::plugin::generate(&plugin_request(Some(parameter)));
+        let response = plugin_generate(Some(parameter));
         assert!(response.file.is_empty(), "{parameter}");
         let error = response.error.unwrap_or_default();
         assert!(
@@ -211,7 +252,7 @@ fn plugin_skips_packages_it_was_not_asked_for() {
 
 #[test]
 fn plugin_embeds_the_descriptors_of_the_package_and_its_imports() {
-    let response = trident_build::plugin::generate(&plugin_request(None));
+    let response = plugin_generate(None);
     let code = response.file[0].content();
     let literal = code
         .lines()
@@ -223,6 +264,9 @@ fn plugin_embeds_the_descriptors_of_the_package_and_its_imports() {
     assert_eq!(
         names,
         [
+            "google/api/http.proto",
+            "google/protobuf/descriptor.proto",
+            "google/api/annotations.proto",
             "google/protobuf/empty.proto",
             "google/protobuf/timestamp.proto",
             PROTO
@@ -269,6 +313,7 @@ fn compile_writes_code_descriptors_and_include_file() {
     trident_build::configure()
         .out_dir(&dir)
         .include(manifest_dir().join("tests/proto"))
+        .include(manifest_dir().join("../proto"))
         .include_file("protos.rs")
         .emit_rerun_if_changed(false)
         .compile(&[PROTO], &[] as &[&Path])
@@ -277,7 +322,9 @@ fn compile_writes_code_descriptors_and_include_file() {
     let code = std::fs::read_to_string(dir.join("golden.v1.rs")).unwrap();
     // Outside OUT_DIR, the descriptors are included relative to the generated file.
     assert!(code.contains("include_bytes!(\"file_descriptor_set.bin\")"));
-    let build = trident_build::configure().generate(&descriptors()).unwrap();
+    let build = trident_build::configure()
+        .generate_encoded(&encoded_descriptors())
+        .unwrap();
     let before_descriptors = |code: &str| {
         code.split("/// Encoded `google.protobuf.FileDescriptorSet`")
             .next()
@@ -360,4 +407,41 @@ fn names_without_package_and_clashing_with_rust() {
     ] {
         assert!(code.contains(expected), "missing {expected:?} in:\n{code}");
     }
+}
+
+#[test]
+fn prost_types_descriptors_carry_no_bindings() {
+    // prost_types drops extension options: `generate` and `plugin::generate` see no bindings.
+    let build = trident_build::configure().generate(&descriptors()).unwrap();
+    assert!(!golden_file(&build).content.contains("RestRoutes"));
+    let plugin = trident_build::plugin::generate(&plugin_request(None));
+    assert_eq!(plugin.error, None);
+    assert!(!plugin.file[0].content().contains("RestRoutes"));
+}
+
+#[test]
+fn openapi_document_matches_golden() {
+    let document = trident_build::configure()
+        .generate_openapi(&encoded_descriptors())
+        .expect("generates");
+    check_golden("openapi/golden.openapi.json", &document);
+
+    let response = plugin_generate(Some("openapi=api/golden.openapi.json"));
+    assert_eq!(response.error, None);
+    let names: Vec<&str> = response.file.iter().map(|f| f.name()).collect();
+    assert_eq!(names, ["golden.v1.rs", "api/golden.openapi.json"]);
+    assert_eq!(
+        response.file[1].content(),
+        document,
+        "plugin and build API agree"
+    );
+
+    let response = plugin_generate(Some(
+        "openapi=api.json,openapi_title=Greetings,openapi_version=1.2.3",
+    ));
+    let document = response.file[1].content();
+    assert!(
+        document.contains("\"title\": \"Greetings\",\n    \"version\": \"1.2.3\""),
+        "{document}"
+    );
 }

@@ -192,6 +192,68 @@ impl ::prost::Name for UploadSummary {
         "type.googleapis.com/golden.v1.UploadSummary".into()
     }
 }
+/// A greeting card for someone.
+#[derive(::prost_reflect::ReflectMessage)]
+#[prost_reflect(
+    message_name = "golden.v1.SendCardRequest",
+    file_descriptor_set_bytes = "self::FILE_DESCRIPTOR_SET"
+)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SendCardRequest {
+    /// The recipient's resource name, such as `people/ada`.
+    #[prost(string, tag = "1")]
+    pub recipient: ::prost::alloc::string::String,
+    /// The card.
+    #[prost(message, optional, tag = "2")]
+    pub card: ::core::option::Option<Card>,
+    /// How many copies to print.
+    #[prost(int64, tag = "3")]
+    pub copies: i64,
+    /// Labels for the copies.
+    #[prost(string, repeated, tag = "4")]
+    pub tags: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for SendCardRequest {
+    const NAME: &'static str = "SendCardRequest";
+    const PACKAGE: &'static str = "golden.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "golden.v1.SendCardRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "type.googleapis.com/golden.v1.SendCardRequest".into()
+    }
+}
+/// A greeting card.
+#[derive(::prost_reflect::ReflectMessage)]
+#[prost_reflect(
+    message_name = "golden.v1.Card",
+    file_descriptor_set_bytes = "self::FILE_DESCRIPTOR_SET"
+)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Card {
+    /// What the card says.
+    #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+    /// A picture for the front.
+    #[prost(bytes = "vec", tag = "2")]
+    pub picture: ::prost::alloc::vec::Vec<u8>,
+    /// How heavy the card is, in grams.
+    #[prost(double, tag = "3")]
+    pub weight: f64,
+    /// Cards tucked inside this one.
+    #[prost(message, repeated, tag = "4")]
+    pub inserts: ::prost::alloc::vec::Vec<Card>,
+}
+impl ::prost::Name for Card {
+    const NAME: &'static str = "Card";
+    const PACKAGE: &'static str = "golden.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "golden.v1.Card".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "type.googleapis.com/golden.v1.Card".into()
+    }
+}
 /// How cheerful a reply is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -259,6 +321,14 @@ pub mod greet_service {
         method: "Chat",
         path: "/golden.v1.GreetService/Chat",
         stream_type: ::trident::codegen::StreamType::BidiStream,
+        idempotency: ::trident::codegen::Idempotency::Unknown,
+    };
+    /// Descriptor of the unary method `golden.v1.GreetService.SendCard`.
+    pub const SEND_CARD: ::trident::codegen::MethodSpec = ::trident::codegen::MethodSpec {
+        service: "golden.v1.GreetService",
+        method: "SendCard",
+        path: "/golden.v1.GreetService/SendCard",
+        stream_type: ::trident::codegen::StreamType::Unary,
         idempotency: ::trident::codegen::Idempotency::Unknown,
     };
     /// Descriptor of the unary method `golden.v1.GreetService.Type`.
@@ -361,6 +431,28 @@ pub trait GreetService: ::core::marker::Send + ::core::marker::Sync + 'static {
             )
         }
     }
+    /// Sends a greeting card.
+    ///
+    /// Over REST, the card is the body and the reply is the greeting text alone.
+    fn send_card(
+        &self,
+        request: ::trident::codegen::Request<SendCardRequest>,
+    ) -> impl ::trident::codegen::Future<
+        Output = ::core::result::Result<
+            ::trident::codegen::Response<GreetResponse>,
+            ::trident::codegen::Error,
+        >,
+    > + ::core::marker::Send {
+        let _ = request;
+        async {
+            ::core::result::Result::Err(
+                ::trident::codegen::Error::new(
+                    ::trident::codegen::Code::Unimplemented,
+                    "golden.v1.GreetService.SendCard is not implemented",
+                ),
+            )
+        }
+    }
     /// A method named after a Rust keyword, taking and returning Empty.
     #[deprecated]
     fn r#type(
@@ -389,7 +481,7 @@ pub fn greet_service_routes<S: GreetService>(
     service: S,
 ) -> ::trident::codegen::ServiceRoutes {
     let service = ::trident::codegen::Arc::new(service);
-    ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
+    let routes = ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
         .unary(
             &greet_service::GREET,
             {
@@ -433,6 +525,18 @@ pub fn greet_service_routes<S: GreetService>(
             },
         )
         .unary(
+            &greet_service::SEND_CARD,
+            {
+                let service = ::core::clone::Clone::clone(&service);
+                move |request| {
+                    let service = ::core::clone::Clone::clone(&service);
+                    async move {
+                        <S as GreetService>::send_card(&service, request).await
+                    }
+                }
+            },
+        )
+        .unary(
             &greet_service::TYPE,
             {
                 let service = ::core::clone::Clone::clone(&service);
@@ -441,7 +545,40 @@ pub fn greet_service_routes<S: GreetService>(
                     async move { <S as GreetService>::r#type(&service, request).await }
                 }
             },
-        )
+        );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::GREET,
+        ::trident::codegen::HttpRule::get("/v1/greet/{name}"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::GREET,
+        ::trident::codegen::HttpRule::post("/v1/greet").body("*"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::GREET_MANY,
+        ::trident::codegen::HttpRule::get("/v1/greet/{name}:stream"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::SEND_CARD,
+        ::trident::codegen::HttpRule::post("/v1/{recipient=people/*}/cards")
+            .body("card")
+            .response_body("greeting"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::SEND_CARD,
+        ::trident::codegen::HttpRule::get("/v1/{recipient=people/*}/cards/{card.text}"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::SEND_CARD,
+        ::trident::codegen::HttpRule::custom("HEAD", "/v1/cards/{card.text}"),
+    );
+    routes
 }
 /// Typed client of the `golden.v1.GreetService` service.
 #[derive(Clone, Debug)]
@@ -504,6 +641,23 @@ impl GreetServiceClient {
                 &greet_service::CHAT,
                 ::trident::codegen::IntoRequest::<()>::into_request(request),
             )
+    }
+    /// Sends a greeting card.
+    ///
+    /// Over REST, the card is the body and the reply is the greeting text alone.
+    pub async fn send_card(
+        &self,
+        request: impl ::trident::codegen::IntoRequest<SendCardRequest>,
+    ) -> ::core::result::Result<
+        ::trident::codegen::Response<GreetResponse>,
+        ::trident::codegen::Error,
+    > {
+        self.client
+            .unary(
+                &greet_service::SEND_CARD,
+                ::trident::codegen::IntoRequest::<SendCardRequest>::into_request(request),
+            )
+            .await
     }
     /// A method named after a Rust keyword, taking and returning Empty.
     #[deprecated]

@@ -192,6 +192,68 @@ impl ::prost::Name for UploadSummary {
         "type.googleapis.com/golden.v1.UploadSummary".into()
     }
 }
+/// A greeting card for someone.
+#[derive(::prost_reflect::ReflectMessage)]
+#[prost_reflect(
+    message_name = "golden.v1.SendCardRequest",
+    file_descriptor_set_bytes = "self::FILE_DESCRIPTOR_SET"
+)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SendCardRequest {
+    /// The recipient's resource name, such as `people/ada`.
+    #[prost(string, tag = "1")]
+    pub recipient: ::prost::alloc::string::String,
+    /// The card.
+    #[prost(message, optional, tag = "2")]
+    pub card: ::core::option::Option<Card>,
+    /// How many copies to print.
+    #[prost(int64, tag = "3")]
+    pub copies: i64,
+    /// Labels for the copies.
+    #[prost(string, repeated, tag = "4")]
+    pub tags: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+impl ::prost::Name for SendCardRequest {
+    const NAME: &'static str = "SendCardRequest";
+    const PACKAGE: &'static str = "golden.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "golden.v1.SendCardRequest".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "type.googleapis.com/golden.v1.SendCardRequest".into()
+    }
+}
+/// A greeting card.
+#[derive(::prost_reflect::ReflectMessage)]
+#[prost_reflect(
+    message_name = "golden.v1.Card",
+    file_descriptor_set_bytes = "self::FILE_DESCRIPTOR_SET"
+)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Card {
+    /// What the card says.
+    #[prost(string, tag = "1")]
+    pub text: ::prost::alloc::string::String,
+    /// A picture for the front.
+    #[prost(bytes = "vec", tag = "2")]
+    pub picture: ::prost::alloc::vec::Vec<u8>,
+    /// How heavy the card is, in grams.
+    #[prost(double, tag = "3")]
+    pub weight: f64,
+    /// Cards tucked inside this one.
+    #[prost(message, repeated, tag = "4")]
+    pub inserts: ::prost::alloc::vec::Vec<Card>,
+}
+impl ::prost::Name for Card {
+    const NAME: &'static str = "Card";
+    const PACKAGE: &'static str = "golden.v1";
+    fn full_name() -> ::prost::alloc::string::String {
+        "golden.v1.Card".into()
+    }
+    fn type_url() -> ::prost::alloc::string::String {
+        "type.googleapis.com/golden.v1.Card".into()
+    }
+}
 /// How cheerful a reply is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -259,6 +321,14 @@ pub mod greet_service {
         method: "Chat",
         path: "/golden.v1.GreetService/Chat",
         stream_type: ::trident::codegen::StreamType::BidiStream,
+        idempotency: ::trident::codegen::Idempotency::Unknown,
+    };
+    /// Descriptor of the unary method `golden.v1.GreetService.SendCard`.
+    pub const SEND_CARD: ::trident::codegen::MethodSpec = ::trident::codegen::MethodSpec {
+        service: "golden.v1.GreetService",
+        method: "SendCard",
+        path: "/golden.v1.GreetService/SendCard",
+        stream_type: ::trident::codegen::StreamType::Unary,
         idempotency: ::trident::codegen::Idempotency::Unknown,
     };
     /// Descriptor of the unary method `golden.v1.GreetService.Type`.
@@ -361,6 +431,28 @@ pub trait GreetService: ::core::marker::Send + ::core::marker::Sync + 'static {
             )
         }
     }
+    /// Sends a greeting card.
+    ///
+    /// Over REST, the card is the body and the reply is the greeting text alone.
+    fn send_card(
+        &self,
+        request: ::trident::codegen::Request<SendCardRequest>,
+    ) -> impl ::trident::codegen::Future<
+        Output = ::core::result::Result<
+            ::trident::codegen::Response<GreetResponse>,
+            ::trident::codegen::Error,
+        >,
+    > + ::core::marker::Send {
+        let _ = request;
+        async {
+            ::core::result::Result::Err(
+                ::trident::codegen::Error::new(
+                    ::trident::codegen::Code::Unimplemented,
+                    "golden.v1.GreetService.SendCard is not implemented",
+                ),
+            )
+        }
+    }
     /// A method named after a Rust keyword, taking and returning Empty.
     #[deprecated]
     fn r#type(
@@ -389,7 +481,7 @@ pub fn greet_service_routes<S: GreetService>(
     service: S,
 ) -> ::trident::codegen::ServiceRoutes {
     let service = ::trident::codegen::Arc::new(service);
-    ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
+    let routes = ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
         .unary(
             &greet_service::GREET,
             {
@@ -433,6 +525,18 @@ pub fn greet_service_routes<S: GreetService>(
             },
         )
         .unary(
+            &greet_service::SEND_CARD,
+            {
+                let service = ::core::clone::Clone::clone(&service);
+                move |request| {
+                    let service = ::core::clone::Clone::clone(&service);
+                    async move {
+                        <S as GreetService>::send_card(&service, request).await
+                    }
+                }
+            },
+        )
+        .unary(
             &greet_service::TYPE,
             {
                 let service = ::core::clone::Clone::clone(&service);
@@ -441,7 +545,40 @@ pub fn greet_service_routes<S: GreetService>(
                     async move { <S as GreetService>::r#type(&service, request).await }
                 }
             },
-        )
+        );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::GREET,
+        ::trident::codegen::HttpRule::get("/v1/greet/{name}"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::GREET,
+        ::trident::codegen::HttpRule::post("/v1/greet").body("*"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::GREET_MANY,
+        ::trident::codegen::HttpRule::get("/v1/greet/{name}:stream"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::SEND_CARD,
+        ::trident::codegen::HttpRule::post("/v1/{recipient=people/*}/cards")
+            .body("card")
+            .response_body("greeting"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::SEND_CARD,
+        ::trident::codegen::HttpRule::get("/v1/{recipient=people/*}/cards/{card.text}"),
+    );
+    let routes = ::trident::codegen::RestRoutes::http(
+        routes,
+        &greet_service::SEND_CARD,
+        ::trident::codegen::HttpRule::custom("HEAD", "/v1/cards/{card.text}"),
+    );
+    routes
 }
 /// Typed client of the `golden.v1.GreetService` service.
 #[derive(Clone, Debug)]
@@ -505,6 +642,23 @@ impl GreetServiceClient {
                 ::trident::codegen::IntoRequest::<()>::into_request(request),
             )
     }
+    /// Sends a greeting card.
+    ///
+    /// Over REST, the card is the body and the reply is the greeting text alone.
+    pub async fn send_card(
+        &self,
+        request: impl ::trident::codegen::IntoRequest<SendCardRequest>,
+    ) -> ::core::result::Result<
+        ::trident::codegen::Response<GreetResponse>,
+        ::trident::codegen::Error,
+    > {
+        self.client
+            .unary(
+                &greet_service::SEND_CARD,
+                ::trident::codegen::IntoRequest::<SendCardRequest>::into_request(request),
+            )
+            .await
+    }
     /// A method named after a Rust keyword, taking and returning Empty.
     #[deprecated]
     pub async fn r#type(
@@ -553,4 +707,4 @@ impl EmptyServiceClient {
 /// Encoded `google.protobuf.FileDescriptorSet` of the protobuf files this code was generated from, with their imports.
 ///
 /// Messages register it in `prost_reflect::DescriptorPool::global()` on first use of their descriptor.
-pub const FILE_DESCRIPTOR_SET: &[u8] = b"\x0a\xbe\x01\x0a\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\"\x07\x0a\x05EmptyB}\x0a\x13com.google.protobufB\x0aEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\x0a\xff\x01\x0a\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\x0a\x09Timestamp\x12\x18\x0a\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\x0a\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\x0a\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\x0a\xbb\x09\x0a\x15golden/v1/greet.proto\x12\x09golden.v1\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x04\x0a\x0cGreetRequest\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x123\x0a\x07sent_at\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x06sentAt\x12#\x0a\x0asalutation\x18\x03 \x01(\x09H\x01R\x0asalutation\x88\x01\x01\x12\x16\x0a\x05email\x18\x04 \x01(\x09H\x00R\x05email\x12;\x0a\x07address\x18\x05 \x01(\x0b2\x1f.golden.v1.GreetRequest.AddressH\x00R\x07address\x12;\x0a\x06labels\x18\x06 \x03(\x0b2#.golden.v1.GreetRequest.LabelsEntryR\x06labels\x1a9\x0a\x0bLabelsEntry\x12\x10\x0a\x03key\x18\x01 \x01(\x09R\x03key\x12\x14\x0a\x05value\x18\x02 \x01(\x09R\x05value:\x028\x01\x1a\xae\x01\x0a\x07Address\x12\x16\x0a\x06street\x18\x01 \x01(\x09R\x06street\x12\x12\x0a\x04city\x18\x02 \x01(\x09R\x04city\x128\x0a\x04kind\x18\x03 \x01(\x0e2$.golden.v1.GreetRequest.Address.KindR\x04kind\"=\x0a\x04Kind\x12\x14\x0a\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\x0a\x0aKIND_HOUSE\x10\x01\x12\x0f\x0a\x0bKIND_OFFICE\x10\x02B\x08\x0a\x06targetB\x0d\x0a\x0b_salutation\"P\x0a\x0dGreetResponse\x12\x1a\x0a\x08greeting\x18\x01 \x01(\x09R\x08greeting\x12#\x0a\x04mood\x18\x02 \x01(\x0e2\x0f.golden.v1.MoodR\x04mood\"\x1b\x0a\x05Chunk\x12\x12\x0a\x04data\x18\x01 \x01(\x0cR\x04data\"0\x0a\x0dUploadSummary\x12\x1f\x0a\x0btotal_bytes\x18\x01 \x01(\x04R\x0atotalBytes*=\x0a\x04Mood\x12\x14\x0a\x10MOOD_UNSPECIFIED\x10\x00\x12\x0e\x0a\x0aMOOD_HAPPY\x10\x01\x12\x0f\x0a\x0bMOOD_GRUMPY\x10\x022\xca\x02\x0a\x0cGreetService\x12?\x0a\x05Greet\x12\x17.golden.v1.GreetRequest\x1a\x18.golden.v1.GreetResponse\"\x03\x90\x02\x01\x12@\x0a\x09GreetMany\x12\x17.golden.v1.GreetRequest\x1a\x18.golden.v1.GreetResponse0\x01\x12;\x0a\x06Upload\x12\x10.golden.v1.Chunk\x1a\x18.golden.v1.UploadSummary\"\x03\x90\x02\x02(\x01\x12=\x0a\x04Chat\x12\x17.golden.v1.GreetRequest\x1a\x18.golden.v1.GreetResponse(\x010\x01\x12;\x0a\x04Type\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\"\x03\x88\x02\x012\x0e\x0a\x0cEmptyServiceb\x06proto3";
+pub const FILE_DESCRIPTOR_SET: &[u8] = b"\x0a\xc5\x03\x0a\x15google/api/http.proto\x12\x0agoogle.api\"\xda\x02\x0a\x08HttpRule\x12\x1a\x0a\x08selector\x18\x01 \x01(\x09R\x08selector\x12\x12\x0a\x03get\x18\x02 \x01(\x09H\x00R\x03get\x12\x12\x0a\x03put\x18\x03 \x01(\x09H\x00R\x03put\x12\x14\x0a\x04post\x18\x04 \x01(\x09H\x00R\x04post\x12\x18\x0a\x06delete\x18\x05 \x01(\x09H\x00R\x06delete\x12\x16\x0a\x05patch\x18\x06 \x01(\x09H\x00R\x05patch\x127\x0a\x06custom\x18\x08 \x01(\x0b2\x1d.google.api.CustomHttpPatternH\x00R\x06custom\x12\x12\x0a\x04body\x18\x07 \x01(\x09R\x04body\x12#\x0a\x0dresponse_body\x18\x0c \x01(\x09R\x0cresponseBody\x12E\x0a\x13additional_bindings\x18\x0b \x03(\x0b2\x14.google.api.HttpRuleR\x12additionalBindingsB\x09\x0a\x07pattern\";\x0a\x11CustomHttpPattern\x12\x12\x0a\x04kind\x18\x01 \x01(\x09R\x04kind\x12\x12\x0a\x04path\x18\x02 \x01(\x09R\x04pathb\x06proto3\x0a\xe6X\x0a google/protobuf/descriptor.proto\x12\x0fgoogle.protobuf\"M\x0a\x11FileDescriptorSet\x128\x0a\x04file\x18\x01 \x03(\x0b2$.google.protobuf.FileDescriptorProtoR\x04file\"\x98\x05\x0a\x13FileDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12\x18\x0a\x07package\x18\x02 \x01(\x09R\x07package\x12\x1e\x0a\x0adependency\x18\x03 \x03(\x09R\x0adependency\x12+\x0a\x11public_dependency\x18\x0a \x03(\x05R\x10publicDependency\x12'\x0a\x0fweak_dependency\x18\x0b \x03(\x05R\x0eweakDependency\x12C\x0a\x0cmessage_type\x18\x04 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0bmessageType\x12A\x0a\x09enum_type\x18\x05 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12A\x0a\x07service\x18\x06 \x03(\x0b2'.google.protobuf.ServiceDescriptorProtoR\x07service\x12C\x0a\x09extension\x18\x07 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x09extension\x126\x0a\x07options\x18\x08 \x01(\x0b2\x1c.google.protobuf.FileOptionsR\x07options\x12I\x0a\x10source_code_info\x18\x09 \x01(\x0b2\x1f.google.protobuf.SourceCodeInfoR\x0esourceCodeInfo\x12\x16\x0a\x06syntax\x18\x0c \x01(\x09R\x06syntax\x122\x0a\x07edition\x18\x0e \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\"\xb9\x06\x0a\x0fDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12;\x0a\x05field\x18\x02 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x05field\x12C\x0a\x09extension\x18\x06 \x03(\x0b2%.google.protobuf.FieldDescriptorProtoR\x09extension\x12A\x0a\x0bnested_type\x18\x03 \x03(\x0b2 .google.protobuf.DescriptorProtoR\x0anestedType\x12A\x0a\x09enum_type\x18\x04 \x03(\x0b2$.google.protobuf.EnumDescriptorProtoR\x08enumType\x12X\x0a\x0fextension_range\x18\x05 \x03(\x0b2/.google.protobuf.DescriptorProto.ExtensionRangeR\x0eextensionRange\x12D\x0a\x0aoneof_decl\x18\x08 \x03(\x0b2%.google.protobuf.OneofDescriptorProtoR\x09oneofDecl\x129\x0a\x07options\x18\x07 \x01(\x0b2\x1f.google.protobuf.MessageOptionsR\x07options\x12U\x0a\x0ereserved_range\x18\x09 \x03(\x0b2..google.protobuf.DescriptorProto.ReservedRangeR\x0dreservedRange\x12#\x0a\x0dreserved_name\x18\x0a \x03(\x09R\x0creservedName\x1az\x0a\x0eExtensionRange\x12\x14\x0a\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\x0a\x03end\x18\x02 \x01(\x05R\x03end\x12@\x0a\x07options\x18\x03 \x01(\x0b2&.google.protobuf.ExtensionRangeOptionsR\x07options\x1a7\x0a\x0dReservedRange\x12\x14\x0a\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\x0a\x03end\x18\x02 \x01(\x05R\x03end\"\xc4\x04\x0a\x15ExtensionRangeOptions\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x12V\x0a\x0bdeclaration\x18\x02 \x03(\x0b22.google.protobuf.ExtensionRangeOptions.DeclarationB\x00R\x0bdeclaration\x127\x0a\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12h\x0a\x0cverification\x18\x03 \x01(\x0e28.google.protobuf.ExtensionRangeOptions.VerificationState:\x0aUNVERIFIEDR\x0cverification\x1a\x94\x01\x0a\x0bDeclaration\x12\x16\x0a\x06number\x18\x01 \x01(\x05R\x06number\x12\x1b\x0a\x09full_name\x18\x02 \x01(\x09R\x08fullName\x12\x12\x0a\x04type\x18\x03 \x01(\x09R\x04type\x12\x1a\x0a\x08reserved\x18\x05 \x01(\x08R\x08reserved\x12\x1a\x0a\x08repeated\x18\x06 \x01(\x08R\x08repeatedJ\x04\x08\x04\x10\x05\"4\x0a\x11VerificationState\x12\x0f\x0a\x0bDECLARATION\x10\x00\x12\x0e\x0a\x0aUNVERIFIED\x10\x01*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xc1\x06\x0a\x14FieldDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12\x16\x0a\x06number\x18\x03 \x01(\x05R\x06number\x12A\x0a\x05label\x18\x04 \x01(\x0e2+.google.protobuf.FieldDescriptorProto.LabelR\x05label\x12>\x0a\x04type\x18\x05 \x01(\x0e2*.google.protobuf.FieldDescriptorProto.TypeR\x04type\x12\x1b\x0a\x09type_name\x18\x06 \x01(\x09R\x08typeName\x12\x1a\x0a\x08extendee\x18\x02 \x01(\x09R\x08extendee\x12#\x0a\x0ddefault_value\x18\x07 \x01(\x09R\x0cdefaultValue\x12\x1f\x0a\x0boneof_index\x18\x09 \x01(\x05R\x0aoneofIndex\x12\x1b\x0a\x09json_name\x18\x0a \x01(\x09R\x08jsonName\x127\x0a\x07options\x18\x08 \x01(\x0b2\x1d.google.protobuf.FieldOptionsR\x07options\x12'\x0a\x0fproto3_optional\x18\x11 \x01(\x08R\x0eproto3Optional\"\xb6\x02\x0a\x04Type\x12\x0f\x0a\x0bTYPE_DOUBLE\x10\x01\x12\x0e\x0a\x0aTYPE_FLOAT\x10\x02\x12\x0e\x0a\x0aTYPE_INT64\x10\x03\x12\x0f\x0a\x0bTYPE_UINT64\x10\x04\x12\x0e\x0a\x0aTYPE_INT32\x10\x05\x12\x10\x0a\x0cTYPE_FIXED64\x10\x06\x12\x10\x0a\x0cTYPE_FIXED32\x10\x07\x12\x0d\x0a\x09TYPE_BOOL\x10\x08\x12\x0f\x0a\x0bTYPE_STRING\x10\x09\x12\x0e\x0a\x0aTYPE_GROUP\x10\x0a\x12\x10\x0a\x0cTYPE_MESSAGE\x10\x0b\x12\x0e\x0a\x0aTYPE_BYTES\x10\x0c\x12\x0f\x0a\x0bTYPE_UINT32\x10\x0d\x12\x0d\x0a\x09TYPE_ENUM\x10\x0e\x12\x11\x0a\x0dTYPE_SFIXED32\x10\x0f\x12\x11\x0a\x0dTYPE_SFIXED64\x10\x10\x12\x0f\x0a\x0bTYPE_SINT32\x10\x11\x12\x0f\x0a\x0bTYPE_SINT64\x10\x12\"C\x0a\x05Label\x12\x12\x0a\x0eLABEL_OPTIONAL\x10\x01\x12\x12\x0a\x0eLABEL_REPEATED\x10\x03\x12\x12\x0a\x0eLABEL_REQUIRED\x10\x02\"c\x0a\x14OneofDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x127\x0a\x07options\x18\x02 \x01(\x0b2\x1d.google.protobuf.OneofOptionsR\x07options\"\xe3\x02\x0a\x13EnumDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12?\x0a\x05value\x18\x02 \x03(\x0b2).google.protobuf.EnumValueDescriptorProtoR\x05value\x126\x0a\x07options\x18\x03 \x01(\x0b2\x1c.google.protobuf.EnumOptionsR\x07options\x12]\x0a\x0ereserved_range\x18\x04 \x03(\x0b26.google.protobuf.EnumDescriptorProto.EnumReservedRangeR\x0dreservedRange\x12#\x0a\x0dreserved_name\x18\x05 \x03(\x09R\x0creservedName\x1a;\x0a\x11EnumReservedRange\x12\x14\x0a\x05start\x18\x01 \x01(\x05R\x05start\x12\x10\x0a\x03end\x18\x02 \x01(\x05R\x03end\"\x83\x01\x0a\x18EnumValueDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12\x16\x0a\x06number\x18\x02 \x01(\x05R\x06number\x12;\x0a\x07options\x18\x03 \x01(\x0b2!.google.protobuf.EnumValueOptionsR\x07options\"\xa7\x01\x0a\x16ServiceDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12>\x0a\x06method\x18\x02 \x03(\x0b2&.google.protobuf.MethodDescriptorProtoR\x06method\x129\x0a\x07options\x18\x03 \x01(\x0b2\x1f.google.protobuf.ServiceOptionsR\x07options\"\x89\x02\x0a\x15MethodDescriptorProto\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x12\x1d\x0a\x0ainput_type\x18\x02 \x01(\x09R\x09inputType\x12\x1f\x0a\x0boutput_type\x18\x03 \x01(\x09R\x0aoutputType\x128\x0a\x07options\x18\x04 \x01(\x0b2\x1e.google.protobuf.MethodOptionsR\x07options\x120\x0a\x10client_streaming\x18\x05 \x01(\x08:\x05falseR\x0fclientStreaming\x120\x0a\x10server_streaming\x18\x06 \x01(\x08:\x05falseR\x0fserverStreaming\"\xca\x09\x0a\x0bFileOptions\x12!\x0a\x0cjava_package\x18\x01 \x01(\x09R\x0bjavaPackage\x120\x0a\x14java_outer_classname\x18\x08 \x01(\x09R\x12javaOuterClassname\x125\x0a\x13java_multiple_files\x18\x0a \x01(\x08:\x05falseR\x11javaMultipleFiles\x12D\x0a\x1djava_generate_equals_and_hash\x18\x14 \x01(\x08B\x02\x18\x01R\x19javaGenerateEqualsAndHash\x12:\x0a\x16java_string_check_utf8\x18\x1b \x01(\x08:\x05falseR\x13javaStringCheckUtf8\x12S\x0a\x0coptimize_for\x18\x09 \x01(\x0e2).google.protobuf.FileOptions.OptimizeMode:\x05SPEEDR\x0boptimizeFor\x12\x1d\x0a\x0ago_package\x18\x0b \x01(\x09R\x09goPackage\x125\x0a\x13cc_generic_services\x18\x10 \x01(\x08:\x05falseR\x11ccGenericServices\x129\x0a\x15java_generic_services\x18\x11 \x01(\x08:\x05falseR\x13javaGenericServices\x125\x0a\x13py_generic_services\x18\x12 \x01(\x08:\x05falseR\x11pyGenericServices\x127\x0a\x14php_generic_services\x18* \x01(\x08:\x05falseR\x12phpGenericServices\x12%\x0a\x0adeprecated\x18\x17 \x01(\x08:\x05falseR\x0adeprecated\x12.\x0a\x10cc_enable_arenas\x18\x1f \x01(\x08:\x04trueR\x0eccEnableArenas\x12*\x0a\x11objc_class_prefix\x18$ \x01(\x09R\x0fobjcClassPrefix\x12)\x0a\x10csharp_namespace\x18% \x01(\x09R\x0fcsharpNamespace\x12!\x0a\x0cswift_prefix\x18' \x01(\x09R\x0bswiftPrefix\x12(\x0a\x10php_class_prefix\x18( \x01(\x09R\x0ephpClassPrefix\x12#\x0a\x0dphp_namespace\x18) \x01(\x09R\x0cphpNamespace\x124\x0a\x16php_metadata_namespace\x18, \x01(\x09R\x14phpMetadataNamespace\x12!\x0a\x0cruby_package\x18- \x01(\x09R\x0brubyPackage\x127\x0a\x08features\x182 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\":\x0a\x0cOptimizeMode\x12\x09\x0a\x05SPEED\x10\x01\x12\x0d\x0a\x09CODE_SIZE\x10\x02\x12\x10\x0a\x0cLITE_RUNTIME\x10\x03*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08&\x10'\"\xf4\x03\x0a\x0eMessageOptions\x12<\x0a\x17message_set_wire_format\x18\x01 \x01(\x08:\x05falseR\x14messageSetWireFormat\x12L\x0a\x1fno_standard_descriptor_accessor\x18\x02 \x01(\x08:\x05falseR\x1cnoStandardDescriptorAccessor\x12%\x0a\x0adeprecated\x18\x03 \x01(\x08:\x05falseR\x0adeprecated\x12\x1b\x0a\x09map_entry\x18\x07 \x01(\x08R\x08mapEntry\x12V\x0a&deprecated_legacy_json_field_conflicts\x18\x0b \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\x0a\x08features\x18\x0c \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x05\x10\x06J\x04\x08\x06\x10\x07J\x04\x08\x08\x10\x09J\x04\x08\x09\x10\x0a\"\xad\x0a\x0a\x0cFieldOptions\x12A\x0a\x05ctype\x18\x01 \x01(\x0e2#.google.protobuf.FieldOptions.CType:\x06STRINGR\x05ctype\x12\x16\x0a\x06packed\x18\x02 \x01(\x08R\x06packed\x12G\x0a\x06jstype\x18\x06 \x01(\x0e2$.google.protobuf.FieldOptions.JSType:\x09JS_NORMALR\x06jstype\x12\x19\x0a\x04lazy\x18\x05 \x01(\x08:\x05falseR\x04lazy\x12.\x0a\x0funverified_lazy\x18\x0f \x01(\x08:\x05falseR\x0eunverifiedLazy\x12%\x0a\x0adeprecated\x18\x03 \x01(\x08:\x05falseR\x0adeprecated\x12\x19\x0a\x04weak\x18\x0a \x01(\x08:\x05falseR\x04weak\x12(\x0a\x0cdebug_redact\x18\x10 \x01(\x08:\x05falseR\x0bdebugRedact\x12K\x0a\x09retention\x18\x11 \x01(\x0e2-.google.protobuf.FieldOptions.OptionRetentionR\x09retention\x12H\x0a\x07targets\x18\x13 \x03(\x0e2..google.protobuf.FieldOptions.OptionTargetTypeR\x07targets\x12W\x0a\x10edition_defaults\x18\x14 \x03(\x0b2,.google.protobuf.FieldOptions.EditionDefaultR\x0feditionDefaults\x127\x0a\x08features\x18\x15 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\x1aZ\x0a\x0eEditionDefault\x122\x0a\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x12\x14\x0a\x05value\x18\x02 \x01(\x09R\x05value\"/\x0a\x05CType\x12\x0a\x0a\x06STRING\x10\x00\x12\x08\x0a\x04CORD\x10\x01\x12\x10\x0a\x0cSTRING_PIECE\x10\x02\"5\x0a\x06JSType\x12\x0d\x0a\x09JS_NORMAL\x10\x00\x12\x0d\x0a\x09JS_STRING\x10\x01\x12\x0d\x0a\x09JS_NUMBER\x10\x02\"U\x0a\x0fOptionRetention\x12\x15\x0a\x11RETENTION_UNKNOWN\x10\x00\x12\x15\x0a\x11RETENTION_RUNTIME\x10\x01\x12\x14\x0a\x10RETENTION_SOURCE\x10\x02\"\x8c\x02\x0a\x10OptionTargetType\x12\x17\x0a\x13TARGET_TYPE_UNKNOWN\x10\x00\x12\x14\x0a\x10TARGET_TYPE_FILE\x10\x01\x12\x1f\x0a\x1bTARGET_TYPE_EXTENSION_RANGE\x10\x02\x12\x17\x0a\x13TARGET_TYPE_MESSAGE\x10\x03\x12\x15\x0a\x11TARGET_TYPE_FIELD\x10\x04\x12\x15\x0a\x11TARGET_TYPE_ONEOF\x10\x05\x12\x14\x0a\x10TARGET_TYPE_ENUM\x10\x06\x12\x1a\x0a\x16TARGET_TYPE_ENUM_ENTRY\x10\x07\x12\x17\x0a\x13TARGET_TYPE_SERVICE\x10\x08\x12\x16\x0a\x12TARGET_TYPE_METHOD\x10\x09*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x04\x10\x05J\x04\x08\x12\x10\x13\"\xac\x01\x0a\x0cOneofOptions\x127\x0a\x08features\x18\x01 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd1\x02\x0a\x0bEnumOptions\x12\x1f\x0a\x0ballow_alias\x18\x02 \x01(\x08R\x0aallowAlias\x12%\x0a\x0adeprecated\x18\x03 \x01(\x08:\x05falseR\x0adeprecated\x12V\x0a&deprecated_legacy_json_field_conflicts\x18\x06 \x01(\x08B\x02\x18\x01R\"deprecatedLegacyJsonFieldConflicts\x127\x0a\x08features\x18\x07 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02J\x04\x08\x05\x10\x06\"\x81\x02\x0a\x10EnumValueOptions\x12%\x0a\x0adeprecated\x18\x01 \x01(\x08:\x05falseR\x0adeprecated\x127\x0a\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12(\x0a\x0cdebug_redact\x18\x03 \x01(\x08:\x05falseR\x0bdebugRedact\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\xd5\x01\x0a\x0eServiceOptions\x127\x0a\x08features\x18\" \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12%\x0a\x0adeprecated\x18! \x01(\x08:\x05falseR\x0adeprecated\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x99\x03\x0a\x0dMethodOptions\x12%\x0a\x0adeprecated\x18! \x01(\x08:\x05falseR\x0adeprecated\x12q\x0a\x11idempotency_level\x18\" \x01(\x0e2/.google.protobuf.MethodOptions.IdempotencyLevel:\x13IDEMPOTENCY_UNKNOWNR\x10idempotencyLevel\x127\x0a\x08features\x18# \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\x12X\x0a\x14uninterpreted_option\x18\xe7\x07 \x03(\x0b2$.google.protobuf.UninterpretedOptionR\x13uninterpretedOption\"P\x0a\x10IdempotencyLevel\x12\x17\x0a\x13IDEMPOTENCY_UNKNOWN\x10\x00\x12\x13\x0a\x0fNO_SIDE_EFFECTS\x10\x01\x12\x0e\x0a\x0aIDEMPOTENT\x10\x02*\x09\x08\xe8\x07\x10\x80\x80\x80\x80\x02\"\x9a\x03\x0a\x13UninterpretedOption\x12A\x0a\x04name\x18\x02 \x03(\x0b2-.google.protobuf.UninterpretedOption.NamePartR\x04name\x12)\x0a\x10identifier_value\x18\x03 \x01(\x09R\x0fidentifierValue\x12,\x0a\x12positive_int_value\x18\x04 \x01(\x04R\x10positiveIntValue\x12,\x0a\x12negative_int_value\x18\x05 \x01(\x03R\x10negativeIntValue\x12!\x0a\x0cdouble_value\x18\x06 \x01(\x01R\x0bdoubleValue\x12!\x0a\x0cstring_value\x18\x07 \x01(\x0cR\x0bstringValue\x12'\x0a\x0faggregate_value\x18\x08 \x01(\x09R\x0eaggregateValue\x1aJ\x0a\x08NamePart\x12\x1b\x0a\x09name_part\x18\x01 \x02(\x09R\x08namePart\x12!\x0a\x0cis_extension\x18\x02 \x02(\x08R\x0bisExtension\"\x81\x08\x0a\x0aFeatureSet\x12R\x0a\x0efield_presence\x18\x01 \x01(\x0e2).google.protobuf.FeatureSet.FieldPresenceB\x00R\x0dfieldPresence\x12C\x0a\x09enum_type\x18\x02 \x01(\x0e2$.google.protobuf.FeatureSet.EnumTypeB\x00R\x08enumType\x12k\x0a\x17repeated_field_encoding\x18\x03 \x01(\x0e21.google.protobuf.FeatureSet.RepeatedFieldEncodingB\x00R\x15repeatedFieldEncoding\x12U\x0a\x0futf8_validation\x18\x04 \x01(\x0e2*.google.protobuf.FeatureSet.Utf8ValidationB\x00R\x0eutf8Validation\x12X\x0a\x10message_encoding\x18\x05 \x01(\x0e2+.google.protobuf.FeatureSet.MessageEncodingB\x00R\x0fmessageEncoding\x12I\x0a\x0bjson_format\x18\x06 \x01(\x0e2&.google.protobuf.FeatureSet.JsonFormatB\x00R\x0ajsonFormat\"\\\x0a\x0dFieldPresence\x12\x1a\x0a\x16FIELD_PRESENCE_UNKNOWN\x10\x00\x12\x0c\x0a\x08EXPLICIT\x10\x01\x12\x0c\x0a\x08IMPLICIT\x10\x02\x12\x13\x0a\x0fLEGACY_REQUIRED\x10\x03\"7\x0a\x08EnumType\x12\x15\x0a\x11ENUM_TYPE_UNKNOWN\x10\x00\x12\x08\x0a\x04OPEN\x10\x01\x12\x0a\x0a\x06CLOSED\x10\x02\"V\x0a\x15RepeatedFieldEncoding\x12#\x0a\x1fREPEATED_FIELD_ENCODING_UNKNOWN\x10\x00\x12\x0a\x0a\x06PACKED\x10\x01\x12\x0c\x0a\x08EXPANDED\x10\x02\"C\x0a\x0eUtf8Validation\x12\x1b\x0a\x17UTF8_VALIDATION_UNKNOWN\x10\x00\x12\x08\x0a\x04NONE\x10\x01\x12\x0a\x0a\x06VERIFY\x10\x02\"S\x0a\x0fMessageEncoding\x12\x1c\x0a\x18MESSAGE_ENCODING_UNKNOWN\x10\x00\x12\x13\x0a\x0fLENGTH_PREFIXED\x10\x01\x12\x0d\x0a\x09DELIMITED\x10\x02\"H\x0a\x0aJsonFormat\x12\x17\x0a\x13JSON_FORMAT_UNKNOWN\x10\x00\x12\x09\x0a\x05ALLOW\x10\x01\x12\x16\x0a\x12LEGACY_BEST_EFFORT\x10\x02*\x06\x08\xe8\x07\x10\xe9\x07*\x06\x08\xe9\x07\x10\xea\x07*\x06\x08\x8bN\x10\x90NJ\x06\x08\xe7\x07\x10\xe8\x07\"\xfe\x02\x0a\x12FeatureSetDefaults\x12X\x0a\x08defaults\x18\x01 \x03(\x0b2<.google.protobuf.FeatureSetDefaults.FeatureSetEditionDefaultR\x08defaults\x12A\x0a\x0fminimum_edition\x18\x04 \x01(\x0e2\x18.google.protobuf.EditionR\x0eminimumEdition\x12A\x0a\x0fmaximum_edition\x18\x05 \x01(\x0e2\x18.google.protobuf.EditionR\x0emaximumEdition\x1a\x87\x01\x0a\x18FeatureSetEditionDefault\x122\x0a\x07edition\x18\x03 \x01(\x0e2\x18.google.protobuf.EditionR\x07edition\x127\x0a\x08features\x18\x02 \x01(\x0b2\x1b.google.protobuf.FeatureSetR\x08features\"\xa7\x02\x0a\x0eSourceCodeInfo\x12D\x0a\x08location\x18\x01 \x03(\x0b2(.google.protobuf.SourceCodeInfo.LocationR\x08location\x1a\xce\x01\x0a\x08Location\x12\x16\x0a\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x16\x0a\x04span\x18\x02 \x03(\x05B\x02\x10\x01R\x04span\x12)\x0a\x10leading_comments\x18\x03 \x01(\x09R\x0fleadingComments\x12+\x0a\x11trailing_comments\x18\x04 \x01(\x09R\x10trailingComments\x12:\x0a\x19leading_detached_comments\x18\x06 \x03(\x09R\x17leadingDetachedComments\"\xd0\x02\x0a\x11GeneratedCodeInfo\x12M\x0a\x0aannotation\x18\x01 \x03(\x0b2-.google.protobuf.GeneratedCodeInfo.AnnotationR\x0aannotation\x1a\xeb\x01\x0a\x0aAnnotation\x12\x16\x0a\x04path\x18\x01 \x03(\x05B\x02\x10\x01R\x04path\x12\x1f\x0a\x0bsource_file\x18\x02 \x01(\x09R\x0asourceFile\x12\x14\x0a\x05begin\x18\x03 \x01(\x05R\x05begin\x12\x10\x0a\x03end\x18\x04 \x01(\x05R\x03end\x12R\x0a\x08semantic\x18\x05 \x01(\x0e26.google.protobuf.GeneratedCodeInfo.Annotation.SemanticR\x08semantic\"(\x0a\x08Semantic\x12\x08\x0a\x04NONE\x10\x00\x12\x07\x0a\x03SET\x10\x01\x12\x09\x0a\x05ALIAS\x10\x02*\xea\x01\x0a\x07Edition\x12\x13\x0a\x0fEDITION_UNKNOWN\x10\x00\x12\x13\x0a\x0eEDITION_PROTO2\x10\xe6\x07\x12\x13\x0a\x0eEDITION_PROTO3\x10\xe7\x07\x12\x11\x0a\x0cEDITION_2023\x10\xe8\x07\x12\x17\x0a\x13EDITION_1_TEST_ONLY\x10\x01\x12\x17\x0a\x13EDITION_2_TEST_ONLY\x10\x02\x12\x1d\x0a\x17EDITION_99997_TEST_ONLY\x10\x9d\x8d\x06\x12\x1d\x0a\x17EDITION_99998_TEST_ONLY\x10\x9e\x8d\x06\x12\x1d\x0a\x17EDITION_99999_TEST_ONLY\x10\x9f\x8d\x06B~\x0a\x13com.google.protobufB\x10DescriptorProtosH\x01Z-google.golang.org/protobuf/types/descriptorpb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1aGoogle.Protobuf.Reflection\x0a\xb8\x01\x0a\x1cgoogle/api/annotations.proto\x12\x0agoogle.api\x1a\x15google/api/http.proto\x1a google/protobuf/descriptor.proto:K\x0a\x04http\x12\x1e.google.protobuf.MethodOptions\x18\xb0\xca\xbc\" \x01(\x0b2\x14.google.api.HttpRuleR\x04httpb\x06proto3\x0a\xbe\x01\x0a\x1bgoogle/protobuf/empty.proto\x12\x0fgoogle.protobuf\"\x07\x0a\x05EmptyB}\x0a\x13com.google.protobufB\x0aEmptyProtoP\x01Z.google.golang.org/protobuf/types/known/emptypb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\x0a\xff\x01\x0a\x1fgoogle/protobuf/timestamp.proto\x12\x0fgoogle.protobuf\";\x0a\x09Timestamp\x12\x18\x0a\x07seconds\x18\x01 \x01(\x03R\x07seconds\x12\x14\x0a\x05nanos\x18\x02 \x01(\x05R\x05nanosB\x85\x01\x0a\x13com.google.protobufB\x0eTimestampProtoP\x01Z2google.golang.org/protobuf/types/known/timestamppb\xf8\x01\x01\xa2\x02\x03GPB\xaa\x02\x1eGoogle.Protobuf.WellKnownTypesb\x06proto3\x0a\x9b\x0c\x0a\x15golden/v1/greet.proto\x12\x09golden.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x93\x04\x0a\x0cGreetRequest\x12\x12\x0a\x04name\x18\x01 \x01(\x09R\x04name\x123\x0a\x07sent_at\x18\x02 \x01(\x0b2\x1a.google.protobuf.TimestampR\x06sentAt\x12#\x0a\x0asalutation\x18\x03 \x01(\x09H\x01R\x0asalutation\x88\x01\x01\x12\x16\x0a\x05email\x18\x04 \x01(\x09H\x00R\x05email\x12;\x0a\x07address\x18\x05 \x01(\x0b2\x1f.golden.v1.GreetRequest.AddressH\x00R\x07address\x12;\x0a\x06labels\x18\x06 \x03(\x0b2#.golden.v1.GreetRequest.LabelsEntryR\x06labels\x1a9\x0a\x0bLabelsEntry\x12\x10\x0a\x03key\x18\x01 \x01(\x09R\x03key\x12\x14\x0a\x05value\x18\x02 \x01(\x09R\x05value:\x028\x01\x1a\xae\x01\x0a\x07Address\x12\x16\x0a\x06street\x18\x01 \x01(\x09R\x06street\x12\x12\x0a\x04city\x18\x02 \x01(\x09R\x04city\x128\x0a\x04kind\x18\x03 \x01(\x0e2$.golden.v1.GreetRequest.Address.KindR\x04kind\"=\x0a\x04Kind\x12\x14\x0a\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\x0a\x0aKIND_HOUSE\x10\x01\x12\x0f\x0a\x0bKIND_OFFICE\x10\x02B\x08\x0a\x06targetB\x0d\x0a\x0b_salutation\"P\x0a\x0dGreetResponse\x12\x1a\x0a\x08greeting\x18\x01 \x01(\x09R\x08greeting\x12#\x0a\x04mood\x18\x02 \x01(\x0e2\x0f.golden.v1.MoodR\x04mood\"\x1b\x0a\x05Chunk\x12\x12\x0a\x04data\x18\x01 \x01(\x0cR\x04data\"0\x0a\x0dUploadSummary\x12\x1f\x0a\x0btotal_bytes\x18\x01 \x01(\x04R\x0atotalBytes\"\x80\x01\x0a\x0fSendCardRequest\x12\x1c\x0a\x09recipient\x18\x01 \x01(\x09R\x09recipient\x12#\x0a\x04card\x18\x02 \x01(\x0b2\x0f.golden.v1.CardR\x04card\x12\x16\x0a\x06copies\x18\x03 \x01(\x03R\x06copies\x12\x12\x0a\x04tags\x18\x04 \x03(\x09R\x04tags\"w\x0a\x04Card\x12\x12\x0a\x04text\x18\x01 \x01(\x09R\x04text\x12\x18\x0a\x07picture\x18\x02 \x01(\x0cR\x07picture\x12\x16\x0a\x06weight\x18\x03 \x01(\x01R\x06weight\x12)\x0a\x07inserts\x18\x04 \x03(\x0b2\x0f.golden.v1.CardR\x07inserts*=\x0a\x04Mood\x12\x14\x0a\x10MOOD_UNSPECIFIED\x10\x00\x12\x0e\x0a\x0aMOOD_HAPPY\x10\x01\x12\x0f\x0a\x0bMOOD_GRUMPY\x10\x022\x90\x03\x0a\x0cGreetService\x12?\x0a\x05Greet\x12\x17.golden.v1.GreetRequest\x1a\x18.golden.v1.GreetResponse\"\x03\x90\x02\x01\x12B\x0a\x09GreetMany\x12\x17.golden.v1.GreetRequest\x1a\x18.golden.v1.GreetResponse\"\x000\x01\x12;\x0a\x06Upload\x12\x10.golden.v1.Chunk\x1a\x18.golden.v1.UploadSummary\"\x03\x90\x02\x02(\x01\x12=\x0a\x04Chat\x12\x17.golden.v1.GreetRequest\x1a\x18.golden.v1.GreetResponse(\x010\x01\x12B\x0a\x08SendCard\x12\x1a.golden.v1.SendCardRequest\x1a\x18.golden.v1.GreetResponse\"\x00\x12;\x0a\x04Type\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\"\x03\x88\x02\x012\x0e\x0a\x0cEmptyServiceb\x06proto3";
