@@ -1,5 +1,8 @@
 //! Generates the demo service's messages, server trait and client.
 
 fn main() -> std::io::Result<()> {
-    trident_build::configure().compile(&["proto/trident/demo/v1/greet.proto"], &["proto"])
+    trident_build::configure().compile(
+        &["proto/trident/demo/v1/greet.proto"],
+        &["proto", "../proto"],
+    )
 }

@@ -386,7 +386,7 @@ fn write_routes_fn(
         let _ = writeln!(buf, "let service = {RT}::Arc::new(service);");
     }
     if !bindings.is_empty() {
-        buf.push_str("let routes = ");
+        buf.push_str("let mut routes = ");
     }
     let _ = write!(buf, "{RT}::ServiceRoutes::new({})", names.name_const);
     for m in methods {
@@ -412,7 +412,7 @@ fn write_routes_fn(
         for (m, binding) in bindings {
             let _ = write!(
                 buf,
-                "\nlet routes = {RT}::RestRoutes::http(routes, &{specs}::{konst}, {rule});",
+                "\nroutes = {RT}::RestRoutes::http(routes, &{specs}::{konst}, {rule});",
                 specs = names.specs_mod,
                 konst = m.spec_const,
                 rule = binding.rust_expr(RT),

@@ -1,8 +1,9 @@
 //! The demo: starts a server on a free local port, then runs a client through every stream type with
 //! each protocol (Connect, gRPC, gRPC-Web, Triple), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
 //! codecs and gzip, printing what happens. Then the same over HTTP/3: a second server with a
-//! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port. Last, a balanced
-//! client spreads the calls over two replicas and steps around an endpoint that is down.
+//! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port. Then REST: the
+//! methods' `google.api.http` bindings called as plain HTTP, as curl would. Last, a balanced client
+//! spreads the calls over two replicas and steps around an endpoint that is down.
 
 use std::time::Duration;
 
@@ -122,6 +123,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // A balanced client: calls spread over two replicas, stepping around a third endpoint where
+    rest(addr).await?;
+
     // nothing listens (its connect fails, so it is left out and the call goes elsewhere), retrying
     // idempotent calls that fail with `unavailable`.
     let replica = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -154,7 +157,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(error.code(), Code::InvalidArgument);
     println!("[connect  GET      json ] unary   greet(\"\")      -> error {error}");
     println!(
-        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON, and balanced over replicas"
+        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON, REST answered plain HTTP, and calls balanced over replicas"
     );
     Ok(())
 }
@@ -215,5 +218,47 @@ async fn run(
         shouted.push(reply.line);
     }
     println!("[{label}] bidi    shout          -> {shouted:?}");
+    Ok(())
+}
+
+/// REST: the demo's `google.api.http` bindings (`GET /v1/greet/{name}`, `POST /v1/greet`,
+/// `GET /v1/countdown/{from}`) called as plain HTTP over HTTP/1.1 and h2c, as curl would.
+async fn rest(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    use http_body_util::{BodyExt as _, Full};
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+
+    for (label, http2) in [("HTTP/1.1", false), ("h2c     ", true)] {
+        let client = HttpClient::builder(TokioExecutor::new())
+            .http2_only(http2)
+            .build_http::<Full<bytes::Bytes>>();
+        let calls = [
+            ("GET", "/v1/greet/REST", "", None),
+            ("POST", "/v1/greet", r#"{"name":"POST"}"#, None),
+            ("GET", "/v1/countdown/3", "", None),
+            ("GET", "/v1/countdown/2", "", Some("text/event-stream")),
+            ("POST", "/v1/greet", "{}", None),
+        ];
+        for (method, path, body, accept) in calls {
+            let mut request = http::Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"))
+                .header("content-type", "application/json");
+            if let Some(accept) = accept {
+                request = request.header("accept", accept);
+            }
+            let response = client
+                .request(request.body(Full::new(bytes::Bytes::from(body)))?)
+                .await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            println!(
+                "[rest     {label} json ] {method:<4} {path:<16} -> {} {}",
+                status.as_u16(),
+                text.trim_end().replace('\n', " | ")
+            );
+        }
+    }
     Ok(())
 }

@@ -481,7 +481,7 @@ pub fn greet_service_routes<S: GreetService>(
     service: S,
 ) -> ::trident::codegen::ServiceRoutes {
     let service = ::trident::codegen::Arc::new(service);
-    let routes = ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
+    let mut routes = ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
         .unary(
             &greet_service::GREET,
             {
@@ -546,34 +546,34 @@ pub fn greet_service_routes<S: GreetService>(
                 }
             },
         );
-    let routes = ::trident::codegen::RestRoutes::http(
+    routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::GREET,
         ::trident::codegen::HttpRule::get("/v1/greet/{name}"),
     );
-    let routes = ::trident::codegen::RestRoutes::http(
+    routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::GREET,
         ::trident::codegen::HttpRule::post("/v1/greet").body("*"),
     );
-    let routes = ::trident::codegen::RestRoutes::http(
+    routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::GREET_MANY,
         ::trident::codegen::HttpRule::get("/v1/greet/{name}:stream"),
     );
-    let routes = ::trident::codegen::RestRoutes::http(
+    routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::post("/v1/{recipient=people/*}/cards")
             .body("card")
             .response_body("greeting"),
     );
-    let routes = ::trident::codegen::RestRoutes::http(
+    routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::get("/v1/{recipient=people/*}/cards/{card.text}"),
     );
-    let routes = ::trident::codegen::RestRoutes::http(
+    routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::custom("HEAD", "/v1/cards/{card.text}"),
