@@ -11,6 +11,7 @@ mod identity;
 mod long_poll;
 mod memory;
 mod registry;
+mod rest;
 mod restart;
 mod watch;
 mod watch_stream;
