@@ -32,6 +32,14 @@ const PATHS: &[&str] = &[
     "/trident.test.v1.EchoService/Chat",
     "/trident.test.v1.EchoService/Missing",
     "/",
+    // REST bindings of the library service.
+    "/v1/shelves/1/books/2",
+    "/v1/shelves/1/books",
+    "/v1/books/a/b%2Fc",
+    "/v1/shelves/1/books/2:publish",
+    "/v1/shelves/1/books/2/cover",
+    "/v1/shelves/1:watch",
+    "/v1/shelves/%ff/books/2",
 ];
 
 const CONTENT_TYPES: &[&str] = &[
@@ -236,6 +244,7 @@ pub fn server_request(data: &[u8]) {
     runtime().block_on(async {
         let call = async {
             let response = router(TestService::bounded())
+                .add(crate::proto::library_service_routes(crate::Library))
                 .oneshot(request)
                 .await
                 .expect("the router is infallible");
@@ -262,6 +271,8 @@ fn build_request(u: &mut Unstructured<'_>) -> arbitrary::Result<http::Request<Bo
         http::Method::GET,
         http::Method::OPTIONS,
         http::Method::PUT,
+        http::Method::PATCH,
+        http::Method::DELETE,
     ])?;
     let content_type = pick(u, CONTENT_TYPES)?;
     let json = content_type.contains("json");

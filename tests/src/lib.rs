@@ -6,6 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 pub mod fuzz;
+mod library;
 mod messages;
 mod raw_http;
 pub mod scenarios;
@@ -13,6 +14,7 @@ mod servers;
 mod service;
 mod silencing_proxy;
 
+pub use library::Library;
 pub use messages::{header, sized, sized_request, text, text_for_stream_response};
 pub use raw_http::{
     MethodLog, RawResponse, envelope, gunzip, gzip, parse_envelopes, raw, raw_unary,
