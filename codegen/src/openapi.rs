@@ -512,8 +512,9 @@ impl Document {
             "text/event-stream": {
                 "schema": {
                     "type": "string",
-                    "description": "Server-sent events, each one's data one `result` or `error` \
-                        object as in `application/x-ndjson`.",
+                    "description": "Server-sent events (when the request accepts \
+                        `text/event-stream`): one `data:` event per message, in JSON, and a last \
+                        `event: error` whose data is a `google.rpc.Status` if the stream fails.",
                 },
             },
         })
