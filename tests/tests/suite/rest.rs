@@ -156,50 +156,10 @@ impl LibraryService for Library {
     }
 }
 
-/// The library's router.
+/// The library's router: the generated routes function registers every `google.api.http` binding of
+/// `library.proto`.
 pub(crate) fn library_router() -> Router {
-    use trident::rest::{HttpRule, RestRoutes};
-    use trident_tests::proto::library_service as m;
-    let routes = library_service_routes(Library)
-        .http(&m::GET_BOOK, HttpRule::get("/v1/{name=shelves/*/books/*}"))
-        .http(&m::GET_BOOK, HttpRule::get("/v1/books/{name=**}"))
-        .http(
-            &m::LIST_BOOKS,
-            HttpRule::get("/v1/{parent=shelves/*}/books"),
-        )
-        .http(
-            &m::CREATE_BOOK,
-            HttpRule::post("/v1/{parent=shelves/*}/books").body("book"),
-        )
-        .http(
-            &m::UPDATE_BOOK,
-            HttpRule::patch("/v1/{book.name=shelves/*/books/*}").body("*"),
-        )
-        .http(
-            &m::DELETE_BOOK,
-            HttpRule::delete("/v1/{name=shelves/*/books/*}").response_body("name"),
-        )
-        .http(
-            &m::PUBLISH_BOOK,
-            HttpRule::post("/v1/{name=shelves/*/books/*}:publish").body("*"),
-        )
-        .http(
-            &m::UPLOAD_COVER,
-            HttpRule::put("/v1/{name=shelves/*/books/*}/cover").body("image"),
-        )
-        .http(
-            &m::GET_COVER,
-            HttpRule::get("/v1/{name=shelves/*/books/*}/cover"),
-        )
-        .http(
-            &m::WATCH_SHELF,
-            HttpRule::get("/v1/{parent=shelves/*}:watch"),
-        )
-        .http(
-            &m::IMPORT_BOOKS,
-            HttpRule::post("/v1/{parent=shelves/*}/books:import").body("*"),
-        );
-    let router = Router::new().add(routes);
+    let router = Router::new().add(library_service_routes(Library));
     router.check().expect("the library's bindings are sound");
     router
 }
