@@ -573,12 +573,11 @@ pub fn greet_service_routes<S: GreetService>(
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::get("/v1/{recipient=people/*}/cards/{card.text}"),
     );
-    let routes = ::trident::codegen::RestRoutes::http(
+    ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::custom("HEAD", "/v1/cards/{card.text}"),
-    );
-    routes
+    )
 }
 /// Typed client of the `golden.v1.GreetService` service.
 #[derive(Clone, Debug)]
