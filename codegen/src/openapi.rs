@@ -33,7 +33,7 @@ use prost_types::method_options::IdempotencyLevel;
 use serde_json::{Map, Value, json};
 
 use crate::http_rules::{
-    HTTP_BODY, HttpBinding, HttpMethod, HttpRules, path_field, segments_regex,
+    HTTP_BODY, HttpBinding, HttpMethod, HttpRules, SpreadParameter, path_field, segments_regex,
 };
 use schema::{Schemas, comment, describe, scalar_schema, well_known_scalar};
 
@@ -179,26 +179,52 @@ impl Document {
             ));
             return;
         }
-        let path = binding.template.openapi_path();
-        if self
-            .paths
-            .get(&path)
-            .is_some_and(|operations| operations.iter().any(|(m, _)| *m == operation_method))
-        {
-            warnings.push(format!(
-                "{}: the document already has `{operation_method} {path}`, so it leaves this \
-                 binding out",
-                at()
-            ));
-            return;
+        // OpenAPI takes paths that differ only in their parameters' names for the same path.
+        let taken = |paths: &BTreeMap<String, Vec<(&str, Value)>>, path: &str| {
+            paths.iter().any(|(other, operations)| {
+                unnamed(other) == unnamed(path)
+                    && (other != path || operations.iter().any(|(m, _)| *m == operation_method))
+            })
+        };
+        let mut path = binding.template.openapi_path();
+        let mut spread = None;
+        if taken(&self.paths, &path) {
+            // Another binding's path reads the same once its variables are `{field}` (such as
+            // `/v1/{name=shelves/*}` and `/v1/{name=shelves/*/books/*}`): spell this one's
+            // patterns out instead.
+            let (spread_path, parameters) = binding.template.openapi_path_spread();
+            if taken(&self.paths, &spread_path) {
+                warnings.push(format!(
+                    "{}: the document already has `{operation_method} {path}`, so it leaves \
+                     this binding out",
+                    at()
+                ));
+                return;
+            }
+            path = spread_path;
+            spread = Some(parameters);
         }
         let input = method.input();
         let output = method.output();
 
         let mut parameters = Vec::new();
-        for variable in binding.template.variables() {
-            let field = path_field(&input, variable).expect("checked when read");
-            parameters.push(self.path_parameter(&field, variable, binding));
+        match spread {
+            None => {
+                for variable in binding.template.variables() {
+                    let field = path_field(&input, variable).expect("checked when read");
+                    parameters.push(self.path_parameter(&field, variable, binding));
+                }
+            }
+            Some(spread) => {
+                for parameter in spread {
+                    let field = path_field(&input, &parameter.field_path).expect("checked");
+                    parameters.push(if parameter.name == parameter.field_path {
+                        self.path_parameter(&field, &parameter.name, binding)
+                    } else {
+                        spread_parameter(&field, &parameter, binding)
+                    });
+                }
+            }
         }
         let bound: Vec<&str> = binding.template.variables().collect();
         match binding.body.as_deref() {
@@ -521,6 +547,62 @@ impl Document {
     }
 }
 
+/// A path parameter standing for one wildcard of a variable spelled out by
+/// [`PathTemplate::openapi_path_spread`](crate::http_rules::PathTemplate::openapi_path_spread).
+fn spread_parameter(
+    field: &FieldDescriptor,
+    parameter: &SpreadParameter,
+    binding: &HttpBinding,
+) -> Value {
+    let pattern = binding
+        .template
+        .patterned_variables()
+        .find(|(name, _)| *name == parameter.field_path)
+        .map(|(_, segments)| crate::http_rules::join(segments))
+        .unwrap_or_default();
+    let mut description = format!(
+        "Part of `{}`, which is set to all that `{pattern}` matches.",
+        parameter.field_path
+    );
+    if parameter.deep {
+        description.push_str(" Its `/` are sent as they are, not percent-encoded.");
+    }
+    if let Some(text) = comment(&field.parent_file(), field.path()) {
+        description = format!("{text}\n\n{description}");
+    }
+    let mut out = Map::new();
+    out.insert("name".into(), parameter.name.clone().into());
+    out.insert("in".into(), "path".into());
+    out.insert("required".into(), true.into());
+    out.insert("description".into(), description.into());
+    out.insert("schema".into(), json!({"type": "string"}));
+    if parameter.deep {
+        out.insert("x-reserved-expansion".into(), true.into());
+    }
+    out.into()
+}
+
+/// An OpenAPI path with its parameters' names left out: `/v1/{}/books`.
+fn unnamed(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_name = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_name = true;
+                out.push('{');
+            }
+            '}' => {
+                in_name = false;
+                out.push('}');
+            }
+            _ if in_name => {}
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
 /// Body content of any media type, as `google.api.HttpBody` carries it.
 fn raw_body() -> Value {
     json!({"*/*": {}})
@@ -587,3 +669,6 @@ fn connect_get_parameters() -> Vec<Value> {
         }),
     ]
 }
+
+#[cfg(test)]
+mod tests;
