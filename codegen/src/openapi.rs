@@ -1,16 +1,25 @@
 //! The OpenAPI 3.1 document of the services compiled ([`crate::Builder::openapi`], the plugin's
 //! `openapi=` option): one JSON document describing, for every service,
 //!
-//! * each REST binding (`google.api.http`): its path (template variables become `{field.path}`
-//!   path parameters), its operation (`operationId` `Service_Method`, then `Service_Method_2`...
-//!   for additional bindings), the request fields neither the path nor the body sets as query
-//!   parameters, the body, and the response: the message (or `response_body` field) in JSON, the
-//!   raw body for `google.api.HttpBody`, a stream of `{"result": ...}` / `{"error": ...}` objects
+//! * each REST binding (`google.api.http`): its path, its operation (`operationId`
+//!   `Service_Method`, then `Service_Method_2`... for additional bindings), the request fields
+//!   neither the path nor the body sets as query parameters (by protobuf field name, nested ones
+//!   flattened with dots: `filter.kind`; maps, repeated messages and recursion left out), the body,
+//!   and the response: the message (or `response_body` field) in JSON, the raw body for
+//!   `google.api.HttpBody`, a stream of `{"result": ...}` / `{"error": ...}` objects
 //!   (newline-delimited JSON, or server-sent events) for server-streaming methods, and
 //!   `google.rpc.Status` for errors;
 //! * each unary method's Connect endpoint: `POST /pkg.Service/Method` with a JSON or binary
 //!   protobuf body, plus Connect's `GET` with the message in the query for methods marked
 //!   `option idempotency_level = NO_SIDE_EFFECTS`, with Connect's JSON error.
+//!
+//! Path variables become path parameters named after their field (`{book.name}`), whatever they
+//! match: `/v1/{name=shelves/*}` is `/v1/{name}`, whose schema's `pattern` and description say
+//! what the value looks like, and whose `/` must be sent as they are (`x-reserved-expansion`,
+//! since OpenAPI clients percent-encode path parameters). OpenAPI takes paths that differ only in
+//! parameter names for one path, so when a later binding's path would read like an earlier one's
+//! (`/v1/{name=shelves/*/books/*}` after `/v1/{name=shelves/*}`), its patterns are spelled out
+//! instead: `/v1/shelves/{name_1}/books/{name_2}`, one parameter per wildcard.
 //!
 //! Streaming methods have no Connect entry: Connect streams every message in a binary envelope
 //! (`application/connect+json`), which OpenAPI cannot describe beyond "bytes", and clients that
