@@ -17,7 +17,7 @@ use prost_reflect::{
     MethodDescriptor, Value,
 };
 
-pub(crate) use template::{PathTemplate, join, segments_regex};
+pub(crate) use template::{PathTemplate, SpreadParameter, join, segments_regex};
 
 /// Full name of the method option holding a method's REST bindings.
 pub(crate) const HTTP_OPTION: &str = "google.api.http";

@@ -52,8 +52,72 @@
 //! * `FOO_SERVICE_NAME`, the service's fully-qualified name;
 //! * `mod foo_service` with one `MethodSpec` constant per method, such as `foo_service::SAY`;
 //! * `trait FooService`, the server side, with `unimplemented` default bodies;
-//! * `fn foo_service_routes(service) -> ServiceRoutes`, to add to a `Router`;
+//! * `fn foo_service_routes(service) -> ServiceRoutes`, to add to a `Router`, with the methods' REST
+//!   bindings (see below);
 //! * `struct FooServiceClient`, the typed client.
+//!
+//! # REST: `google.api.http`
+//!
+//! A method annotated with googleapis' `google.api.http` option is also served at its REST
+//! bindings: the routes function registers each one (the rule, then each of its
+//! `additional_bindings`) after the method's handler, through the runtime's `RestRoutes::http`:
+//!
+//! ```ignore
+//! let routes = ::trident::codegen::RestRoutes::http(
+//!     routes,
+//!     &library_service::GET_BOOK,
+//!     ::trident::codegen::HttpRule::get("/v1/{name=shelves/*/books/*}"),
+//! );
+//! ::trident::codegen::RestRoutes::http(
+//!     routes,
+//!     &library_service::CREATE_BOOK,
+//!     ::trident::codegen::HttpRule::post("/v1/{parent=shelves/*}/books").body("book"),
+//! )
+//! ```
+//!
+//! The annotations come from googleapis' `google/api/annotations.proto` and `http.proto` (and
+//! `httpbody.proto` for raw bodies), which your project brings like any other proto dependency:
+//! from the googleapis repository (`github.com/googleapis/googleapis`), from buf's
+//! `buf.build/googleapis/googleapis` module, or from PyPI's `googleapis-common-protos` package,
+//! which ships the `.proto` files. Add their directory to the includes. The `google.api` messages
+//! get code of their own, like any imported package.
+//!
+//! Every binding is checked when the code is generated, and a bad one fails the build naming the
+//! method: the path template must parse, each path variable must name a singular scalar field
+//! (through singular message fields: `{book.name}`; a string when it has a pattern, as in
+//! `{name=shelves/*}`), `body` a top-level field or `*`, `response_body` a top-level field of the
+//! response. Bindings of client- or bidi-streaming methods, which REST cannot carry, are generated
+//! with a `cargo:warning` (the runtime answers them `unimplemented`).
+//!
+//! `prost_types` drops extension options when it decodes descriptors, so the bindings are read from
+//! encoded descriptors: [`Builder::compile`] (protox keeps them), [`Builder::compile_encoded_fds`],
+//! [`Builder::generate_encoded`] and the plugin all see them; [`Builder::compile_fds`] and
+//! [`Builder::generate`], which take `prost_types` descriptors, see none.
+//!
+//! # OpenAPI
+//!
+//! [`Builder::openapi`] (default off) also writes one OpenAPI 3.1 JSON document describing every
+//! service compiled, beside the code:
+//!
+//! ```no_run
+//! // build.rs
+//! fn main() -> std::io::Result<()> {
+//!     trident_build::configure()
+//!         .openapi("library.openapi.json")
+//!         .openapi_title("Library API")
+//!         .openapi_version("1.0.0")
+//!         .compile(&["library/v1/library.proto"], &["proto", "third_party/googleapis"])
+//! }
+//! ```
+//!
+//! The plugin takes `openapi=<file name>` (and `openapi_title=`, `openapi_version=`) and returns
+//! the document as one more file. It describes each REST binding (path and query parameters,
+//! request body, response, `google.rpc.Status` errors) and each unary method's Connect endpoint
+//! (`POST`, and `GET` for `NO_SIDE_EFFECTS` methods), with the messages' JSON schemas in
+//! `components.schemas`, following the proto3 JSON mapping, and the proto comments as
+//! descriptions. Its keys come in a fixed order, so the same protos give the same bytes. Bindings
+//! the document cannot hold (an HTTP method OpenAPI lacks, a `*` outside a variable) are left out
+//! with a warning.
 //!
 //! # As a `protoc` plugin
 //!
@@ -70,13 +134,18 @@ use std::sync::Arc;
 use prost::Message as _;
 use prost_build::Module;
 use prost_reflect::DescriptorPool;
-use prost_types::{DescriptorProto, FileDescriptorProto, FileDescriptorSet};
+use prost_types::{FileDescriptorProto, FileDescriptorSet};
 
+mod files;
 mod http_rules;
 mod openapi;
 pub mod plugin;
 mod service;
 
+use files::{
+    byte_string_literal, dependency_closure, format_code, include_file_content, message_names,
+    strip_source_info, write_if_changed,
+};
 use http_rules::HttpRules;
 
 pub use service::TridentServiceGenerator;
@@ -714,148 +783,4 @@ fn invalid_input(error: impl ToString) -> io::Error {
 /// Wraps a protox error, keeping its message (which names the file and line).
 fn protox_error(error: protox::Error) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidInput, error.to_string())
-}
-
-/// Full names (without leading dot) of the messages of `file` that prost generates structs for,
-/// with how deeply each is nested in other messages.
-fn message_names(file: &FileDescriptorProto) -> Vec<(String, usize)> {
-    fn walk(
-        prefix: &str,
-        messages: &[DescriptorProto],
-        depth: usize,
-        out: &mut Vec<(String, usize)>,
-    ) {
-        for message in messages {
-            if message.options.as_ref().is_some_and(|o| o.map_entry()) {
-                continue;
-            }
-            let full_name = if prefix.is_empty() {
-                message.name().to_owned()
-            } else {
-                format!("{prefix}.{}", message.name())
-            };
-            walk(&full_name, &message.nested_type, depth + 1, out);
-            out.push((full_name, depth));
-        }
-    }
-    let mut out = Vec::new();
-    walk(file.package(), &file.message_type, 0, &mut out);
-    out
-}
-
-/// `files` and everything they import, in the order of `fds`.
-fn dependency_closure(
-    fds: &FileDescriptorSet,
-    files: &[&FileDescriptorProto],
-) -> Vec<FileDescriptorProto> {
-    let by_name: BTreeMap<&str, &FileDescriptorProto> =
-        fds.file.iter().map(|file| (file.name(), file)).collect();
-    let mut needed = std::collections::BTreeSet::new();
-    let mut stack: Vec<&str> = files.iter().map(|file| file.name()).collect();
-    while let Some(name) = stack.pop() {
-        if needed.insert(name)
-            && let Some(file) = by_name.get(name)
-        {
-            stack.extend(file.dependency.iter().map(String::as_str));
-        }
-    }
-    fds.file
-        .iter()
-        .filter(|file| needed.contains(file.name()))
-        .cloned()
-        .collect()
-}
-
-/// The set of `files` without comments and source positions, which runtime reflection never
-/// reads.
-fn strip_source_info(files: &[FileDescriptorProto]) -> FileDescriptorSet {
-    FileDescriptorSet {
-        file: files
-            .iter()
-            .cloned()
-            .map(|mut file| {
-                file.source_code_info = None;
-                file
-            })
-            .collect(),
-    }
-}
-
-/// A Rust byte-string literal of `bytes`.
-fn byte_string_literal(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 2 + 3);
-    out.push_str("b\"");
-    for &byte in bytes {
-        match byte {
-            b'"' => out.push_str("\\\""),
-            b'\\' => out.push_str("\\\\"),
-            0x20..=0x7e => out.push(char::from(byte)),
-            _ => out.push_str(&format!("\\x{byte:02x}")),
-        }
-    }
-    out.push('"');
-    out
-}
-
-/// Parses generated code and prints it in rustfmt-like style, under the generated-file header.
-fn format_code(code: &str) -> io::Result<String> {
-    let file = syn::parse_file(code).map_err(|error| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("generated code does not parse ({error}); please report this"),
-        )
-    })?;
-    Ok(format!("{HEADER}{}", prettyplease::unparse(&file)))
-}
-
-/// An include file nesting each package's code into modules; `include` gives the statement
-/// including one file.
-fn include_file_content(files: &[GeneratedFile], include: impl Fn(&str) -> String) -> String {
-    let mut out = String::from(HEADER);
-    let mut open: Vec<String> = Vec::new();
-    let mut modules: Vec<(Vec<String>, &str)> = files
-        .iter()
-        .map(|file| {
-            let module = Module::from_protobuf_package_name(&file.package);
-            (
-                module.parts().map(str::to_owned).collect(),
-                file.name.as_str(),
-            )
-        })
-        .collect();
-    modules.sort();
-    for (parts, name) in modules {
-        while !parts.starts_with(&open) {
-            open.pop();
-            out.push_str(&"    ".repeat(open.len()));
-            out.push_str("}\n");
-        }
-        while open.len() < parts.len() {
-            let part = &parts[open.len()];
-            let indent = "    ".repeat(open.len());
-            let package = parts[..=open.len()].join(".");
-            out.push_str(&format!(
-                "{indent}/// Protobuf package `{package}`.\n{indent}pub mod {part} {{\n"
-            ));
-            open.push(part.clone());
-        }
-        out.push_str(&"    ".repeat(open.len()));
-        out.push_str(&include(name));
-        out.push('\n');
-    }
-    while !open.is_empty() {
-        open.pop();
-        out.push_str(&"    ".repeat(open.len()));
-        out.push_str("}\n");
-    }
-    out
-}
-
-/// Writes `content` to `path` unless it already holds exactly that, so unchanged output does not
-/// trigger rebuilds.
-fn write_if_changed(path: &Path, content: &[u8]) -> io::Result<()> {
-    if fs::read(path).is_ok_and(|existing| existing == content) {
-        return Ok(());
-    }
-    fs::write(path, content)
 }

@@ -1,16 +1,25 @@
 //! The OpenAPI 3.1 document of the services compiled ([`crate::Builder::openapi`], the plugin's
 //! `openapi=` option): one JSON document describing, for every service,
 //!
-//! * each REST binding (`google.api.http`): its path (template variables become `{field.path}`
-//!   path parameters), its operation (`operationId` `Service_Method`, then `Service_Method_2`...
-//!   for additional bindings), the request fields neither the path nor the body sets as query
-//!   parameters, the body, and the response: the message (or `response_body` field) in JSON, the
-//!   raw body for `google.api.HttpBody`, a stream of `{"result": ...}` / `{"error": ...}` objects
+//! * each REST binding (`google.api.http`): its path, its operation (`operationId`
+//!   `Service_Method`, then `Service_Method_2`... for additional bindings), the request fields
+//!   neither the path nor the body sets as query parameters (by protobuf field name, nested ones
+//!   flattened with dots: `filter.kind`; maps, repeated messages and recursion left out), the body,
+//!   and the response: the message (or `response_body` field) in JSON, the raw body for
+//!   `google.api.HttpBody`, a stream of `{"result": ...}` / `{"error": ...}` objects
 //!   (newline-delimited JSON, or server-sent events) for server-streaming methods, and
 //!   `google.rpc.Status` for errors;
 //! * each unary method's Connect endpoint: `POST /pkg.Service/Method` with a JSON or binary
 //!   protobuf body, plus Connect's `GET` with the message in the query for methods marked
 //!   `option idempotency_level = NO_SIDE_EFFECTS`, with Connect's JSON error.
+//!
+//! Path variables become path parameters named after their field (`{book.name}`), whatever they
+//! match: `/v1/{name=shelves/*}` is `/v1/{name}`, whose schema's `pattern` and description say
+//! what the value looks like, and whose `/` must be sent as they are (`x-reserved-expansion`,
+//! since OpenAPI clients percent-encode path parameters). OpenAPI takes paths that differ only in
+//! parameter names for one path, so when a later binding's path would read like an earlier one's
+//! (`/v1/{name=shelves/*/books/*}` after `/v1/{name=shelves/*}`), its patterns are spelled out
+//! instead: `/v1/shelves/{name_1}/books/{name_2}`, one parameter per wildcard.
 //!
 //! Streaming methods have no Connect entry: Connect streams every message in a binary envelope
 //! (`application/connect+json`), which OpenAPI cannot describe beyond "bytes", and clients that
@@ -33,7 +42,7 @@ use prost_types::method_options::IdempotencyLevel;
 use serde_json::{Map, Value, json};
 
 use crate::http_rules::{
-    HTTP_BODY, HttpBinding, HttpMethod, HttpRules, path_field, segments_regex,
+    HTTP_BODY, HttpBinding, HttpMethod, HttpRules, SpreadParameter, path_field, segments_regex,
 };
 use schema::{Schemas, comment, describe, scalar_schema, well_known_scalar};
 
@@ -179,26 +188,52 @@ impl Document {
             ));
             return;
         }
-        let path = binding.template.openapi_path();
-        if self
-            .paths
-            .get(&path)
-            .is_some_and(|operations| operations.iter().any(|(m, _)| *m == operation_method))
-        {
-            warnings.push(format!(
-                "{}: the document already has `{operation_method} {path}`, so it leaves this \
-                 binding out",
-                at()
-            ));
-            return;
+        // OpenAPI takes paths that differ only in their parameters' names for the same path.
+        let taken = |paths: &BTreeMap<String, Vec<(&str, Value)>>, path: &str| {
+            paths.iter().any(|(other, operations)| {
+                unnamed(other) == unnamed(path)
+                    && (other != path || operations.iter().any(|(m, _)| *m == operation_method))
+            })
+        };
+        let mut path = binding.template.openapi_path();
+        let mut spread = None;
+        if taken(&self.paths, &path) {
+            // Another binding's path reads the same once its variables are `{field}` (such as
+            // `/v1/{name=shelves/*}` and `/v1/{name=shelves/*/books/*}`): spell this one's
+            // patterns out instead.
+            let (spread_path, parameters) = binding.template.openapi_path_spread();
+            if taken(&self.paths, &spread_path) {
+                warnings.push(format!(
+                    "{}: the document already has `{operation_method} {path}`, so it leaves \
+                     this binding out",
+                    at()
+                ));
+                return;
+            }
+            path = spread_path;
+            spread = Some(parameters);
         }
         let input = method.input();
         let output = method.output();
 
         let mut parameters = Vec::new();
-        for variable in binding.template.variables() {
-            let field = path_field(&input, variable).expect("checked when read");
-            parameters.push(self.path_parameter(&field, variable, binding));
+        match spread {
+            None => {
+                for variable in binding.template.variables() {
+                    let field = path_field(&input, variable).expect("checked when read");
+                    parameters.push(self.path_parameter(&field, variable, binding));
+                }
+            }
+            Some(spread) => {
+                for parameter in spread {
+                    let field = path_field(&input, &parameter.field_path).expect("checked");
+                    parameters.push(if parameter.name == parameter.field_path {
+                        self.path_parameter(&field, &parameter.name, binding)
+                    } else {
+                        spread_parameter(&field, &parameter, binding)
+                    });
+                }
+            }
         }
         let bound: Vec<&str> = binding.template.variables().collect();
         match binding.body.as_deref() {
@@ -512,12 +547,69 @@ impl Document {
             "text/event-stream": {
                 "schema": {
                     "type": "string",
-                    "description": "Server-sent events, each one's data one `result` or `error` \
-                        object as in `application/x-ndjson`.",
+                    "description": "Server-sent events (when the request accepts \
+                        `text/event-stream`): one `data:` event per message, in JSON, and a last \
+                        `event: error` whose data is a `google.rpc.Status` if the stream fails.",
                 },
             },
         })
     }
+}
+
+/// A path parameter standing for one wildcard of a variable spelled out by
+/// [`PathTemplate::openapi_path_spread`](crate::http_rules::PathTemplate::openapi_path_spread).
+fn spread_parameter(
+    field: &FieldDescriptor,
+    parameter: &SpreadParameter,
+    binding: &HttpBinding,
+) -> Value {
+    let pattern = binding
+        .template
+        .patterned_variables()
+        .find(|(name, _)| *name == parameter.field_path)
+        .map(|(_, segments)| crate::http_rules::join(segments))
+        .unwrap_or_default();
+    let mut description = format!(
+        "Part of `{}`, which is set to all that `{pattern}` matches.",
+        parameter.field_path
+    );
+    if parameter.deep {
+        description.push_str(" Its `/` are sent as they are, not percent-encoded.");
+    }
+    if let Some(text) = comment(&field.parent_file(), field.path()) {
+        description = format!("{text}\n\n{description}");
+    }
+    let mut out = Map::new();
+    out.insert("name".into(), parameter.name.clone().into());
+    out.insert("in".into(), "path".into());
+    out.insert("required".into(), true.into());
+    out.insert("description".into(), description.into());
+    out.insert("schema".into(), json!({"type": "string"}));
+    if parameter.deep {
+        out.insert("x-reserved-expansion".into(), true.into());
+    }
+    out.into()
+}
+
+/// An OpenAPI path with its parameters' names left out: `/v1/{}/books`.
+fn unnamed(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    let mut in_name = false;
+    for c in path.chars() {
+        match c {
+            '{' => {
+                in_name = true;
+                out.push('{');
+            }
+            '}' => {
+                in_name = false;
+                out.push('}');
+            }
+            _ if in_name => {}
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Body content of any media type, as `google.api.HttpBody` carries it.
@@ -586,3 +678,6 @@ fn connect_get_parameters() -> Vec<Value> {
         }),
     ]
 }
+
+#[cfg(test)]
+mod tests;

@@ -143,7 +143,7 @@ fn generate_files(
     if let Some(name) = include_file {
         files.push(File {
             name: Some(name),
-            content: Some(crate::include_file_content(&generated, |file| {
+            content: Some(crate::files::include_file_content(&generated, |file| {
                 format!("include!({file:?});")
             })),
             ..File::default()

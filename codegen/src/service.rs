@@ -386,7 +386,7 @@ fn write_routes_fn(
         let _ = writeln!(buf, "let service = {RT}::Arc::new(service);");
     }
     if !bindings.is_empty() {
-        buf.push_str("let mut routes = ");
+        buf.push_str("let routes = ");
     }
     let _ = write!(buf, "{RT}::ServiceRoutes::new({})", names.name_const);
     for m in methods {
@@ -407,18 +407,20 @@ fn write_routes_fn(
         );
     }
     if !bindings.is_empty() {
-        // The `google.api.http` bindings, in the order written.
+        // The `google.api.http` bindings, in the order written; the last one is the result.
         buf.push(';');
-        for (m, binding) in bindings {
+        let last = bindings.len() - 1;
+        for (index, (m, binding)) in bindings.into_iter().enumerate() {
             let _ = write!(
                 buf,
-                "\nroutes = {RT}::RestRoutes::http(routes, &{specs}::{konst}, {rule});",
+                "\n{let_}{RT}::RestRoutes::http(routes, &{specs}::{konst}, {rule}){end}",
+                let_ = if index == last { "" } else { "let routes = " },
+                end = if index == last { "" } else { ";" },
                 specs = names.specs_mod,
                 konst = m.spec_const,
                 rule = binding.rust_expr(RT),
             );
         }
-        buf.push_str("\nroutes");
     }
     buf.push_str("\n}\n");
 }

@@ -1,7 +1,9 @@
 //! Compiles the plugin's golden output (`golden/plugin/golden.v1.rs`) against the real Trident runtime and
 //! drives it end to end: a `trident::Router` serves a partial `GreetService` implementation and doubles as
 //! the in-memory transport of the generated `GreetServiceClient`, which calls every method with both the
-//! proto and the JSON codec. Also checks the method specs and the messages' descriptors.
+//! proto and the JSON codec. Its REST bindings (`google.api.http`, registered by the generated routes
+//! function) are called as plain HTTP through the same router. Also checks the method specs and the
+//! messages' descriptors.
 
 use futures_util::StreamExt as _;
 use prost_reflect::ReflectMessage as _;
@@ -18,7 +20,8 @@ mod golden {
 
 use golden::greet_request::{Address, Target};
 use golden::{
-    Chunk, GreetRequest, GreetResponse, GreetService, GreetServiceClient, Mood, UploadSummary,
+    Card, Chunk, GreetRequest, GreetResponse, GreetService, GreetServiceClient, Mood,
+    SendCardRequest, UploadSummary,
 };
 
 /// Implements every method but the deprecated `Type`, which keeps its default body.
@@ -58,6 +61,23 @@ impl GreetService for Greeter {
     ) -> Result<Response<ResponseStream<GreetResponse>>, Error> {
         let replies = request.into_message().map(|r| r.map(|r| reply(&r)));
         Ok(Response::new(Box::pin(replies)))
+    }
+
+    async fn send_card(
+        &self,
+        request: Request<SendCardRequest>,
+    ) -> Result<Response<GreetResponse>, Error> {
+        let request = request.into_message();
+        let text = request.card.map(|card| card.text).unwrap_or_default();
+        Ok(Response::new(GreetResponse {
+            greeting: format!(
+                "{} x{} to {}: {text}",
+                request.tags.join("+"),
+                request.copies,
+                request.recipient
+            ),
+            mood: Mood::Grumpy.into(),
+        }))
     }
 }
 
@@ -154,6 +174,18 @@ async fn every_method_round_trips_with_both_codecs() {
         chat.close_send().unwrap();
         assert_eq!(chat.message().await.unwrap(), None, "json: {json}");
 
+        let card = SendCardRequest {
+            recipient: "people/ada".into(),
+            card: Some(Card {
+                text: "Hi".into(),
+                ..Card::default()
+            }),
+            copies: 2,
+            tags: vec!["a".into(), "b".into()],
+        };
+        let response = client.send_card(card).await.unwrap();
+        assert_eq!(response.message().greeting, "a+b x2 to people/ada: Hi");
+
         #[allow(deprecated)]
         let error = client.r#type(()).await.unwrap_err();
         assert_eq!(error.code(), Code::Unimplemented, "json: {json}");
@@ -181,6 +213,7 @@ async fn default_methods_answer_unimplemented() {
         };
         let upload = client.upload(());
         let client_stream = upload.close_and_receive().await.map(drop);
+        let send_card = client.send_card(SendCardRequest::default()).await.map(drop);
         let mut chat = client.chat(());
         chat.close_send().unwrap();
         let bidi_stream = chat.message().await.map(drop);
@@ -189,6 +222,7 @@ async fn default_methods_answer_unimplemented() {
             ("GreetMany", server_stream),
             ("Upload", client_stream),
             ("Chat", bidi_stream),
+            ("SendCard", send_card),
         ];
         for (method, result) in results {
             let error = result.unwrap_err();
@@ -201,7 +235,7 @@ async fn default_methods_answer_unimplemented() {
 
 #[test]
 fn method_specs_follow_the_proto() {
-    use golden::greet_service::{CHAT, GREET, GREET_MANY, TYPE, UPLOAD};
+    use golden::greet_service::{CHAT, GREET, GREET_MANY, SEND_CARD, TYPE, UPLOAD};
     use trident::Idempotency::{Idempotent, NoSideEffects, Unknown};
     use trident::StreamType::{BidiStream, ClientStream, ServerStream, Unary};
 
@@ -212,6 +246,7 @@ fn method_specs_follow_the_proto() {
         (GREET_MANY, "GreetMany", ServerStream, Unknown),
         (UPLOAD, "Upload", ClientStream, Idempotent),
         (CHAT, "Chat", BidiStream, Unknown),
+        (SEND_CARD, "SendCard", Unary, Unknown),
         (TYPE, "Type", Unary, Unknown),
     ];
     for (spec, method, stream_type, idempotency) in specs {
@@ -257,4 +292,83 @@ fn messages_reflect_their_descriptors() {
     let mut decoded = GreetRequest::default();
     JsonCodec.decode(json.freeze(), &mut decoded).unwrap();
     assert_eq!(decoded, ada());
+}
+
+/// Sends one plain HTTP request to a router serving `Greeter`; answers the status, content type and
+/// body.
+async fn rest(method: &str, uri: &str, body: &str) -> (u16, String, String) {
+    use http_body_util::BodyExt as _;
+    use tower::ServiceExt as _;
+
+    let router = Router::new().add(golden::greet_service_routes(Greeter));
+    router.check().expect("the golden bindings are sound");
+    let mut request = http::Request::builder().method(method).uri(uri);
+    if !body.is_empty() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(body.to_owned()).unwrap();
+    let response = router.oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (
+        status,
+        content_type,
+        String::from_utf8(body.to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn rest_bindings_serve_plain_http() {
+    // GET: the name from the path, the rest (nested fields too) from the query.
+    let (status, content_type, body) = rest(
+        "GET",
+        "/v1/greet/Ada?sent_at=2023-11-14T22:13:20Z&address.city=Paris",
+        "",
+    )
+    .await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    assert_eq!(
+        body,
+        r#"{"greeting":"Hello, Ada! (sent at 1700000000)","mood":"MOOD_HAPPY"}"#
+    );
+
+    // The additional binding: the whole request in the body.
+    let (status, _, body) = rest("POST", "/v1/greet", r#"{"name":"Grace"}"#).await;
+    assert_eq!(status, 200);
+    assert!(body.contains("Hello, Grace!"), "{body}");
+
+    // A body field, a multi-segment path variable, query parameters, and a response_body field.
+    let (status, _, body) = rest(
+        "POST",
+        "/v1/people/ada/cards?copies=3&tags=x&tags=y",
+        r#"{"text":"Hi"}"#,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(body, r#""x+y x3 to people/ada: Hi""#);
+
+    // The other additional bindings: a nested path field, and a custom method.
+    let (status, _, body) = rest("GET", "/v1/people/bob/cards/Yo", "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("x0 to people/bob: Yo"), "{body}");
+    let (status, _, _) = rest("HEAD", "/v1/cards/Yo", "").await;
+    assert_eq!(status, 200);
+
+    // A server stream: one JSON line per message.
+    let (status, content_type, body) = rest("GET", "/v1/greet/Ada:stream", "").await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "application/x-ndjson")
+    );
+    let lines: Vec<&str> = body.lines().collect();
+    assert_eq!(lines.len(), 3, "{body}");
+    assert!(
+        lines[0].starts_with(r#"{"result":{"greeting":"Hello, Ada!"#),
+        "{body}"
+    );
 }

@@ -172,6 +172,80 @@ impl PathTemplate {
         }
         out
     }
+
+    /// The template as an OpenAPI path in which every variable with a pattern is spread over the
+    /// segments it matches: its literals stay literal, and each of its `*` and `**` becomes a
+    /// parameter named after the field and the wildcard's rank (`/v1/shelves/{name_1}/books/
+    /// {name_2}` for `/v1/{name=shelves/*/books/*}`); a variable without a pattern stays
+    /// `{field.path}`. Also gives, for each parameter, the field it is part of.
+    pub(crate) fn openapi_path_spread(&self) -> (String, Vec<SpreadParameter>) {
+        let mut out = String::new();
+        let mut parameters = Vec::new();
+        let taken: Vec<&str> = self.variables().collect();
+        for segment in &self.segments {
+            match segment {
+                Segment::Variable {
+                    field_path,
+                    segments,
+                } if segments != &[Segment::Wildcard] => {
+                    let mut rank = 0;
+                    for part in segments {
+                        out.push('/');
+                        match part {
+                            Segment::Wildcard | Segment::DeepWildcard => {
+                                let mut name;
+                                loop {
+                                    rank += 1;
+                                    name = format!("{field_path}_{rank}");
+                                    if !taken.contains(&name.as_str()) {
+                                        break;
+                                    }
+                                }
+                                out.push_str(&format!("{{{name}}}"));
+                                parameters.push(SpreadParameter {
+                                    name,
+                                    field_path: field_path.clone(),
+                                    deep: part == &Segment::DeepWildcard,
+                                });
+                            }
+                            other => out.push_str(&other.to_string()),
+                        }
+                    }
+                }
+                Segment::Variable { field_path, .. } => {
+                    out.push_str(&format!("/{{{field_path}}}"));
+                    parameters.push(SpreadParameter {
+                        name: field_path.clone(),
+                        field_path: field_path.clone(),
+                        deep: false,
+                    });
+                }
+                other => {
+                    out.push('/');
+                    out.push_str(&other.to_string());
+                }
+            }
+        }
+        if out.is_empty() {
+            out.push('/');
+        }
+        if let Some(verb) = &self.verb {
+            out.push(':');
+            out.push_str(verb);
+        }
+        (out, parameters)
+    }
+}
+
+/// A path parameter of [`PathTemplate::openapi_path_spread`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SpreadParameter {
+    /// The parameter's name in the path.
+    pub(crate) name: String,
+    /// The field the segment is part of.
+    pub(crate) field_path: String,
+    /// Whether it stands for a `**`, so may hold `/`.
+    pub(crate) deep: bool,
 }
 
 /// A regular expression (ECMA 262, as JSON Schema's `pattern`) matching what `segments` match.
@@ -342,6 +416,30 @@ mod tests {
         );
         assert!(!template.has_unnamed_wildcard());
         assert_eq!(template.segments[3].to_string(), "{path=**}");
+
+        let (path, parameters) = PathTemplate::parse("/v1/{name=shelves/*/books/*}:publish")
+            .unwrap()
+            .openapi_path_spread();
+        assert_eq!(path, "/v1/shelves/{name_1}/books/{name_2}:publish");
+        assert_eq!(parameters.len(), 2);
+        assert_eq!(
+            (
+                parameters[1].name.as_str(),
+                parameters[1].field_path.as_str()
+            ),
+            ("name_2", "name")
+        );
+        let (path, parameters) = PathTemplate::parse("/v1/{a}/{b=x/**}")
+            .unwrap()
+            .openapi_path_spread();
+        assert_eq!(path, "/v1/{a}/x/{b_1}");
+        assert_eq!(
+            parameters
+                .iter()
+                .map(|p| (p.name.as_str(), p.deep))
+                .collect::<Vec<_>>(),
+            [("a", false), ("b_1", true)]
+        );
 
         let template = PathTemplate::parse("/v1/a:b/*").unwrap();
         assert_eq!(template.verb, None);

@@ -10,10 +10,10 @@ use trident::{Code, Error, Request, Response, Router};
 use trident_tests::proto::library_service_routes;
 use trident_tests::{Http, Library, RawResponse, gunzip, gzip, raw, send_raw, serve_router};
 
-/// The library's router.
+/// The library's router: the generated routes function registers every `google.api.http` binding of
+/// `library.proto`.
 pub(crate) fn library_router() -> Router {
-    let routes = library_service_routes(Library);
-    let router = Router::new().add(routes);
+    let router = Router::new().add(library_service_routes(Library));
     router.check().expect("the library's bindings are sound");
     router
 }

@@ -481,7 +481,7 @@ pub fn greet_service_routes<S: GreetService>(
     service: S,
 ) -> ::trident::codegen::ServiceRoutes {
     let service = ::trident::codegen::Arc::new(service);
-    let mut routes = ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
+    let routes = ::trident::codegen::ServiceRoutes::new(GREET_SERVICE_NAME)
         .unary(
             &greet_service::GREET,
             {
@@ -546,39 +546,38 @@ pub fn greet_service_routes<S: GreetService>(
                 }
             },
         );
-    routes = ::trident::codegen::RestRoutes::http(
+    let routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::GREET,
         ::trident::codegen::HttpRule::get("/v1/greet/{name}"),
     );
-    routes = ::trident::codegen::RestRoutes::http(
+    let routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::GREET,
         ::trident::codegen::HttpRule::post("/v1/greet").body("*"),
     );
-    routes = ::trident::codegen::RestRoutes::http(
+    let routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::GREET_MANY,
         ::trident::codegen::HttpRule::get("/v1/greet/{name}:stream"),
     );
-    routes = ::trident::codegen::RestRoutes::http(
+    let routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::post("/v1/{recipient=people/*}/cards")
             .body("card")
             .response_body("greeting"),
     );
-    routes = ::trident::codegen::RestRoutes::http(
+    let routes = ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::get("/v1/{recipient=people/*}/cards/{card.text}"),
     );
-    routes = ::trident::codegen::RestRoutes::http(
+    ::trident::codegen::RestRoutes::http(
         routes,
         &greet_service::SEND_CARD,
         ::trident::codegen::HttpRule::custom("HEAD", "/v1/cards/{card.text}"),
-    );
-    routes
+    )
 }
 /// Typed client of the `golden.v1.GreetService` service.
 #[derive(Clone, Debug)]
