@@ -20,6 +20,10 @@ pub mod greet {
     include!(concat!(env!("OUT_DIR"), "/trident.demo.v1.rs"));
 }
 
+/// The OpenAPI 3.1 document of the demo's REST bindings and Connect endpoints, as `trident-build`
+/// wrote it (the `server` example serves it at `/openapi.json`).
+pub const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/greet.openapi.json"));
+
 use futures_util::StreamExt as _;
 use greet::*;
 use trident::{Code, Error, Request, Response, ResponseStream, Streaming};

@@ -1,8 +1,10 @@
 //! Generates the watch service's messages, server trait and client from `proto/trident/watch/v1/watch.proto`.
 
 fn main() -> std::io::Result<()> {
-    trident_build::configure().compile(
-        &["proto/trident/watch/v1/watch.proto"],
-        &["proto", "../../proto"],
-    )
+    trident_build::configure()
+        .openapi("watch.openapi.json")
+        .compile(
+            &["proto/trident/watch/v1/watch.proto"],
+            &["proto", "../../proto"],
+        )
 }

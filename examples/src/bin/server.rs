@@ -3,7 +3,8 @@
 //! `cargo run -p trident-examples --bin server -- 127.0.0.1:8080`
 //!
 //! Besides the demo service it serves gRPC health checking (`grpc.health.v1.Health`) and server
-//! reflection (`grpc.reflection.v1` and `v1alpha`), so `grpcurl -plaintext 127.0.0.1:8080 list` works.
+//! reflection (`grpc.reflection.v1` and `v1alpha`), so `grpcurl -plaintext 127.0.0.1:8080 list` works,
+//! and the OpenAPI document of its REST and Connect endpoints at `/openapi.json`.
 //!
 //! Ctrl-C or SIGTERM shuts it down gracefully: health watchers are told NOT_SERVING, new connections are refused at
 //! once, and calls in progress get up to ten seconds to finish before they are cancelled.
@@ -31,6 +32,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add(greet_service_routes(Greeter))
         .add(health_routes);
     let router = reflection.add_to(router);
+    // The OpenAPI document of the REST and Connect endpoints, for Swagger UI, code generators and
+    // API gateways.
+    let router = router.fallback(|request: http::Request<trident::Body>| async move {
+        let mut response = http::Response::new(trident::Body::empty());
+        if request.method() == http::Method::GET && request.uri().path() == "/openapi.json" {
+            *response.body_mut() = trident::Body::full(trident_examples::OPENAPI);
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+        } else {
+            *response.status_mut() = http::StatusCode::NOT_FOUND;
+        }
+        response
+    });
 
     println!(
         "serving {} on http://{}",

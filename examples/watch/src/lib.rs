@@ -65,6 +65,10 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/trident.watch.v1.rs"));
 }
 
+/// The OpenAPI 3.1 document of the store's REST bindings and Connect endpoints, as `trident-build`
+/// wrote it (`watch-server` serves it at `/openapi.json`).
+pub const OPENAPI: &str = include_str!(concat!(env!("OUT_DIR"), "/watch.openapi.json"));
+
 pub use service::KvServer;
 pub use store::{Store, StoreConfig};
 

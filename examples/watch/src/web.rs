@@ -183,13 +183,30 @@ pub fn serve(listener: TcpListener, router: Router, options: ServeOptions) -> Se
     let server = Server::new()
         .http2(trident::Http2Settings::new().max_concurrent_streams(options.max_concurrent_streams))
         .grace_period(options.grace_period);
-    let mut router = router;
-    if let Some(files) = options.static_files {
-        router = router.fallback(move |request: http::Request<Body>| {
-            let files = files.clone();
-            async move { files.respond(request.method(), request.uri().path()).await }
-        });
-    }
+    let files = options.static_files;
+    // The OpenAPI document of the service's REST and Connect endpoints at `/openapi.json`, then the
+    // static files, if any.
+    let router = router.fallback(move |request: http::Request<Body>| {
+        let files = files.clone();
+        async move {
+            if request.method() == http::Method::GET && request.uri().path() == "/openapi.json" {
+                let mut response = http::Response::new(Body::full(crate::OPENAPI));
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("application/json"),
+                );
+                return response;
+            }
+            match files {
+                Some(files) => files.respond(request.method(), request.uri().path()).await,
+                None => {
+                    let mut response = http::Response::new(Body::empty());
+                    *response.status_mut() = http::StatusCode::NOT_FOUND;
+                    response
+                }
+            }
+        }
+    });
     let cors = options.cors.then(trident::cors::permissive);
     server.serve(listener, tower::util::option_layer(cors).layer(router))
 }
