@@ -1,5 +1,6 @@
 //! Trident: one Rust RPC server and client for the Connect, gRPC, gRPC-Web and Apache Dubbo Triple
-//! protocols, over HTTP/1.1, HTTP/2 (cleartext or TLS) and HTTP/3.
+//! protocols, over HTTP/1.1, HTTP/2 (cleartext or TLS) and HTTP/3; the server also answers REST at the
+//! resource URLs of `google.api.http` annotations ([`rest`]).
 //!
 //! Services are described in `.proto` files; `trident-build` generates prost messages, a server trait and
 //! a typed client for each service. The server side is a [`tower::Service`] (see [`Router`]) that routes
