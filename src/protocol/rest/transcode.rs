@@ -79,11 +79,13 @@ impl RestCall {
                 message
             }
         };
-        for (path, value) in binding.variables.iter().zip(&self.captures) {
-            fields::set_from_text(&mut message, path, value, "path variable")?;
-        }
+        // The query first, so that the path's values win over a query naming the same field by
+        // another spelling (its JSON name).
         if !matches!(binding.body, BodyRule::Whole) {
             self.apply_query(&mut message)?;
+        }
+        for (path, value) in binding.variables.iter().zip(&self.captures) {
+            fields::set_from_text(&mut message, path, value, "path variable")?;
         }
         Ok(message)
     }

@@ -549,8 +549,9 @@ async fn send_h3(
     .await
 }
 
-/// REST over HTTP/3: a GET with a path variable and a query, a POST with a body field, a stream of
-/// JSON lines, and an error as `google.rpc.Status`.
+/// REST over HTTP/3: a GET with a path variable and a query, a POST with a body field (and gzipped),
+/// a stream of JSON lines and one of server-sent events ending in an error, a raw upload, a
+/// `response_body`, and an error as `google.rpc.Status`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rest_over_http3() {
     let certificate = Certificate::new();
@@ -587,6 +588,42 @@ async fn rest_over_http3() {
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/x-ndjson");
     assert_eq!(String::from_utf8(body).expect("text").lines().count(), 2);
+
+    let events = http::Request::get("/v1/shelves/3:watch?count=1&failCode=14")
+        .header("accept", "text/event-stream")
+        .body(())
+        .expect("GET");
+    let (_, headers, body) = send_h3(server.addr, &certificate, events, b"").await;
+    assert_eq!(headers["content-type"], "text/event-stream");
+    let body = String::from_utf8(body).expect("text");
+    let error =
+        "event: error\ndata: {\"code\":14,\"message\":\"the shelf fell over\",\"details\":[]}\n\n";
+    assert!(body.ends_with(error), "{body}");
+
+    let upload = http::Request::put("/v1/shelves/3/books/4/cover")
+        .header("content-type", "image/jpeg")
+        .body(())
+        .expect("PUT");
+    let (status, headers, body) = send_h3(server.addr, &certificate, upload, &[1, 2, 3]).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["content-type"], "text/plain");
+    assert_eq!(body, b"shelves/3/books/4 got 3 bytes of image/jpeg");
+
+    let delete = http::Request::delete("/v1/shelves/3/books/4")
+        .body(())
+        .expect("DELETE");
+    let (_, _, body) = send_h3(server.addr, &certificate, delete, b"").await;
+    assert_eq!(body, b"\"shelves/3/books/4\"");
+
+    let gzipped = http::Request::post("/v1/shelves/3/books?bookId=z")
+        .header("content-encoding", "gzip")
+        .body(())
+        .expect("POST");
+    let compressed = trident_tests::gzip(br#"{"title":"Zipped"}"#);
+    let (status, _, body) = send_h3(server.addr, &certificate, gzipped, &compressed).await;
+    assert_eq!(status, 200);
+    let json: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+    assert_eq!(json["title"], "Zipped");
 
     let missing = http::Request::get("/v1/shelves/3/books/missing")
         .body(())
