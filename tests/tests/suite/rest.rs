@@ -331,6 +331,43 @@ async fn bad_input_answers_the_right_status() {
     }
 }
 
+/// A path variable whose text is no value of its field's type answers `invalid_argument`, naming it.
+#[tokio::test]
+async fn path_variables_that_do_not_parse_are_refused() {
+    use trident::rest::{HttpRule, RestRoutes};
+    use trident_tests::proto::library_service;
+    let routes = library_service_routes(Library).http(
+        &library_service::LIST_BOOKS,
+        HttpRule::get("/v2/pages/{page_size}/books/{filter.kind}"),
+    );
+    let (addr, task) = serve_router(Router::new().add(routes)).await;
+    for http in BOTH {
+        let get = |path: &str| {
+            raw(http::Method::GET, addr, path, http)
+                .body(Bytes::new())
+                .expect("a request")
+        };
+        let response = send_raw(addr, http, get("/v2/pages/ten/books/KIND_NOVEL")).await;
+        assert_status(
+            &response,
+            400,
+            Code::InvalidArgument,
+            "path variable page_size=\"ten\"",
+        );
+        let response = send_raw(addr, http, get("/v2/pages/10/books/POEM")).await;
+        assert_status(&response, 400, Code::InvalidArgument, "POEM");
+        let response = send_raw(addr, http, get("/v2/pages/99999999999/books/1")).await;
+        assert_status(&response, 400, Code::InvalidArgument, "page_size");
+        let response = send_raw(addr, http, get("/v2/pages/10/books/1")).await;
+        assert_eq!(response.status, 200);
+        assert_eq!(
+            response.json()["request"],
+            json!({"pageSize": 10, "filter": {"kind": "KIND_NOVEL"}})
+        );
+    }
+    task.abort();
+}
+
 #[tokio::test]
 async fn oversize_bodies_are_refused() {
     let (addr, task) = serve_router(library_router().read_max_bytes(1024)).await;
