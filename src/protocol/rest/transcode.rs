@@ -160,27 +160,22 @@ impl RestCall {
             self.write_raw(&body, buf);
             return Ok(());
         }
-        let encoded = match &binding.response_body {
-            None => serde_json::to_vec(&dynamic),
+        let failed = |e: serde_json::Error| Error::internal(format!("cannot encode JSON: {e}"));
+        match &binding.response_body {
+            // The whole message, written straight into the buffer.
+            None => serde_json::to_writer(bytes::BufMut::writer(buf), &dynamic).map_err(failed),
             Some(field) => {
                 // The field alone, in its JSON form (its default's when unset).
                 let mut only = DynamicMessage::new(dynamic.descriptor());
                 only.set_field(field, dynamic.get_field(field).into_owned());
                 let options = prost_reflect::SerializeOptions::new().skip_default_fields(false);
-                let mut whole = Vec::new();
-                let mut serializer = serde_json::Serializer::new(&mut whole);
-                only.serialize_with_options(&mut serializer, &options)
-                    .map_err(|e| Error::internal(format!("cannot encode JSON: {e}")))?;
-                let object: serde_json::Map<String, serde_json::Value> =
-                    serde_json::from_slice(&whole)
-                        .map_err(|e| Error::internal(format!("cannot encode JSON: {e}")))?;
+                let object = only
+                    .serialize_with_options(serde_json::value::Serializer, &options)
+                    .map_err(failed)?;
                 let value = object.get(field.json_name()).cloned().unwrap_or_default();
-                serde_json::to_vec(&value)
+                serde_json::to_writer(bytes::BufMut::writer(buf), &value).map_err(failed)
             }
-        };
-        let encoded = encoded.map_err(|e| Error::internal(format!("cannot encode JSON: {e}")))?;
-        buf.extend_from_slice(&encoded);
-        Ok(())
+        }
     }
 
     /// Writes a `google.api.HttpBody`'s data, keeping its content type for the response head.
