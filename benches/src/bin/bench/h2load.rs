@@ -54,6 +54,16 @@ impl RequestSpec {
             http1: false,
         })
     }
+
+    /// A GET of `path`, with no body and no headers beyond h2load's own.
+    pub fn get(path: String) -> RequestSpec {
+        RequestSpec {
+            path,
+            headers: Vec::new(),
+            body: None,
+            http1: false,
+        }
+    }
 }
 
 /// The URL path of the echo service's `method`.

@@ -18,6 +18,7 @@ mod http3;
 mod options;
 mod peers;
 mod report;
+mod rest;
 mod sys;
 mod throughput;
 
@@ -636,6 +637,9 @@ fn main() {
     }
     if bench.options.wants("codecs") {
         bench.codecs();
+    }
+    if bench.options.wants("rest") {
+        bench.rest();
     }
     if bench.options.wants("clients") {
         bench.clients();
