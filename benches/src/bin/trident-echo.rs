@@ -19,17 +19,16 @@
 //!
 //! REST: `Echo` is always bound to `GET /v1/echo/{payload}` (the payload, `bytes`, is the path
 //! segment's base64). `TRIDENT_ECHO_REST_BINDINGS=N` makes the router hold N bindings in all: that one
-//! and N−1 others of several shapes ([`extra_binding`]), none of which takes its requests, so that the
-//! driver's REST rows can compare routing among 10 bindings with routing among 1,000.
+//! and N−1 others of several shapes (`trident_benches::rest_bindings`), none of which takes its
+//! requests, so that the driver's REST rows can compare routing among 10 bindings with routing among
+//! 1,000.
 
-use trident::rest::{HttpRule, RestRoutes as _};
 use trident::{
-    Interceptor, MethodSpec, Router, Server, ServiceRoutes, observe::RecordMetrics,
-    observe::TraceCalls, tls::TlsConfig,
+    Interceptor, Router, Server, observe::RecordMetrics, observe::TraceCalls, tls::TlsConfig,
 };
 use trident_benches::echo::Echo;
 use trident_benches::settings;
-use trident_benches::trident_gen::{echo_service, echo_service_routes};
+use trident_benches::trident_gen::echo_service_routes;
 
 /// Changes nothing: what one interceptor costs a call.
 struct PassThrough;
@@ -76,47 +75,13 @@ fn observe(mut router: Router) -> Router {
     router
 }
 
-/// The echo service's REST bindings: `GET /v1/echo/{payload}`, and as many others as
-/// `TRIDENT_ECHO_REST_BINDINGS` asks for beyond it (see the module docs).
-fn rest(routes: ServiceRoutes) -> ServiceRoutes {
-    let total: usize = match std::env::var("TRIDENT_ECHO_REST_BINDINGS") {
+/// The number of REST bindings `TRIDENT_ECHO_REST_BINDINGS` asks for, 1 when unset.
+fn rest_bindings() -> usize {
+    match std::env::var("TRIDENT_ECHO_REST_BINDINGS") {
         Ok(n) => n
             .parse()
             .unwrap_or_else(|_| panic!("TRIDENT_ECHO_REST_BINDINGS={n:?}: a number of bindings")),
         Err(_) => 1,
-    };
-    let routes = routes.http(&echo_service::ECHO, HttpRule::get("/v1/echo/{payload}"));
-    (1..total).fold(routes, |routes, i| {
-        let (spec, rule) = extra_binding(i);
-        routes.http(spec, rule)
-    })
-}
-
-/// The `i`th extra binding, one of five shapes in turn, each with `i` in a literal so that no two
-/// take the same requests: a literal prefix, two variables around literals (on `Stream`, whose request
-/// has two numbers), a custom verb with a JSON body, a multi-segment variable, and a `**` tail.
-fn extra_binding(i: usize) -> (&'static MethodSpec, HttpRule) {
-    match i % 5 {
-        0 => (
-            &echo_service::ECHO,
-            HttpRule::get(format!("/v1/extra{i}/echo/{{payload}}")),
-        ),
-        1 => (
-            &echo_service::STREAM,
-            HttpRule::get(format!("/v1/shelves/{{count}}/books{i}/{{size}}")),
-        ),
-        2 => (
-            &echo_service::ECHO,
-            HttpRule::post(format!("/v1/extra{i}:echo")).body("*"),
-        ),
-        3 => (
-            &echo_service::ECHO,
-            HttpRule::get(format!("/v1/{{payload=rooms{i}/*}}/echo")),
-        ),
-        _ => (
-            &echo_service::ECHO,
-            HttpRule::get(format!("/v1/files{i}/{{payload=**}}")),
-        ),
     }
 }
 
@@ -125,7 +90,10 @@ fn main() -> std::io::Result<()> {
     trident_benches::runtime().block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let router = Router::new()
-            .add(rest(echo_service_routes(Echo)))
+            .add(trident_benches::rest_bindings::bind(
+                echo_service_routes(Echo),
+                rest_bindings(),
+            ))
             .read_max_bytes(settings::MAX_MESSAGE)
             .send_max_bytes(settings::MAX_MESSAGE);
         let router = observe(router);

@@ -321,9 +321,9 @@ impl Check<'_> {
         codecs::json_answer(&parts, &data, self.payload)
     }
 
-    /// `GET /v1/echo/<encoded>` must answer 200 with the payload in JSON; so must the last extra binding
-    /// of `Echo` with a literal prefix that `trident-echo` adds to reach `bindings`
-    /// (`/v1/extra{i}/echo/{payload}`, every fifth one), which shows the server holds them.
+    /// `GET /v1/echo/<encoded>` must answer 200 with the payload in JSON; so must the last
+    /// `/v1/extra{i}/echo/{payload}` of the extra bindings `trident-echo` adds to reach `bindings`
+    /// (`trident_benches::rest_bindings::extra`, every fifth one), which shows the server holds them.
     async fn rest(&self, encoded: &str, bindings: usize) -> Result<(), Error> {
         let mut paths = vec![format!("/v1/echo/{encoded}")];
         let last = (bindings.saturating_sub(1) / 5) * 5;
