@@ -8,6 +8,8 @@
 
 use std::net::SocketAddr;
 
+pub mod rest_bindings;
+
 /// Trident's messages, server trait and client for `trident.bench.v1`.
 #[allow(missing_docs)]
 pub mod trident_gen {

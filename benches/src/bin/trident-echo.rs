@@ -16,6 +16,12 @@
 //! `TRIDENT_ECHO_TLS_DIR=DIR` serves TLS and HTTP/3 (QUIC on the same port number) with a self-signed
 //! certificate for 127.0.0.1 made at start and written to `DIR/cert.pem` for the client to trust: the
 //! driver's HTTP/3 rows, which compare HTTP/3 with HTTP/2 over the same TLS.
+//!
+//! REST: `Echo` is always bound to `GET /v1/echo/{payload}` (the payload, `bytes`, is the path
+//! segment's base64). `TRIDENT_ECHO_REST_BINDINGS=N` makes the router hold N bindings in all: that one
+//! and N−1 others of several shapes (`trident_benches::rest_bindings`), none of which takes its
+//! requests, so that the driver's REST rows can compare routing among 10 bindings with routing among
+//! 1,000.
 
 use trident::{
     Interceptor, Router, Server, observe::RecordMetrics, observe::TraceCalls, tls::TlsConfig,
@@ -69,12 +75,25 @@ fn observe(mut router: Router) -> Router {
     router
 }
 
+/// The number of REST bindings `TRIDENT_ECHO_REST_BINDINGS` asks for, 1 when unset.
+fn rest_bindings() -> usize {
+    match std::env::var("TRIDENT_ECHO_REST_BINDINGS") {
+        Ok(n) => n
+            .parse()
+            .unwrap_or_else(|_| panic!("TRIDENT_ECHO_REST_BINDINGS={n:?}: a number of bindings")),
+        Err(_) => 1,
+    }
+}
+
 fn main() -> std::io::Result<()> {
     let addr = trident_benches::listen_addr();
     trident_benches::runtime().block_on(async {
         let listener = tokio::net::TcpListener::bind(addr).await?;
         let router = Router::new()
-            .add(echo_service_routes(Echo))
+            .add(trident_benches::rest_bindings::bind(
+                echo_service_routes(Echo),
+                rest_bindings(),
+            ))
             .read_max_bytes(settings::MAX_MESSAGE)
             .send_max_bytes(settings::MAX_MESSAGE);
         let router = observe(router);

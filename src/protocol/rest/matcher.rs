@@ -305,7 +305,10 @@ impl<'p> Attempt<'p> {
     /// decode.
     fn captures<'t, T>(&self, route: &'t Route<T>) -> Result<Vec<Capture<'t>>, String> {
         let capture = |span: &'t Span| {
-            let text = self.raw[span.start..span.end.unwrap_or(self.raw.len())].join("/");
+            let text = match &self.raw[span.start..span.end.unwrap_or(self.raw.len())] {
+                [one] => Cow::Borrowed(*one),
+                segments => Cow::Owned(segments.join("/")),
+            };
             let value = decode(&text, span.multi).map_err(|problem| {
                 let field = span.field_path.join(".");
                 format!("the value {text:?} of the path variable {field:?} {problem}")
@@ -349,6 +352,9 @@ fn normalize(segment: &str) -> Cow<'_, str> {
 /// Percent-decodes a captured value, leaving `%2F` and `%2f` as written when `keep_slashes`; the
 /// Err completes a sentence about the value.
 fn decode(text: &str, keep_slashes: bool) -> Result<String, String> {
+    if !text.contains('%') {
+        return Ok(text.to_owned());
+    }
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut at = 0;

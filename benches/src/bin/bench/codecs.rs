@@ -27,7 +27,7 @@ use crate::peers::Peer;
 use crate::throughput::Throughput;
 
 /// The JSON row's request headers (Connect unary).
-const JSON_HEADERS: [&str; 2] = [
+pub const JSON_HEADERS: [&str; 2] = [
     "content-type: application/json",
     "connect-protocol-version: 1",
 ];
@@ -147,8 +147,16 @@ fn gzip_envelope(message: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The JSON row's request body: `{"payload":"<base64>"}`.
+pub fn json_body(payload: &[u8]) -> String {
+    format!(
+        r#"{{"payload":"{}"}}"#,
+        base64::engine::general_purpose::STANDARD.encode(payload)
+    )
+}
+
 /// A request spec for `Echo` with `headers` and `body` written to `dir/name`.
-fn spec(
+pub fn spec(
     dir: &Path,
     name: &str,
     headers: &[&'static str],
@@ -157,9 +165,9 @@ fn spec(
     let path = dir.join(name);
     std::fs::write(&path, body).map_err(|e| format!("cannot write a request body: {e}"))?;
     Ok(RequestSpec {
-        path: "Echo",
+        path: crate::h2load::rpc_path("Echo"),
         headers: headers.to_vec(),
-        body: path,
+        body: Some(path),
         http1: false,
     })
 }
@@ -196,10 +204,7 @@ impl Bench {
 
     fn json_row(&mut self) -> Result<(), String> {
         let payload = trident_benches::wire::payload(64);
-        let body = format!(
-            r#"{{"payload":"{}"}}"#,
-            base64::engine::general_purpose::STANDARD.encode(&payload)
-        );
+        let body = json_body(&payload);
         let spec = spec(
             &self.dirs.work,
             "codecs-unary-64.json",
@@ -271,11 +276,20 @@ async fn call(
     Ok((parts, data, trailers))
 }
 
-/// Checks a Connect JSON answer: status 200, `application/json`, and a `payload` field whose base64
-/// decodes to `payload`.
+/// Checks a Connect JSON answer: see [`json_answer`].
 async fn check_json(addr: SocketAddr, body: &[u8], payload: &[u8]) -> Result<(), Error> {
-    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     let (parts, data, _) = call(addr, &JSON_HEADERS, body).await?;
+    json_answer(&parts, &data, payload)
+}
+
+/// Checks an `Echo` answer in JSON (Connect's, or REST's): status 200, `application/json`, and a
+/// `payload` field whose base64 decodes to `payload`.
+pub fn json_answer(
+    parts: &http::response::Parts,
+    data: &[u8],
+    payload: &[u8],
+) -> Result<(), Error> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     if parts.status != 200 {
         return Err(format!("HTTP status {}", parts.status).into());
     }
@@ -283,7 +297,7 @@ async fn check_json(addr: SocketAddr, body: &[u8], payload: &[u8]) -> Result<(),
     if content_type.is_none_or(|v| !v.as_bytes().starts_with(b"application/json")) {
         return Err(format!("content-type {content_type:?}").into());
     }
-    let answer: serde_json::Value = serde_json::from_slice(&data)?;
+    let answer: serde_json::Value = serde_json::from_slice(data)?;
     let text = answer
         .get("payload")
         .and_then(|p| p.as_str())

@@ -5,14 +5,15 @@ use std::process::Command;
 
 use crate::peers::Protocol;
 
-/// One kind of request h2load sends over and over: path, headers and a pre-encoded body file.
+/// One kind of request h2load sends over and over: path, headers and a pre-encoded body file (a POST),
+/// or no body (a GET).
 pub struct RequestSpec {
-    /// The method: `Echo`, `Stream`, `Bidi`.
-    pub path: &'static str,
+    /// The URL path: `/trident.bench.v1.EchoService/Echo`, or a REST resource's.
+    pub path: String,
     /// Request headers, `name: value`.
     pub headers: Vec<&'static str>,
-    /// The file holding the request body.
-    pub body: PathBuf,
+    /// The file holding the request body; `None` sends GETs.
+    pub body: Option<PathBuf>,
     /// HTTP/1.1 instead of HTTP/2 (`h2load --h1`).
     pub http1: bool,
 }
@@ -47,12 +48,27 @@ impl RequestSpec {
         let body_path = dir.join(name);
         std::fs::write(&body_path, body)?;
         Ok(RequestSpec {
-            path: method,
+            path: rpc_path(method),
             headers,
-            body: body_path,
+            body: Some(body_path),
             http1: false,
         })
     }
+
+    /// A GET of `path`, with no body and no headers beyond h2load's own.
+    pub fn get(path: String) -> RequestSpec {
+        RequestSpec {
+            path,
+            headers: Vec::new(),
+            body: None,
+            http1: false,
+        }
+    }
+}
+
+/// The URL path of the echo service's `method`.
+pub fn rpc_path(method: &str) -> String {
+    format!("/trident.bench.v1.EchoService/{method}")
 }
 
 /// How hard to push.
@@ -107,9 +123,10 @@ pub fn run(cpu: &str, base: &str, spec: &RequestSpec, load: &Load) -> Result<Sum
         // In milliseconds: h2load takes no fractional seconds (`--warmup 0.5`).
         .arg(format!("-D{}ms", (load.seconds * 1000.0).round().max(1.0)))
         // The client's own windows (2^30) never throttle the server's responses.
-        .args(["-w", "30", "-W", "30"])
-        .arg("-d")
-        .arg(&spec.body);
+        .args(["-w", "30", "-W", "30"]);
+    if let Some(body) = &spec.body {
+        cmd.arg("-d").arg(body);
+    }
     for header in &spec.headers {
         cmd.arg("-H").arg(header);
     }
@@ -122,7 +139,7 @@ pub fn run(cpu: &str, base: &str, spec: &RequestSpec, load: &Load) -> Result<Sum
     if let Some(log) = &load.log_file {
         cmd.arg(format!("--log-file={}", log.display()));
     }
-    cmd.arg(format!("{base}/trident.bench.v1.EchoService/{}", spec.path));
+    cmd.arg(format!("{base}{}", spec.path));
     let output = cmd
         .output()
         .map_err(|e| format!("cannot run h2load: {e}"))?;

@@ -18,6 +18,7 @@ mod http3;
 mod options;
 mod peers;
 mod report;
+mod rest;
 mod sys;
 mod throughput;
 
@@ -149,14 +150,26 @@ impl Bench {
         eprintln!("[bench] {text}");
     }
 
-    /// Warm-up, then `runs` h2load runs of `spec` under `load`; `per_call` scales requests to operations
-    /// (messages in a stream, bytes in a large message).
+    /// Warm-up, then `--runs` h2load runs of `spec` under `load`; `per_call` scales requests to
+    /// operations (messages in a stream, bytes in a large message).
     fn h2load_runs(
         &mut self,
         server: &Server,
         spec: &RequestSpec,
         load: &Load,
         per_call: f64,
+    ) -> Result<Samples, String> {
+        self.h2load_windows(server, spec, load, per_call, self.options.runs)
+    }
+
+    /// Warm-up, then `runs` h2load runs of `spec` under `load` (see [`Bench::h2load_runs`]).
+    fn h2load_windows(
+        &mut self,
+        server: &Server,
+        spec: &RequestSpec,
+        load: &Load,
+        per_call: f64,
+        runs: usize,
     ) -> Result<Samples, String> {
         let warm = Load {
             seconds: self.options.warmup,
@@ -165,7 +178,7 @@ impl Bench {
         };
         h2load::run(&self.options.load_cpu, &self.base(), spec, &warm)?;
         let mut samples = Samples::default();
-        for _ in 0..self.options.runs {
+        for _ in 0..runs {
             if let Some(log) = &load.log_file {
                 let _ = std::fs::remove_file(log);
             }
@@ -624,6 +637,9 @@ fn main() {
     }
     if bench.options.wants("codecs") {
         bench.codecs();
+    }
+    if bench.options.wants("rest") {
+        bench.rest();
     }
     if bench.options.wants("clients") {
         bench.clients();
