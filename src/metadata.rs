@@ -166,16 +166,36 @@ fn header_pair(key: &str, value: &str) -> Result<(HeaderName, HeaderValue), Erro
 /// Decodes standard or URL-safe base64, padded or not.
 pub(crate) fn decode_base64(input: &[u8]) -> Option<Vec<u8>> {
     use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
-    let trimmed: Vec<u8> = input.iter().copied().filter(|b| *b != b'=').collect();
+    // Padding is optional: decode what comes before it, in place (no copy without the `=`s).
+    let end = input
+        .iter()
+        .rposition(|b| *b != b'=')
+        .map_or(0, |last| last + 1);
+    let unpadded = &input[..end];
     STANDARD_NO_PAD
-        .decode(&trimmed)
-        .or_else(|_| URL_SAFE_NO_PAD.decode(&trimmed))
+        .decode(unpadded)
+        .or_else(|_| URL_SAFE_NO_PAD.decode(unpadded))
         .ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn base64_padded_or_not_standard_or_url_safe() {
+        for text in ["+/8=", "+/8", "-_8", "-_8="] {
+            assert_eq!(
+                decode_base64(text.as_bytes()),
+                Some(vec![0xfb, 0xff]),
+                "{text}"
+            );
+        }
+        assert_eq!(decode_base64(b""), Some(Vec::new()));
+        assert_eq!(decode_base64(b"=="), Some(Vec::new()));
+        assert_eq!(decode_base64(b"AA=A"), None, "padding only at the end");
+        assert_eq!(decode_base64(b"A!"), None);
+    }
 
     #[test]
     fn duplicates_keep_their_order() {
