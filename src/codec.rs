@@ -114,15 +114,7 @@ impl Codec for JsonCodec {
                 e,
             )
         };
-        let options = DeserializeOptions::new().deny_unknown_fields(false);
-        let mut deserializer = serde_json::Deserializer::from_slice(&data);
-        let dynamic = DynamicMessage::deserialize_with_options(
-            message.message_descriptor(),
-            &mut deserializer,
-            &options,
-        )
-        .map_err(invalid)?;
-        deserializer.end().map_err(invalid)?;
+        let dynamic = json_to_dynamic(message.message_descriptor(), &data).map_err(invalid)?;
         let bytes = prost::Message::encode_to_vec(&dynamic);
         message.merge_proto(Bytes::from(bytes)).map_err(|e| {
             Error::with_source(
@@ -136,6 +128,20 @@ impl Codec for JsonCodec {
     fn is_text(&self) -> bool {
         true
     }
+}
+
+/// A message of type `descriptor` from proto3 JSON `data`: exactly one JSON value, either field name
+/// form, unknown fields ignored (so that peers with newer schemas interoperate).
+pub(crate) fn json_to_dynamic(
+    descriptor: MessageDescriptor,
+    data: &[u8],
+) -> Result<DynamicMessage, serde_json::Error> {
+    let options = DeserializeOptions::new().deny_unknown_fields(false);
+    let mut deserializer = serde_json::Deserializer::from_slice(data);
+    let dynamic =
+        DynamicMessage::deserialize_with_options(descriptor, &mut deserializer, &options)?;
+    deserializer.end()?;
+    Ok(dynamic)
 }
 
 /// Encodes a message with `codec` into a fresh buffer.

@@ -14,9 +14,7 @@ use std::sync::{Arc, Mutex};
 use bytes::{Bytes, BytesMut};
 use http::HeaderValue;
 use prost::Message as _;
-use prost_reflect::{
-    DeserializeOptions, DynamicMessage, MessageDescriptor, ReflectMessage as _, Value,
-};
+use prost_reflect::{DynamicMessage, MessageDescriptor, ReflectMessage as _, Value};
 
 use crate::codec::{Codec, MessageView};
 use crate::protocol::rest::bindings::{Binding, BodyRule, HTTP_BODY};
@@ -227,12 +225,7 @@ fn json_message(descriptor: MessageDescriptor, body: &[u8]) -> Result<DynamicMes
             format!("cannot decode the JSON request body: {e}"),
         )
     };
-    let options = DeserializeOptions::new().deny_unknown_fields(false);
-    let mut deserializer = serde_json::Deserializer::from_slice(body);
-    let message = DynamicMessage::deserialize_with_options(descriptor, &mut deserializer, &options)
-        .map_err(invalid)?;
-    deserializer.end().map_err(invalid)?;
-    Ok(message)
+    crate::codec::json_to_dynamic(descriptor, body).map_err(invalid)
 }
 
 /// `{"<field>": <body>}`, once `body` is checked to be exactly one JSON value (so that it cannot
