@@ -79,7 +79,7 @@ impl ProtocolKind {
 pub(crate) struct RestMatch {
     pub binding: Arc<bindings::Binding>,
     /// The path variables' values, in the template's order, decoded.
-    pub captures: Vec<String>,
+    pub captures: Arc<[String]>,
 }
 
 /// A server stream as newline-delimited JSON: `{"result": message}` lines.

@@ -29,7 +29,7 @@ const DATA_FIELD: u32 = 2;
 pub(crate) struct RestCall {
     pub binding: Arc<Binding>,
     /// The path variables' values, in the template's order, decoded.
-    pub captures: Vec<String>,
+    pub captures: Arc<[String]>,
     /// The query string, still encoded.
     pub query: Option<String>,
     /// The request's content type, for a raw (`HttpBody`) request body.
@@ -82,7 +82,7 @@ impl RestCall {
         if !matches!(binding.body, BodyRule::Whole) {
             self.apply_query(&mut message)?;
         }
-        for (path, value) in binding.variables.iter().zip(&self.captures) {
+        for (path, value) in binding.variables.iter().zip(self.captures.iter()) {
             fields::set_from_text(&mut message, path, value, "path variable")?;
         }
         Ok(message)
