@@ -68,6 +68,11 @@ impl AnyMessage {
         self.inner.as_any_mut().downcast_mut()
     }
 
+    /// The message inside, as `Any`.
+    pub(crate) fn as_any(&self) -> &dyn Any {
+        self.inner.as_any()
+    }
+
     /// The message as a `T`, or this message back if it is of another type.
     pub fn downcast<T: Message>(self) -> Result<T, Self> {
         if self.inner.as_any().is::<T>() {

@@ -37,6 +37,8 @@ struct Inner {
     peer_certificates: Option<PeerCertificates>,
     server_shutdown: Option<ServerShutdown>,
     cancel: CancellationToken,
+    /// The request's `Last-Event-ID`, when it sent one.
+    last_event_id: Option<http::HeaderValue>,
 }
 
 impl CallContext {
@@ -52,6 +54,7 @@ impl CallContext {
         http_version: http::Version,
         extensions: &http::Extensions,
         cancel: CancellationToken,
+        last_event_id: Option<http::HeaderValue>,
     ) -> Self {
         Self {
             inner: Some(Arc::new(Inner {
@@ -66,6 +69,7 @@ impl CallContext {
                 server_shutdown: ConnectionScope::of(extensions)
                     .map(|scope| scope.shutdown.clone()),
                 cancel,
+                last_event_id,
             })),
         }
     }
@@ -93,6 +97,7 @@ impl CallContext {
             http_version,
             &extensions,
             NEVER_CANCELLED.get_or_init(CancellationToken::new).clone(),
+            None,
         )
     }
 
@@ -155,6 +160,20 @@ impl CallContext {
     /// The request's URI (path and, for Connect GET calls, the query).
     pub fn uri(&self) -> Option<&http::Uri> {
         self.inner.as_ref().map(|i| &i.uri)
+    }
+
+    /// The id of the last server-sent event the caller saw, from its `Last-Event-ID` header: a
+    /// reconnecting `EventSource` sends it (see [`Response::with_event_ids`]), so a handler of a
+    /// stream resumes after that event rather than from the start. `None` when the request has no
+    /// such header, or one that is not text.
+    ///
+    /// [`Response::with_event_ids`]: crate::Response::with_event_ids
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.inner
+            .as_ref()?
+            .last_event_id
+            .as_ref()
+            .and_then(|value| value.to_str().ok())
     }
 
     /// Whether the caller went away, the deadline passed, the response finished, or the server gave up on
@@ -241,7 +260,15 @@ mod tests {
             http::Version::HTTP_2,
             &extensions,
             cancel,
+            Some(http::HeaderValue::from_static("7")),
         )
+    }
+
+    #[test]
+    fn the_last_event_id_comes_from_the_request() {
+        let call = context(http::Extensions::new(), CancellationToken::new());
+        assert_eq!(call.last_event_id(), Some("7"));
+        assert_eq!(CallContext::default().last_event_id(), None);
     }
 
     #[tokio::test]

@@ -1,8 +1,12 @@
 //! Request and response wrappers: a message plus headers, trailers, timeout and call context.
 
+use std::any::Any;
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::{CallContext, Metadata};
+use crate::codec::Message;
+use crate::server::outgoing::EventIds;
+use crate::{CallContext, Metadata, ResponseStream};
 
 /// A request: the message (or incoming stream) plus request headers.
 ///
@@ -185,6 +189,8 @@ pub struct Response<T> {
     message: T,
     headers: Metadata,
     trailers: Metadata,
+    /// How a streamed response names its server-sent events (see [`Response::with_event_ids`]).
+    event_ids: Option<EventIds>,
 }
 
 impl<T> Response<T> {
@@ -194,6 +200,7 @@ impl<T> Response<T> {
             message,
             headers: Metadata::new(),
             trailers: Metadata::new(),
+            event_ids: None,
         }
     }
 
@@ -202,6 +209,7 @@ impl<T> Response<T> {
             message,
             headers,
             trailers,
+            event_ids: None,
         }
     }
 
@@ -251,6 +259,7 @@ impl<T> Response<T> {
             message: f(self.message),
             headers: self.headers,
             trailers: self.trailers,
+            event_ids: self.event_ids,
         }
     }
 
@@ -261,8 +270,45 @@ impl<T> Response<T> {
                 message: (),
                 headers: self.headers,
                 trailers: self.trailers,
+                event_ids: self.event_ids,
             },
             self.message,
         )
+    }
+
+    /// Takes the way the response names its events, if it has one.
+    pub(crate) fn take_event_ids(&mut self) -> Option<EventIds> {
+        self.event_ids.take()
+    }
+}
+
+impl<T: Message> Response<ResponseStream<T>> {
+    /// Gives each message of this stream an event id, for callers that follow it as server-sent
+    /// events (an `EventSource`, or `curl` with `Accept: text/event-stream`): the message's event
+    /// carries `id(message)` in its `id:` line when it returns one. A reconnecting `EventSource`
+    /// sends the last id it saw back in `Last-Event-ID`, which the handler reads with
+    /// [`CallContext::last_event_id`] to resume the stream after that event. Other protocols have
+    /// no event ids and ignore it.
+    ///
+    /// An id must fit on one line: one holding a line break or NUL fails the stream with
+    /// `internal` when its message is sent.
+    ///
+    /// ```
+    /// use prost_types::Timestamp;
+    /// use trident::{Response, ResponseStream};
+    ///
+    /// fn follow(ticks: ResponseStream<Timestamp>) -> Response<ResponseStream<Timestamp>> {
+    ///     // Each tick's second names its event.
+    ///     Response::new(ticks).with_event_ids(|tick: &Timestamp| Some(tick.seconds.to_string()))
+    /// }
+    /// ```
+    pub fn with_event_ids(
+        mut self,
+        id: impl Fn(&T) -> Option<String> + Send + Sync + 'static,
+    ) -> Self {
+        self.event_ids = Some(EventIds(Arc::new(move |message: &dyn Any| {
+            message.downcast_ref::<T>().and_then(&id)
+        })));
+        self
     }
 }

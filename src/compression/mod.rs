@@ -20,6 +20,7 @@ use crate::{Code, Error};
 mod brotli;
 mod deflate;
 mod gzip;
+mod gzip_stream;
 #[cfg(feature = "snappy")]
 mod snappy;
 #[cfg(feature = "zstd")]
@@ -29,6 +30,7 @@ mod zstd;
 pub use self::brotli::Brotli;
 pub use self::deflate::Deflate;
 pub use self::gzip::Gzip;
+pub(crate) use self::gzip_stream::GzipStream;
 #[cfg(feature = "snappy")]
 pub use self::snappy::Snappy;
 #[cfg(feature = "zstd")]

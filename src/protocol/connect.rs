@@ -190,7 +190,7 @@ impl ServerProtocol for Connect {
             if !self.serves_get(spec) {
                 return None;
             }
-            let query = match parse_get_query(request.uri.query().unwrap_or("")) {
+            let query = match parse_get_query(request.uri.query().unwrap_or(""), None) {
                 Ok(query) => query,
                 Err(error) => return Some(Err(unary_error_response(&error))),
             };
@@ -200,6 +200,7 @@ impl ServerProtocol for Connect {
                 framing: Framing::Unframed,
                 content_type: header_value(&unary_content_type(&codec)),
                 codec: Cow::Owned(codec),
+                response_codec: None,
                 own_codec: None,
                 state: None,
                 encoding: query.compression.map(Cow::Owned),
@@ -237,6 +238,7 @@ impl ServerProtocol for Connect {
             framing,
             content_type: header_value(&content_type),
             codec: Cow::Owned(codec),
+            response_codec: None,
             own_codec: None,
             state: None,
             encoding: header(&request.headers, encoding).map(Cow::Borrowed),

@@ -15,8 +15,13 @@ pub(crate) struct GetQuery {
     pub compression: Option<String>,
 }
 
-/// Parses a Connect GET query: `connect=v1`, `encoding`, `message`, optional `base64=1` and `compression`.
-pub(crate) fn parse_get_query(query: &str) -> Result<GetQuery, Error> {
+/// Parses a Connect GET query: `connect=v1`, `encoding`, `message`, optional `base64=1` and
+/// `compression`. A query without `encoding` takes `default_encoding`, when there is one, and is
+/// refused otherwise (as Connect's GETs must name it).
+pub(crate) fn parse_get_query(
+    query: &str,
+    default_encoding: Option<&str>,
+) -> Result<GetQuery, Error> {
     let mut out = GetQuery::default();
     let mut message: Option<String> = None;
     let mut base64 = false;
@@ -42,6 +47,9 @@ pub(crate) fn parse_get_query(query: &str) -> Result<GetQuery, Error> {
     } else {
         message.into_bytes()
     };
+    if out.encoding.is_none() {
+        out.encoding = default_encoding.map(str::to_string);
+    }
     if out.encoding.is_none() {
         return Err(Error::new(
             Code::InvalidArgument,
@@ -121,11 +129,11 @@ mod tests {
     #[test]
     fn get_queries_round_trip() {
         let q = build_get_query("json", br#"{"a":"b c"}"#, true, None);
-        let parsed = parse_get_query(&q).unwrap();
+        let parsed = parse_get_query(&q, None).unwrap();
         assert_eq!(parsed.message, br#"{"a":"b c"}"#);
         assert_eq!(parsed.encoding.as_deref(), Some("json"));
         let q = build_get_query("proto", &[0, 255, 10], false, Some("gzip"));
-        let parsed = parse_get_query(&q).unwrap();
+        let parsed = parse_get_query(&q, None).unwrap();
         assert_eq!(parsed.message, vec![0, 255, 10]);
         assert_eq!(parsed.compression.as_deref(), Some("gzip"));
     }
@@ -134,10 +142,10 @@ mod tests {
     fn malformed_escapes_and_bad_utf8_are_refused() {
         for bad in ["%zz", "%2", "abc%", "%ff%fe"] {
             let query = format!("connect=v1&encoding=json&message={bad}");
-            let error = parse_get_query(&query).unwrap_err();
+            let error = parse_get_query(&query, None).unwrap_err();
             assert_eq!(error.code(), Code::InvalidArgument, "{bad}");
         }
-        let parsed = parse_get_query("encoding=json&message=a+b%2Bc").unwrap();
+        let parsed = parse_get_query("encoding=json&message=a+b%2Bc", None).unwrap();
         assert_eq!(parsed.message, b"a b+c");
     }
 }

@@ -345,6 +345,7 @@ pub(crate) fn proposal<'a>(
         protocol,
         framing: Framing::Enveloped,
         codec: Cow::Borrowed(content_type.codec),
+        response_codec: None,
         own_codec: None,
         state: None,
         content_type: echo_content_type(value, essence),

@@ -23,9 +23,11 @@ mod connect_json;
 pub(crate) mod grpc;
 pub(crate) mod grpc_web;
 pub(crate) mod grpc_web_text;
+pub(crate) mod push;
 pub(crate) mod rest;
 pub(crate) mod routing;
 pub(crate) mod server;
+pub(crate) mod text_stream;
 pub(crate) mod triple;
 
 use client::ClientProtocol;
@@ -40,6 +42,9 @@ pub(crate) const PROTOCOLS: &[&Protocol] = &[
     // requests with a Triple header.
     &triple::PROTOCOL,
     &connect::PROTOCOL,
+    // GETs of server-streaming methods that accept server-sent events or JSON lines.
+    &push::SSE_PROTOCOL,
+    &push::NDJSON_PROTOCOL,
     // Claims only the requests the router matched to one of its REST bindings.
     &rest::PROTOCOL,
 ];
@@ -85,8 +90,9 @@ pub(crate) enum CodeStyle {
 ///
 /// The protocols are its associated constants: [`CONNECT`](Self::CONNECT) (the default),
 /// [`GRPC`](Self::GRPC), [`GRPC_WEB`](Self::GRPC_WEB), [`TRIPLE`](Self::TRIPLE), and
-/// [`REST`](Self::REST), which Trident serves but its client does not speak. It displays as the
-/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`).
+/// [`REST`](Self::REST), [`SSE`](Self::SSE) and [`NDJSON`](Self::NDJSON), which Trident serves
+/// but its client does not speak. It displays as the
+/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`, `sse`, `ndjson`).
 #[derive(Clone, Copy)]
 pub struct ProtocolKind(pub(crate) &'static Protocol);
 
@@ -149,12 +155,14 @@ pub(crate) fn header(
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [ProtocolKind; 5] = [
+    const EVERY_KIND: [ProtocolKind; 7] = [
         ProtocolKind::CONNECT,
         ProtocolKind::GRPC,
         ProtocolKind::GRPC_WEB,
         ProtocolKind::TRIPLE,
         ProtocolKind::REST,
+        ProtocolKind::SSE,
+        ProtocolKind::NDJSON,
     ];
 
     #[test]
@@ -175,7 +183,7 @@ mod tests {
     fn kinds_compare_hash_and_print_by_name() {
         use std::collections::HashSet;
         let kinds: HashSet<ProtocolKind> = EVERY_KIND.into_iter().collect();
-        assert_eq!(kinds.len(), 5);
+        assert_eq!(kinds.len(), EVERY_KIND.len());
         assert!(kinds.contains(&ProtocolKind::GRPC_WEB));
         assert_ne!(ProtocolKind::GRPC, ProtocolKind::GRPC_WEB);
         assert_eq!(ProtocolKind::default(), ProtocolKind::CONNECT);
@@ -196,6 +204,8 @@ mod tests {
                 ("grpc-web".to_string(), "grpc"),
                 ("triple".to_string(), "apache_dubbo"),
                 ("rest".to_string(), "rest"),
+                ("sse".to_string(), "connect_rpc"),
+                ("ndjson".to_string(), "connect_rpc"),
             ]
         );
     }

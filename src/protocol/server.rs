@@ -42,17 +42,21 @@ pub(crate) enum Framing {
     Unframed,
     /// Each message is an envelope: a flags byte and a 4-byte length, then the payload.
     Enveloped,
-    /// The request is one whole body, as when [`Unframed`](Self::Unframed); a stream of responses is
-    /// text, each message between the frame's prefix and suffix (REST's JSON lines and server-sent
-    /// events), sent uncompressed.
+    /// The request is one whole body (or a GET's query), as when [`Unframed`](Self::Unframed); a
+    /// stream of responses is text, each message between the frame's prefix and suffix (JSON lines
+    /// and server-sent events: see `text_stream.rs`).
     Text(TextFrame),
 }
 
-/// What surrounds each message of a text stream.
+/// What surrounds each message of a text stream, and what else the stream may carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct TextFrame {
     pub prefix: &'static [u8],
     pub suffix: &'static [u8],
+    /// What the stream sends when it has been idle for the router's heartbeat interval, if anything.
+    pub heartbeat: Option<&'static [u8]>,
+    /// Whether a message may carry an event id (written before its prefix as an `id:` line).
+    pub event_ids: bool,
 }
 
 /// What one protocol decides on the server.
@@ -136,6 +140,9 @@ pub(crate) struct Proposal<'a> {
     pub framing: Framing,
     /// The codec's name (`proto`, `json`, ...), as the content type or query names it.
     pub codec: Cow<'a, str>,
+    /// The codec of the response when it differs from the request's (the push protocols read a
+    /// message in any codec and answer in JSON).
+    pub response_codec: Option<&'static str>,
     /// The call's own codec, used instead of the offered one `codec` names (REST's translation).
     pub own_codec: Option<Arc<dyn Codec>>,
     /// What the protocol keeps about this call for writing its response (REST's match).
@@ -162,6 +169,9 @@ pub(crate) struct Offer {
     pub read_max_bytes: usize,
     pub send_max_bytes: usize,
     pub compress_min_bytes: usize,
+    /// How long a text stream whose frame has a heartbeat may stay silent before sending one
+    /// (`None`: never).
+    pub heartbeat: Option<Duration>,
 }
 
 impl Offer {
@@ -186,6 +196,9 @@ pub(crate) struct ResponseFormat {
     pub if_none_match: Option<HeaderValue>,
     /// What the protocol keeps about this call (see [`Proposal::state`]).
     pub state: Option<Arc<dyn Any + Send + Sync>>,
+    /// How long a streamed response may stay silent before its protocol's heartbeat goes out
+    /// (`None`: no heartbeats, as for every protocol without one).
+    pub heartbeat: Option<Duration>,
 }
 
 impl ResponseFormat {
@@ -215,6 +228,10 @@ impl ResponseFormat {
             accept_encoding: offer.compression.accept_header(),
             if_none_match: None,
             state: None,
+            heartbeat: match framing {
+                Framing::Text(frame) if frame.heartbeat.is_some() => offer.heartbeat,
+                _ => None,
+            },
         }
     }
 }
@@ -353,6 +370,12 @@ fn settle(
     else {
         return Err(Box::new(plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)));
     };
+    let Some(response_codec) = proposal
+        .response_codec
+        .map_or(Some(codec), |name| offer.codec(name))
+    else {
+        return Err(Box::new(plain_status(StatusCode::UNSUPPORTED_MEDIA_TYPE)));
+    };
     let mut negotiated = Negotiated {
         reader: MessageReader {
             codec: codec.clone(),
@@ -365,7 +388,7 @@ fn settle(
             proposal.protocol,
             proposal.framing,
             proposal.content_type,
-            codec,
+            response_codec,
             offer,
         ),
     };
@@ -464,6 +487,7 @@ mod tests {
             read_max_bytes: 0,
             send_max_bytes: 0,
             compress_min_bytes: 0,
+            heartbeat: None,
         }
     }
 

@@ -69,6 +69,7 @@ impl ServerCall {
             version,
             &extensions,
             cancel.clone(),
+            headers.get("last-event-id").cloned(),
         );
         let incoming = Incoming {
             pace,

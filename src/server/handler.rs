@@ -9,6 +9,7 @@
 //! streams are erased lazily (see `MessageStream`), so a stream no interceptor wrapped reaches the
 //! handler, and the handler's reaches the connection, as the typed stream it was.
 
+use std::any::Any;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use crate::body::Body;
 use crate::codec::Message;
 use crate::interceptor::{StreamingEndpoint, UnaryEndpoint};
 use crate::server::call::ServerCall;
-use crate::server::outgoing::{self, Outgoing, ResponseStream};
+use crate::server::outgoing::{self, EventIds, Outgoing, ResponseStream};
 use crate::server::respond::Reply;
 use crate::server::streaming::Streaming;
 use crate::{Error, Request, Response};
@@ -88,8 +89,9 @@ where
             .single::<Req>()
             .and_then(move |request| async move {
                 let request = request.map(MessageStream::one);
-                let response = chain.streaming_handler(request, end).await?;
-                Ok(response.map(|messages| Reply::Stream(responses::<Res>(messages))))
+                let mut response = chain.streaming_handler(request, end).await?;
+                let ids = response.take_event_ids();
+                Ok(response.map(|messages| Reply::Stream(responses::<Res>(messages, ids))))
             });
         Box::pin(responder.answer(work))
     })
@@ -146,8 +148,9 @@ where
         let (incoming, responder, chain) = call.split();
         let request = incoming.stream::<Req>().map(MessageStream::erase);
         Box::pin(responder.answer(async move {
-            let response = chain.streaming_handler(request, end).await?;
-            Ok(response.map(|messages| Reply::Stream(responses::<Res>(messages))))
+            let mut response = chain.streaming_handler(request, end).await?;
+            let ids = response.take_event_ids();
+            Ok(response.map(|messages| Reply::Stream(responses::<Res>(messages, ids))))
         }))
     })
 }
@@ -161,10 +164,17 @@ fn requests<Req: Message>(messages: MessageStream) -> Streaming<Req> {
 }
 
 /// A handler's response stream as the connection pulls it: the handler's own when no interceptor
-/// wrapped it, else the messages the interceptors pass on (encoded as they are).
-fn responses<Res: Message>(messages: MessageStream) -> Outgoing {
+/// wrapped it, else the messages the interceptors pass on (encoded as they are); `ids` names its
+/// events, if the handler gave them ids.
+fn responses<Res: Message>(messages: MessageStream, ids: Option<EventIds>) -> Outgoing {
     match messages.into_typed::<ResponseStream<Res>, Res>() {
-        Ok(typed) => outgoing::messages(typed),
-        Err(messages) => outgoing::messages(messages),
+        Ok(typed) => {
+            let as_any: fn(&Res) -> &dyn Any = |message| message;
+            outgoing::messages(typed, ids.map(|ids| (ids, as_any)))
+        }
+        Err(messages) => {
+            let as_any: fn(&AnyMessage) -> &dyn Any = AnyMessage::as_any;
+            outgoing::messages(messages, ids.map(|ids| (ids, as_any)))
+        }
     }
 }

@@ -18,7 +18,7 @@ mod fd_limit;
 mod handler;
 #[cfg(feature = "http3")]
 mod http3_connection;
-mod outgoing;
+pub(crate) mod outgoing;
 mod recover;
 mod respond;
 mod response_budget;

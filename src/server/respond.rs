@@ -27,6 +27,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures_core::Stream;
@@ -36,6 +37,7 @@ use tokio::time::Instant;
 use tokio_util::sync::DropGuard;
 
 use crate::body::Body;
+use crate::compression::GzipStream;
 use crate::deadline;
 use crate::protocol::server::{
     Framing, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
@@ -173,12 +175,35 @@ fn stream(
     ending: Ending,
 ) -> http::Response<Body> {
     let protocol = format.protocol;
+    // A text stream is compressed as one HTTP body (only gzip can be, piece by piece: see
+    // `gzip_stream.rs`); an enveloped one message by message, as the writer does.
+    let gzip = match format.framing {
+        Framing::Text(_) => format
+            .writer
+            .compression
+            .as_ref()
+            .filter(|compression| compression.name() == "gzip")
+            .map(|_| GzipStream::new()),
+        _ => None,
+    };
+    let compressed = match format.framing {
+        Framing::Text(_) => gzip.is_some(),
+        _ => format.writer.compression.is_some(),
+    };
     let mut response = http::Response::new(Body::empty());
     let map = response.headers_mut();
     append_metadata(map, &headers);
-    protocol.response_headers(&format, format.writer.compression.is_some(), map);
+    protocol.response_headers(&format, compressed, map);
+    let heartbeat = match (format.framing, format.heartbeat) {
+        (Framing::Text(frame), Some(every)) => {
+            frame.heartbeat.map(|frame| Heartbeat::new(every, frame))
+        }
+        _ => None,
+    };
     let body = ResponseBody {
         protocol,
+        heartbeat,
+        gzip,
         messages: Some(messages),
         writer: format.writer,
         deadline: ending
@@ -284,9 +309,54 @@ impl Drop for HandedOn {
     }
 }
 
+/// A text stream's heartbeat: what it sends when it has been silent for a while, so that proxies
+/// with read timeouts keep it open.
+struct Heartbeat {
+    every: Duration,
+    frame: &'static [u8],
+    timer: Pin<Box<tokio::time::Sleep>>,
+    /// When the stream last handed something on.
+    last: Instant,
+}
+
+impl Heartbeat {
+    fn new(every: Duration, frame: &'static [u8]) -> Self {
+        let now = Instant::now();
+        Self {
+            every,
+            frame,
+            timer: Box::pin(tokio::time::sleep_until(now + every)),
+            last: now,
+        }
+    }
+
+    /// Whether the stream has been silent for the interval (the heartbeat is then counted as sent).
+    /// The timer is not reset with every batch: when it fires it is moved to the interval after
+    /// the last batch, so a busy stream costs one timer event per interval at most.
+    fn due(&mut self, cx: &mut Context<'_>) -> bool {
+        while self.timer.as_mut().poll(cx).is_ready() {
+            let now = Instant::now();
+            let next = self.last + self.every;
+            if next <= now {
+                self.last = now;
+                self.timer.as_mut().reset(now + self.every);
+                // Poll once more so that the new deadline wakes the body.
+                let _ = self.timer.as_mut().poll(cx);
+                return true;
+            }
+            self.timer.as_mut().reset(next);
+        }
+        false
+    }
+}
+
 /// The body of a streaming response.
 struct ResponseBody {
     protocol: &'static dyn ServerProtocol,
+    /// Sends a comment while the stream is silent, for text streams that have one.
+    heartbeat: Option<Heartbeat>,
+    /// Compresses a text stream's batches as one gzip body, when the client accepts it.
+    gzip: Option<GzipStream>,
     messages: Option<Outgoing>,
     writer: MessageWriter,
     deadline: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -366,6 +436,7 @@ impl ResponseBody {
     fn end(&mut self, error: Option<Error>) -> Result<(), Error> {
         self.messages = None;
         self.deadline = None;
+        self.heartbeat = None;
         match self
             .protocol
             .end_stream(error.as_ref(), &self.trailers, &mut self.batch)?
@@ -375,6 +446,19 @@ impl ResponseBody {
         }
         Ok(())
     }
+}
+
+/// A text stream's batch as the next piece of its gzip body.
+fn compress_batch(
+    gzip: &mut GzipStream,
+    batch: &[u8],
+    min_bytes: usize,
+) -> Result<BytesMut, Error> {
+    let mut out = BytesMut::with_capacity(batch.len() / 2 + 32);
+    if !batch.is_empty() {
+        gzip.piece(batch, min_bytes, &mut out)?;
+    }
+    Ok(out)
 }
 
 impl Stream for ResponseBody {
@@ -393,6 +477,13 @@ impl Stream for ResponseBody {
             // they are: the connection wakes the body when it takes one.
             if ending.is_none() && this.in_flight.as_ref().is_none_or(|f| f.has_room(cx)) {
                 ending = this.fill_batch(cx);
+                if ending.is_none()
+                    && this.batch.is_empty()
+                    && let Some(heartbeat) = &mut this.heartbeat
+                    && heartbeat.due(cx)
+                {
+                    this.batch.extend_from_slice(heartbeat.frame);
+                }
             }
             if let Some(error) = ending
                 && let Err(error) = this.end(error)
@@ -401,8 +492,26 @@ impl Stream for ResponseBody {
                 return Poll::Ready(Some(Err(error)));
             }
         }
-        if !this.batch.is_empty() {
-            let batch = this.batch.split();
+        if !this.batch.is_empty() || (this.done && this.gzip.is_some()) {
+            if let Some(heartbeat) = &mut this.heartbeat {
+                heartbeat.last = Instant::now();
+            }
+            let mut batch = this.batch.split();
+            if let Some(gzip) = &mut this.gzip {
+                match compress_batch(gzip, &batch, this.writer.compress_min_bytes) {
+                    Ok(compressed) => batch = compressed,
+                    Err(error) => {
+                        this.done = true;
+                        this.pending_trailers = None;
+                        return Poll::Ready(Some(Err(error)));
+                    }
+                }
+                if this.done
+                    && let Some(gzip) = this.gzip.take()
+                {
+                    gzip.finish(&mut batch);
+                }
+            }
             let batch = match &this.in_flight {
                 Some(in_flight) => in_flight.hand_on(batch),
                 None => batch.freeze(),

@@ -12,6 +12,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -190,6 +191,11 @@ impl Router {
     /// The size below which a router sends messages uncompressed unless told otherwise
     /// ([`compress_min_bytes`](Self::compress_min_bytes)): 1 KiB.
     pub const DEFAULT_COMPRESS_MIN_BYTES: usize = DEFAULT_COMPRESS_MIN_BYTES;
+
+    /// How long a stream of server-sent events may stay silent before a router sends a heartbeat
+    /// unless told otherwise ([`heartbeat_interval`](Self::heartbeat_interval)): 15 seconds, well
+    /// inside the read timeouts of common proxies (nginx's and AWS's load balancers' 60 s).
+    pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 }
 
 #[derive(Clone)]
@@ -250,6 +256,7 @@ pub(crate) fn default_offer() -> Offer {
         read_max_bytes: DEFAULT_READ_MAX_BYTES,
         send_max_bytes: 0,
         compress_min_bytes: DEFAULT_COMPRESS_MIN_BYTES,
+        heartbeat: Some(Router::DEFAULT_HEARTBEAT_INTERVAL),
     }
 }
 
@@ -414,6 +421,15 @@ impl Router {
     /// Messages smaller than this are sent uncompressed (default 1 KiB).
     pub fn compress_min_bytes(self, min: usize) -> Self {
         self.edit(|inner| inner.offer.compress_min_bytes = min)
+    }
+
+    /// Sends a heartbeat (an SSE comment line, which `EventSource` ignores) on each stream of
+    /// server-sent events that has sent nothing for `interval`, so that proxies and load balancers
+    /// that close idle connections keep it open ([`Duration::ZERO`]: never). Default
+    /// [`DEFAULT_HEARTBEAT_INTERVAL`](Self::DEFAULT_HEARTBEAT_INTERVAL). Other streams have no
+    /// heartbeat of this kind: HTTP/2 and HTTP/3 connections have their own keep-alive PINGs.
+    pub fn heartbeat_interval(self, interval: Duration) -> Self {
+        self.edit(|inner| inner.offer.heartbeat = (!interval.is_zero()).then_some(interval))
     }
 
     /// Adds (or replaces) a codec, selected by the content type's suffix.

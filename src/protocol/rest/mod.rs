@@ -19,7 +19,8 @@
 //! A unary response is the message as JSON. A server stream is newline-delimited JSON
 //! (`application/x-ndjson`, grpc-gateway's form: one `{"result": message}` line per message and a
 //! last `{"error": status}` line if it fails), or server-sent events when the request accepts
-//! `text/event-stream` (one `data:` event per message, a last `event: error` if it fails). Trailers
+//! `text/event-stream` (one `data:` event per message, a last `event: error` if it fails, else
+//! `event: end`; see `text_stream.rs`). Trailers
 //! of a unary call join its headers; a stream has none to send. Client- and bidi-streaming methods
 //! cannot be bound: such a binding answers `unimplemented`. The request may state its timeout as
 //! gRPC does (`grpc-timeout`), as grpc-gateway reads it. Trident's client does not speak REST.
@@ -36,7 +37,7 @@ use std::any::Any;
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
 
-use bytes::{BufMut as _, BytesMut};
+use bytes::BytesMut;
 use http::{HeaderMap, HeaderValue};
 
 use crate::body::Body;
@@ -44,10 +45,10 @@ use crate::codec::Codec;
 use crate::method::MethodSpec;
 use crate::protocol::conditional;
 use crate::protocol::server::{
-    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, TextFrame, UnaryReply,
-    append_metadata, set_encoding,
+    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
+    set_encoding,
 };
-use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header};
+use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header, text_stream};
 use crate::{Code, Error, Metadata};
 
 pub(crate) use bindings::{Bindings, Messages};
@@ -83,16 +84,10 @@ pub(crate) struct RestMatch {
 }
 
 /// A server stream as newline-delimited JSON: `{"result": message}` lines.
-const LINES_FRAMING: Framing = Framing::Text(TextFrame {
-    prefix: b"{\"result\":",
-    suffix: b"}\n",
-});
+const LINES_FRAMING: Framing = Framing::Text(text_stream::LINES);
 
-/// A server stream as server-sent events: one `data:` event per message (JSON has no newlines).
-const EVENTS_FRAMING: Framing = Framing::Text(TextFrame {
-    prefix: b"data: ",
-    suffix: b"\n\n",
-});
+/// A server stream as server-sent events: one `data:` event per message.
+const EVENTS_FRAMING: Framing = Framing::Text(text_stream::EVENTS);
 
 /// How a REST server stream is written.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -152,12 +147,12 @@ impl ServerProtocol for Rest {
             return Some(Err(error_response(&error, &[])));
         }
         let streaming = spec.stream_type.server_streams();
-        let events = streaming && accepts_events(&request.headers);
+        let events = streaming && text_stream::accepts(&request.headers, text_stream::EVENTS_TYPE);
         let (protocol, framing, content_type): (&'static Rest, Framing, &'static str) =
             match (streaming, events) {
                 (false, _) => (&LINES, Framing::Unframed, "application/json"),
-                (true, false) => (&LINES, LINES_FRAMING, "application/x-ndjson"),
-                (true, true) => (&EVENTS, EVENTS_FRAMING, "text/event-stream"),
+                (true, false) => (&LINES, LINES_FRAMING, text_stream::LINES_TYPE),
+                (true, true) => (&EVENTS, EVENTS_FRAMING, text_stream::EVENTS_TYPE),
             };
         let call = Arc::new(RestCall {
             binding: matched.binding.clone(),
@@ -173,13 +168,14 @@ impl ServerProtocol for Rest {
             protocol,
             framing,
             codec: Cow::Borrowed("json"),
+            response_codec: None,
             own_codec: Some(codec),
             state: Some(state),
             content_type: HeaderValue::from_static(content_type),
             encoding: header(&request.headers, http::header::CONTENT_ENCODING).map(Cow::Borrowed),
-            // A stream goes out uncompressed: HTTP compresses a whole body, not each message.
+            // A stream is compressed as a whole body, in gzip only (see `text_stream.rs`).
             accept_encoding: if streaming {
-                None
+                text_stream::accepted_encoding(&request.headers)
             } else {
                 header(&request.headers, http::header::ACCEPT_ENCODING)
             },
@@ -198,12 +194,8 @@ impl ServerProtocol for Rest {
                 format.writer.compression.as_ref(),
             );
         }
-        if self.style == StreamStyle::Events {
-            // Proxies must pass events on as they come, and caches keep none of them.
-            headers.insert(
-                http::header::CACHE_CONTROL,
-                HeaderValue::from_static("no-cache"),
-            );
+        if format.framing != Framing::Unframed {
+            text_stream::stream_headers(headers);
         }
     }
 
@@ -252,35 +244,18 @@ impl ServerProtocol for Rest {
         _trailers: &Metadata,
         batch: &mut BytesMut,
     ) -> Result<StreamEnd, Error> {
-        if let Some(error) = error {
-            let status = status::status_json(error, &[]);
-            let mut writer = batch.writer();
-            let written = match self.style {
-                StreamStyle::Lines => {
-                    serde_json::to_writer(&mut writer, &serde_json::json!({ "error": status }))
-                        .map(|()| writer.get_mut().put_u8(b'\n'))
-                }
-                StreamStyle::Events => {
-                    writer.get_mut().put_slice(b"event: error\ndata: ");
-                    serde_json::to_writer(&mut writer, &status)
-                        .map(|()| writer.get_mut().put_slice(b"\n\n"))
-                }
-            };
-            written.map_err(|e| Error::internal(format!("cannot encode the error: {e}")))?;
+        let status = error.map(|error| {
+            serde_json::to_vec(&status::status_json(error, &[]))
+                .map_err(|e| Error::internal(format!("cannot encode the error: {e}")))
+        });
+        match (self.style, status.transpose()?) {
+            (StreamStyle::Lines, Some(status)) => text_stream::write_error_line(&status, batch),
+            (StreamStyle::Lines, None) => {}
+            (StreamStyle::Events, Some(status)) => {
+                text_stream::write_event("error", &status, batch)
+            }
+            (StreamStyle::Events, None) => text_stream::write_event("end", b"{}", batch),
         }
         Ok(StreamEnd::InBody)
     }
-}
-
-/// Whether the request's `Accept` asks for server-sent events.
-fn accepts_events(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .any(|item| {
-            let essence = item.split(';').next().unwrap_or("").trim();
-            essence.eq_ignore_ascii_case("text/event-stream")
-        })
 }

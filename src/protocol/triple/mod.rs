@@ -169,6 +169,7 @@ impl ServerProtocol for Triple {
             content_type: HeaderValue::from_str(&unary_content_type(&codec))
                 .unwrap_or_else(|_| HeaderValue::from_static("application/proto")),
             codec: Cow::Owned(codec),
+            response_codec: None,
             own_codec: None,
             state: None,
             encoding: header(&request.headers, CONTENT_ENCODING).map(Cow::Borrowed),

@@ -37,6 +37,7 @@ mod metadata;
 mod nginx;
 mod observability;
 mod panics;
+mod push;
 mod response_framing;
 mod rest;
 mod retries;
