@@ -354,7 +354,19 @@ impl KvService for KvServer {
         request: Request<WatchRequest>,
     ) -> Result<Response<ResponseStream<WatchResponse>>, Error> {
         let context = request.context().clone();
-        let request = request.into_message();
+        let mut request = request.into_message();
+        if let Some(id) = context.last_event_id() {
+            match resume_point(id) {
+                Some((store_id, revision)) => {
+                    request.store_id = store_id.to_owned();
+                    request.start_revision = revision + 1;
+                }
+                None => {
+                    let message = format!("Last-Event-ID {id:?} is no watch event id");
+                    return self.tagged(Err(Error::new(Code::InvalidArgument, message)));
+                }
+            }
+        }
         let watcher = self.check_store(&request.store_id).and_then(|()| {
             self.store
                 .watch(watch_options(&request)?)
@@ -383,7 +395,10 @@ impl KvService for KvServer {
             let item = state.next_response().await?;
             Some((item, state))
         });
-        self.tagged(Ok(Response::new(Box::pin(stream) as ResponseStream<_>)))
+        let store_id = self.store.id().to_owned();
+        let response = Response::new(Box::pin(stream) as ResponseStream<_>)
+            .with_event_ids(move |response: &WatchResponse| event_id(&store_id, response));
+        self.tagged(Ok(response))
     }
 
     async fn watch_stream(
@@ -614,5 +629,47 @@ mod tests {
         assert_eq!(error.code(), Code::ResourceExhausted);
         let detail: FellBehindDetail = error.details()[0].decode().unwrap();
         assert_eq!((detail.resume_revision, detail.buffer_capacity), (4, 16));
+    }
+}
+
+/// The id of a `Watch` response as a server-sent event (`STORE:REVISION`), for responses after which
+/// a watch may resume: events and progress notifications, which say that every change up to their
+/// revision has been sent. A `created` response has none: with a start revision, the history it
+/// promises is still to come, and resuming after its revision would skip it.
+fn event_id(store_id: &str, response: &WatchResponse) -> Option<String> {
+    (!response.created && response.revision > 0)
+        .then(|| format!("{store_id}:{}", response.revision))
+}
+
+/// The store and revision a reconnecting `EventSource`'s `Last-Event-ID` names (see [`event_id`]):
+/// the watch resumes after that revision, on that store only (another store's revisions are not
+/// these, and the store check refuses it).
+fn resume_point(id: &str) -> Option<(&str, i64)> {
+    let (store_id, revision) = id.rsplit_once(':')?;
+    let revision = revision.parse::<i64>().ok().filter(|r| *r > 0)?;
+    (!store_id.is_empty()).then_some((store_id, revision))
+}
+
+#[cfg(test)]
+mod event_id_tests {
+    use super::*;
+
+    #[test]
+    fn event_ids_name_the_store_and_revision_and_read_back() {
+        let events = WatchResponse {
+            revision: 42,
+            ..Default::default()
+        };
+        let id = event_id("ab12", &events).unwrap();
+        assert_eq!(id, "ab12:42");
+        assert_eq!(resume_point(&id), Some(("ab12", 42)));
+        let created = WatchResponse {
+            created: true,
+            ..events
+        };
+        assert_eq!(event_id("ab12", &created), None);
+        for bad in ["", "42", ":42", "ab12:", "ab12:x", "ab12:-1"] {
+            assert_eq!(resume_point(bad), None, "{bad:?}");
+        }
     }
 }

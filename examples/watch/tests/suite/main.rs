@@ -10,6 +10,7 @@ mod http;
 mod identity;
 mod long_poll;
 mod memory;
+mod push;
 mod registry;
 mod rest;
 mod restart;

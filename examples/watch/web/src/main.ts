@@ -1,11 +1,13 @@
 // The live page of the watch example: lists the keys under a prefix, then follows their changes with a
-// server-streaming Watch, over Connect or gRPC-Web (the switch in the header, or `?protocol=grpc-web`).
+// server-streaming Watch, over Connect or gRPC-Web, or as server-sent events with the browser's own
+// `EventSource` and no library at all (the switch in the header, or `?protocol=grpc-web|sse`).
 //
 // It follows the pattern of a Kubernetes reflector: list (Range) at a revision, watch from the next
 // revision, and when the stream breaks, watch again from the last revision seen. A watch whose start
 // revision was compacted (`out_of_range`) lists again; one that fell behind (`resource_exhausted`)
 // resumes from the revision in its error details.
 
+import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
 import {
@@ -13,11 +15,13 @@ import {
   EventType,
   FellBehindDetailSchema,
   KvService,
+  WatchRequestSchema,
+  WatchResponseSchema,
   type Event,
   type KeyValue,
 } from "./gen/trident/watch/v1/watch_pb.js";
 
-type Protocol = "connect" | "grpc-web";
+type Protocol = "connect" | "grpc-web" | "sse";
 type State = "idle" | "connecting" | "live" | "error";
 
 const MAX_EVENTS = 200;
@@ -26,8 +30,10 @@ const RETRY_MS = 1000;
 const PROTOCOL_NAMES: Record<Protocol, string> = {
   connect: "Connect (JSON over fetch; Range uses HTTP GET)",
   "grpc-web": "gRPC-Web (binary protobuf over fetch)",
+  sse: "server-sent events (EventSource; Range and Put over Connect)",
 };
 
+/** The transport of the unary calls (and, over Connect and gRPC-Web, of the watch). */
 function transportFor(protocol: Protocol): Transport {
   // The server that served this page answers every protocol on the same port.
   const baseUrl = window.location.origin;
@@ -78,7 +84,7 @@ function setStatus(state: State, text: string) {
 }
 
 function protocolLabel(): string {
-  return protocol === "grpc-web" ? "gRPC-Web" : "Connect";
+  return { connect: "Connect", "grpc-web": "gRPC-Web", sse: "server-sent events" }[protocol];
 }
 
 function setRevision(revision: bigint) {
@@ -243,6 +249,72 @@ async function follow(prefix: string, signal: AbortSignal) {
   }
 }
 
+/**
+ * List, then follow the watch as server-sent events with a plain `EventSource`. The server names each
+ * event after the store and revision it reached; when the connection breaks (the server restarts, say),
+ * `EventSource` reconnects by itself with the last name it saw in `Last-Event-ID`, and the server
+ * resumes after that revision: no gap, no duplicate, and nothing for the page to do. A failed watch
+ * arrives as an `error` event with Connect's error JSON: the page then lists again and starts over.
+ */
+async function followEvents(prefix: string, signal: AbortSignal) {
+  let from: bigint | undefined;
+  while (!signal.aborted) {
+    try {
+      setStatus("connecting", `connecting over ${protocolLabel()}…`);
+      if (from === undefined) from = await list(prefix, signal);
+    } catch (cause) {
+      if (signal.aborted) return;
+      setStatus("error", `Range: ${ConnectError.from(cause).rawMessage} (retrying)`);
+      await sleep(RETRY_MS, signal);
+      continue;
+    }
+    const request = create(WatchRequestSchema, {
+      key: prefix,
+      prefix: true,
+      startRevision: from,
+      progressIntervalMs: 10_000,
+      storeId: listedStore,
+    });
+    const query = encodeURIComponent(JSON.stringify(toJson(WatchRequestSchema, request)));
+    const source = new EventSource(`/trident.watch.v1.KvService/Watch?message=${query}`);
+    const ending = await new Promise<"aborted" | "ended" | "failed">((settle) => {
+      signal.addEventListener("abort", () => settle("aborted"));
+      source.addEventListener("message", (event) => {
+        const response = fromJson(WatchResponseSchema, JSON.parse(event.data));
+        if (response.created) {
+          setStatus("live", `live over ${protocolLabel()}`);
+          return;
+        }
+        // Events, or progress: every matching change up to `revision` has been sent.
+        for (const change of response.events) applyEvent(change);
+        setRevision(response.revision);
+      });
+      // The server's `error` event (the watch failed: it carries Connect's error JSON), or the
+      // connection's own (no data: EventSource reconnects by itself, unless it gave up and closed).
+      source.addEventListener("error", (event) => {
+        const data = (event as MessageEvent).data;
+        if (typeof data === "string") {
+          const error = JSON.parse(data) as { code?: string; message?: string };
+          setStatus("error", `${protocolLabel()}: ${error.message ?? error.code} (listing again)`);
+          settle("failed");
+        } else if (source.readyState === EventSource.CLOSED) {
+          setStatus("error", `${protocolLabel()}: the connection closed (retrying)`);
+          settle("ended");
+        } else {
+          setStatus("connecting", `${protocolLabel()}: reconnecting…`);
+        }
+      });
+      // The server ended the stream (it is shutting down): watch again from where it stopped.
+      source.addEventListener("end", () => settle("ended"));
+    });
+    source.close();
+    if (ending === "aborted") return;
+    // A failed watch (compacted, another store, fell behind) lists afresh; an ended one resumes.
+    from = ending === "failed" ? undefined : view.revision + 1n;
+    await sleep(RETRY_MS, signal);
+  }
+}
+
 /** Starts watching the prefix in the form, ending the previous watch. */
 function restart() {
   session?.abort();
@@ -257,12 +329,13 @@ function restart() {
   if (ui.prefix.value) params.set("prefix", ui.prefix.value);
   else params.delete("prefix");
   history.replaceState(null, "", `?${params}`);
-  void follow(ui.prefix.value, session.signal);
+  if (protocol === "sse") void followEvents(ui.prefix.value, session.signal);
+  else void follow(ui.prefix.value, session.signal);
 }
 
 function switchProtocol(next: Protocol) {
   protocol = next;
-  client = createClient(KvService, transportFor(protocol));
+  client = createClient(KvService, transportFor(protocol === "sse" ? "connect" : protocol));
   for (const input of document.querySelectorAll<HTMLInputElement>('input[name="protocol"]')) {
     input.checked = input.value === protocol;
   }
@@ -301,7 +374,8 @@ function main() {
     e.preventDefault();
     void putKey(ui.putKey.value, ui.putValue.value);
   });
-  switchProtocol(params.get("protocol") === "grpc-web" ? "grpc-web" : "connect");
+  const asked = params.get("protocol");
+  switchProtocol(asked === "grpc-web" || asked === "sse" ? asked : "connect");
 }
 
 main();

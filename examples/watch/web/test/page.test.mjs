@@ -1,7 +1,9 @@
 // End-to-end test of the page: starts watch-server serving the built bundle (dist/), opens the page in
 // headless Chromium (Debian's `chromium`, driven by playwright-core), puts keys with Connect calls from
-// here, and checks that the page shows them, once over Connect and once over gRPC-Web. Then the same
-// browser runs grpc-web-text.html: grpc-web's own client in its text mode (application/grpc-web-text).
+// here, and checks that the page shows them, over Connect, gRPC-Web and server-sent events (the
+// browser's own EventSource), and that an EventSource resumes after the server is killed and
+// restarted with no gap and no duplicate. Then the same browser runs grpc-web-text.html: grpc-web's
+// own client in its text mode (application/grpc-web-text).
 //
 // Run by ../test.sh, which installs Chromium, builds the page and the server, and sets WATCH_SERVER.
 //   WATCH_SERVER  path of the watch-server binary (default: ../../../target/debug/watch-server)
@@ -22,10 +24,14 @@ const serverPath = process.env.WATCH_SERVER ?? resolve(web, "../../../target/deb
 const chromiumPath = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const TIMEOUT = 10_000;
 
-/** Starts watch-server on a free loopback port; resolves with its base URL and process. */
-function startServer() {
+/**
+ * Starts watch-server on `address` (a free loopback port by default), in memory or on the data
+ * directory `data`; resolves with its base URL and process.
+ */
+function startServer({ address = "127.0.0.1:0", data } = {}) {
+  const store = data ? ["--data", data] : ["--in-memory"];
   return new Promise((resolveStart, reject) => {
-    const child = spawn(serverPath, ["--in-memory", "--static", join(web, "dist"), "127.0.0.1:0"], {
+    const child = spawn(serverPath, [...store, "--static", join(web, "dist"), address], {
       stdio: ["ignore", "pipe", "inherit"],
     });
     let output = "";
@@ -100,7 +106,7 @@ describe("watch page", () => {
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
-  for (const protocol of ["connect", "grpc-web"]) {
+  for (const protocol of ["connect", "grpc-web", "sse"]) {
     test(`shows live events over ${protocol}`, async () => {
       const page = await context.newPage();
       const failures = [];
@@ -162,6 +168,67 @@ describe("watch page", () => {
       }
     });
   }
+
+  test("an EventSource resumes after a server restart with no gap and no duplicate", async () => {
+    const data = mkdtempSync(join(tmpdir(), "trident-watch-data-"));
+    let first = await startServer({ data });
+    let second;
+    const page = await context.newPage();
+    const failures = [];
+    page.on("pageerror", (error) => failures.push(error.message));
+    // The Last-Event-ID of every watch the page's EventSource opens.
+    const resumedFrom = [];
+    page.on("request", async (request) => {
+      if (!request.url().includes("KvService/Watch?")) return;
+      resumedFrom.push((await request.allHeaders())["last-event-id"] ?? null);
+    });
+    try {
+      const prefix = "resume/";
+      await page.goto(`${first.url}/?protocol=sse&prefix=${encodeURIComponent(prefix)}`);
+      const live = page.locator('#status[data-state="live"][data-protocol="sse"]');
+      await live.waitFor({ timeout: TIMEOUT });
+      const row = (key) => page.locator(`#keys tr[data-key="${key}"]`);
+      const a = await call(first.url, "Put", { key: `${prefix}a`, value: "1" });
+      await row(`${prefix}a`).waitFor({ timeout: TIMEOUT });
+
+      // kill -9, and start again on the same port and data before the EventSource reconnects
+      // (it waits a few seconds): the changes made meanwhile reach it only through resumption.
+      first.child.removeAllListeners("exit");
+      const exited = new Promise((resolveExit) => first.child.once("exit", resolveExit));
+      first.child.kill("SIGKILL");
+      await exited;
+      second = await startServer({ address: new URL(first.url).host, data });
+      await call(second.url, "Put", { key: `${prefix}b`, value: "2" });
+      const c = await call(second.url, "Put", { key: `${prefix}c`, value: "3" });
+      await row(`${prefix}c`).waitFor({ timeout: TIMEOUT });
+      await live.waitFor({ timeout: TIMEOUT });
+
+      const events = page.locator('#events li[data-protocol="sse"]');
+      const seen = await events.evaluateAll((items) =>
+        items.map((li) => `${li.dataset.type} ${li.dataset.key} ${li.querySelector(".rev").textContent}`).reverse(),
+      );
+      assert.deepEqual(seen, [
+        `put ${prefix}a #${a.revision}`,
+        `put ${prefix}b #${Number(a.revision) + 1}`,
+        `put ${prefix}c #${c.revision}`,
+      ]);
+      // The first watch had no id to send; the reconnection sent the store and revision of the last event.
+      assert.equal(resumedFrom[0], null);
+      assert.ok(
+        resumedFrom.slice(1).some((id) => id?.endsWith(`:${a.revision}`)),
+        JSON.stringify(resumedFrom),
+      );
+      assert.deepEqual(failures, []);
+    } finally {
+      await page.close();
+      for (const server of [first, second]) {
+        if (!server) continue;
+        server.child.removeAllListeners("exit");
+        server.child.kill();
+      }
+      rmSync(data, { recursive: true, force: true });
+    }
+  });
 
   test("grpc-web's own client in text mode", async () => {
     const page = await context.newPage();
