@@ -1,7 +1,9 @@
 //! Fan-out benchmark: many concurrent watchers over a few HTTP/2 connections, one writer. Watchers are
-//! `Watch` calls (one HTTP/2 stream each) or watches multiplexed on one `WatchStream` per connection.
-//! Each connection is a Trident client of its own (`ClientBuilder` with HTTP/2, the built-in transport
-//! and its default flow-control windows).
+//! `Watch` calls (one HTTP/2 stream each), watches multiplexed on one `WatchStream` per connection, or
+//! `Watch` followed as server-sent events (a GET with `Accept: text/event-stream`, one HTTP/2 stream
+//! each, as browsers' `EventSource`s share an HTTP/2 connection). Each RPC connection is a Trident
+//! client of its own (`ClientBuilder` with HTTP/2, the built-in transport and its default flow-control
+//! windows); each SSE connection is hyper's HTTP/2 client with the same windows, reading events as text.
 //!
 //! ```text
 //! cargo run --release -p trident-watch --bin watch-fanout -- [OPTIONS]    (--help lists them)
@@ -27,6 +29,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use trident::{Client, HttpVersion, ProtocolKind};
 use trident_watch::proto::watch_stream_request::Request as StreamRequest;
 use trident_watch::proto::{
@@ -48,8 +53,19 @@ struct Options {
     protocol: ProtocolKind,
     server: Option<String>,
     server_pid: Option<u32>,
-    /// The modes to run, in order: false for `Watch` calls, true for `WatchStream`.
-    modes: Vec<bool>,
+    /// The modes to run, in order.
+    modes: Vec<Mode>,
+}
+
+/// How the watchers watch.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// One `Watch` call each.
+    Watch,
+    /// Watches multiplexed on one `WatchStream` per connection.
+    WatchStream,
+    /// One `Watch` each, followed as server-sent events.
+    Events,
 }
 
 const USAGE: &str = "\
@@ -61,7 +77,8 @@ usage: watch-fanout [options]
   --interval-ms N      time between puts (default 200)
   --protocol P         connect (default), grpc or grpc-web
   --mode M             watch (one Watch call per watcher), watch-stream (one WatchStream per
-                       connection), or both (default; each against a fresh server)
+                       connection), sse (one Watch per watcher as server-sent events), or all
+                       (default; each against a fresh server)
   --server URL         use a running server (watch-server --max-streams N) instead of a child
   --server-pid PID     its pid, to read its memory and CPU time
 
@@ -82,7 +99,7 @@ fn parse_options() -> Options {
         protocol: ProtocolKind::CONNECT,
         server: None,
         server_pid: None,
-        modes: vec![false, true],
+        modes: vec![Mode::Watch, Mode::WatchStream, Mode::Events],
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -111,9 +128,10 @@ fn parse_options() -> Options {
             }
             "--mode" => {
                 options.modes = match value().as_str() {
-                    "watch" => vec![false],
-                    "watch-stream" => vec![true],
-                    "both" => vec![false, true],
+                    "watch" => vec![Mode::Watch],
+                    "watch-stream" => vec![Mode::WatchStream],
+                    "sse" => vec![Mode::Events],
+                    "all" => vec![Mode::Watch, Mode::WatchStream, Mode::Events],
                     _ => usage(),
                 }
             }
@@ -339,9 +357,95 @@ async fn multiplexed_watchers(
     Ok(seen)
 }
 
+/// The sending half of an HTTP/2 connection for server-sent events.
+type EventsConnection = hyper::client::conn::http2::SendRequest<Empty<Bytes>>;
+
+/// An HTTP/2 connection of its own for server-sent events: hyper's client, with the windows Trident's
+/// client uses (2 MiB per stream, 5 MiB per connection), as `client` has for the RPC modes.
+async fn events_connection(url: &str) -> Result<EventsConnection, BoxError> {
+    let authority = url.strip_prefix("http://").ok_or("an http:// URL")?;
+    let stream = tokio::net::TcpStream::connect(authority).await?;
+    stream.set_nodelay(true)?;
+    let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .initial_stream_window_size(2 << 20)
+        .initial_connection_window_size(5 << 20)
+        .handshake(TokioIo::new(stream))
+        .await?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+/// One watcher following `Watch` as server-sent events, as an `EventSource` would: counts itself in
+/// `created` once the first event (the `created` response) arrived, and collects (put number,
+/// latency in µs) for every change until it has seen `expected` puts.
+async fn events_watcher(
+    mut connection: EventsConnection,
+    url: String,
+    created: Arc<AtomicUsize>,
+    expected: usize,
+) -> Result<Vec<(u32, u32)>, BoxError> {
+    // {"key":"fanout/","prefix":true}
+    let query = "message=%7B%22key%22%3A%22fanout%2F%22%2C%22prefix%22%3Atrue%7D";
+    let request = http::Request::get(format!("{url}/trident.watch.v1.KvService/Watch?{query}"))
+        .header(http::header::ACCEPT, "text/event-stream")
+        .body(Empty::<Bytes>::new())?;
+    connection.ready().await?;
+    let response = connection.send_request(request).await?;
+    if response.status() != http::StatusCode::OK {
+        return Err(format!("the watch answered {}", response.status()).into());
+    }
+    let mut body = response.into_body();
+    let mut pending: Vec<u8> = Vec::new();
+    let mut seen = Vec::with_capacity(expected);
+    let mut confirmed = false;
+    while seen.len() < expected {
+        let frame = body
+            .frame()
+            .await
+            .ok_or("watch ended before the last put")??;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        pending.extend_from_slice(&data);
+        let now = unix_nanos();
+        while let Some(end) = pending.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = pending.drain(..end + 2).collect();
+            for line in block.split(|b| *b == b'\n') {
+                if line.starts_with(b"event: error") {
+                    return Err(
+                        format!("the watch failed: {}", String::from_utf8_lossy(&block)).into(),
+                    );
+                }
+                let Some(json) = line.strip_prefix(b"data: ") else {
+                    continue;
+                };
+                let response: serde_json::Value = serde_json::from_slice(json)?;
+                if response["created"] == true {
+                    if !confirmed {
+                        confirmed = true;
+                        created.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                for event in response["events"].as_array().into_iter().flatten() {
+                    let value = event["kv"]["value"].as_str().unwrap_or_default();
+                    seen.push(delivery_of(value, now)?);
+                }
+            }
+        }
+    }
+    Ok(seen)
+}
+
 /// The put number and the latency in µs of one event received at `now`.
 fn delivery(event: Event, now: u128) -> Result<(u32, u32), BoxError> {
     let value = event.kv.map(|kv| kv.value).unwrap_or_default();
+    delivery_of(&value, now)
+}
+
+/// The put number and the latency in µs of a put's value (`"<number> <unix nanos when sent>"`)
+/// received at `now`.
+fn delivery_of(value: &str, now: u128) -> Result<(u32, u32), BoxError> {
     let (number, sent) = value.split_once(' ').ok_or("unexpected value")?;
     let sent: u128 = sent.parse()?;
     let micros = now.saturating_sub(sent) / 1_000;
@@ -357,7 +461,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 async fn run(options: Options) -> Result<(), BoxError> {
-    for (i, &multiplexed) in options.modes.iter().enumerate() {
+    for (i, &mode) in options.modes.iter().enumerate() {
         if i > 0 {
             println!();
             if options.server.is_some() {
@@ -367,13 +471,13 @@ async fn run(options: Options) -> Result<(), BoxError> {
                 );
             }
         }
-        run_mode(&options, multiplexed).await?;
+        run_mode(&options, mode).await?;
     }
     Ok(())
 }
 
 /// One run: the watchers in one mode, the puts, the figures.
-async fn run_mode(options: &Options, multiplexed: bool) -> Result<(), BoxError> {
+async fn run_mode(options: &Options, mode: Mode) -> Result<(), BoxError> {
     let (_child, url, pid) = match &options.server {
         Some(url) => (None, url.clone(), options.server_pid),
         None => {
@@ -384,15 +488,19 @@ async fn run_mode(options: &Options, multiplexed: bool) -> Result<(), BoxError> 
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
-        "watch-fanout: {} watchers ({}) over {} HTTP/2 connections ({:?}), {} puts every {} ms, server {url}, {cores} cores",
+        "watch-fanout: {} watchers ({}) over {} HTTP/2 connections ({}), {} puts every {} ms, server {url}, {cores} cores",
         options.watchers,
-        if multiplexed {
-            "one WatchStream per connection"
-        } else {
-            "one Watch call each"
+        match mode {
+            Mode::Watch => "one Watch call each",
+            Mode::WatchStream => "one WatchStream per connection",
+            Mode::Events => "one Watch each as server-sent events",
         },
         options.connections,
-        options.protocol,
+        if mode == Mode::Events {
+            "text/event-stream".to_string()
+        } else {
+            format!("{:?}", options.protocol)
+        },
         options.puts,
         options.interval.as_millis()
     );
@@ -410,14 +518,30 @@ async fn run_mode(options: &Options, multiplexed: bool) -> Result<(), BoxError> 
     let before = pid.and_then(memory);
 
     // The watchers, spread round-robin over the connections.
-    let mut connections = Vec::with_capacity(options.connections);
-    for _ in 0..options.connections {
-        connections.push(client(&url, options.protocol).await?);
-    }
     let created = Arc::new(AtomicUsize::new(0));
     let expected = WARM_UP_PUTS + options.puts;
+    let mut connections = Vec::with_capacity(options.connections);
+    let mut event_connections = Vec::with_capacity(options.connections);
+    for _ in 0..options.connections {
+        match mode {
+            Mode::Events => event_connections.push(events_connection(&url).await?),
+            _ => connections.push(client(&url, options.protocol).await?),
+        }
+    }
     let started = Instant::now();
-    let tasks: Vec<_> = if multiplexed {
+    let tasks: Vec<_> = if mode == Mode::Events {
+        (0..options.watchers)
+            .map(|i| {
+                let connection = event_connections[i % event_connections.len()].clone();
+                tokio::spawn(events_watcher(
+                    connection,
+                    url.clone(),
+                    created.clone(),
+                    expected,
+                ))
+            })
+            .collect()
+    } else if mode == Mode::WatchStream {
         let n = connections.len();
         (0..n)
             .map(|i| {
