@@ -1,5 +1,6 @@
 //! Trident behind nginx: deploy/nginx/trident.conf, instantiated with loopback ports, in front of three
-//! replicas, with every protocol and call type sent through it by Trident's client.
+//! replicas, with every protocol and call type sent through it by Trident's client, and server
+//! streams followed as server-sent events and JSON lines the way a browser and `curl -N` follow them.
 //!
 //! Needs an nginx binary (Debian's nginx 1.22: `apt-get install -y nginx`), found on PATH or at
 //! /usr/sbin/nginx and run as the current user. Without one the test says so and passes, unless
@@ -10,10 +11,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use trident::{Client, ProtocolKind};
 use trident_tests::{
-    Codec, EchoRequest, EchoServiceClient, Http, TestServer, build_client, configure_builder,
-    scenarios, text, within,
+    Codec, EchoRequest, EchoServiceClient, Http, TestServer, build_client, configure_builder, raw,
+    scenarios, send_on_new_connection, text, within,
 };
 
 /// The nginx binary, or `None` (after saying why) when the test is to be skipped.
@@ -188,6 +191,49 @@ async fn messages_are_not_buffered(
     .await;
 }
 
+/// A server stream followed as server-sent events or JSON lines (`accept`) through nginx: each event
+/// reaches the client when the replica writes it (two, 500 ms apart: the first well before the
+/// second), and the stream ends as the replica ends it.
+async fn pushed_messages_are_not_buffered(listener: SocketAddr, http: Http, accept: &str) {
+    let what = format!("{accept} over {http:?}");
+    // {"text":"slow","repeat":2,"delayMs":500}
+    let path = "/trident.test.v1.EchoService/Repeat?message=\
+                %7B%22text%22%3A%22slow%22%2C%22repeat%22%3A2%2C%22delayMs%22%3A500%7D";
+    let request = raw(http::Method::GET, listener, path, http)
+        .header("accept", accept)
+        .body(http_body_util::Empty::<Bytes>::new())
+        .expect("a request");
+    let started = Instant::now();
+    let response = send_on_new_connection(listener, http, request).await;
+    assert_eq!(response.status(), 200, "{what}");
+    assert_eq!(response.headers()["content-type"], accept, "{what}");
+    let mut body = response.into_body();
+    let mut received = Vec::new();
+    within(&format!("{what}: the stream"), async {
+        let mut first = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame.expect("a frame");
+            if let Ok(data) = frame.into_data() {
+                received.extend_from_slice(&data);
+                if first.is_none() && received.windows(4).any(|w| w == b"slow") {
+                    first = Some(started.elapsed());
+                }
+            }
+        }
+        let first = first.expect("a message");
+        assert!(
+            first < Duration::from_millis(950),
+            "{what}: the first message took {first:?}: buffered by nginx?"
+        );
+    })
+    .await;
+    let text = String::from_utf8(received).expect("UTF-8");
+    assert_eq!(text.matches("slow").count(), 2, "{what}: {text}");
+    if accept == "text/event-stream" {
+        assert!(text.ends_with("event: end\ndata: {}\n\n"), "{what}: {text}");
+    }
+}
+
 /// Every protocol and call type through nginx, spread over three replicas: over the HTTP/2 listener
 /// (`grpc_pass`, HTTP/2 to the replicas) gRPC, Connect and gRPC-Web with every call type including
 /// full-duplex bidi; over the HTTP/1.1 listener (`proxy_pass`, HTTP/1.1 to the replicas) Connect and
@@ -274,6 +320,13 @@ async fn every_protocol_and_call_type_through_nginx() {
         .filter(|line| line.contains("\"GET /trident.test.v1.EchoService/Echo?"))
         .count();
     assert_eq!(gets, 2, "one Connect GET per listener:\n{access}");
+
+    // Server push, through both listeners.
+    for (http, listener) in [(Http::H2, listen_h2), (Http::H1, listen_h1)] {
+        for accept in ["text/event-stream", "application/x-ndjson"] {
+            pushed_messages_are_not_buffered(listener, http, accept).await;
+        }
+    }
 
     drop(nginx);
     eprintln!("through nginx: all passed in {:?}", started.elapsed());
