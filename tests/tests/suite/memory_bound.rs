@@ -60,7 +60,7 @@ const EXPECTED_GROWTH: usize = STREAMS as usize * 32 * 1024;
 #[test]
 fn never_read_streams_hold_bounded_server_memory() {
     const NAME: &str = "never_read_streams_hold_bounded_server_memory";
-    let growth = measure(NAME, 1 << 30);
+    let growth = measure(NAME, 1 << 30, Form::Grpc);
     assert!(
         growth > EXPECTED_GROWTH,
         "the server's resident memory grew by only {growth} bytes: did it send at all?"
@@ -88,7 +88,7 @@ const BUDGETED_GROWTH: usize =
 fn a_connections_response_budget_caps_its_never_read_streams() {
     const NAME: &str = "a_connections_response_budget_caps_its_never_read_streams";
     assert_eq!(BUDGET, trident::Server::DEFAULT_MAX_BUFFERED_RESPONSE_BYTES);
-    let growth = measure(NAME, BUDGET);
+    let growth = measure(NAME, BUDGET, Form::Grpc);
     assert!(
         growth > BUDGET / 2,
         "the server's resident memory grew by only {growth} bytes: did it send at all?"
@@ -100,9 +100,36 @@ fn a_connections_response_budget_caps_its_never_read_streams() {
     );
 }
 
+/// The same streams followed as server-sent events (a GET accepting `text/event-stream`, each
+/// message about 1 KiB of JSON) are held to the same budget: push streams go out through the same
+/// gated response body as every other stream.
+#[test]
+fn never_read_event_streams_are_held_to_the_response_budget() {
+    const NAME: &str = "never_read_event_streams_are_held_to_the_response_budget";
+    let growth = measure(NAME, BUDGET, Form::Events);
+    assert!(
+        growth > BUDGET / 2,
+        "the server's resident memory grew by only {growth} bytes: did it send at all?"
+    );
+    assert!(
+        growth < BUDGETED_GROWTH,
+        "the server's resident memory grew by {growth} bytes, more than the {BUDGETED_GROWTH} \
+         bytes the response budget allows"
+    );
+}
+
+/// How the client asks for its streams.
+#[derive(Clone, Copy)]
+enum Form {
+    /// gRPC calls (POST).
+    Grpc,
+    /// Server-sent events (GET, the message in the query).
+    Events,
+}
+
 /// In the child (re-executed as test `name`), serves with `budget`; in the test, runs the client
 /// against such a child and returns the server's resident memory growth.
-fn measure(name: &str, budget: usize) -> usize {
+fn measure(name: &str, budget: usize, form: Form) -> usize {
     if let Some(budget) = std::env::var_os(SERVER_ENV) {
         let budget = budget
             .to_str()
@@ -116,7 +143,7 @@ fn measure(name: &str, budget: usize) -> usize {
         .enable_all()
         .build()
         .expect("client runtime");
-    let (before, after) = runtime.block_on(fill_never_read_streams(&mut server));
+    let (before, after) = runtime.block_on(fill_never_read_streams(&mut server, form));
     let growth = after.saturating_sub(before);
     eprintln!(
         "{name}: server VmRSS {} KiB before, {} KiB with {STREAMS} never-read streams: {} KiB growth \
@@ -228,7 +255,7 @@ impl Drop for ServerProcess {
 /// Opens [`STREAMS`] never-read streams with the largest windows on one connection; returns the
 /// server's resident memory before the streams (after one connection and one whole call) and once it
 /// has stopped growing with them open.
-async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
+async fn fill_never_read_streams(server: &mut ServerProcess, form: Form) -> (usize, usize) {
     let tcp = tokio::net::TcpStream::connect(server.addr)
         .await
         .expect("connect");
@@ -243,7 +270,7 @@ async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
     // One whole call first, so that the baseline includes the runtime's and the connection's first
     // allocations.
     let warm_up = async {
-        let (response, _sent) = send_repeat(client.clone(), 3).await;
+        let (response, _sent) = send_repeat(client.clone(), 3, form).await;
         let mut body = response.await.expect("response").into_body();
         while let Some(chunk) = body.data().await {
             let chunk = chunk.expect("data");
@@ -266,7 +293,7 @@ async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
     let open = async {
         let mut kept = Vec::new();
         for _ in 0..STREAMS {
-            kept.push(send_repeat(client.clone(), MESSAGES).await);
+            kept.push(send_repeat(client.clone(), MESSAGES, form).await);
         }
         let mut bodies = Vec::new();
         for (response, sent) in kept {
@@ -297,27 +324,52 @@ async fn fill_never_read_streams(server: &mut ServerProcess) -> (usize, usize) {
     (before, after)
 }
 
-/// Sends one Repeat request for `messages` messages of [`TEXT_BYTES`] bytes.
+/// Sends one Repeat request for `messages` messages of [`TEXT_BYTES`] bytes, in `form`.
 async fn send_repeat(
     client: h2::client::SendRequest<Bytes>,
     messages: u32,
+    form: Form,
 ) -> (h2::client::ResponseFuture, h2::SendStream<Bytes>) {
     let mut client = client.ready().await.expect("the connection takes a stream");
-    let request = http::Request::post(REPEAT)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(())
-        .expect("request");
-    let (response, mut sent) = client.send_request(request, false).expect("send request");
     let message = EchoRequest {
         text: "x".repeat(TEXT_BYTES),
         repeat: messages,
         ..Default::default()
     };
-    let body = envelope(0, &Codec::Proto.encode(&message));
-    sent.send_data(Bytes::from(body), true)
-        .expect("send the request");
-    (response, sent)
+    match form {
+        Form::Grpc => {
+            let request = http::Request::post(REPEAT)
+                .header("content-type", "application/grpc")
+                .header("te", "trailers")
+                .body(())
+                .expect("request");
+            let (response, mut sent) = client.send_request(request, false).expect("send request");
+            let body = envelope(0, &Codec::Proto.encode(&message));
+            sent.send_data(Bytes::from(body), true)
+                .expect("send the request");
+            (response, sent)
+        }
+        Form::Events => {
+            // JSON needs no escaping here but its quotes, braces, colons and commas.
+            let json = String::from_utf8(Codec::Json.encode(&message)).expect("JSON");
+            let query: String = json
+                .chars()
+                .map(|c| match c {
+                    '"' => "%22".to_string(),
+                    '{' => "%7B".to_string(),
+                    '}' => "%7D".to_string(),
+                    ':' => "%3A".to_string(),
+                    ',' => "%2C".to_string(),
+                    c => c.to_string(),
+                })
+                .collect();
+            let request = http::Request::get(format!("{REPEAT}?message={query}"))
+                .header("accept", "text/event-stream")
+                .body(())
+                .expect("request");
+            client.send_request(request, true).expect("send request")
+        }
+    }
 }
 
 /// The server's resident memory once it has not grown for half a second (or after ten seconds).
