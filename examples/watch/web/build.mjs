@@ -13,7 +13,19 @@ mkdirSync(out, { recursive: true });
 for (const file of ["index.html", "style.css", "grpc-web-text.html"]) {
   cpSync(join(root, "static", file), join(out, file));
 }
+// The WebSocket transport (../../../web/websocket-transport) imports connect-es and protobuf-es
+// too: resolve those from this package, so that the bundle holds one copy of each.
+const oneCopy = {
+  name: "one-copy",
+  setup(builder) {
+    builder.onResolve({ filter: /^@(connectrpc|bufbuild)\// }, (args) =>
+      args.resolveDir.startsWith(root) ? undefined : builder.resolve(args.path, { kind: args.kind, resolveDir: root }),
+    );
+  },
+};
+
 await build({
+  plugins: [oneCopy],
   entryPoints: [
     { in: join(root, "src", "main.ts"), out: "app" },
     { in: join(root, "src", "grpc_web_text.ts"), out: "grpc-web-text" },

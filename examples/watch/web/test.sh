@@ -15,8 +15,9 @@ if [ ! -x "$chromium" ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq chromium >/dev/null
 fi
 
-echo "== npm ci"
+echo "== npm ci (the page, and the WebSocket transport it imports)"
 npm ci --no-audit --no-fund --loglevel=error
+(cd ../../../web/websocket-transport && npm ci --no-audit --no-fund --loglevel=error)
 
 echo "== npm run build (buf generate, tsc, esbuild)"
 npm run --silent build

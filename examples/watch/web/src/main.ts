@@ -1,6 +1,7 @@
 // The live page of the watch example: lists the keys under a prefix, then follows their changes with a
 // server-streaming Watch, over Connect or gRPC-Web, or as server-sent events with the browser's own
-// `EventSource` and no library at all (the switch in the header, or `?protocol=grpc-web|sse`).
+// `EventSource` and no library at all; or, over WebSocket, multiplexes it and any further watches on
+// one bidi WatchStream (watch_stream.ts). The switch in the header, or `?protocol=grpc-web|sse|websocket`.
 //
 // It follows the pattern of a Kubernetes reflector: list (Range) at a revision, watch from the next
 // revision, and when the stream breaks, watch again from the last revision seen. A watch whose start
@@ -10,6 +11,8 @@
 import { create, fromJson, toJson } from "@bufbuild/protobuf";
 import { Code, ConnectError, createClient, type Client, type Transport } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcWebTransport } from "@connectrpc/connect-web";
+import { createWebSocketTransport } from "../../../../web/websocket-transport/src/transport.js";
+import { followMultiplexed } from "./watch_stream.js";
 import {
   CompactedDetailSchema,
   EventType,
@@ -21,7 +24,7 @@ import {
   type KeyValue,
 } from "./gen/trident/watch/v1/watch_pb.js";
 
-type Protocol = "connect" | "grpc-web" | "sse";
+type Protocol = "connect" | "grpc-web" | "sse" | "websocket";
 type State = "idle" | "connecting" | "live" | "error";
 
 const MAX_EVENTS = 200;
@@ -31,15 +34,21 @@ const PROTOCOL_NAMES: Record<Protocol, string> = {
   connect: "Connect (JSON over fetch; Range uses HTTP GET)",
   "grpc-web": "gRPC-Web (binary protobuf over fetch)",
   sse: "server-sent events (EventSource; Range and Put over Connect)",
+  websocket: "WebSocket (every call, and one bidi WatchStream for every watch)",
 };
 
 /** The transport of the unary calls (and, over Connect and gRPC-Web, of the watch). */
 function transportFor(protocol: Protocol): Transport {
   // The server that served this page answers every protocol on the same port.
   const baseUrl = window.location.origin;
-  return protocol === "grpc-web"
-    ? createGrpcWebTransport({ baseUrl })
-    : createConnectTransport({ baseUrl, useHttpGet: true });
+  switch (protocol) {
+    case "grpc-web":
+      return createGrpcWebTransport({ baseUrl });
+    case "websocket":
+      return createWebSocketTransport({ baseUrl });
+    default:
+      return createConnectTransport({ baseUrl, useHttpGet: true });
+  }
 }
 
 function element<T extends HTMLElement>(id: string): T {
@@ -84,7 +93,12 @@ function setStatus(state: State, text: string) {
 }
 
 function protocolLabel(): string {
-  return { connect: "Connect", "grpc-web": "gRPC-Web", sse: "server-sent events" }[protocol];
+  return {
+    connect: "Connect",
+    "grpc-web": "gRPC-Web",
+    sse: "server-sent events",
+    websocket: "WebSocket",
+  }[protocol];
 }
 
 function setRevision(revision: bigint) {
@@ -135,7 +149,8 @@ function span(text: string, className: string): HTMLSpanElement {
   return s;
 }
 
-function showEvent(event: Event) {
+/** Adds an event to the list; `watch` names the watch it came from, when not the prefix's own. */
+function showEvent(event: Event, watch?: string) {
   const kv = event.kv;
   if (!kv) return;
   const put = event.type === EventType.PUT;
@@ -144,6 +159,7 @@ function showEvent(event: Event) {
   li.dataset.key = kv.key;
   li.dataset.type = put ? "put" : "delete";
   li.dataset.protocol = protocol;
+  if (watch) li.dataset.watch = watch;
   const what = document.createElement("span");
   what.className = "what";
   what.append(span(kv.key, "key"));
@@ -155,6 +171,7 @@ function showEvent(event: Event) {
     span(put ? "PUT" : "DELETE", `type ${put ? "put" : "delete"}`),
     what,
   );
+  if (watch) li.append(span(`watch ${watch}`, "via"));
   ui.events.prepend(li);
   while (ui.events.children.length > MAX_EVENTS) ui.events.lastElementChild?.remove();
   view.eventsSeen += 1;
@@ -330,7 +347,19 @@ function restart() {
   else params.delete("prefix");
   history.replaceState(null, "", `?${params}`);
   if (protocol === "sse") void followEvents(ui.prefix.value, session.signal);
-  else void follow(ui.prefix.value, session.signal);
+  else if (protocol === "websocket") {
+    const page = {
+      setStatus,
+      list: async (prefix: string, signal: AbortSignal) => ({
+        from: await list(prefix, signal),
+        storeId: listedStore,
+      }),
+      applyEvent,
+      setRevision,
+      showEvent,
+    };
+    void followMultiplexed(client, ui.prefix.value, page, session.signal);
+  } else void follow(ui.prefix.value, session.signal);
 }
 
 function switchProtocol(next: Protocol) {
@@ -375,7 +404,7 @@ function main() {
     void putKey(ui.putKey.value, ui.putValue.value);
   });
   const asked = params.get("protocol");
-  switchProtocol(asked === "grpc-web" || asked === "sse" ? asked : "connect");
+  switchProtocol(asked === "grpc-web" || asked === "sse" || asked === "websocket" ? asked : "connect");
 }
 
 main();

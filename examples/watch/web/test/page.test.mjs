@@ -1,8 +1,9 @@
 // End-to-end test of the page: starts watch-server serving the built bundle (dist/), opens the page in
 // headless Chromium (Debian's `chromium`, driven by playwright-core), puts keys with Connect calls from
-// here, and checks that the page shows them, over Connect, gRPC-Web and server-sent events (the
-// browser's own EventSource), and that an EventSource resumes after the server is killed and
-// restarted with no gap and no duplicate. Then the same browser runs grpc-web-text.html: grpc-web's
+// here, and checks that the page shows them, over Connect, gRPC-Web, server-sent events (the
+// browser's own EventSource) and WebSocket (Trident's connect-es transport), that an EventSource
+// resumes after the server is killed and restarted with no gap and no duplicate, and that over
+// WebSocket the page adds and cancels watches on one bidi WatchStream while events arrive. Then the same browser runs grpc-web-text.html: grpc-web's
 // own client in its text mode (application/grpc-web-text).
 //
 // Run by ../test.sh, which installs Chromium, builds the page and the server, and sets WATCH_SERVER.
@@ -106,7 +107,7 @@ describe("watch page", () => {
     if (userDataDir) rmSync(userDataDir, { recursive: true, force: true });
   });
 
-  for (const protocol of ["connect", "grpc-web", "sse"]) {
+  for (const protocol of ["connect", "grpc-web", "sse", "websocket"]) {
     test(`shows live events over ${protocol}`, async () => {
       const page = await context.newPage();
       const failures = [];
@@ -168,6 +169,52 @@ describe("watch page", () => {
       }
     });
   }
+
+  test("over WebSocket, watches are added and cancelled on one bidi stream while events arrive", async () => {
+    const page = await context.newPage();
+    const failures = [];
+    page.on("pageerror", (error) => failures.push(error.message));
+    const sockets = [];
+    page.on("websocket", (socket) => sockets.push(new URL(socket.url()).pathname));
+    try {
+      await page.goto(`${server.url}/?protocol=websocket&prefix=${encodeURIComponent("ws-main/")}`);
+      await page.locator('#status[data-state="live"][data-protocol="websocket"]').waitFor({ timeout: TIMEOUT });
+      const row = (key) => page.locator(`#keys tr[data-key="${key}"]`);
+      await call(server.url, "Put", { key: "ws-main/a", value: "1" });
+      await row("ws-main/a").waitFor({ timeout: TIMEOUT });
+
+      // A second watch on the same stream, created while the first is live.
+      await page.fill("#more-key", "ws-other/");
+      await page.click('#more-form button[type="submit"]');
+      const second = page.locator('#watches li[data-watch-id="2"]');
+      await page.locator('#watches li[data-watch-id="2"].live').waitFor({ timeout: TIMEOUT });
+      await call(server.url, "Put", { key: "ws-other/x", value: "2" });
+      await call(server.url, "Put", { key: "ws-main/b", value: "3" });
+      const viaSecond = page.locator('#events li[data-watch="ws-other/*"]');
+      await viaSecond.first().waitFor({ timeout: TIMEOUT });
+      await row("ws-main/b").waitFor({ timeout: TIMEOUT });
+      assert.equal(await second.locator(".count").textContent(), "1");
+      assert.equal(await row("ws-other/x").count(), 0, "the prefix's table shows its own keys only");
+
+      // Cancelled on the stream: its events stop, the first watch goes on.
+      await second.locator("button").click();
+      await second.waitFor({ state: "detached", timeout: TIMEOUT });
+      await call(server.url, "Put", { key: "ws-other/y", value: "4" });
+      await call(server.url, "Put", { key: "ws-main/c", value: "5" });
+      await row("ws-main/c").waitFor({ timeout: TIMEOUT });
+      assert.equal(await viaSecond.count(), 1, "no event after the cancellation");
+
+      // One WebSocket carried every watch; the unary Range went over one of its own.
+      assert.deepEqual(
+        sockets.filter((path) => path.endsWith("/WatchStream")),
+        ["/trident.watch.v1.KvService/WatchStream"],
+      );
+      assert.ok(sockets.includes("/trident.watch.v1.KvService/Range"), JSON.stringify(sockets));
+      assert.deepEqual(failures, []);
+    } finally {
+      await page.close();
+    }
+  });
 
   test("an EventSource resumes after a server restart with no gap and no duplicate", async () => {
     const data = mkdtempSync(join(tmpdir(), "trident-watch-data-"));
