@@ -27,6 +27,7 @@ pub(crate) mod rest;
 pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod triple;
+pub(crate) mod websocket;
 
 use client::ClientProtocol;
 use routing::Routing;
@@ -42,6 +43,8 @@ pub(crate) const PROTOCOLS: &[&Protocol] = &[
     &connect::PROTOCOL,
     // Claims only the requests the router matched to one of its REST bindings.
     &rest::PROTOCOL,
+    // Claims only the calls the WebSocket bridge runs (marked on their requests).
+    &websocket::PROTOCOL,
 ];
 
 /// One protocol, as the registry lists it: the facts the rest of the crate asks of it, and its halves.
@@ -85,8 +88,9 @@ pub(crate) enum CodeStyle {
 ///
 /// The protocols are its associated constants: [`CONNECT`](Self::CONNECT) (the default),
 /// [`GRPC`](Self::GRPC), [`GRPC_WEB`](Self::GRPC_WEB), [`TRIPLE`](Self::TRIPLE), and
-/// [`REST`](Self::REST), which Trident serves but its client does not speak. It displays as the
-/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`).
+/// [`REST`](Self::REST) and [`WEBSOCKET`](Self::WEBSOCKET), which Trident serves but its client does
+/// not speak. It displays as the protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`,
+/// `websocket`).
 #[derive(Clone, Copy)]
 pub struct ProtocolKind(pub(crate) &'static Protocol);
 
@@ -149,12 +153,13 @@ pub(crate) fn header(
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [ProtocolKind; 5] = [
+    const EVERY_KIND: [ProtocolKind; 6] = [
         ProtocolKind::CONNECT,
         ProtocolKind::GRPC,
         ProtocolKind::GRPC_WEB,
         ProtocolKind::TRIPLE,
         ProtocolKind::REST,
+        ProtocolKind::WEBSOCKET,
     ];
 
     #[test]
@@ -175,7 +180,7 @@ mod tests {
     fn kinds_compare_hash_and_print_by_name() {
         use std::collections::HashSet;
         let kinds: HashSet<ProtocolKind> = EVERY_KIND.into_iter().collect();
-        assert_eq!(kinds.len(), 5);
+        assert_eq!(kinds.len(), 6);
         assert!(kinds.contains(&ProtocolKind::GRPC_WEB));
         assert_ne!(ProtocolKind::GRPC, ProtocolKind::GRPC_WEB);
         assert_eq!(ProtocolKind::default(), ProtocolKind::CONNECT);
@@ -196,6 +201,7 @@ mod tests {
                 ("grpc-web".to_string(), "grpc"),
                 ("triple".to_string(), "apache_dubbo"),
                 ("rest".to_string(), "rest"),
+                ("websocket".to_string(), "connect_rpc"),
             ]
         );
     }

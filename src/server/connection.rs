@@ -143,12 +143,15 @@ pub(super) async fn serve_connection<S: Served>(
     let _cancel_when_closed = token.clone().drop_guard();
     let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
     let activity = Arc::new(Activity::new());
-    let scope = Arc::new(ConnectionScope::new(
-        shutdown,
-        shared.limits.response_budget,
-        shared.limits.default_timeout,
-        shared.limits.min_data_rate,
-    ));
+    let scope = Arc::new(
+        ConnectionScope::new(
+            shutdown,
+            shared.limits.response_budget,
+            shared.limits.default_timeout,
+            shared.limits.min_data_rate,
+        )
+        .with_server_stop(lifecycle.stop.clone()),
+    );
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
         service: shared.service.clone(),
         peer,

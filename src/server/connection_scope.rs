@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::min_data_rate::MinDataRate;
 use crate::server::response_budget::ResponseBudget;
 use crate::server_shutdown::ServerShutdown;
@@ -24,6 +26,10 @@ pub(crate) struct ConnectionScope {
     /// The slowest a request message may arrive
     /// ([`Server::min_request_data_rate`](crate::Server::min_request_data_rate)).
     pub min_data_rate: Option<MinDataRate>,
+    /// Cancelled when the server stops (its grace period ran out, or it was dropped), not when this
+    /// connection closes: what a call that outlives its HTTP/1.1 connection (a WebSocket, which
+    /// takes the connection over) watches instead of `shutdown`'s `stopped`.
+    pub server_stop: Option<CancellationToken>,
 }
 
 impl ConnectionScope {
@@ -39,7 +45,14 @@ impl ConnectionScope {
             response_budget: Arc::new(ResponseBudget::new(response_budget)),
             default_timeout,
             min_data_rate,
+            server_stop: None,
         }
+    }
+
+    /// The scope, with the server's own stop token (see [`server_stop`](Self::server_stop)).
+    pub fn with_server_stop(mut self, stop: CancellationToken) -> Self {
+        self.server_stop = Some(stop);
+        self
     }
 
     /// The scope a request carries, if it came through a `Server`.
