@@ -86,7 +86,7 @@ pub(crate) fn accept(mut request: http::request::Parts, route: Route) -> http::R
         offer.codec(codec).is_some()
     }) {
         Ok(accepted) => accepted,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(upgrade) = request.extensions.remove::<OnUpgrade>() else {
         // Not from hyper (an in-memory transport): there is no connection to take over.

@@ -40,7 +40,7 @@ pub(crate) fn accept(
     request: &http::request::Parts,
     options: &WebSocketOptions,
     offered: impl Fn(&str) -> bool,
-) -> Result<Accepted, http::Response<Body>> {
+) -> Result<Accepted, Box<http::Response<Body>>> {
     let headers = &request.headers;
     let http1 = request.version < http::Version::HTTP_2;
     if header(headers, SEC_WEBSOCKET_VERSION).map(str::trim) != Some("13") {
@@ -51,16 +51,16 @@ pub(crate) fn accept(
         response
             .headers_mut()
             .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
-        return Err(response);
+        return Err(Box::new(response));
     }
     let key = match http1 {
         true => {
             let key = header(headers, SEC_WEBSOCKET_KEY).map(str::trim);
             if !has_token(headers, CONNECTION, "upgrade") || key.is_none_or(|k| k.len() != 24) {
-                return Err(refusal(
+                return Err(Box::new(refusal(
                     StatusCode::BAD_REQUEST,
                     "a WebSocket handshake needs `Connection: Upgrade` and a `Sec-WebSocket-Key`",
-                ));
+                )));
             }
             key
         }
@@ -72,17 +72,17 @@ pub(crate) fn accept(
         .map(|a| a.as_str())
         .or_else(|| header(headers, http::header::HOST));
     if !options.origin_allowed(header(headers, http::header::ORIGIN), authority) {
-        return Err(refusal(
+        return Err(Box::new(refusal(
             StatusCode::FORBIDDEN,
             "this server does not accept WebSocket calls from this origin",
-        ));
+        )));
     }
     let Some((subprotocol, codec)) = choose_subprotocol(headers, offered) else {
-        return Err(refusal(
+        return Err(Box::new(refusal(
             StatusCode::BAD_REQUEST,
             "a WebSocket call must offer the subprotocol trident.connect.proto or \
              trident.connect.json (Sec-WebSocket-Protocol)",
-        ));
+        )));
     };
     let mut response = http::Response::new(Body::empty());
     if key.is_some() {
