@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::coalesce::Coalesce;
+use crate::server::connection_scope::Upgrades;
 use crate::server::connection_service::{Activity, ConnectionService, RequestLimits, Served};
 use crate::server::{ConnectionScope, Server};
 use crate::server_shutdown::ServerShutdown;
@@ -45,6 +46,8 @@ pub(super) struct Shared<S> {
     pub tls: Option<crate::tls::TlsConfig>,
     /// What TCP responses advertise in `alt-svc`, if anything (HTTP/3).
     pub alt_svc: Option<http::HeaderValue>,
+    /// The calls that took their connection over (WebSockets), which a graceful shutdown waits for.
+    pub upgrades: tokio_util::task::TaskTracker,
 }
 
 impl<S> Shared<S> {
@@ -70,6 +73,7 @@ impl<S> Shared<S> {
             #[cfg(feature = "tls")]
             tls: server.tls.clone(),
             alt_svc: None,
+            upgrades: tokio_util::task::TaskTracker::new(),
         }
     }
 }
@@ -150,7 +154,10 @@ pub(super) async fn serve_connection<S: Served>(
             shared.limits.default_timeout,
             shared.limits.min_data_rate,
         )
-        .with_server_stop(lifecycle.stop.clone()),
+        .with_upgrades(Upgrades {
+            stop: lifecycle.stop.clone(),
+            tracker: shared.upgrades.clone(),
+        }),
     );
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
         service: shared.service.clone(),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::min_data_rate::MinDataRate;
 use crate::server::response_budget::ResponseBudget;
@@ -26,10 +27,22 @@ pub(crate) struct ConnectionScope {
     /// The slowest a request message may arrive
     /// ([`Server::min_request_data_rate`](crate::Server::min_request_data_rate)).
     pub min_data_rate: Option<MinDataRate>,
-    /// Cancelled when the server stops (its grace period ran out, or it was dropped), not when this
-    /// connection closes: what a call that outlives its HTTP/1.1 connection (a WebSocket, which
-    /// takes the connection over) watches instead of `shutdown`'s `stopped`.
-    pub server_stop: Option<CancellationToken>,
+    /// What calls that take their connection over (WebSockets) answer to, when the server set it.
+    pub upgrades: Option<Upgrades>,
+}
+
+/// The server as a call that took its connection over sees it: on HTTP/1.1 hyper's connection (and
+/// its task, its shutdown token and its place in the serve future's drain) ends at the upgrade, so
+/// such a call watches and is waited for through these instead.
+#[derive(Clone, Debug)]
+pub(crate) struct Upgrades {
+    /// Cancelled when the server stops (its grace period ran out, or it was dropped), not when the
+    /// connection closes.
+    pub stop: CancellationToken,
+    /// The serve future's graceful shutdown waits (within the grace period) for the tasks holding
+    /// one of its tokens. Only those tasks take a token: a request that leaks its extensions holds
+    /// no shutdown up.
+    pub tracker: TaskTracker,
 }
 
 impl ConnectionScope {
@@ -45,13 +58,13 @@ impl ConnectionScope {
             response_budget: Arc::new(ResponseBudget::new(response_budget)),
             default_timeout,
             min_data_rate,
-            server_stop: None,
+            upgrades: None,
         }
     }
 
-    /// The scope, with the server's own stop token (see [`server_stop`](Self::server_stop)).
-    pub fn with_server_stop(mut self, stop: CancellationToken) -> Self {
-        self.server_stop = Some(stop);
+    /// The scope, with what calls that take their connection over answer to.
+    pub fn with_upgrades(mut self, upgrades: Upgrades) -> Self {
+        self.upgrades = Some(upgrades);
         self
     }
 

@@ -12,7 +12,8 @@
 //!    connection is told to finish: HTTP/2 connections send GOAWAY and finish the streams
 //!    they have; HTTP/1.1 connections close after the response in progress (idle ones at once); TLS
 //!    handshakes still in progress are abandoned.
-//! 3. When all of them have closed, the serve future resolves. If the grace period runs out first, the
+//! 3. When all of them (and the WebSocket calls, which outlive their HTTP/1.1 connections) have
+//!    closed, the serve future resolves. If the grace period runs out first, the
 //!    remaining connections are dropped: their calls' response bodies with them, which cancels the
 //!    calls, and each request's [`ServerShutdown`] token is cancelled. The serve future then resolves.
 //!
@@ -341,8 +342,11 @@ async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io
     drop(listener);
     draining.cancel();
     let _ = drain.send(());
+    // WebSockets outlive their HTTP/1.1 connections: they are waited for beside them. Once stopped,
+    // they close on their own.
+    shared.upgrades.close();
     tokio::select! {
-        () = drain.closed() => {}
+        () = async { tokio::join!(drain.closed(), shared.upgrades.wait()); } => {}
         () = tokio::time::sleep(server.grace_period) => {
             stop.cancel();
             drain.closed().await;

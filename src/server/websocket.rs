@@ -95,7 +95,14 @@ pub(crate) fn accept(mut request: http::request::Parts, route: Route) -> http::R
             "this transport cannot switch to WebSocket",
         );
     };
-    tokio::spawn(run(upgrade, request, accepted.codec, route));
+    // A graceful shutdown waits for the call (its HTTP/1.1 connection is no longer there to wait for).
+    let tracked = ConnectionScope::of(&request.extensions)
+        .and_then(|scope| scope.upgrades.as_ref())
+        .map(|upgrades| upgrades.tracker.token());
+    tokio::spawn(async move {
+        run(upgrade, request, accepted.codec, route).await;
+        drop(tracked);
+    });
     accepted.response
 }
 
@@ -237,16 +244,16 @@ fn call_request(
     let mut stopped = None;
     if let Some(scope) = ConnectionScope::of(&request.extensions) {
         let signals = &scope.shutdown.0;
-        match (&scope.server_stop, request.version < http::Version::HTTP_2) {
-            (Some(server_stop), true) => {
-                stopped = Some(server_stop.clone());
-                let shutdown = ServerShutdown::new(server_stop.clone(), signals.draining.clone());
+        match (&scope.upgrades, request.version < http::Version::HTTP_2) {
+            (Some(upgrades), true) => {
+                stopped = Some(upgrades.stop.clone());
+                let shutdown = ServerShutdown::new(upgrades.stop.clone(), signals.draining.clone());
                 let scope = ConnectionScope {
                     shutdown,
                     response_budget: scope.response_budget.clone(),
                     default_timeout: scope.default_timeout,
                     min_data_rate: scope.min_data_rate,
-                    server_stop: scope.server_stop.clone(),
+                    upgrades: scope.upgrades.clone(),
                 };
                 request.extensions.insert(std::sync::Arc::new(scope));
             }

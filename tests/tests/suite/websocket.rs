@@ -640,3 +640,61 @@ async fn interceptors_see_websocket_calls() {
         )]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_shutdown_waits_for_websocket_calls_then_closes_them_with_1001() {
+    use std::future::IntoFuture as _;
+    const GRACE: Duration = Duration::from_millis(300);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("address");
+    let service = trident_tests::TestService::new();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(
+        trident::Server::new()
+            .grace_period(GRACE)
+            .serve(listener, trident_tests::router(service.clone()))
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .into_future(),
+    );
+    let codec = Codec::Proto;
+    // HTTP/1.1: the call outlives its connection, which hyper handed over at the upgrade.
+    let mut socket = open_with(addr, Http::H1, CHAT, subprotocol(codec), &[])
+        .await
+        .expect("accepted");
+    send_head(&mut socket, serde_json::json!({})).await;
+    let hang = EchoRequest {
+        hang: true,
+        ..request("hang")
+    };
+    send(&mut socket, codec, &hang).await;
+    service
+        .state()
+        .hang_started
+        .wait_for(1, "the handler hangs")
+        .await;
+    let started = tokio::time::Instant::now();
+    stop.send(()).expect("the server runs");
+    read_head(&mut socket).await;
+    match read_next(&mut socket, codec).await {
+        Next::End(end) => assert_eq!(end["error"]["code"], "unavailable", "{end}"),
+        Next::Message(_) => panic!("a message instead of the end"),
+    }
+    assert_eq!(read_close(&mut socket).await, Some(1001));
+    assert!(
+        started.elapsed() >= GRACE,
+        "closed before the grace period ran out"
+    );
+    within("the serve future", serving)
+        .await
+        .expect("joined")
+        .expect("served");
+    service
+        .state()
+        .cancelled
+        .wait_for(1, "the handler is cancelled")
+        .await;
+}
