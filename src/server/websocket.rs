@@ -13,8 +13,8 @@
 //! into tungstenite's write buffer and the socket can take more (`poll_ready`), and that buffer is
 //! small ([`WRITE_BUFFER`]); the chunks are the batches `respond.rs` counts as in flight until
 //! dropped, so a peer that stops reading stops the handler's stream as on HTTP/1.1 or HTTP/2. The
-//! request side holds at most one received message for the handler (the socket is not read while
-//! the handler has not taken it), each at most `read_max_bytes` plus its envelope's 5 bytes.
+//! request side hands the call one received message at a time (the socket is not read while the
+//! call has not taken the last), each at most `read_max_bytes` plus its envelope's 5 bytes.
 
 use std::collections::VecDeque;
 use std::future::Future;

@@ -72,8 +72,9 @@
 //! **Memory.** The response is pumped into the socket one envelope at a time, only when the socket
 //! can take one, and tungstenite's write buffer is small, so a peer that stops reading stops the
 //! handler's stream from being polled and the connection's response budget holds, as for any stream.
-//! Incoming messages are limited by `read_max_bytes` (tungstenite's message and frame limits), and at
-//! most one waits for the handler.
+//! Incoming messages are limited by `read_max_bytes` (tungstenite's message and frame limits), and the
+//! socket is read only while the call can take another (one waits in the bridge; on HTTP/1.1 the
+//! call reads up to four ahead of its handler, as it does for every HTTP/1.1 stream).
 //!
 //! Everything else is the single call path: the route's interceptors, negotiation (codec from the
 //! subprotocol, compression and deadline from the head), deadlines, limits, panic recovery and

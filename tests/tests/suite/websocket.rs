@@ -698,3 +698,43 @@ async fn a_graceful_shutdown_waits_for_websocket_calls_then_closes_them_with_100
         .wait_for(1, "the handler is cancelled")
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compression_is_negotiated_in_the_heads() {
+    let server = TestServer::start().await;
+    for http in BOTH {
+        let codec = Codec::Proto;
+        let mut socket = open(&server, http, ECHO, codec).await;
+        let head = serde_json::json!({
+            "connect-content-encoding": "gzip",
+            "connect-accept-encoding": "gzip",
+        });
+        send_head(&mut socket, head).await;
+        let message = EchoRequest {
+            payload: vec![b'z'; 4096],
+            ..request("squeezed")
+        };
+        let compressed = trident_tests::gzip(&codec.encode(&message));
+        socket
+            .send(Message::binary(envelope(1, &compressed)))
+            .await
+            .expect("sent");
+        end_requests(&mut socket).await;
+        let head = read_head(&mut socket).await;
+        assert_eq!(
+            head["connect-content-encoding"],
+            serde_json::json!(["gzip"])
+        );
+        match within("the reply", socket.next()).await {
+            Some(Ok(Message::Binary(data))) => {
+                assert_eq!(data[0], 1, "{http:?}: the reply is compressed");
+                let reply: EchoResponse = codec.decode(&trident_tests::gunzip(&data[5..]));
+                assert_eq!(reply.text, "squeezed");
+                assert_eq!(reply.payload.len(), 4096);
+            }
+            other => panic!("expected the reply, got {other:?}"),
+        }
+        let (_, end) = read_to_end(&mut socket, codec).await;
+        assert!(end.get("error").is_none(), "{end}");
+    }
+}
