@@ -162,7 +162,7 @@ async fn run(upgrade: OnUpgrade, request: http::request::Parts, codec: &'static 
         call: Some(call),
         body: None,
         outbox: VecDeque::new(),
-        partial: BytesMut::new(),
+        envelopes: Envelopes::default(),
         head_sent: false,
         ended: false,
         unflushed: false,
@@ -317,8 +317,8 @@ struct Bridge {
     body: Option<Body>,
     /// Messages to send, in order (each holds its part of a response batch until sent).
     outbox: VecDeque<Message>,
-    /// The start of an envelope cut between two chunks of the body.
-    partial: BytesMut,
+    /// Cuts the response body into envelopes.
+    envelopes: Envelopes,
     head_sent: bool,
     /// Whether the end-stream message is in the outbox (or sent).
     ended: bool,
@@ -540,28 +540,20 @@ impl Bridge {
     }
 
     /// Cuts a chunk of the response body into envelopes, one binary message each.
-    fn cut(&mut self, mut data: Bytes) -> Result<(), Ending> {
-        if !self.partial.is_empty() {
-            self.partial.extend_from_slice(&data);
-            data = self.partial.split().freeze();
-        }
-        while let Some(length) = envelope_length(&data) {
-            if data.len() < PREFIX + length {
-                break;
-            }
-            if self.ended {
-                return Err(Ending::Fail {
-                    error: None,
-                    close: Close::Internal,
-                    why: "a response message after the end-stream".into(),
-                });
-            }
-            let envelope = data.split_to(PREFIX + length);
-            self.ended = envelope[0] & FLAG_END_STREAM != 0;
-            self.outbox.push_back(Message::Binary(envelope));
-        }
-        if !data.is_empty() {
-            self.partial.extend_from_slice(&data);
+    fn cut(&mut self, data: Bytes) -> Result<(), Ending> {
+        let mut after_end = false;
+        let (ended, outbox) = (&mut self.ended, &mut self.outbox);
+        self.envelopes.cut(data, |envelope| {
+            after_end |= *ended;
+            *ended = envelope[0] & FLAG_END_STREAM != 0;
+            outbox.push_back(Message::Binary(envelope));
+        });
+        if after_end {
+            return Err(Ending::Fail {
+                error: None,
+                close: Close::Internal,
+                why: "a response message after the end-stream".into(),
+            });
         }
         Ok(())
     }
@@ -612,6 +604,34 @@ impl Bridge {
             }
         })
         .await;
+    }
+}
+
+/// Cuts a stream of chunks into whole envelopes. The chunks of a response body are whole batches
+/// of whole envelopes, so an envelope is a slice of its batch (which the batch's count in flight
+/// follows); one cut between chunks is copied together.
+#[derive(Default)]
+struct Envelopes {
+    /// The start of an envelope cut between two chunks.
+    partial: BytesMut,
+}
+
+impl Envelopes {
+    /// Hands `each` the envelopes `data` completes, in order.
+    fn cut(&mut self, mut data: Bytes, mut each: impl FnMut(Bytes)) {
+        if !self.partial.is_empty() {
+            self.partial.extend_from_slice(&data);
+            data = self.partial.split().freeze();
+        }
+        while let Some(length) = envelope_length(&data) {
+            if data.len() < PREFIX + length {
+                break;
+            }
+            each(data.split_to(PREFIX + length));
+        }
+        if !data.is_empty() {
+            self.partial.extend_from_slice(&data);
+        }
     }
 }
 
@@ -678,5 +698,48 @@ impl Liveness {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn envelope(flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut out = vec![flags];
+        out.extend_from_slice(&u32::try_from(payload.len()).unwrap().to_be_bytes());
+        out.extend_from_slice(payload);
+        out
+    }
+
+    #[test]
+    fn chunks_are_cut_into_whole_envelopes_wherever_they_end() {
+        let mut stream = envelope(0, b"one");
+        stream.extend(envelope(1, b""));
+        stream.extend(envelope(2, b"{}"));
+        // Every way of cutting the stream in three gives the same envelopes.
+        for first in 0..stream.len() {
+            for second in first..stream.len() {
+                let mut envelopes = Envelopes::default();
+                let mut out = Vec::new();
+                for chunk in [&stream[..first], &stream[first..second], &stream[second..]] {
+                    envelopes.cut(Bytes::copy_from_slice(chunk), |e| out.push(e));
+                }
+                let expected = [envelope(0, b"one"), envelope(1, b""), envelope(2, b"{}")];
+                assert_eq!(out, expected, "cut at {first} and {second}");
+                assert!(envelopes.partial.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_batch_is_sliced_not_copied() {
+        let mut batch = envelope(0, b"a");
+        batch.extend(envelope(0, b"bc"));
+        let batch = Bytes::from(batch);
+        let mut out = Vec::new();
+        Envelopes::default().cut(batch.clone(), |e| out.push(e));
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].as_ptr(), batch.as_ptr());
     }
 }

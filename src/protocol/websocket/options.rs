@@ -76,7 +76,9 @@ impl WebSocketOptions {
     }
 
     /// Closes the socket (code 1001) and cancels its call when nothing arrives this long after a
-    /// ping (default 20 s; at least a millisecond).
+    /// ping (default 20 s; at least a millisecond). A peer that has stopped reading cannot answer,
+    /// so it is closed the same way once it has neither read nor sent anything for the interval
+    /// and the timeout.
     pub fn ping_timeout(mut self, timeout: Duration) -> Self {
         self.ping_timeout = timeout;
         self
