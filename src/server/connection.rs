@@ -143,6 +143,11 @@ pub(super) async fn serve_connection<S: Served>(
     }
     // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
     // closed, or was dropped).
+    let mut lifecycle = lifecycle;
+    // The connection's slot under the connection limit: freed when this task ends, unless an
+    // HTTP/1.1 WebSocket took it over with the connection.
+    let connection_slot = Arc::new(std::sync::Mutex::new(lifecycle._permit.take()));
+    let _free_slot = FreeSlot(connection_slot.clone());
     let token = lifecycle.stop.child_token();
     let _cancel_when_closed = token.clone().drop_guard();
     let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
@@ -157,6 +162,7 @@ pub(super) async fn serve_connection<S: Served>(
         .with_upgrades(Upgrades {
             stop: lifecycle.stop.clone(),
             tracker: shared.upgrades.clone(),
+            connection_slot,
         }),
     );
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
@@ -171,7 +177,6 @@ pub(super) async fn serve_connection<S: Served>(
 
     #[cfg(feature = "tls")]
     if let Some(tls) = &shared.tls {
-        let mut lifecycle = lifecycle;
         // A handshake still in progress when shutdown starts is abandoned: no call has begun. A
         // failed or slow handshake drops the TCP stream: that connection ends, nothing else.
         let accepted = tokio::select! {
@@ -204,6 +209,18 @@ pub(super) async fn serve_connection<S: Served>(
     turns
         .track(drive(connection, lifecycle, &activity, shared.timers))
         .await;
+}
+
+/// Frees a connection's slot under the connection limit when its task ends, unless a WebSocket
+/// took the slot over.
+struct FreeSlot(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Drop for FreeSlot {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.take();
+        }
+    }
 }
 
 /// Drives `connection` to its end, asking it to finish when the module docs say ([`watch_finish`]),

@@ -3,9 +3,10 @@
 //! call defaults. They travel as one request extension, an `Arc` made once per connection, so a call
 //! pays one extension insert and one reference count for all of them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,6 +44,10 @@ pub(crate) struct Upgrades {
     /// one of its tokens. Only those tasks take a token: a request that leaks its extensions holds
     /// no shutdown up.
     pub tracker: TaskTracker,
+    /// The connection's slot under the connection limit, which an HTTP/1.1 WebSocket takes over
+    /// with the connection (the connection task empties it when it ends, so a request that leaks
+    /// its extensions holds no slot).
+    pub connection_slot: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
 }
 
 impl ConnectionScope {

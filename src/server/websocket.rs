@@ -95,13 +95,17 @@ pub(crate) fn accept(mut request: http::request::Parts, route: Route) -> http::R
             "this transport cannot switch to WebSocket",
         );
     };
-    // A graceful shutdown waits for the call (its HTTP/1.1 connection is no longer there to wait for).
-    let tracked = ConnectionScope::of(&request.extensions)
-        .and_then(|scope| scope.upgrades.as_ref())
-        .map(|upgrades| upgrades.tracker.token());
+    // A graceful shutdown waits for the call, and on HTTP/1.1 the call holds its connection's slot
+    // under the connection limit: hyper's connection, which did both, ends at the upgrade.
+    let upgrades =
+        ConnectionScope::of(&request.extensions).and_then(|scope| scope.upgrades.as_ref());
+    let tracked = upgrades.map(|upgrades| upgrades.tracker.token());
+    let slot = upgrades
+        .filter(|_| request.version < http::Version::HTTP_2)
+        .and_then(|upgrades| upgrades.connection_slot.lock().ok()?.take());
     tokio::spawn(async move {
         run(upgrade, request, accepted.codec, route).await;
-        drop(tracked);
+        drop((tracked, slot));
     });
     accepted.response
 }

@@ -738,3 +738,33 @@ async fn compression_is_negotiated_in_the_heads() {
         assert!(end.get("error").is_none(), "{end}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http1_websocket_keeps_its_connections_place_under_the_limit() {
+    let server = TestServer::start_on(trident::Server::new().max_connections(1), |r| r).await;
+    let codec = Codec::Proto;
+    let mut socket = open(&server, Http::H1, CHAT, codec).await;
+    send_head(&mut socket, serde_json::json!({})).await;
+    send(&mut socket, codec, &request("hold")).await;
+    read_head(&mut socket).await;
+    assert!(matches!(
+        read_next(&mut socket, codec).await,
+        Next::Message(_)
+    ));
+    // The WebSocket still holds the one connection the server takes: another waits unanswered.
+    let client = server.client(codec, Http::H1);
+    let waiting =
+        tokio::time::timeout(Duration::from_millis(300), client.echo(request("blocked"))).await;
+    assert!(waiting.is_err(), "served beside the WebSocket: {waiting:?}");
+    end_requests(&mut socket).await;
+    let (_, end) = read_to_end(&mut socket, codec).await;
+    assert!(end.get("error").is_none(), "{end}");
+    drop(socket);
+    let reply = within(
+        "a call once the WebSocket is over",
+        client.echo(request("free")),
+    )
+    .await
+    .expect("served");
+    assert_eq!(reply.into_message().text, "free");
+}
