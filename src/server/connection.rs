@@ -48,6 +48,9 @@ pub(super) struct Shared<S> {
     pub alt_svc: Option<http::HeaderValue>,
     /// The calls that took their connection over (WebSockets), which a graceful shutdown waits for.
     pub upgrades: tokio_util::task::TaskTracker,
+    /// Cancelled when those calls must end: at the end of a shutdown's grace period, just before
+    /// the connections are dropped (a child of the serve future's stop token).
+    pub upgrades_stop: CancellationToken,
 }
 
 impl<S> Shared<S> {
@@ -74,6 +77,7 @@ impl<S> Shared<S> {
             tls: server.tls.clone(),
             alt_svc: None,
             upgrades: tokio_util::task::TaskTracker::new(),
+            upgrades_stop: CancellationToken::new(),
         }
     }
 }
@@ -160,9 +164,10 @@ pub(super) async fn serve_connection<S: Served>(
             shared.limits.min_data_rate,
         )
         .with_upgrades(Upgrades {
-            stop: lifecycle.stop.clone(),
+            stop: shared.upgrades_stop.clone(),
             tracker: shared.upgrades.clone(),
             connection_slot,
+            activity: activity.clone(),
         }),
     );
     let service = |certificates: Option<PeerCertificates>| ConnectionService {

@@ -213,13 +213,13 @@ fn header_list_size<B>(request: &http::Request<B>) -> usize {
 
 /// Holds a call's place while it is in flight: counted in its connection's [`Activity`], and in the
 /// server's calls-in-flight limit when there is one.
-struct CallGuard {
+pub(super) struct CallGuard {
     activity: Arc<Activity>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl CallGuard {
-    fn new(activity: Arc<Activity>, permit: Option<OwnedSemaphorePermit>) -> Self {
+    pub(super) fn new(activity: Arc<Activity>, permit: Option<OwnedSemaphorePermit>) -> Self {
         activity.call_started();
         Self {
             activity,

@@ -32,7 +32,8 @@ use tokio::time::{Instant, Sleep};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 use tokio_tungstenite::tungstenite::protocol::{Message, Role, WebSocketConfig};
-use tokio_util::sync::{CancellationToken, PollSender};
+use tokio_util::sync::{PollSender, WaitForCancellationFutureOwned};
+use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::body::Body;
 use crate::envelope::{FLAG_COMPRESSED, FLAG_END_STREAM};
@@ -45,6 +46,7 @@ use crate::protocol::websocket::head::{is_handshake_header, parse_client_head, s
 use crate::protocol::websocket::{WebSocketCall, WebSocketOptions, end_stream_message};
 use crate::server::ConnectionScope;
 use crate::server::call::ServerCall;
+use crate::server::connection_service::CallGuard;
 use crate::server::handler::Handler;
 use crate::server::recover::Recovery;
 use crate::server_shutdown::ServerShutdown;
@@ -103,15 +105,26 @@ pub(crate) fn accept(mut request: http::request::Parts, route: Route) -> http::R
     let slot = upgrades
         .filter(|_| request.version < http::Version::HTTP_2)
         .and_then(|upgrades| upgrades.connection_slot.lock().ok()?.take());
+    // On HTTP/2 the connection goes on, and the call keeps it from counting as idle.
+    let in_flight = upgrades
+        .filter(|_| request.version >= http::Version::HTTP_2)
+        .map(|upgrades| CallGuard::new(upgrades.activity.clone(), None));
     tokio::spawn(async move {
-        run(upgrade, request, accepted.codec, route).await;
-        drop((tracked, slot));
+        run(upgrade, request, accepted.codec, route, tracked).await;
+        drop((slot, in_flight));
     });
     accepted.response
 }
 
-/// Takes the connection over, reads the head, runs the call and pumps it.
-async fn run(upgrade: OnUpgrade, request: http::request::Parts, codec: &'static str, route: Route) {
+/// Takes the connection over, reads the head, runs the call and pumps it. `tracked` holds up a
+/// graceful shutdown until the socket is closed.
+async fn run(
+    upgrade: OnUpgrade,
+    request: http::request::Parts,
+    codec: &'static str,
+    route: Route,
+    tracked: Option<TaskTrackerToken>,
+) {
     let Ok(upgraded) = upgrade.await else {
         return;
     };
@@ -128,17 +141,28 @@ async fn run(upgrade: OnUpgrade, request: http::request::Parts, codec: &'static 
     let mut socket =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
     let options = route.options.clone();
+    // Cancelled when the server stops serving WebSocket calls (the end of a shutdown's grace).
+    let stopped = ConnectionScope::of(&request.extensions)
+        .and_then(|scope| scope.upgrades.as_ref())
+        .map(|upgrades| upgrades.stop.clone())
+        .unwrap_or_default();
     let patience = options.ping_interval + options.ping_timeout;
-    let head = match tokio::time::timeout(patience, read_head(&mut socket)).await {
+    let head = tokio::select! {
+        head = tokio::time::timeout(patience, read_head(&mut socket)) => head,
+        () = stopped.cancelled() => {
+            return close_with(socket, Close::GoingAway, "server shutting down", tracked).await;
+        }
+    };
+    let head = match head {
         Ok(Ok(head)) => head,
-        Ok(Err(Some((close, why)))) => return close_with(socket, close, &why).await,
+        Ok(Err(Some((close, why)))) => return close_with(socket, close, &why, tracked).await,
         Ok(Err(None)) => return,
         Err(_) => {
             let why = "no head message in time";
-            return close_with(socket, Close::GoingAway, why).await;
+            return close_with(socket, Close::GoingAway, why, tracked).await;
         }
     };
-    let (request, stopped) = call_request(request, head, codec);
+    let request = call_request(request, head, codec);
     let (requests, received) = mpsc::channel(1);
     let body = Body::from_frames(futures_util::stream::unfold(
         received,
@@ -171,7 +195,8 @@ async fn run(upgrade: OnUpgrade, request: http::request::Parts, codec: &'static 
         ended: false,
         unflushed: false,
         liveness: Liveness::new(&options),
-        stopped: stopped.map(|token| Box::pin(token.cancelled_owned())),
+        stopped: Box::pin(stopped.cancelled_owned()),
+        tracked,
     };
     let ending = std::future::poll_fn(|cx| bridge.poll(cx)).await;
     bridge.finish(ending).await;
@@ -212,13 +237,12 @@ fn classify(error: &WsError) -> Option<Close> {
 }
 
 /// The request the call sees: the upgrade request's headers less the handshake's, then the head's;
-/// marked as a WebSocket call of `codec`. Also the token that ends the call when the server stops
-/// serving it.
+/// marked as a WebSocket call of `codec`.
 fn call_request(
     mut request: http::request::Parts,
     head: http::HeaderMap,
     codec: &'static str,
-) -> (http::request::Parts, Option<CancellationToken>) {
+) -> http::request::Parts {
     let upgrade = std::mem::take(&mut request.headers);
     let mut headers = http::HeaderMap::with_capacity(upgrade.len() + head.len());
     let mut last = None;
@@ -244,37 +268,41 @@ fn call_request(
     request.headers = headers;
     request.extensions.insert(WebSocketCall { codec });
     // On HTTP/1.1 hyper's connection ended at the upgrade, and with it the connection's token: the
-    // call watches the server's own stop instead (HTTP/2's connection goes on carrying the stream).
-    let mut stopped = None;
-    if let Some(scope) = ConnectionScope::of(&request.extensions) {
-        let signals = &scope.shutdown.0;
-        match (&scope.upgrades, request.version < http::Version::HTTP_2) {
-            (Some(upgrades), true) => {
-                stopped = Some(upgrades.stop.clone());
-                let shutdown = ServerShutdown::new(upgrades.stop.clone(), signals.draining.clone());
-                let scope = ConnectionScope {
-                    shutdown,
-                    response_budget: scope.response_budget.clone(),
-                    default_timeout: scope.default_timeout,
-                    min_data_rate: scope.min_data_rate,
-                    upgrades: scope.upgrades.clone(),
-                };
-                request.extensions.insert(std::sync::Arc::new(scope));
-            }
-            _ => stopped = Some(signals.stopped.clone()),
-        }
+    // call watches the one of calls that took their connection over instead (HTTP/2's connection
+    // goes on carrying the stream, and its token stays the call's).
+    if let Some(scope) = ConnectionScope::of(&request.extensions)
+        && let Some(upgrades) = &scope.upgrades
+        && request.version < http::Version::HTTP_2
+    {
+        let draining = scope.shutdown.0.draining.clone();
+        let scope = ConnectionScope {
+            shutdown: ServerShutdown::new(upgrades.stop.clone(), draining),
+            response_budget: scope.response_budget.clone(),
+            default_timeout: scope.default_timeout,
+            min_data_rate: scope.min_data_rate,
+            upgrades: scope.upgrades.clone(),
+        };
+        request.extensions.insert(std::sync::Arc::new(scope));
     }
-    (request, stopped)
+    request
 }
 
-/// Closes `socket` with `close` and `why`, and waits (a while) for the peer's answer.
-async fn close_with(mut socket: WebSocketStream<TokioIo<Upgraded>>, close: Close, why: &str) {
+/// Closes `socket` with `close` and `why`, waits (a while) for the peer's answer, and then releases
+/// `tracked`: on HTTP/2 the close is through only once the peer answers, as the connection is
+/// dropped once the shutdown is no longer held up.
+async fn close_with(
+    mut socket: WebSocketStream<TokioIo<Upgraded>>,
+    close: Close,
+    why: &str,
+    tracked: Option<TaskTrackerToken>,
+) {
     let _ = tokio::time::timeout(CLOSE_WAIT, async {
         if socket.close(Some(close.frame(why))).await.is_ok() {
             while let Some(Ok(_)) = socket.next().await {}
         }
     })
     .await;
+    drop(tracked);
 }
 
 /// Where the client's request stream is.
@@ -330,14 +358,14 @@ struct Bridge {
     unflushed: bool,
     liveness: Liveness,
     /// Resolves when the server stops serving the call.
-    stopped: Option<Pin<Box<tokio_util::sync::WaitForCancellationFutureOwned>>>,
+    stopped: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// Holds up a graceful shutdown until the socket is closed.
+    tracked: Option<TaskTrackerToken>,
 }
 
 impl Bridge {
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
-        if let Some(stopped) = &mut self.stopped
-            && stopped.as_mut().poll(cx).is_ready()
-        {
+        if self.stopped.as_mut().poll(cx).is_ready() {
             return Poll::Ready(Ending::Fail {
                 error: Some(Error::new(
                     Code::Unavailable,
@@ -608,6 +636,8 @@ impl Bridge {
             }
         })
         .await;
+        // The close is through (or the peer is not answering): the shutdown may go on.
+        self.tracked = None;
     }
 }
 

@@ -79,44 +79,68 @@ async fn open_with(
             }
         }
         Http::H2 => {
-            let tcp = tokio::net::TcpStream::connect(addr)
-                .await
-                .expect("connects");
-            let (mut sender, connection) =
-                hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
-                    .await
-                    .expect("h2 handshake");
-            tokio::spawn(connection);
-            // A first request, so that the server's SETTINGS (with ENABLE_CONNECT_PROTOCOL) are in.
-            let probe = http::Request::get(format!("http://{addr}/"))
-                .body(http_body_util::Empty::<Bytes>::new())
-                .unwrap();
-            sender.send_request(probe).await.expect("a probe");
-            let mut builder = http::Request::builder()
-                .method(http::Method::CONNECT)
-                .uri(format!("http://{addr}{path}"))
-                .header("sec-websocket-version", "13")
-                .header("sec-websocket-protocol", protocols);
-            for (name, value) in headers {
-                builder = builder.header(*name, *value);
-            }
-            let mut request = builder.body(http_body_util::Empty::<Bytes>::new()).unwrap();
-            request
-                .extensions_mut()
-                .insert(hyper::ext::Protocol::from_static("websocket"));
-            let mut response = sender.send_request(request).await.expect("an answer");
-            if response.status() != 200 {
-                return Err(response.status().as_u16());
-            }
-            assert_eq!(
-                response.headers()["sec-websocket-protocol"],
-                protocols.split(',').next().unwrap().trim()
-            );
-            let upgraded = hyper::upgrade::on(&mut response).await.expect("upgraded");
-            let io: Pin<Box<dyn Io>> = Box::pin(TokioIo::new(upgraded));
-            Ok(WebSocketStream::from_raw_socket(io, Role::Client, None).await)
+            let mut sender = h2_connection(addr).await;
+            open_on_h2(&mut sender, addr, path, protocols, headers).await
         }
     }
+}
+
+type H2Sender = hyper::client::conn::http2::SendRequest<http_body_util::Empty<Bytes>>;
+
+/// A new HTTP/2 connection to `addr`, with the server's SETTINGS in.
+async fn h2_connection(addr: std::net::SocketAddr) -> H2Sender {
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connects");
+    let (mut sender, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp))
+            .await
+            .expect("h2 handshake");
+    tokio::spawn(connection);
+    // A first request, so that the server's SETTINGS (with ENABLE_CONNECT_PROTOCOL) are in.
+    probe(&mut sender, addr).await.expect("a probe");
+    sender
+}
+
+/// A plain request on `sender`'s connection (404).
+async fn probe(sender: &mut H2Sender, addr: std::net::SocketAddr) -> hyper::Result<()> {
+    let probe = http::Request::get(format!("http://{addr}/"))
+        .body(http_body_util::Empty::<Bytes>::new())
+        .unwrap();
+    sender.send_request(probe).await.map(drop)
+}
+
+/// Opens a socket as an extended CONNECT stream on `sender`'s connection.
+async fn open_on_h2(
+    sender: &mut H2Sender,
+    addr: std::net::SocketAddr,
+    path: &str,
+    protocols: &str,
+    headers: &[(&str, &str)],
+) -> Result<Socket, u16> {
+    let mut builder = http::Request::builder()
+        .method(http::Method::CONNECT)
+        .uri(format!("http://{addr}{path}"))
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", protocols);
+    for (name, value) in headers {
+        builder = builder.header(*name, *value);
+    }
+    let mut request = builder.body(http_body_util::Empty::<Bytes>::new()).unwrap();
+    request
+        .extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    let mut response = sender.send_request(request).await.expect("an answer");
+    if response.status() != 200 {
+        return Err(response.status().as_u16());
+    }
+    assert_eq!(
+        response.headers()["sec-websocket-protocol"],
+        protocols.split(',').next().unwrap().trim()
+    );
+    let upgraded = hyper::upgrade::on(&mut response).await.expect("upgraded");
+    let io: Pin<Box<dyn Io>> = Box::pin(TokioIo::new(upgraded));
+    Ok(WebSocketStream::from_raw_socket(io, Role::Client, None).await)
 }
 
 async fn open(server: &TestServer, http: Http, path: &str, codec: Codec) -> Socket {
@@ -196,11 +220,15 @@ async fn read_to_end(socket: &mut Socket, codec: Codec) -> (Vec<EchoResponse>, s
     }
 }
 
-/// Reads until the server closes; the close code.
+/// Reads until the server closes, and answers the close; the close code.
 async fn read_close(socket: &mut Socket) -> Option<u16> {
     loop {
         match within("the close", socket.next()).await {
-            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(Message::Close(frame))) => {
+                // Reading on sends tungstenite's answer to the close, as a well-behaved peer does.
+                while let Some(Ok(_)) = within("the close's end", socket.next()).await {}
+                return frame.map(|f| u16::from(f.code));
+            }
             Some(Ok(_)) => {}
             Some(Err(_)) | None => return None,
         }
@@ -643,6 +671,12 @@ async fn interceptors_see_websocket_calls() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_shutdown_waits_for_websocket_calls_then_closes_them_with_1001() {
+    for http in BOTH {
+        shutdown_round(http).await;
+    }
+}
+
+async fn shutdown_round(http: Http) {
     use std::future::IntoFuture as _;
     const GRACE: Duration = Duration::from_millis(300);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -661,8 +695,8 @@ async fn a_graceful_shutdown_waits_for_websocket_calls_then_closes_them_with_100
             .into_future(),
     );
     let codec = Codec::Proto;
-    // HTTP/1.1: the call outlives its connection, which hyper handed over at the upgrade.
-    let mut socket = open_with(addr, Http::H1, CHAT, subprotocol(codec), &[])
+    // On HTTP/1.1 the call outlives its connection, which hyper handed over at the upgrade.
+    let mut socket = open_with(addr, http, CHAT, subprotocol(codec), &[])
         .await
         .expect("accepted");
     send_head(&mut socket, serde_json::json!({})).await;
@@ -680,13 +714,13 @@ async fn a_graceful_shutdown_waits_for_websocket_calls_then_closes_them_with_100
     stop.send(()).expect("the server runs");
     read_head(&mut socket).await;
     match read_next(&mut socket, codec).await {
-        Next::End(end) => assert_eq!(end["error"]["code"], "unavailable", "{end}"),
+        Next::End(end) => assert_eq!(end["error"]["code"], "unavailable", "{http:?}: {end}"),
         Next::Message(_) => panic!("a message instead of the end"),
     }
-    assert_eq!(read_close(&mut socket).await, Some(1001));
+    assert_eq!(read_close(&mut socket).await, Some(1001), "{http:?}");
     assert!(
         started.elapsed() >= GRACE,
-        "closed before the grace period ran out"
+        "{http:?}: closed before the grace period ran out"
     );
     within("the serve future", serving)
         .await
@@ -767,4 +801,30 @@ async fn an_http1_websocket_keeps_its_connections_place_under_the_limit() {
     .await
     .expect("served");
     assert_eq!(reply.into_message().text, "free");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_http2_websocket_keeps_its_connection_from_idling_out() {
+    let idle = Duration::from_millis(150);
+    let server = TestServer::start_on(trident::Server::new().idle_timeout(idle), |r| r).await;
+    let codec = Codec::Proto;
+    let mut sender = h2_connection(server.addr).await;
+    let mut socket = open_on_h2(&mut sender, server.addr, CHAT, subprotocol(codec), &[])
+        .await
+        .expect("accepted");
+    send_head(&mut socket, serde_json::json!({})).await;
+    send(&mut socket, codec, &request("busy")).await;
+    read_head(&mut socket).await;
+    assert!(matches!(
+        read_next(&mut socket, codec).await,
+        Next::Message(_)
+    ));
+    tokio::time::sleep(idle * 3).await;
+    // The connection was not told to finish (GOAWAY): it still takes new streams.
+    probe(&mut sender, server.addr)
+        .await
+        .expect("the connection still takes streams");
+    end_requests(&mut socket).await;
+    let (_, end) = read_to_end(&mut socket, codec).await;
+    assert!(end.get("error").is_none(), "{end}");
 }
