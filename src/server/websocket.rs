@@ -128,11 +128,9 @@ async fn run(
     let Ok(upgraded) = upgrade.await else {
         return;
     };
-    let mut limit = route.offer.read_max_bytes;
-    if limit > 0 {
-        limit = limit.saturating_add(PREFIX);
-    }
-    let limit = (limit > 0).then_some(limit);
+    // A message is one envelope: the limit on its payload, plus the prefix (0: no limit).
+    let read_max_bytes = route.offer.read_max_bytes;
+    let limit = (read_max_bytes > 0).then(|| read_max_bytes.saturating_add(PREFIX));
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -140,13 +138,13 @@ async fn run(
         .max_frame_size(limit);
     let mut socket =
         WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config)).await;
-    let options = route.options.clone();
+    let liveness = Liveness::new(&route.options);
     // Cancelled when the server stops serving WebSocket calls (the end of a shutdown's grace).
     let stopped = ConnectionScope::of(&request.extensions)
         .and_then(|scope| scope.upgrades.as_ref())
         .map(|upgrades| upgrades.stop.clone())
         .unwrap_or_default();
-    let patience = options.ping_interval + options.ping_timeout;
+    let patience = route.options.ping_interval + route.options.ping_timeout;
     let head = tokio::select! {
         head = tokio::time::timeout(patience, read_head(&mut socket)) => head,
         () = stopped.cancelled() => {
@@ -194,7 +192,7 @@ async fn run(
         head_sent: false,
         ended: false,
         unflushed: false,
-        liveness: Liveness::new(&options),
+        liveness,
         stopped: Box::pin(stopped.cancelled_owned()),
         tracked,
     };
