@@ -167,7 +167,6 @@ pub(super) async fn serve_connection<S: Served>(
             stop: shared.upgrades_stop.clone(),
             tracker: shared.upgrades.clone(),
             connection_slot,
-            activity: activity.clone(),
         }),
     );
     let service = |certificates: Option<PeerCertificates>| ConnectionService {

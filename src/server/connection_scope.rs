@@ -11,7 +11,6 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::min_data_rate::MinDataRate;
-use crate::server::connection_service::Activity;
 use crate::server::response_budget::ResponseBudget;
 use crate::server_shutdown::ServerShutdown;
 
@@ -49,10 +48,6 @@ pub(crate) struct Upgrades {
     /// with the connection (the connection task empties it when it ends, so a request that leaks
     /// its extensions holds no slot).
     pub connection_slot: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
-    /// The connection's calls in flight, which its idle timeout and the connection limit's eviction
-    /// of idle connections read: an HTTP/2 WebSocket counts there while it runs (its handshake's
-    /// response, which counted it, is over at once).
-    pub(super) activity: Arc<Activity>,
 }
 
 impl ConnectionScope {

@@ -46,7 +46,7 @@ use crate::protocol::websocket::head::{is_handshake_header, parse_client_head, s
 use crate::protocol::websocket::{WebSocketCall, WebSocketOptions, end_stream_message};
 use crate::server::ConnectionScope;
 use crate::server::call::ServerCall;
-use crate::server::connection_service::CallGuard;
+use crate::server::connection_service::CallTakeover;
 use crate::server::handler::Handler;
 use crate::server::recover::Recovery;
 use crate::server_shutdown::ServerShutdown;
@@ -105,15 +105,16 @@ pub(crate) fn accept(mut request: http::request::Parts, route: Route) -> http::R
     let slot = upgrades
         .filter(|_| request.version < http::Version::HTTP_2)
         .and_then(|upgrades| upgrades.connection_slot.lock().ok()?.take());
-    // On HTTP/2 the connection goes on, and the call keeps it from counting as idle.
-    let in_flight = upgrades
-        .filter(|_| request.version >= http::Version::HTTP_2)
-        .map(|upgrades| CallGuard::new(upgrades.activity.clone(), None));
+    // The call stays counted in flight (under the server's limit, and keeping an HTTP/2 connection
+    // from counting as idle) after its handshake's answer, which counted it until now, is over.
+    let in_flight = CallTakeover::default();
+    let mut response = accepted.response;
+    response.extensions_mut().insert(in_flight.clone());
     tokio::spawn(async move {
         run(upgrade, request, accepted.codec, route, tracked).await;
         drop((slot, in_flight));
     });
-    accepted.response
+    response
 }
 
 /// Takes the connection over, reads the head, runs the call and pumps it. `tracked` holds up a

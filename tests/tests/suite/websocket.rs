@@ -828,3 +828,40 @@ async fn an_http2_websocket_keeps_its_connection_from_idling_out() {
     let (_, end) = read_to_end(&mut socket, codec).await;
     assert!(end.get("error").is_none(), "{end}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_call_counts_under_the_limit_of_calls_in_flight() {
+    let server = TestServer::start_on(trident::Server::new().max_calls_in_flight(1), |r| r).await;
+    let codec = Codec::Proto;
+    for http in BOTH {
+        let mut socket = open(&server, http, CHAT, codec).await;
+        send_head(&mut socket, serde_json::json!({})).await;
+        send(&mut socket, codec, &request("hold")).await;
+        read_head(&mut socket).await;
+        assert!(matches!(
+            read_next(&mut socket, codec).await,
+            Next::Message(_)
+        ));
+        let client = server.client(codec, Http::H2);
+        let refused = within("a call at the limit", client.echo(request("refused"))).await;
+        let error = refused.expect_err("no room beside the WebSocket");
+        assert_eq!(
+            error.code(),
+            trident::Code::Unavailable,
+            "{http:?}: {error}"
+        );
+        end_requests(&mut socket).await;
+        read_to_end(&mut socket, codec).await;
+        drop(socket);
+        // The WebSocket's place is given back once it is over (its task ends after the close).
+        let mut served = false;
+        for _ in 0..50 {
+            if client.echo(request("free")).await.is_ok() {
+                served = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(served, "{http:?}: the WebSocket's place was not given back");
+    }
+}
