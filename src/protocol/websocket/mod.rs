@@ -78,7 +78,11 @@
 //!
 //! Everything else is the single call path: the route's interceptors, negotiation (codec from the
 //! subprotocol, compression and deadline from the head), deadlines, limits, panic recovery and
-//! shutdown. The bridge between socket and call is `server/websocket.rs`.
+//! shutdown. A WebSocket call counts as a call in flight (`Server::max_calls_in_flight`, idle
+//! timeouts) until its socket closes; on HTTP/1.1 it also keeps its connection's place under
+//! `Server::max_connections`, and a graceful shutdown waits for it within the grace period, then
+//! ends it with an `unavailable` end-stream and 1001. The bridge between socket and call is
+//! `server/websocket.rs`.
 
 pub(crate) mod close;
 pub(crate) mod handshake;
