@@ -129,7 +129,8 @@ pub(super) struct Lifecycle {
     pub draining: CancellationToken,
     /// Changes while the server is at its connection limit.
     pub pressure: watch::Receiver<()>,
-    /// The connection's slot under `max_connections`, freed when the task ends.
+    /// The connection's slot under `max_connections`, freed when the task ends (a TCP connection
+    /// moves it into its scope, where an HTTP/1.1 WebSocket may take it over).
     pub _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -145,13 +146,13 @@ pub(super) async fn serve_connection<S: Served>(
         let keepalive = socket2::TcpKeepalive::new().with_time(idle);
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
     }
-    // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
-    // closed, or was dropped).
     let mut lifecycle = lifecycle;
     // The connection's slot under the connection limit: freed when this task ends, unless an
     // HTTP/1.1 WebSocket took it over with the connection.
     let connection_slot = Arc::new(std::sync::Mutex::new(lifecycle._permit.take()));
     let _free_slot = FreeSlot(connection_slot.clone());
+    // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
+    // closed, or was dropped).
     let token = lifecycle.stop.child_token();
     let _cancel_when_closed = token.clone().drop_guard();
     let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
