@@ -131,6 +131,13 @@ pub mod rest {
     pub use crate::protocol::rest::{HttpRule, RestRoutes};
 }
 
+/// Every call type over a WebSocket ([`ProtocolKind::WEBSOCKET`]), for browsers that need bidi
+/// streams: its options, set with [`Router::websocket`]. The guide's WebSocket section gives the
+/// wire contract.
+pub mod websocket {
+    pub use crate::protocol::websocket::WebSocketOptions;
+}
+
 /// The guide: services and clients for the four call types, errors, deadlines, interceptors and
 /// middleware, TLS, browsers, shutdown and deployment, and coming from tonic (`docs/guide.md`; its
 /// snippets are compiled and run as the doc tests of the repository's `trident-examples` crate).

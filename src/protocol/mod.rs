@@ -29,6 +29,7 @@ pub(crate) mod routing;
 pub(crate) mod server;
 pub(crate) mod text_stream;
 pub(crate) mod triple;
+pub(crate) mod websocket;
 
 use client::ClientProtocol;
 use routing::Routing;
@@ -47,6 +48,8 @@ pub(crate) const PROTOCOLS: &[&Protocol] = &[
     &push::NDJSON_PROTOCOL,
     // Claims only the requests the router matched to one of its REST bindings.
     &rest::PROTOCOL,
+    // Claims only the calls the WebSocket bridge runs (marked on their requests).
+    &websocket::PROTOCOL,
 ];
 
 /// One protocol, as the registry lists it: the facts the rest of the crate asks of it, and its halves.
@@ -90,9 +93,10 @@ pub(crate) enum CodeStyle {
 ///
 /// The protocols are its associated constants: [`CONNECT`](Self::CONNECT) (the default),
 /// [`GRPC`](Self::GRPC), [`GRPC_WEB`](Self::GRPC_WEB), [`TRIPLE`](Self::TRIPLE), and
-/// [`REST`](Self::REST), [`SSE`](Self::SSE) and [`NDJSON`](Self::NDJSON), which Trident serves
-/// but its client does not speak. It displays as the
-/// protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`, `sse`, `ndjson`).
+/// [`REST`](Self::REST), [`SSE`](Self::SSE), [`NDJSON`](Self::NDJSON) and
+/// [`WEBSOCKET`](Self::WEBSOCKET), which Trident serves but its client does not speak. It displays as
+/// the protocol's name (`connect`, `grpc`, `grpc-web`, `triple`, `rest`, `sse`, `ndjson`,
+/// `websocket`).
 #[derive(Clone, Copy)]
 pub struct ProtocolKind(pub(crate) &'static Protocol);
 
@@ -155,7 +159,7 @@ pub(crate) fn header(
 mod tests {
     use super::*;
 
-    const EVERY_KIND: [ProtocolKind; 7] = [
+    const EVERY_KIND: [ProtocolKind; 8] = [
         ProtocolKind::CONNECT,
         ProtocolKind::GRPC,
         ProtocolKind::GRPC_WEB,
@@ -163,6 +167,7 @@ mod tests {
         ProtocolKind::REST,
         ProtocolKind::SSE,
         ProtocolKind::NDJSON,
+        ProtocolKind::WEBSOCKET,
     ];
 
     #[test]
@@ -206,6 +211,7 @@ mod tests {
                 ("rest".to_string(), "rest"),
                 ("sse".to_string(), "connect_rpc"),
                 ("ndjson".to_string(), "connect_rpc"),
+                ("websocket".to_string(), "connect_rpc"),
             ]
         );
     }

@@ -175,7 +175,7 @@ pub(crate) struct Offer {
 }
 
 impl Offer {
-    fn codec(&self, name: &str) -> Option<&Arc<dyn Codec>> {
+    pub(crate) fn codec(&self, name: &str) -> Option<&Arc<dyn Codec>> {
         self.codecs
             .iter()
             .find(|codec| codec.name().eq_ignore_ascii_case(name))

@@ -445,7 +445,10 @@ impl Server {
         let mut http2 = builder.http2();
         http2
             .timer(TokioTimer::new())
-            .max_header_list_size(self.max_header_list_size);
+            .max_header_list_size(self.max_header_list_size)
+            // SETTINGS_ENABLE_CONNECT_PROTOCOL (RFC 8441): clients may open WebSockets over HTTP/2
+            // with an extended CONNECT (`protocol/websocket`); the router refuses any other CONNECT.
+            .enable_connect_protocol();
         // `check` found these in HTTP/2's ranges before serving started, so h2 cannot panic on them.
         let settings = &self.http2;
         if let Some(max) = settings.max_concurrent_streams {

@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::coalesce::Coalesce;
+use crate::server::connection_scope::Upgrades;
 use crate::server::connection_service::{Activity, ConnectionService, RequestLimits, Served};
 use crate::server::{ConnectionScope, Server};
 use crate::server_shutdown::ServerShutdown;
@@ -45,6 +46,11 @@ pub(super) struct Shared<S> {
     pub tls: Option<crate::tls::TlsConfig>,
     /// What TCP responses advertise in `alt-svc`, if anything (HTTP/3).
     pub alt_svc: Option<http::HeaderValue>,
+    /// The calls that took their connection over (WebSockets), which a graceful shutdown waits for.
+    pub upgrades: tokio_util::task::TaskTracker,
+    /// Cancelled when those calls must end: at the end of a shutdown's grace period, just before
+    /// the connections are dropped (a child of the serve future's stop token).
+    pub upgrades_stop: CancellationToken,
 }
 
 impl<S> Shared<S> {
@@ -70,6 +76,8 @@ impl<S> Shared<S> {
             #[cfg(feature = "tls")]
             tls: server.tls.clone(),
             alt_svc: None,
+            upgrades: tokio_util::task::TaskTracker::new(),
+            upgrades_stop: CancellationToken::new(),
         }
     }
 }
@@ -121,7 +129,8 @@ pub(super) struct Lifecycle {
     pub draining: CancellationToken,
     /// Changes while the server is at its connection limit.
     pub pressure: watch::Receiver<()>,
-    /// The connection's slot under `max_connections`, freed when the task ends.
+    /// The connection's slot under `max_connections`, freed when the task ends (a TCP connection
+    /// moves it into its scope, where an HTTP/1.1 WebSocket may take it over).
     pub _permit: Option<OwnedSemaphorePermit>,
 }
 
@@ -137,18 +146,30 @@ pub(super) async fn serve_connection<S: Served>(
         let keepalive = socket2::TcpKeepalive::new().with_time(idle);
         let _ = socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive);
     }
+    let mut lifecycle = lifecycle;
+    // The connection's slot under the connection limit: freed when this task ends, unless an
+    // HTTP/1.1 WebSocket took it over with the connection.
+    let connection_slot = Arc::new(std::sync::Mutex::new(lifecycle._permit.take()));
+    let _free_slot = FreeSlot(connection_slot.clone());
     // The requests' shutdown token: cancelled with `stop`, or when this task ends (the connection
     // closed, or was dropped).
     let token = lifecycle.stop.child_token();
     let _cancel_when_closed = token.clone().drop_guard();
     let shutdown = ServerShutdown::new(token, lifecycle.draining.clone());
     let activity = Arc::new(Activity::new());
-    let scope = Arc::new(ConnectionScope::new(
-        shutdown,
-        shared.limits.response_budget,
-        shared.limits.default_timeout,
-        shared.limits.min_data_rate,
-    ));
+    let scope = Arc::new(
+        ConnectionScope::new(
+            shutdown,
+            shared.limits.response_budget,
+            shared.limits.default_timeout,
+            shared.limits.min_data_rate,
+        )
+        .with_upgrades(Upgrades {
+            stop: shared.upgrades_stop.clone(),
+            tracker: shared.upgrades.clone(),
+            connection_slot,
+        }),
+    );
     let service = |certificates: Option<PeerCertificates>| ConnectionService {
         service: shared.service.clone(),
         peer,
@@ -161,7 +182,6 @@ pub(super) async fn serve_connection<S: Served>(
 
     #[cfg(feature = "tls")]
     if let Some(tls) = &shared.tls {
-        let mut lifecycle = lifecycle;
         // A handshake still in progress when shutdown starts is abandoned: no call has begun. A
         // failed or slow handshake drops the TCP stream: that connection ends, nothing else.
         let accepted = tokio::select! {
@@ -194,6 +214,18 @@ pub(super) async fn serve_connection<S: Served>(
     turns
         .track(drive(connection, lifecycle, &activity, shared.timers))
         .await;
+}
+
+/// Frees a connection's slot under the connection limit when its task ends, unless a WebSocket
+/// took the slot over.
+struct FreeSlot(Arc<std::sync::Mutex<Option<OwnedSemaphorePermit>>>);
+
+impl Drop for FreeSlot {
+    fn drop(&mut self) {
+        if let Ok(mut slot) = self.0.lock() {
+            slot.take();
+        }
+    }
 }
 
 /// Drives `connection` to its end, asking it to finish when the module docs say ([`watch_finish`]),

@@ -213,7 +213,7 @@ fn header_list_size<B>(request: &http::Request<B>) -> usize {
 
 /// Holds a call's place while it is in flight: counted in its connection's [`Activity`], and in the
 /// server's calls-in-flight limit when there is one.
-struct CallGuard {
+pub(crate) struct CallGuard {
     activity: Arc<Activity>,
     _permit: Option<OwnedSemaphorePermit>,
 }
@@ -233,6 +233,12 @@ impl Drop for CallGuard {
         self.activity.call_ended();
     }
 }
+
+/// Set on a response by a call that goes on after it (a WebSocket, whose handshake's answer is over
+/// at once): the call's place in flight, which the response held, is handed into the slot, and the
+/// call holds it until it drops the slot.
+#[derive(Clone, Default)]
+pub(crate) struct CallTakeover(pub Arc<std::sync::Mutex<Option<CallGuard>>>);
 
 pin_project! {
     /// The response to one request: the service's (its call counted in flight until the response body
@@ -276,7 +282,7 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let (mut response, guard) = match this.future.as_pin_mut() {
+        let (mut response, mut guard) = match this.future.as_pin_mut() {
             Some(future) => {
                 let Ok(response) = ready!(future.poll(cx));
                 (response.map(Body::new), this.guard.take())
@@ -286,6 +292,11 @@ where
                 None => panic!("ResponseFuture polled after it completed"),
             },
         };
+        if let Some(takeover) = response.extensions_mut().remove::<CallTakeover>()
+            && let Ok(mut slot) = takeover.0.lock()
+        {
+            *slot = guard.take();
+        }
         if let Some(alt_svc) = this.alt_svc.take() {
             response
                 .headers_mut()

@@ -25,6 +25,7 @@ mod response_budget;
 mod router;
 mod serve;
 mod streaming;
+mod websocket;
 // Its configuration types are public as `trident::tls`'s.
 #[cfg(feature = "tls")]
 pub(crate) mod tls;

@@ -28,6 +28,7 @@ use crate::protocol::rest::matcher::Found;
 use crate::protocol::rest::{self, Bindings, HttpRule, Messages, RestMatch};
 use crate::protocol::routing::{self, Variant};
 use crate::protocol::server::{Offer, error_response_for, negotiate, plain_status};
+use crate::protocol::websocket::WebSocketOptions;
 use crate::server::ConnectionScope;
 use crate::server::call::ServerCall;
 use crate::server::drain::DrainOnDrop;
@@ -35,6 +36,7 @@ use crate::server::handler::{self, Handler};
 use crate::server::outgoing::ResponseStream;
 use crate::server::recover::{HandlerPanic, PanicHook, Recovery};
 use crate::server::streaming::Streaming;
+use crate::server::websocket;
 use crate::{ConfigError, Error, Request, Response};
 
 /// The handlers of one service, built by generated `*_routes` functions (or by hand).
@@ -213,6 +215,8 @@ struct Inner {
     interceptors: Vec<Arc<dyn Interceptor>>,
     /// What is wrong with this router's configuration (a route added twice), one line each.
     problems: Vec<String>,
+    /// How calls over WebSocket are served (`server/websocket.rs`).
+    websocket: WebSocketOptions,
 }
 
 /// The implementations of one method: the default one, and those of other variants (see
@@ -279,6 +283,7 @@ impl Router {
                 on_panic: None,
                 interceptors: Vec::new(),
                 problems: Vec::new(),
+                websocket: WebSocketOptions::new(),
             }),
         }
     }
@@ -461,6 +466,17 @@ impl Router {
         self.edit(|inner| inner.on_panic = Some(hook))
     }
 
+    /// Sets how this router serves calls over WebSocket (on by default; see [`WebSocketOptions`]).
+    /// What is wrong with `options` is reported by [`check`](Self::check).
+    pub fn websocket(self, options: WebSocketOptions) -> Self {
+        self.edit(|inner| {
+            let old = inner.websocket.problems();
+            inner.problems.retain(|problem| !old.contains(problem));
+            inner.problems.extend(options.problems());
+            inner.websocket = options;
+        })
+    }
+
     /// Handles one HTTP request.
     pub async fn handle(&self, request: http::Request<Body>) -> http::Response<Body> {
         match self.inner.dispatch(request).await {
@@ -561,6 +577,20 @@ impl Inner {
                     Err(response) => *response,
                 };
                 return ready(response);
+            }
+            Some((_, Ok(route))) if websocket::is_handshake(&parts, &self.websocket) => {
+                let route = websocket::Route {
+                    spec: route.spec,
+                    handler: route.handler.clone(),
+                    chain: route.chain.clone(),
+                    recovery: Recovery {
+                        method: route.spec,
+                        hook: self.on_panic.clone(),
+                    },
+                    offer: self.offer.clone(),
+                    options: self.websocket.clone(),
+                };
+                return ready(websocket::accept(parts, route));
             }
             Some((_, Ok(route))) => match negotiate(
                 &parts,

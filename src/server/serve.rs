@@ -12,9 +12,11 @@
 //!    connection is told to finish: HTTP/2 connections send GOAWAY and finish the streams
 //!    they have; HTTP/1.1 connections close after the response in progress (idle ones at once); TLS
 //!    handshakes still in progress are abandoned.
-//! 3. When all of them have closed, the serve future resolves. If the grace period runs out first, the
-//!    remaining connections are dropped: their calls' response bodies with them, which cancels the
-//!    calls, and each request's [`ServerShutdown`] token is cancelled. The serve future then resolves.
+//! 3. When all of them (and the WebSocket calls, which outlive their HTTP/1.1 connections) have
+//!    closed, the serve future resolves. If the grace period runs out first, WebSocket calls are
+//!    closed (code 1001, within a second), then the remaining connections are dropped: their calls'
+//!    response bodies with them, which cancels the calls, and each request's [`ServerShutdown`]
+//!    token is cancelled. The serve future then resolves.
 //!
 //! Dropping the serve future is an immediate, hard stop: the listener closes and every connection is
 //! dropped as in step 3.
@@ -237,7 +239,6 @@ async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io
     }
     crate::ConfigError::check(problems)
         .map_err(|error| io::Error::new(io::ErrorKind::InvalidInput, error))?;
-    #[allow(unused_mut)]
     let mut shared = Shared::new(&server, service);
     #[cfg(feature = "http3")]
     let udp = match udp {
@@ -248,14 +249,15 @@ async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io
             Some(udp)
         }
     };
-    let shared = Arc::new(shared);
-    let limit = server
-        .max_connections
-        .map(|max| Arc::new(Semaphore::new(max.min(MAX_PERMITS))));
     // Cancelled when the grace period is over, or when this future is dropped: every connection
     // closes at once.
     let stop = CancellationToken::new();
     let _stop_when_dropped = stop.clone().drop_guard();
+    shared.upgrades_stop = stop.child_token();
+    let shared = Arc::new(shared);
+    let limit = server
+        .max_connections
+        .map(|max| Arc::new(Semaphore::new(max.min(MAX_PERMITS))));
     // Cancelled when the graceful shutdown begins, so that handlers can wind up long-lived calls.
     let draining = CancellationToken::new();
     // Each connection holds a receiver: sending asks them to finish, and `closed` resolves once they
@@ -341,9 +343,15 @@ async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io
     drop(listener);
     draining.cancel();
     let _ = drain.send(());
+    // WebSockets outlive their HTTP/1.1 connections: they are waited for beside them.
+    shared.upgrades.close();
     tokio::select! {
-        () = drain.closed() => {}
+        () = async { tokio::join!(drain.closed(), shared.upgrades.wait()); } => {}
         () = tokio::time::sleep(server.grace_period) => {
+            // WebSocket calls first, so that their closes (1001) go out while HTTP/2 connections
+            // still carry them; then every connection.
+            shared.upgrades_stop.cancel();
+            let _ = tokio::time::timeout(UPGRADES_CLOSE_WAIT, shared.upgrades.wait()).await;
             stop.cancel();
             drain.closed().await;
         }
@@ -354,6 +362,10 @@ async fn run<S: Served>(serve: Serve<S>, signal: impl Future<Output = ()>) -> io
     }
     Ok(())
 }
+
+/// How long, once the grace period is over, WebSocket calls have to send their closes before the
+/// connections are dropped.
+const UPGRADES_CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 /// Accept errors that concern one incoming connection only.
 fn is_connection_error(error: &io::Error) -> bool {

@@ -49,6 +49,7 @@ mod tonic_client;
 mod tonic_server;
 mod transport_layers;
 mod triple;
+mod websocket;
 
 // Not tests: the tonic stubs and server that `interceptors`, `tonic_client` and `tonic_server` share.
 mod tonic_common;
