@@ -865,3 +865,49 @@ async fn a_websocket_call_counts_under_the_limit_of_calls_in_flight() {
         assert!(served, "{http:?}: the WebSocket's place was not given back");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_ends_its_call_with_internal() {
+    let routes = trident::ServiceRoutes::new("trident.test.v1.EchoService").server_stream(
+        &REPEAT,
+        |_: Request<EchoRequest>| async move {
+            let stream = futures_util::stream::iter([0, 1]).map(|i| {
+                assert!(i == 0, "the handler's stream panics");
+                Ok::<_, Error>(EchoResponse::default())
+            });
+            let stream: ResponseStream<EchoResponse> = Box::pin(stream);
+            Ok(Response::new(stream))
+        },
+    );
+    let (addr, task) = trident_tests::serve_router(trident::Router::new().add(routes)).await;
+    for http in BOTH {
+        let codec = Codec::Proto;
+        let mut socket = open_with(addr, http, REPEAT_PATH, subprotocol(codec), &[])
+            .await
+            .expect("accepted");
+        send_head(&mut socket, serde_json::json!({})).await;
+        send(&mut socket, codec, &request("boom")).await;
+        end_requests(&mut socket).await;
+        read_head(&mut socket).await;
+        let (messages, end) = read_to_end(&mut socket, codec).await;
+        assert_eq!(messages.len(), 1, "{http:?}");
+        assert_eq!(end["error"]["code"], "internal", "{http:?}: {end}");
+    }
+    task.abort();
+}
+
+#[tokio::test]
+async fn a_router_not_served_by_hyper_cannot_switch_to_websocket() {
+    let router = trident_tests::router(trident_tests::TestService::new());
+    let request = http::Request::get(CHAT)
+        .header("host", "example.com")
+        .header("upgrade", "websocket")
+        .header("connection", "Upgrade")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-protocol", "trident.connect.proto")
+        .body(trident::Body::empty())
+        .expect("a request");
+    let response = router.handle(request).await;
+    assert_eq!(response.status(), 501);
+}
