@@ -15,8 +15,8 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use trident::{Client, ProtocolKind};
 use trident_tests::{
-    Codec, EchoRequest, EchoServiceClient, Http, TestServer, build_client, configure_builder, raw,
-    scenarios, send_on_new_connection, text, within,
+    Codec, EchoRequest, EchoServiceClient, Http, TestServer, build_client, configure_builder,
+    envelope, raw, scenarios, send_on_new_connection, text, within,
 };
 
 /// The nginx binary, or `None` (after saying why) when the test is to be skipped.
@@ -234,6 +234,66 @@ async fn pushed_messages_are_not_buffered(listener: SocketAddr, http: Http, acce
     }
 }
 
+/// A bidi call over WebSocket through nginx's HTTP/1.1 listener (the upgrade passed on): each answer
+/// arrives before the client ends its stream, and the call ends with Connect's end-stream and a
+/// close.
+async fn websocket_bidi_through(listener: SocketAddr) {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let mut request = format!("ws://{listener}/trident.test.v1.EchoService/Chat")
+        .into_client_request()
+        .expect("a request");
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        http::HeaderValue::from_static("trident.connect.proto"),
+    );
+    let (mut socket, response) = within("the upgrade through nginx", async {
+        tokio_tungstenite::connect_async(request)
+            .await
+            .expect("nginx passes the upgrade on")
+    })
+    .await;
+    assert_eq!(response.status(), 101);
+    socket
+        .send(Message::text(r#"{"headers":{}}"#))
+        .await
+        .expect("send the head");
+    for (index, line) in ["one", "two"].into_iter().enumerate() {
+        let message = Codec::Proto.encode(&text(line));
+        socket
+            .send(Message::binary(envelope(0, &message)))
+            .await
+            .expect("send a message");
+        if index == 0 {
+            // The server's head comes once the handler answers (the echo handler, on the first line).
+            let head = within("the head", socket.next()).await;
+            assert!(
+                matches!(head, Some(Ok(Message::Text(_)))),
+                "a text head first: {head:?}"
+            );
+        }
+        let answer = within("an answer before the stream ends", socket.next()).await;
+        let Some(Ok(Message::Binary(data))) = answer else {
+            panic!("a binary answer: {answer:?}");
+        };
+        assert_eq!(data[0], 0, "a message, not the end");
+        let echoed: trident_tests::EchoResponse = Codec::Proto.decode(&data[5..]);
+        assert_eq!(echoed.text, line);
+    }
+    socket
+        .send(Message::binary(envelope(2, b"")))
+        .await
+        .expect("end the stream");
+    let end = within("the end-stream", socket.next()).await;
+    let Some(Ok(Message::Binary(data))) = end else {
+        panic!("the end-stream: {end:?}");
+    };
+    assert_eq!(data[0], 2);
+    assert_eq!(&data[5..], b"{}", "no error, no trailers");
+}
+
 /// Every protocol and call type through nginx, spread over three replicas: over the HTTP/2 listener
 /// (`grpc_pass`, HTTP/2 to the replicas) gRPC, Connect and gRPC-Web with every call type including
 /// full-duplex bidi; over the HTTP/1.1 listener (`proxy_pass`, HTTP/1.1 to the replicas) Connect and
@@ -320,6 +380,9 @@ async fn every_protocol_and_call_type_through_nginx() {
         .filter(|line| line.contains("\"GET /trident.test.v1.EchoService/Echo?"))
         .count();
     assert_eq!(gets, 2, "one Connect GET per listener:\n{access}");
+
+    // WebSocket, through the HTTP/1.1 listener.
+    websocket_bidi_through(listen_h1).await;
 
     // Server push, through both listeners.
     for (http, listener) in [(Http::H2, listen_h2), (Http::H1, listen_h1)] {
