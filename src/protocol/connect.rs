@@ -288,16 +288,10 @@ impl ServerProtocol for Connect {
                 response
             }
             Framing::Enveloped => {
-                let mut body = BytesMut::new();
-                let mut response = http::Response::new(Body::empty());
+                let mut response = http::Response::new(Body::full(end_stream_message(error)));
                 let headers = response.headers_mut();
                 append_metadata(headers, error.headers());
                 self.response_headers(format, false, headers);
-                let payload = end_stream_json(Some(error), &Metadata::new());
-                match write_envelope(FLAG_END_STREAM, &payload, &mut body) {
-                    Ok(()) => *response.body_mut() = Body::full(body.freeze()),
-                    Err(_) => *response.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR,
-                }
                 response
             }
         }
@@ -312,6 +306,16 @@ impl ServerProtocol for Connect {
         write_envelope(FLAG_END_STREAM, &end_stream_json(error, trailers), batch)?;
         Ok(StreamEnd::InBody)
     }
+}
+
+/// The end-stream message failing a stream with `error`, as one envelope (a stream that fails before
+/// its first message is this alone).
+pub(crate) fn end_stream_message(error: &Error) -> Bytes {
+    let mut envelope = BytesMut::new();
+    let payload = end_stream_json(Some(error), &Metadata::new());
+    // An error's JSON is far below an envelope's 4 GiB, the only way writing one fails.
+    let _ = write_envelope(FLAG_END_STREAM, &payload, &mut envelope);
+    envelope.freeze()
 }
 
 /// A unary error response: HTTP status from the code, the error as JSON, its headers and its trailers

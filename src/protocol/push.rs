@@ -44,7 +44,7 @@ use crate::protocol::connect::TIMEOUT_HEADER;
 use crate::protocol::connect_get::parse_get_query;
 use crate::protocol::connect_json::{end_stream_json, error_json};
 use crate::protocol::server::{
-    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, append_metadata, set_encoding,
+    Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, append_metadata,
 };
 use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header, text_stream};
 use crate::{Error, Metadata};
@@ -178,15 +178,7 @@ impl ServerProtocol for Push {
     }
 
     fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
-        headers.insert(http::header::CONTENT_TYPE, format.content_type.clone());
-        if compressed {
-            set_encoding(
-                headers,
-                http::header::CONTENT_ENCODING,
-                format.writer.compression.as_ref(),
-            );
-        }
-        text_stream::stream_headers(headers);
+        text_stream::response_headers(format, compressed, true, headers);
     }
 
     fn error_response(&self, _format: &ResponseFormat, error: &Error) -> http::Response<Body> {

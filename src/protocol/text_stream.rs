@@ -18,7 +18,7 @@
 use bytes::{BufMut as _, BytesMut};
 use http::{HeaderMap, HeaderValue};
 
-use crate::protocol::server::TextFrame;
+use crate::protocol::server::{ResponseFormat, TextFrame, set_encoding};
 use crate::{Code, Error};
 
 /// Newline-delimited JSON: each message as `{"result": message}` on a line of its own.
@@ -77,6 +77,27 @@ pub(crate) fn accepted_encoding(headers: &HeaderMap) -> Option<&'static str> {
             name.eq_ignore_ascii_case("gzip") && !refused
         });
     gzip.then_some("gzip")
+}
+
+/// The headers of a response of JSON (`streaming`: a text stream): its content type, its
+/// `Content-Encoding` when `compressed`, and for a stream the headers of [`stream_headers`].
+pub(crate) fn response_headers(
+    format: &ResponseFormat,
+    compressed: bool,
+    streaming: bool,
+    headers: &mut HeaderMap,
+) {
+    headers.insert(http::header::CONTENT_TYPE, format.content_type.clone());
+    if compressed {
+        set_encoding(
+            headers,
+            http::header::CONTENT_ENCODING,
+            format.writer.compression.as_ref(),
+        );
+    }
+    if streaming {
+        stream_headers(headers);
+    }
 }
 
 /// The headers every text stream carries beside its content type: caches keep none of it, and

@@ -46,7 +46,6 @@ use crate::method::MethodSpec;
 use crate::protocol::conditional;
 use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, UnaryReply, append_metadata,
-    set_encoding,
 };
 use crate::protocol::{CodeStyle, Protocol, ProtocolKind, header, text_stream};
 use crate::{Code, Error, Metadata};
@@ -186,17 +185,8 @@ impl ServerProtocol for Rest {
     }
 
     fn response_headers(&self, format: &ResponseFormat, compressed: bool, headers: &mut HeaderMap) {
-        headers.insert(http::header::CONTENT_TYPE, format.content_type.clone());
-        if compressed {
-            set_encoding(
-                headers,
-                http::header::CONTENT_ENCODING,
-                format.writer.compression.as_ref(),
-            );
-        }
-        if format.framing != Framing::Unframed {
-            text_stream::stream_headers(headers);
-        }
+        let streaming = format.framing != Framing::Unframed;
+        text_stream::response_headers(format, compressed, streaming, headers);
     }
 
     /// The message (or its `response_body` field) is the body, a raw `HttpBody` with its own content

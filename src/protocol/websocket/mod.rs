@@ -97,13 +97,11 @@ use http::{HeaderMap, HeaderValue};
 pub use options::WebSocketOptions;
 
 use crate::body::Body;
-use crate::envelope::{FLAG_END_STREAM, write_envelope};
 use crate::method::MethodSpec;
 use crate::protocol::connect::{
-    STREAM_ACCEPT_ENCODING_HEADER, STREAM_ENCODING_HEADER, TIMEOUT_HEADER, parse_timeout,
-    stream_content_type,
+    Connect, STREAM_ACCEPT_ENCODING_HEADER, STREAM_ENCODING_HEADER, TIMEOUT_HEADER,
+    end_stream_message, parse_timeout, stream_content_type,
 };
-use crate::protocol::connect_json::end_stream_json;
 use crate::protocol::server::{
     Framing, Proposal, ResponseFormat, ServerProtocol, StreamEnd, append_metadata, set_encoding,
 };
@@ -202,22 +200,13 @@ impl ServerProtocol for WebSocket {
         response
     }
 
+    /// Connect's end-stream message, as Connect writes it.
     fn end_stream(
         &self,
         error: Option<&Error>,
         trailers: &Metadata,
         batch: &mut BytesMut,
     ) -> Result<StreamEnd, Error> {
-        write_envelope(FLAG_END_STREAM, &end_stream_json(error, trailers), batch)?;
-        Ok(StreamEnd::InBody)
+        Connect.end_stream(error, trailers, batch)
     }
-}
-
-/// Connect's end-stream message failing a call with `error`, as one envelope.
-pub(crate) fn end_stream_message(error: &Error) -> bytes::Bytes {
-    let mut envelope = BytesMut::new();
-    let payload = end_stream_json(Some(error), &Metadata::new());
-    // An error's JSON is far below an envelope's 4 GiB, the only way writing one fails.
-    let _ = write_envelope(FLAG_END_STREAM, &payload, &mut envelope);
-    envelope.freeze()
 }
