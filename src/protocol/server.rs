@@ -306,7 +306,16 @@ pub(crate) fn error_response_for(
     error: &Error,
 ) -> http::Response<Body> {
     use crate::method::{Idempotency, StreamType};
-    const SHAPES: [MethodSpec; 2] = [
+    // A server stream first: only the push protocols claim a GET of one (an `EventSource`'s), and
+    // every other request is claimed by one of these shapes the same way as by the others.
+    const SHAPES: [MethodSpec; 3] = [
+        MethodSpec {
+            service: "",
+            method: "",
+            path: "",
+            stream_type: StreamType::ServerStream,
+            idempotency: Idempotency::Unknown,
+        },
         MethodSpec {
             service: "",
             method: "",

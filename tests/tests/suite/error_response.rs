@@ -75,6 +75,27 @@ async fn middleware_rejections_reach_every_client_as_rpc_errors() {
         assert_eq!(refused.code(), Code::Unauthenticated, "{case}: {refused}");
     }
 
+    // An `EventSource`'s GET gets the error as its last event, with status 200 (the only status whose
+    // body an `EventSource` reads); `curl -N` asking for JSON lines, the code's status and a line.
+    let events = trident::server::error_response(
+        &http::Request::get("/trident.test.v1.EchoService/Repeat")
+            .header("accept", "text/event-stream")
+            .body(())
+            .expect("a request"),
+        &Error::new(Code::Unauthenticated, "a token is required"),
+    );
+    assert_eq!(events.status(), http::StatusCode::OK);
+    assert_eq!(events.headers()["content-type"], "text/event-stream");
+    let lines = trident::server::error_response(
+        &http::Request::get("/trident.test.v1.EchoService/Repeat")
+            .header("accept", "application/x-ndjson")
+            .body(())
+            .expect("a request"),
+        &Error::new(Code::Unauthenticated, "a token is required"),
+    );
+    assert_eq!(lines.status(), http::StatusCode::UNAUTHORIZED);
+    assert_eq!(lines.headers()["content-type"], "application/x-ndjson");
+
     // A request of no protocol gets Connect's unary form: the code's HTTP status and JSON.
     let plain = trident::server::error_response(
         &http::Request::get("/anything").body(()).expect("a request"),
