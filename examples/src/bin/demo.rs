@@ -2,8 +2,10 @@
 //! each protocol (Connect, gRPC, gRPC-Web, Triple), over HTTP/1.1 and HTTP/2 (h2c), with the proto and JSON
 //! codecs and gzip, printing what happens. Then the same over HTTP/3: a second server with a
 //! certificate made up on the spot serves TLS over TCP and QUIC over UDP on one port. Then REST: the
-//! methods' `google.api.http` bindings called as plain HTTP, as curl would. Last, a balanced client
-//! spreads the calls over two replicas and steps around an endpoint that is down.
+//! methods' `google.api.http` bindings called as plain HTTP, as curl would; a server stream pushed as
+//! server-sent events and JSON lines to a plain GET; and a bidi stream over a WebSocket, as a browser
+//! runs it. Last, a balanced client spreads the calls over two replicas and steps around an endpoint
+//! that is down.
 
 use std::time::Duration;
 
@@ -124,6 +126,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     // A balanced client: calls spread over two replicas, stepping around a third endpoint where
     rest(addr).await?;
+    push(addr).await?;
+    websocket(addr).await?;
 
     // nothing listens (its connect fails, so it is left out and the call goes elsewhere), retrying
     // idempotent calls that fail with `unavailable`.
@@ -157,7 +161,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(error.code(), Code::InvalidArgument);
     println!("[connect  GET      json ] unary   greet(\"\")      -> error {error}");
     println!(
-        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON, REST answered plain HTTP, and calls balanced over replicas"
+        "demo finished: every stream type worked over Connect, gRPC, gRPC-Web and Triple, HTTP/1.1, HTTP/2 and HTTP/3, proto and JSON, and over WebSocket; REST answered plain HTTP, a server stream was pushed as server-sent events and JSON lines, and calls balanced over replicas"
     );
     Ok(())
 }
@@ -260,5 +264,90 @@ async fn rest(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Erro
             );
         }
     }
+    Ok(())
+}
+
+/// Server push: the countdown (a server stream with no REST binding) fetched with a plain GET as
+/// server-sent events and as JSON lines, the message in the query, as `EventSource` and `curl -N`
+/// would.
+async fn push(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    use http_body_util::{BodyExt as _, Empty};
+    use hyper_util::client::legacy::Client as HttpClient;
+    use hyper_util::rt::TokioExecutor;
+
+    // {"from":2}
+    let path = "/trident.demo.v1.GreetService/Countdown?message=%7B%22from%22%3A2%7D";
+    for (label, http2) in [("HTTP/1.1", false), ("h2c     ", true)] {
+        let client = HttpClient::builder(TokioExecutor::new())
+            .http2_only(http2)
+            .build_http::<Empty<bytes::Bytes>>();
+        for (form, accept) in [
+            ("sse   ", "text/event-stream"),
+            ("ndjson", "application/x-ndjson"),
+        ] {
+            let request = http::Request::get(format!("http://{addr}{path}"))
+                .header("accept", accept)
+                .body(Empty::new())?;
+            let response = client.request(request).await?;
+            let status = response.status();
+            let body = response.into_body().collect().await?.to_bytes();
+            let text = String::from_utf8_lossy(&body);
+            println!(
+                "[{form}   {label} json ] GET  countdown(2)   -> {} {}",
+                status.as_u16(),
+                text.trim_end().replace('\n', " | ")
+            );
+        }
+    }
+    Ok(())
+}
+
+/// WebSocket: the bidi `Shout` as a browser runs it, full duplex over one socket (HTTP/1.1's
+/// upgrade): a text head, then each line as one Connect envelope, each answer read before the next
+/// line is sent, then the empty end-of-stream envelope and the server's end-stream message.
+async fn websocket(addr: std::net::SocketAddr) -> Result<(), Box<dyn std::error::Error>> {
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use prost::Message as _;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    fn envelope(flags: u8, payload: &[u8]) -> Vec<u8> {
+        let mut framed = vec![flags];
+        framed.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+        framed.extend_from_slice(payload);
+        framed
+    }
+    let mut request =
+        format!("ws://{addr}/trident.demo.v1.GreetService/Shout").into_client_request()?;
+    request.headers_mut().insert(
+        "sec-websocket-protocol",
+        http::HeaderValue::from_static("trident.connect.proto"),
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await?;
+    socket.send(Message::text(r#"{"headers":{}}"#)).await?;
+    let mut shouted = Vec::new();
+    for line in ["full", "duplex"] {
+        let message = ShoutRequest { line: line.into() }.encode_to_vec();
+        socket.send(Message::binary(envelope(0, &message))).await?;
+        // The server's head comes first, then each answer as one envelope.
+        while let Some(frame) = socket.next().await {
+            if let Message::Binary(data) = frame? {
+                shouted.push(ShoutResponse::decode(&data[5..])?.line);
+                break;
+            }
+        }
+    }
+    socket.send(Message::binary(envelope(2, b""))).await?;
+    let mut end = String::new();
+    while let Some(frame) = socket.next().await {
+        match frame? {
+            Message::Binary(data) if data.first() == Some(&2) => {
+                end = String::from_utf8_lossy(&data[5..]).into_owned();
+            }
+            Message::Close(_) => break,
+            _ => {}
+        }
+    }
+    println!("[websocket HTTP/1.1 proto] bidi    shout          -> {shouted:?}, end-stream {end}");
     Ok(())
 }
