@@ -24,11 +24,15 @@
 //! assert_eq!(error.retry_info().and_then(|r| r.delay()), Some(Duration::from_secs(1)));
 //! ```
 //!
+//! Connect's JSON errors carry each detail of a known type (these, and any in prost-reflect's global
+//! pool) in its proto3 JSON form too, as `debug`; REST's `google.rpc.Status` writes them that way.
+//!
 //! A client's [`RetryPolicy`](crate::client::RetryPolicy) honours a [`RetryInfo`] in a failed
 //! attempt's details.
 
 mod bad_request;
 mod debug_info;
+mod descriptors;
 mod error_info;
 mod help;
 mod localized_message;
@@ -48,6 +52,8 @@ pub use quota_failure::{QuotaFailure, QuotaViolation};
 pub use request_info::RequestInfo;
 pub use resource_info::ResourceInfo;
 pub use retry_info::RetryInfo;
+
+pub(crate) use descriptors::{detail_json, pool as descriptor_pool};
 
 use crate::Error;
 
