@@ -22,6 +22,8 @@
 //!     middleware, the minimum data rate;
 //!   - [`client`]: [`ClientBuilder`](client::ClientBuilder), the typed streaming calls, retries,
 //!     balancing and discovery, custom transports;
+//!   - [`error_details`]: `google.rpc`'s standard error details (`BadRequest`, `RetryInfo`, …) as
+//!     types, with builders and getters on [`Error`];
 //!   - [`interceptor`]: what interceptors see and wrap ([`Interceptor`] and [`RequestInterceptor`] are
 //!     at the root);
 //!   - [`codec`] and [`compression`]: the pluggable message codecs and encodings;
@@ -78,6 +80,7 @@ pub mod cors;
 mod deadline;
 mod envelope;
 mod error;
+pub mod error_details;
 mod http2;
 #[cfg(feature = "http3")]
 mod http3;
@@ -99,7 +102,7 @@ mod wire;
 
 // The common path is at the root: what a service, its handlers and its callers name on the guide's
 // first pages. Everything else lives in the module named after its concept (`client`, `server`,
-// `codec`, `compression`, `interceptor`, `tls`, `observe`, `cors`, `triple`).
+// `codec`, `compression`, `error_details`, `interceptor`, `tls`, `observe`, `cors`, `triple`).
 pub use body::Body;
 pub use client::{Client, HttpVersion};
 pub use code::Code;

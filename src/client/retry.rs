@@ -27,7 +27,11 @@
 //!
 //! Every attempt shares the call's deadline: a backoff that would outlast it ends the call with
 //! `deadline_exceeded`. A server may steer retries with A6's `grpc-retry-pushback-ms` trailer (wait
-//! that long; a negative or unreadable value: do not retry). The budget is tower's
+//! that long; a negative or unreadable value: do not retry), or with a `google.rpc.RetryInfo` detail
+//! ([`RetryInfo`](crate::error_details::RetryInfo): wait its `retry_delay`). Either replaces the
+//! backoff's wait and starts the backoff over; when both are present the pushback wins (it is the
+//! transport's word, and the only one that can stop retries), and neither makes a retry of a call the
+//! policy would not retry (a code not listed, no attempts left, the budget spent). The budget is tower's
 //! [`TpsBudget`](tower::retry::budget::TpsBudget), shared by the client's clones: retries may add at
 //! most a set share to the calls made, which stops a failing server from drawing a retry storm. The
 //! backoff is A6's, with full jitter: the n-th retry waits a random time between zero and
@@ -343,7 +347,7 @@ impl Attempts {
         let pushback = match pushback(error) {
             Pushback::Stop => return None,
             Pushback::Wait(wait) => Some(wait),
-            Pushback::None => None,
+            Pushback::None => error.retry_info().and_then(|info| info.delay()),
         };
         if !self.budget.as_ref().is_some_and(|budget| budget.withdraw()) {
             return None;
@@ -621,6 +625,31 @@ mod tests {
         assert_eq!(start.elapsed(), Duration::from_secs(2));
         assert!(attempts.again(pushed("-1")).await.is_err());
         assert!(attempts.again(pushed("soon")).await.is_err());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_info_sets_the_wait_and_pushback_comes_first() {
+        use crate::error_details::RetryInfo;
+        let retries = retries(RetrySettings {
+            default: Some(RetryPolicy::new().max_attempts(5)),
+            ..RetrySettings::default()
+        });
+        let mut attempts = Attempts::new(Some(&retries), &IDEMPOTENT, None);
+        let start = Instant::now();
+        let delayed = unavailable().with_retry_info(RetryInfo::after(Duration::from_secs(3)));
+        attempts.again(delayed.clone()).await.expect("retried");
+        assert_eq!(start.elapsed(), Duration::from_secs(3));
+        let mut pushed = delayed.clone();
+        pushed
+            .trailers_mut()
+            .insert(PUSHBACK, "1000")
+            .expect("valid metadata");
+        attempts.again(pushed).await.expect("retried");
+        assert_eq!(start.elapsed(), Duration::from_secs(4));
+        // A code the policy does not retry is not retried, whatever the delay.
+        let not_retryable = Error::new(Code::InvalidArgument, "no")
+            .with_retry_info(RetryInfo::after(Duration::from_secs(1)));
+        assert!(attempts.again(not_retryable).await.is_err());
     }
 
     #[tokio::test(start_paused = true)]

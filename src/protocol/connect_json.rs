@@ -47,7 +47,8 @@ fn to_wire(error: &Error) -> WireError {
             .map(|d| WireDetail {
                 type_name: d.type_name().to_string(),
                 value: base64::engine::general_purpose::STANDARD_NO_PAD.encode(d.value()),
-                debug: None,
+                // For people and tools reading the wire, as connect-go writes it; readers use `value`.
+                debug: crate::error_details::detail_json(d),
             })
             .collect(),
     }
@@ -170,7 +171,23 @@ mod tests {
         assert!(!text.contains('='), "base64 must be unpadded: {text}");
         let back = parse_error_json(&json, Code::from_http_status(404)).unwrap();
         assert_eq!(back.code(), Code::NotFound);
-        assert_eq!(back.details(), err.details());
+        assert_eq!(back.details()[0].value(), err.details()[0].value());
+        assert_eq!(back.details()[0].debug(), Some(&serde_json::json!("1s")));
+        // A detail of an unknown type has no `debug`.
+        let unknown = Error::new(Code::NotFound, "")
+            .with_detail(&crate::ErrorDetail::new("x.Unknown", vec![1]).to_any());
+        assert!(
+            !std::str::from_utf8(&error_json(&unknown))
+                .unwrap()
+                .contains("debug")
+        );
+        let bad = Error::new(Code::InvalidArgument, "")
+            .with_bad_request(crate::error_details::BadRequest::field("name", "empty"));
+        let wire: serde_json::Value = serde_json::from_slice(&error_json(&bad)).unwrap();
+        assert_eq!(
+            wire["details"][0]["debug"],
+            serde_json::json!({"fieldViolations": [{"field": "name", "description": "empty"}]})
+        );
         // Unknown code falls back to the HTTP status mapping.
         let back = parse_error_json(
             br#"{"code":"bogus","message":"m"}"#,

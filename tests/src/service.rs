@@ -8,6 +8,8 @@ use futures_util::StreamExt as _;
 use tokio::sync::watch;
 use trident::{CallContext, Code, Error, Metadata, Request, Response, ResponseStream, Streaming};
 
+use trident::error_details::{BadRequest, ErrorInfo, FieldViolation, LocalizedMessage, RetryInfo};
+
 use crate::{EchoRequest, EchoResponse, EchoService, ErrorSpec, FailureInfo, Header, within};
 
 // ---------------------------------------------------------------------------------------------------
@@ -170,6 +172,24 @@ pub fn build_error(spec: &ErrorSpec) -> Error {
     }
     if let Some(delay) = &spec.retry_delay {
         error = error.with_detail(delay);
+    }
+    if spec.with_google_rpc_details {
+        error = error
+            .with_error_info(
+                ErrorInfo::new("EMPTY_NAME", "test.trident.dev").with_metadata("field", "name"),
+            )
+            .with_bad_request(
+                BadRequest::field("name", "must not be empty").with_violation(
+                    FieldViolation::new("shelf", "unknown shelf")
+                        .with_reason("UNKNOWN_SHELF")
+                        .with_localized_message(LocalizedMessage::new("fr", "étagère inconnue")),
+                ),
+            );
+    }
+    if let Some(delay) = spec.retry_info_delay {
+        error = error.with_retry_info(RetryInfo {
+            retry_delay: Some(delay),
+        });
     }
     // Headers the request asks for that cannot be sent make the error itself the caller's mistake.
     for h in &spec.headers {

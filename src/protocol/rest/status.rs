@@ -3,7 +3,7 @@
 //! REST clients of gRPC services (grpc-gateway's, vanguard's, Google's APIs) read.
 //!
 //! A detail is written in the JSON form of its message when its type is known to a descriptor pool
-//! (the pools of the call's own messages, then the global one), else with its raw `value` in base64
+//! (the pools of the call's own messages, the global one, then the `google.rpc` details'), else with its raw `value` in base64
 //! beside its `@type`, which is what a reader that does not know the type would need anyway.
 
 use base64::Engine as _;
@@ -51,7 +51,7 @@ fn detail_json(detail: &ErrorDetail, pools: &[&DescriptorPool]) -> Value {
     let known = pools
         .iter()
         .copied()
-        .chain(std::iter::once(&global))
+        .chain([&global, crate::error_details::descriptor_pool()])
         .find_map(|pool| pool.get_message_by_name(detail.type_name()))
         .and_then(|descriptor| DynamicMessage::decode(descriptor, detail.value()).ok())
         .and_then(|message| serde_json::to_value(&message).ok());

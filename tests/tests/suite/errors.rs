@@ -40,6 +40,7 @@ fn rich_error(after_messages: u32) -> ErrorSpec {
         headers: vec![header("x-err-h", "h1"), header("x-err-h", "h2")],
         trailers: vec![header("x-err-t", "t1")],
         after_messages,
+        ..ErrorSpec::default()
     }
 }
 
@@ -385,4 +386,117 @@ async fn unknown_method_is_unimplemented() {
         .expect("must fail");
         assert_eq!(error.code(), Code::Unimplemented, "{error:?}");
     }
+}
+
+/// A handler's `google.rpc` details reach a Trident client typed, over Connect (both codecs),
+/// gRPC and gRPC-Web, for unary calls and for a stream that fails after its messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn google_rpc_details_arrive_typed_over_every_protocol() {
+    use trident::ProtocolKind;
+    use trident::error_details::{BadRequest, ErrorInfo, FieldViolation, LocalizedMessage};
+
+    let server = TestServer::start().await;
+    let request = |after_messages| EchoRequest {
+        error: Some(ErrorSpec {
+            code: Code::InvalidArgument as u32,
+            message: "bad".into(),
+            with_google_rpc_details: true,
+            after_messages,
+            ..ErrorSpec::default()
+        }),
+        repeat: 2,
+        ..text("fail")
+    };
+    let expected_bad_request = BadRequest::field("name", "must not be empty").with_violation(
+        FieldViolation::new("shelf", "unknown shelf")
+            .with_reason("UNKNOWN_SHELF")
+            .with_localized_message(LocalizedMessage::new("fr", "étagère inconnue")),
+    );
+    for (protocol, codec, http) in [
+        (ProtocolKind::CONNECT, Codec::Proto, Http::H1),
+        (ProtocolKind::CONNECT, Codec::Json, Http::H2),
+        (ProtocolKind::GRPC, Codec::Proto, Http::H2),
+        (ProtocolKind::GRPC_WEB, Codec::Proto, Http::H1),
+        (ProtocolKind::GRPC_WEB, Codec::Json, Http::H2),
+    ] {
+        let client = trident_tests::build_client(server.builder(codec, http).protocol(protocol));
+        let context = format!("{protocol:?} {codec:?} {http:?}");
+        let unary = within("unary", client.echo(request(0)))
+            .await
+            .expect_err("must fail");
+        let stream = within("stream", async {
+            let mut stream = client.repeat(request(1)).await?;
+            while stream.message().await?.is_some() {}
+            Ok::<_, Error>(())
+        })
+        .await
+        .expect_err("must fail");
+        for error in [unary, stream] {
+            assert_eq!(error.code(), Code::InvalidArgument, "{context}: {error:?}");
+            assert_eq!(
+                error.error_info(),
+                Some(
+                    ErrorInfo::new("EMPTY_NAME", "test.trident.dev").with_metadata("field", "name")
+                ),
+                "{context}"
+            );
+            assert_eq!(
+                error.bad_request().as_ref(),
+                Some(&expected_bad_request),
+                "{context}"
+            );
+            assert_eq!(error.retry_info(), None, "{context}");
+        }
+    }
+}
+
+/// Connect's error JSON carries each `google.rpc` detail's proto3 JSON as `debug`, unary and in
+/// the end-stream message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_error_json_carries_the_details_debug_form() {
+    use trident_tests::raw_unary;
+
+    let server = TestServer::start().await;
+    let request = EchoRequest {
+        error: Some(ErrorSpec {
+            code: Code::InvalidArgument as u32,
+            message: "bad".into(),
+            with_google_rpc_details: true,
+            ..ErrorSpec::default()
+        }),
+        ..text("fail")
+    };
+    let response = raw_unary(
+        server.addr,
+        Http::H1,
+        "/trident.test.v1.EchoService/EchoPost",
+        "application/json",
+        &[],
+        serde_json::to_vec(&serde_json::json!({"text": "fail", "error": {
+            "code": 3, "message": "bad", "withGoogleRpcDetails": true}}))
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status, 400);
+    let body: serde_json::Value = serde_json::from_slice(&response.body).expect("JSON");
+    let details = body["details"].as_array().expect("details");
+    assert_eq!(details[0]["type"], "google.rpc.ErrorInfo");
+    assert_eq!(
+        details[0]["debug"],
+        serde_json::json!({"reason": "EMPTY_NAME", "domain": "test.trident.dev",
+                           "metadata": {"field": "name"}})
+    );
+    assert_eq!(details[1]["type"], "google.rpc.BadRequest");
+    assert_eq!(
+        details[1]["debug"]["fieldViolations"][1],
+        serde_json::json!({"field": "shelf", "description": "unknown shelf",
+                           "reason": "UNKNOWN_SHELF",
+                           "localizedMessage": {"locale": "fr", "message": "étagère inconnue"}})
+    );
+    // The proto codec's answer is the same JSON; a Trident client reads it typed.
+    let client = server.client(Codec::Proto, Http::H1);
+    let error = within("unary", client.echo(request))
+        .await
+        .expect_err("fails");
+    assert_eq!(error.details()[1].debug(), Some(&details[1]["debug"]));
 }

@@ -117,6 +117,35 @@ async fn methods_are_marked_idempotent_and_given_policies_per_client() {
     );
 }
 
+/// A `google.rpc.RetryInfo` in the error's details sets the wait before each retry, over Connect
+/// and gRPC.
+#[tokio::test]
+async fn a_retry_info_delay_is_waited() {
+    for (protocol, http) in [
+        (ProtocolKind::CONNECT, Http::H1),
+        (ProtocolKind::GRPC, Http::H2),
+    ] {
+        let server = TestServer::start().await;
+        let client = retrying_client(&server, protocol, http);
+        let mut request = failing(Code::Unavailable);
+        if let Some(spec) = request.error.as_mut() {
+            spec.retry_info_delay = Some(prost_types::Duration {
+                seconds: 0,
+                nanos: 150_000_000,
+            });
+        }
+        let started = std::time::Instant::now();
+        let error = within("echo", client.echo(request))
+            .await
+            .expect_err("fails every time");
+        let took = started.elapsed();
+        assert_eq!(error.code(), Code::Unavailable, "{protocol:?}");
+        assert_eq!(server.state().calls.get(), 4, "{protocol:?}");
+        // Three waits of 150 ms, where the policy's own backoff is at most 5 ms each.
+        assert!(took >= Duration::from_millis(450), "{protocol:?}: {took:?}");
+    }
+}
+
 /// The server's pushback trailer: a negative value stops the retries.
 #[tokio::test]
 async fn a_negative_pushback_stops_retries() {

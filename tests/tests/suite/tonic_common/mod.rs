@@ -91,6 +91,7 @@ pub(crate) fn rich_error(after_messages: u32) -> ErrorSpec {
         headers: vec![header("x-err-h", "h1"), header("x-err-h", "h2")],
         trailers: vec![header("x-err-t", "t1")],
         after_messages,
+        ..ErrorSpec::default()
     }
 }
 
