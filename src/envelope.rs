@@ -43,6 +43,12 @@ pub(crate) fn write_envelope(flags: u8, payload: &[u8], out: &mut BytesMut) -> R
     Ok(())
 }
 
+/// The payload length an envelope's prefix at the start of `bytes` states, once the prefix is there.
+pub(crate) fn payload_len(bytes: &[u8]) -> Option<usize> {
+    let prefix: [u8; 4] = bytes.get(1..HEADER_LEN)?.try_into().ok()?;
+    usize::try_from(u32::from_be_bytes(prefix)).ok()
+}
+
 /// Incremental parser: feed it bytes in any chunking, take whole envelopes out.
 ///
 /// Envelopes that lie whole inside one received chunk are handed out as slices of it, without a copy;
@@ -81,36 +87,44 @@ impl EnvelopeDecoder {
 
     /// Takes the next whole envelope, if one has arrived.
     pub fn next(&mut self) -> Result<Option<Envelope>, Error> {
+        Ok(self.next_framed()?.map(|mut framed| {
+            let flags = framed[0];
+            framed.advance(HEADER_LEN);
+            Envelope {
+                flags,
+                data: framed,
+            }
+        }))
+    }
+
+    /// Takes the next whole envelope, if one has arrived, as it was framed (prefix and payload): for
+    /// passing envelopes on whole, as a WebSocket message each.
+    pub fn next_framed(&mut self) -> Result<Option<Bytes>, Error> {
         if !self.chunk.is_empty() {
-            if let Some((flags, len)) = self.header(&self.chunk)?
+            if let Some(len) = self.payload_len(&self.chunk)?
                 && self.chunk.len() >= HEADER_LEN + len
             {
-                self.chunk.advance(HEADER_LEN);
-                let data = self.chunk.split_to(len);
-                return Ok(Some(Envelope { flags, data }));
+                return Ok(Some(self.chunk.split_to(HEADER_LEN + len)));
             }
             // Only part of an envelope: gather it and what follows in the buffer.
             self.buf.extend_from_slice(&self.chunk);
             self.chunk.clear();
         }
-        let Some((flags, len)) = self.header(&self.buf)? else {
+        let Some(len) = self.payload_len(&self.buf)? else {
             return Ok(None);
         };
         if self.buf.len() < HEADER_LEN + len {
             self.buf.reserve(HEADER_LEN + len - self.buf.len());
             return Ok(None);
         }
-        self.buf.advance(HEADER_LEN);
-        let data = self.buf.split_to(len).freeze();
-        Ok(Some(Envelope { flags, data }))
+        Ok(Some(self.buf.split_to(HEADER_LEN + len).freeze()))
     }
 
-    /// The flags and payload length at the start of `bytes`, once its prefix has arrived.
-    fn header(&self, bytes: &[u8]) -> Result<Option<(u8, usize)>, Error> {
-        let Some(prefix) = bytes.get(..HEADER_LEN) else {
+    /// The payload length stated at the start of `bytes`, once its prefix has arrived.
+    fn payload_len(&self, bytes: &[u8]) -> Result<Option<usize>, Error> {
+        let Some(len) = payload_len(bytes) else {
             return Ok(None);
         };
-        let len = u32::from_be_bytes([prefix[1], prefix[2], prefix[3], prefix[4]]) as usize;
         if self.max_len > 0 && len > self.max_len {
             return Err(Error::new(
                 Code::ResourceExhausted,
@@ -120,7 +134,7 @@ impl EnvelopeDecoder {
                 ),
             ));
         }
-        Ok(Some((prefix[0], len)))
+        Ok(Some(len))
     }
 
     /// Bytes received but not yet returned as an envelope.

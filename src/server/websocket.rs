@@ -22,7 +22,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_util::{SinkExt as _, StreamExt as _};
 use http_body::{Body as _, Frame};
 use hyper::upgrade::{OnUpgrade, Upgraded};
@@ -36,7 +36,7 @@ use tokio_util::sync::{PollSender, WaitForCancellationFutureOwned};
 use tokio_util::task::task_tracker::TaskTrackerToken;
 
 use crate::body::Body;
-use crate::envelope::{FLAG_COMPRESSED, FLAG_END_STREAM};
+use crate::envelope::{EnvelopeDecoder, FLAG_COMPRESSED, FLAG_END_STREAM, HEADER_LEN, payload_len};
 use crate::interceptor::Chain;
 use crate::method::MethodSpec;
 use crate::protocol::connect::end_stream_message;
@@ -62,9 +62,6 @@ const WRITE_BUFFER: usize = 16 * 1024;
 
 /// How long the server waits for the peer to answer its close before it drops the connection.
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
-
-/// The size of an envelope's prefix: a flags byte and a 4-byte length.
-const PREFIX: usize = 5;
 
 /// What the bridge needs of the route a handshake was for: what the router would use to run a call.
 pub(crate) struct Route {
@@ -132,7 +129,7 @@ async fn run(
     };
     // A message is one envelope: the limit on its payload, plus the prefix (0: no limit).
     let read_max_bytes = route.offer.read_max_bytes;
-    let limit = (read_max_bytes > 0).then(|| read_max_bytes.saturating_add(PREFIX));
+    let limit = (read_max_bytes > 0).then(|| read_max_bytes.saturating_add(HEADER_LEN));
     let config = WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
@@ -190,7 +187,8 @@ async fn run(
         call: Some(call),
         body: None,
         outbox: VecDeque::new(),
-        envelopes: Envelopes::default(),
+        // The response's own envelopes, which the router framed: no limit to apply.
+        envelopes: EnvelopeDecoder::new(0),
         head_sent: false,
         ended: false,
         unflushed: false,
@@ -349,8 +347,8 @@ struct Bridge {
     body: Option<Body>,
     /// Messages to send, in order (each holds its part of a response batch until sent).
     outbox: VecDeque<Message>,
-    /// Cuts the response body into envelopes.
-    envelopes: Envelopes,
+    /// Cuts the response body into whole envelopes (slices of its batches).
+    envelopes: EnvelopeDecoder,
     head_sent: bool,
     /// Whether the end-stream message is in the outbox (or sent).
     ended: bool,
@@ -463,10 +461,10 @@ impl Bridge {
 
     /// Hands one binary message, which must be exactly one envelope, to the call.
     fn request_message(&mut self, envelope: Bytes) -> Result<(), Ending> {
-        let Some(length) = envelope_length(&envelope) else {
+        let Some(length) = payload_len(&envelope) else {
             return Err(Ending::violation("a binary message is not an envelope"));
         };
-        if envelope.len() != PREFIX + length {
+        if envelope.len() != HEADER_LEN + length {
             return Err(Ending::violation(
                 "a binary message must hold exactly one envelope",
             ));
@@ -574,12 +572,13 @@ impl Bridge {
     /// Cuts a chunk of the response body into envelopes, one binary message each.
     fn cut(&mut self, data: Bytes) -> Result<(), Ending> {
         let mut after_end = false;
-        let (ended, outbox) = (&mut self.ended, &mut self.outbox);
-        self.envelopes.cut(data, |envelope| {
-            after_end |= *ended;
-            *ended = envelope[0] & FLAG_END_STREAM != 0;
-            outbox.push_back(Message::Binary(envelope));
-        });
+        self.envelopes.push(data);
+        // No limit is set, so cutting cannot fail.
+        while let Ok(Some(envelope)) = self.envelopes.next_framed() {
+            after_end |= self.ended;
+            self.ended = envelope[0] & FLAG_END_STREAM != 0;
+            self.outbox.push_back(Message::Binary(envelope));
+        }
         if after_end {
             return Err(Ending::Fail {
                 error: None,
@@ -639,40 +638,6 @@ impl Bridge {
         // The close is through (or the peer is not answering): the shutdown may go on.
         self.tracked = None;
     }
-}
-
-/// Cuts a stream of chunks into whole envelopes. The chunks of a response body are whole batches
-/// of whole envelopes, so an envelope is a slice of its batch (which the batch's count in flight
-/// follows); one cut between chunks is copied together.
-#[derive(Default)]
-struct Envelopes {
-    /// The start of an envelope cut between two chunks.
-    partial: BytesMut,
-}
-
-impl Envelopes {
-    /// Hands `each` the envelopes `data` completes, in order.
-    fn cut(&mut self, mut data: Bytes, mut each: impl FnMut(Bytes)) {
-        if !self.partial.is_empty() {
-            self.partial.extend_from_slice(&data);
-            data = self.partial.split().freeze();
-        }
-        while let Some(length) = envelope_length(&data) {
-            if data.len() < PREFIX + length {
-                break;
-            }
-            each(data.split_to(PREFIX + length));
-        }
-        if !data.is_empty() {
-            self.partial.extend_from_slice(&data);
-        }
-    }
-}
-
-/// The payload length an envelope's prefix states, once the prefix is there.
-fn envelope_length(data: &[u8]) -> Option<usize> {
-    let prefix: [u8; 4] = data.get(1..PREFIX)?.try_into().ok()?;
-    usize::try_from(u32::from_be_bytes(prefix)).ok()
 }
 
 /// What the liveness timer asks for.
@@ -746,6 +711,14 @@ mod tests {
         out
     }
 
+    /// Takes every whole envelope `decoder` has, as framed.
+    fn cut(decoder: &mut EnvelopeDecoder, chunk: &[u8], out: &mut Vec<Bytes>) {
+        decoder.push(Bytes::copy_from_slice(chunk));
+        while let Some(envelope) = decoder.next_framed().expect("no limit") {
+            out.push(envelope);
+        }
+    }
+
     #[test]
     fn chunks_are_cut_into_whole_envelopes_wherever_they_end() {
         let mut stream = envelope(0, b"one");
@@ -754,14 +727,14 @@ mod tests {
         // Every way of cutting the stream in three gives the same envelopes.
         for first in 0..stream.len() {
             for second in first..stream.len() {
-                let mut envelopes = Envelopes::default();
+                let mut envelopes = EnvelopeDecoder::new(0);
                 let mut out = Vec::new();
                 for chunk in [&stream[..first], &stream[first..second], &stream[second..]] {
-                    envelopes.cut(Bytes::copy_from_slice(chunk), |e| out.push(e));
+                    cut(&mut envelopes, chunk, &mut out);
                 }
                 let expected = [envelope(0, b"one"), envelope(1, b""), envelope(2, b"{}")];
                 assert_eq!(out, expected, "cut at {first} and {second}");
-                assert!(envelopes.partial.is_empty());
+                assert_eq!(envelopes.pending(), 0);
             }
         }
     }
@@ -771,8 +744,12 @@ mod tests {
         let mut batch = envelope(0, b"a");
         batch.extend(envelope(0, b"bc"));
         let batch = Bytes::from(batch);
+        let mut envelopes = EnvelopeDecoder::new(0);
+        envelopes.push(batch.clone());
         let mut out = Vec::new();
-        Envelopes::default().cut(batch.clone(), |e| out.push(e));
+        while let Some(envelope) = envelopes.next_framed().expect("no limit") {
+            out.push(envelope);
+        }
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].as_ptr(), batch.as_ptr());
     }
