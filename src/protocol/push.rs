@@ -91,23 +91,21 @@ enum Form {
 /// One of the push protocols on the server.
 pub(crate) struct Push {
     form: Form,
-    kind: fn() -> ProtocolKind,
-    media_type: &'static str,
 }
 
-static SSE: Push = Push {
-    form: Form::Events,
-    kind: || ProtocolKind::SSE,
-    media_type: text_stream::EVENTS_TYPE,
-};
+static SSE: Push = Push { form: Form::Events };
 
-static NDJSON: Push = Push {
-    form: Form::Lines,
-    kind: || ProtocolKind::NDJSON,
-    media_type: text_stream::LINES_TYPE,
-};
+static NDJSON: Push = Push { form: Form::Lines };
 
 impl Push {
+    /// The media type a request accepts to be this form's, and its answer's content type.
+    fn media_type(&self) -> &'static str {
+        match self.form {
+            Form::Events => text_stream::EVENTS_TYPE,
+            Form::Lines => text_stream::LINES_TYPE,
+        }
+    }
+
     fn framing(&self) -> Framing {
         Framing::Text(match self.form {
             Form::Events => text_stream::EVENTS,
@@ -132,7 +130,10 @@ impl Push {
 
 impl ServerProtocol for Push {
     fn kind(&self) -> ProtocolKind {
-        (self.kind)()
+        match self.form {
+            Form::Events => ProtocolKind::SSE,
+            Form::Lines => ProtocolKind::NDJSON,
+        }
     }
 
     fn serves_get(&self, spec: &MethodSpec) -> bool {
@@ -146,7 +147,7 @@ impl ServerProtocol for Push {
     ) -> Option<Result<Proposal<'a>, http::Response<Body>>> {
         if request.method != http::Method::GET
             || !self.serves_get(spec)
-            || !text_stream::accepts(&request.headers, self.media_type)
+            || !text_stream::accepts(&request.headers, self.media_type())
         {
             return None;
         }
@@ -168,7 +169,7 @@ impl ServerProtocol for Push {
             response_codec: Some("json"),
             own_codec: None,
             state: None,
-            content_type: HeaderValue::from_static(self.media_type),
+            content_type: HeaderValue::from_static(self.media_type()),
             encoding: query.compression.map(Cow::Owned),
             accept_encoding: text_stream::accepted_encoding(&request.headers),
             timeout: header(&request.headers, TIMEOUT_HEADER)
@@ -211,7 +212,7 @@ impl Push {
         append_metadata(headers, error.headers());
         headers.insert(
             http::header::CONTENT_TYPE,
-            HeaderValue::from_static(self.media_type),
+            HeaderValue::from_static(self.media_type()),
         );
         text_stream::stream_headers(headers);
         response

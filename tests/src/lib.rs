@@ -17,8 +17,8 @@ mod silencing_proxy;
 pub use library::Library;
 pub use messages::{header, sized, sized_request, text, text_for_stream_response};
 pub use raw_http::{
-    MethodLog, RawResponse, envelope, gunzip, gzip, parse_envelopes, raw, raw_unary,
-    send_on_new_connection, send_raw,
+    MethodLog, RawResponse, envelope, gunzip, gzip, parse_envelopes, percent_encode, raw,
+    raw_unary, send_on_new_connection, send_raw,
 };
 pub use servers::{
     Codec, Http, SilentServer, TestServer, build_client, configure_builder, g1_echo_routes,

@@ -225,3 +225,17 @@ impl MethodLog {
         ))
     }
 }
+
+/// `data` percent-encoded for a URL's query: every byte but RFC 3986's unreserved characters
+/// escaped.
+pub fn percent_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    for &b in data {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -5,7 +5,7 @@ use bytes::Bytes;
 use trident::{Code, Request};
 use trident_tests::{
     Codec, EchoRequest, ErrorSpec, Http, MethodLog, TestServer, TestService, build_client,
-    configure_builder, header, raw, router, send_raw, within,
+    configure_builder, header, percent_encode, raw, router, send_raw, within,
 };
 
 const ECHO_PATH: &str = "/trident.test.v1.EchoService/Echo";
@@ -130,18 +130,6 @@ async fn get_errors_carry_code_and_details() {
     assert_eq!(error.code(), Code::NotFound);
     assert_eq!(error.message(), "no such thing");
     assert_eq!(error.details().len(), 1);
-}
-
-fn percent_encode(data: &[u8]) -> String {
-    let mut out = String::new();
-    for &b in data {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 fn base64_url(data: &[u8]) -> String {

@@ -16,7 +16,7 @@ use trident::{
 };
 use trident_tests::proto::ECHO_SERVICE_NAME;
 use trident_tests::{
-    EchoRequest, EchoResponse, Http, REPEAT, RawResponse, TestServer, gunzip, raw,
+    EchoRequest, EchoResponse, Http, REPEAT, RawResponse, TestServer, gunzip, percent_encode, raw,
     send_on_new_connection, send_raw, serve_router, within,
 };
 
@@ -26,20 +26,10 @@ const LINES: &str = "application/x-ndjson";
 
 /// The query that carries `message` as JSON.
 fn query(message: &Value) -> String {
-    let json = message.to_string();
-    let escaped: String = url_escape(&json);
-    format!("?message={escaped}")
-}
-
-fn url_escape(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    format!(
+        "?message={}",
+        percent_encode(message.to_string().as_bytes())
+    )
 }
 
 /// A GET of `path` accepting `accept`, with extra headers.

@@ -33,14 +33,9 @@ impl Follow {
         last_event_id: Option<&str>,
     ) -> Self {
         let client = HttpClient::builder(TokioExecutor::new()).build_http::<Empty<bytes::Bytes>>();
-        let query: String = message
-            .to_string()
-            .bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' => (b as char).to_string(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect();
+        let json = message.to_string();
+        let query =
+            percent_encoding::utf8_percent_encode(&json, percent_encoding::NON_ALPHANUMERIC);
         let mut request = http::Request::get(format!(
             "http://{addr}/trident.watch.v1.KvService/Watch?message={query}"
         ))
