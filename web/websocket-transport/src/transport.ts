@@ -22,6 +22,7 @@ import type {
   BinaryReadOptions,
   BinaryWriteOptions,
   DescMessage,
+  DescMethod,
   DescMethodStreaming,
   DescMethodUnary,
   JsonReadOptions,
@@ -129,13 +130,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
         signal,
         timeoutMs,
         req: {
+          ...requestCommon(options.baseUrl, method, timeoutMs, header, contextValues),
           stream: false,
-          service: method.parent,
           method,
-          requestMethod: "GET",
-          url: createMethodUrl(options.baseUrl, method),
-          header: requestHeaders(timeoutMs, header),
-          contextValues: contextValues ?? createContextValues(),
           message,
         },
         next: async (req) => {
@@ -179,13 +176,9 @@ export function createWebSocketTransport(options: WebSocketTransportOptions): Tr
         signal,
         timeoutMs,
         req: {
+          ...requestCommon(options.baseUrl, method, timeoutMs, header, contextValues),
           stream: true,
-          service: method.parent,
           method,
-          requestMethod: "GET",
-          url: createMethodUrl(options.baseUrl, method),
-          header: requestHeaders(timeoutMs, header),
-          contextValues: contextValues ?? createContextValues(),
           message: input,
         },
         next: async (req) => {
@@ -220,6 +213,24 @@ interface Settings {
   Socket: WebSocketConstructor;
   subprotocol: string;
   maxBufferedBytes: number;
+}
+
+/** What a call's request says whatever its type: the service, URL, headers and context values. */
+function requestCommon(
+  baseUrl: string,
+  method: DescMethod,
+  timeoutMs: number | undefined,
+  header: HeadersInit | undefined,
+  contextValues: ContextValues | undefined,
+) {
+  return {
+    service: method.parent,
+    // connect-es's name for the HTTP method: a WebSocket opens with a GET.
+    requestMethod: "GET",
+    url: createMethodUrl(baseUrl, method),
+    header: requestHeaders(timeoutMs, header),
+    contextValues: contextValues ?? createContextValues(),
+  };
 }
 
 /** The request headers of a call: the caller's, and the deadline as Connect states it. */
