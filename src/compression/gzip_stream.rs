@@ -77,6 +77,8 @@ impl GzipStream {
 
 /// Appends `data` as stored (uncompressed) blocks.
 fn store(data: &[u8], out: &mut BytesMut) {
+    // Each block has a 5-byte header.
+    out.reserve(data.len() + 5 * data.len().div_ceil(STORED_MAX).max(1));
     for chunk in data.chunks(STORED_MAX) {
         // Not final, stored; the rest of the header byte is padding to the byte boundary.
         out.put_u8(0);

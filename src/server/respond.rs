@@ -454,7 +454,8 @@ fn compress_batch(
     batch: &[u8],
     min_bytes: usize,
 ) -> Result<BytesMut, Error> {
-    let mut out = BytesMut::with_capacity(batch.len() / 2 + 32);
+    // The gzip stream sizes the buffer for what it writes.
+    let mut out = BytesMut::new();
     if !batch.is_empty() {
         gzip.piece(batch, min_bytes, &mut out)?;
     }
